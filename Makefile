@@ -1,0 +1,60 @@
+# tempwatch — build, test, lint and run. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := .bin
+FUNCTIONS := $(notdir $(wildcard functions/*))
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
+
+.PHONY: help build test lint bench run images up down admin simulate clean tools
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build every function's static bootstrap into .bin/functions/<name>/ and the bridge
+	@for f in $(FUNCTIONS); do \
+		echo "build functions/$$f"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/functions/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
+	@if [ -d bridge ]; then echo "build bridge"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/bridge ./bridge/...; fi
+
+test: ## run every test with the race detector against the real services (starts FerretDB if needed)
+	@infra/scripts/test.sh
+
+bench: ## run the benchmarks (ratios against same-run references)
+	@infra/scripts/bench.sh
+
+lint: tools ## gofmt, go vet and golangci-lint on both modules
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cd infra && $(GO) vet ./...
+	$(GOLANGCI) run ./...
+	cd infra && $(GOLANGCI) run ./...
+
+tools: $(GOLANGCI)
+$(GOLANGCI):
+	@echo "installing golangci-lint $(GOLANGCI_VERSION) (first time only, takes a few minutes)"
+	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) \
+		&& mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
+
+run: ## start the whole system locally without Docker (devstack) and print its URLs
+	cd infra && $(GO) run ./devstack -root ..
+
+images: ## build container images for every function, the bridge and the simulator
+	@for f in $(FUNCTIONS); do \
+		docker build -f infra/docker/function.Dockerfile --build-arg FUNCTION=$$f -t tempwatch/$$f:dev . || exit 1; \
+	done
+	docker build -f infra/docker/bridge.Dockerfile -t tempwatch/bridge:dev .
+	docker build -f infra/docker/simulator.Dockerfile -t tempwatch/simulator:dev .
+
+up: ## start the containerised stack (docker compose)
+	docker compose up -d --build
+
+down: ## stop the containerised stack and drop its volumes
+	docker compose down -v
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,251 @@
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// InvokePath is the Lambda Invoke API path the runtime interface emulator
+// serves; it names every function "function".
+const InvokePath = "/2015-03-31/functions/function/invocations"
+
+// MaxBodyBytes mirrors API Gateway's 10 MB payload limit.
+const MaxBodyBytes = 10 << 20
+
+// ErrFunction is returned when the function itself failed (an unhandled
+// error or a malformed response), which API Gateway answers with 502.
+var ErrFunction = errors.New("function error")
+
+// Invoker sends one event to one function and returns its response payload.
+type Invoker interface {
+	Invoke(ctx context.Context, function string, payload []byte) ([]byte, error)
+}
+
+// HTTPInvoker invokes functions over the Lambda Invoke API at URL(function).
+type HTTPInvoker struct {
+	URL    func(function string) string // base URL, e.g. http://clients:8080
+	Client *http.Client
+}
+
+// Invoke POSTs payload to the function's invocations endpoint.
+func (h HTTPInvoker) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	url := strings.TrimSuffix(h.URL(function), "/") + InvokePath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := h.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 2*MaxBodyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: read response: %w", function, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
+	}
+	if resp.Header.Get("X-Amz-Function-Error") != "" {
+		return nil, fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
+	}
+	return body, nil
+}
+
+// Gateway is the http.Handler that stands in for a REST API stage.
+type Gateway struct {
+	Router  *Router
+	Invoker Invoker
+	Stage   string // request context stage, e.g. v1
+	Log     *slog.Logger
+	Timeout time.Duration // per invocation; 0 means 29s, API Gateway's limit
+}
+
+// ServeHTTP routes, invokes and answers one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route, params, ok := g.Router.Match(r.Method, r.URL.Path)
+	if !ok {
+		if g.Router.Allowed(r.URL.Path) {
+			writeProblem(w, http.StatusMethodNotAllowed, "Method Not Allowed", fmt.Sprintf("No API method %s on %s.", r.Method, r.URL.Path))
+			return
+		}
+		writeProblem(w, http.StatusNotFound, "Not Found", fmt.Sprintf("No API resource for %s %s.", r.Method, r.URL.Path))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "Bad Request", "The request body could not be read.")
+		return
+	}
+	if len(body) > MaxBodyBytes {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "Payload Too Large", "The request body exceeds 10 MB.")
+		return
+	}
+	event := g.event(r, route.Path, params, body)
+	payload, err := json.Marshal(event)
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "The request could not be encoded.")
+		return
+	}
+	timeout := g.Timeout
+	if timeout == 0 {
+		timeout = 29 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	out, err := g.Invoker.Invoke(ctx, route.Function, payload)
+	if err != nil {
+		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			writeProblem(w, http.StatusGatewayTimeout, "Gateway Timeout", "The function did not answer in time.")
+			return
+		}
+		writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function failed or could not be reached.")
+		return
+	}
+	var resp events.APIGatewayProxyResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
+		g.logger().ErrorContext(r.Context(), "malformed function response", "function", route.Function, "payload", truncate(out))
+		writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function returned a malformed response.")
+		return
+	}
+	writeResponse(w, resp)
+}
+
+func (g *Gateway) logger() *slog.Logger {
+	if g.Log == nil {
+		return slog.Default()
+	}
+	return g.Log
+}
+
+// event builds the REST API (v1) proxy event, as API Gateway's AWS_PROXY
+// integration sends it.
+func (g *Gateway) event(r *http.Request, resource string, params map[string]string, body []byte) events.APIGatewayProxyRequest {
+	headers := map[string]string{}
+	multiHeaders := map[string][]string{}
+	for k, vs := range r.Header {
+		headers[k] = vs[len(vs)-1]
+		multiHeaders[k] = vs
+	}
+	if r.Host != "" {
+		headers["Host"] = r.Host
+		multiHeaders["Host"] = []string{r.Host}
+	}
+	var query map[string]string
+	var multiQuery map[string][]string
+	if q := r.URL.Query(); len(q) > 0 {
+		query, multiQuery = map[string]string{}, map[string][]string{}
+		for k, vs := range q {
+			query[k] = vs[len(vs)-1]
+			multiQuery[k] = vs
+		}
+	}
+	if len(params) == 0 {
+		params = nil
+	}
+	ev := events.APIGatewayProxyRequest{
+		Resource:                        resource,
+		Path:                            r.URL.Path,
+		HTTPMethod:                      r.Method,
+		Headers:                         headers,
+		MultiValueHeaders:               multiHeaders,
+		QueryStringParameters:           query,
+		MultiValueQueryStringParameters: multiQuery,
+		PathParameters:                  params,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			AccountID:        "000000000000",
+			ResourcePath:     resource,
+			Stage:            g.Stage,
+			RequestID:        requestID(),
+			HTTPMethod:       r.Method,
+			Path:             "/" + g.Stage + r.URL.Path,
+			APIID:            "local",
+			Protocol:         r.Proto,
+			RequestTimeEpoch: time.Now().UnixMilli(),
+			Identity: events.APIGatewayRequestIdentity{
+				SourceIP:  sourceIP(r),
+				UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body = base64.StdEncoding.EncodeToString(body)
+			ev.IsBase64Encoded = true
+		}
+	}
+	return ev
+}
+
+func writeResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		decoded, err := base64.StdEncoding.DecodeString(resp.Body)
+		if err != nil {
+			writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function returned a malformed base64 body.")
+			return
+		}
+		body = decoded
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+}
+
+func sourceIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func truncate(b []byte) string {
+	const max = 512
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,131 @@
+// Command gateway is the API Gateway stand-in of docker-compose.yml: it reads
+// template.yaml and forwards each route, as a REST API proxy event, to its
+// function's container (the Lambda base image's runtime interface emulator).
+//
+// Environment:
+//
+//	GATEWAY_ADDR                   listen address (default :3000)
+//	TEMPLATE_PATH                  SAM template (default template.yaml)
+//	GATEWAY_STAGE                  stage in the request context (default v1)
+//	GATEWAY_FUNCTION_URL_TEMPLATE  function base URL, {name} is the folder name
+//	                               (default http://{name}:8080)
+//	FUNCTION_URL_<NAME>            overrides one function's URL (NAME upper case,
+//	                               '-' as '_'), e.g. FUNCTION_URL_CLIENTS
+//	GATEWAY_TIMEOUT                per-invocation timeout (default 29s)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+)
+
+// healthPath answers the compose healthcheck; it sits outside the API's paths.
+const healthPath = "/_gateway/healthz"
+
+type config struct {
+	Addr        string
+	Template    string
+	Stage       string
+	URLTemplate string
+	Timeout     time.Duration
+	getenv      func(string) string
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		Addr:        or(getenv("GATEWAY_ADDR"), ":3000"),
+		Template:    or(getenv("TEMPLATE_PATH"), "template.yaml"),
+		Stage:       or(getenv("GATEWAY_STAGE"), "v1"),
+		URLTemplate: or(getenv("GATEWAY_FUNCTION_URL_TEMPLATE"), "http://{name}:8080"),
+		Timeout:     29 * time.Second,
+		getenv:      getenv,
+	}
+	if v := getenv("GATEWAY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("GATEWAY_TIMEOUT: %q is not a positive duration", v)
+		}
+		c.Timeout = d
+	}
+	return c, nil
+}
+
+// functionURL resolves a function's base URL: its own variable first, then the template.
+func (c config) functionURL(name string) string {
+	key := "FUNCTION_URL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if v := c.getenv(key); v != "" {
+		return v
+	}
+	return strings.ReplaceAll(c.URLTemplate, "{name}", name)
+}
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("gateway stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	tpl, err := sam.Load(cfg.Template)
+	if err != nil {
+		return err
+	}
+	routes := tpl.Routes()
+	for _, r := range routes {
+		log.Info("route", "method", r.Method, "path", r.Path, "function", r.Function, "url", cfg.functionURL(r.Function))
+	}
+	gw := &apigw.Gateway{
+		Router:  apigw.NewRouter(routes),
+		Invoker: apigw.HTTPInvoker{URL: cfg.functionURL, Client: &http.Client{}},
+		Stage:   cfg.Stage,
+		Log:     log,
+		Timeout: cfg.Timeout,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+healthPath, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/", gw)
+	srv := &http.Server{Addr: cfg.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("gateway listening", "addr", cfg.Addr, "routes", len(routes))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

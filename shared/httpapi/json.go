@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// MaxBodyBytes caps every JSON request body.
+const MaxBodyBytes = 1 << 20
+
+// DecodeJSON reads r's body into dst: JSON only, at most MaxBodyBytes, no
+// unknown fields (so a misspelt or forbidden field is named, not ignored),
+// exactly one value.
+func DecodeJSON(r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return tempwatch.Errorf(tempwatch.EINVALID, "Content-Type must be application/json.")
+		}
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBodyBytes+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body must hold a single JSON value.")
+	}
+	if n, _ := io.Copy(io.Discard, dec.Buffered()); n > 0 {
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body must hold a single JSON value.")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body is empty; a JSON object is required.")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body is truncated JSON (or larger than %d bytes).", MaxBodyBytes)
+	case errors.As(err, &syn):
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body is not valid JSON (at byte %d).", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
+			Fields: map[string]string{field: fmt.Sprintf("must be a JSON %s", typ.Type.Kind())}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
+			Fields: map[string]string{field: "is not a known or writable field"}}
+	default:
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body could not be read as JSON.")
+	}
+}
+
+// JSON writes v with the given status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

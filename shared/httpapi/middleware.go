@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// validRequestID accepts ids a proxy might send; anything else is replaced
+// so a caller cannot inject text into our logs.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// Wrap adds what every function's handler needs: a request id (taken from
+// X-Request-Id when sane), an access log line, and a recovered panic as a 500
+// problem instead of a dropped connection.
+func Wrap(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID.MatchString(id) {
+			id = logging.NewRequestID()
+		}
+		r = r.WithContext(logging.WithRequestID(r.Context(), id))
+		w.Header().Set("X-Request-Id", id)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(r.Context(), "panic", "panic", p)
+				Error(rec, r, log, tempwatch.Errorf(tempwatch.EINTERNAL, "panic: %v", p))
+			}
+			log.InfoContext(r.Context(), "request",
+				"method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// NotFound answers unknown routes with a problem body.
+func NotFound(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, log, tempwatch.Errorf(tempwatch.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
+	})
+}

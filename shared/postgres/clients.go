@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+var _ tempwatch.ClientService = (*ClientStore)(nil)
+
+// ClientStore keeps clients in PostgreSQL.
+type ClientStore struct{ db *pgxpool.Pool }
+
+// NewClientStore returns a ClientStore over db.
+func NewClientStore(db *pgxpool.Pool) *ClientStore { return &ClientStore{db: db} }
+
+const clientColumns = `id, name, slug, timezone, created_at, updated_at`
+
+func scanClient(row pgx.CollectableRow) (*tempwatch.Client, error) {
+	var c tempwatch.Client
+	err := row.Scan(&c.ID, &c.Name, &c.Slug, &c.Timezone, &c.CreatedAt, &c.UpdatedAt)
+	return &c, err
+}
+
+// CreateClient inserts c and fills its id and timestamps.
+func (s *ClientStore) CreateClient(ctx context.Context, c *tempwatch.Client) error {
+	if c.Timezone == "" {
+		c.Timezone = "UTC"
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	rows, _ := s.db.Query(ctx, `INSERT INTO clients (name, slug, timezone) VALUES ($1, $2, $3)
+		RETURNING `+clientColumns, c.Name, c.Slug, c.Timezone)
+	created, err := pgx.CollectExactlyOneRow(rows, scanClient)
+	if err != nil {
+		return translate(err, "Client")
+	}
+	*c = *created
+	return nil
+}
+
+// FindClientByID returns the client with id, or ENOTFOUND.
+func (s *ClientStore) FindClientByID(ctx context.Context, id string) (*tempwatch.Client, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	c, err := pgx.CollectExactlyOneRow(rows, scanClient)
+	return c, translate(err, "Client")
+}
+
+// FindClients returns up to f.Page.Limit+1 clients, newest first.
+func (s *ClientStore) FindClients(ctx context.Context, f tempwatch.ClientFilter) ([]*tempwatch.Client, error) {
+	q := `SELECT ` + clientColumns + ` FROM clients WHERE true`
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if f.Name != "" {
+		q += ` AND name ILIKE '%' || ` + arg(escapeLike(f.Name)) + ` || '%'`
+	}
+	if f.OnlyID != "" {
+		q += ` AND id = ` + arg(f.OnlyID)
+	}
+	if c := f.Page.Cursor; c != nil {
+		if !tempwatch.IsUUID(c.ID) {
+			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
+		}
+		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `::uuid)`
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
+	rows, _ := s.db.Query(ctx, q, args...)
+	cs, err := pgx.CollectRows(rows, scanClient)
+	if err != nil {
+		return nil, fmt.Errorf("find clients: %w", err)
+	}
+	return cs, nil
+}
+
+// UpdateClient applies the fields upd sets and returns the stored client.
+func (s *ClientStore) UpdateClient(ctx context.Context, id string, upd tempwatch.ClientUpdate) (*tempwatch.Client, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+	}
+	if err := upd.Validate(); err != nil {
+		return nil, err
+	}
+	rows, _ := s.db.Query(ctx, `UPDATE clients SET
+			name = coalesce($2, name),
+			slug = coalesce($3, slug),
+			timezone = coalesce($4, timezone),
+			updated_at = now()
+		WHERE id = $1 RETURNING `+clientColumns, id, upd.Name, upd.Slug, upd.Timezone)
+	c, err := pgx.CollectExactlyOneRow(rows, scanClient)
+	return c, translate(err, "Client")
+}
+
+// DeleteClient removes the client and, by cascade, its users, sensors and readings.
+func (s *ClientStore) DeleteClient(ctx context.Context, id string) error {
+	if !tempwatch.IsUUID(id) {
+		return tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+	}
+	tag, err := s.db.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	if err != nil {
+		return translate(err, "Client")
+	}
+	if tag.RowsAffected() == 0 {
+		return tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+	}
+	return nil
+}

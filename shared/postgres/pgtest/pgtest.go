@@ -1,0 +1,77 @@
+// Package pgtest gives each integration test its own migrated PostgreSQL
+// schema on the real server, so tests run in parallel without sharing rows.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/postgres"
+)
+
+// DefaultURL is the machine's PostgreSQL (DESIGN.md); TEST_DATABASE_URL overrides it.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// BaseURL returns the server URL tests use.
+func BaseURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+// MustSchemaURL creates an empty schema, dropped when tb ends, and returns a
+// connection URL whose search_path is that schema. A missing server fails the
+// test: it is never a skip.
+func MustSchemaURL(tb testing.TB) string {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, BaseURL())
+	if err != nil {
+		tb.Fatalf("pgtest: PostgreSQL unreachable (start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): %v", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatalf("pgtest: create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), BaseURL())
+		if err != nil {
+			tb.Errorf("pgtest: drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Errorf("pgtest: drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(BaseURL())
+	if err != nil {
+		tb.Fatalf("pgtest: parse TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// MustDB returns a pool on a fresh, migrated schema of its own.
+func MustDB(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := postgres.Open(context.Background(), MustSchemaURL(tb))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
