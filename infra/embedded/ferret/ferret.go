@@ -18,7 +18,7 @@ import (
 
 // Options tunes Start beyond its required arguments.
 type Options struct {
-	// Logger receives FerretDB's logs; nil discards everything below warnings.
+	// Logger receives FerretDB's logs; nil keeps only errors.
 	Logger *slog.Logger
 }
 
@@ -44,7 +44,7 @@ func StartWithOptions(ctx context.Context, dir, addr string, opts Options) (uri 
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
 	// The SQLite backend wants a directory URI ending in a slash.
 	f, err := ferretdb.New(&ferretdb.Config{
