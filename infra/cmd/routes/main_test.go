@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "template.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+Resources:
+  B:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/sensors/
+      Events:
+        Get: {Type: Api, Properties: {Path: "/sensors/{id}", Method: get}}
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/auth/
+      Events:
+        Login: {Type: Api, Properties: {Path: /auth/login, Method: post}}
+`), 0o644))
+
+	tests := []struct {
+		name      string
+		functions bool
+		want      string
+	}{
+		{"routes", false, "POST /auth/login auth\nGET /sensors/{id} sensors\n"},
+		{"functions", true, "auth\nsensors\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			require.NoError(t, run(&out, file, tt.functions))
+			assert.Equal(t, tt.want, out.String())
+		})
+	}
+	assert.Error(t, run(&strings.Builder{}, filepath.Join(t.TempDir(), "missing.yaml"), false))
+}

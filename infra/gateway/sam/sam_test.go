@@ -1,0 +1,82 @@
+package sam_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+)
+
+const template = `
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Handler: bootstrap
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1}
+  ClientsFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/clients/
+      Events:
+        Get:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: "/clients/{id}", Method: get}
+        List:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /clients, Method: get}
+  IngestFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/ingest
+      Handler: other
+      Events:
+        Device:
+          Type: Api
+          Properties:
+            RestApiId: !Ref Api
+            Path: /ingest
+            Method: POST
+`
+
+func TestParse(t *testing.T) {
+	tpl, err := sam.Parse([]byte(template))
+	require.NoError(t, err)
+	require.Len(t, tpl.Functions, 2)
+
+	clients, ok := tpl.Function("clients")
+	require.True(t, ok)
+	assert.Equal(t, "ClientsFunction", clients.LogicalID)
+	assert.Equal(t, "functions/clients/", clients.CodeURI)
+	assert.Equal(t, "provided.al2023", clients.Runtime)
+	assert.Equal(t, "bootstrap", clients.Handler)
+
+	ingest, ok := tpl.Function("ingest")
+	require.True(t, ok)
+	assert.Equal(t, "other", ingest.Handler, "a function's own Handler overrides Globals")
+
+	var got []string
+	for _, r := range tpl.Routes() {
+		got = append(got, r.String())
+	}
+	assert.Equal(t, []string{"GET /clients clients", "GET /clients/{id} clients", "POST /ingest ingest"}, got)
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct{ name, yaml string }{
+		{"unquoted braces in flow mapping", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        A:\n          Type: Api\n          Properties: {Path: /f/{id}, Method: get}\n"},
+		{"no CodeUri", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: provided.al2023\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sam.Parse([]byte(tt.yaml))
+			assert.Error(t, err)
+		})
+	}
+}
