@@ -1,0 +1,63 @@
+// Package auth holds who is calling (the Principal), the roles, and the
+// tenant rules every route applies.
+package auth
+
+import (
+	"context"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// Roles. Every user but an admin belongs to one client.
+const (
+	RoleAdmin       = "admin"        // everything, every client
+	RoleClientAdmin = "client_admin" // users and sensors of their own client
+	RoleViewer      = "viewer"       // reads their own client
+)
+
+// Principal is the authenticated caller.
+type Principal struct {
+	UserID   string
+	ClientID string // "" for admins
+	Role     string
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// PrincipalFrom returns the caller carried by ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// IsAdmin reports whether p may act on every client.
+func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+
+// CanRead reports whether p may read data of clientID.
+func (p Principal) CanRead(clientID string) bool {
+	return p.IsAdmin() || (p.ClientID != "" && p.ClientID == clientID)
+}
+
+// CanWrite reports whether p may change data of clientID.
+func (p Principal) CanWrite(clientID string) bool {
+	return p.IsAdmin() || (p.Role == RoleClientAdmin && p.ClientID == clientID)
+}
+
+// ScopeClient returns the client a non-admin's list must be limited to
+// ("" for admins: no limit).
+func (p Principal) ScopeClient() string {
+	if p.IsAdmin() {
+		return ""
+	}
+	return p.ClientID
+}
+
+// NotFound is the answer for another tenant's data: 404, not 403, so ids do not leak.
+func NotFound(what string) error {
+	return tempwatch.Errorf(tempwatch.ENOTFOUND, "%s not found.", what)
+}

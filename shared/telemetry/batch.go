@@ -1,0 +1,40 @@
+// Package telemetry holds the readings domain: what devices send, what the
+// bridge hands the ingest function, and what it answers.
+package telemetry
+
+import "time"
+
+// Message is one broker message as the bridge received it.
+type Message struct {
+	// ID identifies the message within its batch; batchItemFailures name it.
+	ID         string    `json:"id"`
+	Topic      string    `json:"topic"`
+	Payload    []byte    `json:"payload"` // base64 in JSON
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// BatchRequest is the event the bridge invokes the ingest function with.
+type BatchRequest struct {
+	Messages []Message `json:"messages"`
+}
+
+// BatchItemFailure names a message to retry (a transient failure such as
+// PostgreSQL being down). Permanent rejections are not retried.
+type BatchItemFailure struct {
+	ItemIdentifier string `json:"itemIdentifier"`
+}
+
+// Rejection is a message rejected for good, dead-lettered with its reason.
+type Rejection struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// BatchResponse is the ingest function's answer to a batch.
+type BatchResponse struct {
+	Accepted          int                `json:"accepted"`
+	Duplicates        int                `json:"duplicates"`
+	Rejected          int                `json:"rejected"`
+	Rejections        []Rejection        `json:"rejections,omitempty"`
+	BatchItemFailures []BatchItemFailure `json:"batchItemFailures"`
+}
