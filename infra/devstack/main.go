@@ -1,0 +1,76 @@
+// Command devstack runs tempwatch locally without Docker: every function of
+// template.yaml as its real bootstrap behind an emulated Lambda Runtime API,
+// the Lambda Invoke API, and the API Gateway routes. See package stack.
+//
+// Environment passed to the functions: DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable, created if
+// missing), REDIS_URL (default redis://127.0.0.1:6379/0), MQTT_URL and
+// MONGODB_URL (embedded broker / FerretDB when unset), LOG_LEVEL, JWT_* and
+// TEMPWATCH_*.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+)
+
+func main() {
+	var cfg stack.Config
+	flag.StringVar(&cfg.APIAddr, "addr", envOr("DEVSTACK_ADDR", "127.0.0.1:3000"), "API Gateway listen address")
+	flag.StringVar(&cfg.LambdaAddr, "lambda-addr", envOr("DEVSTACK_LAMBDA_ADDR", "127.0.0.1:3001"), "Lambda Invoke API listen address")
+	flag.IntVar(&cfg.Instances, "instances", 2, "warm instances per function")
+	flag.StringVar(&cfg.Root, "root", envOr("DEVSTACK_ROOT", "."), "repository root (holds template.yaml and functions/)")
+	flag.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1884", "embedded MQTT broker address, used when MQTT_URL is unset")
+	flag.StringVar(&cfg.MongoAddr, "mongo-addr", "127.0.0.1:27017", "embedded FerretDB address, used when MONGODB_URL is unset")
+	only := flag.String("only", "", "comma-separated functions to run (folder names or logical ids); default all")
+	flag.Parse()
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	cfg.Env = functionEnv(os.Environ())
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	s, err := stack.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+	var names []string
+	for _, f := range s.Functions() {
+		names = append(names, f.Name)
+	}
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Functions:  %s\n",
+		s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), strings.Join(names, ", "))
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "devstack: shutting down")
+	_ = s.Close()
+}
+
+// functionEnv picks the variables of devstack's environment that functions get.
+func functionEnv(environ []string) map[string]string {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "DATABASE_URL", k == "REDIS_URL", k == "MONGODB_URL", k == "MQTT_URL", k == "LOG_LEVEL",
+			strings.HasPrefix(k, "JWT_"), strings.HasPrefix(k, "TEMPWATCH_"):
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

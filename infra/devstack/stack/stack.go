@@ -1,0 +1,382 @@
+// Package stack runs tempwatch locally without Docker: it builds every
+// function of template.yaml, runs each as its own bootstrap process(es)
+// behind an emulated Lambda Runtime API, and serves the Lambda Invoke API and
+// the API Gateway (REST, proxy integration) routes in front of them. Where no
+// MQTT broker or MongoDB is configured it starts embedded ones.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tempwatch/tempwatch/infra/embedded/broker"
+	"github.com/tempwatch/tempwatch/infra/embedded/ferret"
+	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+)
+
+// Config says what to run and where.
+type Config struct {
+	Root       string // repository root: go builds run here; default "."
+	Template   string // SAM template; default Root/template.yaml
+	APIAddr    string // API Gateway listen address; default 127.0.0.1:3000 ("127.0.0.1:0" picks a port)
+	LambdaAddr string // Lambda Invoke API listen address; default 127.0.0.1:3001
+	Instances  int    // warm instances per function; default 2
+	Only       []string
+	// Env is passed to every function (after the template's variables) and
+	// resolves the template's intrinsic values (!Ref DatabaseURL for
+	// DATABASE_URL). DATABASE_URL and REDIS_URL get defaults; a missing
+	// MQTT_URL or MONGODB_URL starts an embedded server.
+	Env       map[string]string
+	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
+	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
+	WorkDir   string    // build output and FerretDB data; default a new temporary directory
+	Stage     string    // API stage in the request context; default v1
+	Logs      io.Writer // function output, one prefixed line each; default os.Stderr
+	// StartTimeout bounds building and waiting for every instance to ask for
+	// its first event; default 2 minutes.
+	StartTimeout time.Duration
+}
+
+// Stack is a running local system; Close stops it.
+type Stack struct {
+	cfg      Config
+	env      map[string]string
+	pools    map[string]*pool // by Name and by LogicalID
+	fns      []Function
+	apiURL   string
+	invURL   string
+	servers  []*http.Server
+	stops    []func() // embedded servers, in start order
+	tmpDir   string
+	closeOne sync.Once
+}
+
+// Start builds and runs the functions and serves the APIs. It returns once
+// every instance is ready for events.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	cfg = withDefaults(cfg)
+	s := &Stack{cfg: cfg, pools: map[string]*pool{}, env: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+
+	tpl, err := LoadTemplate(cfg.Template)
+	if err != nil {
+		return nil, err
+	}
+	s.fns, err = selectFunctions(tpl.Functions, cfg.Only)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.WorkDir == "" {
+		if s.tmpDir, err = os.MkdirTemp("", "tempwatch-devstack-"); err != nil {
+			return nil, err
+		}
+		cfg.WorkDir = s.tmpDir
+	}
+
+	if err := s.startServices(ctx); err != nil {
+		return nil, err
+	}
+	binaries, err := build(ctx, cfg.Root, filepath.Join(cfg.WorkDir, "functions"), s.fns)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startPools(ctx, binaries); err != nil {
+		return nil, err
+	}
+	if err := s.serve(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Root == "" {
+		cfg.Root = "."
+	}
+	if abs, err := filepath.Abs(cfg.Root); err == nil {
+		cfg.Root = abs
+	}
+	if cfg.Template == "" {
+		cfg.Template = filepath.Join(cfg.Root, "template.yaml")
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:3000"
+	}
+	if cfg.LambdaAddr == "" {
+		cfg.LambdaAddr = "127.0.0.1:3001"
+	}
+	if cfg.Instances <= 0 {
+		cfg.Instances = 2
+	}
+	if cfg.MQTTAddr == "" {
+		cfg.MQTTAddr = "127.0.0.1:0"
+	}
+	if cfg.MongoAddr == "" {
+		cfg.MongoAddr = "127.0.0.1:0"
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = "v1"
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = os.Stderr
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 2 * time.Minute
+	}
+	return cfg
+}
+
+func selectFunctions(all []Function, only []string) ([]Function, error) {
+	if len(only) == 0 {
+		if len(all) == 0 {
+			return nil, errors.New("the template declares no AWS::Serverless::Function")
+		}
+		return all, nil
+	}
+	var out []Function
+	for _, name := range only {
+		i := slices.IndexFunc(all, func(f Function) bool { return f.Name == name || f.LogicalID == name })
+		if i < 0 {
+			var names []string
+			for _, f := range all {
+				names = append(names, f.Name)
+			}
+			return nil, fmt.Errorf("no function %q in the template (have: %s)", name, strings.Join(names, ", "))
+		}
+		if !slices.ContainsFunc(out, func(f Function) bool { return f.Name == all[i].Name }) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// startServices checks PostgreSQL and Redis and starts the embedded broker
+// and FerretDB where no URL is configured.
+func (s *Stack) startServices(ctx context.Context) error {
+	for k, v := range s.cfg.Env {
+		s.env[k] = v
+	}
+	if s.env["DATABASE_URL"] == "" {
+		s.env["DATABASE_URL"] = DefaultDatabaseURL
+	}
+	if s.env["REDIS_URL"] == "" {
+		s.env["REDIS_URL"] = DefaultRedisURL
+	}
+	if err := checkReachable(ctx, "PostgreSQL", s.env["DATABASE_URL"], "5432", startPostgres); err != nil {
+		return err
+	}
+	if err := checkReachable(ctx, "Redis", s.env["REDIS_URL"], "6379", startRedis); err != nil {
+		return err
+	}
+	if err := ensureDatabase(ctx, s.env["DATABASE_URL"]); err != nil {
+		return err
+	}
+	if s.env["MQTT_URL"] == "" {
+		u, stop, err := broker.Start(s.cfg.MQTTAddr)
+		if err != nil {
+			return fmt.Errorf("embedded MQTT broker: %w", err)
+		}
+		s.stops = append(s.stops, stop)
+		s.env["MQTT_URL"] = u
+	}
+	if s.env["MONGODB_URL"] == "" {
+		u, stop, err := ferret.StartWithOptions(ctx, filepath.Join(s.cfg.WorkDir, "ferretdb"), s.cfg.MongoAddr,
+			ferret.Options{Logger: slog.New(slog.NewTextHandler(&prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[ferretdb] "}, &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			return fmt.Errorf("embedded FerretDB: %w", err)
+		}
+		s.stops = append(s.stops, stop)
+		s.env["MONGODB_URL"] = u
+	}
+	return nil
+}
+
+// logMu serialises all devstack log lines so prefixes never interleave.
+var logMu sync.Mutex
+
+// functionEnv is the environment of one function's processes: the template
+// variables (intrinsics resolved from s.env), then s.env, then Lambda's own.
+func (s *Stack) functionEnv(fn Function) []string {
+	vars := map[string]string{}
+	for _, v := range fn.Env {
+		switch {
+		case v.Ref == "":
+			vars[v.Name] = v.Value
+		case s.env[v.Name] != "":
+			vars[v.Name] = s.env[v.Name]
+		case s.env[v.Ref] != "":
+			vars[v.Name] = s.env[v.Ref]
+		}
+	}
+	for k, v := range s.env {
+		vars[k] = v
+	}
+	for k, v := range map[string]string{
+		"AWS_LAMBDA_FUNCTION_NAME":        fn.LogicalID,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(fn.MemorySize),
+		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
+		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + fn.LogicalID,
+		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
+		"AWS_REGION":                      region,
+		"AWS_DEFAULT_REGION":              region,
+		"AWS_EXECUTION_ENV":               "AWS_Lambda_provided.al2023",
+		"LAMBDA_TASK_ROOT":                filepath.Join(s.cfg.WorkDir, "functions", fn.Name),
+		"TZ":                              ":UTC",
+		"_HANDLER":                        "bootstrap",
+	} {
+		vars[k] = v
+	}
+	if p := os.Getenv("PATH"); p != "" {
+		vars["PATH"] = p
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Stack) startPools(ctx context.Context, binaries map[string]string) error {
+	for _, fn := range s.fns {
+		p := &pool{fn: fn, binary: binaries[fn.Name], env: s.functionEnv(fn), queue: make(chan *invocation),
+			logs: s.cfg.Logs, logMu: &logMu}
+		s.pools[fn.Name] = p
+		s.pools[fn.LogicalID] = p
+		for i := 1; i <= s.cfg.Instances; i++ {
+			in, err := newInstance(p, i)
+			if err != nil {
+				return err
+			}
+			p.instances = append(p.instances, in)
+		}
+	}
+	for _, fn := range s.fns {
+		for _, in := range s.pools[fn.Name].instances {
+			select {
+			case <-in.ready:
+			case msg := <-in.initErr:
+				return fmt.Errorf("function %s failed to start: %s", fn.Name, msg)
+			case <-ctx.Done():
+				return fmt.Errorf("function %s did not ask for its first event in time: %w", fn.Name, ctx.Err())
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Stack) serve() error {
+	var routes []sam.Route
+	timeout := time.Duration(0)
+	for _, fn := range s.fns {
+		routes = append(routes, fn.Routes...)
+		timeout = max(timeout, fn.Timeout)
+	}
+	gw := &apigw.Gateway{
+		Router:  apigw.NewRouter(routes),
+		Invoker: gatewayInvoker{s},
+		Stage:   s.cfg.Stage,
+		Log:     slog.New(slog.NewTextHandler(&prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[gateway] "}, nil)),
+		// The function's own timeout answers first; this only bounds a wait
+		// for a free instance.
+		Timeout: min(timeout+5*time.Second, 29*time.Second),
+	}
+	api, err := s.listen(s.cfg.APIAddr, gw)
+	if err != nil {
+		return fmt.Errorf("API Gateway: %w", err)
+	}
+	s.apiURL = "http://" + api
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.handleInvoke)
+	inv, err := s.listen(s.cfg.LambdaAddr, mux)
+	if err != nil {
+		return fmt.Errorf("Lambda Invoke API: %w", err)
+	}
+	s.invURL = "http://" + inv
+	return nil
+}
+
+func (s *Stack) listen(addr string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// APIURL is the base URL of the API Gateway routes, e.g. http://127.0.0.1:3000.
+func (s *Stack) APIURL() string { return s.apiURL }
+
+// InvokeURL is the Lambda Invoke API endpoint, e.g. http://127.0.0.1:3001,
+// for aws-sdk-go-v2's lambda client BaseEndpoint.
+func (s *Stack) InvokeURL() string { return s.invURL }
+
+// MQTTURL is the broker the functions were given (embedded or configured).
+func (s *Stack) MQTTURL() string { return s.env["MQTT_URL"] }
+
+// MongoDBURL is the MongoDB the functions were given (embedded or configured).
+func (s *Stack) MongoDBURL() string { return s.env["MONGODB_URL"] }
+
+// DatabaseURL is the PostgreSQL database the functions were given.
+func (s *Stack) DatabaseURL() string { return s.env["DATABASE_URL"] }
+
+// Functions lists the running functions.
+func (s *Stack) Functions() []Function { return slices.Clone(s.fns) }
+
+// Close stops the servers, every bootstrap process and the embedded servers.
+func (s *Stack) Close() error {
+	s.closeOne.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, srv := range s.servers {
+			_ = srv.Shutdown(ctx)
+		}
+		var wg sync.WaitGroup
+		for _, fn := range s.fns {
+			p := s.pools[fn.Name]
+			if p == nil {
+				continue
+			}
+			for _, in := range p.instances {
+				wg.Add(1)
+				go func() { defer wg.Done(); in.shutdown() }()
+			}
+		}
+		wg.Wait()
+		for _, srv := range s.servers {
+			_ = srv.Close()
+		}
+		for i := len(s.stops) - 1; i >= 0; i-- {
+			s.stops[i]()
+		}
+		if s.tmpDir != "" {
+			_ = os.RemoveAll(s.tmpDir)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,90 @@
+// Command echofn is the devstack test fixture: a real aws-lambda-go function
+// that echoes the API Gateway proxy event it receives, and misbehaves on
+// request (slow, crash, fail) so the emulator's handling can be tested.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// echo is what the fixture answers with.
+type echo struct {
+	Event     events.APIGatewayProxyRequest `json:"event"`
+	PID       int                           `json:"pid"`
+	RequestID string                        `json:"request_id"`
+	ARN       string                        `json:"arn"`
+	Env       map[string]string             `json:"env"`
+}
+
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var ev events.APIGatewayProxyRequest
+	_ = json.Unmarshal(raw, &ev)
+	if ev.HTTPMethod == "" {
+		// A direct invocation: {"fail": "msg"} fails, anything else echoes.
+		var direct struct {
+			Fail string `json:"fail"`
+		}
+		_ = json.Unmarshal(raw, &direct)
+		if direct.Fail != "" {
+			return nil, errors.New(direct.Fail)
+		}
+		return map[string]any{"echo": raw, "pid": os.Getpid()}, nil
+	}
+	switch ev.Path {
+	case "/slow":
+		ms, _ := strconv.Atoi(ev.QueryStringParameters["ms"])
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-ctx.Done():
+		}
+	case "/crash":
+		os.Exit(3)
+	case "/fail":
+		return nil, errors.New("fixture failure")
+	case "/binary":
+		body := []byte(ev.Body)
+		if ev.IsBase64Encoded {
+			body, _ = base64.StdEncoding.DecodeString(ev.Body)
+		}
+		for i := range body {
+			body[i] ^= 0xff
+		}
+		return events.APIGatewayProxyResponse{
+			StatusCode:      200,
+			Headers:         map[string]string{"Content-Type": "application/octet-stream"},
+			Body:            base64.StdEncoding.EncodeToString(body),
+			IsBase64Encoded: true,
+		}, nil
+	}
+	lc, _ := lambdacontext.FromContext(ctx)
+	out := echo{Event: ev, PID: os.Getpid(), Env: map[string]string{}}
+	if lc != nil {
+		out.RequestID, out.ARN = lc.AwsRequestID, lc.InvokedFunctionArn
+	}
+	for _, k := range []string{"GREETING", "DATABASE_URL", "REDIS_URL", "MQTT_URL", "MONGODB_URL", "ECHO_SUB",
+		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "TEMPWATCH_EXTRA"} {
+		out.Env[k] = os.Getenv(k)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	return events.APIGatewayProxyResponse{
+		StatusCode:        201,
+		Headers:           map[string]string{"Content-Type": "application/json", "X-Echo": "1"},
+		MultiValueHeaders: map[string][]string{"Set-Cookie": {"a=1", "b=2"}},
+		Body:              string(b),
+	}, nil
+}
+
+func main() { lambda.Start(handle) }
