@@ -64,6 +64,7 @@ type pool struct {
 	env       []string
 	queue     chan *invocation
 	instances []*instance
+	size      int // number of instances, fixed before they start
 	logs      io.Writer
 	logMu     *sync.Mutex
 }
@@ -86,18 +87,18 @@ func (p *pool) invoke(ctx context.Context, payload []byte) (result, error) {
 
 // instance is one bootstrap process with its own Runtime API server.
 type instance struct {
-	pool  *pool
-	num   int
-	srv   *http.Server
-	addr  string
-	ready chan struct{} // closed at the first GET next
-	initErr chan string // init/error payloads and early exits before ready
+	pool    *pool
+	num     int
+	srv     *http.Server
+	addr    string
+	ready   chan struct{} // closed at the first GET next
+	initErr chan string   // init/error payloads and early exits before ready
 
-	mu       sync.Mutex
-	current  *invocation
-	timer    *time.Timer
-	cmd      *exec.Cmd
-	stopping bool
+	mu        sync.Mutex
+	current   *invocation
+	timer     *time.Timer
+	cmd       *exec.Cmd
+	stopping  bool
 	readyOnce sync.Once
 
 	stop chan struct{}
@@ -126,7 +127,7 @@ func newInstance(p *pool, num int) (*instance, error) {
 }
 
 func (in *instance) label() string {
-	if len(in.pool.instances) > 1 || in.num > 1 {
+	if in.pool.size > 1 {
 		return fmt.Sprintf("%s#%d", in.pool.fn.Name, in.num)
 	}
 	return in.pool.fn.Name

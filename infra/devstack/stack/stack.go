@@ -262,7 +262,7 @@ func (s *Stack) functionEnv(fn Function) []string {
 func (s *Stack) startPools(ctx context.Context, binaries map[string]string) error {
 	for _, fn := range s.fns {
 		p := &pool{fn: fn, binary: binaries[fn.Name], env: s.functionEnv(fn), queue: make(chan *invocation),
-			logs: s.cfg.Logs, logMu: &logMu}
+			logs: s.cfg.Logs, logMu: &logMu, size: s.cfg.Instances}
 		s.pools[fn.Name] = p
 		s.pools[fn.LogicalID] = p
 		for i := 1; i <= s.cfg.Instances; i++ {
