@@ -1,0 +1,67 @@
+package tempwatch
+
+import (
+	"context"
+	"time"
+)
+
+// Reading is one stored temperature measurement of a sensor. Value is always
+// in degrees Celsius, whatever unit the device sent.
+type Reading struct {
+	ID         int64     `json:"id"`
+	SensorID   string    `json:"sensor_id"`
+	Value      float64   `json:"value"`
+	MeasuredAt time.Time `json:"measured_at"`
+	CreatedAt  time.Time `json:"created_at"`
+	Seq        *int64    `json:"seq,omitempty"`
+}
+
+// ReadingFilter selects a page of one sensor's readings, newest created
+// first. From (inclusive) and To (exclusive) bound measured_at when set.
+type ReadingFilter struct {
+	SensorID string
+	From, To time.Time
+	Page     PageRequest
+}
+
+// SensorOwner is what the read paths need to know about a sensor before
+// answering: whose it is and the client's time zone.
+type SensorOwner struct {
+	SensorID string
+	ClientID string
+	Timezone string
+}
+
+// DailyAverage is one local day of one sensor's readings.
+type DailyAverage struct {
+	SensorID string    `json:"sensor_id"`
+	Day      string    `json:"day"` // YYYY-MM-DD in the zone asked for
+	Avg      float64   `json:"avg"`
+	Min      float64   `json:"min"`
+	Max      float64   `json:"max"`
+	Count    int64     `json:"count"`
+	FirstAt  time.Time `json:"first_measured_at"`
+	LastAt   time.Time `json:"last_measured_at"`
+}
+
+// DailyAverageFilter selects local days From..To (inclusive, YYYY-MM-DD) in
+// Timezone, newest first, of one sensor or of every sensor of a client.
+// Before, when set, resumes after the page that ended at that day (and, for a
+// client, at that sensor).
+type DailyAverageFilter struct {
+	SensorID     string
+	ClientID     string
+	Timezone     string
+	From, To     time.Time // local dates, time of day ignored
+	BeforeDay    time.Time
+	BeforeSensor string
+	Limit        int
+}
+
+// ReadingQuery is the read side of readings: pages, latest, daily averages.
+type ReadingQuery interface {
+	FindSensorOwner(ctx context.Context, sensorID string) (SensorOwner, error)
+	FindReadings(ctx context.Context, f ReadingFilter) ([]Reading, error)
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]Reading, error)
+	DailyAverages(ctx context.Context, f DailyAverageFilter) ([]DailyAverage, error)
+}
