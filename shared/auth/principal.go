@@ -4,6 +4,9 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -20,6 +23,48 @@ type Principal struct {
 	UserID   string
 	ClientID string // "" for admins
 	Role     string
+
+	// Set from a verified access token (zero in handler tests that build a
+	// Principal by hand): its jti, its session (refresh-token family), and
+	// when it expires. Logout revokes them.
+	TokenID   string
+	SessionID string
+	ExpiresAt time.Time
+}
+
+// ValidRole reports whether role is one of the three roles.
+func ValidRole(role string) bool {
+	return role == RoleAdmin || role == RoleClientAdmin || role == RoleViewer
+}
+
+// RoleRank orders roles by power (viewer < client_admin < admin), so a
+// caller can be kept from granting a role above their own; 0 for unknown roles.
+func RoleRank(role string) int {
+	switch role {
+	case RoleViewer:
+		return 1
+	case RoleClientAdmin:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// validate checks what a token must say: a subject, an id, a known role, and
+// a client exactly when the role is not admin.
+func (p Principal) validate() error {
+	switch {
+	case p.UserID == "":
+		return errors.New("no sub")
+	case p.TokenID == "":
+		return errors.New("no jti")
+	case !ValidRole(p.Role):
+		return fmt.Errorf("unknown role %q", p.Role)
+	case (p.Role == RoleAdmin) != (p.ClientID == ""):
+		return errors.New("client id does not fit the role")
+	}
+	return nil
 }
 
 type ctxKey struct{}

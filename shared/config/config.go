@@ -32,6 +32,10 @@ func NewReader(getenv Getenv) *Reader { return &Reader{getenv: getenv} }
 // Err returns every problem met so far, or nil.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }
 
+// Fail records a problem with name found by the caller's own parsing (msg
+// must not quote secret values).
+func (r *Reader) Fail(name, msg string) { r.fail(name, "%s", msg) }
+
 func (r *Reader) fail(name, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Errorf("config: %s %s", name, fmt.Sprintf(format, args...)))
 }
