@@ -2,10 +2,11 @@ package pgtest
 
 import (
 	"context"
-	"crypto/sha256"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // MustClient inserts a client with slug (and timezone, "" for UTC) and returns its id.
@@ -23,14 +24,13 @@ func MustClient(tb testing.TB, db *pgxpool.Pool, slug, timezone string) string {
 }
 
 // MustSensor inserts a sensor of clientID with deviceID, whose device key is
-// deviceKey (stored as its SHA-256, as the sensors store does), and returns its id.
+// deviceKey (stored as tempwatch.HashDeviceKey, as the sensors API does), and returns its id.
 func MustSensor(tb testing.TB, db *pgxpool.Pool, clientID, deviceID, deviceKey string) string {
 	tb.Helper()
-	h := sha256.Sum256([]byte(deviceKey))
 	var id string
 	if err := db.QueryRow(context.Background(),
 		`INSERT INTO sensors (client_id, device_id, name, device_key_hash) VALUES ($1, $2, $2, $3) RETURNING id`,
-		clientID, deviceID, h[:]).Scan(&id); err != nil {
+		clientID, deviceID, tempwatch.HashDeviceKey(deviceKey)).Scan(&id); err != nil {
 		tb.Fatalf("pgtest.MustSensor(%q): %v", deviceID, err)
 	}
 	return id

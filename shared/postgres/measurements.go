@@ -1,0 +1,252 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+var _ tempwatch.MeasurementService = (*MeasurementStore)(nil)
+
+// MeasurementStore keeps measurements (the rows of readings) in PostgreSQL
+// and keeps reading_rollups exact on every write.
+//
+// Each write first locks the sensor row FOR UPDATE. Ingest inserts readings
+// with a foreign key to sensors, which takes FOR KEY SHARE on the sensor, so
+// the lock waits for in-flight ingest of that sensor and holds new ingest
+// back until commit: a rebuilt bucket can then not miss, nor race with, a
+// concurrent incremental rollup update. Corrections are rare; the wait is short.
+type MeasurementStore struct {
+	db  *pgxpool.Pool
+	now func() time.Time
+}
+
+// NewMeasurementStore returns a MeasurementStore over db.
+func NewMeasurementStore(db *pgxpool.Pool) *MeasurementStore {
+	return &MeasurementStore{db: db, now: time.Now}
+}
+
+const measurementColumns = `r.id, r.sensor_id, r.value, r.measured_at, r.created_at, s.client_id`
+
+func scanMeasurement(row pgx.CollectableRow) (*tempwatch.Measurement, error) {
+	var m tempwatch.Measurement
+	err := row.Scan(&m.ID, &m.SensorID, &m.Value, &m.MeasuredAt, &m.CreatedAt, &m.ClientID)
+	return &m, err
+}
+
+func measurementNotFound() error {
+	return tempwatch.Errorf(tempwatch.ENOTFOUND, "Measurement not found.")
+}
+
+// parseMeasurementID returns the bigint id, or ENOTFOUND for anything else.
+func parseMeasurementID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, measurementNotFound()
+	}
+	return n, nil
+}
+
+// translateMeasurement names the natural-key clash before the generic translation.
+func translateMeasurement(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return &tempwatch.Error{Code: tempwatch.ECONFLICT,
+			Message: "The sensor already has a measurement at this measured_at.",
+			Fields:  map[string]string{"measured_at": "already has a measurement for this sensor"}}
+	}
+	return translate(err, "Measurement")
+}
+
+// lockSensor returns the sensor, locked until tx ends (see MeasurementStore).
+func lockSensor(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Sensor, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, sensorNotFound()
+	}
+	rows, _ := tx.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1 FOR UPDATE`, id)
+	s, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+	return s, translate(err, "Sensor")
+}
+
+// recomputeRollups rebuilds the sensor's buckets holding each of times.
+func recomputeRollups(ctx context.Context, tx pgx.Tx, sensorID string, times ...time.Time) error {
+	_, err := tx.Exec(ctx, `SELECT recompute_rollup($1, b)
+		FROM (SELECT DISTINCT rollup_bucket(t) AS b FROM unnest($2::timestamptz[]) AS t) buckets`, sensorID, times)
+	if err != nil {
+		return fmt.Errorf("recompute rollups: %w", err)
+	}
+	return nil
+}
+
+// CreateMeasurement validates m against its sensor, inserts it and rebuilds
+// its bucket, filling m's id, timestamps and client.
+func (s *MeasurementStore) CreateMeasurement(ctx context.Context, m *tempwatch.Measurement) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		sensor, err := lockSensor(ctx, tx, m.SensorID)
+		if err != nil {
+			return err
+		}
+		if err := tempwatch.ValidateMeasurement(sensor, m.Value, m.MeasuredAt, s.now()); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, $2, $3)
+			RETURNING id, measured_at, created_at`, m.SensorID, m.Value, m.MeasuredAt).Scan(&m.ID, &m.MeasuredAt, &m.CreatedAt)
+		if err != nil {
+			return translateMeasurement(err)
+		}
+		m.ClientID = sensor.ClientID
+		return recomputeRollups(ctx, tx, m.SensorID, m.MeasuredAt)
+	})
+}
+
+// FindMeasurementByID returns the measurement with id, or ENOTFOUND.
+func (s *MeasurementStore) FindMeasurementByID(ctx context.Context, id string) (*tempwatch.Measurement, error) {
+	n, err := parseMeasurementID(id)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+measurementColumns+`
+		FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE r.id = $1`, n)
+	m, err := pgx.CollectExactlyOneRow(rows, scanMeasurement)
+	return m, translate(err, "Measurement")
+}
+
+// FindMeasurements returns up to f.Page.Limit+1 measurements of f.SensorID,
+// newest first by created_at then id, on the readings_page index.
+func (s *MeasurementStore) FindMeasurements(ctx context.Context, f tempwatch.MeasurementFilter) ([]*tempwatch.Measurement, error) {
+	if !tempwatch.IsUUID(f.SensorID) {
+		return []*tempwatch.Measurement{}, nil
+	}
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := `SELECT ` + measurementColumns + ` FROM readings r JOIN sensors s ON s.id = r.sensor_id
+		WHERE r.sensor_id = ` + arg(f.SensorID)
+	if f.From != nil {
+		q += ` AND r.measured_at >= ` + arg(*f.From)
+	}
+	if f.To != nil {
+		q += ` AND r.measured_at < ` + arg(*f.To)
+	}
+	if c := f.Page.Cursor; c != nil {
+		id, err := strconv.ParseInt(c.ID, 10, 64)
+		if err != nil {
+			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
+		}
+		q += ` AND (r.created_at, r.id) < (` + arg(c.CreatedAt) + `, ` + arg(id) + `)`
+	}
+	q += ` ORDER BY r.created_at DESC, r.id DESC LIMIT ` + arg(f.Page.Limit+1)
+	rows, _ := s.db.Query(ctx, q, args...)
+	ms, err := pgx.CollectRows(rows, scanMeasurement)
+	if err != nil {
+		return nil, fmt.Errorf("find measurements: %w", err)
+	}
+	return ms, nil
+}
+
+// lockMeasurement returns the measurement with id after locking its sensor
+// and then the row itself.
+func lockMeasurement(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Measurement, *tempwatch.Sensor, error) {
+	n, err := parseMeasurementID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sensorID string
+	if err := tx.QueryRow(ctx, `SELECT sensor_id FROM readings WHERE id = $1`, n).Scan(&sensorID); err != nil {
+		return nil, nil, translate(err, "Measurement")
+	}
+	sensor, err := lockSensor(ctx, tx, sensorID)
+	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
+		return nil, nil, measurementNotFound() // deleted with its sensor meanwhile
+	} else if err != nil {
+		return nil, nil, err
+	}
+	rows, _ := tx.Query(ctx, `SELECT `+measurementColumns+`
+		FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE r.id = $1 FOR UPDATE OF r`, n)
+	m, err := pgx.CollectExactlyOneRow(rows, scanMeasurement)
+	if err != nil {
+		return nil, nil, translate(err, "Measurement")
+	}
+	return m, sensor, nil
+}
+
+// UpdateMeasurement corrects the value and/or measured_at of a measurement
+// and rebuilds the buckets of both its old and new measured_at.
+func (s *MeasurementStore) UpdateMeasurement(ctx context.Context, id string, upd tempwatch.MeasurementUpdate) (*tempwatch.Measurement, error) {
+	var out *tempwatch.Measurement
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		cur, sensor, err := lockMeasurement(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		if upd.Value != nil {
+			next.Value = *upd.Value
+		}
+		if upd.MeasuredAt != nil {
+			next.MeasuredAt = *upd.MeasuredAt
+		}
+		if err := onlySetFields(tempwatch.ValidateMeasurement(sensor, next.Value, next.MeasuredAt, s.now()),
+			upd.Value != nil, upd.MeasuredAt != nil); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `UPDATE readings r SET value = $2, measured_at = $3
+			FROM sensors s WHERE s.id = r.sensor_id AND r.id = $1 RETURNING `+measurementColumns,
+			cur.ID, next.Value, next.MeasuredAt)
+		out, err = pgx.CollectExactlyOneRow(rows, scanMeasurement)
+		if err != nil {
+			return translateMeasurement(err)
+		}
+		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// onlySetFields keeps the validation problems of the fields a correction
+// sets: an old value outside a since-narrowed range must not block moving
+// its measured_at.
+func onlySetFields(err error, valueSet, measuredAtSet bool) error {
+	fields := tempwatch.ErrorFields(err)
+	if fields == nil {
+		return err
+	}
+	v := tempwatch.Validation{}
+	if msg, ok := fields["value"]; ok && valueSet {
+		v.Add("value", msg)
+	}
+	if msg, ok := fields["measured_at"]; ok && measuredAtSet {
+		v.Add("measured_at", msg)
+	}
+	return v.Err()
+}
+
+// DeleteMeasurement removes a measurement, rebuilds its bucket, and returns
+// what was deleted (callers invalidate caches of its sensor).
+func (s *MeasurementStore) DeleteMeasurement(ctx context.Context, id string) (*tempwatch.Measurement, error) {
+	var out *tempwatch.Measurement
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		cur, _, err := lockMeasurement(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM readings WHERE id = $1`, cur.ID); err != nil {
+			return fmt.Errorf("delete measurement: %w", err)
+		}
+		out = cur
+		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

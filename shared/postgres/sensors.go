@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+var _ tempwatch.SensorService = (*SensorStore)(nil)
+
+// SensorStore keeps sensors in PostgreSQL.
+type SensorStore struct{ db *pgxpool.Pool }
+
+// NewSensorStore returns a SensorStore over db.
+func NewSensorStore(db *pgxpool.Pool) *SensorStore { return &SensorStore{db: db} }
+
+const sensorColumns = `id, client_id, device_id, name, location, unit, min_value, max_value,
+	alert_low, alert_high, created_at, updated_at`
+
+func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
+	var s tempwatch.Sensor
+	err := row.Scan(&s.ID, &s.ClientID, &s.DeviceID, &s.Name, &s.Location, &s.Unit, &s.MinValue, &s.MaxValue,
+		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt)
+	return &s, err
+}
+
+func sensorNotFound() error { return tempwatch.Errorf(tempwatch.ENOTFOUND, "Sensor not found.") }
+
+// CreateSensor inserts s with the given device key hash and fills its id and
+// timestamps. Zero Unit and an unset range get the defaults.
+func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, keyHash []byte) error {
+	if err := sn.Validate(); err != nil {
+		return err
+	}
+	rows, _ := s.db.Query(ctx, `INSERT INTO sensors
+			(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns,
+		sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
+	created, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+	if err != nil {
+		return translate(err, "Sensor")
+	}
+	*sn = *created
+	return nil
+}
+
+// FindSensorByID returns the sensor with id, or ENOTFOUND.
+func (s *SensorStore) FindSensorByID(ctx context.Context, id string) (*tempwatch.Sensor, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, sensorNotFound()
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1`, id)
+	sn, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+	return sn, translate(err, "Sensor")
+}
+
+// FindSensors returns up to f.Page.Limit+1 sensors, newest first.
+func (s *SensorStore) FindSensors(ctx context.Context, f tempwatch.SensorFilter) ([]*tempwatch.Sensor, error) {
+	q := `SELECT ` + sensorColumns + ` FROM sensors WHERE true`
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if f.ClientID != "" {
+		if !tempwatch.IsUUID(f.ClientID) {
+			return []*tempwatch.Sensor{}, nil
+		}
+		q += ` AND client_id = ` + arg(f.ClientID)
+	}
+	if f.Name != "" {
+		q += ` AND name ILIKE '%' || ` + arg(escapeLike(f.Name)) + ` || '%'`
+	}
+	if c := f.Page.Cursor; c != nil {
+		if !tempwatch.IsUUID(c.ID) {
+			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
+		}
+		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `::uuid)`
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
+	rows, _ := s.db.Query(ctx, q, args...)
+	ss, err := pgx.CollectRows(rows, scanSensor)
+	if err != nil {
+		return nil, fmt.Errorf("find sensors: %w", err)
+	}
+	return ss, nil
+}
+
+// UpdateSensor applies upd and returns the stored sensor. The merged sensor
+// is validated as a whole (a new min_value must stay below the stored
+// max_value), under a row lock so two updates cannot each pass alone.
+func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch.SensorUpdate) (*tempwatch.Sensor, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, sensorNotFound()
+	}
+	var out *tempwatch.Sensor
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1 FOR UPDATE`, id)
+		cur, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+		if err != nil {
+			return translate(err, "Sensor")
+		}
+		next := upd.Apply(*cur)
+		if err := next.Validate(); err != nil {
+			return err
+		}
+		rows, _ = tx.Query(ctx, `UPDATE sensors SET device_id = $2, name = $3, location = $4, unit = $5,
+				min_value = $6, max_value = $7, alert_low = $8, alert_high = $9, updated_at = now()
+			WHERE id = $1 RETURNING `+sensorColumns,
+			id, next.DeviceID, next.Name, next.Location, next.Unit, next.MinValue, next.MaxValue, next.AlertLow, next.AlertHigh)
+		out, err = pgx.CollectExactlyOneRow(rows, scanSensor)
+		return translate(err, "Sensor")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteSensor removes the sensor and, by cascade, its readings and rollups.
+func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {
+	if !tempwatch.IsUUID(id) {
+		return sensorNotFound()
+	}
+	tag, err := s.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, id)
+	if err != nil {
+		return translate(err, "Sensor")
+	}
+	if tag.RowsAffected() == 0 {
+		return sensorNotFound()
+	}
+	return nil
+}
+
+// SetDeviceKeyHash replaces the sensor's device key hash and returns the sensor.
+func (s *SensorStore) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, sensorNotFound()
+	}
+	rows, _ := s.db.Query(ctx, `UPDATE sensors SET device_key_hash = $2, updated_at = now()
+		WHERE id = $1 RETURNING `+sensorColumns, id, keyHash)
+	sn, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+	return sn, translate(err, "Sensor")
+}

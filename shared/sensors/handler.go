@@ -1,0 +1,223 @@
+// Package sensors serves the /sensors routes: CRUD on a client's sensors and
+// the rotation of their device keys, under the tenant rules of auth.
+package sensors
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// Handler serves /sensors.
+type Handler struct {
+	svc tempwatch.SensorService
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewHandler returns the /sensors handler over svc. It expects the caller's
+// Principal in the request context (auth.Middleware); without one it answers 401.
+func NewHandler(svc tempwatch.SensorService, log *slog.Logger) http.Handler {
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /sensors", h.handleList)
+	h.mux.HandleFunc("POST /sensors", h.handleCreate)
+	h.mux.HandleFunc("GET /sensors/{id}", h.handleGet)
+	h.mux.HandleFunc("PATCH /sensors/{id}", h.handleUpdate)
+	h.mux.HandleFunc("DELETE /sensors/{id}", h.handleDelete)
+	h.mux.HandleFunc("POST /sensors/{id}/rotate-key", h.handleRotateKey)
+	h.mux.Handle("/", httpapi.NotFound(log))
+	return httpapi.Wrap(log, h.mux)
+}
+
+// Authorize applies the tenant rules to data of clientID: another tenant's
+// data is ENOTFOUND (named what, so ids do not leak), a write by a role that
+// may only read is EFORBIDDEN.
+func Authorize(p auth.Principal, clientID, what string, write bool) error {
+	if !p.CanRead(clientID) {
+		return auth.NotFound(what)
+	}
+	if write && !p.CanWrite(clientID) {
+		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role (%s) may read but not change this %s.", p.Role, what)
+	}
+	return nil
+}
+
+// WithKey is a sensor with its device key in plain text: the body of the
+// create and rotate-key responses, the only times the key is ever shown.
+type WithKey struct {
+	*tempwatch.Sensor
+	DeviceKey string `json:"device_key"`
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpapi.Error(w, r, h.log, err)
+}
+
+type createRequest struct {
+	ClientID  string   `json:"client_id"`
+	DeviceID  string   `json:"device_id"`
+	Name      string   `json:"name"`
+	Location  string   `json:"location"`
+	Unit      string   `json:"unit"`
+	MinValue  *float64 `json:"min_value"`
+	MaxValue  *float64 `json:"max_value"`
+	AlertLow  *float64 `json:"alert_low"`
+	AlertHigh *float64 `json:"alert_high"`
+}
+
+func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req createRequest
+	if err := httpapi.DecodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !p.IsAdmin() && req.ClientID == "" {
+		req.ClientID = p.ClientID // a client's users create in their own client
+	}
+	if !p.IsAdmin() {
+		if err := Authorize(p, req.ClientID, "Client", true); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	s := &tempwatch.Sensor{ClientID: req.ClientID, DeviceID: req.DeviceID, Name: req.Name, Location: req.Location,
+		Unit: req.Unit, MinValue: tempwatch.DefaultSensorMin, MaxValue: tempwatch.DefaultSensorMax,
+		AlertLow: req.AlertLow, AlertHigh: req.AlertHigh}
+	if s.Unit == "" {
+		s.Unit = tempwatch.DefaultSensorUnit
+	}
+	if req.MinValue != nil {
+		s.MinValue = *req.MinValue
+	}
+	if req.MaxValue != nil {
+		s.MaxValue = *req.MaxValue
+	}
+	key, err := tempwatch.NewDeviceKey()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.CreateSensor(r.Context(), s, tempwatch.HashDeviceKey(key)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/sensors/"+s.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.JSON(w, http.StatusCreated, WithKey{Sensor: s, DeviceKey: key})
+}
+
+// find returns the sensor of the path's id if p may read it (and, with
+// write, change it).
+func (h *Handler) find(r *http.Request, write bool) (auth.Principal, *tempwatch.Sensor, error) {
+	p, err := auth.Require(r)
+	if err != nil {
+		return p, nil, err
+	}
+	s, err := h.svc.FindSensorByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return p, nil, err
+	}
+	return p, s, Authorize(p, s.ClientID, "Sensor", write)
+}
+
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
+	_, s, err := h.find(r, false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, s)
+}
+
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	page, err := httpapi.ParsePage(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := tempwatch.SensorFilter{ClientID: q.Get("client_id"), Name: q.Get("name"), Page: page}
+	switch {
+	case f.ClientID != "" && !tempwatch.IsUUID(f.ClientID):
+		h.fail(w, r, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid query parameters.",
+			Fields: map[string]string{"client_id": "must be a client id (UUID)"}})
+		return
+	case f.ClientID != "" && !p.CanRead(f.ClientID):
+		h.fail(w, r, auth.NotFound("Client"))
+		return
+	case !p.IsAdmin():
+		f.ClientID = p.ClientID
+	}
+	ss, err := h.svc.FindSensors(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(ss, page.Limit, func(s *tempwatch.Sensor) tempwatch.Cursor {
+		return tempwatch.Cursor{CreatedAt: s.CreatedAt, ID: s.ID}
+	}))
+}
+
+func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	var upd tempwatch.SensorUpdate
+	if err := httpapi.DecodeJSON(r, &upd); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	_, s, err := h.find(r, true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	s, err = h.svc.UpdateSensor(r.Context(), s.ID, upd)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, s)
+}
+
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
+	_, s, err := h.find(r, true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.DeleteSensor(r.Context(), s.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
+	_, s, err := h.find(r, true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	key, err := tempwatch.NewDeviceKey()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if s, err = h.svc.SetDeviceKeyHash(r.Context(), s.ID, tempwatch.HashDeviceKey(key)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.JSON(w, http.StatusOK, WithKey{Sensor: s, DeviceKey: key})
+}
