@@ -83,6 +83,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range tpl.Warnings {
+		logMu.Lock()
+		fmt.Fprintf(cfg.Logs, "[devstack] warning: %s: %s\n", cfg.Template, w)
+		logMu.Unlock()
+	}
 	s.fns, err = selectFunctions(tpl.Functions, cfg.Only)
 	if err != nil {
 		return nil, err

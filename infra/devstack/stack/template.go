@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 // Template is what devstack needs from a SAM template.
 type Template struct {
 	Functions []Function // sorted by Name
+	Warnings  []string   // problems of the file that parsing worked around
 }
 
 // Function is one AWS::Serverless::Function of the template, with Globals
@@ -41,6 +43,8 @@ type EnvVar struct {
 	Ref   string // non-empty when the value was an intrinsic function
 }
 
+var unquotedFlowBraces = regexp.MustCompile(`([{,]\s*Path:\s*)(/[^,"'}\s]*\{[^,"'\s]*\}[^,"'}\s]*)(\s*[,}])`)
+
 // LoadTemplate parses the SAM template at file.
 func LoadTemplate(file string) (*Template, error) {
 	b, err := os.ReadFile(file)
@@ -58,8 +62,17 @@ func LoadTemplate(file string) (*Template, error) {
 // node tree so CloudFormation tags such as !Ref and !Sub need no decoding.
 func ParseTemplate(b []byte) (*Template, error) {
 	var doc yaml.Node
+	var warnings []string
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("parse template: %w", err)
+		// A path such as /clients/{id} written unquoted inside a flow mapping
+		// ({Path: /clients/{id}, ...}) is not valid YAML; SAM rejects it too.
+		// Quote such values and go on, so a developer can still run the
+		// stack, but say so.
+		fixed := unquotedFlowBraces.ReplaceAll(b, []byte(`${1}"${2}"${3}`))
+		if yaml.Unmarshal(fixed, &doc) != nil {
+			return nil, fmt.Errorf("parse template: %w", err)
+		}
+		warnings = append(warnings, fmt.Sprintf("template: %v: quote paths containing {…} inside {…} mappings (e.g. Path: \"/clients/{id}\"); AWS SAM rejects the file as written", err))
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("parse template: not a YAML mapping")
@@ -71,7 +84,7 @@ func ParseTemplate(b []byte) (*Template, error) {
 		return nil, errors.New("parse template: no Resources")
 	}
 
-	t := &Template{}
+	t := &Template{Warnings: warnings}
 	seen := map[string]string{}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
