@@ -12,6 +12,9 @@
 //	FUNCTION_URL_<NAME>            overrides one function's URL (NAME upper case,
 //	                               '-' as '_'), e.g. FUNCTION_URL_CLIENTS
 //	GATEWAY_TIMEOUT                per-invocation timeout (default 29s)
+//
+// `gateway -healthcheck` probes a running gateway's health endpoint and exits
+// 0 or 1, for container healthchecks on an image without a shell.
 package main
 
 import (
@@ -71,6 +74,9 @@ func (c config) functionURL(name string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-healthcheck" {
+		os.Exit(healthcheck(os.Getenv))
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if err := run(log); err != nil {
 		log.Error("gateway stopped", "err", err)
@@ -121,6 +127,31 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// healthcheck asks the local gateway for its health path and returns the exit code.
+func healthcheck(getenv func(string) string) int {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	addr := cfg.Addr
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + addr + healthPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "status", resp.StatusCode)
+		return 1
+	}
+	return 0
 }
 
 func or(v, def string) string {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,4 +27,21 @@ func TestConfig(t *testing.T) {
 
 	_, err = loadConfig(func(k string) string { return map[string]string{"GATEWAY_TIMEOUT": "soon"}[k] })
 	assert.ErrorContains(t, err, "GATEWAY_TIMEOUT")
+}
+
+func TestHealthcheck(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != healthPath {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	assert.Equal(t, 0, healthcheck(func(k string) string { return map[string]string{"GATEWAY_ADDR": addr}[k] }))
+
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	assert.Equal(t, 1, healthcheck(func(k string) string {
+		return map[string]string{"GATEWAY_ADDR": strings.TrimPrefix(down.URL, "http://")}[k]
+	}))
 }

@@ -1,0 +1,336 @@
+package deploycheck_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/infra/deploycheck"
+)
+
+// repoRoot is the repository root: this package lives in infra/deploycheck.
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(tb, err)
+	require.FileExists(tb, filepath.Join(root, deploycheck.TemplateFile))
+	return root
+}
+
+// MustCopyTree copies the files the checks read into a temp dir, so a test can
+// break the copy.
+func MustCopyTree(tb testing.TB, root string) string {
+	tb.Helper()
+	dst := tb.TempDir()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			switch rel {
+			case ".git", ".bin", ".devstack", filepath.Join("localstack", "build"):
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, info.Mode().Perm())
+	})
+	require.NoError(tb, err)
+	return dst
+}
+
+func mustWrite(tb testing.TB, file, content string) {
+	tb.Helper()
+	require.NoError(tb, os.MkdirAll(filepath.Dir(file), 0o755))
+	require.NoError(tb, os.WriteFile(file, []byte(content), 0o644))
+}
+
+func mustEdit(tb testing.TB, file string, edit func(string) string) {
+	tb.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(tb, err)
+	out := edit(string(data))
+	require.NotEqual(tb, string(data), out, "edit of %s changed nothing", file)
+	require.NoError(tb, os.WriteFile(file, []byte(out), 0o644))
+}
+
+// assertHasError fails unless some error's text contains every one of parts.
+func assertHasError(t *testing.T, errs []error, parts ...string) {
+	t.Helper()
+	for _, err := range errs {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(err.Error(), p)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Errorf("no error mentions %q; got %v", parts, errs)
+}
+
+func TestRealTreeHasNoProblems(t *testing.T) {
+	root := repoRoot(t)
+	ctx := context.Background()
+	t.Run("template", func(t *testing.T) { assert.Empty(t, deploycheck.CheckTemplate(root)) })
+	t.Run("build", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBuild(ctx, root, t.TempDir())) })
+	t.Run("compose", func(t *testing.T) { assert.Empty(t, deploycheck.CheckCompose(ctx, root)) })
+	t.Run("localstack", func(t *testing.T) { assert.Empty(t, deploycheck.CheckLocalStack(ctx, root)) })
+}
+
+// ghostFunction is a function folder nobody declared.
+const ghostFunction = "package main\n\nfunc main() {}\n"
+
+// extraResource inserts a resource into the template's Resources section.
+func extraResource(template, resource string) string {
+	const marker = "\nResources:\n"
+	i := strings.Index(template, marker)
+	if i < 0 {
+		return template
+	}
+	i += len(marker)
+	return template[:i] + resource + template[i:]
+}
+
+// unquotedBracePath matches `Path: /a/{id},` inside a flow mapping, which is
+// not valid YAML (TestRealTreeHasNoProblems reports it on the real file).
+var unquotedBracePath = regexp.MustCompile(`(Path:[ \t]*)(/[^,"'\s]*\{[^,"'\s]*)([ \t]*,)`)
+
+// mustQuotePaths makes the copy's template valid YAML, so each case below
+// sees only the problem it introduces.
+func mustQuotePaths(tb testing.TB, dir string) {
+	tb.Helper()
+	file := filepath.Join(dir, "template.yaml")
+	data, err := os.ReadFile(file)
+	require.NoError(tb, err)
+	require.NoError(tb, os.WriteFile(file, unquotedBracePath.ReplaceAll(data, []byte(`${1}"${2}"${3}`)), 0o644))
+}
+
+func TestCheckTemplateFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	fns, err := deploycheck.FunctionDirs(root)
+	require.NoError(t, err)
+	require.NotEmpty(t, fns)
+	existing := fns[0]
+
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{
+			name: "function folder without template entry",
+			break_: func(t *testing.T, dir string) {
+				mustWrite(t, filepath.Join(dir, "functions", "ghost", "main.go"), ghostFunction)
+			},
+			want: []string{"functions/ghost has no AWS::Serverless::Function"},
+		},
+		{
+			name: "template entry without folder",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, "template.yaml"), func(s string) string {
+					return extraResource(s, "  MissingFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/missing/\n\n")
+				})
+			},
+			want: []string{"MissingFunction", "functions/missing has no main.go"},
+		},
+		{
+			name: "two functions for one folder with a duplicate route",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, "template.yaml"), func(s string) string {
+					return extraResource(s, "  TwinFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/"+existing+"/\n      Events:\n        Twin:\n          Type: Api\n          Properties:\n            Path: /twin/{a}\n            Method: get\n        Twin2:\n          Type: Api\n          Properties:\n            Path: /twin/{b}\n            Method: GET\n\n")
+				})
+			},
+			want: []string{"functions/" + existing + " is the CodeUri of 2 functions"},
+		},
+		{
+			name: "duplicate route",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, "template.yaml"), func(s string) string {
+					return extraResource(s, "  TwinFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/"+existing+"/\n      Events:\n        Twin:\n          Type: Api\n          Properties:\n            Path: /twin/{a}\n            Method: get\n        Twin2:\n          Type: Api\n          Properties:\n            Path: /twin/{b}\n            Method: GET\n\n")
+				})
+			},
+			want: []string{"route GET /twin/", "declared twice"},
+		},
+		{
+			name: "wrong runtime and handler",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, "template.yaml"), func(s string) string {
+					s = strings.ReplaceAll(s, "provided.al2023", "go1.x")
+					return strings.ReplaceAll(s, "Handler: bootstrap", "Handler: main")
+				})
+			},
+			want: []string{`Runtime is "go1.x", want "provided.al2023"`},
+		},
+		{
+			name: "wrong handler",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, "template.yaml"), func(s string) string {
+					return strings.ReplaceAll(s, "Handler: bootstrap", "Handler: main")
+				})
+			},
+			want: []string{`Handler is "main", want "bootstrap"`},
+		},
+		{
+			name:   "unparseable template",
+			break_: func(t *testing.T, dir string) { mustWrite(t, filepath.Join(dir, "template.yaml"), "Resources: [\n") },
+			want:   []string{"template.yaml"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			mustQuotePaths(t, dir)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckTemplate(dir), tt.want...)
+		})
+	}
+}
+
+func TestQuotedCopyOfTemplateIsClean(t *testing.T) {
+	// Guards the cases above: before they break it, the copy has no problem
+	// but (perhaps) the quoting the real file needs.
+	dir := MustCopyTree(t, repoRoot(t))
+	mustQuotePaths(t, dir)
+	assert.Empty(t, deploycheck.CheckTemplate(dir))
+}
+
+func TestCheckBuildFindsBrokenFunction(t *testing.T) {
+	root := repoRoot(t)
+	dir := MustCopyTree(t, root)
+	mustWrite(t, filepath.Join(dir, "functions", "ghost", "main.go"), "package main\n\nfunc main() { undefinedCall() }\n")
+	assertHasError(t, deploycheck.CheckBuild(context.Background(), dir, t.TempDir()), "functions/ghost", "undefined")
+}
+
+func TestCheckComposeFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{
+			name: "function folder without service",
+			break_: func(t *testing.T, dir string) {
+				mustWrite(t, filepath.Join(dir, "functions", "ghost", "main.go"), ghostFunction)
+			},
+			want: []string{`functions/ghost has no compose service "ghost"`},
+		},
+		{
+			name: "function Dockerfile removed",
+			break_: func(t *testing.T, dir string) {
+				require.NoError(t, os.Remove(filepath.Join(dir, deploycheck.FunctionDocker)))
+			},
+			want: []string{"Dockerfile infra/docker/function.Dockerfile does not exist"},
+		},
+		{
+			name: "Dockerfile copies a missing folder",
+			break_: func(t *testing.T, dir string) {
+				require.NoError(t, os.RemoveAll(filepath.Join(dir, "shared")))
+			},
+			want: []string{"function.Dockerfile", "source shared/ is not in the build context"},
+		},
+		{
+			name: "service for a function that does not exist",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  phantom:\n    build: {context: ., dockerfile: infra/docker/function.Dockerfile, args: {FUNCTION: phantom}}\n", 1)
+				})
+			},
+			want: []string{`service "phantom": FUNCTION=phantom but functions/phantom/main.go does not exist`},
+		},
+		{
+			name: "depends_on an unknown service",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  lonely:\n    image: busybox\n    depends_on: [nowhere]\n", 1)
+				})
+			},
+			want: []string{"nowhere"},
+		},
+		{
+			name: "mounted config missing",
+			break_: func(t *testing.T, dir string) {
+				require.NoError(t, os.Remove(filepath.Join(dir, "infra", "monitoring", "prometheus.yml")))
+			},
+			want: []string{`service "prometheus" mounts infra/monitoring/prometheus.yml, which does not exist`},
+		},
+		{
+			name: "invalid compose file",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  bad:\n    image: busybox\n    ports: {oops: 1}\n", 1)
+				})
+			},
+			want: []string{deploycheck.ComposeFile},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckCompose(context.Background(), dir), tt.want...)
+		})
+	}
+}
+
+func TestCheckLocalStackFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	deploy := filepath.Join("localstack", "init", "ready.d", "10-deploy.sh")
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{
+			name:   "script not executable",
+			break_: func(t *testing.T, dir string) { require.NoError(t, os.Chmod(filepath.Join(dir, deploy), 0o644)) },
+			want:   []string{"10-deploy.sh is not executable"},
+		},
+		{
+			name: "script syntax error",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploy), func(s string) string { return s + "\nif then fi\n" })
+			},
+			want: []string{"bash -n localstack/init/ready.d/10-deploy.sh"},
+		},
+		{
+			name:   "deploy script missing",
+			break_: func(t *testing.T, dir string) { require.NoError(t, os.Remove(filepath.Join(dir, deploy))) },
+			want:   []string{"localstack/init/ready.d holds no .sh deploy script"},
+		},
+		{
+			name: "localstack compose mounts a missing folder",
+			break_: func(t *testing.T, dir string) {
+				require.NoError(t, os.RemoveAll(filepath.Join(dir, "localstack", "init", "ready.d")))
+			},
+			want: []string{`mounts localstack/init/ready.d, which does not exist`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckLocalStack(context.Background(), dir), tt.want...)
+		})
+	}
+}

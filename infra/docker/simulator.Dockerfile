@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# The device simulator (infra/simulator, in the infra module): publishes
+# readings for one client company's sensors over MQTT.
+#
+#   docker build -f infra/docker/simulator.Dockerfile -t tempwatch/simulator:dev .
+#
+# Build context: the repository root (the infra module replaces the product
+# module with ../, so both are copied).
+
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+COPY infra/go.mod infra/go.sum infra/
+RUN --mount=type=cache,target=/go/pkg/mod cd infra && go mod download
+COPY shared/ shared/
+COPY infra/ infra/
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    cd infra && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/simulator ./simulator
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/simulator /usr/local/bin/simulator
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/simulator"]

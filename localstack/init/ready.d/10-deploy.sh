@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# LocalStack ready hook: deploys every function and the REST API that
+# template.yaml declares, from what localstack/build.sh produced (mounted at
+# $TEMPWATCH_BUILD). Adding a function or route needs no edit here.
+#
+# Functions are named after their folder (clients, ingest, ...); the bridge
+# invokes `ingest` directly through the Lambda API (LAMBDA_ENDPOINT=
+# http://localhost:4566, INGEST_FUNCTION_NAME=ingest): no event source mapping.
+set -euo pipefail
+
+BUILD=${TEMPWATCH_BUILD:-/opt/tempwatch/build}
+REGION=${AWS_DEFAULT_REGION:-us-east-1}
+ACCOUNT=000000000000
+STAGE=${TEMPWATCH_STAGE:-v1}
+API_NAME=${TEMPWATCH_API_NAME:-tempwatch}
+ROLE=arn:aws:iam::$ACCOUNT:role/tempwatch-lambda
+
+if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ]; then
+	echo "tempwatch: $BUILD/functions.txt or routes.txt missing; run localstack/build.sh on the host first" >&2
+	exit 1
+fi
+
+# Local development defaults only: the functions reach the host's (or the
+# compose stack's published) services through host.docker.internal.
+env_json() {
+	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_SIGNING_KEY":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s"}}' \
+		"${TEMPWATCH_DATABASE_URL:-postgres://tempwatch:tempwatch-dev@host.docker.internal:5432/tempwatch?sslmode=disable}" \
+		"${TEMPWATCH_REDIS_URL:-redis://host.docker.internal:6379/0}" \
+		"${TEMPWATCH_MONGODB_URL:-mongodb://host.docker.internal:27017/tempwatch}" \
+		"${TEMPWATCH_MQTT_URL:-tcp://host.docker.internal:1883}" \
+		"${TEMPWATCH_LOG_LEVEL:-info}" \
+		"${TEMPWATCH_JWT_SIGNING_KEY:-local-dev-only-signing-key-do-not-use-elsewhere}" \
+		"${TEMPWATCH_JWT_ISSUER:-tempwatch-local}" \
+		"${TEMPWATCH_JWT_AUDIENCE:-tempwatch-api}"
+}
+
+# --- functions -----------------------------------------------------------------
+while read -r fn; do
+	[ -n "$fn" ] || continue
+	zip="$BUILD/$fn.zip"
+	[ -f "$zip" ] || { echo "tempwatch: $zip missing; run localstack/build.sh" >&2; exit 1; }
+	if awslocal lambda get-function --function-name "$fn" >/dev/null 2>&1; then
+		echo "tempwatch: updating function $fn"
+		awslocal lambda update-function-code --function-name "$fn" --zip-file "fileb://$zip" >/dev/null
+		awslocal lambda wait function-updated-v2 --function-name "$fn"
+		awslocal lambda update-function-configuration --function-name "$fn" --environment "$(env_json)" >/dev/null
+	else
+		echo "tempwatch: creating function $fn"
+		awslocal lambda create-function \
+			--function-name "$fn" \
+			--runtime provided.al2023 \
+			--handler bootstrap \
+			--architectures x86_64 \
+			--memory-size 256 \
+			--timeout 30 \
+			--role "$ROLE" \
+			--zip-file "fileb://$zip" \
+			--environment "$(env_json)" >/dev/null
+	fi
+	awslocal lambda wait function-active-v2 --function-name "$fn"
+done <"$BUILD/functions.txt"
+
+# --- REST API --------------------------------------------------------------------
+# Recreated on every run, so removed routes disappear too.
+for old in $(awslocal apigateway get-rest-apis --query "items[?name=='$API_NAME'].id" --output text); do
+	awslocal apigateway delete-rest-api --rest-api-id "$old"
+done
+api=$(awslocal apigateway create-rest-api --name "$API_NAME" --endpoint-configuration types=REGIONAL --query id --output text)
+root_id=$(awslocal apigateway get-resources --rest-api-id "$api" --query "items[?path=='/'].id" --output text)
+
+declare -A resource_ids=(["/"]="$root_id")
+
+# resource PATH: prints the id of PATH's resource, creating it and its parents.
+resource() {
+	local path=$1 parent=/ current="" segment
+	IFS=/ read -r -a segments <<<"${path#/}"
+	for segment in "${segments[@]}"; do
+		[ -n "$segment" ] || continue
+		current="$current/$segment"
+		if [ -z "${resource_ids[$current]:-}" ]; then
+			resource_ids[$current]=$(awslocal apigateway create-resource --rest-api-id "$api" \
+				--parent-id "${resource_ids[$parent]}" --path-part "$segment" --query id --output text)
+		fi
+		parent=$current
+	done
+}
+
+while read -r method path fn; do
+	[ -n "$method" ] || continue
+	resource "$path"
+	id=${resource_ids[$path]:-${resource_ids[/]}}
+	echo "tempwatch: $method $path -> $fn"
+	awslocal apigateway put-method --rest-api-id "$api" --resource-id "$id" \
+		--http-method "$method" --authorization-type NONE >/dev/null
+	awslocal apigateway put-integration --rest-api-id "$api" --resource-id "$id" \
+		--http-method "$method" --type AWS_PROXY --integration-http-method POST \
+		--uri "arn:aws:apigateway:$REGION:lambda:path/2015-03-31/functions/arn:aws:lambda:$REGION:$ACCOUNT:function:$fn/invocations" >/dev/null
+done <"$BUILD/routes.txt"
+
+while read -r fn; do
+	[ -n "$fn" ] || continue
+	awslocal lambda add-permission --function-name "$fn" --statement-id "apigateway-$api" \
+		--action lambda:InvokeFunction --principal apigateway.amazonaws.com \
+		--source-arn "arn:aws:execute-api:$REGION:$ACCOUNT:$api/*/*/*" >/dev/null 2>&1 || true
+done <"$BUILD/functions.txt"
+
+awslocal apigateway create-deployment --rest-api-id "$api" --stage-name "$STAGE" >/dev/null
+echo "tempwatch: REST API $api deployed: http://localhost:4566/restapis/$api/$STAGE/_user_request_/"
+echo "tempwatch:   (or http://$api.execute-api.localhost.localstack.cloud:4566/$STAGE/)"
