@@ -1,0 +1,89 @@
+// Package bridge wires the MQTT subscription, the batcher and the ingest
+// function's Invoke API into the long-running bridge process.
+package bridge
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/config"
+)
+
+// DefaultTopic is what devices publish to.
+const DefaultTopic = "tempwatch/+/sensors/+/readings"
+
+// Config is the bridge's configuration, read from the environment.
+type Config struct {
+	MQTTURL         string
+	MQTTClientID    string
+	MQTTUsername    string
+	MQTTPassword    string
+	MQTTTopic       string
+	SharedGroup     string
+	CleanSession    bool
+	Function        string
+	LambdaEndpoint  string
+	Region          string
+	BatchSize       int
+	BatchTimeout    time.Duration
+	BatchIdle       time.Duration
+	MaxInFlight     int
+	RetryBase       time.Duration
+	RetryMax        time.Duration
+	ShutdownTimeout time.Duration
+	MetricsAddr     string
+	LogLevel        string
+}
+
+// Load reads and validates the configuration, naming every bad variable.
+func Load(getenv config.Getenv) (Config, error) {
+	r := config.NewReader(getenv)
+	c := Config{
+		MQTTURL:         r.URL("MQTT_URL", "tcp://127.0.0.1:1883", "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"),
+		MQTTClientID:    r.String("MQTT_CLIENT_ID", "tempwatch-bridge"),
+		MQTTUsername:    r.String("MQTT_USERNAME", ""),
+		MQTTPassword:    r.String("MQTT_PASSWORD", ""),
+		MQTTTopic:       r.String("MQTT_TOPIC", DefaultTopic),
+		SharedGroup:     r.String("MQTT_SHARED_GROUP", ""),
+		CleanSession:    r.Bool("MQTT_CLEAN_SESSION", false),
+		Function:        r.String("INGEST_FUNCTION_NAME", "ingest"),
+		Region:          r.String("AWS_REGION", "us-east-1"),
+		BatchSize:       r.Int("BATCH_SIZE", 500, 1, 10000),
+		BatchTimeout:    r.Duration("BATCH_TIMEOUT", 200*time.Millisecond, time.Millisecond, time.Minute),
+		BatchIdle:       r.Duration("BATCH_IDLE", 20*time.Millisecond, 0, time.Minute),
+		MaxInFlight:     r.Int("MAX_IN_FLIGHT", 2000, 1, 1_000_000),
+		RetryBase:       r.Duration("RETRY_BASE", 200*time.Millisecond, time.Millisecond, time.Minute),
+		RetryMax:        r.Duration("RETRY_MAX", 30*time.Second, time.Millisecond, time.Hour),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 10*time.Minute),
+		MetricsAddr:     r.String("METRICS_ADDR", ":8081"),
+		LogLevel:        r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	if getenv("LAMBDA_ENDPOINT") != "" { // unset: AWS's own endpoint
+		c.LambdaEndpoint = r.URL("LAMBDA_ENDPOINT", "", "http", "https")
+	}
+	var errs []string
+	if err := r.Err(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if strings.HasPrefix(c.MQTTTopic, "$share/") {
+		errs = append(errs, "config: MQTT_TOPIC must be the plain topic; set MQTT_SHARED_GROUP for a shared subscription")
+	}
+	if strings.ContainsAny(c.SharedGroup, "/+#") {
+		errs = append(errs, fmt.Sprintf("config: MQTT_SHARED_GROUP = %q must not contain '/', '+' or '#'", c.SharedGroup))
+	}
+	if c.MaxInFlight < c.BatchSize {
+		errs = append(errs, fmt.Sprintf("config: MAX_IN_FLIGHT = %d must be at least BATCH_SIZE = %d", c.MaxInFlight, c.BatchSize))
+	}
+	if c.RetryMax < c.RetryBase {
+		errs = append(errs, fmt.Sprintf("config: RETRY_MAX = %s must be at least RETRY_BASE = %s", c.RetryMax, c.RetryBase))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return c, nil
+}
+
+// Workers is how many batches are delivered at once: enough to keep
+// MAX_IN_FLIGHT messages moving in full batches.
+func (c Config) Workers() int { return max(1, c.MaxInFlight/c.BatchSize) }

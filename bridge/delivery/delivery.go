@@ -1,0 +1,96 @@
+// Package delivery hands batches to the ingest function and acknowledges each
+// message once the function stored it or rejected it for good; everything
+// else is retried with backoff and stays unacknowledged.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/tempwatch/tempwatch/bridge/batcher"
+	"github.com/tempwatch/tempwatch/bridge/metrics"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// InvokeFunc sends one batch to the ingest function.
+type InvokeFunc func(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error)
+
+// Deliverer retries a batch until every message is acknowledged.
+type Deliverer struct {
+	Invoke  InvokeFunc
+	Backoff Backoff
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+}
+
+// ErrAbandoned reports that ctx ended before every message was stored; the
+// messages left are unacknowledged and the broker delivers them again.
+var ErrAbandoned = errors.New("delivery abandoned before every message was stored")
+
+// Deliver invokes the function with batch and acks what it stored or
+// rejected; messages named in batchItemFailures, or the whole batch after an
+// invoke or function error, are sent again after a backoff. It returns nil
+// once everything is acked, or ErrAbandoned when ctx ends first.
+func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
+	pending := batch
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			d.Metrics.Retries.Add(float64(len(pending)))
+			t := time.NewTimer(d.Backoff.Delay(attempt))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ErrAbandoned
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return ErrAbandoned
+		}
+		req := telemetry.BatchRequest{Messages: make([]telemetry.Message, len(pending))}
+		for i, it := range pending {
+			req.Messages[i] = it.Message
+		}
+		d.Metrics.Batches.Inc()
+		start := time.Now()
+		resp, err := d.Invoke(ctx, req)
+		d.Metrics.InvokeLatency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			d.Log.Warn("ingest invoke failed; will retry", "messages", len(pending), "attempt", attempt+1, "error", err)
+			continue
+		}
+		pending = d.settle(pending, resp)
+		if len(pending) > 0 {
+			d.Log.Info("ingest asked to retry messages", "messages", len(pending), "attempt", attempt+1)
+		}
+	}
+	return nil
+}
+
+// settle acks every item the response does not name for retry and returns
+// those it does.
+func (d *Deliverer) settle(items []batcher.Item, resp telemetry.BatchResponse) []batcher.Item {
+	retry := make(map[string]bool, len(resp.BatchItemFailures))
+	for _, f := range resp.BatchItemFailures {
+		retry[f.ItemIdentifier] = true
+	}
+	rejected := make(map[string]bool, len(resp.Rejections))
+	for _, r := range resp.Rejections {
+		rejected[r.ID] = true
+	}
+	var left []batcher.Item
+	for _, it := range items {
+		if retry[it.Message.ID] {
+			left = append(left, it)
+			continue
+		}
+		if rejected[it.Message.ID] {
+			d.Metrics.Rejected.Inc()
+		}
+		it.Ack()
+		d.Metrics.Acked.Inc()
+	}
+	return left
+}

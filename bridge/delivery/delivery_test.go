@@ -1,0 +1,136 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/bridge/batcher"
+	"github.com/tempwatch/tempwatch/bridge/delivery"
+	"github.com/tempwatch/tempwatch/bridge/metrics"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+func TestBackoffDelay(t *testing.T) {
+	b := delivery.Backoff{Base: 100 * time.Millisecond, Max: time.Second}
+	tests := []struct {
+		name    string
+		attempt int
+		r       float64
+		want    time.Duration
+	}{
+		{"no retry yet", 0, 0.5, 0},
+		{"first retry low", 1, 0, 50 * time.Millisecond},
+		{"first retry high", 1, 0.999999, 100 * time.Millisecond},
+		{"third retry ceiling", 3, 0.999999, 400 * time.Millisecond},
+		{"capped", 20, 0.999999, time.Second},
+		{"capped floor", 20, 0, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b.Rand = func() float64 { return tt.r }
+			got := b.Delay(tt.attempt)
+			assert.InDelta(t, float64(tt.want), float64(got), float64(time.Microsecond), "Delay(%d) = %s, want %s", tt.attempt, got, tt.want)
+		})
+	}
+}
+
+// recorder is a batch of items whose acks it counts.
+type recorder struct {
+	mu    sync.Mutex
+	acked map[string]int
+}
+
+func (r *recorder) items(n int) []batcher.Item {
+	r.acked = map[string]int{}
+	out := make([]batcher.Item, n)
+	for i := range out {
+		id := strconv.Itoa(i)
+		out[i] = batcher.Item{Message: telemetry.Message{ID: id}, Ack: func() {
+			r.mu.Lock()
+			r.acked[id]++
+			r.mu.Unlock()
+		}}
+	}
+	return out
+}
+
+func newDeliverer(invoke delivery.InvokeFunc) (*delivery.Deliverer, *metrics.Metrics) {
+	m := metrics.New()
+	return &delivery.Deliverer{Invoke: invoke, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Backoff: delivery.Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond}}, m
+}
+
+func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
+	var calls [][]string
+	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+		var got []string
+		for _, m := range req.Messages {
+			got = append(got, m.ID)
+		}
+		calls = append(calls, got)
+		switch len(calls) {
+		case 1: // 1 is retried, 2 is rejected for good, 0 and 3 stored
+			return telemetry.BatchResponse{Accepted: 2, Rejected: 1, Rejections: []telemetry.Rejection{{ID: "2", Reason: "bad"}},
+				BatchItemFailures: []telemetry.BatchItemFailure{{ItemIdentifier: "1"}}}, nil
+		case 2:
+			return telemetry.BatchResponse{}, errors.New("connection refused")
+		case 3:
+			return telemetry.BatchResponse{}, errors.New("function error")
+		default:
+			return telemetry.BatchResponse{Accepted: 1}, nil
+		}
+	}
+	d, m := newDeliverer(invoke)
+	var r recorder
+	require.NoError(t, d.Deliver(context.Background(), r.items(4)))
+	assert.Equal(t, [][]string{{"0", "1", "2", "3"}, {"1"}, {"1"}, {"1"}}, calls)
+	assert.Equal(t, map[string]int{"0": 1, "1": 1, "2": 1, "3": 1}, r.acked, "every message acked exactly once")
+	assert.Equal(t, 4.0, testutil.ToFloat64(m.Acked))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.Rejected))
+	assert.Equal(t, 3.0, testutil.ToFloat64(m.Retries))
+	assert.Equal(t, 4.0, testutil.ToFloat64(m.Batches))
+}
+
+func TestDeliverNeverAcksWhileFunctionFails(t *testing.T) {
+	invoke := func(context.Context, telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+		return telemetry.BatchResponse{}, errors.New("down")
+	}
+	d, m := newDeliverer(invoke)
+	var r recorder
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := d.Deliver(ctx, r.items(3))
+	assert.ErrorIs(t, err, delivery.ErrAbandoned)
+	assert.Empty(t, r.acked)
+	assert.Greater(t, testutil.ToFloat64(m.Retries), 3.0, "it kept retrying")
+}
+
+func TestDeliverAllFailuresRetriesEverything(t *testing.T) {
+	n := 0
+	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+		n++
+		if n == 1 {
+			var f []telemetry.BatchItemFailure
+			for _, m := range req.Messages {
+				f = append(f, telemetry.BatchItemFailure{ItemIdentifier: m.ID})
+			}
+			return telemetry.BatchResponse{BatchItemFailures: f}, nil
+		}
+		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+	}
+	d, _ := newDeliverer(invoke)
+	var r recorder
+	require.NoError(t, d.Deliver(context.Background(), r.items(3)))
+	assert.Equal(t, 2, n)
+	assert.Len(t, r.acked, 3)
+}

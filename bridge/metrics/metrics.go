@@ -1,0 +1,54 @@
+// Package metrics holds the bridge's Prometheus instruments, registered on a
+// registry of their own so several bridges (tests) can run in one process.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the bridge's instruments.
+type Metrics struct {
+	MessagesIn    prometheus.Counter
+	Batches       prometheus.Counter
+	Retries       prometheus.Counter
+	Acked         prometheus.Counter
+	Rejected      prometheus.Counter
+	InFlight      prometheus.Gauge
+	InvokeLatency prometheus.Histogram
+	registry      *prometheus.Registry
+}
+
+// New returns instruments registered on a fresh registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tempwatch_bridge", Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	m := &Metrics{
+		MessagesIn: f("messages_in_total", "MQTT messages received."),
+		Batches:    f("batches_total", "Batches invoked (every attempt counts)."),
+		Retries:    f("retries_total", "Messages sent again after an invoke error, function error or batchItemFailure."),
+		Acked:      f("acked_total", "Messages acknowledged to the broker (stored, duplicate or rejected for good)."),
+		Rejected:   f("rejected_total", "Messages the ingest function rejected for good (dead-lettered)."),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "in_flight",
+			Help: "Messages received and not yet acknowledged."}),
+		InvokeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge",
+			Name: "invoke_duration_seconds", Help: "Ingest function invocation latency.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		registry: reg,
+	}
+	reg.MustRegister(m.InFlight, m.InvokeLatency, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the instruments in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
