@@ -1,0 +1,393 @@
+// Package ingest is the readings write path: it parses and validates device
+// messages from the MQTT bridge's batches and from HTTP devices, stores them
+// in bulk, archives the raw payloads, dead-letters what it rejects, and keeps
+// the latest-reading cache current.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// Item outcomes. Every message of a batch ends in exactly one of them.
+const (
+	StatusStored    = "stored"    // inserted now
+	StatusDuplicate = "duplicate" // its (sensor, time) was already stored, or earlier in the batch
+	StatusRejected  = "rejected"  // refused for good, dead-lettered
+	StatusRetry     = "retry"     // a transient failure: send it again
+)
+
+// Message sources, recorded with raw payloads and dead letters.
+const (
+	SourceMQTT = "mqtt"
+	SourceHTTP = "http"
+)
+
+// LatestCache is the part of the read cache ingest feeds (shared/cache.Cache).
+type LatestCache interface {
+	OfferLatest(ctx context.Context, r tempwatch.Reading) error
+	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+}
+
+// Config holds the validation window. Zero values take the defaults.
+type Config struct {
+	// MaxFuture is how far ahead of the server clock a reading may be; default 5 min.
+	MaxFuture time.Duration
+	// MaxAge is how old a reading may be (late buffered readings, backfill); default 365 days.
+	MaxAge time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Service ingests readings.
+type Service struct {
+	devices  *DeviceCache
+	readings telemetry.ReadingWriter
+	archive  telemetry.PayloadArchive
+	latest   LatestCache
+	log      *slog.Logger
+	cfg      Config
+}
+
+// NewService returns a Service. latest may be nil (no cache to feed).
+func NewService(devices *DeviceCache, readings telemetry.ReadingWriter, archive telemetry.PayloadArchive,
+	latest LatestCache, log *slog.Logger, cfg Config) *Service {
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = 5 * time.Minute
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 365 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{devices: devices, readings: readings, archive: archive, latest: latest, log: log, cfg: cfg}
+}
+
+// item is one message on its way through a batch.
+type item struct {
+	id         string
+	topic      string
+	source     string
+	raw        []byte
+	receivedAt time.Time
+
+	ref     telemetry.DeviceRef
+	device  telemetry.Device
+	payload telemetry.Payload
+	reading telemetry.NewReading
+
+	status    string
+	reason    string
+	readingID int64
+	createdAt time.Time
+	inserted  bool  // this call inserted its row (even if its archive entry then failed)
+	firstOf   *item // for an in-batch duplicate, the item it repeats
+}
+
+func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, reason }
+
+// HandleBatch ingests a bridge batch. It never fails as a whole: transient
+// failures put the affected messages in BatchItemFailures.
+//
+// The counts partition the batch: every message is accepted (stored now),
+// a duplicate, rejected (listed in Rejections, dead-lettered), or in
+// BatchItemFailures. A message whose reading was stored but whose raw
+// payload or dead letter could not be written to MongoDB is in
+// BatchItemFailures: the retry finds the reading as a duplicate and stores
+// the archive entry idempotently.
+func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
+	items := make([]*item, len(req.Messages))
+	for i, m := range req.Messages {
+		items[i] = &item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, receivedAt: m.ReceivedAt}
+		ref, err := telemetry.ParseTopic(m.Topic)
+		if err != nil {
+			items[i].reject(err.Error())
+			continue
+		}
+		items[i].ref = ref
+	}
+	s.process(ctx, items, nil)
+
+	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	for _, it := range items {
+		switch it.status {
+		case StatusStored:
+			resp.Accepted++
+		case StatusDuplicate:
+			resp.Duplicates++
+		case StatusRejected:
+			resp.Rejected++
+			resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: it.id, Reason: it.reason})
+		default:
+			resp.BatchItemFailures = append(resp.BatchItemFailures, telemetry.BatchItemFailure{ItemIdentifier: it.id})
+		}
+	}
+	return resp
+}
+
+// process runs items through parse, resolve, validate, write, archive and
+// cache. device, when not nil, is the already-authenticated sender of all
+// items (HTTP); otherwise each item's ref is resolved.
+func (s *Service) process(ctx context.Context, items []*item, device *telemetry.Device) {
+	now := s.cfg.Now()
+	for _, it := range items {
+		if it.status != "" {
+			continue
+		}
+		p, err := telemetry.ParsePayload(it.raw)
+		if err != nil {
+			it.reject(err.Error())
+			continue
+		}
+		it.payload = p
+	}
+
+	if err := s.resolve(ctx, items, device); err != nil {
+		s.log.ErrorContext(ctx, "resolve devices", "error", err)
+		s.failPending(items)
+	}
+
+	for _, it := range items {
+		if it.status == "" {
+			s.validate(it, now)
+		}
+	}
+
+	batch, written := s.dedup(items)
+	if len(batch) > 0 {
+		results, err := s.readings.WriteReadings(ctx, batch)
+		if err != nil {
+			s.log.ErrorContext(ctx, "write readings", "error", err, "readings", len(batch))
+			if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
+				// A cached sensor was deleted: drop the batch's devices from
+				// the cache so the retry resolves them afresh.
+				s.devices.Forget(ctx, refsOf(written))
+			}
+			s.failPending(items)
+		} else {
+			for i, r := range results {
+				it := written[i]
+				it.readingID, it.createdAt, it.inserted = r.ReadingID, r.CreatedAt, r.Inserted
+				if r.Inserted {
+					it.status = StatusStored
+				} else {
+					it.status = StatusDuplicate
+				}
+			}
+			for _, it := range items {
+				if it.firstOf != nil {
+					it.status, it.readingID = StatusDuplicate, it.firstOf.readingID
+					if it.firstOf.status == StatusRetry {
+						it.status = StatusRetry
+					}
+				}
+			}
+		}
+	}
+
+	s.archiveItems(ctx, items)
+	s.feedCache(ctx, items)
+}
+
+// resolve fills each pending item's device, rejecting unknown ones.
+func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.Device) error {
+	if device != nil {
+		for _, it := range items {
+			it.device, it.ref = *device, device.Ref()
+		}
+		return nil
+	}
+	var refs []telemetry.DeviceRef
+	for _, it := range items {
+		if it.status == "" {
+			refs = append(refs, it.ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	found, err := s.devices.Resolve(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("resolve %d devices: %w", len(refs), err)
+	}
+	for _, it := range items {
+		if it.status != "" {
+			continue
+		}
+		d, ok := found[it.ref]
+		if !ok {
+			it.reject(fmt.Sprintf("unknown device %q for client %q", it.ref.DeviceID, it.ref.ClientSlug))
+			continue
+		}
+		it.device = d
+	}
+	return nil
+}
+
+// validate checks the value against the sensor's range and the time against
+// the window, and builds the reading.
+func (s *Service) validate(it *item, now time.Time) {
+	v := it.payload.Celsius(it.device.Unit)
+	if v < it.device.MinValue || v > it.device.MaxValue {
+		it.reject(fmt.Sprintf("value %g °C is outside the sensor's range [%g, %g]", v, it.device.MinValue, it.device.MaxValue))
+		return
+	}
+	at := it.payload.Time
+	if at.IsZero() {
+		at = it.receivedAt
+		if at.IsZero() {
+			at = now
+		}
+		at = at.UTC().Truncate(time.Microsecond)
+	}
+	switch {
+	case at.After(now.Add(s.cfg.MaxFuture)):
+		it.reject(fmt.Sprintf("timestamp %s is more than %s in the future", at.Format(time.RFC3339), s.cfg.MaxFuture))
+		return
+	case at.Before(now.Add(-s.cfg.MaxAge)):
+		it.reject(fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
+		return
+	}
+	it.reading = telemetry.NewReading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
+	if it.payload.HasSeq {
+		seq := it.payload.Seq
+		it.reading.Seq = &seq
+	}
+}
+
+// dedup returns the readings to write, unique by natural key, and the items
+// they came from (same index); later repeats in the batch point at the first.
+func (s *Service) dedup(items []*item) ([]telemetry.NewReading, []*item) {
+	type key struct {
+		sensor string
+		at     int64
+	}
+	first := map[key]*item{}
+	var batch []telemetry.NewReading
+	var written []*item
+	for _, it := range items {
+		if it.status != "" {
+			continue
+		}
+		k := key{it.reading.SensorID, it.reading.MeasuredAt.UnixMicro()}
+		if f, ok := first[k]; ok {
+			it.firstOf = f
+			continue
+		}
+		first[k] = it
+		batch = append(batch, it.reading)
+		written = append(written, it)
+	}
+	return batch, written
+}
+
+// failPending marks every item not yet decided as to retry.
+func (s *Service) failPending(items []*item) {
+	for _, it := range items {
+		if it.status == "" {
+			it.status, it.reason = StatusRetry, "temporarily unavailable"
+		}
+	}
+}
+
+// archiveItems stores raw payloads of stored and duplicate readings and
+// dead letters of rejections, concurrently. An item whose archive entry
+// failed becomes a retry (see HandleBatch).
+func (s *Service) archiveItems(ctx context.Context, items []*item) {
+	var raws []telemetry.RawPayload
+	var rawItems, deadItems []*item
+	var dead []telemetry.DeadLetter
+	for _, it := range items {
+		switch {
+		case (it.status == StatusStored || it.status == StatusDuplicate) && it.firstOf == nil:
+			raws = append(raws, telemetry.RawPayload{
+				ReadingID: it.readingID, SensorID: it.device.SensorID, ClientSlug: it.ref.ClientSlug,
+				DeviceID: it.ref.DeviceID, Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt,
+				Payload: it.raw, Raw: it.raw,
+			})
+			rawItems = append(rawItems, it)
+		case it.status == StatusRejected:
+			dead = append(dead, telemetry.DeadLetter{MessageID: it.id, Reason: it.reason, Topic: it.topic,
+				Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw})
+			deadItems = append(deadItems, it)
+		}
+	}
+	var rawErr, deadErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { rawErr = s.archive.InsertRawPayloads(ctx, raws) })
+	wg.Go(func() { deadErr = s.archive.InsertDeadLetters(ctx, dead) })
+	wg.Wait()
+	if rawErr != nil {
+		s.log.ErrorContext(ctx, "store raw payloads; their messages will be retried", "error", rawErr, "payloads", len(raws))
+		retryAll(rawItems)
+		for _, it := range items {
+			if it.firstOf != nil && it.firstOf.status == StatusRetry {
+				it.status = StatusRetry
+			}
+		}
+	}
+	if deadErr != nil {
+		s.log.ErrorContext(ctx, "store dead letters; their messages will be retried", "error", deadErr, "dead_letters", len(dead))
+		retryAll(deadItems)
+	}
+}
+
+func retryAll(items []*item) {
+	for _, it := range items {
+		it.status = StatusRetry
+	}
+}
+
+// feedCache offers each sensor's newest inserted reading to the latest cache
+// and invalidates the sensors' aggregates. The data is committed: failures
+// are logged, the entries expire.
+func (s *Service) feedCache(ctx context.Context, items []*item) {
+	if s.latest == nil {
+		return
+	}
+	newest := map[string]*item{}
+	for _, it := range items {
+		// Only rows this call inserted, including those whose raw payload
+		// then failed: they are in PostgreSQL all the same.
+		if !it.inserted {
+			continue
+		}
+		if n, ok := newest[it.reading.SensorID]; !ok || it.reading.MeasuredAt.After(n.reading.MeasuredAt) {
+			newest[it.reading.SensorID] = it
+		}
+	}
+	if len(newest) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(newest))
+	for id, it := range newest {
+		ids = append(ids, id)
+		r := tempwatch.Reading{ID: it.readingID, SensorID: id, Value: it.reading.Value,
+			MeasuredAt: it.reading.MeasuredAt, CreatedAt: it.createdAt, Seq: it.reading.Seq}
+		if err := s.latest.OfferLatest(ctx, r); err != nil {
+			s.log.WarnContext(ctx, "offer latest reading", "error", err, "sensor_id", id)
+		}
+	}
+	if err := s.latest.InvalidateSensor(ctx, ids...); err != nil {
+		s.log.WarnContext(ctx, "invalidate sensor caches", "error", err, "sensors", len(ids))
+	}
+}
+
+func refsOf(items []*item) []telemetry.DeviceRef {
+	seen := map[telemetry.DeviceRef]bool{}
+	var refs []telemetry.DeviceRef
+	for _, it := range items {
+		if !seen[it.ref] {
+			seen[it.ref] = true
+			refs = append(refs, it.ref)
+		}
+	}
+	return refs
+}

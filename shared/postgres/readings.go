@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// ReadingStore is the ingest write path: device lookups and bulk reading
+// writes that keep the 15-minute rollups current.
+type ReadingStore struct {
+	db *pgxpool.Pool
+}
+
+var (
+	_ telemetry.DeviceStore   = (*ReadingStore)(nil)
+	_ telemetry.ReadingWriter = (*ReadingStore)(nil)
+)
+
+// NewReadingStore returns a ReadingStore on db.
+func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: db} }
+
+const deviceColumns = `s.id, s.client_id, c.slug, s.device_id, s.unit, s.min_value, s.max_value`
+
+func scanDevice(row pgx.Row) (telemetry.Device, error) {
+	var d telemetry.Device
+	err := row.Scan(&d.SensorID, &d.ClientID, &d.ClientSlug, &d.DeviceID, &d.Unit, &d.MinValue, &d.MaxValue)
+	return d, err
+}
+
+// DevicesByRef looks up all refs in one query.
+func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
+	out := make(map[telemetry.DeviceRef]telemetry.Device, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	slugs := make([]string, len(refs))
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		slugs[i], ids[i] = r.ClientSlug, r.DeviceID
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+deviceColumns+`
+		FROM unnest($1::text[], $2::text[]) AS want(slug, device_id)
+		JOIN clients c ON c.slug = want.slug
+		JOIN sensors s ON s.client_id = c.id AND s.device_id = want.device_id`, slugs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up devices: %w", err)
+	}
+	devices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (telemetry.Device, error) { return scanDevice(r) })
+	if err != nil {
+		return nil, fmt.Errorf("look up devices: %w", err)
+	}
+	for _, d := range devices {
+		out[d.Ref()] = d
+	}
+	return out, nil
+}
+
+// DeviceByKeyHash returns the sensor whose device key hashes to hash.
+func (s *ReadingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telemetry.Device, error) {
+	d, err := scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceColumns+`
+		FROM sensors s JOIN clients c ON c.id = s.client_id
+		WHERE s.device_key_hash = $1`, hash))
+	return d, translate(err, "Device")
+}
+
+// writeReadingsSQL inserts the batch, skipping rows whose (sensor_id,
+// measured_at) exists, and folds exactly the inserted rows into
+// reading_rollups, all in one statement (one round trip, one transaction).
+// Input rows are unique by key (the caller removes in-batch duplicates) and
+// sorted, and rollup rows are upserted in key order, so concurrent batches
+// take row locks in the same order and do not deadlock.
+const writeReadingsSQL = `
+WITH input AS (
+	SELECT * FROM unnest($1::int[], $2::uuid[], $3::float8[], $4::timestamptz[], $5::bigint[])
+		AS t(idx, sensor_id, value, measured_at, seq)
+), ins AS (
+	INSERT INTO readings (sensor_id, value, measured_at, seq)
+	SELECT sensor_id, value, measured_at, seq FROM input ORDER BY sensor_id, measured_at
+	ON CONFLICT (sensor_id, measured_at) DO NOTHING
+	RETURNING id, sensor_id, value, measured_at, created_at
+), rollup AS (
+	INSERT INTO reading_rollups AS r (sensor_id, bucket_start, count, sum, min, max, first_at, last_at)
+	SELECT sensor_id, rollup_bucket(measured_at), count(*), sum(value), min(value), max(value), min(measured_at), max(measured_at)
+	FROM ins GROUP BY 1, 2 ORDER BY 1, 2
+	ON CONFLICT (sensor_id, bucket_start) DO UPDATE SET
+		count = r.count + excluded.count,
+		sum = r.sum + excluded.sum,
+		min = least(r.min, excluded.min),
+		max = greatest(r.max, excluded.max),
+		first_at = least(r.first_at, excluded.first_at),
+		last_at = greatest(r.last_at, excluded.last_at)
+)
+SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
+
+// existingReadingsSQL finds the stored rows of duplicates, so their raw
+// payloads can still be linked. Only run when a batch had duplicates.
+const existingReadingsSQL = `
+SELECT want.idx, r.id, r.created_at
+FROM unnest($1::int[], $2::uuid[], $3::timestamptz[]) AS want(idx, sensor_id, measured_at)
+JOIN readings r ON r.sensor_id = want.sensor_id AND r.measured_at = want.measured_at`
+
+// WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
+// microsecond precision). A deadlock or serialization failure is retried
+// once; other errors are returned as they are, the batch unwritten.
+func (s *ReadingStore) WriteReadings(ctx context.Context, rs []telemetry.NewReading) ([]telemetry.WriteResult, error) {
+	results := make([]telemetry.WriteResult, len(rs))
+	if len(rs) == 0 {
+		return results, nil
+	}
+	idx := make([]int32, len(rs))
+	sensors := make([]string, len(rs))
+	values := make([]float64, len(rs))
+	times := make([]time.Time, len(rs))
+	seqs := make([]*int64, len(rs))
+	for i, r := range rs {
+		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), r.SensorID, r.Value, r.MeasuredAt, r.Seq
+	}
+	var inserted int
+	for attempt := 0; ; attempt++ {
+		var err error
+		inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, idx, sensors, values, times, seqs)
+		if err == nil {
+			break
+		}
+		if attempt == 0 && retryable(err) {
+			continue
+		}
+		return nil, fmt.Errorf("insert readings batch: %w", translate(err, "Reading"))
+	}
+	if inserted == len(rs) {
+		return results, nil
+	}
+	var dIdx []int32
+	var dSensors []string
+	var dTimes []time.Time
+	for i, r := range results {
+		if !r.Inserted {
+			dIdx, dSensors, dTimes = append(dIdx, int32(i)), append(dSensors, sensors[i]), append(dTimes, times[i])
+		}
+	}
+	// The batch is stored whatever this lookup does; on error the duplicates
+	// keep ReadingID 0 (their raw payloads go unlinked).
+	_, _ = s.scanIDs(ctx, results, false, existingReadingsSQL, dIdx, dSensors, dTimes)
+	return results, nil
+}
+
+// scanIDs runs sql and records each returned (idx, id) in results.
+func (s *ReadingStore) scanIDs(ctx context.Context, results []telemetry.WriteResult, inserted bool, sql string, args ...any) (int, error) {
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var i int32
+	var id int64
+	var created time.Time
+	_, err = pgx.ForEachRow(rows, []any{&i, &id, &created}, func() error {
+		results[i] = telemetry.WriteResult{ReadingID: id, CreatedAt: created, Inserted: inserted}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// retryable tells a deadlock or serialization failure, which a retry of the
+// same statement may not meet again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}

@@ -1,0 +1,211 @@
+package telemetry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Payload format (MQTT message body and each HTTP ingest item):
+//
+//	{"value": 21.5, "ts": "2026-01-02T03:04:05.123Z", "unit": "C", "seq": 42, "humidity": 40}
+//
+//   - value (or its alias temperature; giving both is an error): a JSON number,
+//     finite. Strings, booleans and null are refused.
+//   - ts (or its alias timestamp), optional: an RFC 3339 string with a zone
+//     ("Z" or an offset), or a JSON number of Unix seconds (fractions allowed);
+//     a number of 1e11 or more is read as Unix milliseconds. Times before
+//     2000-01-01 or from 2100-01-01 on are absurd and refused. Without it the
+//     receive time is used — a device that wants redelivery to be harmless
+//     must send its own timestamp, since the natural key is (sensor, time).
+//   - unit, optional: "C"/"F" (also "celsius"/"fahrenheit", any case). Absent,
+//     the sensor's configured unit applies. °F is converted to °C.
+//   - seq, optional: an integer sequence number.
+//   - any other field is kept untouched in the raw payload in MongoDB.
+//
+// The body must be a JSON object.
+
+// MaxPayloadBytes caps one message's payload.
+const MaxPayloadBytes = 64 << 10
+
+// Units a payload may give.
+const (
+	Celsius    = "C"
+	Fahrenheit = "F"
+)
+
+// Bounds outside which a device timestamp is absurd whatever the configured
+// age window: clocks reset to 1970, or garbage.
+var (
+	MinTimestamp = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTimestamp = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Payload is a parsed device payload. Value is as sent, in Unit.
+type Payload struct {
+	Value float64
+	// Unit is Celsius, Fahrenheit, or "" when the payload does not say.
+	Unit string
+	// Time is the device timestamp; zero when absent.
+	Time time.Time
+	// Seq is the device sequence number when HasSeq.
+	Seq    int64
+	HasSeq bool
+}
+
+// Celsius returns the value in °C, taking unit as the unit when the payload
+// names none.
+func (p Payload) Celsius(defaultUnit string) float64 {
+	unit := p.Unit
+	if unit == "" {
+		unit = defaultUnit
+	}
+	if unit == Fahrenheit {
+		return (p.Value - 32) * 5 / 9
+	}
+	return p.Value
+}
+
+// ParsePayload parses and checks one device payload. Its errors name the
+// problem in words fit for a dead letter's reason.
+func ParsePayload(b []byte) (Payload, error) {
+	var p Payload
+	if len(b) > MaxPayloadBytes {
+		return p, fmt.Errorf("payload is larger than %d bytes", MaxPayloadBytes)
+	}
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		if !json.Valid(b) {
+			return p, errors.New("payload is not JSON")
+		}
+		return p, errors.New("payload must be a JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return p, errors.New("payload is not JSON")
+	}
+
+	raw, name, err := oneOf(fields, "value", "temperature")
+	if err != nil {
+		return p, err
+	}
+	if raw == nil {
+		return p, errors.New("value is missing")
+	}
+	if p.Value, err = finite(raw, name); err != nil {
+		return p, err
+	}
+
+	if raw, name, err = oneOf(fields, "ts", "timestamp"); err != nil {
+		return p, err
+	}
+	if raw != nil {
+		if p.Time, err = parseTime(raw, name); err != nil {
+			return p, err
+		}
+	}
+
+	if raw := fields["unit"]; raw != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return p, errors.New("unit must be a string")
+		}
+		switch strings.ToLower(s) {
+		case "c", "celsius":
+			p.Unit = Celsius
+		case "f", "fahrenheit":
+			p.Unit = Fahrenheit
+		default:
+			return p, fmt.Errorf("unit %q is not supported (use C or F)", truncate(s, 16))
+		}
+	}
+
+	if raw := fields["seq"]; raw != nil {
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+		if err != nil {
+			return p, errors.New("seq must be an integer")
+		}
+		p.Seq, p.HasSeq = n, true
+	}
+	return p, nil
+}
+
+// oneOf returns the field named a or its alias b, refusing both at once.
+// A JSON null counts as absent.
+func oneOf(fields map[string]json.RawMessage, a, b string) (json.RawMessage, string, error) {
+	ra, rb := present(fields[a]), present(fields[b])
+	switch {
+	case ra != nil && rb != nil:
+		return nil, "", fmt.Errorf("give %s or %s, not both", a, b)
+	case rb != nil:
+		return rb, b, nil
+	default:
+		return ra, a, nil
+	}
+}
+
+func present(raw json.RawMessage) json.RawMessage {
+	if raw == nil || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	return raw
+}
+
+// finite reads a JSON number that float64 holds finitely. JSON has no NaN
+// or Infinity, but 1e999 overflows to Inf.
+func finite(raw json.RawMessage, name string) (float64, error) {
+	s := string(bytes.TrimSpace(raw))
+	if s == "" || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
+		return 0, fmt.Errorf("%s must be a number", name)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s must be a finite number", name)
+	}
+	return v, nil
+}
+
+// parseTime reads an RFC 3339 string or Unix seconds/milliseconds.
+func parseTime(raw json.RawMessage, name string) (time.Time, error) {
+	var t time.Time
+	if s := bytes.TrimSpace(raw); len(s) > 0 && s[0] == '"' {
+		var str string
+		if json.Unmarshal(s, &str) != nil {
+			return t, fmt.Errorf("%s must be an RFC 3339 string or Unix seconds", name)
+		}
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, str); err != nil {
+			return t, fmt.Errorf("%s %q is not an RFC 3339 time with a zone", name, truncate(str, 40))
+		}
+	} else {
+		n, err := finite(raw, name)
+		if err != nil {
+			return t, fmt.Errorf("%s must be an RFC 3339 string or Unix seconds", name)
+		}
+		if math.Abs(n) >= 1e11 {
+			n /= 1000 // milliseconds
+		}
+		if n < float64(MinTimestamp.Unix()) || n >= float64(MaxTimestamp.Unix()) {
+			return t, fmt.Errorf("%s is absurd (before %d or from %d)", name, MinTimestamp.Year(), MaxTimestamp.Year())
+		}
+		sec, frac := math.Modf(n)
+		t = time.Unix(int64(sec), int64(math.Round(frac*1e9)))
+	}
+	if t.Before(MinTimestamp) || !t.Before(MaxTimestamp) {
+		return t, fmt.Errorf("%s is absurd (before %d or from %d)", name, MinTimestamp.Year(), MaxTimestamp.Year())
+	}
+	// PostgreSQL keeps microseconds; cutting here makes (sensor, time) the
+	// same key in Go as in the unique index.
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,82 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Device is what ingest needs to know about a sensor.
+type Device struct {
+	SensorID   string  `json:"sensor_id"`
+	ClientID   string  `json:"client_id"`
+	ClientSlug string  `json:"client_slug"`
+	DeviceID   string  `json:"device_id"`
+	Unit       string  `json:"unit"` // the unit the device reports in when its payload names none
+	MinValue   float64 `json:"min_value"`
+	MaxValue   float64 `json:"max_value"`
+}
+
+// Ref returns the device's topic name.
+func (d Device) Ref() DeviceRef { return DeviceRef{ClientSlug: d.ClientSlug, DeviceID: d.DeviceID} }
+
+// NewReading is a validated reading to store; Value is in °C.
+type NewReading struct {
+	SensorID   string
+	Value      float64
+	MeasuredAt time.Time
+	Seq        *int64
+}
+
+// WriteResult tells, for each NewReading written (same index), the id of the
+// row and whether this write inserted it (false: a duplicate of a stored
+// reading). ReadingID is 0 for a duplicate whose row the writer could not see.
+type WriteResult struct {
+	ReadingID int64
+	CreatedAt time.Time
+	Inserted  bool
+}
+
+// DeviceStore looks devices up in the system of record.
+type DeviceStore interface {
+	// DevicesByRef returns the devices found among refs; unknown ones are absent.
+	DevicesByRef(ctx context.Context, refs []DeviceRef) (map[DeviceRef]Device, error)
+	// DeviceByKeyHash returns the device whose key has this SHA-256, or ENOTFOUND.
+	DeviceByKeyHash(ctx context.Context, hash []byte) (Device, error)
+}
+
+// ReadingWriter stores readings in bulk, skipping duplicates of the natural
+// key (sensor, measured_at) and keeping the rollups of what it inserts.
+type ReadingWriter interface {
+	WriteReadings(ctx context.Context, rs []NewReading) ([]WriteResult, error)
+}
+
+// RawPayload is a device payload as received, linked to its reading.
+type RawPayload struct {
+	ReadingID  int64
+	SensorID   string
+	ClientSlug string
+	DeviceID   string
+	Topic      string
+	Source     string // "mqtt" or "http"
+	ReceivedAt time.Time
+	Payload    json.RawMessage // stored as a document when it is a JSON object
+	Raw        []byte
+}
+
+// DeadLetter is a message rejected for good.
+type DeadLetter struct {
+	MessageID  string
+	Reason     string
+	Topic      string
+	Source     string
+	ReceivedAt time.Time
+	Raw        []byte
+}
+
+// PayloadArchive keeps raw payloads and dead letters. Both inserts are
+// idempotent: storing the same item again is not an error and adds nothing.
+type PayloadArchive interface {
+	InsertRawPayloads(ctx context.Context, ps []RawPayload) error
+	InsertDeadLetters(ctx context.Context, ds []DeadLetter) error
+}
