@@ -131,7 +131,7 @@ func New(rdb *goredis.Client, opt Options) *Cache {
 // DegradedReads returns how many reads of this cache were answered without Redis.
 func (c *Cache) DegradedReads() int64 { return c.degraded.Load() }
 
-func (c *Cache) latestKey(id string) string { return c.opt.Prefix + "sensor:" + id + ":latest" }
+func (c *Cache) latestKey(id string) string  { return c.opt.Prefix + "sensor:" + id + ":latest" }
 func (c *Cache) versionKey(id string) string { return c.opt.Prefix + "sensor:" + id + ":ver" }
 
 const gone = "gone"

@@ -49,18 +49,23 @@ type DailyAverage struct {
 // Before, when set, resumes after the page that ended at that day (and, for a
 // client, at that sensor).
 type DailyAverageFilter struct {
-	SensorID     string
-	ClientID     string
-	Timezone     string
-	From, To     time.Time // local dates, time of day ignored
-	BeforeDay    time.Time
-	BeforeSensor string
-	Limit        int
+	SensorID string
+	ClientID string
+	Timezone string
+	// ClientTimezone is the client's own zone, whose days are kept
+	// precomputed; other zones are computed from 15-minute rollups.
+	ClientTimezone string
+	From, To       time.Time // local dates, time of day ignored
+	BeforeDay      time.Time
+	BeforeSensor   string
+	Limit          int
 }
 
 // ReadingQuery is the read side of readings: pages, latest, daily averages.
 type ReadingQuery interface {
 	FindSensorOwner(ctx context.Context, sensorID string) (SensorOwner, error)
+	FindClientTimezone(ctx context.Context, clientID string) (string, error)
+	SensorIDsOfClient(ctx context.Context, clientID string) ([]string, error)
 	FindReadings(ctx context.Context, f ReadingFilter) ([]Reading, error)
 	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]Reading, error)
 	DailyAverages(ctx context.Context, f DailyAverageFilter) ([]DailyAverage, error)

@@ -1,0 +1,78 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// DailyAverages returns up to f.Limit+1 local days (newest first; for a
+// client, sensors in id order within a day) of f.SensorID or of every sensor
+// of f.ClientID. Days in the client's own zone are read from
+// reading_rollups_daily (one row per day, migration 030); other zones group
+// the 15-minute reading_rollups by local date, exact for every zone since
+// local midnights fall on 15-minute boundaries.
+func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
+	args := []any{f.Timezone}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	var sensors string
+	if f.SensorID != "" {
+		sensors = `sensor_id = ` + arg(f.SensorID) + `::uuid`
+	} else {
+		sensors = `sensor_id IN (SELECT id FROM sensors WHERE client_id = ` + arg(f.ClientID) + `::uuid)`
+	}
+	from, to := f.From, f.To
+	cursor := ""
+	if !f.BeforeDay.IsZero() {
+		if f.SensorID != "" || f.BeforeSensor == "" {
+			to = f.BeforeDay.AddDate(0, 0, -1)
+		} else {
+			if f.BeforeDay.Before(to) {
+				to = f.BeforeDay
+			}
+			cursor = ` AND (day < ` + arg(f.BeforeDay) + `::date OR (day = ` + arg(f.BeforeDay) + `::date AND sensor_id > ` + arg(f.BeforeSensor) + `::uuid))`
+		}
+	}
+	if to.Before(from) {
+		return nil, nil
+	}
+	fromArg, toArg := arg(from.Format("2006-01-02")), arg(to.Format("2006-01-02"))
+	var q string
+	if f.Timezone == f.ClientTimezone {
+		q = `SELECT sensor_id, day::text, sum / count, min, max, count, first_at, last_at
+			FROM reading_rollups_daily
+			WHERE ` + sensors + ` AND timezone = $1 AND day BETWEEN ` + fromArg + `::date AND ` + toArg + `::date` + cursor
+	} else {
+		q = `SELECT sensor_id, day::text, avg, min, max, count, first_at, last_at FROM (
+				SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max,
+					sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
+				FROM reading_rollups
+				WHERE ` + sensors + `
+				  AND bucket_start >= (` + fromArg + `::date::timestamp AT TIME ZONE $1)
+				  AND bucket_start < ((` + toArg + `::date + 1)::timestamp AT TIME ZONE $1)
+				GROUP BY 1, 2) d
+			WHERE true` + cursor
+	}
+	q += ` ORDER BY day DESC, sensor_id LIMIT ` + arg(f.Limit+1)
+	rows, _ := s.db.Query(ctx, q, args...)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.DailyAverage, error) {
+		var d tempwatch.DailyAverage
+		err := row.Scan(&d.SensorID, &d.Day, &d.Avg, &d.Min, &d.Max, &d.Count, &d.FirstAt, &d.LastAt)
+		return d, err
+	})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "22023" {
+			return nil, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
+				Fields: map[string]string{"tz": "is not a time zone the database knows"}}
+		}
+		return nil, fmt.Errorf("daily averages: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,179 @@
+// Package statistics serves daily temperature averages:
+// GET /sensors/{id}/daily-averages and GET /clients/{id}/daily-averages.
+package statistics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// MaxDays caps the from..to range of one request.
+const MaxDays = 366
+
+const dateLayout = "2006-01-02"
+
+// Handler serves the daily-averages routes.
+type Handler struct {
+	q      tempwatch.ReadingQuery
+	cache  *cache.Cache
+	owners *cache.Owners
+	log    *slog.Logger
+	mux    *http.ServeMux
+	now    func() time.Time
+}
+
+// NewHandler returns the statistics handler over q, with results cached in c.
+func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
+		log: log, mux: http.NewServeMux(), now: time.Now}
+	h.mux.HandleFunc("GET /sensors/{id}/daily-averages", h.handleSensor)
+	h.mux.HandleFunc("GET /clients/{id}/daily-averages", h.handleClient)
+	h.mux.Handle("/", httpapi.NotFound(log))
+	return httpapi.Wrap(log, h.mux)
+}
+
+// response is a page of days with the zone they were cut in.
+type response struct {
+	Timezone string `json:"timezone"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	httpapi.Page[tempwatch.DailyAverage]
+}
+
+func (h *Handler) handleSensor(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	o, err := readings.AuthorizeSensor(r.Context(), h.owners, id)
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	f, err := h.parseFilter(r, o.Timezone)
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	f.SensorID = id
+	h.serve(w, r, "sensor-daily", f, []string{id})
+}
+
+func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, ok := auth.PrincipalFrom(r.Context())
+	if !ok {
+		httpapi.Error(w, r, h.log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required."))
+		return
+	}
+	if !p.CanRead(id) {
+		httpapi.Error(w, r, h.log, auth.NotFound("Client"))
+		return
+	}
+	tz, err := h.q.FindClientTimezone(r.Context(), id)
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	f, err := h.parseFilter(r, tz)
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	f.ClientID = id
+	ids, err := h.q.SensorIDsOfClient(r.Context(), id)
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	h.serve(w, r, "client-daily", f, ids)
+}
+
+// serve answers from the cache, keyed by the filter and the versions of
+// sensorIDs, or from PostgreSQL.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f tempwatch.DailyAverageFilter, sensorIDs []string) {
+	params := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%d", f.SensorID, f.ClientID, f.Timezone, f.ClientTimezone,
+		f.From.Format(dateLayout), f.To.Format(dateLayout), f.BeforeDay.Format(dateLayout), f.BeforeSensor, f.Limit)
+	body, err := h.cache.Aggregate(r.Context(), kind, params, sensorIDs, func(ctx context.Context) ([]byte, error) {
+		days, err := h.q.DailyAverages(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(response{
+			Timezone: f.Timezone, From: f.From.Format(dateLayout), To: f.To.Format(dateLayout),
+			Page: httpapi.NewPage(days, f.Limit, func(d tempwatch.DailyAverage) tempwatch.Cursor {
+				day, _ := time.Parse(dateLayout, d.Day)
+				return tempwatch.Cursor{CreatedAt: day, ID: d.SensorID}
+			}),
+		})
+	})
+	if err != nil {
+		httpapi.Error(w, r, h.log, err)
+		return
+	}
+	readings.ServeJSON(w, r, body)
+}
+
+// parseFilter reads from, to, tz, limit and cursor. tz defaults to the
+// client's zone; to to today there, from to MaxDays-1 days before to.
+func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.DailyAverageFilter, error) {
+	v := tempwatch.Validation{}
+	page, err := httpapi.ParsePage(r)
+	for field, msg := range tempwatch.ErrorFields(err) {
+		v.Add(field, msg)
+	}
+	q := r.URL.Query()
+	f := tempwatch.DailyAverageFilter{Timezone: clientTZ, ClientTimezone: clientTZ, Limit: page.Limit}
+	if tz := q.Get("tz"); tz != "" {
+		if !tempwatch.ValidTimezone(tz) {
+			v.Add("tz", "must be an IANA time zone such as Europe/Berlin or UTC")
+		}
+		f.Timezone = tz
+	}
+	date := func(name string) (time.Time, bool) {
+		s := q.Get(name)
+		if s == "" {
+			return time.Time{}, false
+		}
+		d, err := time.Parse(dateLayout, s)
+		if err != nil {
+			v.Add(name, "must be a date YYYY-MM-DD")
+			return time.Time{}, false
+		}
+		return d, true
+	}
+	from, hasFrom := date("from")
+	to, hasTo := date("to")
+	if loc, err := time.LoadLocation(f.Timezone); err == nil && !hasTo {
+		y, m, d := h.now().In(loc).Date()
+		to = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		if hasFrom && from.AddDate(0, 0, MaxDays-1).Before(to) {
+			to = from.AddDate(0, 0, MaxDays-1)
+		}
+	}
+	if !hasFrom {
+		from = to.AddDate(0, 0, -(MaxDays - 1))
+	}
+	switch {
+	case to.Before(from):
+		v.Add("to", "must not be before from")
+	case from.AddDate(0, 0, MaxDays-1).Before(to):
+		v.Add("from", fmt.Sprintf("range must span at most %d days", MaxDays))
+	}
+	f.From, f.To = from, to
+	if c := page.Cursor; c != nil {
+		f.BeforeDay = c.CreatedAt.UTC()
+		f.BeforeSensor = c.ID
+		if !tempwatch.IsUUID(c.ID) {
+			v.Add("cursor", "is not a cursor returned by this API")
+		}
+	}
+	return f, v.Err()
+}
