@@ -1,0 +1,26 @@
+// Command openapi is the Lambda function serving GET /openapi.json.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/lambdahttp"
+	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/openapi"
+)
+
+func main() {
+	r := config.NewReader(os.Getenv)
+	log := logging.New(os.Stderr, r.String("LOG_LEVEL", "info")).With("function", "openapi")
+	if err := r.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := openapi.JSON(); err != nil {
+		log.Error("start-up failed", "error", err)
+		os.Exit(1)
+	}
+	lambdahttp.Start(openapi.NewHandler(log))
+}
