@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -38,11 +39,9 @@ type Invoker struct {
 func New(ctx context.Context, cfg Config, getenv func(string) string) (*Invoker, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
-		awsconfig.WithHTTPClient(&http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: max(cfg.MaxConns, 2),
-			MaxConnsPerHost:     max(cfg.MaxConns, 2),
-		}}),
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = max(cfg.MaxConns, 2)
+		})),
 	}
 	if cfg.Endpoint != "" && getenv("AWS_ACCESS_KEY_ID") == "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
@@ -99,4 +98,3 @@ func (in *Invoker) Invoke(ctx context.Context, req telemetry.BatchRequest) (tele
 	}
 	return resp, nil
 }
-

@@ -1,0 +1,291 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/bridge/bridge"
+	"github.com/tempwatch/tempwatch/bridge/invoker"
+	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// fakeFunction is a Lambda Invoke API peer whose answer the test controls;
+// it records every payload it stored, and how often.
+type fakeFunction struct {
+	mu     sync.Mutex
+	calls  int
+	stored map[string]int
+	// answer decides the reply to one call: "" stores the batch; "500", "error"
+	// (X-Amz-Function-Error) and "retry" (every item in batchItemFailures) fail it.
+	answer func(call int) string
+}
+
+func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/ingest/invocations" {
+		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	var req telemetry.BatchRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.calls++
+	answer := ""
+	if f.answer != nil {
+		answer = f.answer(f.calls)
+	}
+	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	switch answer {
+	case "hang": // a stuck function: the bridge holds its messages unacked
+		f.mu.Unlock()
+		<-r.Context().Done()
+		return
+	case "500":
+		f.mu.Unlock()
+		http.Error(w, `{"message":"service unavailable"}`, http.StatusInternalServerError)
+		return
+	case "error":
+		f.mu.Unlock()
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_, _ = w.Write([]byte(`{"errorMessage":"db down","errorType":"errorString"}`))
+		return
+	case "retry":
+		for _, m := range req.Messages {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, telemetry.BatchItemFailure{ItemIdentifier: m.ID})
+		}
+	default:
+		for _, m := range req.Messages {
+			if string(m.Payload) == "reject" {
+				resp.Rejected++
+				resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: m.ID, Reason: "not JSON"})
+				continue
+			}
+			if f.stored[string(m.Payload)] > 0 {
+				resp.Duplicates++
+			} else {
+				resp.Accepted++
+			}
+			f.stored[string(m.Payload)]++
+		}
+	}
+	f.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (f *fakeFunction) snapshot() (calls int, stored map[string]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	stored = make(map[string]int, len(f.stored))
+	for k, v := range f.stored {
+		stored[k] = v
+	}
+	return f.calls, stored
+}
+
+func (f *fakeFunction) setAnswer(a func(int) string) {
+	f.mu.Lock()
+	f.answer = a
+	f.mu.Unlock()
+}
+
+func newFake(tb testing.TB) (*fakeFunction, string) {
+	f := &fakeFunction{stored: map[string]int{}}
+	srv := httptest.NewServer(f)
+	tb.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+// running is a bridge started by startBridge; stop ends it gracefully.
+type running struct {
+	stop func()
+	b    *bridge.Bridge
+}
+
+func startBridge(tb testing.TB, brokerURL, endpoint string, env map[string]string) running {
+	tb.Helper()
+	base := map[string]string{
+		"MQTT_URL": brokerURL, "MQTT_CLIENT_ID": "bridge-test", "LAMBDA_ENDPOINT": endpoint,
+		"BATCH_SIZE": "50", "BATCH_TIMEOUT": "50ms", "MAX_IN_FLIGHT": "200", "METRICS_ADDR": "127.0.0.1:0",
+		"RETRY_BASE": "10ms", "RETRY_MAX": "100ms", "SHUTDOWN_TIMEOUT": "2s",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	cfg, err := bridge.Load(func(k string) string { return base[k] })
+	require.NoError(tb, err)
+	inv, err := invoker.New(context.Background(), invoker.Config{Function: cfg.Function, Endpoint: cfg.LambdaEndpoint,
+		Region: cfg.Region, MaxConns: cfg.Workers()}, func(string) string { return "" })
+	require.NoError(tb, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	b := bridge.New(cfg, inv.Invoke, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	addrCtx, c2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer c2()
+	addr, err := b.MetricsAddr(addrCtx)
+	require.NoError(tb, err)
+	require.Eventually(tb, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "bridge never became healthy")
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(tb, <-done)
+		})
+	}
+	tb.Cleanup(stop)
+	return running{stop: stop, b: b}
+}
+
+func publish(tb testing.TB, brokerURL string, from, to int) {
+	tb.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(fmt.Sprintf("pub-%d-%d", from, time.Now().UnixNano())))
+	require.True(tb, c.Connect().WaitTimeout(5*time.Second))
+	defer c.Disconnect(100)
+	var tokens []paho.Token
+	for i := from; i < to; i++ {
+		tokens = append(tokens, c.Publish(fmt.Sprintf("tempwatch/acme/sensors/dev-%d/readings", i%7), 1, false, fmt.Sprintf(`{"value":%d}`, i)))
+	}
+	for _, t := range tokens {
+		require.True(tb, t.WaitTimeout(10*time.Second))
+		require.NoError(tb, t.Error())
+	}
+}
+
+func payloads(from, to int) map[string]int {
+	m := map[string]int{}
+	for i := from; i < to; i++ {
+		m[fmt.Sprintf(`{"value":%d}`, i)] = 1
+	}
+	return m
+}
+
+func waitStored(tb testing.TB, f *fakeFunction, want map[string]int) {
+	tb.Helper()
+	require.Eventually(tb, func() bool {
+		_, got := f.snapshot()
+		return len(got) >= len(want)
+	}, 20*time.Second, 20*time.Millisecond)
+	_, got := f.snapshot()
+	assert.Equal(tb, want, got)
+}
+
+// subscribe a bridge first (its session must exist before anything is
+// published), then run the scenario.
+func TestBridgeStoresEveryMessageOnceThroughRetries(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	// A transport error, a function error and a batchItemFailures answer
+	// before the function starts storing.
+	f.setAnswer(func(call int) string {
+		return map[int]string{1: "500", 2: "error", 3: "retry"}[call]
+	})
+	startBridge(t, broker.URL, endpoint, nil)
+	publish(t, broker.URL, 0, 300)
+	waitStored(t, f, payloads(0, 300))
+	calls, _ := f.snapshot()
+	assert.Greater(t, calls, 3)
+}
+
+func TestBridgeAcksOnlyAfterStorage(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	f.setAnswer(func(int) string { return "error" }) // the function is down
+	first := startBridge(t, broker.URL, endpoint, map[string]string{"SHUTDOWN_TIMEOUT": "100ms"})
+	publish(t, broker.URL, 0, 40)
+	require.Eventually(t, func() bool { c, _ := f.snapshot(); return c >= 3 }, 10*time.Second, 10*time.Millisecond,
+		"the bridge keeps retrying")
+	first.stop() // gives up after SHUTDOWN_TIMEOUT with nothing acked
+	_, stored := f.snapshot()
+	require.Empty(t, stored)
+
+	f.setAnswer(nil) // the function is back
+	second := startBridge(t, broker.URL, endpoint, nil)
+	waitStored(t, f, payloads(0, 40))
+	second.stop()
+
+	// Everything was acked: a third session of the same client gets nothing.
+	callsBefore, _ := f.snapshot()
+	startBridge(t, broker.URL, endpoint, nil)
+	time.Sleep(500 * time.Millisecond)
+	callsAfter, stored := f.snapshot()
+	assert.Equal(t, callsBefore, callsAfter, "acked messages must not come back")
+	assert.Equal(t, payloads(0, 40), stored)
+}
+
+func TestBridgeAcksRejectedMessages(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	b := startBridge(t, broker.URL, endpoint, nil)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("pub-reject"))
+	require.True(t, c.Connect().WaitTimeout(5*time.Second))
+	require.True(t, c.Publish("tempwatch/acme/sensors/d/readings", 1, false, "reject").WaitTimeout(5*time.Second))
+	c.Disconnect(100)
+	publish(t, broker.URL, 0, 5)
+	waitStored(t, f, payloads(0, 5))
+	b.stop()
+	calls, _ := f.snapshot()
+	startBridge(t, broker.URL, endpoint, nil)
+	time.Sleep(500 * time.Millisecond)
+	after, _ := f.snapshot()
+	assert.Equal(t, calls, after, "a rejected message is acked and never redelivered")
+}
+
+func TestBridgePersistentSessionKeepsWhatArrivesWhileDown(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	b := startBridge(t, broker.URL, endpoint, nil)
+	publish(t, broker.URL, 0, 100)
+	waitStored(t, f, payloads(0, 100))
+	b.stop()
+
+	publish(t, broker.URL, 100, 250) // the bridge is down
+
+	startBridge(t, broker.URL, endpoint, nil)
+	waitStored(t, f, payloads(0, 250))
+}
+
+func TestBridgeCleanSessionLosesWhatArrivesWhileDown(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	env := map[string]string{"MQTT_CLEAN_SESSION": "true"}
+	b := startBridge(t, broker.URL, endpoint, env)
+	publish(t, broker.URL, 0, 10)
+	waitStored(t, f, payloads(0, 10))
+	b.stop()
+	publish(t, broker.URL, 10, 20)
+	startBridge(t, broker.URL, endpoint, env)
+	publish(t, broker.URL, 20, 30)
+	time.Sleep(300 * time.Millisecond)
+	want := payloads(0, 10)
+	for k, v := range payloads(20, 30) {
+		want[k] = v
+	}
+	waitStored(t, f, want)
+}

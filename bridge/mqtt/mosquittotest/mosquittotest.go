@@ -1,0 +1,85 @@
+// Package mosquittotest starts private Mosquitto brokers for tests, so fault
+// tests never touch the shared one on port 1883.
+package mosquittotest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Broker is a running mosquitto process.
+type Broker struct {
+	URL  string
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// MustStart runs `mosquitto -c <conf>` on a free port with anonymous access,
+// unlimited in-flight and queued messages (the bridge bounds what it holds
+// itself), plus any extra config lines; the broker stops when tb ends.
+func MustStart(tb testing.TB, extra ...string) *Broker {
+	tb.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		tb.Fatalf("mosquitto not installed: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
+	lines := append([]string{
+		"listener " + port + " 127.0.0.1",
+		"allow_anonymous true",
+		"persistence false",
+		"max_inflight_messages 0",
+		"max_queued_messages 0",
+		"log_dest stderr",
+		"log_type error",
+	}, extra...)
+	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start mosquitto: %v", err)
+	}
+	b := &Broker{URL: "tcp://" + addr, Addr: addr, cmd: cmd}
+	tb.Cleanup(b.Stop)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return b
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("mosquitto on %s did not start: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Pid is the broker's process id (for CPU accounting).
+func (b *Broker) Pid() int { return b.cmd.Process.Pid }
+
+// Stop kills the broker and waits for it to exit.
+func (b *Broker) Stop() {
+	if b.cmd.ProcessState != nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	_ = b.cmd.Wait()
+}
+
+// String names the broker in test output.
+func (b *Broker) String() string { return fmt.Sprintf("mosquitto %s (pid %d)", b.Addr, b.Pid()) }
