@@ -1,0 +1,55 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// RefreshToken is a stored refresh token: only the SHA-256 of the secret the
+// caller holds. Tokens of one login share a FamilyID (the session).
+type RefreshToken struct {
+	FamilyID  string
+	UserID    string
+	Hash      []byte
+	ExpiresAt time.Time
+}
+
+// RefreshTokenStore keeps refresh tokens.
+type RefreshTokenStore interface {
+	// CreateRefreshToken stores t.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken marks the live token whose hash is oldHash used and
+	// stores next (given only Hash and ExpiresAt) in the same family, returning
+	// the old token. An unknown, expired or revoked token is EUNAUTHORIZED; a
+	// token already used is ErrRefreshReused, after the whole family has been
+	// revoked, and the old token is returned so its session can be revoked too.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of userID's session familyID.
+	RevokeRefreshFamily(ctx context.Context, userID, familyID string) error
+}
+
+// ErrRefreshReused is returned when a refresh token is presented twice.
+var ErrRefreshReused = &tempwatch.Error{Code: tempwatch.EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
+
+// ErrRefreshInvalid is returned for an unknown, expired or revoked refresh token.
+var ErrRefreshInvalid = &tempwatch.Error{Code: tempwatch.EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
+
+// NewRefreshSecret returns a random 32-byte refresh token (base64url, what the
+// caller holds) and its SHA-256 (what is stored).
+func NewRefreshSecret() (secret string, hash []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, HashRefreshSecret(secret)
+}
+
+// HashRefreshSecret returns the stored form of a refresh token.
+func HashRefreshSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}

@@ -1,0 +1,311 @@
+// Package session serves the /auth routes: log in with email and password,
+// rotate refresh tokens, log out, and who-am-I.
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+	"github.com/tempwatch/tempwatch/shared/users"
+)
+
+// Limiter counts failed logins per key in fixed windows.
+type Limiter interface {
+	Hit(ctx context.Context, key string, window time.Duration) error
+	Blocked(ctx context.Context, key string, max int) (time.Duration, error)
+	Reset(ctx context.Context, key string) error
+}
+
+var _ Limiter = (*auth.RedisLimiter)(nil)
+
+// Limits of failed logins: per account and per source address, in one window.
+type Limits struct {
+	PerAccount int
+	PerAddress int
+	Window     time.Duration
+}
+
+// DefaultLimits allow 5 failures per account and 20 per address in 15 minutes.
+var DefaultLimits = Limits{PerAccount: 5, PerAddress: 20, Window: 15 * time.Minute}
+
+// Deps is what the /auth handler needs.
+type Deps struct {
+	Users       users.Store
+	Tokens      auth.RefreshTokenStore
+	JWT         auth.JWTConfig
+	Revocations auth.RevocationList
+	Limiter     Limiter
+	Limits      Limits // zero: DefaultLimits
+	Log         *slog.Logger
+}
+
+// Handler serves /auth.
+type Handler struct {
+	Deps
+	issuer *auth.Issuer
+}
+
+// NewHandler returns the /auth handler. Login and refresh are public; logout
+// and me require an access token.
+func NewHandler(d Deps) http.Handler {
+	if d.Limits == (Limits{}) {
+		d.Limits = DefaultLimits
+	}
+	h := &Handler{Deps: d, issuer: auth.NewIssuer(d.JWT)}
+	verifier := auth.NewVerifier(d.JWT).WithRevocations(d.Revocations)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /auth/login", h.handleLogin)
+	mux.HandleFunc("POST /auth/refresh", h.handleRefresh)
+	mux.Handle("POST /auth/logout", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleLogout)))
+	mux.Handle("GET /auth/me", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleMe)))
+	mux.Handle("/", httpapi.NotFound(d.Log))
+	return httpapi.Wrap(d.Log, mux)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpapi.Error(w, r, h.Log, err)
+}
+
+// TokenResponse is the body of a successful login or refresh.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// errBadCredentials is the one answer for an unknown email and a wrong
+// password alike, so the response does not tell which accounts exist.
+var errBadCredentials = tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The email or password is incorrect.")
+
+func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := httpapi.DecodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := tempwatch.Validation{}
+	if strings.TrimSpace(req.Email) == "" {
+		v.Add("email", "is required")
+	}
+	if req.Password == "" {
+		v.Add("password", "is required")
+	}
+	if err := v.Err(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	accountKey, addressKey := accountKey(req.Email), "login:addr:"+sourceIP(r)
+	if wait := h.blocked(ctx, accountKey, addressKey); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.fail(w, r, tempwatch.Errorf(tempwatch.ETOOMANY, "Too many failed logins; try again later."))
+		return
+	}
+	u, err := h.checkCredentials(ctx, req)
+	if err != nil {
+		if errors.Is(err, errBadCredentials) {
+			h.countFailure(ctx, accountKey, addressKey)
+		}
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.Limiter.Reset(ctx, accountKey); err != nil {
+		h.Log.WarnContext(ctx, "rate limiter unavailable", "error", err)
+	}
+	family := auth.NewID()
+	secret, hash := auth.NewRefreshSecret()
+	if err := h.Tokens.CreateRefreshToken(ctx, auth.RefreshToken{
+		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
+	}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondTokens(w, r, u, family, secret)
+}
+
+// checkCredentials returns the user whose email and password match, or
+// errBadCredentials. An unknown email still pays for one hash check, so both
+// failures take about the same time.
+func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*users.User, error) {
+	if len(req.Password) > 4*auth.MaxPasswordLen {
+		auth.CheckDummyPassword("")
+		return nil, errBadCredentials
+	}
+	u, err := h.Users.FindUserByEmail(ctx, strings.TrimSpace(req.Email))
+	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
+		auth.CheckDummyPassword(req.Password)
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch err := auth.CheckPassword(u.PasswordHash, req.Password); {
+	case errors.Is(err, auth.ErrMismatch):
+		return nil, errBadCredentials
+	case err != nil:
+		return nil, err
+	}
+	return u, nil
+}
+
+// blocked returns how long the caller must wait, 0 if they may try. When
+// Redis is down the limiter lets logins through (logged): locking everyone out
+// whenever the cache blinks is worse than a short window without throttling,
+// and argon2id keeps each guess expensive.
+func (h *Handler) blocked(ctx context.Context, accountKey, addressKey string) time.Duration {
+	var wait time.Duration
+	for _, k := range []struct {
+		key string
+		max int
+	}{{accountKey, h.Limits.PerAccount}, {addressKey, h.Limits.PerAddress}} {
+		d, err := h.Limiter.Blocked(ctx, k.key, k.max)
+		if err != nil {
+			h.Log.WarnContext(ctx, "rate limiter unavailable; allowing login attempt", "metric", "auth_rate_limit_unavailable", "error", err)
+			return 0
+		}
+		wait = max(wait, d)
+	}
+	return wait
+}
+
+func (h *Handler) countFailure(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if err := h.Limiter.Hit(ctx, k, h.Limits.Window); err != nil {
+			h.Log.WarnContext(ctx, "rate limiter unavailable; failure not counted", "error", err)
+			return
+		}
+	}
+}
+
+// accountKey names an account's failure counter by a hash of the email, so
+// Redis holds no addresses.
+func accountKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "login:acct:" + hex.EncodeToString(sum[:16])
+}
+
+// sourceIP is the caller's address. Behind API Gateway, the Lambda proxy
+// adapter sets RemoteAddr to requestContext.identity.sourceIp (the address
+// API Gateway saw); X-Forwarded-For is not read because a client can forge it.
+func sourceIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if err := httpapi.DecodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		h.fail(w, r, (tempwatch.Validation{"refresh_token": "is required"}).Err())
+		return
+	}
+	ctx := r.Context()
+	secret, hash := auth.NewRefreshSecret()
+	next := &auth.RefreshToken{Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL)}
+	old, err := h.Tokens.RotateRefreshToken(ctx, auth.HashRefreshSecret(req.RefreshToken), next)
+	if errors.Is(err, auth.ErrRefreshReused) {
+		// The family is revoked in PostgreSQL; also end its live access tokens.
+		h.Log.WarnContext(ctx, "refresh token reused; session revoked", "user_id", old.UserID, "session_id", old.FamilyID)
+		if rerr := h.Revocations.Revoke(ctx, old.FamilyID, h.sessionRevocationTTL()); rerr != nil {
+			h.Log.ErrorContext(ctx, "cannot revoke access tokens of reused session", "error", rerr)
+		}
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.Users.FindUserByID(ctx, old.UserID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondTokens(w, r, u, old.FamilyID, secret)
+}
+
+// respondTokens issues an access token for u's current role and client (a
+// refresh picks up changes) and answers with it and the refresh token.
+func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *users.User, family, refresh string) {
+	at, err := h.issuer.Issue(u.Principal(), family)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.JSON(w, http.StatusOK, TokenResponse{
+		AccessToken:  at.Token,
+		TokenType:    "Bearer",
+		ExpiresIn:    int(h.JWT.AccessTTL.Seconds()),
+		RefreshToken: refresh,
+	})
+}
+
+// handleLogout ends the caller's session: its refresh tokens (PostgreSQL), the
+// presented access token and any other access token of the session (Redis).
+// If Redis is down the refresh tokens are still revoked and the access token
+// lives until it expires (at most JWT_ACCESS_TTL); the failure is logged.
+func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	if p.SessionID != "" {
+		if err := h.Tokens.RevokeRefreshFamily(ctx, p.UserID, p.SessionID); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if err := h.Revocations.Revoke(ctx, p.SessionID, h.sessionRevocationTTL()); err != nil {
+			h.Log.ErrorContext(ctx, "cannot revoke session access tokens", "error", err)
+		}
+	}
+	if err := h.Revocations.Revoke(ctx, p.TokenID, time.Until(p.ExpiresAt)); err != nil {
+		h.Log.ErrorContext(ctx, "cannot revoke access token", "error", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.Users.FindUserByID(r.Context(), p.UserID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, u)
+}
+
+// sessionRevocationTTL is how long a revoked session must stay listed: until
+// the last access token it issued has expired, verifier leeway included.
+func (h *Handler) sessionRevocationTTL() time.Duration { return h.JWT.AccessTTL + time.Minute }

@@ -1,0 +1,84 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+)
+
+var _ auth.RefreshTokenStore = (*RefreshTokenStore)(nil)
+
+// RefreshTokenStore keeps refresh-token hashes in PostgreSQL.
+type RefreshTokenStore struct{ db *pgxpool.Pool }
+
+// NewRefreshTokenStore returns a RefreshTokenStore over db.
+func NewRefreshTokenStore(db *pgxpool.Pool) *RefreshTokenStore { return &RefreshTokenStore{db: db} }
+
+// CreateRefreshToken stores t.
+func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t auth.RefreshToken) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
+		VALUES ($1, $2, $3, $4)`, t.FamilyID, t.UserID, t.Hash, t.ExpiresAt)
+	return translate(err, "Refresh token")
+}
+
+// RotateRefreshToken marks the token used and stores next in its family, in
+// one transaction holding the old row's lock, so two concurrent refreshes
+// with the same token cannot both succeed: the second sees it used.
+func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next *auth.RefreshToken) (auth.RefreshToken, error) {
+	var old auth.RefreshToken
+	var expiresAt time.Time
+	var used, revoked bool
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT family_id, user_id, expires_at, used_at IS NOT NULL, revoked_at IS NOT NULL
+			FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, oldHash).
+			Scan(&old.FamilyID, &old.UserID, &expiresAt, &used, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return auth.ErrRefreshInvalid
+		}
+		if err != nil {
+			return fmt.Errorf("find refresh token: %w", err)
+		}
+		old.Hash, old.ExpiresAt = oldHash, expiresAt
+		switch {
+		case used:
+			// Reuse: someone holds a copy. Revoke the family, commit, refuse.
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now()
+				WHERE family_id = $1 AND revoked_at IS NULL`, old.FamilyID); err != nil {
+				return fmt.Errorf("revoke refresh family: %w", err)
+			}
+			return nil
+		case revoked || !expiresAt.After(time.Now()):
+			return auth.ErrRefreshInvalid
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1`, oldHash); err != nil {
+			return fmt.Errorf("mark refresh token used: %w", err)
+		}
+		next.FamilyID, next.UserID = old.FamilyID, old.UserID
+		_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
+			VALUES ($1, $2, $3, $4)`, next.FamilyID, next.UserID, next.Hash, next.ExpiresAt)
+		return translate(err, "Refresh token")
+	})
+	if err != nil {
+		return auth.RefreshToken{}, err
+	}
+	if used {
+		return old, auth.ErrRefreshReused
+	}
+	return old, nil
+}
+
+// RevokeRefreshFamily revokes every token of userID's session familyID.
+func (s *RefreshTokenStore) RevokeRefreshFamily(ctx context.Context, userID, familyID string) error {
+	_, err := s.db.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now()
+		WHERE user_id = $1 AND family_id = $2 AND revoked_at IS NULL`, userID, familyID)
+	if err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+// Package users holds the User type, its store contract, and the /users
+// routes with their role and tenant rules.
+package users
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// User is a person who logs in. Every user but an admin belongs to one client.
+type User struct {
+	ID       string `json:"id"`
+	ClientID string `json:"client_id,omitempty"` // "" for admins
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	// PasswordHash is the argon2id PHC string; never serialised.
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Principal returns the caller u becomes after logging in.
+func (u *User) Principal() auth.Principal {
+	return auth.Principal{UserID: u.ID, ClientID: u.ClientID, Role: u.Role}
+}
+
+// Filter selects users for a list.
+type Filter struct {
+	ClientID string // "" for every client (admins only)
+	Role     string
+	Page     tempwatch.PageRequest
+}
+
+// Store keeps users.
+type Store interface {
+	// CreateUser inserts u (PasswordHash set) and fills its id and timestamps.
+	CreateUser(ctx context.Context, u *User) error
+	FindUserByID(ctx context.Context, id string) (*User, error)
+	// FindUserByEmail matches email case-insensitively.
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// FindUsers returns up to f.Page.Limit+1 users, newest first.
+	FindUsers(ctx context.Context, f Filter) ([]*User, error)
+	// UpdateUser stores every field of u; a changed password hash revokes
+	// the user's refresh tokens.
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Validate checks u's fields, naming each bad one.
+func (u *User) Validate() error {
+	v := tempwatch.Validation{}
+	if msg := checkEmail(u.Email); msg != "" {
+		v.Add("email", msg)
+	}
+	if utf8.RuneCountInString(u.Name) > 200 {
+		v.Add("name", "must be at most 200 characters")
+	}
+	switch {
+	case !auth.ValidRole(u.Role):
+		v.Add("role", "must be one of admin, client_admin, viewer")
+	case u.Role == auth.RoleAdmin && u.ClientID != "":
+		v.Add("client_id", "must be empty for an admin")
+	case u.Role != auth.RoleAdmin && u.ClientID == "":
+		v.Add("client_id", "is required for role "+u.Role)
+	case u.ClientID != "" && !tempwatch.IsUUID(u.ClientID):
+		v.Add("client_id", "must be a client id")
+	}
+	if u.PasswordHash == "" {
+		v.Add("password", "is required")
+	}
+	return v.Err()
+}
+
+func checkEmail(e string) string {
+	local, domain, ok := strings.Cut(e, "@")
+	switch {
+	case e == "":
+		return "is required"
+	case len(e) > 254:
+		return "must be at most 254 characters"
+	case !ok || local == "" || domain == "" || strings.ContainsAny(e, " \t\r\n<>,;") || strings.Contains(domain, "@"):
+		return "must be an email address such as ada@example.com"
+	}
+	return ""
+}
