@@ -1,0 +1,279 @@
+package sensors_test
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/apitest"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/sensors"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
+	t.Helper()
+	env := apitest.MustEnv(t)
+	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), apitest.Discard())
+}
+
+var keyPattern = regexp.MustCompile(`^twk_[A-Za-z0-9_-]{43}$`)
+
+// sensorsWithHash counts sensors whose stored hash is that of key.
+func sensorsWithHash(t *testing.T, env *apitest.Env, key string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, env.DB.QueryRow(context.Background(),
+		`SELECT count(*) FROM sensors WHERE device_key_hash = $1`, tempwatch.HashDeviceKey(key)).Scan(&n))
+	return n
+}
+
+func TestSensorLifecycleAndDeviceKey(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+
+	resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors",
+		`{"device_id":"fridge-1","name":"Fridge 1","location":"Kitchen","alert_high":8}`)
+	require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
+	created := resp.JSON(t)
+	id := created["id"].(string)
+	key := created["device_key"].(string)
+	assert.Equal(t, "/sensors/"+id, resp.Header.Get("Location"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, env.ClientA, created["client_id"], "a client admin's sensor belongs to their client")
+	assert.Regexp(t, keyPattern, key)
+	assert.Equal(t, "C", created["unit"])
+	assert.Equal(t, -100.0, created["min_value"])
+	assert.Equal(t, 200.0, created["max_value"])
+	assert.Nil(t, created["alert_low"])
+	assert.Equal(t, 8.0, created["alert_high"])
+	assert.Equal(t, 1, sensorsWithHash(t, env, key), "the key is stored as tempwatch.HashDeviceKey")
+	var raw int
+	require.NoError(t, env.DB.QueryRow(context.Background(),
+		`SELECT count(*) FROM sensors WHERE position($1::bytea in device_key_hash) > 0`, []byte(key)).Scan(&raw))
+	assert.Zero(t, raw, "the plain key is never stored")
+
+	resp = apitest.Do(t, h, &env.ViewerA, "GET", "/sensors/"+id, "")
+	require.Equal(t, http.StatusOK, resp.Status)
+	got := resp.JSON(t)
+	assert.NotContains(t, got, "device_key", "the key is shown only at creation and rotation")
+	assert.Equal(t, "Kitchen", got["location"])
+	assert.NotContains(t, string(apitest.Do(t, h, &env.AdminA, "GET", "/sensors", "").Body), key)
+
+	resp = apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+id, `{"name":"Fridge One","alert_low":2}`)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	got = resp.JSON(t)
+	assert.Equal(t, "Fridge One", got["name"])
+	assert.Equal(t, 2.0, got["alert_low"])
+	assert.Equal(t, 8.0, got["alert_high"], "PATCH leaves unset fields alone")
+	assert.Equal(t, "fridge-1", got["device_id"])
+
+	resp = apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+id, `{"alert_high":null}`)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	assert.Nil(t, resp.JSON(t)["alert_high"], "null clears a threshold")
+
+	resp = apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+id, `{"client_id":"`+env.ClientB+`"}`)
+	assert.Equal(t, http.StatusBadRequest, resp.Status, "a sensor cannot move to another client")
+	assert.Contains(t, resp.JSON(t)["errors"], "client_id")
+
+	resp = apitest.Do(t, h, &env.AdminA, "POST", "/sensors/"+id+"/rotate-key", "")
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	newKey := resp.JSON(t)["device_key"].(string)
+	assert.Regexp(t, keyPattern, newKey)
+	assert.NotEqual(t, key, newKey)
+	assert.Equal(t, id, resp.JSON(t)["id"])
+	assert.Zero(t, sensorsWithHash(t, env, key), "rotation invalidates the old key")
+	assert.Equal(t, 1, sensorsWithHash(t, env, newKey))
+
+	resp = apitest.Do(t, h, &env.AdminA, "DELETE", "/sensors/"+id, "")
+	assert.Equal(t, http.StatusNoContent, resp.Status)
+	assert.Empty(t, resp.Body)
+	assert.Equal(t, http.StatusNotFound, apitest.Do(t, h, &env.AdminA, "GET", "/sensors/"+id, "").Status)
+	assert.Equal(t, http.StatusNotFound, apitest.Do(t, h, &env.AdminA, "DELETE", "/sensors/"+id, "").Status)
+	assert.Equal(t, http.StatusNotFound, apitest.Do(t, h, &env.AdminA, "POST", "/sensors/"+id+"/rotate-key", "").Status)
+}
+
+func TestSensorDeviceIDUniquePerClient(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	require.Equal(t, http.StatusCreated, apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"d1","name":"a"}`).Status)
+
+	resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"d1","name":"b"}`)
+	assert.Equal(t, http.StatusConflict, resp.Status)
+	assert.Equal(t, tempwatch.ECONFLICT, resp.JSON(t)["code"])
+	assert.Contains(t, resp.JSON(t)["detail"], "device_id")
+
+	assert.Equal(t, http.StatusCreated, apitest.Do(t, h, &env.AdminB, "POST", "/sensors", `{"device_id":"d1","name":"b"}`).Status,
+		"another client may use the same device id")
+
+	second := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"d2","name":"c"}`).JSON(t)
+	resp = apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+second["id"].(string), `{"device_id":"d1"}`)
+	assert.Equal(t, http.StatusConflict, resp.Status, "renaming onto a taken device id")
+}
+
+func TestSensorCreateByRole(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	tests := []struct {
+		name       string
+		p          *auth.Principal
+		body       string
+		wantStatus int
+		wantClient string
+	}{
+		{"admin names the client", &env.Admin, `{"client_id":"` + env.ClientB + `","device_id":"a1","name":"x"}`, 201, env.ClientB},
+		{"admin must name a client", &env.Admin, `{"device_id":"a2","name":"x"}`, 400, ""},
+		{"admin with unknown client", &env.Admin, `{"client_id":"00000000-0000-4000-8000-000000000000","device_id":"a3","name":"x"}`, 404, ""},
+		{"client admin, own client by default", &env.AdminA, `{"device_id":"b1","name":"x"}`, 201, env.ClientA},
+		{"client admin, own client named", &env.AdminA, `{"client_id":"` + env.ClientA + `","device_id":"b2","name":"x"}`, 201, env.ClientA},
+		{"client admin, other client named", &env.AdminB, `{"client_id":"` + env.ClientA + `","device_id":"b3","name":"x"}`, 404, ""},
+		{"viewer", &env.ViewerA, `{"device_id":"c1","name":"x"}`, 403, ""},
+		{"viewer naming other client", &env.ViewerB, `{"client_id":"` + env.ClientA + `","device_id":"c2","name":"x"}`, 404, ""},
+		{"no principal", nil, `{"device_id":"c3","name":"x"}`, 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := apitest.Do(t, h, tt.p, "POST", "/sensors", tt.body)
+			require.Equal(t, tt.wantStatus, resp.Status, string(resp.Body))
+			if tt.wantClient != "" {
+				assert.Equal(t, tt.wantClient, resp.JSON(t)["client_id"])
+			}
+		})
+	}
+}
+
+func TestSensorValidation(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	s := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"v1","name":"v","min_value":-20,"max_value":50}`).JSON(t)
+	id := s["id"].(string)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		wantStatus int
+		wantFields []string
+	}{
+		{"missing fields", "POST", "/sensors", `{}`, 400, []string{"device_id", "name"}},
+		{"bad device id and unit", "POST", "/sensors", `{"device_id":"has space","name":"x","unit":"K"}`, 400, []string{"device_id", "unit"}},
+		{"range reversed", "POST", "/sensors", `{"device_id":"x","name":"x","min_value":10,"max_value":5}`, 400, []string{"max_value"}},
+		{"thresholds reversed", "POST", "/sensors", `{"device_id":"x","name":"x","alert_low":10,"alert_high":5}`, 400, []string{"alert_high"}},
+		{"absurd range", "POST", "/sensors", `{"device_id":"x","name":"x","max_value":1e300}`, 400, []string{"max_value"}},
+		{"name too long", "POST", "/sensors", `{"device_id":"x","name":"` + strings.Repeat("n", 201) + `"}`, 400, []string{"name"}},
+		{"unknown field", "POST", "/sensors", `{"device_id":"x","name":"x","device_key_hash":"AA=="}`, 400, []string{"device_key_hash"}},
+		{"wrong type", "POST", "/sensors", `{"device_id":"x","name":"x","min_value":"cold"}`, 400, []string{"min_value"}},
+		{"patch min above stored max", "PATCH", "/sensors/" + id, `{"min_value":60}`, 400, []string{"max_value"}},
+		{"patch empty name", "PATCH", "/sensors/" + id, `{"name":""}`, 400, []string{"name"}},
+		{"patch threshold not a number", "PATCH", "/sensors/" + id, `{"alert_low":"x"}`, 400, []string{"alert_low"}},
+		{"malformed id", "GET", "/sensors/42", ``, 404, nil},
+		{"limit too large", "GET", "/sensors?limit=501", ``, 400, []string{"limit"}},
+		{"bad client filter", "GET", "/sensors?client_id=nope", ``, 400, []string{"client_id"}},
+		{"bad cursor", "GET", "/sensors?cursor=zzz", ``, 400, []string{"cursor"}},
+		{"unknown route", "GET", "/sensors/" + id + "/nothing", ``, 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := apitest.Do(t, h, &env.AdminA, tt.method, tt.path, tt.body)
+			require.Equal(t, tt.wantStatus, resp.Status, "%s %s = %s", tt.method, tt.path, resp.Body)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			fields, _ := resp.JSON(t)["errors"].(map[string]any)
+			for _, f := range tt.wantFields {
+				assert.Contains(t, fields, f, "problem must name field %q: %s", f, resp.Body)
+			}
+		})
+	}
+	got := apitest.Do(t, h, &env.AdminA, "GET", "/sensors/"+id, "").JSON(t)
+	assert.Equal(t, -20.0, got["min_value"], "a refused PATCH changes nothing")
+}
+
+func TestSensorListTenantScopeAndPaging(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	const perClient = 7
+	for i := range perClient {
+		for _, p := range []*auth.Principal{&env.AdminA, &env.AdminB} {
+			name := "room"
+			if i%2 == 0 {
+				name = "freezer"
+			}
+			resp := apitest.Do(t, h, p, "POST", "/sensors", `{"device_id":"d`+string(rune('a'+i))+`","name":"`+name+`"}`)
+			require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
+		}
+	}
+	list := func(p *auth.Principal, query string) ([]*tempwatch.Sensor, int) {
+		var all []*tempwatch.Sensor
+		cursor := ""
+		for pages := 0; pages < 20; pages++ {
+			path := "/sensors?limit=3" + query
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			resp := apitest.Do(t, h, p, "GET", path, "")
+			if resp.Status != http.StatusOK {
+				return nil, resp.Status
+			}
+			var page httpapi.Page[*tempwatch.Sensor]
+			resp.Decode(t, &page)
+			all = append(all, page.Items...)
+			if !page.HasMore {
+				return all, resp.Status
+			}
+			cursor = page.NextCursor
+		}
+		t.Fatal("paging does not end")
+		return nil, 0
+	}
+	clientsOf := func(ss []*tempwatch.Sensor) map[string]int {
+		m := map[string]int{}
+		for _, s := range ss {
+			m[s.ClientID]++
+		}
+		return m
+	}
+
+	all, status := list(&env.Admin, "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, map[string]int{env.ClientA: perClient, env.ClientB: perClient}, clientsOf(all))
+	seen := map[string]bool{}
+	for i, s := range all {
+		assert.False(t, seen[s.ID], "sensor %s listed twice", s.ID)
+		seen[s.ID] = true
+		if i > 0 {
+			prev := all[i-1]
+			assert.True(t, prev.CreatedAt.After(s.CreatedAt) || (prev.CreatedAt.Equal(s.CreatedAt) && prev.ID > s.ID),
+				"not newest first at %d", i)
+		}
+	}
+
+	tests := []struct {
+		name       string
+		p          *auth.Principal
+		query      string
+		wantStatus int
+		want       map[string]int
+	}{
+		{"admin filters by client", &env.Admin, "&client_id=" + env.ClientA, 200, map[string]int{env.ClientA: perClient}},
+		{"admin filters by name", &env.Admin, "&name=FREEZ", 200, map[string]int{env.ClientA: 4, env.ClientB: 4}},
+		{"client admin sees own client", &env.AdminB, "", 200, map[string]int{env.ClientB: perClient}},
+		{"viewer sees own client", &env.ViewerA, "&name=room", 200, map[string]int{env.ClientA: 3}},
+		{"viewer names own client", &env.ViewerA, "&client_id=" + env.ClientA, 200, map[string]int{env.ClientA: perClient}},
+		{"other tenant's client id", &env.ViewerA, "&client_id=" + env.ClientB, 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, status := list(tt.p, tt.query)
+			require.Equal(t, tt.wantStatus, status)
+			if tt.want != nil {
+				assert.Equal(t, tt.want, clientsOf(got))
+			}
+		})
+	}
+}
