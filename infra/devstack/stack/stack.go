@@ -97,6 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		cfg.WorkDir = s.tmpDir
+		s.cfg.WorkDir = s.tmpDir
 	}
 
 	if err := s.startServices(ctx); err != nil {
