@@ -66,7 +66,7 @@ func (p Payload) Celsius(defaultUnit string) float64 {
 		unit = defaultUnit
 	}
 	if unit == Fahrenheit {
-		return (p.Value - 32) * 5 / 9
+		return (p.Value - 32) / 9 * 5 // dividing first keeps ±1.7e308 finite
 	}
 	return p.Value
 }
@@ -186,14 +186,20 @@ func parseTime(raw json.RawMessage, name string) (time.Time, error) {
 		if err != nil {
 			return t, fmt.Errorf("%s must be an RFC 3339 string or Unix seconds", name)
 		}
+		// Microseconds from seconds or milliseconds; an integer literal is
+		// taken exactly, a fraction rounded to the microsecond.
+		perUnit := 1e6
 		if math.Abs(n) >= 1e11 {
-			n /= 1000 // milliseconds
+			perUnit = 1e3 // milliseconds
 		}
-		if n < float64(MinTimestamp.Unix()) || n >= float64(MaxTimestamp.Unix()) {
+		if n < float64(MinTimestamp.Unix())*1e6/perUnit || n >= float64(MaxTimestamp.Unix())*1e6/perUnit {
 			return t, fmt.Errorf("%s is absurd (before %d or from %d)", name, MinTimestamp.Year(), MaxTimestamp.Year())
 		}
-		sec, frac := math.Modf(n)
-		t = time.Unix(int64(sec), int64(math.Round(frac*1e9)))
+		if i, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64); err == nil {
+			t = time.UnixMicro(i * int64(perUnit))
+		} else {
+			t = time.UnixMicro(int64(math.Round(n * perUnit)))
+		}
 	}
 	if t.Before(MinTimestamp) || !t.Before(MaxTimestamp) {
 		return t, fmt.Errorf("%s is absurd (before %d or from %d)", name, MinTimestamp.Year(), MaxTimestamp.Year())

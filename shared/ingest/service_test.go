@@ -1,0 +1,145 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func TestHandleBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	latest := &fakeLatest{}
+	svc := e.service(nil, nil, latest)
+	now := e.now
+	rcv := now.Add(-time.Minute)
+	a1, a2, g1 := topic("acme", "dev-1"), topic("acme", "dev-2"), topic("globex", "dev-1")
+	batch := telemetry.BatchRequest{Messages: []telemetry.Message{
+		msg("good1", a1, fmt.Sprintf(`{"value":20,"ts":%q,"seq":1,"humidity":41}`, ts(now.Add(-10*time.Minute))), rcv),
+		msg("good2", a1, fmt.Sprintf(`{"temperature":22.5,"ts":%d}`, now.Add(-9*time.Minute).UnixMilli()), rcv),
+		msg("dup-in-batch", a1, fmt.Sprintf(`{"value":21,"ts":%q}`, ts(now.Add(-10*time.Minute))), rcv),
+		msg("fahrenheit", a2, fmt.Sprintf(`{"value":68,"ts":%q}`, ts(now.Add(-3*time.Minute))), rcv),
+		msg("globex", g1, fmt.Sprintf(`{"value":5,"ts":%q}`, ts(now.Add(-time.Hour))), rcv),
+		msg("no-ts", a1, `{"value":23}`, rcv),
+		msg("backfill", a1, fmt.Sprintf(`{"value":-5,"ts":%q}`, ts(now.Add(-200*24*time.Hour))), rcv),
+		msg("malformed", a1, `{"value":`, rcv),
+		msg("string-value", a1, `{"value":"20"}`, rcv),
+		msg("unknown-device", topic("acme", "nope"), `{"value":20}`, rcv),
+		msg("other-tenant-device", topic("globex", "dev-2"), `{"value":20}`, rcv),
+		msg("bad-topic", "tempwatch/acme/dev-1", `{"value":20}`, rcv),
+		msg("out-of-range", a1, `{"value":120}`, rcv),
+		msg("future", a1, fmt.Sprintf(`{"value":20,"ts":%q}`, ts(now.Add(10*time.Minute))), rcv),
+		msg("too-old", a1, fmt.Sprintf(`{"value":20,"ts":%q}`, ts(now.Add(-400*24*time.Hour))), rcv),
+	}}
+	wantRejected := []string{"bad-topic", "future", "malformed", "other-tenant-device", "out-of-range", "string-value", "too-old", "unknown-device"}
+
+	resp := svc.HandleBatch(ctx, batch)
+	assert.Equal(t, 6, resp.Accepted, "accepted")
+	assert.Equal(t, 1, resp.Duplicates, "duplicates")
+	assert.Equal(t, len(wantRejected), resp.Rejected, "rejected")
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Equal(t, wantRejected, rejectedIDs(resp))
+	reasons := map[string]string{}
+	for _, r := range resp.Rejections {
+		reasons[r.ID] = r.Reason
+	}
+	assert.Contains(t, reasons["out-of-range"], "outside the sensor's range")
+	assert.Contains(t, reasons["unknown-device"], `unknown device "nope"`)
+	assert.Contains(t, reasons["future"], "in the future")
+	assert.Contains(t, reasons["too-old"], "older than the maximum age")
+	assert.Contains(t, reasons["malformed"], "not JSON")
+
+	assert.Equal(t, 6, e.count(t, `SELECT count(*) FROM readings`))
+	assert.Equal(t, 4, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1`, e.acme1))
+	// The first of two readings with one key wins; °F is stored in °C; a
+	// reading without ts is measured at its receive time.
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1 AND value = 20 AND seq = 1 AND measured_at = $2`, e.acme1, now.Add(-10*time.Minute)))
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1 AND abs(value - 20) < 1e-9`, e.acme2))
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1 AND value = 23 AND measured_at = $2`, e.acme1, rcv))
+	assert.Equal(t, 0, e.rollupMismatches(t))
+
+	assert.Equal(t, 6, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	assert.Equal(t, len(wantRejected), e.mongoCount(t, mongo.DeadLettersCollection, nil))
+	var raw bson.M
+	require.NoError(t, e.mdb.Collection(mongo.RawPayloadsCollection).FindOne(ctx, bson.D{{Key: "payload.seq", Value: 1}}).Decode(&raw))
+	assert.Equal(t, e.acme1, raw["sensor_id"])
+	assert.Equal(t, "acme", raw["client_slug"])
+	assert.Equal(t, a1, raw["topic"])
+	payload, ok := raw["payload"].(bson.D)
+	require.True(t, ok, "payload stored as a document, got %T", raw["payload"])
+	fields := bson.M{}
+	for _, el := range payload {
+		fields[el.Key] = el.Value
+	}
+	assert.EqualValues(t, 41, fields["humidity"])
+	var storedID int64
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM readings WHERE seq = 1`).Scan(&storedID))
+	assert.EqualValues(t, storedID, raw["reading_id"])
+	var dead bson.M
+	require.NoError(t, e.mdb.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "message_id", Value: "malformed"}}).Decode(&dead))
+	assert.Equal(t, []byte(`{"value":`), dead["raw"].(bson.Binary).Data)
+	assert.Contains(t, dead["reason"], "not JSON")
+
+	// Latest cache: each sensor's newest inserted reading, once.
+	newest := map[string]float64{}
+	for _, r := range latest.offered {
+		_, seen := newest[r.SensorID]
+		assert.False(t, seen, "sensor %s offered twice", r.SensorID)
+		newest[r.SensorID] = r.Value
+	}
+	assert.Equal(t, map[string]float64{e.acme1: 23, e.acme2: 20, e.globex1: 5}, roundValues(newest))
+	assert.ElementsMatch(t, []string{e.acme1, e.acme2, e.globex1}, latest.invalidated)
+
+	t.Run("redelivered batch stores nothing twice", func(t *testing.T) {
+		latest.offered, latest.invalidated = nil, nil
+		resp := svc.HandleBatch(ctx, batch)
+		assert.Equal(t, 0, resp.Accepted)
+		assert.Equal(t, 7, resp.Duplicates)
+		assert.Equal(t, len(wantRejected), resp.Rejected)
+		assert.Empty(t, resp.BatchItemFailures)
+		assert.Equal(t, 6, e.count(t, `SELECT count(*) FROM readings`))
+		assert.Equal(t, 0, e.rollupMismatches(t))
+		assert.Equal(t, 6, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+		assert.Equal(t, len(wantRejected), e.mongoCount(t, mongo.DeadLettersCollection, nil))
+		assert.Empty(t, latest.offered, "nothing inserted, nothing offered")
+	})
+
+	t.Run("a later batch adds to existing buckets", func(t *testing.T) {
+		resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+			msg("late-low", a1, fmt.Sprintf(`{"value":-39.5,"ts":%q}`, ts(now.Add(-10*time.Minute+time.Second))), rcv),
+			msg("late-high", a1, fmt.Sprintf(`{"value":84,"ts":%q}`, ts(now.Add(-9*time.Minute-time.Second))), rcv),
+		}})
+		assert.Equal(t, 2, resp.Accepted)
+		assert.Equal(t, 8, e.count(t, `SELECT count(*) FROM readings`))
+		assert.Equal(t, 0, e.rollupMismatches(t))
+	})
+}
+
+func rejectedIDs(resp telemetry.BatchResponse) []string {
+	var ids []string
+	for _, r := range resp.Rejections {
+		ids = append(ids, r.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func roundValues(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = float64(int64(v*1e6+0.5)) / 1e6
+	}
+	return out
+}
