@@ -23,14 +23,14 @@ fi
 # Local development defaults only: the functions reach the host's (or the
 # compose stack's published) services through host.docker.internal.
 env_json() {
-	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_SIGNING_KEY":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s"}}' \
+	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_KEYS":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s"}}' \
 		"${TEMPWATCH_DATABASE_URL:-postgres://tempwatch:tempwatch-dev@host.docker.internal:5432/tempwatch?sslmode=disable}" \
 		"${TEMPWATCH_REDIS_URL:-redis://host.docker.internal:6379/0}" \
 		"${TEMPWATCH_MONGODB_URL:-mongodb://host.docker.internal:27017/tempwatch}" \
 		"${TEMPWATCH_MQTT_URL:-tcp://host.docker.internal:1883}" \
 		"${TEMPWATCH_LOG_LEVEL:-info}" \
-		"${TEMPWATCH_JWT_SIGNING_KEY:-local-dev-only-signing-key-do-not-use-elsewhere}" \
-		"${TEMPWATCH_JWT_ISSUER:-tempwatch-local}" \
+		"${TEMPWATCH_JWT_KEYS:-local:bG9jYWwtZGV2LW9ubHktand0LXNlY3JldC1uZXZlci11c2UtaXQtZWxzZXdoZXJl}" \
+		"${TEMPWATCH_JWT_ISSUER:-tempwatch}" \
 		"${TEMPWATCH_JWT_AUDIENCE:-tempwatch-api}"
 }
 
