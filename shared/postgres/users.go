@@ -69,7 +69,7 @@ func (s *UserStore) FindUsers(ctx context.Context, f users.Filter) ([]*users.Use
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	if f.ClientID != "" {
 		if !tempwatch.IsUUID(f.ClientID) {
-			return nil, nil
+			return []*users.User{}, nil
 		}
 		q += ` AND client_id = ` + arg(f.ClientID) + `::uuid`
 	}
