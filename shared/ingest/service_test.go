@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
@@ -142,4 +144,25 @@ func roundValues(m map[string]float64) map[string]float64 {
 		out[k] = float64(int64(v*1e6+0.5)) / 1e6
 	}
 	return out
+}
+
+// TestBatchEventHandlerJSON checks the wire contract the bridge relies on:
+// base64 payloads in, camel-case batchItemFailures (an array, never null) out.
+func TestBatchEventHandlerJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	handler := ingest.BatchEventHandler(e.service(nil, nil, nil))
+	event, err := json.Marshal(telemetry.BatchRequest{Messages: []telemetry.Message{
+		msg("1", topic("acme", "dev-1"), fmt.Sprintf(`{"value":4,"ts":%q}`, ts(e.now.Add(-time.Minute))), e.now),
+		msg("2", topic("acme", "dev-1"), `{}`, e.now),
+	}})
+	require.NoError(t, err)
+	out, err := handler(context.Background(), event)
+	require.NoError(t, err)
+	b, err := json.Marshal(out)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"accepted":1,"duplicates":0,"rejected":1,"rejections":[{"id":"2","reason":"value is missing"}],"batchItemFailures":[]}`, string(b))
+
+	_, err = handler(context.Background(), json.RawMessage(`{"messages":"nope"}`))
+	assert.Error(t, err, "a malformed event is an invocation error")
 }

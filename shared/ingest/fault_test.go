@@ -1,0 +1,182 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// tcpProxy forwards a local port to target until Cut closes it and every
+// connection through it: PostgreSQL "goes down" for whoever uses the proxy.
+type tcpProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &tcpProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.Cut)
+	return p
+}
+
+func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
+
+// Cut refuses new connections and drops the open ones.
+func (p *tcpProxy) Cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestHandleBatchPostgresDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+
+	viaProxy, proxy := e.proxiedPool(t)
+	svc := e.service(viaProxy, nil, nil)
+	a1 := topic("acme", "dev-1")
+
+	// Warm the device cache while PostgreSQL is reachable.
+	resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+		msg("warm", a1, fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-time.Hour))), e.now)}})
+	require.Equal(t, 1, resp.Accepted)
+
+	proxy.Cut()
+	var msgs []telemetry.Message
+	var ids []string
+	for i := range 5 {
+		id := fmt.Sprintf("m%d", i)
+		ids = append(ids, id)
+		msgs = append(msgs, msg(id, a1, fmt.Sprintf(`{"value":%d,"ts":%q}`, i, ts(e.now.Add(-time.Duration(i+1)*time.Minute))), e.now))
+	}
+	// An uncached device needs PostgreSQL too; a malformed payload does not.
+	ids = append(ids, "uncached")
+	msgs = append(msgs, msg("uncached", topic("globex", "dev-1"), `{"value":3}`, e.now),
+		msg("malformed", a1, `not json`, e.now))
+
+	start := time.Now()
+	resp = svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	assert.Less(t, time.Since(start), 10*time.Second, "a down database must fail fast")
+	assert.Equal(t, 0, resp.Accepted, "nothing may be reported stored")
+	assert.Equal(t, 0, resp.Duplicates)
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	assert.ElementsMatch(t, ids, failed)
+	assert.Equal(t, []telemetry.Rejection{{ID: "malformed", Reason: "payload is not JSON"}}, resp.Rejections)
+
+	// Nothing of the failed batch reached PostgreSQL or the raw payloads.
+	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings`))
+	assert.Equal(t, 1, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+
+	// The retry, once PostgreSQL is back, stores each exactly once.
+	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs[:6]})
+	assert.Equal(t, 6, retry.Accepted)
+	assert.Empty(t, retry.BatchItemFailures)
+	assert.Equal(t, 7, e.count(t, `SELECT count(*) FROM readings`))
+	assert.Equal(t, 0, e.rollupMismatches(t))
+}
+
+// TestHandleBatchMongoDown checks the documented choice: readings are
+// written, but a message whose raw payload could not be archived is retried;
+// the retry counts it a duplicate and archives it, linked to its reading.
+func TestHandleBatchMongoDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	down, err := mongodrv.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/").
+		SetServerSelectionTimeout(300 * time.Millisecond).SetConnectTimeout(300 * time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = down.Disconnect(context.Background()) })
+	latest := &fakeLatest{}
+	svc := e.service(nil, mongo.NewPayloadStore(down.Database("x")), latest)
+	a1 := topic("acme", "dev-1")
+	msgs := []telemetry.Message{
+		msg("a", a1, fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-2*time.Minute))), e.now),
+		msg("b", a1, fmt.Sprintf(`{"value":2,"ts":%q}`, ts(e.now.Add(-time.Minute))), e.now),
+		msg("bad", a1, `{"value":1000}`, e.now),
+	}
+	resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	assert.Equal(t, 0, resp.Accepted+resp.Duplicates+resp.Rejected)
+	assert.Len(t, resp.BatchItemFailures, 3)
+	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`), "readings are the truth and are kept")
+	assert.Len(t, latest.offered, 1, "stored readings still reach the latest cache")
+
+	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	assert.Equal(t, 0, retry.Accepted)
+	assert.Equal(t, 2, retry.Duplicates)
+	assert.Equal(t, 1, retry.Rejected)
+	assert.Empty(t, retry.BatchItemFailures)
+	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`))
+	var id int64
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM readings WHERE value = 2`).Scan(&id))
+	assert.Equal(t, 1, e.mongoCount(t, mongo.RawPayloadsCollection, bson.D{{Key: "_id", Value: id}}))
+	assert.Equal(t, 2, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	assert.Equal(t, 1, e.mongoCount(t, mongo.DeadLettersCollection, nil))
+}
+
+// proxiedPool returns a second pool on the env's schema, through a proxy
+// the test can cut.
+func (e *testEnv) proxiedPool(t *testing.T) (*pgxpool.Pool, *tcpProxy) {
+	t.Helper()
+	ctx := context.Background()
+	var schema string
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	proxy := startProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	pool, err := postgres.Open(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, proxy
+}
