@@ -294,8 +294,8 @@ func (c *Cache) fillLatest(ctx context.Context, rs map[string]tempwatch.Reading,
 
 // LatestReadings returns the latest reading (newest measured_at) of each of
 // sensorIDs that has one, from process memory (when enabled), Redis, or
-// PostgreSQL, in that order. Concurrent misses on the same sensors share one
-// PostgreSQL query.
+// PostgreSQL, in that order. Concurrent calls for the same sensors share one
+// Redis read and at most one PostgreSQL query.
 func (c *Cache) LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error) {
 	out := make(map[string]tempwatch.Reading, len(sensorIDs))
 	missing := c.fromLocal(sensorIDs, out)
@@ -305,56 +305,66 @@ func (c *Cache) LatestReadings(ctx context.Context, sensorIDs []string) (map[str
 	if c.opt.Store == nil {
 		return nil, errors.New("cache: no store to read latest readings from")
 	}
-	versions := map[string]string{}
-	useRedis := c.redisUsable()
-	if useRedis {
-		cached, err := c.readLatest(ctx, missing)
-		if err != nil {
-			c.redisFailed()
-			useRedis = false
-		} else {
-			still := missing[:0:0]
-			for i, id := range missing {
-				if cached[i].ok {
-					out[id] = cached[i].r
-					c.offerLocal(cached[i].r)
-				} else {
-					still = append(still, id)
-					versions[id] = cached[i].version
-				}
-			}
-			missing = still
-		}
-	}
-	if !useRedis {
-		c.markDegraded()
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
+	missing = slices.Clone(missing)
 	slices.Sort(missing)
-	key := "latest:" + strings.Join(missing, ",")
-	if !useRedis {
-		key = "nr:" + key // a degraded load must not hand its result to a fill
-	}
-	v, err, _ := c.flights.Do(key, func() (any, error) {
-		rs, err := c.opt.Store.LatestReadings(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		if useRedis {
-			c.fillLatest(context.WithoutCancel(ctx), rs, versions)
-		}
-		return rs, nil
+	v, err, _ := c.flights.Do("latest:"+strings.Join(missing, ","), func() (any, error) {
+		return c.loadLatest(ctx, missing)
 	})
 	if err != nil {
 		return nil, err
 	}
-	for id, r := range v.(map[string]tempwatch.Reading) {
+	res := v.(latestResult)
+	if res.degraded {
+		c.markDegraded()
+	}
+	for id, r := range res.readings {
 		out[id] = r
 		c.offerLocal(r)
 	}
 	return out, nil
+}
+
+type latestResult struct {
+	readings map[string]tempwatch.Reading
+	degraded bool // answered without Redis
+}
+
+// loadLatest reads ids from Redis, and the misses from PostgreSQL, filling
+// Redis with what the versions read before the query still allow.
+func (c *Cache) loadLatest(ctx context.Context, ids []string) (latestResult, error) {
+	res := latestResult{readings: make(map[string]tempwatch.Reading, len(ids)), degraded: true}
+	versions := map[string]string{}
+	missing := ids
+	if c.redisUsable() {
+		if cached, err := c.readLatest(ctx, ids); err != nil {
+			c.redisFailed()
+		} else {
+			res.degraded = false
+			missing = nil
+			for i, id := range ids {
+				if cached[i].ok {
+					res.readings[id] = cached[i].r
+				} else {
+					missing = append(missing, id)
+					versions[id] = cached[i].version
+				}
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return res, nil
+	}
+	rs, err := c.opt.Store.LatestReadings(ctx, missing)
+	if err != nil {
+		return res, err
+	}
+	if !res.degraded {
+		c.fillLatest(context.WithoutCancel(ctx), rs, versions)
+	}
+	for id, r := range rs {
+		res.readings[id] = r
+	}
+	return res, nil
 }
 
 func (c *Cache) fromLocal(ids []string, out map[string]tempwatch.Reading) []string {
@@ -392,23 +402,33 @@ func (c *Cache) Latest(ctx context.Context, sensorID string) (tempwatch.Reading,
 // over sensorIDs, or runs load and caches its result under a key that
 // includes the sensors' current versions: an invalidation after the versions
 // were read sends the next reader to a new key, and this load can only write
-// the old one. Concurrent misses on one key share one load.
+// the old one. Concurrent calls with the same kind, params and sensors share
+// one Redis lookup and at most one load.
 func (c *Cache) Aggregate(ctx context.Context, kind, params string, sensorIDs []string, load func(context.Context) ([]byte, error)) ([]byte, error) {
-	if c.redisUsable() {
-		b, err := c.aggregateRedis(ctx, kind, params, sensorIDs, load)
-		if !errors.Is(err, errRedis) {
-			return b, err
+	v, err, _ := c.flights.Do("agg:"+kind+":"+params+":"+strings.Join(sensorIDs, ","), func() (any, error) {
+		if c.redisUsable() {
+			b, err := c.aggregateRedis(ctx, kind, params, sensorIDs, load)
+			if !errors.Is(err, errRedis) {
+				return aggregateResult{body: b}, err
+			}
+			c.redisFailed()
 		}
-		c.redisFailed()
-	}
-	c.markDegraded()
-	v, err, _ := c.flights.Do("nr:agg:"+kind+":"+params+":"+strings.Join(sensorIDs, ","), func() (any, error) {
-		return load(ctx)
+		b, err := load(ctx)
+		return aggregateResult{body: b, degraded: true}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.([]byte), nil
+	res := v.(aggregateResult)
+	if res.degraded {
+		c.markDegraded()
+	}
+	return res.body, nil
+}
+
+type aggregateResult struct {
+	body     []byte
+	degraded bool
 }
 
 var errRedis = errors.New("cache: redis unavailable")
@@ -440,24 +460,14 @@ func (c *Cache) aggregateRedis(ctx context.Context, kind, params string, sensorI
 	case !errors.Is(err, goredis.Nil):
 		return nil, errRedis
 	}
-	v, err, _ := c.flights.Do(key, func() (any, error) {
-		// A flight that started after an earlier one filled the key finds it here.
-		if b, err := c.rdb.Get(rctx, key).Bytes(); err == nil {
-			return b, nil
-		}
-		b, err := load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
-		defer cancel()
-		if err := c.rdb.Set(sctx, key, b, c.opt.AggregateTTL).Err(); err != nil {
-			c.redisFailed()
-		}
-		return b, nil
-	})
+	b, err = load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return v.([]byte), nil
+	sctx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), c.opt.Timeout)
+	defer cancel2()
+	if err := c.rdb.Set(sctx, key, b, c.opt.AggregateTTL).Err(); err != nil {
+		c.redisFailed()
+	}
+	return b, nil
 }

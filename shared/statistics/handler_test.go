@@ -363,7 +363,9 @@ func TestTenantIsolation(t *testing.T) {
 		"/sensors/" + sa + "/daily-averages",
 		"/clients/" + a + "/daily-averages",
 	}
-	p := func(role, client string) *auth.Principal { return &auth.Principal{UserID: "u", Role: role, ClientID: client} }
+	p := func(role, client string) *auth.Principal {
+		return &auth.Principal{UserID: "u", Role: role, ClientID: client}
+	}
 	tests := []struct {
 		name string
 		p    *auth.Principal

@@ -1,0 +1,294 @@
+package cache_test
+
+import (
+	"context"
+	"expvar"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// countingStore is the real PostgreSQL store, counting its calls and
+// optionally pausing after the query (a slow reader).
+type countingStore struct {
+	real  *postgres.ReadingQueryStore
+	calls atomic.Int64
+	pause func()
+}
+
+func (s *countingStore) LatestReadings(ctx context.Context, ids []string) (map[string]tempwatch.Reading, error) {
+	s.calls.Add(1)
+	rs, err := s.real.LatestReadings(ctx, ids)
+	if s.pause != nil {
+		s.pause()
+	}
+	return rs, err
+}
+
+type fixture struct {
+	db     *pgxpool.Pool
+	sensor string
+	store  *countingStore
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := pgtest.MustDB(t)
+	c := pgtest.MustClient(t, db, "acme", "UTC")
+	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingQueryStore(db)}}
+}
+
+// write stores a reading as ingest does and returns it.
+func (f *fixture) write(t *testing.T, v float64, at time.Time) tempwatch.Reading {
+	t.Helper()
+	res, err := postgres.NewReadingStore(f.db).WriteReadings(context.Background(),
+		[]telemetry.NewReading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
+	require.NoError(t, err)
+	return tempwatch.Reading{ID: res[0].ReadingID, SensorID: f.sensor, Value: v, MeasuredAt: at, CreatedAt: res[0].CreatedAt}
+}
+
+func (f *fixture) deleteReading(t *testing.T, id int64) {
+	t.Helper()
+	_, err := f.db.Exec(context.Background(), `DELETE FROM readings WHERE id = $1`, id)
+	require.NoError(t, err)
+}
+
+func latestValue(t *testing.T, c *cache.Cache, sensor string) float64 {
+	t.Helper()
+	r, err := c.Latest(context.Background(), sensor)
+	require.NoError(t, err)
+	return r.Value
+}
+
+func TestLatestFollowsWrites(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+
+	_, err := c.Latest(ctx, f.sensor)
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "no readings yet")
+
+	a := f.write(t, 1, t0)
+	require.NoError(t, c.OfferLatest(ctx, a))
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
+	calls := f.store.calls.Load()
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
+	assert.Equal(t, calls, f.store.calls.Load(), "second read is a cache hit")
+
+	b := f.write(t, 2, t0.Add(time.Minute))
+	require.NoError(t, c.OfferLatest(ctx, b))
+	assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "newer reading replaces")
+
+	late := f.write(t, 3, t0.Add(-time.Minute))
+	require.NoError(t, c.OfferLatest(ctx, late))
+	assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "late reading never replaces a newer one")
+
+	f.deleteReading(t, b.ID)
+	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor), "after a delete the next read sees the database")
+
+	// An insert offered while the entry is marked gone must not be lost.
+	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
+	d := f.write(t, 4, t0.Add(2*time.Minute))
+	require.NoError(t, c.OfferLatest(ctx, d))
+	assert.Equal(t, 4.0, latestValue(t, c, f.sensor))
+}
+
+// TestSlowReaderCannotPutOldValueBack: a reader that queried PostgreSQL
+// before a write and fills Redis after it must not leave the old value.
+func TestSlowReaderCannotPutOldValueBack(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 // returns the value to expect
+	}{
+		{"delete of the latest", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
+			f.deleteReading(t, old.ID)
+			require.NoError(t, c.InvalidateSensor(context.Background(), f.sensor))
+			return 1
+		}},
+		{"newer reading", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
+			r := f.write(t, 3, old.MeasuredAt.Add(time.Minute))
+			require.NoError(t, c.OfferLatest(context.Background(), r))
+			return 3
+		}},
+		{"newer reading after an invalidation", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
+			require.NoError(t, c.InvalidateSensor(context.Background(), f.sensor))
+			r := f.write(t, 3, old.MeasuredAt.Add(time.Minute))
+			require.NoError(t, c.OfferLatest(context.Background(), r))
+			return 3
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			rdb, prefix := redistest.MustClient(t)
+			c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+			t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+			f.write(t, 1, t0)
+			old := f.write(t, 2, t0.Add(time.Minute))
+
+			loaded, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			f.store.pause = func() { once.Do(func() { close(loaded); <-release }) }
+			done := make(chan float64)
+			go func() {
+				r, err := c.Latest(context.Background(), f.sensor)
+				assert.NoError(t, err)
+				done <- r.Value
+			}()
+			<-loaded
+			want := tt.write(t, f, c, old)
+			close(release)
+			assert.Equal(t, 2.0, <-done, "the slow reader answers what it read")
+			assert.Equal(t, want, latestValue(t, c, f.sensor), "the next read sees the write")
+		})
+	}
+}
+
+func TestConcurrentMissesShareOneQuery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	f.write(t, 7, time.Now().Add(-time.Minute))
+
+	var loads atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			v, err := c.Latest(context.Background(), f.sensor)
+			assert.NoError(t, err)
+			assert.Equal(t, 7.0, v.Value)
+			b, err := c.Aggregate(context.Background(), "test", "p", []string{f.sensor}, func(context.Context) ([]byte, error) {
+				loads.Add(1)
+				time.Sleep(5 * time.Millisecond)
+				return []byte(`"x"`), nil
+			})
+			assert.NoError(t, err)
+			assert.Equal(t, `"x"`, string(b))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, int64(1), f.store.calls.Load(), "latest-reading queries for 1,000 concurrent misses")
+	assert.Equal(t, int64(1), loads.Load(), "aggregate loads for 1,000 concurrent misses")
+}
+
+func TestAggregateKeyFollowsVersions(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix})
+	ctx := context.Background()
+	n := 0
+	load := func(context.Context) ([]byte, error) { n++; return []byte(strconv.Itoa(n)), nil }
+	get := func() string {
+		b, err := c.Aggregate(ctx, "k", "p", []string{"s1", "s2"}, load)
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Equal(t, "1", get())
+	assert.Equal(t, "1", get(), "cached")
+	require.NoError(t, c.InvalidateSensor(ctx, "s2"))
+	assert.Equal(t, "2", get(), "an invalidation of any sensor read gives a new key")
+	require.NoError(t, c.InvalidateSensor(ctx, "s3"))
+	assert.Equal(t, "2", get(), "other sensors do not matter")
+}
+
+// startRedis runs a redis-server of the test's own on a free port.
+func startRedis(t *testing.T) (*exec.Cmd, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	require.NoError(t, cmd.Start(), "redis-server must be installed")
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 20*time.Millisecond)
+	return cmd, addr
+}
+
+func TestRedisStoppedMidTest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cmd, addr := startRedis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	c := cache.New(rdb, cache.Options{Store: f.store, Backoff: 50 * time.Millisecond})
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	agg := func(v string) func(context.Context) ([]byte, error) {
+		return func(context.Context) ([]byte, error) { return []byte(v), nil }
+	}
+
+	require.NoError(t, c.OfferLatest(ctx, f.write(t, 1, t0)))
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
+	b, err := c.Aggregate(ctx, "k", "p", []string{f.sensor}, agg("one"))
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(b))
+	assert.Zero(t, c.DegradedReads())
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	global := expvar.Get("cache_degraded_reads_total").(*expvar.Int).Value()
+
+	r2 := f.write(t, 2, t0.Add(time.Minute))
+	assert.Error(t, c.OfferLatest(ctx, r2), "the writer learns the cache was not updated")
+	for i := range 3 {
+		start := time.Now()
+		assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "read %d answers from PostgreSQL", i)
+		assert.Less(t, time.Since(start), time.Second, "a read does not hang on the dead Redis")
+		b, err := c.Aggregate(ctx, "k", "p", []string{f.sensor}, agg("fresh"))
+		require.NoError(t, err)
+		assert.Equal(t, "fresh", string(b))
+	}
+	assert.Equal(t, int64(6), c.DegradedReads())
+	assert.GreaterOrEqual(t, expvar.Get("cache_degraded_reads_total").(*expvar.Int).Value()-global, int64(6))
+}
+
+func TestStartsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	for _, c := range []*cache.Cache{cache.New(rdb, cache.Options{Store: f.store}), cache.New(nil, cache.Options{Store: f.store})} {
+		f.write(t, 5, time.Now().Add(-time.Duration(f.store.calls.Load()+1)*time.Minute).Truncate(time.Microsecond))
+		m, err := c.LatestReadings(context.Background(), []string{f.sensor, "not-a-uuid"})
+		require.NoError(t, err)
+		assert.Equal(t, 5.0, m[f.sensor].Value)
+		assert.Len(t, m, 1)
+		assert.Equal(t, int64(1), c.DegradedReads())
+	}
+}
