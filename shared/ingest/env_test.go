@@ -40,7 +40,7 @@ type testEnv struct {
 	acme1Key string
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{db: pgtest.MustDB(t), mdb: mongotest.MustDatabase(t), now: time.Now().UTC().Truncate(time.Millisecond)}
 	e.rdb, e.prefix = redistest.MustClient(t)
@@ -76,14 +76,14 @@ func (e *testEnv) service(db *pgxpool.Pool, archive telemetry.PayloadArchive, la
 	return ingest.NewService(devices, store, archive, latest, quietLog(), ingest.Config{Now: func() time.Time { return e.now }})
 }
 
-func (e *testEnv) count(t *testing.T, sql string, args ...any) int {
+func (e *testEnv) count(t testing.TB, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	require.NoError(t, e.db.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }
 
-func (e *testEnv) mongoCount(t *testing.T, coll string, filter bson.D) int {
+func (e *testEnv) mongoCount(t testing.TB, coll string, filter bson.D) int {
 	t.Helper()
 	if filter == nil {
 		filter = bson.D{}
@@ -95,7 +95,7 @@ func (e *testEnv) mongoCount(t *testing.T, coll string, filter bson.D) int {
 
 // rollupMismatches counts (sensor, bucket) rows where reading_rollups
 // differs from aggregates computed from scratch over readings.
-func (e *testEnv) rollupMismatches(t *testing.T) int {
+func (e *testEnv) rollupMismatches(t testing.TB) int {
 	return e.count(t, `
 		WITH truth AS (
 			SELECT sensor_id, rollup_bucket(measured_at) AS bucket_start, count(*) AS count, sum(value) AS sum,

@@ -366,15 +366,23 @@ func (s *Service) feedCache(ctx context.Context, items []*item) {
 	if len(newest) == 0 {
 		return
 	}
+	// One Redis round trip per sensor: run them side by side, a few at a time.
 	ids := make([]string, 0, len(newest))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for id, it := range newest {
 		ids = append(ids, id)
 		r := tempwatch.Reading{ID: it.readingID, SensorID: id, Value: it.reading.Value,
 			MeasuredAt: it.reading.MeasuredAt, CreatedAt: it.createdAt, Seq: it.reading.Seq}
-		if err := s.latest.OfferLatest(ctx, r); err != nil {
-			s.log.WarnContext(ctx, "offer latest reading", "error", err, "sensor_id", id)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.latest.OfferLatest(ctx, r); err != nil {
+				s.log.WarnContext(ctx, "offer latest reading", "error", err, "sensor_id", id)
+			}
+		})
 	}
+	wg.Wait()
 	if err := s.latest.InvalidateSensor(ctx, ids...); err != nil {
 		s.log.WarnContext(ctx, "invalidate sensor caches", "error", err, "sensors", len(ids))
 	}

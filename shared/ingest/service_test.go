@@ -166,3 +166,35 @@ func TestBatchEventHandlerJSON(t *testing.T) {
 	_, err = handler(context.Background(), json.RawMessage(`{"messages":"nope"}`))
 	assert.Error(t, err, "a malformed event is an invocation error")
 }
+
+// TestHandleBatchDeletedSensor: a sensor deleted while its device is cached
+// fails the batch once (retry), drops it from the cache, and the retry
+// rejects it as unknown while the other devices' readings are stored.
+func TestHandleBatchDeletedSensor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := e.service(nil, nil, nil)
+	reading := func(id, dev string, d time.Duration) telemetry.Message {
+		return msg(id, topic("acme", dev), fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-d))), e.now)
+	}
+	require.Equal(t, 2, svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+		reading("w1", "dev-1", time.Hour), reading("w2", "dev-2", time.Hour)}}).Accepted)
+	_, err := e.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, e.acme2)
+	require.NoError(t, err)
+
+	batch := telemetry.BatchRequest{Messages: []telemetry.Message{reading("a", "dev-1", time.Minute), reading("b", "dev-2", time.Minute)}}
+	first := svc.HandleBatch(ctx, batch)
+	assert.Len(t, first.BatchItemFailures, 2)
+	second := svc.HandleBatch(ctx, batch)
+	assert.Equal(t, 1, second.Accepted)
+	assert.Equal(t, []string{"b"}, rejectedIDs(second))
+	assert.Empty(t, second.BatchItemFailures)
+}
+
+func TestHandleBatchEmpty(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	resp := e.service(nil, nil, nil).HandleBatch(context.Background(), telemetry.BatchRequest{})
+	assert.Equal(t, telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}, resp)
+}

@@ -1,0 +1,108 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// noArchive stands in for MongoDB in the PostgreSQL-only variant.
+type noArchive struct{}
+
+func (noArchive) InsertRawPayloads(context.Context, []telemetry.RawPayload) error { return nil }
+func (noArchive) InsertDeadLetters(context.Context, []telemetry.DeadLetter) error { return nil }
+
+const (
+	benchSensors   = 50
+	benchBatchSize = 1000
+)
+
+// BenchmarkIngestBatch ingests batches of 1,000 one-reading messages over 50
+// sensors and, in the same run, writes the same rows with a bare pgx
+// CopyFrom into a readings table of the same schema: it reports both rates
+// and their ratio. "full" includes the MongoDB (FerretDB) archive and the
+// Redis latest cache; "postgres" leaves MongoDB out.
+func BenchmarkIngestBatch(b *testing.B) {
+	for _, variant := range []string{"postgres", "full"} {
+		b.Run(variant, func(b *testing.B) {
+			benchIngest(b, variant == "full")
+		})
+	}
+}
+
+func benchIngest(b *testing.B, full bool) {
+	ctx := context.Background()
+	e := newEnv(b)
+	client := pgtest.MustClient(b, e.db, "bench", "")
+	sensorIDs := make([]string, benchSensors)
+	topics := make([]string, benchSensors)
+	for i := range benchSensors {
+		dev := fmt.Sprintf("bench-%02d", i)
+		sensorIDs[i] = pgtest.MustSensor(b, e.db, client, dev, "key-"+dev)
+		topics[i] = topic("bench", dev)
+	}
+	var archive telemetry.PayloadArchive = noArchive{}
+	if full {
+		archive = nil // the env's MongoDB
+	}
+	svc := e.service(nil, archive, nil)
+	refDB := pgtest.MustDB(b)
+	refClient := pgtest.MustClient(b, refDB, "ref", "")
+	refSensors := make([]string, benchSensors)
+	for i := range benchSensors {
+		refSensors[i] = pgtest.MustSensor(b, refDB, refClient, fmt.Sprintf("ref-%02d", i), fmt.Sprintf("ref-key-%02d", i))
+	}
+
+	base := e.now.Add(-300 * 24 * time.Hour)
+	batches := make([]telemetry.BatchRequest, b.N)
+	rows := make([][][]any, b.N)
+	for n := range b.N {
+		msgs := make([]telemetry.Message, benchBatchSize)
+		rs := make([][]any, benchBatchSize)
+		for i := range benchBatchSize {
+			k := n*benchBatchSize + i
+			s := k % benchSensors
+			at := base.Add(time.Duration(k/benchSensors) * time.Second)
+			v := 15 + float64(k%1000)/100
+			msgs[i] = msg(fmt.Sprint(i), topics[s], fmt.Sprintf(`{"value":%g,"ts":%d,"seq":%d,"battery":3.1}`, v, at.UnixMilli(), k), e.now)
+			rs[i] = []any{refSensors[s], v, at, int64(k)}
+		}
+		batches[n] = telemetry.BatchRequest{Messages: msgs}
+		rows[n] = rs
+	}
+
+	// Reference: bare CopyFrom of the same rows, one COPY per batch.
+	copyStart := time.Now()
+	for n := range b.N {
+		_, err := refDB.CopyFrom(ctx, pgx.Identifier{"readings"}, []string{"sensor_id", "value", "measured_at", "seq"}, pgx.CopyFromRows(rows[n]))
+		require.NoError(b, err)
+	}
+	copyElapsed := time.Since(copyStart)
+
+	b.ResetTimer()
+	start := time.Now()
+	for n := range b.N {
+		resp := svc.HandleBatch(ctx, batches[n])
+		if resp.Accepted != benchBatchSize {
+			b.Fatalf("batch %d: accepted %d of %d (failures %d, rejected %v)", n, resp.Accepted, benchBatchSize, len(resp.BatchItemFailures), resp.Rejections)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+
+	total := float64(b.N * benchBatchSize)
+	ingestRate := total / elapsed.Seconds()
+	copyRate := total / copyElapsed.Seconds()
+	b.ReportMetric(ingestRate, "readings/s")
+	b.ReportMetric(copyRate, "copy_readings/s")
+	b.ReportMetric(ingestRate/copyRate, "ratio")
+	b.ReportMetric(0, "ns/op")
+	require.Equal(b, 0, e.rollupMismatches(b))
+}
