@@ -6,19 +6,24 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
 	r := config.NewReader(os.Getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
+	rdb, rdbErr := redis.Open(r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss"))
+	prefix := r.String("REDIS_PREFIX", "tw:")
+	jwt := auth.LoadJWTConfig(r)
 	log := logging.New(os.Stderr, r.String("LOG_LEVEL", "info")).With("function", "clients")
-	if err := r.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err := r.Err(); err != nil || rdbErr != nil {
+		fmt.Fprintln(os.Stderr, err, rdbErr)
 		os.Exit(1)
 	}
 	db, err := postgres.Open(context.Background(), dbURL)
@@ -26,5 +31,6 @@ func main() {
 		log.Error("start-up failed", "error", err)
 		os.Exit(1)
 	}
-	lambdahttp.Start(clients.NewHandler(postgres.NewClientStore(db), log))
+	verifier := auth.NewVerifier(jwt).WithRevocations(auth.NewRedisRevocations(rdb, prefix))
+	lambdahttp.Start(auth.MiddlewareLog(verifier, log, clients.NewHandler(postgres.NewClientStore(db), log)))
 }

@@ -1,10 +1,16 @@
 // Package clients serves the /clients routes: CRUD on tenants.
+//
+// Rules: admins do everything. Client admins and viewers see only their own
+// client (another client's id is 404); a client admin may rename their client
+// and change its time zone, but not its slug, which devices use in their MQTT
+// topics. Creating and deleting clients is for admins only (403).
 package clients
 
 import (
 	"log/slog"
 	"net/http"
 
+	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -16,7 +22,8 @@ type Handler struct {
 	mux *http.ServeMux
 }
 
-// NewHandler returns the /clients handler over svc.
+// NewHandler returns the /clients handler over svc. It expects
+// auth.Middleware in front of it (a request without a Principal is 401).
 func NewHandler(svc tempwatch.ClientService, log *slog.Logger) http.Handler {
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /clients", h.handleList)
@@ -39,6 +46,15 @@ type createRequest struct {
 }
 
 func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !p.IsAdmin() {
+		h.fail(w, r, tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can create clients."))
+		return
+	}
 	var req createRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
@@ -53,8 +69,26 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 	httpapi.JSON(w, http.StatusCreated, c)
 }
 
+// visible returns the path's client id when p may read it, else ENOTFOUND.
+func visible(r *http.Request) (auth.Principal, string, error) {
+	p, err := auth.Require(r)
+	if err != nil {
+		return p, "", err
+	}
+	id := r.PathValue("id")
+	if !p.CanRead(id) {
+		return p, "", auth.NotFound("Client")
+	}
+	return p, id, nil
+}
+
 func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.FindClientByID(r.Context(), r.PathValue("id"))
+	_, id, err := visible(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.svc.FindClientByID(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -63,12 +97,17 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	f := tempwatch.ClientFilter{Name: r.URL.Query().Get("name"), Page: page}
+	f := tempwatch.ClientFilter{Name: r.URL.Query().Get("name"), OnlyID: p.ScopeClient(), Page: page}
 	cs, err := h.svc.FindClients(r.Context(), f)
 	if err != nil {
 		h.fail(w, r, err)
@@ -80,12 +119,27 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	p, id, err := visible(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	var upd tempwatch.ClientUpdate
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	c, err := h.svc.UpdateClient(r.Context(), r.PathValue("id"), upd)
+	switch {
+	case !p.CanWrite(id):
+		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role cannot change this client.")
+	case upd.Slug != nil && !p.IsAdmin():
+		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can change a client's slug.")
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.svc.UpdateClient(r.Context(), id, upd)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -94,7 +148,15 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteClient(r.Context(), r.PathValue("id")); err != nil {
+	p, id, err := visible(r)
+	if err == nil && !p.IsAdmin() {
+		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can delete clients.")
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.DeleteClient(r.Context(), id); err != nil {
 		h.fail(w, r, err)
 		return
 	}

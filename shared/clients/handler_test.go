@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -20,10 +21,15 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
+// newServer serves /clients to an admin (tenant rules: TestClientTenantRules).
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	db := pgtest.MustDB(t)
-	srv := httptest.NewServer(clients.NewHandler(postgres.NewClientStore(db), slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h := clients.NewHandler(postgres.NewClientStore(db), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	admin := auth.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: auth.RoleAdmin}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), admin)))
+	}))
 	t.Cleanup(srv.Close)
 	return srv
 }
