@@ -5,7 +5,8 @@
 //
 //	c := cache.New(rdb, cache.Options{Prefix: "tw:"}) // rdb from redis.Open; may be nil
 //	c.OfferLatest(ctx, r)               // after inserting reading r
-//	c.InvalidateSensor(ctx, ids...)     // after ingest, corrections, deletes (readings or sensors)
+//	c.InvalidateAggregates(ctx, ids...) // after inserting readings (ingest): aggregates only
+//	c.InvalidateSensor(ctx, ids...)     // after corrections, deletes (readings or sensors)
 //
 // OfferLatest(ctx, r tempwatch.Reading) error sets the sensor's cached latest
 // reading only when r.MeasuredAt is newer than the cached one (compared
@@ -18,8 +19,11 @@
 // invalidation may fill it again (it checks the version it read before its
 // PostgreSQL query), and an OfferLatest meeting the marker bumps the version
 // instead, so a reader that queried before that insert cannot fill either.
-// Ingest may call InvalidateSensor after OfferLatest; the cost is that the
-// next latest read goes to PostgreSQL once.
+// InvalidateAggregates(ctx, sensorIDs ...string) error only bumps the
+// versions: what ingest needs after OfferLatest, since an insert cannot make
+// a cached latest reading wrong that OfferLatest did not replace. (Ingest may
+// call InvalidateSensor instead; it is correct, but it sends the next latest
+// read to PostgreSQL.)
 //
 // Both return an error that the caller logs; neither blocks for more than
 // Options.Timeout (default 200 ms). They never fail because Redis is down in a
@@ -205,6 +209,26 @@ func (c *Cache) InvalidateSensor(ctx context.Context, sensorIDs ...string) error
 	return nil
 }
 
+// InvalidateAggregates bumps the version of each sensor, after inserts whose
+// latest readings were offered with OfferLatest.
+func (c *Cache) InvalidateAggregates(ctx context.Context, sensorIDs ...string) error {
+	if c.rdb == nil {
+		return ErrNoRedis
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, id := range sensorIDs {
+			p.Incr(ctx, c.versionKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: invalidate aggregates of sensors %v: %w", sensorIDs, err)
+	}
+	return nil
+}
+
 func (c *Cache) offerLocal(r tempwatch.Reading) {
 	if c.opt.LocalTTL <= 0 {
 		return
@@ -284,7 +308,8 @@ func (c *Cache) fillLatest(ctx context.Context, rs map[string]tempwatch.Reading,
 		if err != nil {
 			continue
 		}
-		fillScript.Run(ctx, p, []string{c.latestKey(id), c.versionKey(id)},
+		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
+		fillScript.Eval(ctx, p, []string{c.latestKey(id), c.versionKey(id)},
 			versions[id], r.MeasuredAt.UnixMicro(), b, c.opt.LatestTTL.Milliseconds())
 	}
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {

@@ -101,11 +101,18 @@ func TestLatestFollowsWrites(t *testing.T) {
 
 	late := f.write(t, 3, t0.Add(-time.Minute))
 	require.NoError(t, c.OfferLatest(ctx, late))
+	require.NoError(t, c.InvalidateAggregates(ctx, f.sensor))
+	calls = f.store.calls.Load()
 	assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "late reading never replaces a newer one")
+	assert.Equal(t, calls, f.store.calls.Load(), "ingest's invalidation keeps the offered latest")
 
 	f.deleteReading(t, b.ID)
 	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor), "after a delete the next read sees the database")
+	calls = f.store.calls.Load()
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
+	assert.Equal(t, calls, f.store.calls.Load(), "the reader filled Redis")
+	assert.Zero(t, c.DegradedReads())
 
 	// An insert offered while the entry is marked gone must not be lost.
 	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
@@ -170,7 +177,9 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rdb, prefix := redistest.MustClient(t)
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	// A generous timeout: this test is about sharing, not about a slow Redis
+	// on a loaded machine (a timed-out read would fall back to a load).
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store, Timeout: 5 * time.Second})
 	f.write(t, 7, time.Now().Add(-time.Minute))
 
 	var loads atomic.Int64
@@ -197,6 +206,7 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int64(1), f.store.calls.Load(), "latest-reading queries for 1,000 concurrent misses")
 	assert.Equal(t, int64(1), loads.Load(), "aggregate loads for 1,000 concurrent misses")
+	assert.Zero(t, c.DegradedReads())
 }
 
 func TestAggregateKeyFollowsVersions(t *testing.T) {
@@ -217,6 +227,8 @@ func TestAggregateKeyFollowsVersions(t *testing.T) {
 	assert.Equal(t, "2", get(), "an invalidation of any sensor read gives a new key")
 	require.NoError(t, c.InvalidateSensor(ctx, "s3"))
 	assert.Equal(t, "2", get(), "other sensors do not matter")
+	require.NoError(t, c.InvalidateAggregates(ctx, "s1"))
+	assert.Equal(t, "3", get(), "InvalidateAggregates changes the key too")
 }
 
 // startRedis runs a redis-server of the test's own on a free port.
