@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
@@ -32,5 +33,6 @@ func main() {
 		os.Exit(1)
 	}
 	verifier := auth.NewVerifier(jwt).WithRevocations(auth.NewRedisRevocations(rdb, prefix))
-	lambdahttp.Start(auth.MiddlewareLog(verifier, log, measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), log)))
+	lambdahttp.Start(auth.MiddlewareLog(verifier, log, measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db),
+		cache.New(rdb, cache.Options{Prefix: prefix}), log)))
 }

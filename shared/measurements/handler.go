@@ -3,6 +3,7 @@
 package measurements
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,20 +15,27 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
+// Invalidator drops cached readings and aggregates of sensors; *cache.Cache is one.
+type Invalidator interface {
+	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+}
+
 // Handler serves /measurements.
 type Handler struct {
 	svc     tempwatch.MeasurementService
 	sensors tempwatch.SensorService
+	inv     Invalidator
 	log     *slog.Logger
 	mux     *http.ServeMux
 	now     func() time.Time
 }
 
 // NewHandler returns the /measurements handler over svc, looking up sensors
-// (for tenant checks) in ss. It expects the caller's Principal in the request
-// context (auth.Middleware); without one it answers 401.
-func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, sensors: ss, log: log, mux: http.NewServeMux(), now: time.Now}
+// (for tenant checks) in ss and invalidating the sensor's cached readings and
+// aggregates through inv after every committed write. It expects the caller's
+// Principal in the request context (auth.Middleware); without one it answers 401.
+func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
+	h := &Handler{svc: svc, sensors: ss, inv: inv, log: log, mux: http.NewServeMux(), now: time.Now}
 	h.mux.HandleFunc("GET /measurements", h.handleList)
 	h.mux.HandleFunc("POST /measurements", h.handleCreate)
 	h.mux.HandleFunc("GET /measurements/{id}", h.handleGet)
@@ -39,6 +47,14 @@ func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, lo
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.Error(w, r, h.log, err)
+}
+
+// invalidate runs after the commit, so a reader that refills the cache sees
+// the new rows. A failure is logged: the write stands and entries expire.
+func (h *Handler) invalidate(r *http.Request, sensorID string) {
+	if err := h.inv.InvalidateSensor(r.Context(), sensorID); err != nil {
+		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", sensorID, "error", err)
+	}
 }
 
 // sensor returns the sensor with id if p may read it (and, with write, change its data).
@@ -90,6 +106,7 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, m.SensorID)
 	w.Header().Set("Location", "/measurements/"+strconv.FormatInt(m.ID, 10))
 	httpapi.JSON(w, http.StatusCreated, m)
 }
@@ -190,6 +207,7 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, m.SensorID)
 	httpapi.JSON(w, http.StatusOK, m)
 }
 
@@ -198,9 +216,11 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if _, err := h.svc.DeleteMeasurement(r.Context(), r.PathValue("id")); err != nil {
+	m, err := h.svc.DeleteMeasurement(r.Context(), r.PathValue("id"))
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, m.SensorID)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,17 +13,21 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/measurements"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
 	t.Helper()
 	env := apitest.MustEnv(t)
-	return env, measurements.NewHandler(postgres.NewMeasurementStore(env.DB), postgres.NewSensorStore(env.DB), apitest.Discard())
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(env.DB)})
+	return env, measurements.NewHandler(postgres.NewMeasurementStore(env.DB), postgres.NewSensorStore(env.DB), c, apitest.Discard())
 }
 
 type rollup struct {
@@ -300,4 +304,45 @@ func TestMeasurementPagingThousand(t *testing.T) {
 	for _, m := range page.Items {
 		assert.False(t, m.MeasuredAt.Before(from) || !m.MeasuredAt.Before(to), "measured_at %s outside [%s, %s)", m.MeasuredAt, from, to)
 	}
+}
+
+// TestMeasurementWritesInvalidateTheReadCache reads the latest reading
+// through the Redis cache, corrects and deletes through the API, and expects
+// the next cached read to show each change.
+func TestMeasurementWritesInvalidateTheReadCache(t *testing.T) {
+	t.Parallel()
+	env := apitest.MustEnv(t)
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(env.DB)})
+	h := measurements.NewHandler(postgres.NewMeasurementStore(env.DB), postgres.NewSensorStore(env.DB), c, apitest.Discard())
+	sensor := pgtest.MustSensor(t, env.DB, env.ClientA, "probe", "key-1")
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+
+	// Stored and cached as ingest does it: rows in PostgreSQL, the latest
+	// offered to Redis.
+	var stored tempwatch.Reading
+	_, err := env.DB.Exec(ctx, `INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, 1, $2)`, sensor, at.Add(-time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, env.DB.QueryRow(ctx, `INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, 5, $2)
+		RETURNING id, sensor_id, value, measured_at, created_at`, sensor, at).
+		Scan(&stored.ID, &stored.SensorID, &stored.Value, &stored.MeasuredAt, &stored.CreatedAt))
+	require.NoError(t, c.OfferLatest(ctx, stored))
+	id := strconv.FormatInt(stored.ID, 10)
+	// Prove reads are served from Redis by changing the row behind the cache's back.
+	_, err = env.DB.Exec(ctx, `UPDATE readings SET value = 99 WHERE id = $1`, stored.ID)
+	require.NoError(t, err)
+	latest, err := c.Latest(ctx, sensor)
+	require.NoError(t, err)
+	require.Equal(t, 5.0, latest.Value, "precondition: served from the cache")
+
+	require.Equal(t, http.StatusOK, apitest.Do(t, h, &env.AdminA, "PATCH", "/measurements/"+id, `{"value":7.5}`).Status)
+	latest, err = c.Latest(ctx, sensor)
+	require.NoError(t, err)
+	assert.Equal(t, 7.5, latest.Value, "a correction shows in the next cached read")
+
+	require.Equal(t, http.StatusNoContent, apitest.Do(t, h, &env.AdminA, "DELETE", "/measurements/"+id, "").Status)
+	latest, err = c.Latest(ctx, sensor)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, latest.Value, "after deleting the latest, the one before is the latest")
 }

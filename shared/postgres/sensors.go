@@ -19,12 +19,13 @@ type SensorStore struct{ db *pgxpool.Pool }
 func NewSensorStore(db *pgxpool.Pool) *SensorStore { return &SensorStore{db: db} }
 
 const sensorColumns = `id, client_id, device_id, name, location, unit, min_value, max_value,
-	alert_low, alert_high, created_at, updated_at`
+	alert_low, alert_high, created_at, updated_at,
+	(SELECT slug FROM clients WHERE clients.id = sensors.client_id), device_key_hash`
 
 func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
 	var s tempwatch.Sensor
 	err := row.Scan(&s.ID, &s.ClientID, &s.DeviceID, &s.Name, &s.Location, &s.Unit, &s.MinValue, &s.MaxValue,
-		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt)
+		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt, &s.ClientSlug, &s.KeyHash)
 	return &s, err
 }
 

@@ -14,14 +14,16 @@ import (
 // Handler serves /sensors.
 type Handler struct {
 	svc tempwatch.SensorService
+	inv Invalidator
 	log *slog.Logger
 	mux *http.ServeMux
 }
 
-// NewHandler returns the /sensors handler over svc. It expects the caller's
-// Principal in the request context (auth.Middleware); without one it answers 401.
-func NewHandler(svc tempwatch.SensorService, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
+// NewHandler returns the /sensors handler over svc, telling inv about every
+// committed change. It expects the caller's Principal in the request context
+// (auth.Middleware); without one it answers 401.
+func NewHandler(svc tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
+	h := &Handler{svc: svc, inv: inv, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /sensors", h.handleList)
 	h.mux.HandleFunc("POST /sensors", h.handleCreate)
 	h.mux.HandleFunc("GET /sensors/{id}", h.handleGet)
@@ -54,6 +56,21 @@ type WithKey struct {
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.Error(w, r, h.log, err)
+}
+
+// invalidate drops cached copies of s as it was before a committed change
+// (and, when deleted, its cached readings). Failures are logged: the change
+// stands, and the entries expire.
+func (h *Handler) invalidate(r *http.Request, before *tempwatch.Sensor, deleted bool) {
+	if err := h.inv.ForgetDevice(r.Context(), before); err != nil {
+		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
+	}
+	if !deleted {
+		return
+	}
+	if err := h.inv.InvalidateSensor(r.Context(), before.ID); err != nil {
+		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
+	}
 }
 
 type createRequest struct {
@@ -177,16 +194,17 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	_, s, err := h.find(r, true)
+	_, before, err := h.find(r, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	s, err = h.svc.UpdateSensor(r.Context(), s.ID, upd)
+	s, err := h.svc.UpdateSensor(r.Context(), before.ID, upd)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, before, false)
 	httpapi.JSON(w, http.StatusOK, s)
 }
 
@@ -200,11 +218,12 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, s, true)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
-	_, s, err := h.find(r, true)
+	_, before, err := h.find(r, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -214,10 +233,12 @@ func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if s, err = h.svc.SetDeviceKeyHash(r.Context(), s.ID, tempwatch.HashDeviceKey(key)); err != nil {
+	s, err := h.svc.SetDeviceKeyHash(r.Context(), before.ID, tempwatch.HashDeviceKey(key))
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	h.invalidate(r, before, false)
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.JSON(w, http.StatusOK, WithKey{Sensor: s, DeviceKey: key})
 }

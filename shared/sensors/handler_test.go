@@ -2,6 +2,7 @@ package sensors_test
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -21,7 +24,8 @@ import (
 func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
 	t.Helper()
 	env := apitest.MustEnv(t)
-	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), apitest.Discard())
+	rdb, prefix := redistest.MustClient(t)
+	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisInvalidator(rdb, prefix), apitest.Discard())
 }
 
 var keyPattern = regexp.MustCompile(`^twk_[A-Za-z0-9_-]{43}$`)
@@ -276,4 +280,39 @@ func TestSensorListTenantScopeAndPaging(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRotationAndDeleteDropIngestDeviceLookups warms ingest's device cache
+// (Redis level) with the key, rotates it through the API, and expects a fresh
+// ingest process to refuse the old key and accept the new one at once.
+func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
+	t.Parallel()
+	env := apitest.MustEnv(t)
+	rdb, prefix := redistest.MustClient(t)
+	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisInvalidator(rdb, prefix), apitest.Discard())
+	devices := postgres.NewReadingStore(env.DB)
+	freshIngest := func() *ingest.DeviceCache {
+		return ingest.NewDeviceCache(devices, rdb, ingest.DeviceCacheOptions{Prefix: prefix})
+	}
+	ctx := context.Background()
+
+	created := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"dock-3","name":"Dock"}`).JSON(t)
+	id, oldKey := created["id"].(string), created["device_key"].(string)
+	_, err := freshIngest().ByKey(ctx, oldKey)
+	require.NoError(t, err, "ingest knows the key and caches it in Redis")
+	n, err := rdb.Exists(ctx, prefix+"ingest:devkey:"+hex.EncodeToString(tempwatch.HashDeviceKey(oldKey))).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "precondition: the lookup is cached in Redis")
+
+	resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors/"+id+"/rotate-key", "")
+	require.Equal(t, http.StatusOK, resp.Status)
+	newKey := resp.JSON(t)["device_key"].(string)
+	_, err = freshIngest().ByKey(ctx, oldKey)
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "the old key must stop working: %v", err)
+	_, err = freshIngest().ByKey(ctx, newKey)
+	require.NoError(t, err)
+
+	require.Equal(t, http.StatusNoContent, apitest.Do(t, h, &env.AdminA, "DELETE", "/sensors/"+id, "").Status)
+	_, err = freshIngest().ByKey(ctx, newKey)
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "a deleted sensor's key must stop working: %v", err)
 }

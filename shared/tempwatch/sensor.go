@@ -29,6 +29,11 @@ type Sensor struct {
 	AlertHigh *float64  `json:"alert_high"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// ClientSlug and KeyHash are what ingest looks devices up by (topic
+	// slug/device id, key hash): writers use them to drop cached lookups.
+	ClientSlug string `json:"-"`
+	KeyHash    []byte `json:"-"`
 }
 
 // Sensor defaults: the physical range a sensor gets when none is given.
