@@ -184,9 +184,6 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 			for _, it := range items {
 				if it.firstOf != nil {
 					it.status, it.readingID = StatusDuplicate, it.firstOf.readingID
-					if it.firstOf.status == StatusRetry {
-						it.status = StatusRetry
-					}
 				}
 			}
 		}
