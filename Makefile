@@ -4,7 +4,10 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := .bin
-FUNCTIONS := $(notdir $(wildcard functions/*))
+FUNCTIONS := $(notdir $(patsubst %/main.go,%,$(wildcard functions/*/main.go)))
+# Local-development database and JWT key for `make run` and `make admin`.
+DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable
+DEV_JWT_KEYS = $(shell mkdir -p .devstack && { [ -s .devstack/jwt_keys ] || echo "dev:$$(head -c 48 /dev/urandom | base64 -w0)" > .devstack/jwt_keys; } && cat .devstack/jwt_keys)
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
 
@@ -41,7 +44,12 @@ $(GOLANGCI):
 		&& mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
 
 run: ## start the whole system locally without Docker (devstack) and print its URLs
-	cd infra && $(GO) run ./devstack -root ..
+	@echo "devstack: JWT signing key from .devstack/jwt_keys unless JWT_KEYS is set"
+	@cd infra && JWT_KEYS="$${JWT_KEYS:-$(DEV_JWT_KEYS)}" DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./devstack -root ..
+
+admin: ## create the first admin: make admin EMAIL=you@example.com (asks for the password)
+	@[ -n "$(EMAIL)" ] || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }
+	cd infra && DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./cmd/admin -email "$(EMAIL)"
 
 images: ## build container images for every function, the bridge and the simulator
 	@for f in $(FUNCTIONS); do \
@@ -49,6 +57,7 @@ images: ## build container images for every function, the bridge and the simulat
 	done
 	docker build -f infra/docker/bridge.Dockerfile -t tempwatch/bridge:dev .
 	docker build -f infra/docker/simulator.Dockerfile -t tempwatch/simulator:dev .
+	docker build -f infra/docker/gateway.Dockerfile -t tempwatch/gateway:dev .
 
 up: ## start the containerised stack (docker compose)
 	docker compose up -d --build
