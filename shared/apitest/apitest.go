@@ -5,6 +5,8 @@ package apitest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -38,12 +40,46 @@ func MustEnv(tb testing.TB) *Env {
 	tb.Helper()
 	db := pgtest.MustDB(tb)
 	e := &Env{DB: db, ClientA: pgtest.MustClient(tb, db, "client-a", "Europe/Berlin"), ClientB: pgtest.MustClient(tb, db, "client-b", "")}
-	e.Admin = auth.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: auth.RoleAdmin}
-	e.AdminA = auth.Principal{UserID: "00000000-0000-4000-8000-00000000000a", ClientID: e.ClientA, Role: auth.RoleClientAdmin}
-	e.ViewerA = auth.Principal{UserID: "00000000-0000-4000-8000-00000000000b", ClientID: e.ClientA, Role: auth.RoleViewer}
-	e.AdminB = auth.Principal{UserID: "00000000-0000-4000-8000-00000000000c", ClientID: e.ClientB, Role: auth.RoleClientAdmin}
-	e.ViewerB = auth.Principal{UserID: "00000000-0000-4000-8000-00000000000d", ClientID: e.ClientB, Role: auth.RoleViewer}
+	e.Admin = MustUser(tb, e, "", auth.RoleAdmin)
+	e.AdminA = MustUser(tb, e, e.ClientA, auth.RoleClientAdmin)
+	e.ViewerA = MustUser(tb, e, e.ClientA, auth.RoleViewer)
+	e.AdminB = MustUser(tb, e, e.ClientB, auth.RoleClientAdmin)
+	e.ViewerB = MustUser(tb, e, e.ClientB, auth.RoleViewer)
 	return e
+}
+
+// MustUser inserts a user of clientID ("" for an admin) with role, who
+// cannot log in (use MustLoginUser for that), and returns it as a Principal.
+func MustUser(tb testing.TB, e *Env, clientID, role string) auth.Principal {
+	tb.Helper()
+	return mustUser(tb, e, clientID, role, "!unusable")
+}
+
+// MustLoginUser is MustUser for a user who logs in with email and password.
+func MustLoginUser(tb testing.TB, e *Env, clientID, role, email, password string) auth.Principal {
+	tb.Helper()
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		tb.Fatalf("apitest: hash password: %v", err)
+	}
+	return mustUserEmail(tb, e, clientID, role, email, hash)
+}
+
+func mustUser(tb testing.TB, e *Env, clientID, role, hash string) auth.Principal {
+	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return mustUserEmail(tb, e, clientID, role, "u-"+hex.EncodeToString(b[:])+"@example.test", hash)
+}
+
+func mustUserEmail(tb testing.TB, e *Env, clientID, role, email, hash string) auth.Principal {
+	tb.Helper()
+	var id string
+	if err := e.DB.QueryRow(context.Background(), `INSERT INTO users (client_id, email, name, role, password_hash)
+		VALUES (nullif($1, '')::uuid, $2, $3, $4, $5) RETURNING id`, clientID, email, role, role, hash).Scan(&id); err != nil {
+		tb.Fatalf("apitest: insert %s user: %v", role, err)
+	}
+	return auth.Principal{UserID: id, ClientID: clientID, Role: role}
 }
 
 // Discard is a logger for handlers under test.

@@ -1,0 +1,352 @@
+package apitest_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/apitest"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/auth/session"
+	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/clients"
+	"github.com/tempwatch/tempwatch/shared/ingest"
+	"github.com/tempwatch/tempwatch/shared/measurements"
+	"github.com/tempwatch/tempwatch/shared/openapi"
+	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
+	"github.com/tempwatch/tempwatch/shared/sensors"
+	"github.com/tempwatch/tempwatch/shared/statistics"
+	"github.com/tempwatch/tempwatch/shared/users"
+)
+
+// The callers of the tenant table, in the order of routeCase.want.
+var callers = []string{"admin", "client_admin of A", "viewer of A", "client_admin of B", "anonymous"}
+
+// fixture is the whole API (every function of template.yaml behind its
+// routes, as API Gateway routes them) over a fresh database and Redis prefix.
+type fixture struct {
+	t      *testing.T
+	env    *apitest.Env
+	api    http.Handler
+	issuer *auth.Issuer
+}
+
+func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
+	t.Helper()
+	env := apitest.MustEnv(t)
+	rdb, prefix := redistest.MustClient(t)
+	keys, kid, err := auth.ParseKeys(auth.NewKey("k1"))
+	require.NoError(t, err)
+	jwt := auth.JWTConfig{Keys: keys, ActiveKID: kid, Issuer: "tempwatch", Audience: "tempwatch-api",
+		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	revocations := auth.NewRedisRevocations(rdb, prefix)
+	verifier := auth.NewVerifier(jwt).WithRevocations(revocations)
+	withToken := func(h http.Handler) http.Handler { return auth.MiddlewareLog(verifier, log, h) }
+	db := env.DB
+	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(db)})
+	deviceStore := postgres.NewReadingStore(db)
+	// The ingest route's entry only sends user tokens, which are refused
+	// before a payload is archived, so no archive is configured.
+	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
+		deviceStore, nil, readCache, log, ingest.Config{})
+	functions := map[string]http.Handler{
+		"AuthFunction": session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
+			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log}),
+		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
+		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
+		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisInvalidator(rdb, prefix), log)),
+		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), readCache, log)),
+		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
+		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
+		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
+		"OpenAPIFunction":      openapi.NewHandler(log),
+	}
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		h, ok := functions[r.Function]
+		if !ok {
+			t.Fatalf("template.yaml function %s has no handler in this test: add it to the functions map", r.Function)
+		}
+		mux.Handle(r.Method+" "+r.Path, h)
+	}
+	return &fixture{t: t, env: env, api: mux, issuer: auth.NewIssuer(jwt)}
+}
+
+func random() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// caller returns the principal of callers[i] (ok false: anonymous).
+func (fx *fixture) caller(i int) (auth.Principal, bool) {
+	switch i {
+	case 0:
+		return fx.env.Admin, true
+	case 1:
+		return fx.env.AdminA, true
+	case 2:
+		return fx.env.ViewerA, true
+	case 3:
+		return fx.env.AdminB, true
+	}
+	return auth.Principal{}, false
+}
+
+// sensorA returns a new sensor of client A with one reading an hour ago.
+func (fx *fixture) sensorA() string {
+	id := pgtest.MustSensor(fx.t, fx.env.DB, fx.env.ClientA, "dev-"+random(), "key-"+random())
+	fx.readingOf(id)
+	return id
+}
+
+// measurementA returns the id of the reading of a new sensor of client A.
+func (fx *fixture) measurementA() string {
+	return fx.readingOf(pgtest.MustSensor(fx.t, fx.env.DB, fx.env.ClientA, "dev-"+random(), "key-"+random()))
+}
+
+// readingOf stores a reading of sensor (as ingest does: with its rollup) and returns its id.
+func (fx *fixture) readingOf(sensor string) string {
+	var id int64
+	require.NoError(fx.t, fx.env.DB.QueryRow(context.Background(), `WITH r AS (
+			INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, 21.5, date_trunc('second', now()) - interval '1 hour')
+			RETURNING id, measured_at)
+		SELECT id FROM r`, sensor).Scan(&id))
+	_, err := fx.env.DB.Exec(context.Background(), `SELECT recompute_rollup($1, rollup_bucket(date_trunc('second', now()) - interval '1 hour'))`, sensor)
+	require.NoError(fx.t, err)
+	return fmt.Sprint(id)
+}
+
+// loginA creates a user of A who can log in and returns the login body.
+func (fx *fixture) loginA() string {
+	email := "login-" + random() + "@example.test"
+	apitest.MustLoginUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer, email, "correct horse battery staple")
+	return fmt.Sprintf(`{"email":%q,"password":"correct horse battery staple"}`, email)
+}
+
+// request is one call of a table entry.
+type request struct {
+	method, path, body string
+	header             map[string]string
+	// listed, for list routes: an id of client A that the body must show to
+	// callers who may read A and hide from the others.
+	listed string
+}
+
+// routeCase is what each caller gets on one route, on resources of client A.
+type routeCase struct {
+	route string
+	build func(fx *fixture) request
+	want  [5]int // admin, client_admin of A, viewer of A, client_admin of B, anonymous
+}
+
+func get(path string) request { return request{method: "GET", path: path} }
+
+// tenantTable lists every route of template.yaml. A route missing here
+// fails TestTenantIsolationRouteTable.
+var tenantTable = []routeCase{
+	// auth: public entry points and the caller's own session.
+	{"POST /auth/login", func(fx *fixture) request {
+		return request{method: "POST", path: "/auth/login", body: fx.loginA()}
+	}, [5]int{200, 200, 200, 200, 200}},
+	{"POST /auth/refresh", func(fx *fixture) request {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(fx.loginA()))
+		fx.api.ServeHTTP(rec, req)
+		require.Equal(fx.t, http.StatusOK, rec.Code, rec.Body.String())
+		var tok struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		require.NoError(fx.t, json.Unmarshal(rec.Body.Bytes(), &tok))
+		return request{method: "POST", path: "/auth/refresh", body: fmt.Sprintf(`{"refresh_token":%q}`, tok.RefreshToken)}
+	}, [5]int{200, 200, 200, 200, 200}},
+	{"POST /auth/logout", func(fx *fixture) request { return request{method: "POST", path: "/auth/logout"} },
+		[5]int{204, 204, 204, 204, 401}},
+	{"GET /auth/me", func(fx *fixture) request { return get("/auth/me") }, [5]int{200, 200, 200, 200, 401}},
+
+	// users: a viewer of A is the resource.
+	{"GET /users", func(fx *fixture) request {
+		u := apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer)
+		r := get("/users?limit=500")
+		r.listed = u.UserID
+		return r
+	}, [5]int{200, 200, 200, 200, 401}},
+	{"POST /users", func(fx *fixture) request {
+		return request{method: "POST", path: "/users", body: fmt.Sprintf(
+			`{"email":"new-%s@example.test","role":"viewer","client_id":%q,"password":"correct horse battery staple"}`, random(), fx.env.ClientA)}
+	}, [5]int{201, 201, 403, 404, 401}},
+	{"GET /users/{id}", func(fx *fixture) request {
+		return get("/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID)
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"PATCH /users/{id}", func(fx *fixture) request {
+		return request{method: "PATCH", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID, body: `{"name":"Renamed"}`}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"DELETE /users/{id}", func(fx *fixture) request {
+		return request{method: "DELETE", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID}
+	}, [5]int{204, 204, 403, 404, 401}},
+
+	// clients: client A itself is the resource.
+	{"GET /clients", func(fx *fixture) request {
+		r := get("/clients")
+		r.listed = fx.env.ClientA
+		return r
+	}, [5]int{200, 200, 200, 200, 401}},
+	{"POST /clients", func(fx *fixture) request {
+		return request{method: "POST", path: "/clients", body: fmt.Sprintf(`{"name":"New","slug":"new-%s"}`, random())}
+	}, [5]int{201, 403, 403, 403, 401}},
+	{"GET /clients/{id}", func(fx *fixture) request { return get("/clients/" + fx.env.ClientA) }, [5]int{200, 200, 200, 404, 401}},
+	{"PATCH /clients/{id}", func(fx *fixture) request {
+		return request{method: "PATCH", path: "/clients/" + fx.env.ClientA, body: `{"name":"Renamed"}`}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"DELETE /clients/{id}", func(fx *fixture) request {
+		return request{method: "DELETE", path: "/clients/" + fx.env.ClientA}
+	}, [5]int{204, 403, 403, 404, 401}},
+	{"GET /clients/{id}/daily-averages", func(fx *fixture) request {
+		fx.sensorA()
+		return get("/clients/" + fx.env.ClientA + "/daily-averages")
+	}, [5]int{200, 200, 200, 404, 401}},
+
+	// sensors: a sensor of A is the resource.
+	{"GET /sensors", func(fx *fixture) request {
+		r := get("/sensors?limit=500")
+		r.listed = fx.sensorA()
+		return r
+	}, [5]int{200, 200, 200, 200, 401}},
+	{"POST /sensors", func(fx *fixture) request {
+		return request{method: "POST", path: "/sensors", body: fmt.Sprintf(`{"client_id":%q,"device_id":"d-%s","name":"New"}`, fx.env.ClientA, random())}
+	}, [5]int{201, 201, 403, 404, 401}},
+	{"GET /sensors/{id}", func(fx *fixture) request { return get("/sensors/" + fx.sensorA()) }, [5]int{200, 200, 200, 404, 401}},
+	{"PATCH /sensors/{id}", func(fx *fixture) request {
+		return request{method: "PATCH", path: "/sensors/" + fx.sensorA(), body: `{"name":"Renamed"}`}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"DELETE /sensors/{id}", func(fx *fixture) request {
+		return request{method: "DELETE", path: "/sensors/" + fx.sensorA()}
+	}, [5]int{204, 204, 403, 404, 401}},
+	{"POST /sensors/{id}/rotate-key", func(fx *fixture) request {
+		return request{method: "POST", path: "/sensors/" + fx.sensorA() + "/rotate-key"}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"GET /sensors/{id}/readings", func(fx *fixture) request {
+		return get("/sensors/" + fx.sensorA() + "/readings")
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"GET /sensors/{id}/readings/latest", func(fx *fixture) request {
+		return get("/sensors/" + fx.sensorA() + "/readings/latest")
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"GET /sensors/{id}/daily-averages", func(fx *fixture) request {
+		return get("/sensors/" + fx.sensorA() + "/daily-averages")
+	}, [5]int{200, 200, 200, 404, 401}},
+
+	// measurements: a reading of a sensor of A is the resource.
+	{"GET /measurements", func(fx *fixture) request {
+		return get("/measurements?sensor_id=" + fx.sensorA())
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"POST /measurements", func(fx *fixture) request {
+		return request{method: "POST", path: "/measurements", body: fmt.Sprintf(`{"sensor_id":%q,"value":4.5}`, fx.sensorA())}
+	}, [5]int{201, 201, 403, 404, 401}},
+	{"GET /measurements/{id}", func(fx *fixture) request {
+		return get("/measurements/" + fx.measurementA())
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"PATCH /measurements/{id}", func(fx *fixture) request {
+		return request{method: "PATCH", path: "/measurements/" + fx.measurementA(), body: `{"value":3}`}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"DELETE /measurements/{id}", func(fx *fixture) request {
+		return request{method: "DELETE", path: "/measurements/" + fx.measurementA()}
+	}, [5]int{204, 204, 403, 404, 401}},
+
+	// ingest: devices only; a user's bearer token is no device credential.
+	{"POST /ingest/readings", func(fx *fixture) request {
+		fx.sensorA()
+		return request{method: "POST", path: "/ingest/readings", body: `{"value":20}`}
+	}, [5]int{401, 401, 401, 401, 401}},
+
+	// The contract is public.
+	{"GET /openapi.json", func(fx *fixture) request { return get("/openapi.json") }, [5]int{200, 200, 200, 200, 200}},
+}
+
+// TestTenantIsolationRouteTable walks every route of template.yaml as each
+// caller, on fresh resources of client A, with real tokens through the real
+// middleware, and checks each response against the OpenAPI document.
+func TestTenantIsolationRouteTable(t *testing.T) {
+	path, err := openapitest.FindTemplate()
+	require.NoError(t, err)
+	routes, err := openapitest.TemplateRoutes(path)
+	require.NoError(t, err)
+
+	byRoute := map[string]routeCase{}
+	for _, c := range tenantTable {
+		require.NotContains(t, byRoute, c.route, "route listed twice in the tenant table")
+		byRoute[c.route] = c
+	}
+	inTemplate := map[string]bool{}
+	for _, r := range routes {
+		inTemplate[r.String()] = true
+		if _, ok := byRoute[r.String()]; !ok {
+			t.Errorf("template.yaml route %s is not in the tenant table: add what each caller gets on a resource of client A", r)
+		}
+	}
+	for route := range byRoute {
+		if !inTemplate[route] {
+			t.Errorf("tenant table route %s is not in template.yaml", route)
+		}
+	}
+
+	for _, c := range tenantTable {
+		if !inTemplate[c.route] {
+			continue
+		}
+		t.Run(c.route, func(t *testing.T) {
+			t.Parallel()
+			// One API per route; every call builds fresh resources of A, and
+			// the most powerful caller goes last, so a delete of client A
+			// (admin only) cannot hide what the others get.
+			fx := newFixture(t, routes)
+			for _, i := range []int{3, 4, 2, 1, 0} {
+				t.Run(callers[i], func(t *testing.T) {
+					fx.t = t
+					req := c.build(fx)
+					r := httptest.NewRequest(req.method, req.path, strings.NewReader(req.body))
+					if req.body != "" {
+						r.Header.Set("Content-Type", "application/json")
+					}
+					for k, v := range req.header {
+						r.Header.Set(k, v)
+					}
+					if p, ok := fx.caller(i); ok {
+						tok, err := fx.issuer.Issue(p, "")
+						require.NoError(t, err)
+						r.Header.Set("Authorization", "Bearer "+tok.Token)
+					}
+					rec := httptest.NewRecorder()
+					fx.api.ServeHTTP(rec, r)
+					resp := rec.Result()
+					openapitest.Check(t, r, resp)
+					body, _ := io.ReadAll(resp.Body)
+					require.Equal(t, c.want[i], resp.StatusCode, "%s %s as %s: %s", req.method, req.path, callers[i], body)
+					if req.listed != "" && resp.StatusCode == http.StatusOK {
+						if i <= 2 {
+							assert.Contains(t, string(body), req.listed, "%s must list client A's %s", callers[i], req.listed)
+						} else {
+							assert.NotContains(t, string(body), req.listed, "%s must not see client A's %s", callers[i], req.listed)
+						}
+					}
+				})
+			}
+		})
+	}
+}
