@@ -1,0 +1,105 @@
+package session_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/auth/session"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
+)
+
+// deadRedisURL returns the URL of a port nothing listens on.
+func deadRedisURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "redis://" + addr + "/0"
+}
+
+// With Redis down, login, me and refresh keep working (the rate limiter and
+// the revocation check degrade open, logged), and logout still revokes the
+// refresh tokens, which live in PostgreSQL.
+func TestRedisDownDegradesOpen(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	rdb, err := redis.Open(deadRedisURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
+	cfg := auth.LoadJWTConfig(r)
+	require.NoError(t, r.Err())
+	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
+	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
+		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
+		Revocations: auth.NewRedisRevocations(rdb, "tw:"), Limiter: auth.NewRedisLimiter(rdb, "tw:"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(e.srv.Close)
+	e.mustUser(t, "ops@example.com", auth.RoleAdmin, "")
+
+	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/login", "", login("ops@example.com", "wrong password!")).status)
+	res := e.do(t, "POST", "/auth/login", "", login("ops@example.com", password))
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	access, refresh := res.body["access_token"].(string), res.body["refresh_token"].(string)
+	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", access, "").status)
+	assert.Equal(t, http.StatusNoContent, e.do(t, "POST", "/auth/logout", access, "").status)
+	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`).status,
+		"refresh tokens are revoked in PostgreSQL even without Redis")
+}
+
+// Two refreshes racing with one token: exactly one wins; the loser is
+// treated as reuse, which ends the session (the strict reading of RFC 9700).
+func TestConcurrentRotationOneWinner(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	store := postgres.NewRefreshTokenStore(db)
+	e := &env{users: postgres.NewUserStore(db)}
+	u := e.mustUser(t, "race@example.com", auth.RoleAdmin, "")
+	ctx := context.Background()
+	secret, h := auth.NewRefreshSecret()
+	require.NoError(t, store.CreateRefreshToken(ctx, auth.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: h, ExpiresAt: time.Now().Add(time.Hour)}))
+
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	nexts := make([]*auth.RefreshToken, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, nh := auth.NewRefreshSecret()
+			nexts[i] = &auth.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)}
+			_, errs[i] = store.RotateRefreshToken(ctx, auth.HashRefreshSecret(secret), nexts[i])
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	var winner *auth.RefreshToken
+	for i, err := range errs {
+		if err == nil {
+			wins++
+			winner = nexts[i]
+		} else {
+			assert.ErrorIs(t, err, auth.ErrRefreshReused)
+		}
+	}
+	require.Equal(t, 1, wins, "exactly one rotation may succeed: %v", errs)
+	_, err := store.RotateRefreshToken(ctx, winner.Hash, &auth.RefreshToken{Hash: make([]byte, 32), ExpiresAt: time.Now().Add(time.Hour)})
+	assert.ErrorIs(t, err, auth.ErrRefreshInvalid, "the reuse revoked the winner's new token too")
+}
