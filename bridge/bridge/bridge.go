@@ -34,8 +34,11 @@ func New(cfg Config, invoke delivery.InvokeFunc, log *slog.Logger) *Bridge {
 	return &Bridge{cfg: cfg, invoke: invoke, log: log, metrics: metrics.New(), addr: make(chan string, 1)}
 }
 
-// MetricsAddr returns the address /metrics and /healthz listen on, once
-// they do (useful when METRICS_ADDR picks a free port).
+// Metrics returns the bridge's instruments.
+func (b *Bridge) Metrics() *metrics.Metrics { return b.metrics }
+
+// MetricsAddr returns the address /metrics and /healthz listen on once the
+// bridge is subscribed (useful when METRICS_ADDR picks a free port).
 func (b *Bridge) MetricsAddr(ctx context.Context) (string, error) {
 	select {
 	case a := <-b.addr:
@@ -50,7 +53,7 @@ func (b *Bridge) MetricsAddr(ctx context.Context) (string, error) {
 // gracefully: it stops taking messages, delivers and acks the open batch and
 // what is in flight (for at most ShutdownTimeout), and disconnects.
 func (b *Bridge) Run(ctx context.Context) error {
-	srv, err := b.serveMetrics()
+	srv, addr, err := b.serveMetrics()
 	if err != nil {
 		return err
 	}
@@ -99,6 +102,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	b.ready.Store(true)
+	b.addr <- addr
 	b.log.Info("bridge running", "filter", mqtt.Options{Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup}.Filter(),
 		"function", b.cfg.Function, "batch_size", b.cfg.BatchSize, "batch_timeout", b.cfg.BatchTimeout,
 		"max_in_flight", b.cfg.MaxInFlight, "workers", b.cfg.Workers())
@@ -147,7 +151,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return nil
 }
 
-func (b *Bridge) serveMetrics() (*http.Server, error) {
+func (b *Bridge) serveMetrics() (*http.Server, string, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", b.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -159,14 +163,14 @@ func (b *Bridge) serveMetrics() (*http.Server, error) {
 	})
 	ln, err := net.Listen("tcp", b.cfg.MetricsAddr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listener on %s: %w", b.cfg.MetricsAddr, err)
+		return nil, "", fmt.Errorf("metrics listener on %s: %w", b.cfg.MetricsAddr, err)
 	}
-	b.addr <- ln.Addr().String()
+	addr := ln.Addr().String()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			b.log.Error("metrics server stopped", "error", err)
 		}
 	}()
-	return srv, nil
+	return srv, addr, nil
 }

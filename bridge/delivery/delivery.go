@@ -61,6 +61,8 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
 			d.Log.Warn("ingest invoke failed; will retry", "messages", len(pending), "attempt", attempt+1, "error", err)
 			continue
 		}
+		d.Log.Debug("ingest answered", "messages", len(pending), "accepted", resp.Accepted, "duplicates", resp.Duplicates,
+			"rejected", resp.Rejected, "retry", len(resp.BatchItemFailures), "rejections", resp.Rejections)
 		pending = d.settle(pending, resp)
 		if len(pending) > 0 {
 			d.Log.Info("ingest asked to retry messages", "messages", len(pending), "attempt", attempt+1)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -49,12 +50,14 @@ type Subscriber struct {
 // goroutine of its own (order does not matter), must not keep paho waiting
 // and must eventually call Ack (or drop the message, which the broker then
 // redelivers after the next reconnect). Subscribe returns once the first
-// connection is up; later losses reconnect and resubscribe by themselves.
+// connection is up and subscribed; later losses reconnect and resubscribe by themselves.
 func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
 	filter := o.Filter()
+	subscribed := make(chan struct{})
+	var once sync.Once
 	onMessage := func(_ paho.Client, m paho.Message) {
 		handle(Message{Topic: m.Topic(), Payload: m.Payload(), Dup: m.Duplicate(), Ack: m.Ack})
 	}
@@ -84,6 +87,7 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 			t := c.Subscribe(filter, 1, onMessage)
 			go func() {
 				if t.WaitTimeout(30*time.Second) && t.Error() == nil {
+					once.Do(func() { close(subscribed) })
 					o.Log.Info("mqtt subscribed", "filter", filter, "client_id", o.ClientID)
 					return
 				}
@@ -98,6 +102,12 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 	}
 	if err := t.Error(); err != nil {
 		return nil, fmt.Errorf("mqtt connect to %s: %w", redact(o.URL), err)
+	}
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		c.Disconnect(0)
+		return nil, fmt.Errorf("mqtt subscribe to %s: timed out", filter)
 	}
 	return &Subscriber{client: c}, nil
 }

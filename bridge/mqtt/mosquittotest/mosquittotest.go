@@ -20,23 +20,33 @@ type Broker struct {
 	cmd  *exec.Cmd
 }
 
-// MustStart runs `mosquitto -c <conf>` on a free port with anonymous access,
-// unlimited in-flight and queued messages (the bridge bounds what it holds
-// itself), plus any extra config lines; the broker stops when tb ends.
+// MustStart starts a broker (see Start) that stops when tb ends.
 func MustStart(tb testing.TB, extra ...string) *Broker {
 	tb.Helper()
+	b, err := Start(tb.TempDir(), extra...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Stop)
+	return b
+}
+
+// Start runs `mosquitto -c <dir>/mosquitto.conf` on a free port with
+// anonymous access and unlimited in-flight and queued messages (the bridge
+// bounds what it holds itself), plus any extra config lines.
+func Start(dir string, extra ...string) (*Broker, error) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
-		tb.Fatalf("mosquitto not installed: %v", err)
+		return nil, fmt.Errorf("mosquitto not installed: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
+	conf := filepath.Join(dir, "mosquitto.conf")
 	lines := append([]string{
 		"listener " + port + " 127.0.0.1",
 		"allow_anonymous true",
@@ -47,23 +57,23 @@ func MustStart(tb testing.TB, extra ...string) *Broker {
 		"log_type error",
 	}, extra...)
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, "-c", conf)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start mosquitto: %v", err)
+		return nil, fmt.Errorf("start mosquitto: %w", err)
 	}
 	b := &Broker{URL: "tcp://" + addr, Addr: addr, cmd: cmd}
-	tb.Cleanup(b.Stop)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
-			return b
+			return b, nil
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("mosquitto on %s did not start: %v", addr, err)
+			b.Stop()
+			return nil, fmt.Errorf("mosquitto on %s did not start: %w", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,0 +1,214 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tempwatch/tempwatch/infra/e2e"
+	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
+)
+
+// world is a running harness with two clients of three sensors each.
+type world struct {
+	h       *e2e.Harness
+	db      *pgxpool.Pool
+	sensors map[string]string // client/device → sensor id
+	logs    *logBuffer
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return string(l.b) }
+
+func mustWorld(t *testing.T) *world {
+	t.Helper()
+	dbURL := pgtest.MustSchemaURL(t)
+	db, err := postgres.Open(context.Background(), dbURL) // migrates the schema
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	w := &world{db: db, sensors: map[string]string{}, logs: &logBuffer{}}
+	for _, slug := range []string{"acme", "globex"} {
+		clientID := pgtest.MustClient(t, db, slug, "Europe/Berlin")
+		for i := 1; i <= 3; i++ {
+			dev := fmt.Sprintf("dev-%d", i)
+			w.sensors[slug+"/"+dev] = pgtest.MustSensor(t, db, clientID, dev, "key-"+slug+dev)
+		}
+	}
+	w.h, err = e2e.Start(context.Background(), e2e.Options{Root: "../..", DatabaseURL: dbURL,
+		MongoURL: os.Getenv("MONGODB_URL"), Logs: w.logs})
+	require.NoError(t, err)
+	t.Cleanup(w.h.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", w.logs.String())
+		}
+	})
+	return w
+}
+
+// readings returns perSensor readings for every sensor, one second apart,
+// ending a minute ago, with values that differ per sensor and reading.
+func (w *world) readings(perSensor int, from int) []e2e.Reading {
+	end := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Minute)
+	var out []e2e.Reading
+	for i := from; i < from+perSensor; i++ {
+		for key := range w.sensors {
+			slug, dev, _ := strings.Cut(key, "/")
+			out = append(out, e2e.Reading{Client: slug, Device: dev, Value: math.Round((15+float64(i%40)*0.25+float64(len(key)))*100) / 100,
+				At: end.Add(-time.Duration(10_000-i) * time.Second)})
+		}
+	}
+	return out
+}
+
+func (w *world) waitRows(t *testing.T, want int, within time.Duration) {
+	t.Helper()
+	var n int
+	require.Eventually(t, func() bool {
+		require.NoError(t, w.db.QueryRow(context.Background(), `SELECT count(*) FROM readings`).Scan(&n))
+		return n >= want
+	}, within, 100*time.Millisecond, "rows stored: want %d", want)
+	time.Sleep(500 * time.Millisecond) // anything more would be a duplicate
+	require.NoError(t, w.db.QueryRow(context.Background(), `SELECT count(*) FROM readings`).Scan(&n))
+	assert.Equal(t, want, n, "exactly one row per reading")
+}
+
+// assertStored checks every published reading is stored exactly once with
+// its value, and that rollups and the latest-reading cache agree with them.
+func (w *world) assertStored(t *testing.T, rs []e2e.Reading) {
+	t.Helper()
+	ctx := context.Background()
+	type agg struct {
+		n        int
+		sum      float64
+		min, max float64
+		last     e2e.Reading
+	}
+	want := map[string]*agg{}
+	for _, r := range rs {
+		id := w.sensors[r.Client+"/"+r.Device]
+		a := want[id]
+		if a == nil {
+			a = &agg{min: math.Inf(1), max: math.Inf(-1)}
+			want[id] = a
+		}
+		a.n++
+		a.sum += r.Value
+		a.min, a.max = math.Min(a.min, r.Value), math.Max(a.max, r.Value)
+		if r.At.After(a.last.At) {
+			a.last = r
+		}
+		var v float64
+		require.NoError(t, w.db.QueryRow(ctx, `SELECT value FROM readings WHERE sensor_id = $1 AND measured_at = $2`, id, r.At).Scan(&v),
+			"reading %s/%s at %s", r.Client, r.Device, r.At)
+		assert.Equal(t, r.Value, v)
+	}
+
+	rdb, err := redis.Open("redis://127.0.0.1:6379/0")
+	require.NoError(t, err)
+	defer rdb.Close()
+	// The latest reading as the readings route serves it: the function's
+	// Redis entries, falling back to PostgreSQL. (The ingest function
+	// currently invalidates the entry it just offered, so this reads through.)
+	c := cache.New(rdb, cache.Options{Prefix: w.h.RedisPrefix, Store: postgres.NewReadingQueryStore(w.db)})
+	for id, a := range want {
+		var n int
+		var sum, lo, hi float64
+		require.NoError(t, w.db.QueryRow(ctx, `SELECT sum(count), sum(sum), min(min), max(max) FROM reading_rollups WHERE sensor_id = $1`, id).
+			Scan(&n, &sum, &lo, &hi))
+		assert.Equal(t, a.n, n, "rollup count of %s", id)
+		assert.InDelta(t, a.sum, sum, 1e-6, "rollup sum of %s", id)
+		assert.Equal(t, a.min, lo, "rollup min of %s", id)
+		assert.Equal(t, a.max, hi, "rollup max of %s", id)
+
+		latest, err := c.Latest(ctx, id)
+		require.NoError(t, err, "latest of %s", id)
+		assert.Equal(t, a.last.Value, latest.Value, "latest value of %s", id)
+		assert.True(t, a.last.At.Equal(latest.MeasuredAt), "latest of %s at %s, want %s", id, latest.MeasuredAt, a.last.At)
+	}
+
+	mc, err := mongo.Open(ctx, w.h.Stack.MongoDBURL())
+	require.NoError(t, err)
+	defer mc.Disconnect(ctx)
+	n, err := mc.Database(w.h.MongoDB).Collection(mongo.RawPayloadsCollection).CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(rs)), n, "one raw payload per reading")
+}
+
+func TestIngestEndToEnd(t *testing.T) {
+	w := mustWorld(t)
+	ctx := context.Background()
+	b, err := w.h.StartBridge(ctx, nil)
+	require.NoError(t, err)
+	defer b.Stop()
+	pub, err := w.h.NewPublisher("e2e-pub")
+	require.NoError(t, err)
+	defer pub.Close()
+
+	rs := w.readings(100, 0) // 600 readings, two clients
+	require.NoError(t, pub.Publish(rs))
+	w.waitRows(t, len(rs), 60*time.Second)
+	w.assertStored(t, rs)
+}
+
+// TestIngestSurvivesBridgeRestartAndDatabaseOutage restarts the bridge mid
+// stream and cuts PostgreSQL away from the function for a while; afterwards
+// every reading is stored exactly once.
+func TestIngestSurvivesBridgeRestartAndDatabaseOutage(t *testing.T) {
+	w := mustWorld(t)
+	ctx := context.Background()
+	b, err := w.h.StartBridge(ctx, map[string]string{"BATCH_SIZE": "100"})
+	require.NoError(t, err)
+	pub, err := w.h.NewPublisher("e2e-pub")
+	require.NoError(t, err)
+	defer pub.Close()
+
+	rs := w.readings(300, 0) // 1800 readings
+	chunk := len(rs) / 6
+	publish := func(i int) { require.NoError(t, pub.Publish(rs[i*chunk:(i+1)*chunk])) }
+
+	publish(0)
+	publish(1)
+	require.NoError(t, b.Stop()) // restart mid-stream
+	publish(2)                   // while no bridge runs
+	b, err = w.h.StartBridge(ctx, map[string]string{"BATCH_SIZE": "100"})
+	require.NoError(t, err)
+	defer b.Stop()
+
+	w.h.Proxy.Cut() // the function loses PostgreSQL
+	publish(3)
+	publish(4)
+	time.Sleep(3 * time.Second) // the bridge retries, acks nothing
+	w.h.Proxy.Restore()
+	publish(5)
+
+	w.waitRows(t, len(rs), 90*time.Second)
+	w.assertStored(t, rs)
+	assert.Positive(t, testutil.ToFloat64(b.Metrics().Retries), "the outage made the bridge retry")
+}

@@ -1,0 +1,212 @@
+// Package e2e runs the ingest path end to end over real servers: a private
+// Mosquitto, the bridge, infra/devstack's Lambda Invoke API and the ingest
+// function's real bootstrap, PostgreSQL (behind a cuttable proxy), Redis and
+// MongoDB (FerretDB).
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tempwatch/tempwatch/bridge/bridge"
+	"github.com/tempwatch/tempwatch/bridge/invoker"
+	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
+	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+)
+
+// Options configure a Harness.
+type Options struct {
+	Root        string            // repository root
+	DatabaseURL string            // PostgreSQL the function stores into (reached through the proxy)
+	MongoURL    string            // empty starts devstack's embedded FerretDB
+	Instances   int               // ingest function instances; default 2
+	Logs        io.Writer         // function and bridge logs; default discarded
+	Env         map[string]string // extra function environment
+}
+
+// Harness is a running broker + ingest function behind the Invoke API.
+type Harness struct {
+	Broker      *mosquittotest.Broker
+	Stack       *stack.Stack
+	Proxy       *Proxy
+	RedisPrefix string
+	MongoDB     string // database name of the raw payloads
+	logs        io.Writer
+	dir         string
+}
+
+// Start brings everything up.
+func Start(ctx context.Context, o Options) (*Harness, error) {
+	if o.Logs == nil {
+		o.Logs = io.Discard
+	}
+	dir, err := os.MkdirTemp("", "tempwatch-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	h := &Harness{logs: o.Logs, dir: dir, RedisPrefix: "e2e:" + randomHex(4) + ":", MongoDB: "e2e_" + randomHex(4)}
+	ok := false
+	defer func() {
+		if !ok {
+			h.Close()
+		}
+	}()
+	if h.Broker, err = mosquittotest.Start(dir); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if h.Proxy, err = NewProxy(u.Host); err != nil {
+		return nil, err
+	}
+	u.Host = h.Proxy.Addr()
+	env := map[string]string{"DATABASE_URL": u.String(), "REDIS_PREFIX": h.RedisPrefix, "MONGODB_DATABASE": h.MongoDB,
+		"MQTT_URL": h.Broker.URL, "LOG_LEVEL": "warn"}
+	if o.MongoURL != "" {
+		env["MONGODB_URL"] = o.MongoURL
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	h.Stack, err = stack.Start(ctx, stack.Config{Root: o.Root, APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
+		Instances: o.Instances, Only: []string{"ingest"}, Env: env, Logs: o.Logs, WorkDir: filepath.Join(dir, "stack")})
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	ok = true
+	return h, nil
+}
+
+// Close stops everything Start started.
+func (h *Harness) Close() {
+	if h.Stack != nil {
+		_ = h.Stack.Close()
+	}
+	if h.Proxy != nil {
+		_ = h.Proxy.Close()
+	}
+	if h.Broker != nil {
+		h.Broker.Stop()
+	}
+	_ = os.RemoveAll(h.dir)
+}
+
+// RunningBridge is an in-process bridge; Stop shuts it down gracefully.
+type RunningBridge struct {
+	*bridge.Bridge
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// Stop ends the bridge (SIGTERM semantics) and returns Run's error.
+func (b *RunningBridge) Stop() error {
+	b.once.Do(func() { b.cancel(); b.err = <-b.done })
+	return b.err
+}
+
+// BridgeEnv is the environment a bridge needs to reach this harness.
+func (h *Harness) BridgeEnv(extra map[string]string) map[string]string {
+	env := map[string]string{"MQTT_URL": h.Broker.URL, "MQTT_CLIENT_ID": "e2e-bridge", "LAMBDA_ENDPOINT": h.Stack.InvokeURL(),
+		"INGEST_FUNCTION_NAME": "ingest", "METRICS_ADDR": "127.0.0.1:0", "RETRY_BASE": "50ms", "RETRY_MAX": "1s"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// StartBridge runs a bridge in this process and waits until it serves
+// /metrics, which it does once it is subscribed.
+func (h *Harness) StartBridge(ctx context.Context, extra map[string]string) (*RunningBridge, error) {
+	env := h.BridgeEnv(extra)
+	cfg, err := bridge.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, err
+	}
+	inv, err := invoker.New(ctx, invoker.Config{Function: cfg.Function, Endpoint: cfg.LambdaEndpoint, Region: cfg.Region,
+		MaxConns: cfg.Workers()}, func(string) string { return "" })
+	if err != nil {
+		return nil, err
+	}
+	b := bridge.New(cfg, inv.Invoke, slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	runCtx, cancel := context.WithCancel(context.Background())
+	rb := &RunningBridge{Bridge: b, cancel: cancel, done: make(chan error, 1)}
+	go func() { rb.done <- b.Run(runCtx) }()
+	waitCtx, c2 := context.WithTimeout(ctx, 30*time.Second)
+	defer c2()
+	if _, err := b.MetricsAddr(waitCtx); err != nil {
+		_ = rb.Stop()
+		return nil, fmt.Errorf("bridge did not start: %w", err)
+	}
+	return rb, nil
+}
+
+// Reading is one device reading to publish.
+type Reading struct {
+	Client, Device string
+	Value          float64
+	At             time.Time // device timestamp, millisecond precision
+}
+
+// Topic is the reading's MQTT topic.
+func (r Reading) Topic() string { return "tempwatch/" + r.Client + "/sensors/" + r.Device + "/readings" }
+
+// Payload is the reading's JSON body.
+func (r Reading) Payload() []byte {
+	b, _ := json.Marshal(map[string]any{"value": r.Value, "ts": r.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"), "unit": "C"})
+	return b
+}
+
+// Publisher publishes at QoS 1.
+type Publisher struct{ c paho.Client }
+
+// NewPublisher connects a publishing client.
+func (h *Harness) NewPublisher(id string) (*Publisher, error) {
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(h.Broker.URL).SetClientID(id).SetAutoReconnect(true).
+		SetOrderMatters(false).SetWriteTimeout(10 * time.Second))
+	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return nil, fmt.Errorf("publisher connect: %v", t.Error())
+	}
+	return &Publisher{c: c}, nil
+}
+
+// Publish sends rs and waits for every PUBACK.
+func (p *Publisher) Publish(rs []Reading) error {
+	tokens := make([]paho.Token, 0, len(rs))
+	for _, r := range rs {
+		tokens = append(tokens, p.c.Publish(r.Topic(), 1, false, r.Payload()))
+	}
+	for _, t := range tokens {
+		if !t.WaitTimeout(30 * time.Second) {
+			return fmt.Errorf("publish: no PUBACK in 30s")
+		}
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close disconnects.
+func (p *Publisher) Close() { p.c.Disconnect(250) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
