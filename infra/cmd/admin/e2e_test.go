@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
+)
+
+// TestAPITourEndToEnd is the README's API tour against the real function
+// bootstraps behind the emulated API Gateway: create the first admin with this
+// command, log in, use the token, create a tenant and its client admin, and
+// check tenant scoping, rate limiting by source address, and logout.
+func TestAPITourEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the functions; skipped with -short")
+	}
+	dbURL := pgtest.MustSchemaURL(t)
+	_, prefix := redistest.MustClient(t)
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-email", "admin@example.com"},
+		config.MapEnv(map[string]string{"DATABASE_URL": dbURL, passwordEnv: "admin password 123"}),
+		strings.NewReader(""), &out, io.Discard))
+
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	s, err := stack.Start(context.Background(), stack.Config{
+		Root: "../../..", APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0", Instances: 1,
+		Only: []string{"auth", "users", "clients"}, Logs: logs,
+		Env: map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix,
+			"JWT_KEYS": auth.NewKey("dev")},
+	})
+	require.NoError(t, err)
+	defer s.Close()
+	defer func() {
+		if t.Failed() {
+			t.Logf("function logs:\n%s", logs.String())
+		}
+	}()
+	api := s.APIURL()
+	call := func(method, path, token, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if len(b) > 0 {
+			require.NoError(t, json.Unmarshal(b, &m), string(b))
+		}
+		return resp.StatusCode, resp.Header, m
+	}
+	login := func(email, pw string) (int, http.Header, map[string]any) {
+		return call("POST", "/auth/login", "", `{"email":"`+email+`","password":"`+pw+`"}`)
+	}
+
+	status, _, body := login("admin@example.com", "admin password 123")
+	require.Equal(t, 200, status, body)
+	admin := body["access_token"].(string)
+
+	status, _, body = call("GET", "/auth/me", admin, "")
+	require.Equal(t, 200, status, body)
+	assert.Equal(t, "admin", body["role"])
+
+	status, hdr, _ := call("POST", "/clients", "", `{"name":"Acme","slug":"acme"}`)
+	assert.Equal(t, 401, status)
+	assert.Contains(t, hdr.Get("WWW-Authenticate"), "Bearer")
+
+	status, _, body = call("POST", "/clients", admin, `{"name":"Acme","slug":"acme","timezone":"Europe/Berlin"}`)
+	require.Equal(t, 201, status, body)
+	acme := body["id"].(string)
+	status, _, body = call("POST", "/clients", admin, `{"name":"Polar","slug":"polar"}`)
+	require.Equal(t, 201, status, body)
+	polar := body["id"].(string)
+
+	status, _, body = call("POST", "/users", admin, `{"email":"boss@acme.example","role":"client_admin","client_id":"`+acme+`","password":"acme boss password"}`)
+	require.Equal(t, 201, status, body)
+	status, _, body = login("boss@acme.example", "acme boss password")
+	require.Equal(t, 200, status, body)
+	boss := body["access_token"].(string)
+
+	status, _, body = call("GET", "/clients", boss, "")
+	require.Equal(t, 200, status, body)
+	items := body["items"].([]any)
+	require.Len(t, items, 1)
+	assert.Equal(t, acme, items[0].(map[string]any)["id"])
+	status, _, _ = call("GET", "/clients/"+polar, boss, "")
+	assert.Equal(t, 404, status, "another tenant's id")
+	status, _, _ = call("POST", "/users", boss, `{"email":"x@acme.example","role":"admin","password":"long enough password"}`)
+	assert.Equal(t, 403, status, "no escalation")
+
+	// Failed logins are counted per account: the sixth try is refused.
+	for range 5 {
+		status, _, _ = login("boss@acme.example", "wrong password!")
+		require.Equal(t, 401, status)
+	}
+	status, hdr, _ = login("boss@acme.example", "acme boss password")
+	assert.Equal(t, 429, status)
+	assert.NotEmpty(t, hdr.Get("Retry-After"))
+
+	status, _, _ = call("POST", "/auth/logout", admin, "")
+	require.Equal(t, 204, status)
+	status, _, _ = call("GET", "/clients", admin, "")
+	assert.Equal(t, 401, status, "a logged-out token is refused by every function")
+}
+
+// syncWriter serialises writes from the stack's log goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
