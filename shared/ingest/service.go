@@ -228,7 +228,8 @@ func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.
 	return nil
 }
 
-// validate checks the value against the sensor's range and the time against
+// validate checks the value, in °C, against the sensor's range (min_value
+// and max_value are taken as °C, like alert thresholds) and the time against
 // the window, and builds the reading.
 func (s *Service) validate(it *item, now time.Time) {
 	v := it.payload.Celsius(it.device.Unit)
