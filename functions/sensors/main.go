@@ -32,5 +32,5 @@ func main() {
 		os.Exit(1)
 	}
 	verifier := auth.NewVerifier(jwt).WithRevocations(auth.NewRedisRevocations(rdb, prefix))
-	lambdahttp.Start(auth.MiddlewareLog(verifier, log, sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisInvalidator(rdb, prefix), log)))
+	lambdahttp.Start(auth.MiddlewareLog(verifier, log, sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(db)), log)))
 }

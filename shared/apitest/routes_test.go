@@ -71,7 +71,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log}),
 		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
 		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
-		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisInvalidator(rdb, prefix), log)),
+		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(db)), log)),
 		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), readCache, log)),
 		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),

@@ -12,10 +12,13 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Invalidator is told, after each commit, which cached copies of sensor data
-// are stale. Errors are logged, never returned to the caller: the write is
-// committed, and every entry also expires.
-type Invalidator interface {
+// Caches are what the sensors handler reads through and invalidates: the
+// latest reading of each sensor (shown with it), and after each commit the
+// cached copies that went stale. Invalidation errors are logged, never
+// returned to the caller: the write is committed, and every entry expires.
+type Caches interface {
+	// LatestReadings returns the latest reading of each of sensorIDs that has one.
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error)
 	// ForgetDevice drops ingest's cached lookups of the sensor as it was: by
 	// topic (client slug, device id) and by device key hash. After a key
 	// rotation the old key then stops authenticating at once in Redis (and
@@ -25,30 +28,31 @@ type Invalidator interface {
 	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
 }
 
-// RedisInvalidator drops cache entries in Redis: the read cache through
-// cache.Cache, and ingest's device lookups by the key layout that
+// RedisCaches are the Redis caches: the read cache (cache.Cache), and
+// ingest's device lookups, dropped by the key layout that
 // ingest.DeviceCache documents for writers (prefix + "ingest:device:<slug>/<device-id>"
 // and prefix + "ingest:devkey:<hex SHA-256 of the key>").
-type RedisInvalidator struct {
+type RedisCaches struct {
 	*cache.Cache
 	rdb     *goredis.Client
 	prefix  string
 	timeout time.Duration
 }
 
-var _ Invalidator = (*RedisInvalidator)(nil)
+var _ Caches = (*RedisCaches)(nil)
 
-// NewRedisInvalidator returns an Invalidator over rdb with the product's key
-// prefix (default "tw:").
-func NewRedisInvalidator(rdb *goredis.Client, prefix string) *RedisInvalidator {
+// NewRedisCaches returns the caches over rdb with the product's key prefix
+// (default "tw:"), reading latest readings missing from Redis from store.
+func NewRedisCaches(rdb *goredis.Client, prefix string, store cache.LatestStore) *RedisCaches {
 	if prefix == "" {
 		prefix = "tw:"
 	}
-	return &RedisInvalidator{Cache: cache.New(rdb, cache.Options{Prefix: prefix}), rdb: rdb, prefix: prefix, timeout: 200 * time.Millisecond}
+	return &RedisCaches{Cache: cache.New(rdb, cache.Options{Prefix: prefix, Store: store}),
+		rdb: rdb, prefix: prefix, timeout: 200 * time.Millisecond}
 }
 
 // ForgetDevice deletes the sensor's device lookups.
-func (i *RedisInvalidator) ForgetDevice(ctx context.Context, s *tempwatch.Sensor) error {
+func (i *RedisCaches) ForgetDevice(ctx context.Context, s *tempwatch.Sensor) error {
 	if i.rdb == nil {
 		return cache.ErrNoRedis
 	}

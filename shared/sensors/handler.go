@@ -14,16 +14,17 @@ import (
 // Handler serves /sensors.
 type Handler struct {
 	svc tempwatch.SensorService
-	inv Invalidator
+	caches Caches
 	log *slog.Logger
 	mux *http.ServeMux
 }
 
-// NewHandler returns the /sensors handler over svc, telling inv about every
-// committed change. It expects the caller's Principal in the request context
+// NewHandler returns the /sensors handler over svc, showing each sensor's
+// latest reading from caches and invalidating them after every committed
+// change. It expects the caller's Principal in the request context
 // (auth.Middleware); without one it answers 401.
-func NewHandler(svc tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, inv: inv, log: log, mux: http.NewServeMux()}
+func NewHandler(svc tempwatch.SensorService, caches Caches, log *slog.Logger) http.Handler {
+	h := &Handler{svc: svc, caches: caches, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /sensors", h.handleList)
 	h.mux.HandleFunc("POST /sensors", h.handleCreate)
 	h.mux.HandleFunc("GET /sensors/{id}", h.handleGet)
@@ -47,6 +48,33 @@ func Authorize(p auth.Principal, clientID, what string, write bool) error {
 	return nil
 }
 
+// WithLatest is a sensor as GET shows it: with its latest reading (the one
+// with the newest measured_at), or null before its first.
+type WithLatest struct {
+	*tempwatch.Sensor
+	LatestReading *tempwatch.Reading `json:"latest_reading"`
+}
+
+// withLatest pairs each sensor with its latest reading.
+func (h *Handler) withLatest(r *http.Request, ss []*tempwatch.Sensor) ([]WithLatest, error) {
+	ids := make([]string, len(ss))
+	for i, s := range ss {
+		ids[i] = s.ID
+	}
+	latest, err := h.caches.LatestReadings(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WithLatest, len(ss))
+	for i, s := range ss {
+		out[i] = WithLatest{Sensor: s}
+		if rd, ok := latest[s.ID]; ok {
+			out[i].LatestReading = &rd
+		}
+	}
+	return out, nil
+}
+
 // WithKey is a sensor with its device key in plain text: the body of the
 // create and rotate-key responses, the only times the key is ever shown.
 type WithKey struct {
@@ -62,13 +90,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // (and, when deleted, its cached readings). Failures are logged: the change
 // stands, and the entries expire.
 func (h *Handler) invalidate(r *http.Request, before *tempwatch.Sensor, deleted bool) {
-	if err := h.inv.ForgetDevice(r.Context(), before); err != nil {
+	if err := h.caches.ForgetDevice(r.Context(), before); err != nil {
 		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
 	}
 	if !deleted {
 		return
 	}
-	if err := h.inv.InvalidateSensor(r.Context(), before.ID); err != nil {
+	if err := h.caches.InvalidateSensor(r.Context(), before.ID); err != nil {
 		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
 	}
 }
@@ -151,7 +179,12 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	httpapi.JSON(w, http.StatusOK, s)
+	v, err := h.withLatest(r, []*tempwatch.Sensor{s})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, v[0])
 }
 
 func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
@@ -183,9 +216,15 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(ss, page.Limit, func(s *tempwatch.Sensor) tempwatch.Cursor {
+	pg := httpapi.NewPage(ss, page.Limit, func(s *tempwatch.Sensor) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: s.CreatedAt, ID: s.ID}
-	}))
+	})
+	items, err := h.withLatest(r, pg.Items)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpapi.JSON(w, http.StatusOK, httpapi.Page[WithLatest]{Items: items, NextCursor: pg.NextCursor, HasMore: pg.HasMore})
 }
 
 func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {

@@ -25,7 +25,7 @@ func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
 	t.Helper()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisInvalidator(rdb, prefix), apitest.Discard())
+	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
 }
 
 var keyPattern = regexp.MustCompile(`^twk_[A-Za-z0-9_-]{43}$`)
@@ -289,7 +289,7 @@ func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisInvalidator(rdb, prefix), apitest.Discard())
+	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
 	devices := postgres.NewReadingStore(env.DB)
 	freshIngest := func() *ingest.DeviceCache {
 		return ingest.NewDeviceCache(devices, rdb, ingest.DeviceCacheOptions{Prefix: prefix})
@@ -315,4 +315,37 @@ func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, apitest.Do(t, h, &env.AdminA, "DELETE", "/sensors/"+id, "").Status)
 	_, err = freshIngest().ByKey(ctx, newKey)
 	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "a deleted sensor's key must stop working: %v", err)
+}
+
+func TestSensorsShowTheirLatestReading(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	ctx := context.Background()
+	withData := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"with","name":"with"}`).JSON(t)["id"].(string)
+	empty := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"empty","name":"empty"}`).JSON(t)["id"].(string)
+	// The newest measured_at wins, not the newest insert: the second row is a
+	// late reading from a device that was offline.
+	_, err := env.DB.Exec(ctx, `INSERT INTO readings (sensor_id, value, measured_at) VALUES
+		($1, 4.25, now() - interval '5 minutes'), ($1, 9, now() - interval '3 hours')`, withData)
+	require.NoError(t, err)
+
+	got := apitest.Do(t, h, &env.ViewerA, "GET", "/sensors/"+withData, "").JSON(t)
+	latest, ok := got["latest_reading"].(map[string]any)
+	require.True(t, ok, "latest_reading: %v", got["latest_reading"])
+	assert.Equal(t, 4.25, latest["value"])
+	assert.Equal(t, withData, latest["sensor_id"])
+	got = apitest.Do(t, h, &env.ViewerA, "GET", "/sensors/"+empty, "").JSON(t)
+	assert.Contains(t, got, "latest_reading")
+	assert.Nil(t, got["latest_reading"])
+
+	var page httpapi.Page[sensors.WithLatest]
+	apitest.Do(t, h, &env.ViewerA, "GET", "/sensors", "").Decode(t, &page)
+	require.Len(t, page.Items, 2)
+	byID := map[string]*tempwatch.Reading{}
+	for _, s := range page.Items {
+		byID[s.ID] = s.LatestReading
+	}
+	require.NotNil(t, byID[withData])
+	assert.Equal(t, 4.25, byID[withData].Value)
+	assert.Nil(t, byID[empty])
 }
