@@ -164,7 +164,9 @@ type Reading struct {
 }
 
 // Topic is the reading's MQTT topic.
-func (r Reading) Topic() string { return "tempwatch/" + r.Client + "/sensors/" + r.Device + "/readings" }
+func (r Reading) Topic() string {
+	return "tempwatch/" + r.Client + "/sensors/" + r.Device + "/readings"
+}
 
 // Payload is the reading's JSON body.
 func (r Reading) Payload() []byte {

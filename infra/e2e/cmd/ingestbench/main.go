@@ -1,0 +1,373 @@
+// Command ingestbench measures the ingest path end to end: readings per
+// second from MQTT publish (QoS 1, one reading per message) to a stored row,
+// through Mosquitto, the bridge binary, devstack's Invoke API and the ingest
+// function's bootstrap into PostgreSQL (synchronous_commit as configured,
+// on by default), against a bare pgx CopyFrom loop writing the same rows in
+// the same run. It reports publish-to-stored latency and CPU per process.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tempwatch/tempwatch/infra/e2e"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+func main() {
+	var (
+		n          = flag.Int("n", 100_000, "readings to publish")
+		clients    = flag.Int("clients", 2, "client companies")
+		sensors    = flag.Int("sensors", 50, "sensors per client")
+		publishers = flag.Int("publishers", 4, "publishing MQTT connections")
+		window     = flag.Int("window", 2000, "unacknowledged publishes per publisher")
+		instances  = flag.Int("instances", 2, "ingest function instances")
+		batch      = flag.Int("batch", 500, "BATCH_SIZE of the bridge and rows per COPY")
+		inFlight   = flag.Int("in-flight", 2000, "MAX_IN_FLIGHT of the bridge")
+		root       = flag.String("root", "../..", "repository root")
+		dbBase     = flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL")
+	)
+	flag.Parse()
+	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase); err != nil {
+		fmt.Fprintln(os.Stderr, "ingestbench:", err)
+		os.Exit(1)
+	}
+}
+
+type sensor struct{ slug, device, id string }
+
+func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string) error {
+	ctx := context.Background()
+	root, _ = filepath.Abs(root)
+	e2eURL, dropE2E, err := schema(ctx, dbBase)
+	if err != nil {
+		return err
+	}
+	defer dropE2E()
+	copyURL, dropCopy, err := schema(ctx, dbBase)
+	if err != nil {
+		return err
+	}
+	defer dropCopy()
+	db, err := postgres.Open(ctx, e2eURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	copyDB, err := postgres.Open(ctx, copyURL)
+	if err != nil {
+		return err
+	}
+	defer copyDB.Close()
+	var syncCommit string
+	if err := db.QueryRow(ctx, "SHOW synchronous_commit").Scan(&syncCommit); err != nil {
+		return err
+	}
+	fleet, err := makeSensors(ctx, db, clients, perClient)
+	if err != nil {
+		return err
+	}
+	copyFleet, err := makeSensors(ctx, copyDB, clients, perClient)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("ingestbench: %d readings, %d clients x %d sensors, 1 reading/message, QoS 1, synchronous_commit=%s, batch %d, %d function instances, %d CPUs\n",
+		n, clients, perClient, syncCommit, batch, instances, numCPU())
+
+	h, err := e2e.Start(ctx, e2e.Options{Root: root, DatabaseURL: e2eURL, MongoURL: os.Getenv("MONGODB_URL"), Instances: instances})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	bin := filepath.Join(os.TempDir(), fmt.Sprintf("tempwatch-bridge-%d", os.Getpid()))
+	build := exec.Command("go", "build", "-o", bin, "./bridge")
+	build.Dir, build.Stderr = root, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build bridge: %w", err)
+	}
+	defer os.Remove(bin)
+	bridge := exec.Command(bin)
+	bridge.Stderr = os.Stderr
+	for k, v := range h.BridgeEnv(map[string]string{"BATCH_SIZE": strconv.Itoa(batch), "MAX_IN_FLIGHT": strconv.Itoa(inFlight),
+		"LOG_LEVEL": "warn", "MQTT_CLIENT_ID": "bench-bridge"}) {
+		bridge.Env = append(bridge.Env, k+"="+v)
+	}
+	if err := bridge.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = bridge.Process.Signal(os.Interrupt); _ = bridge.Wait() }()
+	time.Sleep(time.Second) // subscribed (the broker holds nothing before that)
+
+	procs := map[string][]int{"bridge": {bridge.Process.Pid}, "mosquitto": {h.Broker.Pid()},
+		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (all)": pidsNamed("postgres"),
+		"bench (publishers, devstack, FerretDB)": {os.Getpid()}}
+	before := cpu(procs)
+	start := time.Now()
+	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window)
+	if err != nil {
+		return err
+	}
+	var stored int
+	for {
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&stored); err != nil {
+			return err
+		}
+		if stored >= n {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			return fmt.Errorf("only %d of %d rows stored after 10 minutes", stored, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e2eDur := time.Since(start)
+	after := cpu(procs)
+	var p50, p99, pmax float64
+	if err := db.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d)
+		FROM (SELECT extract(epoch FROM created_at - measured_at) * 1000 AS d FROM readings) x`).Scan(&p50, &p99, &pmax); err != nil {
+		return err
+	}
+
+	// The same rows, written by a bare CopyFrom loop, batch rows per COPY
+	// (each its own durable commit).
+	copyIDs := map[string]string{}
+	for i, s := range fleet {
+		copyIDs[s.id] = copyFleet[i].id
+	}
+	copyStart := time.Now()
+	for i := 0; i < len(rows); i += batch {
+		chunk := rows[i:min(i+batch, len(rows))]
+		_, err := copyDB.CopyFrom(ctx, pgx.Identifier{"readings"}, []string{"sensor_id", "value", "measured_at"},
+			pgx.CopyFromSlice(len(chunk), func(j int) ([]any, error) {
+				return []any{copyIDs[chunk[j].sensorID], chunk[j].value, chunk[j].at}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+	}
+	copyDur := time.Since(copyStart)
+
+	e2eRate := float64(n) / e2eDur.Seconds()
+	copyRate := float64(n) / copyDur.Seconds()
+	fmt.Printf("publish:        %8.0f msg/s (%d messages in %s)\n", float64(n)/pubDur.Seconds(), n, pubDur.Round(time.Millisecond))
+	fmt.Printf("end to end:     %8.0f readings/s (publish start to last row stored, %s)\n", e2eRate, e2eDur.Round(time.Millisecond))
+	fmt.Printf("bare CopyFrom:  %8.0f readings/s (%d rows per COPY, %s)\n", copyRate, batch, copyDur.Round(time.Millisecond))
+	fmt.Printf("ratio:          %8.2f x bare COPY\n", e2eRate/copyRate)
+	fmt.Printf("latency publish->stored (created_at - device ts): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", p50, p99, pmax)
+	fmt.Printf("CPU during the end-to-end run (%.1f s wall, %d CPUs):\n", e2eDur.Seconds(), numCPU())
+	names := make([]string, 0, len(procs))
+	for k := range procs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		s := after[k] - before[k]
+		fmt.Printf("  %-40s %6.2f CPU-s  %5.0f%% of one core  (%d µs/reading)\n", k, s, 100*s/e2eDur.Seconds(), int(s*1e6/float64(n)))
+	}
+	return nil
+}
+
+type row struct {
+	sensorID string
+	value    float64
+	at       time.Time
+}
+
+// publish sends n readings round-robin over the fleet from several
+// connections, device timestamp = publish time (ms; strictly increasing per
+// sensor), and returns the rows it published.
+func publish(broker string, fleet []sensor, n, publishers, window int) ([]row, time.Duration, error) {
+	rows := make([]row, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers)
+	start := time.Now()
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("bench-pub-%d", p)).
+				SetOrderMatters(false).SetWriteTimeout(30 * time.Second))
+			if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+				errs <- fmt.Errorf("publisher connect: %v", t.Error())
+				return
+			}
+			defer c.Disconnect(250)
+			r := rand.New(rand.NewPCG(uint64(p), 7))
+			last := map[int]time.Time{}
+			sem := make(chan paho.Token, window)
+			wait := func(t paho.Token) bool {
+				if !t.WaitTimeout(60*time.Second) || t.Error() != nil {
+					errs <- fmt.Errorf("publish: %v", t.Error())
+					return false
+				}
+				return true
+			}
+			// Publisher p owns the sensors s with s % publishers == p, so
+			// per-sensor timestamps only need to increase within one goroutine.
+			var mine []int
+			for s := p; s < len(fleet); s += publishers {
+				mine = append(mine, s)
+			}
+			for i := p; i < n; i += publishers {
+				si := mine[(i/publishers)%len(mine)]
+				s := fleet[si]
+				at := time.Now().UTC().Truncate(time.Millisecond)
+				if !at.After(last[si]) {
+					at = last[si].Add(time.Millisecond)
+				}
+				last[si] = at
+				v := math.Round((18+r.NormFloat64())*100) / 100
+				rows[i] = row{sensorID: s.id, value: v, at: at}
+				payload := `{"value":` + strconv.FormatFloat(v, 'f', -1, 64) + `,"ts":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"}`
+				if len(sem) == cap(sem) && !wait(<-sem) {
+					return
+				}
+				sem <- c.Publish("tempwatch/"+s.slug+"/sensors/"+s.device+"/readings", 1, false, payload)
+			}
+			for len(sem) > 0 {
+				if !wait(<-sem) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	return rows, time.Since(start), nil
+}
+
+func makeSensors(ctx context.Context, db *pgxpool.Pool, clients, perClient int) ([]sensor, error) {
+	var out []sensor
+	for c := range clients {
+		slug := fmt.Sprintf("bench-%d", c+1)
+		var clientID string
+		if err := db.QueryRow(ctx, `INSERT INTO clients (name, slug, timezone) VALUES ($1, $1, 'UTC') RETURNING id`, slug).Scan(&clientID); err != nil {
+			return nil, fmt.Errorf("create client: %w", err)
+		}
+		for s := range perClient {
+			dev := fmt.Sprintf("dev-%04d", s+1)
+			var id string
+			if err := db.QueryRow(ctx, `INSERT INTO sensors (client_id, device_id, name, device_key_hash) VALUES ($1, $2, $2, $3) RETURNING id`,
+				clientID, dev, tempwatch.HashDeviceKey(slug+dev)).Scan(&id); err != nil {
+				return nil, fmt.Errorf("create sensor: %w", err)
+			}
+			out = append(out, sensor{slug: slug, device: dev, id: id})
+		}
+	}
+	return out, nil
+}
+
+// schema creates a fresh schema and returns a URL whose search_path is it.
+func schema(ctx context.Context, base string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("bench_%d_%d", os.Getpid(), rand.IntN(1e6))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		return "", nil, err
+	}
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE")
+			_ = c.Close(context.Background())
+		}
+	}
+	return u.String(), drop, nil
+}
+
+// cpu sums utime+stime (seconds) of each group's processes from /proc.
+func cpu(groups map[string][]int) map[string]float64 {
+	out := map[string]float64{}
+	for name, pids := range groups {
+		for _, pid := range pids {
+			out[name] += procCPU(pid)
+		}
+	}
+	return out
+}
+
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+func procs() map[int][2]string { // pid → (comm, ppid)
+	out := map[int][2]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, cl := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[cl+2:])
+		out[pid] = [2]string{s[open+1 : cl], f[1]}
+	}
+	return out
+}
+
+func childrenNamed(ppid int, comm string) []int {
+	var out []int
+	for pid, p := range procs() {
+		if p[0] == comm && p[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func pidsNamed(prefix string) []int {
+	var out []int
+	for pid, p := range procs() {
+		if strings.HasPrefix(p[0], prefix) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return max(1, strings.Count(string(b), "processor\t:"))
+}
