@@ -33,7 +33,11 @@ if [ -z "${MONGODB_URL:-}" ]; then
 fi
 
 export TEMPWATCH_REQUIRE_SERVICES=1
+# Both modules run even when the first fails, so one run shows every failure.
+status=0
 echo "test: product module"
-go test -race -count=1 -timeout 15m ./...
-echo "test: infra module (devstack, deployment files)"
-(cd infra && go test -race -count=1 -timeout 15m ./...)
+go test -race -count=1 -timeout 15m ./... || status=1
+echo "test: infra module (devstack, gateway, deployment files, end to end)"
+(cd infra && go test -race -count=1 -timeout 15m ./...) || status=1
+if [ $status -ne 0 ]; then echo "test: FAILED" >&2; fi
+exit $status
