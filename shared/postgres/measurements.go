@@ -17,13 +17,19 @@ import (
 var _ tempwatch.MeasurementService = (*MeasurementStore)(nil)
 
 // MeasurementStore keeps measurements (the rows of readings) in PostgreSQL
-// and keeps reading_rollups exact on every write.
+// and keeps reading_rollups exact on every write, by rebuilding each touched
+// bucket with recompute_rollup in the write's transaction.
 //
-// Each write first locks the sensor row FOR UPDATE. Ingest inserts readings
-// with a foreign key to sensors, which takes FOR KEY SHARE on the sensor, so
-// the lock waits for in-flight ingest of that sensor and holds new ingest
-// back until commit: a rebuilt bucket can then not miss, nor race with, a
-// concurrent incremental rollup update. Corrections are rare; the wait is short.
+// Against concurrent ingest (incremental upserts of the same rollup rows)
+// recompute_rollup is exact because it deletes the bucket's row first: an
+// ingest that upserted it is waited for and then counted; one that upserts
+// later waits for our commit and adds to our row. Its one failure mode, an
+// ingest creating the bucket's row between our delete and insert, is a
+// unique violation on reading_rollups, never a wrong sum: the transaction is
+// then retried, as are deadlocks. Corrections of one sensor are serialised
+// by a FOR NO KEY UPDATE lock on its row, which (unlike FOR UPDATE) does not
+// block the FOR KEY SHARE that ingest's foreign key check takes, so ingest
+// never waits for a correction's row lock on the sensor and cannot deadlock on it.
 type MeasurementStore struct {
 	db  *pgxpool.Pool
 	now func() time.Time
@@ -66,12 +72,35 @@ func translateMeasurement(err error) error {
 	return translate(err, "Measurement")
 }
 
-// lockSensor returns the sensor, locked until tx ends (see MeasurementStore).
+// writeAttempts bounds the retries of a write transaction (see MeasurementStore).
+const writeAttempts = 4
+
+// inTx runs fn in a transaction, again when it failed for a reason a retry
+// cures: a deadlock, a serialization failure, or the rollup row race.
+func (s *MeasurementStore) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for range writeAttempts {
+		if err = pgx.BeginFunc(ctx, s.db, fn); err == nil || !(retryable(err) || rollupRace(err)) {
+			return err
+		}
+	}
+	return err
+}
+
+// rollupRace reports whether err is recompute_rollup's insert meeting a row
+// an ingest created after the function's delete.
+func rollupRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "reading_rollups_pkey"
+}
+
+// lockSensor returns the sensor, locked against other corrections until tx
+// ends (see MeasurementStore).
 func lockSensor(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
 		return nil, sensorNotFound()
 	}
-	rows, _ := tx.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1 FOR UPDATE`, id)
+	rows, _ := tx.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1 FOR NO KEY UPDATE`, id)
 	s, err := pgx.CollectExactlyOneRow(rows, scanSensor)
 	return s, translate(err, "Sensor")
 }
@@ -81,7 +110,7 @@ func recomputeRollups(ctx context.Context, tx pgx.Tx, sensorID string, times ...
 	_, err := tx.Exec(ctx, `SELECT recompute_rollup($1, b)
 		FROM (SELECT DISTINCT rollup_bucket(t) AS b FROM unnest($2::timestamptz[]) AS t) buckets`, sensorID, times)
 	if err != nil {
-		return fmt.Errorf("recompute rollups: %w", err)
+		return fmt.Errorf("recompute rollups: %w", err) // wrapped, so inTx still sees the driver error
 	}
 	return nil
 }
@@ -89,7 +118,7 @@ func recomputeRollups(ctx context.Context, tx pgx.Tx, sensorID string, times ...
 // CreateMeasurement validates m against its sensor, inserts it and rebuilds
 // its bucket, filling m's id, timestamps and client.
 func (s *MeasurementStore) CreateMeasurement(ctx context.Context, m *tempwatch.Measurement) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		sensor, err := lockSensor(ctx, tx, m.SensorID)
 		if err != nil {
 			return err
@@ -181,7 +210,7 @@ func lockMeasurement(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Meas
 // and rebuilds the buckets of both its old and new measured_at.
 func (s *MeasurementStore) UpdateMeasurement(ctx context.Context, id string, upd tempwatch.MeasurementUpdate) (*tempwatch.Measurement, error) {
 	var out *tempwatch.Measurement
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		cur, sensor, err := lockMeasurement(ctx, tx, id)
 		if err != nil {
 			return err
@@ -234,7 +263,7 @@ func onlySetFields(err error, valueSet, measuredAtSet bool) error {
 // what was deleted (callers invalidate caches of its sensor).
 func (s *MeasurementStore) DeleteMeasurement(ctx context.Context, id string) (*tempwatch.Measurement, error) {
 	var out *tempwatch.Measurement
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		cur, _, err := lockMeasurement(ctx, tx, id)
 		if err != nil {
 			return err
