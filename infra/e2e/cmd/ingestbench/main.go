@@ -10,8 +10,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,9 +46,10 @@ func main() {
 		inFlight   = flag.Int("in-flight", 2000, "MAX_IN_FLIGHT of the bridge")
 		root       = flag.String("root", "../..", "repository root")
 		dbBase     = flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL")
+		mongoPid   = flag.Int("mongo-pid", 0, "pid of the MongoDB/FerretDB server at MONGODB_URL, for its CPU")
 	)
 	flag.Parse()
-	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase); err != nil {
+	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase, *mongoPid); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
@@ -53,7 +57,7 @@ func main() {
 
 type sensor struct{ slug, device, id string }
 
-func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string) error {
+func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string, mongoPid int) error {
 	ctx := context.Background()
 	root, _ = filepath.Abs(root)
 	e2eURL, dropE2E, err := schema(ctx, dbBase)
@@ -104,10 +108,14 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		return fmt.Errorf("build bridge: %w", err)
 	}
 	defer os.Remove(bin)
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	bridge := exec.Command(bin)
 	bridge.Stderr = os.Stderr
 	for k, v := range h.BridgeEnv(map[string]string{"BATCH_SIZE": strconv.Itoa(batch), "MAX_IN_FLIGHT": strconv.Itoa(inFlight),
-		"LOG_LEVEL": "warn", "MQTT_CLIENT_ID": "bench-bridge"}) {
+		"LOG_LEVEL": "warn", "MQTT_CLIENT_ID": "bench-bridge", "METRICS_ADDR": metricsAddr}) {
 		bridge.Env = append(bridge.Env, k+"="+v)
 	}
 	if err := bridge.Start(); err != nil {
@@ -119,6 +127,9 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	procs := map[string][]int{"bridge": {bridge.Process.Pid}, "mosquitto": {h.Broker.Pid()},
 		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (all)": pidsNamed("postgres"),
 		"bench (publishers, devstack, FerretDB)": {os.Getpid()}}
+	if mongoPid > 0 {
+		procs["mongodb (MONGODB_URL)"] = []int{mongoPid}
+	}
 	before := cpu(procs)
 	start := time.Now()
 	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window)
@@ -182,7 +193,43 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		s := after[k] - before[k]
 		fmt.Printf("  %-40s %6.2f CPU-s  %5.0f%% of one core  (%d µs/reading)\n", k, s, 100*s/e2eDur.Seconds(), int(s*1e6/float64(n)))
 	}
+	m, err := scrape("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return err
+	}
+	calls := m["tempwatch_bridge_invoke_duration_seconds_count"]
+	fmt.Printf("bridge: %.0f invocations, mean invoke %.0f ms, %.0f messages retried\n", calls,
+		1000*m["tempwatch_bridge_invoke_duration_seconds_sum"]/max(calls, 1), m["tempwatch_bridge_retries_total"])
 	return nil
+}
+
+// scrape reads the unlabelled samples of a Prometheus text page.
+func scrape(u string) (map[string]float64, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, v, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(name, "#") && !strings.Contains(name, "{") {
+			out[name], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return out, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 type row struct {
