@@ -1,0 +1,60 @@
+package bridge_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/bridge/bridge"
+	"github.com/tempwatch/tempwatch/shared/config"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := bridge.Load(config.MapEnv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "tcp://127.0.0.1:1883", cfg.MQTTURL)
+	assert.Equal(t, bridge.DefaultTopic, cfg.MQTTTopic)
+	assert.False(t, cfg.CleanSession, "persistent session by default")
+	assert.Equal(t, 500, cfg.BatchSize)
+	assert.Equal(t, 200*time.Millisecond, cfg.BatchTimeout)
+	assert.Equal(t, ":8081", cfg.MetricsAddr)
+	assert.Empty(t, cfg.LambdaEndpoint, "no endpoint means AWS")
+	assert.Equal(t, 4, cfg.Workers())
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"broker scheme", map[string]string{"MQTT_URL": "http://broker:1883"}, "MQTT_URL"},
+		{"endpoint not a URL", map[string]string{"LAMBDA_ENDPOINT": "localhost:3001"}, "LAMBDA_ENDPOINT"},
+		{"batch size zero", map[string]string{"BATCH_SIZE": "0"}, "BATCH_SIZE"},
+		{"batch size word", map[string]string{"BATCH_SIZE": "many"}, "BATCH_SIZE"},
+		{"timeout", map[string]string{"BATCH_TIMEOUT": "soon"}, "BATCH_TIMEOUT"},
+		{"clean session", map[string]string{"MQTT_CLEAN_SESSION": "maybe"}, "MQTT_CLEAN_SESSION"},
+		{"in flight below batch", map[string]string{"BATCH_SIZE": "500", "MAX_IN_FLIGHT": "100"}, "MAX_IN_FLIGHT"},
+		{"shared group wildcard", map[string]string{"MQTT_SHARED_GROUP": "a/b"}, "MQTT_SHARED_GROUP"},
+		{"topic already shared", map[string]string{"MQTT_TOPIC": "$share/g/tempwatch/#"}, "MQTT_TOPIC"},
+		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"retry cap below base", map[string]string{"RETRY_BASE": "2s", "RETRY_MAX": "1s"}, "RETRY_MAX"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := bridge.Load(config.MapEnv(tt.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLoadNamesEveryProblem(t *testing.T) {
+	_, err := bridge.Load(config.MapEnv(map[string]string{"BATCH_SIZE": "x", "METRICS_ADDR": "", "LOG_LEVEL": "x", "MQTT_URL": "ftp://x"}))
+	require.Error(t, err)
+	for _, name := range []string{"BATCH_SIZE", "LOG_LEVEL", "MQTT_URL"} {
+		assert.Contains(t, err.Error(), name)
+	}
+}
