@@ -46,10 +46,11 @@ func main() {
 		inFlight   = flag.Int("in-flight", 2000, "MAX_IN_FLIGHT of the bridge")
 		root       = flag.String("root", "../..", "repository root")
 		dbBase     = flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL")
+		rate       = flag.Float64("rate", 0, "publish rate in messages/s, all publishers together (0: as fast as possible)")
 		mongoPid   = flag.Int("mongo-pid", 0, "pid of the MongoDB/FerretDB server at MONGODB_URL, for its CPU")
 	)
 	flag.Parse()
-	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase, *mongoPid); err != nil {
+	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase, *mongoPid, *rate); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
@@ -57,7 +58,7 @@ func main() {
 
 type sensor struct{ slug, device, id string }
 
-func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string, mongoPid int) error {
+func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string, mongoPid int, rate float64) error {
 	ctx := context.Background()
 	root, _ = filepath.Abs(root)
 	e2eURL, dropE2E, err := schema(ctx, dbBase)
@@ -132,7 +133,7 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	}
 	before := cpu(procs)
 	start := time.Now()
-	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window)
+	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window, rate)
 	if err != nil {
 		return err
 	}
@@ -240,8 +241,8 @@ type row struct {
 
 // publish sends n readings round-robin over the fleet from several
 // connections, device timestamp = publish time (ms; strictly increasing per
-// sensor), and returns the rows it published.
-func publish(broker string, fleet []sensor, n, publishers, window int) ([]row, time.Duration, error) {
+// sensor), at rate messages/s when rate > 0, and returns the rows it published.
+func publish(broker string, fleet []sensor, n, publishers, window int, rate float64) ([]row, time.Duration, error) {
 	rows := make([]row, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
@@ -273,7 +274,10 @@ func publish(broker string, fleet []sensor, n, publishers, window int) ([]row, t
 			for s := p; s < len(fleet); s += publishers {
 				mine = append(mine, s)
 			}
-			for i := p; i < n; i += publishers {
+			for k, i := 0, p; i < n; k, i = k+1, i+publishers {
+				if rate > 0 { // message k of this publisher is due at k·publishers/rate
+					time.Sleep(time.Until(start.Add(time.Duration(float64(k*publishers) / rate * float64(time.Second)))))
+				}
 				si := mine[(i/publishers)%len(mine)]
 				s := fleet[si]
 				at := time.Now().UTC().Truncate(time.Millisecond)
