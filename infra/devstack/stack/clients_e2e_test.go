@@ -20,6 +20,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/config"
 )
 
 // MustTestDatabase returns the URL of a new, empty PostgreSQL database that
@@ -62,7 +64,8 @@ func MustTestDatabase(tb testing.TB) string {
 // template.yaml behind the emulated gateway, with an embedded MQTT broker
 // and (unless MONGODB_URL is set) an embedded FerretDB.
 func TestClientsEndToEnd(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": MustTestDatabase(t), "LOG_LEVEL": "debug"}
+	jwtKeys := auth.NewKey("e2e")
+	env := map[string]string{"DATABASE_URL": MustTestDatabase(t), "LOG_LEVEL": "debug", "JWT_KEYS": jwtKeys}
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
@@ -96,8 +99,19 @@ func TestClientsEndToEnd(t *testing.T) {
 	})
 
 	api := s.APIURL()
-	resp, body := do(t, "POST", api+"/clients", strings.NewReader(`{"name":"Acme","slug":"acme","timezone":"Europe/Berlin"}`),
-		http.Header{"Content-Type": {"application/json"}})
+	resp, body := do(t, "GET", api+"/clients", nil, nil)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no token: %s", body)
+
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": jwtKeys}))
+	jwtCfg := auth.LoadJWTConfig(r)
+	require.NoError(t, r.Err())
+	token, err := auth.NewIssuer(jwtCfg).Issue(auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}, "")
+	require.NoError(t, err)
+	bearer := "Bearer " + token.Token
+	jsonAuthz := http.Header{"Content-Type": {"application/json"}, "Authorization": {bearer}}
+	authz := http.Header{"Authorization": {bearer}}
+	resp, body = do(t, "POST", api+"/clients", strings.NewReader(`{"name":"Acme","slug":"acme","timezone":"Europe/Berlin"}`),
+		jsonAuthz)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, string(body))
 	var created struct{ ID, Name, Slug, Timezone string }
 	require.NoError(t, json.Unmarshal(body, &created))
@@ -107,17 +121,17 @@ func TestClientsEndToEnd(t *testing.T) {
 	assert.Equal(t, "Europe/Berlin", created.Timezone)
 
 	resp, body = do(t, "POST", api+"/clients", strings.NewReader(`{"name":"Acme 2","slug":"acme","timezone":"UTC"}`),
-		http.Header{"Content-Type": {"application/json"}})
+		jsonAuthz)
 	assert.Equal(t, http.StatusConflict, resp.StatusCode, "duplicate slug: %s", body)
 
-	resp, body = do(t, "GET", api+"/clients/"+created.ID, nil, nil)
+	resp, body = do(t, "GET", api+"/clients/"+created.ID, nil, authz)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Contains(t, resp.Header.Get("Content-Type"), "application/json")
 	var got struct{ ID, Name string }
 	require.NoError(t, json.Unmarshal(body, &got))
 	assert.Equal(t, created.ID, got.ID)
 
-	resp, body = do(t, "GET", api+"/clients?limit=10", nil, nil)
+	resp, body = do(t, "GET", api+"/clients?limit=10", nil, authz)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var list struct {
 		Items []struct {
@@ -132,18 +146,18 @@ func TestClientsEndToEnd(t *testing.T) {
 	assert.False(t, list.HasMore)
 
 	resp, body = do(t, "PATCH", api+"/clients/"+created.ID, strings.NewReader(`{"name":"Acme GmbH"}`),
-		http.Header{"Content-Type": {"application/json"}})
+		jsonAuthz)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.NoError(t, json.Unmarshal(body, &got))
 	assert.Equal(t, "Acme GmbH", got.Name)
 
-	resp, body = do(t, "DELETE", api+"/clients/"+created.ID, nil, nil)
+	resp, body = do(t, "DELETE", api+"/clients/"+created.ID, nil, authz)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, string(body))
 
-	resp, body = do(t, "GET", api+"/clients/"+created.ID, nil, nil)
+	resp, body = do(t, "GET", api+"/clients/"+created.ID, nil, authz)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
 	assert.Contains(t, resp.Header.Get("Content-Type"), "application/problem+json")
 
-	resp, _ = do(t, "PUT", api+"/clients/"+created.ID, nil, nil)
+	resp, _ = do(t, "PUT", api+"/clients/"+created.ID, nil, authz)
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 }
