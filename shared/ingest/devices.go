@@ -67,10 +67,12 @@ func hashKey(hash []byte) string          { return "devkey:" + hex.EncodeToStrin
 func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
 	out := make(map[telemetry.DeviceRef]telemetry.Device, len(refs))
 	var missing []telemetry.DeviceRef
+	seen := make(map[telemetry.DeviceRef]bool, len(refs))
 	for _, r := range refs {
-		if _, done := out[r]; done {
+		if seen[r] {
 			continue
 		}
+		seen[r] = true
 		if d, ok := c.local.Get(refKey(r)); ok {
 			out[r] = d
 		} else {

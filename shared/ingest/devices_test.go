@@ -1,0 +1,114 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/ingest"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// countingStore passes lookups to the real store and records them.
+type countingStore struct {
+	next    telemetry.DeviceStore
+	byRef   [][]telemetry.DeviceRef
+	byHash  int
+	failAll bool
+}
+
+func (c *countingStore) DevicesByRef(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
+	c.byRef = append(c.byRef, refs)
+	if c.failAll {
+		return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+	}
+	return c.next.DevicesByRef(ctx, refs)
+}
+
+func (c *countingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telemetry.Device, error) {
+	c.byHash++
+	if c.failAll {
+		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+	}
+	return c.next.DeviceByKeyHash(ctx, hash)
+}
+
+func TestDeviceCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	store := &countingStore{next: postgres.NewReadingStore(e.db)}
+	opt := ingest.DeviceCacheOptions{Prefix: e.prefix}
+	c := ingest.NewDeviceCache(store, e.rdb, opt)
+
+	var refs []telemetry.DeviceRef
+	for range 100 {
+		refs = append(refs,
+			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"},
+			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"},
+			telemetry.DeviceRef{ClientSlug: "globex", DeviceID: "dev-1"},
+			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "unknown"})
+	}
+	got, err := c.Resolve(ctx, refs)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"acme/dev-1": e.acme1, "acme/dev-2": e.acme2, "globex/dev-1": e.globex1}, sensorIDs(got))
+	require.Len(t, store.byRef, 1, "one query for all unknown devices of the batch")
+	assert.Len(t, store.byRef[0], 4, "each device asked once")
+	assert.Equal(t, "F", got[telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"}].Unit)
+	assert.Equal(t, 85.0, got[telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"}].MaxValue)
+
+	_, err = c.Resolve(ctx, refs[:3])
+	require.NoError(t, err)
+	assert.Len(t, store.byRef, 1, "known devices come from the process cache")
+
+	// Another process (empty local cache) finds them in Redis, with
+	// PostgreSQL down.
+	down := &countingStore{failAll: true}
+	other := ingest.NewDeviceCache(down, e.rdb, opt)
+	got, err = other.Resolve(ctx, refs[:3])
+	require.NoError(t, err)
+	assert.Len(t, got, 3)
+	assert.Empty(t, down.byRef)
+	// An unknown device is not cached: it goes to PostgreSQL, whose failure
+	// is the caller's error.
+	_, err = other.Resolve(ctx, refs[:4])
+	assert.Error(t, err)
+
+	// Device keys: found by hash, then cached; a wrong key is ENOTFOUND.
+	d, err := c.ByKey(ctx, e.acme1Key)
+	require.NoError(t, err)
+	assert.Equal(t, e.acme1, d.SensorID)
+	d, err = other.ByKey(ctx, e.acme1Key)
+	require.NoError(t, err, "from Redis while PostgreSQL is down")
+	assert.Equal(t, e.acme1, d.SensorID)
+	_, err = c.ByKey(ctx, "wrong")
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err))
+	// Redis keeps the hash of the key, never the key itself.
+	sum := sha256.Sum256([]byte(e.acme1Key))
+	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		assert.NotContains(t, k, e.acme1Key)
+	}
+	assert.Contains(t, keys, e.prefix+"ingest:devkey:"+hex.EncodeToString(sum[:]))
+
+	// Forget drops both levels: the next lookup asks PostgreSQL again.
+	c.Forget(ctx, refs[:1])
+	_, err = c.Resolve(ctx, refs[:1])
+	require.NoError(t, err)
+	assert.Len(t, store.byRef, 2)
+}
+
+func sensorIDs(m map[telemetry.DeviceRef]telemetry.Device) map[string]string {
+	out := map[string]string{}
+	for r, d := range m {
+		out[r.String()] = d.SensorID
+	}
+	return out
+}
