@@ -124,10 +124,10 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if !p.IsAdmin() && req.ClientID == "" {
-		req.ClientID = p.ClientID // a client's users create in their own client
-	}
 	if !p.IsAdmin() {
+		if req.ClientID == "" {
+			req.ClientID = p.ClientID // a client's users create in their own client
+		}
 		if err := Authorize(p, req.ClientID, "Client", true); err != nil {
 			h.fail(w, r, err)
 			return
