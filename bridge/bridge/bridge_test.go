@@ -289,3 +289,23 @@ func TestBridgeCleanSessionLosesWhatArrivesWhileDown(t *testing.T) {
 	}
 	waitStored(t, f, want)
 }
+
+func TestBridgeShutdownFlushesOpenBatch(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	// Neither size nor time would close the batch before the shutdown.
+	env := map[string]string{"BATCH_SIZE": "1000", "MAX_IN_FLIGHT": "1000", "BATCH_TIMEOUT": "1m", "BATCH_IDLE": "0s"}
+	b := startBridge(t, broker.URL, endpoint, env)
+	publish(t, broker.URL, 0, 25)
+	time.Sleep(300 * time.Millisecond)
+	calls, _ := f.snapshot()
+	require.Zero(t, calls, "the batch is still open")
+	b.stop()
+	_, stored := f.snapshot()
+	assert.Equal(t, payloads(0, 25), stored, "shutdown delivered the open batch")
+
+	startBridge(t, broker.URL, endpoint, nil) // batches close quickly again
+	time.Sleep(500 * time.Millisecond)
+	after, _ := f.snapshot()
+	assert.Equal(t, 1, after, "and acked it: nothing comes back")
+}

@@ -173,8 +173,40 @@ func TestIngestEndToEnd(t *testing.T) {
 
 	rs := w.readings(100, 0) // 600 readings, two clients
 	require.NoError(t, pub.Publish(rs))
+	// Redelivered or re-sent readings, and messages rejected for good, in
+	// among the good ones.
+	require.NoError(t, pub.Publish(rs[:60]))
+	bad := [][2]string{
+		{"tempwatch/acme/sensors/dev-1/readings", `{"value":`},
+		{"tempwatch/acme/sensors/dev-1/readings", `{"value":9000}`},
+		{"tempwatch/acme/sensors/dev-1/readings", `{"value":"warm"}`},
+		{"tempwatch/acme/sensors/no-such-device/readings", `{"value":20}`},
+		{"tempwatch/globex/sensors/dev-2/readings", `{"value":20,"ts":"2099-01-01T00:00:00Z"}`},
+	}
+	require.NoError(t, pub.PublishRaw(bad))
+	more := w.readings(10, 100)
+	require.NoError(t, pub.Publish(more))
+	rs = append(rs, more...)
+
 	w.waitRows(t, len(rs), 60*time.Second)
 	w.assertStored(t, rs)
+	w.assertDeadLetters(t, len(bad))
+	assert.Equal(t, float64(len(bad)), testutil.ToFloat64(b.Metrics().Rejected), "rejections acked and counted")
+	assert.Equal(t, float64(len(rs)+60+len(bad)), testutil.ToFloat64(b.Metrics().Acked), "every message acked once")
+}
+
+func (w *world) assertDeadLetters(t *testing.T, want int) {
+	t.Helper()
+	ctx := context.Background()
+	mc, err := mongo.Open(ctx, w.h.Stack.MongoDBURL())
+	require.NoError(t, err)
+	defer mc.Disconnect(ctx)
+	var n int64
+	require.Eventually(t, func() bool {
+		n, err = mc.Database(w.h.MongoDB).Collection(mongo.DeadLettersCollection).CountDocuments(ctx, bson.D{})
+		return err == nil && n >= int64(want)
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, int64(want), n, "one dead letter per rejected message")
 }
 
 // TestIngestSurvivesBridgeRestartAndDatabaseOutage restarts the bridge mid

@@ -189,9 +189,18 @@ func (h *Harness) NewPublisher(id string) (*Publisher, error) {
 
 // Publish sends rs and waits for every PUBACK.
 func (p *Publisher) Publish(rs []Reading) error {
-	tokens := make([]paho.Token, 0, len(rs))
-	for _, r := range rs {
-		tokens = append(tokens, p.c.Publish(r.Topic(), 1, false, r.Payload()))
+	msgs := make([][2]string, len(rs))
+	for i, r := range rs {
+		msgs[i] = [2]string{r.Topic(), string(r.Payload())}
+	}
+	return p.PublishRaw(msgs)
+}
+
+// PublishRaw sends (topic, payload) pairs and waits for every PUBACK.
+func (p *Publisher) PublishRaw(msgs [][2]string) error {
+	tokens := make([]paho.Token, 0, len(msgs))
+	for _, m := range msgs {
+		tokens = append(tokens, p.c.Publish(m[0], 1, false, m[1]))
 	}
 	for _, t := range tokens {
 		if !t.WaitTimeout(30 * time.Second) {
