@@ -129,7 +129,7 @@ func (f *fakeLatest) OfferLatest(_ context.Context, r tempwatch.Reading) error {
 	return nil
 }
 
-func (f *fakeLatest) InvalidateSensor(_ context.Context, ids ...string) error {
+func (f *fakeLatest) InvalidateAggregates(_ context.Context, ids ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invalidated = append(f.invalidated, ids...)

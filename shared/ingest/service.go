@@ -32,7 +32,7 @@ const (
 // LatestCache is the part of the read cache ingest feeds (shared/cache.Cache).
 type LatestCache interface {
 	OfferLatest(ctx context.Context, r tempwatch.Reading) error
-	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+	InvalidateAggregates(ctx context.Context, sensorIDs ...string) error
 }
 
 // Config holds the validation window. Zero values take the defaults.
@@ -381,8 +381,8 @@ func (s *Service) feedCache(ctx context.Context, items []*item) {
 		})
 	}
 	wg.Wait()
-	if err := s.latest.InvalidateSensor(ctx, ids...); err != nil {
-		s.log.WarnContext(ctx, "invalidate sensor caches", "error", err, "sensors", len(ids))
+	if err := s.latest.InvalidateAggregates(ctx, ids...); err != nil {
+		s.log.WarnContext(ctx, "invalidate sensor aggregates", "error", err, "sensors", len(ids))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -197,4 +198,33 @@ func TestHandleBatchEmpty(t *testing.T) {
 	e := newEnv(t)
 	resp := e.service(nil, nil, nil).HandleBatch(context.Background(), telemetry.BatchRequest{})
 	assert.Equal(t, telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}, resp)
+}
+
+// TestHandleBatchFeedsLatestCache runs ingest against the real cache: the
+// newest reading lands in Redis, and a late, older one does not replace it.
+func TestHandleBatchFeedsLatestCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := e.service(nil, nil, nil) // real cache.Cache on the env's Redis prefix
+	a1 := topic("acme", "dev-1")
+	send := func(id string, v float64, ago time.Duration) {
+		resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+			msg(id, a1, fmt.Sprintf(`{"value":%g,"ts":%q}`, v, ts(e.now.Add(-ago))), e.now)}})
+		require.Equal(t, 1, resp.Accepted)
+	}
+	send("new", 30, time.Minute)
+	send("late", 10, time.Hour)
+
+	// The cache's documented layout: tw:sensor:<id>:latest {at: µs, r: JSON}.
+	entry, err := e.rdb.HGetAll(ctx, e.prefix+"sensor:"+e.acme1+":latest").Result()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(e.now.Add(-time.Minute).UnixMicro()), entry["at"])
+	var got tempwatch.Reading
+	require.NoError(t, json.Unmarshal([]byte(entry["r"]), &got))
+	assert.Equal(t, 30.0, got.Value)
+	assert.NotZero(t, got.ID)
+	ver, err := e.rdb.Get(ctx, e.prefix+"sensor:"+e.acme1+":ver").Int()
+	require.NoError(t, err)
+	assert.Equal(t, 2, ver, "each insert bumps the sensor's aggregate version")
 }
