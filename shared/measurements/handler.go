@@ -198,12 +198,12 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	m, err := h.find(r, true)
-	if err != nil {
+	if _, err := h.find(r, true); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if m, err = h.svc.UpdateMeasurement(r.Context(), r.PathValue("id"), upd); err != nil {
+	m, err := h.svc.UpdateMeasurement(r.Context(), r.PathValue("id"), upd)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -80,7 +80,7 @@ const writeAttempts = 4
 func (s *MeasurementStore) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range writeAttempts {
-		if err = pgx.BeginFunc(ctx, s.db, fn); err == nil || !(retryable(err) || rollupRace(err)) {
+		if err = pgx.BeginFunc(ctx, s.db, fn); err == nil || (!retryable(err) && !rollupRace(err)) {
 			return err
 		}
 	}

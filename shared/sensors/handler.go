@@ -13,10 +13,10 @@ import (
 
 // Handler serves /sensors.
 type Handler struct {
-	svc tempwatch.SensorService
+	svc    tempwatch.SensorService
 	caches Caches
-	log *slog.Logger
-	mux *http.ServeMux
+	log    *slog.Logger
+	mux    *http.ServeMux
 }
 
 // NewHandler returns the /sensors handler over svc, showing each sensor's
