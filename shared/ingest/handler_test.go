@@ -91,6 +91,13 @@ func TestHTTPIngest(t *testing.T) {
 		assert.Equal(t, 2, e.mongoCount(t, mongo.DeadLettersCollection, nil))
 	})
 
+	t.Run("the key decides the sensor, not the body", func(t *testing.T) {
+		w := postReadings(t, h, e.acme1Key, fmt.Sprintf(`{"value":7,"ts":%q,"device_id":"dev-1","sensor_id":%q,"client":"globex"}`, at(20*time.Minute), e.globex1))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE value = 7 AND sensor_id = $1`, e.acme1))
+		assert.Equal(t, 0, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1`, e.globex1))
+	})
+
 	t.Run("bad bodies", func(t *testing.T) {
 		many := "[" + strings.TrimSuffix(strings.Repeat(`{"value":1},`, ingest.MaxHTTPItems+1), ",") + "]"
 		tests := []struct {
@@ -110,7 +117,7 @@ func TestHTTPIngest(t *testing.T) {
 				assert.Equal(t, tt.status, w.Code, w.Body.String())
 			})
 		}
-		assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM readings`))
+		assert.Equal(t, 4, e.count(t, `SELECT count(*) FROM readings`))
 	})
 }
 
