@@ -14,6 +14,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/bridge/batcher"
 	"github.com/tempwatch/tempwatch/bridge/delivery"
+	"github.com/tempwatch/tempwatch/bridge/invoker"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
@@ -112,7 +113,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
 	defer cancelDeliver()
 	d := &delivery.Deliverer{Invoke: b.invoke, Metrics: b.metrics, Log: b.log,
-		Backoff: delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax}}
+		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
+		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
+		SplitAfter:      3}
 	batches := make(chan []batcher.Item)
 	var workers sync.WaitGroup
 	for range b.cfg.Workers() {

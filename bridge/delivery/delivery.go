@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tempwatch/tempwatch/bridge/batcher"
@@ -23,6 +24,13 @@ type Deliverer struct {
 	Backoff Backoff
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
+	// IsFunctionError tells an error the function raised on this input (a
+	// crash, a timeout) from one reaching it (network, throttling). After
+	// SplitAfter function errors in a row a batch is split in two and each
+	// half delivered on its own, so one message that crashes the function
+	// holds back only itself. Nil never splits.
+	IsFunctionError func(error) bool
+	SplitAfter      int
 }
 
 // ErrAbandoned reports that ctx ended before every message was stored; the
@@ -35,6 +43,7 @@ var ErrAbandoned = errors.New("delivery abandoned before every message was store
 // once everything is acked, or ErrAbandoned when ctx ends first.
 func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
 	pending := batch
+	funcErrors := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
 			d.Metrics.Retries.Add(float64(len(pending)))
@@ -59,8 +68,25 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
 		d.Metrics.InvokeLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			d.Log.Warn("ingest invoke failed; will retry", "messages", len(pending), "attempt", attempt+1, "error", err)
+			if d.IsFunctionError == nil || !d.IsFunctionError(err) {
+				funcErrors = 0
+				continue
+			}
+			if funcErrors++; funcErrors >= max(d.SplitAfter, 1) && len(pending) > 1 {
+				half := len(pending) / 2
+				d.Log.Warn("splitting a batch the function keeps failing on", "messages", len(pending))
+				// Side by side, so the good half is not held behind the bad.
+				var wg sync.WaitGroup
+				errs := make([]error, 2)
+				for i, part := range [][]batcher.Item{pending[:half], pending[half:]} {
+					wg.Go(func() { errs[i] = d.Deliver(ctx, part) })
+				}
+				wg.Wait()
+				return errors.Join(errs...)
+			}
 			continue
 		}
+		funcErrors = 0
 		d.Log.Debug("ingest answered", "messages", len(pending), "accepted", resp.Accepted, "duplicates", resp.Duplicates,
 			"rejected", resp.Rejected, "retry", len(resp.BatchItemFailures), "rejections", resp.Rejections)
 		pending = d.settle(pending, resp)

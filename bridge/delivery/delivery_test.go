@@ -134,3 +134,50 @@ func TestDeliverAllFailuresRetriesEverything(t *testing.T) {
 	assert.Equal(t, 2, n)
 	assert.Len(t, r.acked, 3)
 }
+
+func TestDeliverIsolatesAMessageTheFunctionCrashesOn(t *testing.T) {
+	errCrash := errors.New("function crashed")
+	var mu sync.Mutex
+	poisonCalls := 0
+	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range req.Messages {
+			if m.ID == "5" {
+				poisonCalls++
+				return telemetry.BatchResponse{}, errCrash
+			}
+		}
+		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+	}
+	d, _ := newDeliverer(invoke)
+	d.IsFunctionError = func(err error) bool { return errors.Is(err, errCrash) }
+	d.SplitAfter = 2
+	var r recorder
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := d.Deliver(ctx, r.items(8))
+	assert.ErrorIs(t, err, delivery.ErrAbandoned, "the poison message is never acked")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Equal(t, map[string]int{"0": 1, "1": 1, "2": 1, "3": 1, "4": 1, "6": 1, "7": 1}, r.acked,
+		"every other message was stored despite sharing its batch")
+	assert.Greater(t, poisonCalls, 6)
+}
+
+func TestDeliverDoesNotSplitOnTransportErrors(t *testing.T) {
+	var sizes []int
+	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+		sizes = append(sizes, len(req.Messages))
+		if len(sizes) < 6 {
+			return telemetry.BatchResponse{}, errors.New("connection refused")
+		}
+		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+	}
+	d, _ := newDeliverer(invoke)
+	d.IsFunctionError = func(error) bool { return false }
+	d.SplitAfter = 1
+	var r recorder
+	require.NoError(t, d.Deliver(context.Background(), r.items(4)))
+	assert.Equal(t, []int{4, 4, 4, 4, 4, 4}, sizes)
+}
