@@ -30,6 +30,8 @@ func main() {
 	flag.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1884", "embedded MQTT broker address, used when MQTT_URL is unset")
 	flag.StringVar(&cfg.MongoAddr, "mongo-addr", "127.0.0.1:27017", "embedded FerretDB address, used when MONGODB_URL is unset")
 	only := flag.String("only", "", "comma-separated functions to run (folder names or logical ids); default all")
+	withBridge := flag.Bool("bridge", true, "run the MQTT bridge against the broker and the ingest function")
+	bridgeMetrics := flag.String("bridge-metrics-addr", "127.0.0.1:8081", "bridge /healthz and /metrics address")
 	flag.Parse()
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
@@ -44,13 +46,26 @@ func main() {
 		os.Exit(1)
 	}
 	var names []string
+	hasIngest := false
 	for _, f := range s.Functions() {
 		names = append(names, f.Name)
+		hasIngest = hasIngest || f.Name == "ingest"
 	}
-	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Functions:  %s\n",
-		s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), strings.Join(names, ", "))
+	bridgeLine, stopBridge := "off", func() {}
+	if *withBridge && hasIngest {
+		stopBridge, err = startBridge(ctx, cfg.Root, *bridgeMetrics, s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devstack:", err)
+			_ = s.Close()
+			os.Exit(1)
+		}
+		bridgeLine = "http://" + *bridgeMetrics + "/metrics (MQTT " + s.MQTTURL() + " -> ingest)"
+	}
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n",
+		s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
+	stopBridge() // first, so it flushes its open batch into the still-running functions
 	_ = s.Close()
 }
 
