@@ -14,7 +14,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// HTTP ingest limits.
+// HTTP ingest: the header carrying the device key, and the most items one request may hold.
 const (
 	MaxHTTPItems    = 1000
 	DeviceKeyHeader = "X-Device-Key"
