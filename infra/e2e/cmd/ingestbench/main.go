@@ -44,7 +44,7 @@ func main() {
 		instances  = flag.Int("instances", 2, "ingest function instances")
 		batch      = flag.Int("batch", 500, "BATCH_SIZE of the bridge and rows per COPY")
 		inFlight   = flag.Int("in-flight", 2000, "MAX_IN_FLIGHT of the bridge")
-		root       = flag.String("root", "../..", "repository root")
+		root       = flag.String("root", "", "repository root (default: the nearest parent holding template.yaml)")
 		dbBase     = flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL")
 		rate       = flag.Float64("rate", 0, "publish rate in messages/s, all publishers together (0: as fast as possible)")
 		mongoPid   = flag.Int("mongo-pid", 0, "pid of the MongoDB/FerretDB server at MONGODB_URL, for its CPU")
@@ -60,6 +60,9 @@ type sensor struct{ slug, device, id string }
 
 func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string, mongoPid int, rate float64) error {
 	ctx := context.Background()
+	if root == "" {
+		root = findRoot()
+	}
 	root, _ = filepath.Abs(root)
 	e2eURL, dropE2E, err := schema(ctx, dbBase)
 	if err != nil {
@@ -416,6 +419,19 @@ func pidsNamed(prefix string) []int {
 		}
 	}
 	return out
+}
+
+// findRoot walks up from the working directory to the repository root.
+func findRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "template.yaml")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 func numCPU() int {
