@@ -45,11 +45,11 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 	fromArg, toArg := arg(from.Format("2006-01-02")), arg(to.Format("2006-01-02"))
 	var q string
 	if f.Timezone == f.ClientTimezone {
-		q = `SELECT sensor_id, day::text, sum / count, min, max, count, first_at, last_at
+		q = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
 			FROM reading_rollups_daily
 			WHERE ` + sensors + ` AND timezone = $1 AND day BETWEEN ` + fromArg + `::date AND ` + toArg + `::date` + cursor
 	} else {
-		q = `SELECT sensor_id, day::text, avg, min, max, count, first_at, last_at FROM (
+		q = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
 				SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max,
 					sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
 				FROM reading_rollups
