@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,4 +244,52 @@ func TestIngestSurvivesBridgeRestartAndDatabaseOutage(t *testing.T) {
 	w.waitRows(t, len(rs), 90*time.Second)
 	w.assertStored(t, rs)
 	assert.Positive(t, testutil.ToFloat64(b.Metrics().Retries), "the outage made the bridge retry")
+}
+
+// TestIngestSurvivesBridgeCrash kills the bridge process (SIGKILL: no flush,
+// no acks, no DISCONNECT) while batches are in flight, and starts it again
+// with the same client id; every reading ends up stored exactly once.
+// A SIGTERM then stops the second one gracefully.
+func TestIngestSurvivesBridgeCrash(t *testing.T) {
+	w := mustWorld(t)
+	ctx := context.Background()
+	bin, err := e2e.BuildBridge(ctx, "../..", t.TempDir())
+	require.NoError(t, err)
+	env := map[string]string{"BATCH_SIZE": "50", "MQTT_CLIENT_ID": "e2e-crash"}
+	first, err := w.h.StartBridgeProcess(ctx, bin, env)
+	require.NoError(t, err)
+	pub, err := w.h.NewPublisher("e2e-pub")
+	require.NoError(t, err)
+	defer pub.Close()
+
+	rs := w.readings(400, 0) // 2400 readings, published steadily
+	published := make(chan error, 1)
+	go func() {
+		for i := 0; i < len(rs); i += 60 {
+			if err := pub.Publish(rs[i:min(i+60, len(rs))]); err != nil {
+				published <- err
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		published <- nil
+	}()
+	var mid int
+	require.Eventually(t, func() bool {
+		require.NoError(t, w.db.QueryRow(ctx, `SELECT count(*) FROM readings`).Scan(&mid))
+		return mid >= 300
+	}, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, first.Process.Kill()) // mid-stream
+	_ = first.Wait()
+	t.Logf("%d of %d readings stored when the bridge was killed", mid, len(rs))
+	require.Less(t, mid, len(rs), "the crash happened mid-stream")
+
+	second, err := w.h.StartBridgeProcess(ctx, bin, env)
+	require.NoError(t, err)
+	require.NoError(t, <-published)
+	w.waitRows(t, len(rs), 60*time.Second)
+	w.assertStored(t, rs)
+
+	require.NoError(t, second.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, second.Wait(), "SIGTERM ends the bridge cleanly")
 }
