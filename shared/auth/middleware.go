@@ -65,8 +65,11 @@ func Middleware(v *Verifier, next http.Handler) http.Handler {
 }
 
 // MiddlewareLog is Middleware logging to log.
+//
+// It runs inside httpapi.Wrap, so a refused request carries a request id and
+// is access-logged like any other.
 func MiddlewareLog(v *Verifier, log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpapi.Wrap(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := BearerToken(r)
 		if !ok {
 			Unauthorized(w, r, log, "A bearer token is required: send Authorization: Bearer <access_token>.")
@@ -79,7 +82,7 @@ func MiddlewareLog(v *Verifier, log *slog.Logger, next http.Handler) http.Handle
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
-	})
+	}))
 }
 
 // Unauthorized writes a 401 problem with the Bearer challenge (RFC 6750).

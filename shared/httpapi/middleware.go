@@ -17,8 +17,15 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 // Wrap adds what every function's handler needs: a request id (taken from
 // X-Request-Id when sane), an access log line, and a recovered panic as a 500
 // problem instead of a dropped connection.
+//
+// Wrap is idempotent: inside another Wrap (an auth middleware in front of a
+// resource handler) it only calls next, so each request is logged once.
 func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if logging.RequestID(r.Context()) != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID.MatchString(id) {
 			id = logging.NewRequestID()

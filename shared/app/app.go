@@ -1,0 +1,100 @@
+// Package app builds what every function's main needs from the environment:
+// the logger, PostgreSQL, Redis and, for HTTP functions, the token check.
+// It keeps mains to configuration, wiring and the runtime call.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
+)
+
+// Needs says what a function reads beyond the common variables.
+type Needs struct {
+	// JWT loads the JWT_* variables, for functions that check or issue tokens.
+	JWT bool
+	// Config reads the function's own variables; its problems are reported
+	// together with the common ones.
+	Config func(r *config.Reader)
+}
+
+// Env is what Load opened.
+type Env struct {
+	Log         *slog.Logger
+	DB          *pgxpool.Pool
+	Redis       *goredis.Client
+	RedisPrefix string
+	JWT         auth.JWTConfig
+}
+
+// Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
+// asks for) through getenv, then opens PostgreSQL (applying migrations) and a
+// Redis client (which does not fail when Redis is away: it is a cache).
+func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (*Env, error) {
+	r := config.NewReader(getenv)
+	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
+	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
+	e := &Env{
+		RedisPrefix: r.String("REDIS_PREFIX", "tw:"),
+		Log:         logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
+	}
+	if needs.JWT {
+		e.JWT = auth.LoadJWTConfig(r)
+	}
+	if needs.Config != nil {
+		needs.Config(r)
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	rdb, err := redis.Open(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	e.Redis = rdb
+	if e.DB, err = postgres.Open(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// MustLoad is Load from the process environment; a problem ends the process
+// with a message naming it, as Lambda reports an init error.
+func MustLoad(name string, needs Needs) *Env {
+	e, err := Load(context.Background(), name, os.Getenv, needs)
+	if err != nil {
+		Exit(name, err)
+	}
+	return e
+}
+
+// Exit reports a start-up failure and ends the process.
+func Exit(name string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: start-up failed: %v\n", name, err)
+	os.Exit(1)
+}
+
+// Authenticated puts the bearer-token check (with revocations kept in Redis)
+// in front of h.
+func (e *Env) Authenticated(h http.Handler) http.Handler {
+	v := auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix))
+	return auth.MiddlewareLog(v, e.Log, h)
+}
+
+// Cache returns the Redis read cache, falling back to PostgreSQL for reads.
+func (e *Env) Cache(opt cache.Options) *cache.Cache {
+	opt.Prefix = e.RedisPrefix
+	return cache.New(e.Redis, opt)
+}

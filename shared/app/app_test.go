@@ -1,0 +1,58 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/app"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
+)
+
+func TestLoadNamesEveryProblem(t *testing.T) {
+	_, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
+		"REDIS_URL": "http://not-redis", "LOG_LEVEL": "chatty",
+	}), app.Needs{JWT: true, Config: func(r *config.Reader) { r.Required("FN_ONLY") }})
+	require.Error(t, err)
+	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "JWT_KEYS", "FN_ONLY"} {
+		assert.Contains(t, err.Error(), name)
+	}
+}
+
+func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
+	t.Parallel()
+	env, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
+		"DATABASE_URL": pgtest.MustSchemaURL(t),
+		"REDIS_URL":    redistest.URL(),
+		"JWT_KEYS":     auth.NewKey("k1"),
+	}), app.Needs{JWT: true})
+	require.NoError(t, err)
+	t.Cleanup(env.DB.Close)
+	var n int
+	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n))
+	assert.Positive(t, n, "Load applies the migrations")
+	require.NoError(t, env.Redis.Ping(context.Background()).Err())
+
+	reached := false
+	h := env.Authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/clients", nil))
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.False(t, reached)
+	assert.NotEmpty(t, w.Header().Get("X-Request-Id"), "a refused request still carries a request id")
+
+	tok, err := auth.NewIssuer(env.JWT).Issue(auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}, "")
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/clients", nil)
+	r.Header.Set("Authorization", "Bearer "+tok.Token)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.True(t, reached)
+}
