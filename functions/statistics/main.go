@@ -1,39 +1,17 @@
-// Command statistics is the Lambda function serving the statistics routes (see shared/statistics).
+// Command statistics is the Lambda function serving daily temperature
+// averages (see shared/statistics).
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/cache"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/statistics"
 )
 
 func main() {
-	r := config.NewReader(os.Getenv)
-	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
-	rdb, rdbErr := redis.Open(r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss"))
-	prefix := r.String("REDIS_PREFIX", "tw:")
-	jwt := auth.LoadJWTConfig(r)
-	log := logging.New(os.Stderr, r.String("LOG_LEVEL", "info")).With("function", "statistics")
-	if err := r.Err(); err != nil || rdbErr != nil {
-		fmt.Fprintln(os.Stderr, err, rdbErr)
-		os.Exit(1)
-	}
-	db, err := postgres.Open(context.Background(), dbURL)
-	if err != nil {
-		log.Error("start-up failed", "error", err)
-		os.Exit(1)
-	}
-	store := postgres.NewReadingQueryStore(db)
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: store})
-	verifier := auth.NewVerifier(jwt).WithRevocations(auth.NewRedisRevocations(rdb, prefix))
-	lambdahttp.Start(auth.MiddlewareLog(verifier, log, statistics.NewHandler(store, c, log)))
+	env := app.MustLoad("statistics", app.Needs{JWT: true})
+	store := postgres.NewReadingQueryStore(env.DB)
+	lambdahttp.Start(env.Authenticated(statistics.NewHandler(store, env.Cache(cache.Options{Store: store}), env.Log)))
 }
