@@ -156,7 +156,7 @@ func (w *world) assertStored(t *testing.T, rs []e2e.Reading) {
 
 	mc, err := mongo.Open(ctx, w.h.Stack.MongoDBURL())
 	require.NoError(t, err)
-	defer mc.Disconnect(ctx)
+	defer func() { _ = mc.Disconnect(ctx) }()
 	n, err := mc.Database(w.h.MongoDB).Collection(mongo.RawPayloadsCollection).CountDocuments(ctx, bson.D{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(rs)), n, "one raw payload per reading")
@@ -167,7 +167,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	b, err := w.h.StartBridge(ctx, nil)
 	require.NoError(t, err)
-	defer b.Stop()
+	defer func() { _ = b.Stop() }()
 	pub, err := w.h.NewPublisher("e2e-pub")
 	require.NoError(t, err)
 	defer pub.Close()
@@ -201,7 +201,7 @@ func (w *world) assertDeadLetters(t *testing.T, want int) {
 	ctx := context.Background()
 	mc, err := mongo.Open(ctx, w.h.Stack.MongoDBURL())
 	require.NoError(t, err)
-	defer mc.Disconnect(ctx)
+	defer func() { _ = mc.Disconnect(ctx) }()
 	var n int64
 	require.Eventually(t, func() bool {
 		n, err = mc.Database(w.h.MongoDB).Collection(mongo.DeadLettersCollection).CountDocuments(ctx, bson.D{})
@@ -232,7 +232,7 @@ func TestIngestSurvivesBridgeRestartAndDatabaseOutage(t *testing.T) {
 	publish(2)                   // while no bridge runs
 	b, err = w.h.StartBridge(ctx, map[string]string{"BATCH_SIZE": "100"})
 	require.NoError(t, err)
-	defer b.Stop()
+	defer func() { _ = b.Stop() }()
 
 	w.h.Proxy.Cut() // the function loses PostgreSQL
 	publish(3)

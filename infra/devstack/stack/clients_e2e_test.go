@@ -88,7 +88,7 @@ func TestClientsEndToEnd(t *testing.T) {
 		defer cancel()
 		client, err := mongo.Connect(options.Client().ApplyURI(s.MongoDBURL()))
 		require.NoError(t, err)
-		defer client.Disconnect(ctx)
+		defer func() { _ = client.Disconnect(ctx) }()
 		coll := client.Database("devstack_e2e_" + hex.EncodeToString([]byte(t.Name()))[:8]).Collection("c")
 		_, err = coll.InsertOne(ctx, bson.D{{Key: "a", Value: 1}})
 		require.NoError(t, err)

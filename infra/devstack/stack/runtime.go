@@ -155,9 +155,8 @@ func (in *instance) supervise() {
 			}
 			return
 		}
-		msg := fmt.Sprintf("RequestId: %s Error: Runtime exited: %v", "-", err)
 		if inv != nil {
-			msg = fmt.Sprintf("RequestId: %s Error: Runtime exited: %v", inv.id, err)
+			msg := fmt.Sprintf("RequestId: %s Error: Runtime exited: %v", inv.id, err)
 			inv.finish(result{payload: errorJSON("Runtime.ExitError", msg), funcErr: true})
 		}
 		in.logf("process exited (%v); restarting", err)

@@ -318,7 +318,7 @@ func (s *Stack) serve() error {
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.handleInvoke)
 	inv, err := s.listen(s.cfg.LambdaAddr, mux)
 	if err != nil {
-		return fmt.Errorf("Lambda Invoke API: %w", err)
+		return fmt.Errorf("lambda Invoke API: %w", err)
 	}
 	s.invURL = "http://" + inv
 	return nil

@@ -116,7 +116,7 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 		if v := scalar(get(src, "Timeout")); v != "" {
 			secs, err := strconv.ParseFloat(v, 64)
 			if err != nil || secs <= 0 {
-				return fn, fmt.Errorf("Timeout %q is not a positive number of seconds", v)
+				return fn, fmt.Errorf("timeout %q is not a positive number of seconds", v)
 			}
 			fn.Timeout = time.Duration(secs * float64(time.Second))
 		}

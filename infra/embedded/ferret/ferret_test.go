@@ -25,7 +25,7 @@ func TestStartServesMongoDriver(t *testing.T) {
 
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	require.NoError(t, err)
-	defer client.Disconnect(context.Background())
+	defer func() { _ = client.Disconnect(context.Background()) }()
 	require.NoError(t, client.Ping(ctx, nil))
 
 	coll := client.Database("tempwatch").Collection("raw_payloads")
