@@ -26,7 +26,7 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 test: ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh
 
-bench: ## run the benchmarks (ratios against same-run references)
+bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e; default all)
 	@infra/scripts/bench.sh
 
 lint: tools ## gofmt, go vet and golangci-lint on both modules
@@ -50,6 +50,11 @@ run: ## start the whole system locally without Docker (devstack) and print its U
 admin: ## create the first admin: make admin EMAIL=you@example.com (asks for the password)
 	@[ -n "$(EMAIL)" ] || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }
 	cd infra && DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./cmd/admin -email "$(EMAIL)"
+
+simulate: ## publish simulated readings for 2 client companies to make run's stack (ADMIN_EMAIL, ADMIN_PASSWORD)
+	@[ -n "$$ADMIN_EMAIL" ] && [ -n "$$ADMIN_PASSWORD" ] || { echo "usage: ADMIN_EMAIL=... ADMIN_PASSWORD=... make simulate  (an admin made with make admin)"; exit 2; }
+	cd infra && $(GO) run ./simulator -setup -api "$${API_URL:-http://127.0.0.1:3000}" -broker "$${MQTT_URL:-tcp://127.0.0.1:1884}" \
+		-clients 2 -sensors 5 -rate $${RATE:-20} -duration $${DURATION:-1m}
 
 images: ## build container images for every function, the bridge and the simulator
 	@for f in $(FUNCTIONS); do \

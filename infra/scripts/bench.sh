@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Benchmarks. Each reports a ratio against a reference measured in the same
+# run, plus absolute figures. BENCH selects: readpaths, ingest, e2e, or all
+# (default). The read-path data set (10 sensors x 1 year at 1 reading/10 s,
+# about 31.5 M rows) is built once in the database tempwatch_bench (about
+# 15 minutes on 2 cores) and reused by later runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. infra/scripts/services.sh
+check_services
+start_ferretdb "$PWD"
+what=${BENCH:-all}
+
+if [[ $what == all || $what == readpaths ]]; then
+	echo "== read paths: daily averages vs GROUP BY, latest reading vs trivial handler, deep page vs first page"
+	go test -run '^$' -bench ReadPaths -benchtime 1x -timeout 90m ./shared/readings/
+fi
+if [[ $what == all || $what == ingest ]]; then
+	echo "== ingest batch (function code, in process) vs bare pgx CopyFrom of the same rows"
+	go test -run '^$' -bench BenchmarkIngestBatch -benchtime 30x -timeout 30m ./shared/ingest/
+fi
+if [[ $what == all || $what == e2e ]]; then
+	echo "== end to end: publish -> Mosquitto -> bridge -> devstack -> ingest -> PostgreSQL vs bare CopyFrom"
+	(cd infra && go run ./e2e/cmd/ingestbench -n "${BENCH_READINGS:-100000}" ${FERRET_PID:+-mongo-pid $FERRET_PID})
+fi
