@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,28 +55,14 @@ func (s *ClientStore) FindClientByID(ctx context.Context, id string) (*tempwatch
 
 // FindClients returns up to f.Page.Limit+1 clients, newest first.
 func (s *ClientStore) FindClients(ctx context.Context, f tempwatch.ClientFilter) ([]*tempwatch.Client, error) {
-	q := `SELECT ` + clientColumns + ` FROM clients WHERE true`
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := newListQuery(`SELECT ` + clientColumns + ` FROM clients`)
 	if f.Name != "" {
-		q += ` AND name ILIKE '%' || ` + arg(escapeLike(f.Name)) + ` || '%'`
+		q.and(`name ILIKE '%' || ` + q.arg(escapeLike(f.Name)) + ` || '%'`)
 	}
 	if f.OnlyID != "" {
-		q += ` AND id = ` + arg(f.OnlyID)
+		q.and(`id = ` + q.arg(f.OnlyID))
 	}
-	if c := f.Page.Cursor; c != nil {
-		if !tempwatch.IsUUID(c.ID) {
-			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
-		}
-		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `::uuid)`
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
-	rows, _ := s.db.Query(ctx, q, args...)
-	cs, err := pgx.CollectRows(rows, scanClient)
-	if err != nil {
-		return nil, fmt.Errorf("find clients: %w", err)
-	}
-	return cs, nil
+	return collect(ctx, s.db, q, f.Page, scanClient, "clients")
 }
 
 // UpdateClient applies the fields upd sets and returns the stored client.

@@ -154,30 +154,16 @@ func (s *MeasurementStore) FindMeasurements(ctx context.Context, f tempwatch.Mea
 	if !tempwatch.IsUUID(f.SensorID) {
 		return []*tempwatch.Measurement{}, nil
 	}
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	q := `SELECT ` + measurementColumns + ` FROM readings r JOIN sensors s ON s.id = r.sensor_id
-		WHERE r.sensor_id = ` + arg(f.SensorID)
+	q := newListQuery(`SELECT ` + measurementColumns + ` FROM readings r JOIN sensors s ON s.id = r.sensor_id`)
+	q.alias, q.numericID = "r.", true
+	q.and(`r.sensor_id = ` + q.arg(f.SensorID))
 	if f.From != nil {
-		q += ` AND r.measured_at >= ` + arg(*f.From)
+		q.and(`r.measured_at >= ` + q.arg(*f.From))
 	}
 	if f.To != nil {
-		q += ` AND r.measured_at < ` + arg(*f.To)
+		q.and(`r.measured_at < ` + q.arg(*f.To))
 	}
-	if c := f.Page.Cursor; c != nil {
-		id, err := strconv.ParseInt(c.ID, 10, 64)
-		if err != nil {
-			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
-		}
-		q += ` AND (r.created_at, r.id) < (` + arg(c.CreatedAt) + `, ` + arg(id) + `)`
-	}
-	q += ` ORDER BY r.created_at DESC, r.id DESC LIMIT ` + arg(f.Page.Limit+1)
-	rows, _ := s.db.Query(ctx, q, args...)
-	ms, err := pgx.CollectRows(rows, scanMeasurement)
-	if err != nil {
-		return nil, fmt.Errorf("find measurements: %w", err)
-	}
-	return ms, nil
+	return collect(ctx, s.db, q, f.Page, scanMeasurement, "measurements")
 }
 
 // lockMeasurement returns the measurement with id after locking its sensor

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,29 +62,16 @@ func (s *ReadingQueryStore) SensorIDsOfClient(ctx context.Context, clientID stri
 // created first, read along the readings_page index: a deep page costs what
 // the first one does.
 func (s *ReadingQueryStore) FindReadings(ctx context.Context, f tempwatch.ReadingFilter) ([]tempwatch.Reading, error) {
-	q := `SELECT ` + readingColumns + ` FROM readings WHERE sensor_id = $1`
-	args := []any{f.SensorID}
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	q := newListQuery(`SELECT ` + readingColumns + ` FROM readings`)
+	q.numericID = true
+	q.and(`sensor_id = ` + q.arg(f.SensorID))
 	if !f.From.IsZero() {
-		q += ` AND measured_at >= ` + arg(f.From)
+		q.and(`measured_at >= ` + q.arg(f.From))
 	}
 	if !f.To.IsZero() {
-		q += ` AND measured_at < ` + arg(f.To)
+		q.and(`measured_at < ` + q.arg(f.To))
 	}
-	if c := f.Page.Cursor; c != nil {
-		id, err := strconv.ParseInt(c.ID, 10, 64)
-		if err != nil {
-			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
-		}
-		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(id) + `)`
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
-	rows, _ := s.db.Query(ctx, q, args...)
-	rs, err := pgx.CollectRows(rows, scanReading)
-	if err != nil {
-		return nil, fmt.Errorf("find readings: %w", err)
-	}
-	return rs, nil
+	return collect(ctx, s.db, q, f.Page, scanReading, "readings")
 }
 
 // LatestReadings returns, for each of sensorIDs that has readings, the one

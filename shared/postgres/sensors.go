@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,31 +60,17 @@ func (s *SensorStore) FindSensorByID(ctx context.Context, id string) (*tempwatch
 
 // FindSensors returns up to f.Page.Limit+1 sensors, newest first.
 func (s *SensorStore) FindSensors(ctx context.Context, f tempwatch.SensorFilter) ([]*tempwatch.Sensor, error) {
-	q := `SELECT ` + sensorColumns + ` FROM sensors WHERE true`
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := newListQuery(`SELECT ` + sensorColumns + ` FROM sensors`)
 	if f.ClientID != "" {
 		if !tempwatch.IsUUID(f.ClientID) {
 			return []*tempwatch.Sensor{}, nil
 		}
-		q += ` AND client_id = ` + arg(f.ClientID)
+		q.and(`client_id = ` + q.arg(f.ClientID))
 	}
 	if f.Name != "" {
-		q += ` AND name ILIKE '%' || ` + arg(escapeLike(f.Name)) + ` || '%'`
+		q.and(`name ILIKE '%' || ` + q.arg(escapeLike(f.Name)) + ` || '%'`)
 	}
-	if c := f.Page.Cursor; c != nil {
-		if !tempwatch.IsUUID(c.ID) {
-			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
-		}
-		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `::uuid)`
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
-	rows, _ := s.db.Query(ctx, q, args...)
-	ss, err := pgx.CollectRows(rows, scanSensor)
-	if err != nil {
-		return nil, fmt.Errorf("find sensors: %w", err)
-	}
-	return ss, nil
+	return collect(ctx, s.db, q, f.Page, scanSensor, "sensors")
 }
 
 // UpdateSensor applies upd and returns the stored sensor. The merged sensor

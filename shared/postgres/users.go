@@ -64,31 +64,17 @@ func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*users.U
 
 // FindUsers returns up to f.Page.Limit+1 users, newest first.
 func (s *UserStore) FindUsers(ctx context.Context, f users.Filter) ([]*users.User, error) {
-	q := `SELECT ` + userColumns + ` FROM users WHERE true`
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := newListQuery(`SELECT ` + userColumns + ` FROM users`)
 	if f.ClientID != "" {
 		if !tempwatch.IsUUID(f.ClientID) {
 			return []*users.User{}, nil
 		}
-		q += ` AND client_id = ` + arg(f.ClientID) + `::uuid`
+		q.and(`client_id = ` + q.arg(f.ClientID) + `::uuid`)
 	}
 	if f.Role != "" {
-		q += ` AND role = ` + arg(f.Role)
+		q.and(`role = ` + q.arg(f.Role))
 	}
-	if c := f.Page.Cursor; c != nil {
-		if !tempwatch.IsUUID(c.ID) {
-			return nil, tempwatch.Errorf(tempwatch.EINVALID, "The cursor does not belong to this list.")
-		}
-		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `::uuid)`
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Page.Limit+1)
-	rows, _ := s.db.Query(ctx, q, args...)
-	us, err := pgx.CollectRows(rows, scanUser)
-	if err != nil {
-		return nil, fmt.Errorf("find users: %w", err)
-	}
-	return us, nil
+	return collect(ctx, s.db, q, f.Page, scanUser, "users")
 }
 
 // UpdateUser stores every field of u. When the password hash changes, the
