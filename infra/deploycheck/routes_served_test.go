@@ -3,63 +3,23 @@ package deploycheck_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
 // dummyID stands in for every {param} of a route.
 const dummyID = "0b9a4c8e-5f3d-4e2a-9c71-2d6f8b1e4a37"
-
-// MustRouteTestDatabase returns the URL of a new, empty PostgreSQL database,
-// dropped when the test ends.
-func MustRouteTestDatabase(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = stack.DefaultDatabaseURL
-	}
-	u, err := url.Parse(base)
-	require.NoError(tb, err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "tempwatch_deploycheck_" + hex.EncodeToString(b[:])
-	admin := *u
-	admin.Path = "/postgres"
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin.String())
-	require.NoError(tb, err, "PostgreSQL must run (DESIGN.md, machine facts)")
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	require.NoError(tb, conn.Close(ctx))
-	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, admin.String())
-		if err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
 
 // concretePath fills a route's {params} with dummy values.
 func concretePath(p string) string {
@@ -83,7 +43,7 @@ func concretePath(p string) string {
 func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 	root := repoRoot(t)
 	env := map[string]string{
-		"DATABASE_URL": MustRouteTestDatabase(t),
+		"DATABASE_URL": pgtest.MustSchemaURL(t),
 		"LOG_LEVEL":    "warn",
 		"JWT_KEYS":     "deploycheck:ZGVwbG95Y2hlY2stc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2RlZg==",
 		"JWT_ISSUER":   "tempwatch-deploycheck",

@@ -2,17 +2,14 @@ package stack_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,50 +19,15 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
-
-// MustTestDatabase returns the URL of a new, empty PostgreSQL database that
-// is dropped when the test ends.
-func MustTestDatabase(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = stack.DefaultDatabaseURL
-	}
-	u, err := url.Parse(base)
-	require.NoError(tb, err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "tempwatch_test_" + hex.EncodeToString(b[:])
-	admin := *u
-	admin.Path = "/postgres"
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin.String())
-	require.NoError(tb, err)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	conn.Close(ctx)
-	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, admin.String())
-		if err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
 
 // TestClientsEndToEnd runs the real clients function from the repository's
 // template.yaml behind the emulated gateway, with an embedded MQTT broker
 // and (unless MONGODB_URL is set) an embedded FerretDB.
 func TestClientsEndToEnd(t *testing.T) {
 	jwtKeys := auth.NewKey("e2e")
-	env := map[string]string{"DATABASE_URL": MustTestDatabase(t), "LOG_LEVEL": "debug", "JWT_KEYS": jwtKeys}
+	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(t), "LOG_LEVEL": "debug", "JWT_KEYS": jwtKeys}
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
