@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -110,7 +109,9 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	assert.ElementsMatch(t, ids, failed)
 	assert.Equal(t, []telemetry.Rejection{{ID: "malformed", Reason: "payload is not JSON"}}, resp.Rejections)
 
-	// Nothing of the failed batch reached PostgreSQL or the raw payloads.
+	// Nothing of the failed batch reached PostgreSQL or the raw payloads (the
+	// uncached device failed the batch before the write), and the retry
+	// archives each payload once.
 	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings`))
 	assert.Equal(t, 1, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
 
@@ -119,6 +120,7 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	assert.Equal(t, 6, retry.Accepted)
 	assert.Empty(t, retry.BatchItemFailures)
 	assert.Equal(t, 7, e.count(t, `SELECT count(*) FROM readings`))
+	assert.Equal(t, 7, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
 	assert.Equal(t, 0, e.rollupMismatches(t))
 }
 
@@ -153,9 +155,12 @@ func TestHandleBatchMongoDown(t *testing.T) {
 	assert.Equal(t, 1, retry.Rejected)
 	assert.Empty(t, retry.BatchItemFailures)
 	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`))
-	var id int64
-	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM readings WHERE value = 2`).Scan(&id))
-	assert.Equal(t, 1, e.mongoCount(t, mongo.RawPayloadsCollection, bson.D{{Key: "_id", Value: id}}))
+	var sensor string
+	var at time.Time
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT sensor_id, measured_at FROM readings WHERE value = 2`).Scan(&sensor, &at))
+	p, err := mongo.NewPayloadStore(e.mdb).FindPayload(ctx, sensor, at)
+	require.NoError(t, err, "the retry archived the payload, linked to its reading")
+	assert.Equal(t, msgs[1].Payload, p.Raw)
 	assert.Equal(t, 2, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
 	assert.Equal(t, 1, e.mongoCount(t, mongo.DeadLettersCollection, nil))
 }

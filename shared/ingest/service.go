@@ -49,7 +49,7 @@ type Config struct {
 type Service struct {
 	devices  *DeviceCache
 	readings telemetry.ReadingWriter
-	archive  telemetry.PayloadArchive
+	payloads telemetry.PayloadArchive
 	latest   LatestCache
 	log      *slog.Logger
 	cfg      Config
@@ -67,7 +67,7 @@ func NewService(devices *DeviceCache, readings telemetry.ReadingWriter, archive 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{devices: devices, readings: readings, archive: archive, latest: latest, log: log, cfg: cfg}
+	return &Service{devices: devices, readings: readings, payloads: archive, latest: latest, log: log, cfg: cfg}
 }
 
 // item is one message on its way through a batch.
@@ -132,8 +132,8 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 	return resp
 }
 
-// process runs items through parse, resolve, validate, write, archive and
-// cache. device, when not nil, is the already-authenticated sender of all
+// process runs items through parse, resolve, validate, write and archive
+// (side by side), and cache. device, when not nil, is the already-authenticated sender of all
 // items (HTTP); otherwise each item's ref is resolved.
 func (s *Service) process(ctx context.Context, items []*item, device *telemetry.Device) {
 	now := s.cfg.Now()
@@ -161,6 +161,12 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 	}
 
 	batch, written := s.dedup(items)
+	// The archive is keyed by the readings' natural key, known before the
+	// write, so it goes to MongoDB while the readings go to PostgreSQL.
+	// Its input is gathered first: the write below changes item states.
+	archive := s.archiveJob(written, items)
+	archived := make(chan archiveResult, 1)
+	go func() { archived <- archive(ctx) }()
 	if len(batch) > 0 {
 		results, err := s.readings.WriteReadings(ctx, batch)
 		if err != nil {
@@ -188,8 +194,7 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 			}
 		}
 	}
-
-	s.archiveItems(ctx, items)
+	(<-archived).apply(items)
 	s.feedCache(ctx, items)
 }
 
@@ -295,51 +300,63 @@ func (s *Service) failPending(items []*item) {
 	}
 }
 
-// archiveItems stores raw payloads of stored and duplicate readings and
-// dead letters of rejections, concurrently. An item whose archive entry
-// failed becomes a retry (see HandleBatch).
-func (s *Service) archiveItems(ctx context.Context, items []*item) {
-	var raws []telemetry.RawPayload
-	var rawItems, deadItems []*item
+// archiveResult is the outcome of archive: the items whose archive entry
+// could not be stored.
+type archiveResult struct {
+	rawFailed, deadFailed []*item
+}
+
+// archiveJob returns a function that stores the raw payloads of the readings
+// to write (one per natural key: an in-batch repeat shares its first's) and
+// the dead letters of the items rejected so far, side by side.
+func (s *Service) archiveJob(written, items []*item) func(context.Context) archiveResult {
+	raws := make([]telemetry.RawPayload, len(written))
+	for i, it := range written {
+		raws[i] = telemetry.RawPayload{SensorID: it.reading.SensorID, MeasuredAt: it.reading.MeasuredAt,
+			Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw}
+	}
 	var dead []telemetry.DeadLetter
+	var deadItems []*item
 	for _, it := range items {
-		switch {
-		case (it.status == StatusStored || it.status == StatusDuplicate) && it.firstOf == nil:
-			raws = append(raws, telemetry.RawPayload{
-				ReadingID: it.readingID, SensorID: it.device.SensorID, ClientSlug: it.ref.ClientSlug,
-				DeviceID: it.ref.DeviceID, Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt,
-				Payload: it.raw, Raw: it.raw,
-			})
-			rawItems = append(rawItems, it)
-		case it.status == StatusRejected:
+		if it.status == StatusRejected {
 			dead = append(dead, telemetry.DeadLetter{MessageID: it.id, Reason: it.reason, Topic: it.topic,
 				Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw})
 			deadItems = append(deadItems, it)
 		}
 	}
-	var rawErr, deadErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { rawErr = s.archive.InsertRawPayloads(ctx, raws) })
-	wg.Go(func() { deadErr = s.archive.InsertDeadLetters(ctx, dead) })
-	wg.Wait()
-	if rawErr != nil {
-		s.log.ErrorContext(ctx, "store raw payloads; their messages will be retried", "error", rawErr, "payloads", len(raws))
-		retryAll(rawItems)
-		for _, it := range items {
-			if it.firstOf != nil && it.firstOf.status == StatusRetry {
-				it.status = StatusRetry
+	return func(ctx context.Context) archiveResult {
+		var res archiveResult
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := s.payloads.InsertRawPayloads(ctx, raws); err != nil {
+				s.log.ErrorContext(ctx, "store raw payloads; their messages will be retried", "error", err, "payloads", len(raws))
+				res.rawFailed = written
 			}
-		}
-	}
-	if deadErr != nil {
-		s.log.ErrorContext(ctx, "store dead letters; their messages will be retried", "error", deadErr, "dead_letters", len(dead))
-		retryAll(deadItems)
+		})
+		wg.Go(func() {
+			if err := s.payloads.InsertDeadLetters(ctx, dead); err != nil {
+				s.log.ErrorContext(ctx, "store dead letters; their messages will be retried", "error", err, "dead_letters", len(dead))
+				res.deadFailed = deadItems
+			}
+		})
+		wg.Wait()
+		return res
 	}
 }
 
-func retryAll(items []*item) {
-	for _, it := range items {
+// apply turns every item whose archive entry failed, and every in-batch
+// repeat of one, into a retry (see HandleBatch).
+func (r archiveResult) apply(items []*item) {
+	for _, it := range r.rawFailed {
 		it.status = StatusRetry
+	}
+	for _, it := range r.deadFailed {
+		it.status = StatusRetry
+	}
+	for _, it := range items {
+		if it.firstOf != nil && it.firstOf.status == StatusRetry {
+			it.status = StatusRetry
+		}
 	}
 }
 

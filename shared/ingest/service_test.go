@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -75,21 +76,27 @@ func TestHandleBatch(t *testing.T) {
 
 	assert.Equal(t, 6, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
 	assert.Equal(t, len(wantRejected), e.mongoCount(t, mongo.DeadLettersCollection, nil))
-	var raw bson.M
-	require.NoError(t, e.mdb.Collection(mongo.RawPayloadsCollection).FindOne(ctx, bson.D{{Key: "payload.seq", Value: 1}}).Decode(&raw))
-	assert.Equal(t, e.acme1, raw["sensor_id"])
-	assert.Equal(t, "acme", raw["client_slug"])
-	assert.Equal(t, a1, raw["topic"])
-	payload, ok := raw["payload"].(bson.D)
-	require.True(t, ok, "payload stored as a document, got %T", raw["payload"])
-	fields := bson.M{}
-	for _, el := range payload {
-		fields[el.Key] = el.Value
+	// Each stored reading's payload is found by the reading's natural key,
+	// as sent.
+	rows, err := e.db.Query(ctx, `SELECT sensor_id, measured_at FROM readings`)
+	require.NoError(t, err)
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		Sensor string
+		At     time.Time
+	}])
+	require.NoError(t, err)
+	require.Len(t, keys, 6)
+	store := mongo.NewPayloadStore(e.mdb)
+	for _, k := range keys {
+		p, err := store.FindPayload(ctx, k.Sensor, k.At)
+		require.NoError(t, err, "payload of %s at %s", k.Sensor, k.At)
+		assert.NotEmpty(t, p.Raw)
+		assert.Equal(t, ingest.SourceMQTT, p.Source)
 	}
-	assert.EqualValues(t, 41, fields["humidity"])
-	var storedID int64
-	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM readings WHERE seq = 1`).Scan(&storedID))
-	assert.EqualValues(t, storedID, raw["reading_id"])
+	first, err := store.FindPayload(ctx, e.acme1, now.Add(-10*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, a1, first.Topic)
+	assert.Equal(t, batch.Messages[0].Payload, first.Raw, "the first of two payloads with one key is the one kept")
 	var dead bson.M
 	require.NoError(t, e.mdb.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "message_id", Value: "malformed"}}).Decode(&dead))
 	assert.Equal(t, []byte(`{"value":`), dead["raw"].(bson.Binary).Data)

@@ -7,13 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Collection names.
@@ -24,9 +25,12 @@ const (
 
 // PayloadStore keeps raw device payloads and dead letters.
 //
-// raw_payloads documents: _id (the reading id, so a redelivered payload is
-// not stored twice), reading_id, sensor_id, client_slug, device_id, topic,
-// source, received_at, payload (the JSON object as a document), raw (bytes).
+// raw_payloads documents, one per reading, kept small because every field
+// costs (FerretDB parses and re-encodes each one): _id (PayloadID: the
+// reading's natural key, so a redelivered payload is not stored twice and a
+// reading's payload is found by _id, the one lookup FerretDB's SQLite
+// backend answers from an index), topic (names client and device), source,
+// received_at, raw (the bytes as sent).
 //
 // dead_letters documents: _id (a hash of message id, topic, receive time and
 // bytes, so a retried batch does not add it twice), message_id, reason,
@@ -42,46 +46,63 @@ func NewPayloadStore(db *mongo.Database) *PayloadStore {
 	return &PayloadStore{raw: db.Collection(RawPayloadsCollection), dead: db.Collection(DeadLettersCollection)}
 }
 
-// EnsureIndexes creates the indexes the read side uses: a sensor's payloads
-// by time and dead letters by time.
+// EnsureIndexes creates the indexes the read side uses: dead letters by
+// time. raw_payloads needs none beyond _id: a reading's payload is found by
+// its natural key, and a sensor's payloads over a time range by an _id range
+// (PayloadID sorts by sensor, then time).
 func (s *PayloadStore) EnsureIndexes(ctx context.Context) error {
-	if _, err := s.raw.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "sensor_id", Value: 1}, {Key: "received_at", Value: -1}}}); err != nil {
-		return fmt.Errorf("mongo: index raw_payloads: %w", err)
-	}
 	if _, err := s.dead.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "received_at", Value: -1}}}); err != nil {
 		return fmt.Errorf("mongo: index dead_letters: %w", err)
 	}
 	return nil
 }
 
-// InsertRawPayloads stores ps in one InsertMany. A payload with ReadingID 0
-// (a duplicate whose reading could not be found) gets a generated _id.
+// PayloadID is the raw_payloads _id of the reading (sensorID, measuredAt):
+// the sensor id, a slash, and the UTC time with microseconds (readings'
+// precision) in a fixed width, so ids sort by sensor, then time.
+func PayloadID(sensorID string, measuredAt time.Time) string {
+	return sensorID + "/" + measuredAt.UTC().Format(payloadTimeLayout)
+}
+
+const payloadTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// InsertRawPayloads stores ps in one unordered InsertMany; payloads already
+// stored (same reading) are skipped.
 func (s *PayloadStore) InsertRawPayloads(ctx context.Context, ps []telemetry.RawPayload) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	docs := make([]any, len(ps))
 	for i, p := range ps {
-		d := bson.D{}
-		if p.ReadingID != 0 {
-			d = append(d, bson.E{Key: "_id", Value: p.ReadingID}, bson.E{Key: "reading_id", Value: p.ReadingID})
+		docs[i] = bson.D{
+			{Key: "_id", Value: PayloadID(p.SensorID, p.MeasuredAt)},
+			{Key: "topic", Value: p.Topic},
+			{Key: "source", Value: p.Source},
+			{Key: "received_at", Value: p.ReceivedAt.UTC()},
+			{Key: "raw", Value: bson.Binary{Data: p.Raw}},
 		}
-		d = append(d,
-			bson.E{Key: "sensor_id", Value: p.SensorID},
-			bson.E{Key: "client_slug", Value: p.ClientSlug},
-			bson.E{Key: "device_id", Value: p.DeviceID},
-			bson.E{Key: "topic", Value: p.Topic},
-			bson.E{Key: "source", Value: p.Source},
-			bson.E{Key: "received_at", Value: p.ReceivedAt.UTC()},
-		)
-		var doc bson.M
-		if len(p.Payload) > 0 && bson.UnmarshalExtJSON(p.Payload, false, &doc) == nil && storableKeys(doc) {
-			d = append(d, bson.E{Key: "payload", Value: doc})
-		}
-		d = append(d, bson.E{Key: "raw", Value: bson.Binary{Data: p.Raw}})
-		docs[i] = d
 	}
 	return insertIgnoringDuplicates(ctx, s.raw, docs, "raw payloads")
+}
+
+// FindPayload returns the raw payload of the reading (sensorID, measuredAt),
+// or an ENOTFOUND error.
+func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measuredAt time.Time) (telemetry.RawPayload, error) {
+	var doc struct {
+		Topic      string      `bson:"topic"`
+		Source     string      `bson:"source"`
+		ReceivedAt time.Time   `bson:"received_at"`
+		Raw        bson.Binary `bson:"raw"`
+	}
+	err := s.raw.FindOne(ctx, bson.D{{Key: "_id", Value: PayloadID(sensorID, measuredAt)}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return telemetry.RawPayload{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Raw payload not found.")
+	}
+	if err != nil {
+		return telemetry.RawPayload{}, fmt.Errorf("mongo: find raw payload: %w", err)
+	}
+	return telemetry.RawPayload{SensorID: sensorID, MeasuredAt: measuredAt.UTC().Truncate(time.Microsecond), Topic: doc.Topic,
+		Source: doc.Source, ReceivedAt: doc.ReceivedAt.UTC(), Raw: doc.Raw.Data}, nil
 }
 
 // InsertDeadLetters stores ds in one InsertMany.
@@ -138,32 +159,4 @@ func insertIgnoringDuplicates(ctx context.Context, c *mongo.Collection, docs []a
 		}
 	}
 	return fmt.Errorf("mongo: insert %s: %w", what, err)
-}
-
-// storableKeys tells whether every field name in v, at any depth, is one a
-// server accepts: MongoDB before 5.0 and FerretDB refuse names starting with
-// "$" or holding ".", and one refused document must not fail the batch again
-// and again. Such payloads are kept as raw bytes only.
-func storableKeys(v any) bool {
-	switch x := v.(type) {
-	case bson.M:
-		for k, e := range x {
-			if k == "" || k[0] == '$' || strings.Contains(k, ".") || !storableKeys(e) {
-				return false
-			}
-		}
-	case bson.D:
-		for _, e := range x {
-			if !storableKeys(bson.M{e.Key: e.Value}) {
-				return false
-			}
-		}
-	case bson.A:
-		for _, e := range x {
-			if !storableKeys(e) {
-				return false
-			}
-		}
-	}
-	return true
 }

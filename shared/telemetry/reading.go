@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
 
@@ -51,16 +50,15 @@ type ReadingWriter interface {
 	WriteReadings(ctx context.Context, rs []NewReading) ([]WriteResult, error)
 }
 
-// RawPayload is a device payload as received, linked to its reading.
+// RawPayload is a device payload as received, linked to its reading by the
+// reading's natural key (SensorID, MeasuredAt), which is unique in
+// PostgreSQL and known before the reading is written.
 type RawPayload struct {
-	ReadingID  int64
 	SensorID   string
-	ClientSlug string
-	DeviceID   string
+	MeasuredAt time.Time
 	Topic      string
 	Source     string // "mqtt" or "http"
 	ReceivedAt time.Time
-	Payload    json.RawMessage // stored as a document when it is a JSON object
 	Raw        []byte
 }
 
