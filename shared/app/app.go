@@ -96,5 +96,6 @@ func (e *Env) Authenticated(h http.Handler) http.Handler {
 // Cache returns the Redis read cache, falling back to PostgreSQL for reads.
 func (e *Env) Cache(opt cache.Options) *cache.Cache {
 	opt.Prefix = e.RedisPrefix
+	opt.Log = e.Log
 	return cache.New(e.Redis, opt)
 }

@@ -45,8 +45,10 @@
 //	tw:agg:<kind>:<sha256>  cached aggregate JSON; the hash covers the query
 //	                        and the versions of every sensor it reads
 //
-// With Redis down, reads answer from PostgreSQL and the expvar counter
-// cache_degraded_reads_total counts them; nothing fails at start-up.
+// With Redis down, reads answer from PostgreSQL and the counter
+// cache_degraded_reads_total counts them (expvar, and a CloudWatch EMF log
+// record per backoff window when Options.Log is set); nothing fails at
+// start-up.
 package cache
 
 import (
@@ -57,6 +59,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -93,6 +96,12 @@ type Options struct {
 	LocalTTL time.Duration
 	// Backoff is how long reads skip Redis after it failed, default 1 s.
 	Backoff time.Duration
+	// Log, when set, gets one warning per Backoff window while reads go
+	// without Redis,
+	// carrying cache_degraded_reads_total in CloudWatch Embedded Metric
+	// Format, so the count is a metric under Lambda too (expvar is not
+	// scraped there).
+	Log *slog.Logger
 }
 
 // Cache is the read cache. Its zero value is not usable; call New.
@@ -102,6 +111,8 @@ type Cache struct {
 	flights   singleflight.Group
 	downUntil atomic.Int64 // unix ns before which reads skip Redis
 	degraded  atomic.Int64
+	// nextReport is when the next degraded-read log record may be written.
+	nextReport atomic.Int64
 
 	mu    sync.Mutex
 	local map[string]localEntry
@@ -252,6 +263,20 @@ func (c *Cache) redisFailed() { c.downUntil.Store(time.Now().Add(c.opt.Backoff).
 func (c *Cache) markDegraded() {
 	c.degraded.Add(1)
 	degradedReads.Add(1)
+	now := time.Now()
+	next := c.nextReport.Load()
+	if c.opt.Log == nil || now.UnixNano() < next || !c.nextReport.CompareAndSwap(next, now.Add(c.opt.Backoff).UnixNano()) {
+		return
+	}
+	c.opt.Log.Warn("redis unavailable: reads answered from PostgreSQL",
+		slog.Group("_aws",
+			slog.Int64("Timestamp", now.UnixMilli()),
+			slog.Any("CloudWatchMetrics", []map[string]any{{
+				"Namespace": "tempwatch",
+				"Metrics":   []map[string]string{{"Name": "cache_degraded_reads_total", "Unit": "Count"}},
+			}}),
+		),
+		slog.Int64("cache_degraded_reads_total", degradedReads.Value()))
 }
 
 type cachedLatest struct {

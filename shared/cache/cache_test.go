@@ -1,12 +1,16 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"expvar"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -303,4 +307,37 @@ func TestStartsWithoutRedis(t *testing.T) {
 		assert.Len(t, m, 1)
 		assert.Equal(t, int64(1), c.DegradedReads())
 	}
+}
+
+// Under Lambda nobody scrapes expvar: a failing Redis is reported in the log
+// as a CloudWatch Embedded Metric Format record, once per backoff window.
+func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	var logs bytes.Buffer
+	c := cache.New(rdb, cache.Options{Store: f.store, Backoff: time.Hour, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	f.write(t, 7, time.Now().Add(-time.Minute).Truncate(time.Microsecond))
+	for range 3 {
+		_, err := c.LatestReadings(context.Background(), []string{f.sensor})
+		require.NoError(t, err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 1, "one record per backoff window, not one per read: %s", logs.String())
+	var rec struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace string
+				Metrics   []struct{ Name string }
+			}
+		} `json:"_aws"`
+		Degraded int64 `json:"cache_degraded_reads_total"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	require.Len(t, rec.AWS.CloudWatchMetrics, 1)
+	assert.Equal(t, "tempwatch", rec.AWS.CloudWatchMetrics[0].Namespace)
+	assert.Equal(t, "cache_degraded_reads_total", rec.AWS.CloudWatchMetrics[0].Metrics[0].Name)
+	assert.Positive(t, rec.Degraded)
+	assert.Equal(t, int64(3), c.DegradedReads())
 }
