@@ -14,10 +14,11 @@ import (
 
 // DailyAverages returns up to f.Limit+1 local days (newest first; for a
 // client, sensors in id order within a day) of f.SensorID or of every sensor
-// of f.ClientID. Days in the client's own zone are read from
-// reading_rollups_daily (one row per day, migration 030); other zones group
-// the 15-minute reading_rollups by local date, exact for every zone since
-// local midnights fall on 15-minute boundaries.
+// of f.ClientID. Days in the client's own zone, and in up to
+// max_rollup_zones() other zones it has been asked in, are read from
+// reading_rollups_daily (one row per day, migrations 030 and 032); further
+// zones group the 15-minute reading_rollups by local date, exact for every
+// zone since local midnights fall on 15-minute boundaries.
 func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	args := []any{f.Timezone}
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
@@ -42,9 +43,16 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 	if to.Before(from) {
 		return nil, nil
 	}
+	kept := f.Timezone == f.ClientTimezone
+	if !kept {
+		var err error
+		if kept, err = s.keepZone(ctx, f); err != nil {
+			return nil, err
+		}
+	}
 	fromArg, toArg := arg(from.Format("2006-01-02")), arg(to.Format("2006-01-02"))
 	var q string
-	if f.Timezone == f.ClientTimezone {
+	if kept {
 		q = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
 			FROM reading_rollups_daily
 			WHERE ` + sensors + ` AND timezone = $1 AND day BETWEEN ` + fromArg + `::date AND ` + toArg + `::date` + cursor
@@ -67,12 +75,37 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 		return d, err
 	})
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "22023" {
-			return nil, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-				Fields: map[string]string{"tz": "is not a time zone the database knows"}}
-		}
-		return nil, fmt.Errorf("daily averages: %w", err)
+		return nil, translateZone(err)
 	}
 	return out, nil
+}
+
+// keepZone reports whether the daily rollups of f's client are kept in
+// f.Timezone, registering the zone (and building its days) on first use
+// unless the client has the most extra zones allowed (migration 032).
+func (s *ReadingQueryStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
+	client := f.ClientID
+	if client == "" {
+		if err := s.db.QueryRow(ctx, `SELECT client_id::text FROM sensors WHERE id = $1`, f.SensorID).Scan(&client); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return false, nil // no days to show; the grouping path answers
+			}
+			return false, fmt.Errorf("daily averages: %w", err)
+		}
+	}
+	var kept bool
+	if err := s.db.QueryRow(ctx, `SELECT keep_rollup_zone($1, $2)`, client, f.Timezone).Scan(&kept); err != nil {
+		return false, translateZone(err)
+	}
+	return kept, nil
+}
+
+// translateZone turns PostgreSQL's unknown-zone error into a 400 on tz.
+func translateZone(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22023" {
+		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
+			Fields: map[string]string{"tz": "is not a time zone the database knows"}}
+	}
+	return fmt.Errorf("daily averages: %w", err)
 }

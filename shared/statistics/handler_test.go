@@ -241,15 +241,22 @@ func TestDailyAveragesMatchBruteForce(t *testing.T) {
 
 	type owned struct{ client, sensor, tz string }
 	var sensors []owned
+	var later [][]telemetry.NewReading
 	for i, tz := range zones {
 		c := pgtest.MustClient(t, e.db, fmt.Sprintf("c%d", i), tz)
 		s := pgtest.MustSensor(t, e.db, c, "d1", fmt.Sprintf("key-%d", i))
 		sensors = append(sensors, owned{c, s, tz})
-		ingest(t, e.db, genReadings(rng, s), rng)
+		rs := genReadings(rng, s)
+		rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+		n := len(rs) * 4 / 5
+		ingest(t, e.db, rs[:n], rng)
+		later = append(later, rs[n:])
 	}
 	check := func(stage string) {
 		for _, o := range sensors {
-			for _, tz := range zones { // the client's own zone reads the daily rollups, others the 15-minute ones
+			// The client's own zone and the others it was asked in (first
+			// check) read daily rollups kept by the trigger (migration 032).
+			for _, tz := range zones {
 				for _, rangeQ := range []url.Values{all, all2} {
 					q := url.Values{"tz": {tz}, "limit": {"3"}, "from": rangeQ["from"], "to": rangeQ["to"]}
 					if tz == o.tz && rng.IntN(2) == 0 {
@@ -264,6 +271,13 @@ func TestDailyAveragesMatchBruteForce(t *testing.T) {
 		}
 	}
 	check("after ingest")
+
+	// Late readings, into days already kept in every zone.
+	for i := range sensors {
+		ingest(t, e.db, later[i], rng)
+		require.NoError(t, e.cache.InvalidateSensor(context.Background(), sensors[i].sensor))
+	}
+	check("after late readings")
 
 	for _, o := range sensors {
 		correctAndDelete(t, e.db, o.sensor)
@@ -280,6 +294,62 @@ func TestDailyAveragesMatchBruteForce(t *testing.T) {
 	require.NoError(t, e.db.QueryRow(context.Background(),
 		`SELECT count(*) FROM reading_rollups_daily WHERE sensor_id = $1 AND timezone = 'Asia/Kathmandu'`, sensors[2].sensor).Scan(&daily))
 	assert.Positive(t, daily, "daily rollups rebuilt in the new zone")
+}
+
+// TestDailyAveragesZonesBeyondKept asks one client's days in more zones than
+// are kept for it: the first max_rollup_zones() are kept as daily rollups,
+// the rest grouped from 15-minute rollups, and all match the raw readings
+// before and after late readings, corrections and deletes.
+func TestDailyAveragesZonesBeyondKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 7))
+	admin := auth.Principal{UserID: "u", Role: auth.RoleAdmin}
+	c := pgtest.MustClient(t, e.db, "many", "UTC")
+	var ids []string
+	var later []telemetry.NewReading
+	for i := range 2 {
+		s := pgtest.MustSensor(t, e.db, c, fmt.Sprintf("d%d", i), fmt.Sprintf("k%d", i))
+		ids = append(ids, s)
+		rs := genReadings(rng, s)
+		rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+		ingest(t, e.db, rs[:len(rs)/2], rng)
+		later = append(later, rs[len(rs)/2:]...)
+	}
+	var maxZones int
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT max_rollup_zones()`).Scan(&maxZones))
+	others := []string{"America/Sao_Paulo", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns"}
+	require.Greater(t, len(others), maxZones, "the test asks in more zones than are kept")
+	check := func(stage string) {
+		for _, tz := range others {
+			q := func() url.Values { return url.Values{"tz": {tz}, "limit": {"5"}, "from": {"2025-03-27"}, "to": {"2025-10-29"}} }
+			got := e.allDays(t, admin, "/clients/"+c+"/daily-averages", q())
+			assertSameDays(t, inRange(bruteForce(t, e.db, tz, ids...), "2025-03-27", "2025-10-29"), got, stage+": client in "+tz)
+			got = e.allDays(t, admin, "/sensors/"+ids[1]+"/daily-averages", q())
+			assertSameDays(t, inRange(bruteForce(t, e.db, tz, ids[1]), "2025-03-27", "2025-10-29"), got, stage+": sensor in "+tz)
+		}
+	}
+	check("after ingest")
+	var kept int
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM rollup_zones WHERE client_id = $1`, c).Scan(&kept))
+	assert.Equal(t, maxZones, kept, "extra zones kept")
+
+	ingest(t, e.db, later, rng)
+	for _, s := range ids {
+		correctAndDelete(t, e.db, s)
+		require.NoError(t, e.cache.InvalidateSensor(ctx, s))
+	}
+	check("after late readings, corrections and deletes")
+
+	// The client moving into a kept zone keeps its days; the old zone's go.
+	_, err := e.db.Exec(ctx, `UPDATE clients SET timezone = $2 WHERE id = $1`, c, others[0])
+	require.NoError(t, err)
+	got := e.allDays(t, admin, "/clients/"+c+"/daily-averages", url.Values{"from": {"2025-03-27"}, "to": {"2025-10-29"}})
+	assertSameDays(t, inRange(bruteForce(t, e.db, others[0], ids...), "2025-03-27", "2025-10-29"), got, "after moving into a kept zone")
+	var utcDays int
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM reading_rollups_daily WHERE sensor_id = ANY($1) AND timezone = 'UTC'`, ids).Scan(&utcDays))
+	assert.Zero(t, utcDays, "days of the zone no longer kept")
 }
 
 func inRange(ds []tempwatch.DailyAverage, from, to string) []tempwatch.DailyAverage {
