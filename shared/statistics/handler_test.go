@@ -323,7 +323,9 @@ func TestDailyAveragesZonesBeyondKept(t *testing.T) {
 	require.Greater(t, len(others), maxZones, "the test asks in more zones than are kept")
 	check := func(stage string) {
 		for _, tz := range others {
-			q := func() url.Values { return url.Values{"tz": {tz}, "limit": {"5"}, "from": {"2025-03-27"}, "to": {"2025-10-29"}} }
+			q := func() url.Values {
+				return url.Values{"tz": {tz}, "limit": {"5"}, "from": {"2025-03-27"}, "to": {"2025-10-29"}}
+			}
 			got := e.allDays(t, admin, "/clients/"+c+"/daily-averages", q())
 			assertSameDays(t, inRange(bruteForce(t, e.db, tz, ids...), "2025-03-27", "2025-10-29"), got, stage+": client in "+tz)
 			got = e.allDays(t, admin, "/sensors/"+ids[1]+"/daily-averages", q())
