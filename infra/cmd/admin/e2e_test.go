@@ -25,9 +25,6 @@ import (
 // command, log in, use the token, create a tenant and its client admin, and
 // check tenant scoping, rate limiting by source address, and logout.
 func TestAPITourEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the functions; skipped with -short")
-	}
 	dbURL := pgtest.MustSchemaURL(t)
 	_, prefix := redistest.MustClient(t)
 	var out bytes.Buffer
