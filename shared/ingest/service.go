@@ -194,8 +194,12 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 			}
 		}
 	}
+	// The cache needs only what the write decided (inserted rows, ids), not
+	// the archive's outcome: feed it while the archive finishes.
+	var cached sync.WaitGroup
+	cached.Go(func() { s.feedCache(ctx, items) })
 	(<-archived).apply(items)
-	s.feedCache(ctx, items)
+	cached.Wait()
 }
 
 // resolve fills each pending item's device, rejecting unknown ones.
