@@ -101,7 +101,14 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	fmt.Printf("ingestbench: %d readings, %d clients x %d sensors, 1 reading/message, QoS 1, synchronous_commit=%s, batch %d, %d function instances, %d CPUs\n",
 		n, clients, perClient, syncCommit, batch, instances, numCPU())
 
-	opts := e2e.Options{Root: root, DatabaseURL: e2eURL, MongoURL: os.Getenv("MONGODB_URL"), Instances: instances}
+	// The function's connections carry an application_name, so the CPU of
+	// its PostgreSQL backends can be told from other users of the server.
+	appName := fmt.Sprintf("ingestbench-%d", os.Getpid())
+	fnURL, err := withParam(e2eURL, "application_name", appName)
+	if err != nil {
+		return err
+	}
+	opts := e2e.Options{Root: root, DatabaseURL: fnURL, MongoURL: os.Getenv("MONGODB_URL"), Instances: instances}
 	if logs {
 		opts.Logs = os.Stderr
 	}
@@ -134,12 +141,17 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	time.Sleep(time.Second) // subscribed (the broker holds nothing before that)
 
 	procs := map[string][]int{"bridge": {bridge.Process.Pid}, "mosquitto": {h.Broker.Pid()},
-		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (all)": pidsNamed("postgres"),
+		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (walwriter, checkpointer, bgwriter)": postgresAux(),
 		"bench (publishers, devstack, FerretDB)": {os.Getpid()}}
 	if mongoPid > 0 {
 		procs["mongodb (MONGODB_URL)"] = []int{mongoPid}
 	}
+	backendsBefore := map[int]float64{}
+	for _, pid := range backends(ctx, db, appName) {
+		backendsBefore[pid] = procCPU(pid)
+	}
 	before := cpu(procs)
+	busyBefore := machineBusy()
 	start := time.Now()
 	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window, rate)
 	if err != nil {
@@ -163,6 +175,12 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	}
 	e2eDur := time.Since(start)
 	after := cpu(procs)
+	busy := machineBusy() - busyBefore
+	const ingestBackends = "postgres (the function's backends)"
+	for _, pid := range backends(ctx, db, appName) { // those started during the run count from 0
+		after[ingestBackends] += procCPU(pid) - backendsBefore[pid]
+	}
+	procs[ingestBackends] = nil
 	var stored int
 	if err := db.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&stored); err != nil {
 		return err
@@ -208,10 +226,14 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	ours := 0.0
 	for _, k := range names {
 		s := after[k] - before[k]
-		fmt.Printf("  %-40s %6.2f CPU-s  %5.0f%% of one core  (%d µs/reading)\n", k, s, 100*s/e2eDur.Seconds(), int(s*1e6/float64(n)))
+		ours += s
+		fmt.Printf("  %-42s %6.2f CPU-s  %5.0f%% of one core  (%d µs/reading)\n", k, s, 100*s/e2eDur.Seconds(), int(s*1e6/float64(n)))
 	}
+	fmt.Printf("  whole machine busy %.2f CPU-s (%.0f%% of %d cores); the processes above %.2f CPU-s: the rest is other load\n",
+		busy, 100*busy/e2eDur.Seconds()/float64(numCPU()), numCPU(), ours)
 	m, err := scrape("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		return err
@@ -220,6 +242,24 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	fmt.Printf("bridge: %.0f invocations, mean invoke %.0f ms, %.0f messages retried\n", calls,
 		1000*m["tempwatch_bridge_invoke_duration_seconds_sum"]/max(calls, 1), m["tempwatch_bridge_retries_total"])
 	return nil
+}
+
+// backends returns the pids of the PostgreSQL backends named appName.
+func backends(ctx context.Context, db *pgxpool.Pool, appName string) []int {
+	rows, _ := db.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", appName)
+	pids, _ := pgx.CollectRows(rows, pgx.RowTo[int])
+	return pids
+}
+
+func withParam(u, k, v string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := p.Query()
+	q.Set(k, v)
+	p.RawQuery = q.Encode()
+	return p.String(), nil
 }
 
 // scrape reads the unlabelled samples of a Prometheus text page.
@@ -431,11 +471,19 @@ func childrenNamed(ppid int, comm string) []int {
 	return out
 }
 
-func pidsNamed(prefix string) []int {
+// postgresAux returns the PostgreSQL server processes that write WAL and
+// data pages for every backend (shared with other users of the server).
+func postgresAux() []int {
 	var out []int
 	for pid, p := range procs() {
-		if strings.HasPrefix(p[0], prefix) {
-			out = append(out, pid)
+		if !strings.HasPrefix(p[0], "postgres") {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		for _, aux := range []string{": walwriter", ": checkpointer", ": background writer"} {
+			if strings.HasPrefix(string(cmd), "postgres: ") && strings.Contains(string(cmd), aux) {
+				out = append(out, pid)
+			}
 		}
 	}
 	return out
@@ -452,6 +500,20 @@ func findRoot() string {
 			return dir
 		}
 	}
+}
+
+// machineBusy is the CPU-seconds all cores spent not idle since boot.
+func machineBusy() float64 {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	busy := 0.0
+	for i, v := range f[1:min(len(f), 9)] { // guest time is counted in user already
+		if n, err := strconv.ParseFloat(v, 64); err == nil && i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy / 100
 }
 
 func numCPU() int {
