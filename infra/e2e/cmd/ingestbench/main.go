@@ -117,6 +117,8 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		return err
 	}
 	defer h.Close()
+	fmt.Printf("broker: a private %s (max_inflight_messages 0 and max_queued_messages 0: unlimited, as the bridge README recommends; MAX_IN_FLIGHT=%d of the bridge bounds what it holds)\n",
+		h.Broker, inFlight)
 	bin := filepath.Join(os.TempDir(), fmt.Sprintf("tempwatch-bridge-%d", os.Getpid()))
 	build := exec.Command("go", "build", "-o", bin, "./bridge")
 	build.Dir, build.Stderr = root, os.Stderr
