@@ -22,11 +22,12 @@ import (
 func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	args := []any{f.Timezone}
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	var sensors string
+	var sensors, clientArg string
 	if f.SensorID != "" {
 		sensors = `sensor_id = ` + arg(f.SensorID) + `::uuid`
 	} else {
-		sensors = `sensor_id IN (SELECT id FROM sensors WHERE client_id = ` + arg(f.ClientID) + `::uuid)`
+		clientArg = arg(f.ClientID)
+		sensors = `sensor_id IN (SELECT id FROM sensors WHERE client_id = ` + clientArg + `::uuid)`
 	}
 	from, to := f.From, f.To
 	cursor := ""
@@ -49,6 +50,11 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 		if kept, err = s.keepZone(ctx, f); err != nil {
 			return nil, err
 		}
+	}
+	if !kept && f.SensorID == "" {
+		// An array, not IN (subquery): the planner then range-scans each
+		// sensor's rows instead of hash-joining a scan of the whole table.
+		sensors = `sensor_id = ANY (ARRAY(SELECT id FROM sensors WHERE client_id = ` + clientArg + `::uuid))`
 	}
 	fromArg, toArg := arg(from.Format("2006-01-02")), arg(to.Format("2006-01-02"))
 	var q string
@@ -82,14 +88,16 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 		}
 		window = window/max(n, 1) + 1
 	}
+	// Planned for each window's bounds (a generic plan cannot range-scan).
+	args = append([]any{pgx.QueryExecModeExec}, args...)
 	fromIdx, _ := strconv.Atoi(fromArg[1:])
 	for {
 		start := to.AddDate(0, 0, 1-window)
 		if !start.After(from) {
-			args[fromIdx-1] = from.Format("2006-01-02")
+			args[fromIdx] = from.Format("2006-01-02")
 			return s.collectDays(ctx, q, args)
 		}
-		args[fromIdx-1] = start.Format("2006-01-02")
+		args[fromIdx] = start.Format("2006-01-02")
 		out, err := s.collectDays(ctx, q, args)
 		if err != nil || len(out) > f.Limit {
 			return out, err

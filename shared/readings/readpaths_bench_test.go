@@ -225,25 +225,41 @@ func BenchmarkReadPaths(b *testing.B) {
 	// The first request in a zone not kept yet builds its days (migration
 	// 032): measured from an unregistered zone each time.
 	const newZone = "America/St_Johns"
-	unkeep := func() {
-		exec := func(q string, args ...any) {
-			if _, err := db.Exec(ctx, q, args...); err != nil {
+	unkeep := func(zones ...string) {
+		for _, q := range []string{`DELETE FROM rollup_zones WHERE client_id = $1 AND timezone = ANY($2)`,
+			`DELETE FROM reading_rollups_daily WHERE sensor_id IN (SELECT id FROM sensors WHERE client_id = $1) AND timezone = ANY($2)`} {
+			if _, err := db.Exec(ctx, q, clientID, zones); err != nil {
 				b.Fatal(err)
 			}
 		}
-		exec(`DELETE FROM rollup_zones WHERE client_id = $1 AND timezone = $2`, clientID, newZone)
-		exec(`DELETE FROM reading_rollups_daily WHERE sensor_id = ANY($1) AND timezone = $2`, sensors, newZone)
 	}
 	var firsts []time.Duration
 	for range 5 {
-		unkeep()
+		unkeep(newZone)
 		t := time.Now()
 		daily(tempwatch.DailyAverageFilter{ClientID: clientID, Timezone: newZone, ClientTimezone: benchTZ})()
 		firsts = append(firsts, time.Since(t))
 	}
-	unkeep()
+	unkeep(newZone)
 	slices.Sort(firsts)
 	report(fmt.Sprintf("rollups, client of %d, first request in a new zone (builds it)", len(sensors)), stats{p50: firsts[2], p95: firsts[4], n: 5}, plainClient)
+	// A client with max_rollup_zones() extra zones kept: a further zone is
+	// grouped from the 15-minute rollups, a window of days per page.
+	var fillers []string
+	for i := 1; ; i++ {
+		var kept bool
+		zone := fmt.Sprintf("Etc/GMT-%d", i)
+		if err := db.QueryRow(ctx, `SELECT keep_rollup_zone($1, $2)`, clientID, zone).Scan(&kept); err != nil {
+			b.Fatal(err)
+		}
+		if !kept {
+			break
+		}
+		fillers = append(fillers, zone)
+	}
+	report(fmt.Sprintf("rollups, client of %d, zone beyond the kept ones (15-min rollups)", len(sensors)), measure(10, daily(tempwatch.DailyAverageFilter{ClientID: clientID, Timezone: "Asia/Kathmandu", ClientTimezone: benchTZ})), plainClient)
+	report("rollups, 1 sensor, zone beyond the kept ones (15-min rollups)", measure(30, daily(tempwatch.DailyAverageFilter{SensorID: sensors[0], Timezone: "Asia/Kathmandu", ClientTimezone: benchTZ})), plainOne)
+	unkeep(fillers...)
 	if os.Getenv("TEMPWATCH_BENCH_ONLY") == "daily" {
 		return
 	}
