@@ -53,7 +53,8 @@ type DailyAverageFilter struct {
 	ClientID string
 	Timezone string
 	// ClientTimezone is the client's own zone, whose days are kept
-	// precomputed; other zones are computed from 15-minute rollups.
+	// precomputed, as are those of up to four other zones asked for before;
+	// any further zone is grouped from the 15-minute rollups.
 	ClientTimezone string
 	From, To       time.Time // local dates, time of day ignored
 	BeforeDay      time.Time
