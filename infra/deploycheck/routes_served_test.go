@@ -1,13 +1,11 @@
 package deploycheck_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +47,7 @@ func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 		"JWT_ISSUER":   "tempwatch-deploycheck",
 		"JWT_AUDIENCE": "tempwatch-api",
 	}
-	logs := &syncBuffer{}
+	logs := &stack.LogBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	s, err := stack.Start(ctx, stack.Config{
@@ -99,22 +97,4 @@ func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 		}
 	}
 	assert.Positive(t, tested, "template declares no routes")
-}
-
-// syncBuffer collects the function instances' concurrent log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

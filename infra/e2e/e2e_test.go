@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/e2e"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/mongo"
@@ -30,22 +30,8 @@ type world struct {
 	h       *e2e.Harness
 	db      *pgxpool.Pool
 	sensors map[string]string // client/device → sensor id
-	logs    *logBuffer
+	logs    *stack.LogBuffer
 }
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return string(l.b) }
 
 func mustWorld(t *testing.T) *world {
 	t.Helper()
@@ -53,7 +39,7 @@ func mustWorld(t *testing.T) *world {
 	db, err := postgres.Open(context.Background(), dbURL) // migrates the schema
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
-	w := &world{db: db, sensors: map[string]string{}, logs: &logBuffer{}}
+	w := &world{db: db, sensors: map[string]string{}, logs: &stack.LogBuffer{}}
 	for _, slug := range []string{"acme", "globex"} {
 		clientID := pgtest.MustClient(t, db, slug, "Europe/Berlin")
 		for i := 1; i <= 3; i++ {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,7 +31,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 		config.MapEnv(map[string]string{"DATABASE_URL": dbURL, passwordEnv: "admin password 123"}),
 		strings.NewReader(""), &out, io.Discard))
 
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs := &stack.LogBuffer{}
 	s, err := stack.Start(context.Background(), stack.Config{
 		Root: "../../..", APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0", Instances: 1,
 		Only: []string{"auth", "users", "clients"}, Logs: logs,
@@ -119,22 +118,4 @@ func TestAPITourEndToEnd(t *testing.T) {
 	require.Equal(t, 204, status)
 	status, _, _ = call("GET", "/clients", admin, "")
 	assert.Equal(t, 401, status, "a logged-out token is refused by every function")
-}
-
-// syncWriter serialises writes from the stack's log goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

@@ -31,7 +31,7 @@ func TestClientsEndToEnd(t *testing.T) {
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
-	logs := &logBuffer{}
+	logs := &stack.LogBuffer{}
 	s, err := stack.Start(context.Background(), stack.Config{
 		Root: "../../..", APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
 		Instances: 2, Only: []string{"clients"}, Env: env, Logs: logs,

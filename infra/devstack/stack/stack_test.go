@@ -26,32 +26,14 @@ type echo struct {
 	Env       map[string]string             `json:"env"`
 }
 
-// logBuffer collects function output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // MustStartFixture runs the echofn fixture stack with n instances.
-func MustStartFixture(tb testing.TB, n int, env map[string]string) (*stack.Stack, *logBuffer) {
+func MustStartFixture(tb testing.TB, n int, env map[string]string) (*stack.Stack, *stack.LogBuffer) {
 	tb.Helper()
 	if env == nil {
 		// Point at placeholders so the fixture stack does not embed servers.
 		env = map[string]string{"MQTT_URL": "tcp://127.0.0.1:1883", "MONGODB_URL": "mongodb://127.0.0.1:1/"}
 	}
-	logs := &logBuffer{}
+	logs := &stack.LogBuffer{}
 	s, err := stack.Start(context.Background(), stack.Config{
 		Root:       "testdata",
 		APIAddr:    "127.0.0.1:0",
