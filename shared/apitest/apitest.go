@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
@@ -113,18 +114,61 @@ func (r Response) Decode(tb testing.TB, v any) {
 	}
 }
 
+// MustJWT returns a JWT configuration as a deployment loads it, with one
+// fresh signing key and the default issuer, audience and lifetimes.
+func MustJWT(tb testing.TB) auth.JWTConfig {
+	tb.Helper()
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
+	cfg := auth.LoadJWTConfig(r)
+	if err := r.Err(); err != nil {
+		tb.Fatalf("apitest: JWT config: %v", err)
+	}
+	return cfg
+}
+
+// MustToken returns an access token for p signed as cfg says.
+func MustToken(tb testing.TB, cfg auth.JWTConfig, p auth.Principal) string {
+	tb.Helper()
+	tok, err := auth.NewIssuer(cfg).Issue(p, "")
+	if err != nil {
+		tb.Fatalf("apitest: issue token: %v", err)
+	}
+	return tok.Token
+}
+
 // Do serves method path (with a JSON body unless "") by h as p (nil: no
 // principal, as an unauthenticated request past no middleware), checks the
 // response against the OpenAPI document, and returns it.
 func Do(tb testing.TB, h http.Handler, p *auth.Principal, method, path, body string) Response {
 	tb.Helper()
+	req := newRequest(method, path, body)
+	if p != nil {
+		req = req.WithContext(auth.WithPrincipal(context.Background(), *p))
+	}
+	return serve(tb, h, req)
+}
+
+// DoToken is Do for a handler behind auth.Middleware: the request carries
+// token as its bearer credential ("" for none).
+func DoToken(tb testing.TB, h http.Handler, token, method, path, body string) Response {
+	tb.Helper()
+	req := newRequest(method, path, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return serve(tb, h, req)
+}
+
+func newRequest(method, path, body string) *http.Request {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if p != nil {
-		req = req.WithContext(auth.WithPrincipal(context.Background(), *p))
-	}
+	return req
+}
+
+func serve(tb testing.TB, h http.Handler, req *http.Request) Response {
+	tb.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	resp := rec.Result()

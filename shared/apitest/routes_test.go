@@ -4,15 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,21 +35,18 @@ var callers = []string{"admin", "client_admin of A", "viewer of A", "client_admi
 // fixture is the whole API (every function of template.yaml behind its
 // routes, as API Gateway routes them) over a fresh database and Redis prefix.
 type fixture struct {
-	t      *testing.T
-	env    *apitest.Env
-	api    http.Handler
-	issuer *auth.Issuer
+	t   *testing.T
+	env *apitest.Env
+	api http.Handler
+	jwt auth.JWTConfig
 }
 
 func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	t.Helper()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	keys, kid, err := auth.ParseKeys(auth.NewKey("k1"))
-	require.NoError(t, err)
-	jwt := auth.JWTConfig{Keys: keys, ActiveKID: kid, Issuer: "tempwatch", Audience: "tempwatch-api",
-		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	jwt := apitest.MustJWT(t)
+	log := apitest.Discard()
 	revocations := auth.NewRedisRevocations(rdb, prefix)
 	verifier := auth.NewVerifier(jwt).WithRevocations(revocations)
 	withToken := func(h http.Handler) http.Handler { return auth.MiddlewareLog(verifier, log, h) }
@@ -86,7 +77,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		}
 		mux.Handle(r.Method+" "+r.Path, h)
 	}
-	return &fixture{t: t, env: env, api: mux, issuer: auth.NewIssuer(jwt)}
+	return &fixture{t: t, env: env, api: mux, jwt: jwt}
 }
 
 func random() string {
@@ -144,7 +135,6 @@ func (fx *fixture) loginA() string {
 // request is one call of a table entry.
 type request struct {
 	method, path, body string
-	header             map[string]string
 	// listed, for list routes: an id of client A that the body must show to
 	// callers who may read A and hide from the others.
 	listed string
@@ -167,14 +157,12 @@ var tenantTable = []routeCase{
 		return request{method: "POST", path: "/auth/login", body: fx.loginA()}
 	}, [5]int{200, 200, 200, 200, 200}},
 	{"POST /auth/refresh", func(fx *fixture) request {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(fx.loginA()))
-		fx.api.ServeHTTP(rec, req)
-		require.Equal(fx.t, http.StatusOK, rec.Code, rec.Body.String())
+		resp := apitest.DoToken(fx.t, fx.api, "", "POST", "/auth/login", fx.loginA())
+		require.Equal(fx.t, http.StatusOK, resp.Status, string(resp.Body))
 		var tok struct {
 			RefreshToken string `json:"refresh_token"`
 		}
-		require.NoError(fx.t, json.Unmarshal(rec.Body.Bytes(), &tok))
+		resp.Decode(fx.t, &tok)
 		return request{method: "POST", path: "/auth/refresh", body: fmt.Sprintf(`{"refresh_token":%q}`, tok.RefreshToken)}
 	}, [5]int{200, 200, 200, 200, 200}},
 	{"POST /auth/logout", func(fx *fixture) request { return request{method: "POST", path: "/auth/logout"} },
@@ -320,25 +308,14 @@ func TestTenantIsolationRouteTable(t *testing.T) {
 				t.Run(callers[i], func(t *testing.T) {
 					fx.t = t
 					req := c.build(fx)
-					r := httptest.NewRequest(req.method, req.path, strings.NewReader(req.body))
-					if req.body != "" {
-						r.Header.Set("Content-Type", "application/json")
-					}
-					for k, v := range req.header {
-						r.Header.Set(k, v)
-					}
+					token := ""
 					if p, ok := fx.caller(i); ok {
-						tok, err := fx.issuer.Issue(p, "")
-						require.NoError(t, err)
-						r.Header.Set("Authorization", "Bearer "+tok.Token)
+						token = apitest.MustToken(t, fx.jwt, p)
 					}
-					rec := httptest.NewRecorder()
-					fx.api.ServeHTTP(rec, r)
-					resp := rec.Result()
-					openapitest.Check(t, r, resp)
-					body, _ := io.ReadAll(resp.Body)
-					require.Equal(t, c.want[i], resp.StatusCode, "%s %s as %s: %s", req.method, req.path, callers[i], body)
-					if req.listed != "" && resp.StatusCode == http.StatusOK {
+					resp := apitest.DoToken(t, fx.api, token, req.method, req.path, req.body)
+					body := resp.Body
+					require.Equal(t, c.want[i], resp.Status, "%s %s as %s: %s", req.method, req.path, callers[i], body)
+					if req.listed != "" && resp.Status == http.StatusOK {
 						if i <= 2 {
 							assert.Contains(t, string(body), req.listed, "%s must list client A's %s", callers[i], req.listed)
 						} else {

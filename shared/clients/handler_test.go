@@ -1,18 +1,14 @@
 package clients_test
 
 import (
-	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
@@ -21,72 +17,57 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// newServer serves /clients to an admin (tenant rules: TestClientTenantRules).
-func newServer(t *testing.T) *httptest.Server {
+// newHandler serves /clients on a fresh database (tenant rules: TestClientTenantRules).
+func newHandler(t *testing.T) http.Handler {
 	t.Helper()
-	db := pgtest.MustDB(t)
-	h := clients.NewHandler(postgres.NewClientStore(db), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	admin := auth.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: auth.RoleAdmin}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), admin)))
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return clients.NewHandler(postgres.NewClientStore(pgtest.MustDB(t)), apitest.Discard())
 }
 
-func do(t *testing.T, method, url, body string) (*http.Response, map[string]any) {
+var admin = &auth.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: auth.RoleAdmin}
+
+// do serves method path to an admin and returns the response and its JSON body.
+func do(t *testing.T, h http.Handler, method, path, body string) (apitest.Response, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	if resp.StatusCode != http.StatusNoContent {
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	}
-	return resp, out
+	resp := apitest.Do(t, h, admin, method, path, body)
+	return resp, resp.JSON(t)
 }
 
 func TestClientLifecycle(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
+	h := newHandler(t)
 
-	resp, c := do(t, "POST", srv.URL+"/clients", `{"name":"Acme Cold","slug":"acme-cold","timezone":"Europe/Berlin"}`)
-	require.Equal(t, http.StatusCreated, resp.StatusCode, c)
+	resp, c := do(t, h, "POST", "/clients", `{"name":"Acme Cold","slug":"acme-cold","timezone":"Europe/Berlin"}`)
+	require.Equal(t, http.StatusCreated, resp.Status, c)
 	id := c["id"].(string)
 	assert.Equal(t, "/clients/"+id, resp.Header.Get("Location"))
 	assert.Equal(t, "Europe/Berlin", c["timezone"])
 
-	resp, got := do(t, "GET", srv.URL+"/clients/"+id, "")
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, got := do(t, h, "GET", "/clients/"+id, "")
+	require.Equal(t, http.StatusOK, resp.Status)
 	assert.Equal(t, "Acme Cold", got["name"])
 
-	resp, got = do(t, "PATCH", srv.URL+"/clients/"+id, `{"name":"Acme Frozen"}`)
-	require.Equal(t, http.StatusOK, resp.StatusCode, got)
+	resp, got = do(t, h, "PATCH", "/clients/"+id, `{"name":"Acme Frozen"}`)
+	require.Equal(t, http.StatusOK, resp.Status, got)
 	assert.Equal(t, "Acme Frozen", got["name"])
 	assert.Equal(t, "acme-cold", got["slug"], "PATCH must leave unset fields alone")
 
-	resp, got = do(t, "POST", srv.URL+"/clients", `{"name":"Other","slug":"acme-cold"}`)
-	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	resp, got = do(t, h, "POST", "/clients", `{"name":"Other","slug":"acme-cold"}`)
+	assert.Equal(t, http.StatusConflict, resp.Status)
 	assert.Equal(t, tempwatch.ECONFLICT, got["code"])
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 
-	resp, _ = do(t, "DELETE", srv.URL+"/clients/"+id, "")
-	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
-	resp, got = do(t, "GET", srv.URL+"/clients/"+id, "")
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = do(t, h, "DELETE", "/clients/"+id, "")
+	assert.Equal(t, http.StatusNoContent, resp.Status)
+	resp, got = do(t, h, "GET", "/clients/"+id, "")
+	assert.Equal(t, http.StatusNotFound, resp.Status)
 	assert.Equal(t, tempwatch.ENOTFOUND, got["code"])
-	resp, _ = do(t, "DELETE", srv.URL+"/clients/"+id, "")
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = do(t, h, "DELETE", "/clients/"+id, "")
+	assert.Equal(t, http.StatusNotFound, resp.Status)
 }
 
 func TestClientValidation(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
+	h := newHandler(t)
 	tests := []struct {
 		name       string
 		method     string
@@ -110,8 +91,8 @@ func TestClientValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := do(t, tt.method, srv.URL+tt.path, tt.body)
-			assert.Equal(t, tt.wantStatus, resp.StatusCode, "%s %s = %v", tt.method, tt.path, body)
+			resp, body := do(t, h, tt.method, tt.path, tt.body)
+			assert.Equal(t, tt.wantStatus, resp.Status, "%s %s = %v", tt.method, tt.path, body)
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 			fields, _ := body["errors"].(map[string]any)
 			for _, f := range tt.wantFields {
@@ -123,27 +104,24 @@ func TestClientValidation(t *testing.T) {
 
 func TestClientListPagesNewestFirst(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
+	h := newHandler(t)
 	const n = 23
 	for i := range n {
-		resp, body := do(t, "POST", srv.URL+"/clients", `{"name":"c","slug":"c-`+string(rune('a'+i))+`"}`)
-		require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+		resp, body := do(t, h, "POST", "/clients", `{"name":"c","slug":"c-`+string(rune('a'+i))+`"}`)
+		require.Equal(t, http.StatusCreated, resp.Status, body)
 	}
-	do(t, "POST", srv.URL+"/clients", `{"name":"Polar Labs","slug":"polar"}`)
+	do(t, h, "POST", "/clients", `{"name":"Polar Labs","slug":"polar"}`)
 
 	var seen []httpPageItem
 	cursor := ""
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 10, "paging does not end")
-		url := srv.URL + "/clients?limit=5&name=c"
+		path := "/clients?limit=5&name=c"
 		if cursor != "" {
-			url += "&cursor=" + cursor
+			path += "&cursor=" + cursor
 		}
-		resp, err := http.Get(url)
-		require.NoError(t, err)
 		var page httpapi.Page[httpPageItem]
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
-		resp.Body.Close()
+		apitest.Do(t, h, admin, "GET", path, "").Decode(t, &page)
 		seen = append(seen, page.Items...)
 		if !page.HasMore {
 			break

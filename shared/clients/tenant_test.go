@@ -3,7 +3,6 @@ package clients_test
 import (
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,19 +10,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/clients"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
 func TestClientTenantRules(t *testing.T) {
 	t.Parallel()
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
-	cfg := auth.LoadJWTConfig(r)
-	require.NoError(t, r.Err())
-	issuer := auth.NewIssuer(cfg)
+	cfg := apitest.MustJWT(t)
 
 	tests := []struct {
 		name, as, method, path, body string
@@ -59,23 +55,15 @@ func TestClientTenantRules(t *testing.T) {
 				"caA":     {UserID: auth.NewID(), ClientID: a, Role: auth.RoleClientAdmin},
 				"viewerA": {UserID: auth.NewID(), ClientID: a, Role: auth.RoleViewer},
 			}
-			srv := httptest.NewServer(auth.Middleware(auth.NewVerifier(cfg),
-				clients.NewHandler(postgres.NewClientStore(db), slog.New(slog.NewTextHandler(io.Discard, nil)))))
-			defer srv.Close()
+			h := auth.Middleware(auth.NewVerifier(cfg), clients.NewHandler(postgres.NewClientStore(db), apitest.Discard()))
 
 			path := strings.NewReplacer("{A}", a, "{B}", b).Replace(tt.path)
-			req, err := http.NewRequest(tt.method, srv.URL+path, strings.NewReader(tt.body))
-			require.NoError(t, err)
+			token := ""
 			if p, ok := principals[tt.as]; ok {
-				tok, err := issuer.Issue(p, "")
-				require.NoError(t, err)
-				req.Header.Set("Authorization", "Bearer "+tok.Token)
+				token = apitest.MustToken(t, cfg, p)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			assert.Equal(t, tt.want, resp.StatusCode, "%s %s as %s: %s", tt.method, tt.path, tt.as, body)
+			resp := apitest.DoToken(t, h, token, tt.method, path, tt.body)
+			assert.Equal(t, tt.want, resp.Status, "%s %s as %s: %s", tt.method, tt.path, tt.as, resp.Body)
 		})
 	}
 

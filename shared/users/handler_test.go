@@ -2,20 +2,16 @@ package users_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/users"
@@ -24,9 +20,8 @@ import (
 const password = "correct horse battery"
 
 type fixture struct {
-	srv    *httptest.Server
+	h      http.Handler
 	store  *postgres.UserStore
-	issuer *auth.Issuer
 	a, b   string // client ids
 	tokens map[string]string
 	ids    map[string]string
@@ -35,20 +30,15 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := pgtest.MustDB(t)
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
-	cfg := auth.LoadJWTConfig(r)
-	require.NoError(t, r.Err())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := apitest.MustJWT(t)
 	f := &fixture{
 		store:  postgres.NewUserStore(db),
-		issuer: auth.NewIssuer(cfg),
 		a:      pgtest.MustClient(t, db, "client-a", ""),
 		b:      pgtest.MustClient(t, db, "client-b", ""),
 		tokens: map[string]string{},
 		ids:    map[string]string{},
 	}
-	f.srv = httptest.NewServer(auth.Middleware(auth.NewVerifier(cfg), users.NewHandler(f.store, log)))
-	t.Cleanup(f.srv.Close)
+	f.h = auth.Middleware(auth.NewVerifier(cfg), users.NewHandler(f.store, apitest.Discard()))
 	hash, err := auth.HashPassword(password)
 	require.NoError(t, err)
 	for _, u := range []struct{ name, role, client string }{
@@ -62,9 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	} {
 		usr := &users.User{Email: u.name + "@example.com", Role: u.role, ClientID: u.client, PasswordHash: hash}
 		require.NoError(t, f.store.CreateUser(context.Background(), usr))
-		tok, err := f.issuer.Issue(usr.Principal(), "")
-		require.NoError(t, err)
-		f.tokens[u.name], f.ids[u.name] = tok.Token, usr.ID
+		f.tokens[u.name], f.ids[u.name] = apitest.MustToken(t, cfg, usr.Principal()), usr.ID
 	}
 	return f
 }
@@ -75,25 +63,11 @@ type result struct {
 	raw    string
 }
 
+// do serves method path as fixture user as ("" for no token).
 func (f *fixture) do(t *testing.T, as, method, path, body string) result {
 	t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if as != "" {
-		req.Header.Set("Authorization", "Bearer "+f.tokens[as])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	res := result{status: resp.StatusCode, raw: string(b)}
-	if len(b) > 0 {
-		require.NoError(t, json.Unmarshal(b, &res.body), string(b))
-	}
-	return res
+	resp := apitest.DoToken(t, f.h, f.tokens[as], method, path, body)
+	return result{status: resp.Status, body: resp.JSON(t), raw: string(resp.Body)}
 }
 
 // expand replaces {name} with the id of fixture user name, {A}/{B} with the client ids.

@@ -2,8 +2,6 @@ package session_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -41,14 +39,12 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	rdb, err := redis.Open(deadRedisURL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
-	cfg := auth.LoadJWTConfig(r)
-	require.NoError(t, r.Err())
+	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
 	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
 		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
 		Revocations: auth.NewRedisRevocations(rdb, "tw:"), Limiter: auth.NewRedisLimiter(rdb, "tw:"),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: apitest.Discard(),
 	}))
 	t.Cleanup(e.srv.Close)
 	e.mustUser(t, "ops@example.com", auth.RoleAdmin, "")

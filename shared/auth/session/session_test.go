@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
@@ -36,9 +35,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 	t.Helper()
 	db := pgtest.MustDB(t)
 	rdb, prefix := redistest.MustClient(t)
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
-	cfg := auth.LoadJWTConfig(r)
-	require.NoError(t, r.Err())
+	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
 	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
 		Users:       e.users,
@@ -47,7 +44,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Revocations: auth.NewRedisRevocations(rdb, prefix),
 		Limiter:     auth.NewRedisLimiter(rdb, prefix),
 		Limits:      limits,
-		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:         apitest.Discard(),
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
