@@ -9,12 +9,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 )
 
 // build compiles each function's bootstrap into workdir/<name>/bootstrap,
 // in parallel, as `go build` from root. The Go build cache makes a rebuild of
 // unchanged code cheap.
-func build(ctx context.Context, root, workdir string, fns []Function) (map[string]string, error) {
+func build(ctx context.Context, root, workdir string, fns []sam.Function) (map[string]string, error) {
 	out := make(map[string]string, len(fns))
 	errs := make([]error, len(fns))
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 )
 
 // maxPayload is Lambda's limit for a synchronous request or response.
@@ -59,7 +61,7 @@ func (inv *invocation) finish(r result) bool {
 // whichever instance asks for the next event first, so each instance serves
 // one invocation at a time, as on Lambda.
 type pool struct {
-	fn        Function
+	fn        sam.Function
 	binary    string
 	env       []string
 	queue     chan *invocation

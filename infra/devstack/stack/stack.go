@@ -56,7 +56,7 @@ type Stack struct {
 	cfg      Config
 	env      map[string]string
 	pools    map[string]*pool // by Name and by LogicalID
-	fns      []Function
+	fns      []sam.Function
 	apiURL   string
 	invURL   string
 	servers  []*http.Server
@@ -79,14 +79,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 
-	tpl, err := LoadTemplate(cfg.Template)
+	tpl, err := sam.Load(cfg.Template)
 	if err != nil {
 		return nil, err
-	}
-	for _, w := range tpl.Warnings {
-		logMu.Lock()
-		fmt.Fprintf(cfg.Logs, "[devstack] warning: %s: %s\n", cfg.Template, w)
-		logMu.Unlock()
 	}
 	s.fns, err = selectFunctions(tpl.Functions, cfg.Only)
 	if err != nil {
@@ -154,16 +149,23 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-func selectFunctions(all []Function, only []string) ([]Function, error) {
+func selectFunctions(all []sam.Function, only []string) ([]sam.Function, error) {
+	// Functions are built and addressed by folder name, so two resources
+	// sharing a CodeUri would collide (deploycheck reports it too).
+	for i := 1; i < len(all); i++ {
+		if a, b := all[i-1], all[i]; a.Name == b.Name {
+			return nil, fmt.Errorf("resources %s and %s share CodeUri %s", a.LogicalID, b.LogicalID, b.CodeURI)
+		}
+	}
 	if len(only) == 0 {
 		if len(all) == 0 {
 			return nil, errors.New("the template declares no AWS::Serverless::Function")
 		}
 		return all, nil
 	}
-	var out []Function
+	var out []sam.Function
 	for _, name := range only {
-		i := slices.IndexFunc(all, func(f Function) bool { return f.Name == name || f.LogicalID == name })
+		i := slices.IndexFunc(all, func(f sam.Function) bool { return f.Name == name || f.LogicalID == name })
 		if i < 0 {
 			var names []string
 			for _, f := range all {
@@ -171,7 +173,7 @@ func selectFunctions(all []Function, only []string) ([]Function, error) {
 			}
 			return nil, fmt.Errorf("no function %q in the template (have: %s)", name, strings.Join(names, ", "))
 		}
-		if !slices.ContainsFunc(out, func(f Function) bool { return f.Name == all[i].Name }) {
+		if !slices.ContainsFunc(out, func(f sam.Function) bool { return f.Name == all[i].Name }) {
 			out = append(out, all[i])
 		}
 	}
@@ -224,7 +226,7 @@ var logMu sync.Mutex
 
 // functionEnv is the environment of one function's processes: the template
 // variables (intrinsics resolved from s.env), then s.env, then Lambda's own.
-func (s *Stack) functionEnv(fn Function) []string {
+func (s *Stack) functionEnv(fn sam.Function) []string {
 	vars := map[string]string{}
 	for _, v := range fn.Env {
 		switch {
@@ -352,7 +354,7 @@ func (s *Stack) MongoDBURL() string { return s.env["MONGODB_URL"] }
 func (s *Stack) DatabaseURL() string { return s.env["DATABASE_URL"] }
 
 // Functions lists the running functions.
-func (s *Stack) Functions() []Function { return slices.Clone(s.fns) }
+func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
 
 // Close stops the servers, every bootstrap process and the embedded servers.
 func (s *Stack) Close() error {

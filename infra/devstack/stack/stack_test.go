@@ -299,39 +299,3 @@ func mustField(tb testing.TB, body []byte, key string) json.RawMessage {
 	require.NoError(tb, json.Unmarshal(body, &m), string(body))
 	return m[key]
 }
-
-func TestParseTemplateQuotesFlowBraces(t *testing.T) {
-	tpl, err := stack.ParseTemplate([]byte(`
-Resources:
-  F:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/f/
-      Events:
-        Get: {Type: Api, Properties: {Path: /a/{id}/b/{proxy+}, Method: get}}
-`))
-	require.NoError(t, err)
-	require.Len(t, tpl.Functions, 1)
-	require.Len(t, tpl.Functions[0].Routes, 1)
-	assert.Equal(t, "/a/{id}/b/{proxy+}", tpl.Functions[0].Routes[0].Path)
-	assert.Equal(t, "GET", tpl.Functions[0].Routes[0].Method)
-	assert.Len(t, tpl.Warnings, 1)
-}
-
-func TestParseTemplate(t *testing.T) {
-	tpl, err := stack.LoadTemplate("testdata/template.yaml")
-	require.NoError(t, err)
-	assert.Empty(t, tpl.Warnings)
-	require.Len(t, tpl.Functions, 1)
-	fn := tpl.Functions[0]
-	assert.Equal(t, "EchoFunction", fn.LogicalID)
-	assert.Equal(t, "echofn", fn.Name)
-	assert.Equal(t, 2*time.Second, fn.Timeout)
-	assert.Equal(t, 256, fn.MemorySize)
-	assert.Equal(t, []stack.EnvVar{
-		{Name: "DATABASE_URL", Ref: "DatabaseURL"},
-		{Name: "GREETING", Value: "hi"},
-		{Name: "ECHO_SUB", Ref: "${AWS::Region}-x"},
-	}, fn.Env)
-	assert.Len(t, fn.Routes, 11)
-}

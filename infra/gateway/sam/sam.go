@@ -1,17 +1,20 @@
 // Package sam reads the functions and API routes that template.yaml declares,
-// so the local gateway, the LocalStack deploy helper and the deploy checks all
-// derive them from the one file instead of keeping lists of their own.
+// so the local gateway, devstack, the LocalStack deploy helper and the deploy
+// checks all derive them from the one file instead of keeping lists of their
+// own.
 package sam
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/awslabs/goformation/v7"
-	"github.com/awslabs/goformation/v7/cloudformation"
-	"github.com/awslabs/goformation/v7/cloudformation/global"
+	"gopkg.in/yaml.v3"
 )
 
 // Template is what the tools need from a SAM template.
@@ -19,14 +22,26 @@ type Template struct {
 	Functions []Function // sorted by Name
 }
 
-// Function is one AWS::Serverless::Function.
+// Function is one AWS::Serverless::Function, with Globals applied.
 type Function struct {
-	LogicalID string  // resource name, e.g. ClientsFunction
-	Name      string  // folder name under functions/, e.g. clients
-	CodeURI   string  // as written, e.g. functions/clients/
-	Runtime   string  // from the resource, else Globals
-	Handler   string  // from the resource, else Globals
-	Routes    []Route // sorted by Path, then Method
+	LogicalID  string        // resource name, e.g. ClientsFunction
+	Name       string        // folder name under functions/, e.g. clients
+	CodeURI    string        // as written, e.g. functions/clients/
+	Runtime    string        // from the resource, else Globals
+	Handler    string        // from the resource, else Globals
+	Timeout    time.Duration // per invocation; SAM default 3s
+	MemorySize int           // MB; SAM default 128
+	Env        []EnvVar      // Globals first, then the function's own
+	Routes     []Route       // sorted by Path, then Method
+}
+
+// EnvVar is one environment variable of a function. Ref names the template
+// parameter or resource of an intrinsic (!Ref DatabaseURL); such values are
+// resolved by the caller, plain ones are passed as written.
+type EnvVar struct {
+	Name  string
+	Value string
+	Ref   string // non-empty when the value was an intrinsic function
 }
 
 // Route is one Api event: an HTTP method and a resource path with {params}.
@@ -42,63 +57,182 @@ func (r Route) String() string { return r.Method + " " + r.Path + " " + r.Functi
 
 // Load parses the SAM template at file.
 func Load(file string) (*Template, error) {
-	tpl, err := goformation.Open(file)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", file, err)
+		return nil, fmt.Errorf("read template: %w", err)
 	}
-	return fromCloudFormation(tpl)
+	t, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return t, nil
 }
 
-// Parse parses a SAM template held in memory.
-func Parse(yaml []byte) (*Template, error) {
-	tpl, err := goformation.ParseYAML(yaml)
-	if err != nil {
+// Parse parses a SAM template held in memory. It works on the YAML node tree
+// so CloudFormation tags such as !Ref and !Sub need no decoding.
+func Parse(b []byte) (*Template, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	return fromCloudFormation(tpl)
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("parse template: not a YAML mapping")
+	}
+	root := doc.Content[0]
+	globals := get(get(root, "Globals"), "Function")
+	resources := get(root, "Resources")
+	if resources == nil || resources.Kind != yaml.MappingNode {
+		return nil, errors.New("parse template: no Resources")
+	}
+
+	t := &Template{}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
+			continue
+		}
+		fn, err := parseFunction(id, get(res, "Properties"), globals)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		t.Functions = append(t.Functions, fn)
+	}
+	sort.Slice(t.Functions, func(i, j int) bool { return t.Functions[i].Name < t.Functions[j].Name })
+	return t, nil
 }
 
-func fromCloudFormation(tpl *cloudformation.Template) (*Template, error) {
-	var runtime, handler string
-	if g, ok := tpl.Globals["Function"].(*global.Function); ok {
-		runtime, handler = deref(g.Runtime), deref(g.Handler)
+func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
+	fn := Function{LogicalID: id, Timeout: 3 * time.Second, MemorySize: 128}
+	fn.CodeURI = scalar(get(props, "CodeUri"))
+	if strings.TrimSpace(fn.CodeURI) == "" {
+		return fn, errors.New("CodeUri must be a local folder such as functions/<name>/")
 	}
-	out := &Template{}
-	for id, fn := range tpl.GetAllServerlessFunctionResources() {
-		f := Function{LogicalID: id, Runtime: runtime, Handler: handler}
-		if fn.Runtime != nil {
-			f.Runtime = *fn.Runtime
+	fn.Name = path.Base(path.Clean(fn.CodeURI))
+	for _, src := range []*yaml.Node{globals, props} {
+		if v := scalar(get(src, "Runtime")); v != "" {
+			fn.Runtime = v
 		}
-		if fn.Handler != nil {
-			f.Handler = *fn.Handler
+		if v := scalar(get(src, "Handler")); v != "" {
+			fn.Handler = v
 		}
-		if fn.CodeUri == nil || fn.CodeUri.String == nil || strings.TrimSpace(*fn.CodeUri.String) == "" {
-			return nil, fmt.Errorf("function %s: CodeUri must be a local folder such as functions/<name>/", id)
+		if v := scalar(get(src, "Timeout")); v != "" {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil || secs <= 0 {
+				return fn, fmt.Errorf("timeout %q is not a positive number of seconds", v)
+			}
+			fn.Timeout = time.Duration(secs * float64(time.Second))
 		}
-		f.CodeURI = *fn.CodeUri.String
-		f.Name = path.Base(path.Clean(f.CodeURI))
-		for name, ev := range fn.Events {
-			if ev.Properties == nil || ev.Properties.ApiEvent == nil {
+		if v := scalar(get(src, "MemorySize")); v != "" {
+			mb, err := strconv.Atoi(v)
+			if err != nil || mb <= 0 {
+				return fn, fmt.Errorf("MemorySize %q is not a positive number", v)
+			}
+			fn.MemorySize = mb
+		}
+		fn.Env = mergeEnv(fn.Env, envVars(get(get(src, "Environment"), "Variables")))
+	}
+
+	events := get(props, "Events")
+	if events != nil && events.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(events.Content); i += 2 {
+			name, ev := events.Content[i].Value, events.Content[i+1]
+			if scalar(get(ev, "Type")) != "Api" {
 				continue
 			}
-			f.Routes = append(f.Routes, Route{
-				Method:   strings.ToUpper(ev.Properties.ApiEvent.Method),
-				Path:     ev.Properties.ApiEvent.Path,
-				Function: f.Name,
+			p := get(ev, "Properties")
+			route := Route{
+				Method:   strings.ToUpper(scalar(get(p, "Method"))),
+				Path:     scalar(get(p, "Path")),
+				Function: fn.Name,
 				Event:    name,
-			})
-		}
-		sort.Slice(f.Routes, func(i, j int) bool {
-			a, b := f.Routes[i], f.Routes[j]
-			if a.Path != b.Path {
-				return a.Path < b.Path
 			}
-			return a.Method < b.Method
-		})
-		out.Functions = append(out.Functions, f)
+			if !strings.HasPrefix(route.Path, "/") {
+				return fn, fmt.Errorf("event %s: Path %q must start with /", name, route.Path)
+			}
+			if route.Method == "" {
+				return fn, fmt.Errorf("event %s: no Method", name)
+			}
+			fn.Routes = append(fn.Routes, route)
+		}
 	}
-	sort.Slice(out.Functions, func(i, j int) bool { return out.Functions[i].Name < out.Functions[j].Name })
-	return out, nil
+	sort.Slice(fn.Routes, func(i, j int) bool {
+		a, b := fn.Routes[i], fn.Routes[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Method < b.Method
+	})
+	return fn, nil
+}
+
+// get returns the value of key in mapping n, or nil.
+func get(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+func envVars(n *yaml.Node) []EnvVar {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []EnvVar
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i].Value, n.Content[i+1]
+		ev := EnvVar{Name: k}
+		custom := strings.HasPrefix(v.Tag, "!") && !strings.HasPrefix(v.Tag, "!!")
+		switch {
+		case v.Kind == yaml.ScalarNode && !custom:
+			ev.Value = v.Value
+		case v.Kind == yaml.ScalarNode:
+			// !Ref X, !Sub "...", !GetAtt X.Y, !ImportValue X ...
+			ev.Ref = v.Value
+		case v.Kind == yaml.MappingNode && len(v.Content) == 2:
+			// Long form: {Ref: X} or {Fn::Sub: ...}.
+			ev.Ref = scalar(v.Content[1])
+			if ev.Ref == "" {
+				ev.Ref = v.Content[0].Value
+			}
+		default:
+			ev.Ref = k
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func mergeEnv(base, over []EnvVar) []EnvVar {
+	for _, o := range over {
+		replaced := false
+		for i := range base {
+			if base[i].Name == o.Name {
+				base[i], replaced = o, true
+			}
+		}
+		if !replaced {
+			base = append(base, o)
+		}
+	}
+	return base
 }
 
 // Routes lists every function's routes, in function order.
@@ -118,11 +252,4 @@ func (t *Template) Function(name string) (Function, bool) {
 		}
 	}
 	return Function{}, false
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

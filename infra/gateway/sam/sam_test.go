@@ -2,6 +2,7 @@ package sam_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,14 @@ Globals:
   Function:
     Runtime: provided.al2023
     Handler: bootstrap
+    MemorySize: 256
+    Timeout: 10
+    Environment:
+      Variables:
+        DATABASE_URL: !Ref DatabaseURL
+        REDIS_URL: {Ref: RedisURL}
+        GREETING: hello
+        ECHO_SUB: !Sub "${AWS::Region}-x"
 Resources:
   Api:
     Type: AWS::Serverless::Api
@@ -24,6 +33,10 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/clients/
+      Timeout: 2.5
+      Environment:
+        Variables:
+          GREETING: hi
       Events:
         Get:
           Type: Api
@@ -56,10 +69,19 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, "functions/clients/", clients.CodeURI)
 	assert.Equal(t, "provided.al2023", clients.Runtime)
 	assert.Equal(t, "bootstrap", clients.Handler)
+	assert.Equal(t, 2500*time.Millisecond, clients.Timeout, "a function's own Timeout overrides Globals")
+	assert.Equal(t, 256, clients.MemorySize)
+	assert.Equal(t, []sam.EnvVar{
+		{Name: "DATABASE_URL", Ref: "DatabaseURL"},
+		{Name: "REDIS_URL", Ref: "RedisURL"},
+		{Name: "GREETING", Value: "hi"},
+		{Name: "ECHO_SUB", Ref: "${AWS::Region}-x"},
+	}, clients.Env)
 
 	ingest, ok := tpl.Function("ingest")
 	require.True(t, ok)
 	assert.Equal(t, "other", ingest.Handler, "a function's own Handler overrides Globals")
+	assert.Equal(t, 10*time.Second, ingest.Timeout)
 
 	var got []string
 	for _, r := range tpl.Routes() {
@@ -72,6 +94,10 @@ func TestParseRejects(t *testing.T) {
 	tests := []struct{ name, yaml string }{
 		{"unquoted braces in flow mapping", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        A:\n          Type: Api\n          Properties: {Path: /f/{id}, Method: get}\n"},
 		{"no CodeUri", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: provided.al2023\n"},
+		{"relative Path", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        A: {Type: Api, Properties: {Path: f, Method: get}}\n"},
+		{"no Method", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        A: {Type: Api, Properties: {Path: /f}}\n"},
+		{"bad Timeout", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Timeout: soon\n"},
+		{"no Resources", "Globals: {}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
