@@ -50,7 +50,7 @@ func LoadJWTConfig(r *config.Reader) JWTConfig {
 		AccessTTL:  r.Duration("JWT_ACCESS_TTL", 15*time.Minute, time.Minute, 24*time.Hour),
 		RefreshTTL: r.Duration("JWT_REFRESH_TTL", 720*time.Hour, time.Hour, 8760*time.Hour),
 	}
-	keys, first, err := ParseKeys(r.Required("JWT_KEYS"))
+	keys, first, err := parseKeys(r.Required("JWT_KEYS"))
 	if err != nil {
 		r.Fail("JWT_KEYS", err.Error())
 	}
@@ -62,9 +62,9 @@ func LoadJWTConfig(r *config.Reader) JWTConfig {
 	return cfg
 }
 
-// ParseKeys parses "kid:base64secret,kid2:base64secret2" and returns the keys
+// parseKeys parses "kid:base64secret,kid2:base64secret2" and returns the keys
 // and the first kid. Error messages name kids, never secrets.
-func ParseKeys(s string) (map[string][]byte, string, error) {
+func parseKeys(s string) (map[string][]byte, string, error) {
 	keys := map[string][]byte{}
 	var first string
 	if strings.TrimSpace(s) == "" {

@@ -47,8 +47,8 @@ func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Log
 	return p, nil
 }
 
-// BearerToken returns the token of an "Authorization: Bearer <token>" header.
-func BearerToken(r *http.Request) (string, bool) {
+// bearerToken returns the token of an "Authorization: Bearer <token>" header.
+func bearerToken(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
@@ -70,23 +70,23 @@ func Middleware(v *Verifier, next http.Handler) http.Handler {
 // is access-logged like any other.
 func MiddlewareLog(v *Verifier, log *slog.Logger, next http.Handler) http.Handler {
 	return httpapi.Wrap(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := BearerToken(r)
+		token, ok := bearerToken(r)
 		if !ok {
-			Unauthorized(w, r, log, "A bearer token is required: send Authorization: Bearer <access_token>.")
+			unauthorized(w, r, log, "A bearer token is required: send Authorization: Bearer <access_token>.")
 			return
 		}
 		p, err := v.Authenticate(r.Context(), token, log)
 		if err != nil {
 			log.DebugContext(r.Context(), "token refused", "reason", err)
-			Unauthorized(w, r, log, "The access token is invalid, expired or revoked.")
+			unauthorized(w, r, log, "The access token is invalid, expired or revoked.")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	}))
 }
 
-// Unauthorized writes a 401 problem with the Bearer challenge (RFC 6750).
-func Unauthorized(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg string) {
+// unauthorized writes a 401 problem with the Bearer challenge (RFC 6750).
+func unauthorized(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch", error="invalid_token"`)
 	httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "%s", msg))
 }
