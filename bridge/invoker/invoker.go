@@ -68,6 +68,7 @@ type FunctionError struct {
 	Payload string
 }
 
+// Error names the kind of failure and the function's error type and message.
 func (e *FunctionError) Error() string {
 	var p struct {
 		ErrorMessage string `json:"errorMessage"`

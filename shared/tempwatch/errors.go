@@ -28,6 +28,7 @@ type Error struct {
 	Fields  map[string]string
 }
 
+// Error describes e with its code, message and field errors, for logs.
 func (e *Error) Error() string {
 	if len(e.Fields) == 0 {
 		return fmt.Sprintf("tempwatch error: code=%s message=%s", e.Code, e.Message)

@@ -17,6 +17,7 @@ type Route struct {
 	Path     string // e.g. /sensors/{id}
 }
 
+// String returns the route as "METHOD /path", as the tenant table names it.
 func (r Route) String() string { return r.Method + " " + r.Path }
 
 // FindTemplate returns the path of the repository's template.yaml, searched
