@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
@@ -47,20 +48,9 @@ func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 		"JWT_ISSUER":   "tempwatch-deploycheck",
 		"JWT_AUDIENCE": "tempwatch-api",
 	}
-	logs := &stack.LogBuffer{}
+	s, _ := stacktest.MustStart(t, stack.Config{Root: root, Instances: 1, Env: env})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
-		Root: root, APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
-		Instances: 1, Env: env, Logs: logs,
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("function logs:\n%s", logs.String())
-		}
-	}()
-	require.NoError(t, err)
-	defer s.Close()
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	tested := 0

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
@@ -31,20 +32,11 @@ func TestAPITourEndToEnd(t *testing.T) {
 		config.MapEnv(map[string]string{"DATABASE_URL": dbURL, passwordEnv: "admin password 123"}),
 		strings.NewReader(""), &out, io.Discard))
 
-	logs := &stack.LogBuffer{}
-	s, err := stack.Start(context.Background(), stack.Config{
-		Root: "../../..", APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0", Instances: 1,
-		Only: []string{"auth", "users", "clients"}, Logs: logs,
+	s, _ := stacktest.MustStart(t, stack.Config{
+		Root: "../../..", Instances: 1, Only: []string{"auth", "users", "clients"},
 		Env: map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix,
 			"JWT_KEYS": auth.NewKey("dev")},
 	})
-	require.NoError(t, err)
-	defer s.Close()
-	defer func() {
-		if t.Failed() {
-			t.Logf("function logs:\n%s", logs.String())
-		}
-	}()
 	api := s.APIURL()
 	call := func(method, path, token, body string) (int, http.Header, map[string]any) {
 		t.Helper()

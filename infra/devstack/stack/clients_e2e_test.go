@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
@@ -31,18 +32,7 @@ func TestClientsEndToEnd(t *testing.T) {
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
-	logs := &stack.LogBuffer{}
-	s, err := stack.Start(context.Background(), stack.Config{
-		Root: "../../..", APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
-		Instances: 2, Only: []string{"clients"}, Env: env, Logs: logs,
-	})
-	require.NoError(t, err)
-	defer s.Close()
-	defer func() {
-		if t.Failed() {
-			t.Logf("function logs:\n%s", logs.String())
-		}
-	}()
+	s, _ := stacktest.MustStart(t, stack.Config{Root: "../../..", Instances: 2, Only: []string{"clients"}, Env: env})
 
 	t.Run("embedded servers", func(t *testing.T) {
 		assert.Regexp(t, `^tcp://127\.0\.0\.1:\d+$`, s.MQTTURL())

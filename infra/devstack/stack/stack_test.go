@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 )
 
 type echo struct {
@@ -33,18 +34,7 @@ func MustStartFixture(tb testing.TB, n int, env map[string]string) (*stack.Stack
 		// Point at placeholders so the fixture stack does not embed servers.
 		env = map[string]string{"MQTT_URL": "tcp://127.0.0.1:1883", "MONGODB_URL": "mongodb://127.0.0.1:1/"}
 	}
-	logs := &stack.LogBuffer{}
-	s, err := stack.Start(context.Background(), stack.Config{
-		Root:       "testdata",
-		APIAddr:    "127.0.0.1:0",
-		LambdaAddr: "127.0.0.1:0",
-		Instances:  n,
-		Env:        env,
-		Logs:       logs,
-	})
-	require.NoError(tb, err)
-	tb.Cleanup(func() { s.Close() })
-	return s, logs
+	return stacktest.MustStart(tb, stack.Config{Root: "testdata", Instances: n, Env: env})
 }
 
 func do(tb testing.TB, method, url string, body io.Reader, hdr http.Header) (*http.Response, []byte) {

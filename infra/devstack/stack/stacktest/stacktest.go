@@ -1,0 +1,35 @@
+// Package stacktest starts a devstack for tests.
+package stacktest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+)
+
+// MustStart starts a stack on free local ports (unless cfg names them),
+// collecting every process's output in the returned LogBuffer, which is
+// printed if the test fails. The stack is closed when the test ends.
+func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer) {
+	tb.Helper()
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:0"
+	}
+	if cfg.LambdaAddr == "" {
+		cfg.LambdaAddr = "127.0.0.1:0"
+	}
+	logs := &stack.LogBuffer{}
+	cfg.Logs = logs
+	s, err := stack.Start(context.Background(), cfg)
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("function logs:\n%s", logs.String())
+		}
+	})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { s.Close() })
+	return s, logs
+}
