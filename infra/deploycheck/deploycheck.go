@@ -147,9 +147,9 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 	return errs
 }
 
-// LoadCompose parses a compose file the way docker compose does (all profiles
+// loadCompose parses a compose file the way docker compose does (all profiles
 // enabled, variables at their defaults, not the caller's environment).
-func LoadCompose(ctx context.Context, root, file string) (*types.Project, error) {
+func loadCompose(ctx context.Context, root, file string) (*types.Project, error) {
 	abs := filepath.Join(root, file)
 	opts, err := cli.NewProjectOptions([]string{abs},
 		cli.WithWorkingDirectory(filepath.Dir(abs)),
@@ -172,7 +172,7 @@ func LoadCompose(ctx context.Context, root, file string) (*types.Project, error)
 // service per function folder, named after it and built from
 // function.Dockerfile with FUNCTION=<folder> (the gateway relies on the name).
 func CheckCompose(ctx context.Context, root string) []error {
-	p, err := LoadCompose(ctx, root, ComposeFile)
+	p, err := loadCompose(ctx, root, ComposeFile)
 	if err != nil {
 		return []error{err}
 	}
@@ -193,9 +193,9 @@ func CheckCompose(ctx context.Context, root string) []error {
 	return errs
 }
 
-// CheckComposeFile runs the generic checks on any compose file.
-func CheckComposeFile(ctx context.Context, root, file string) []error {
-	p, err := LoadCompose(ctx, root, file)
+// checkComposeFile runs the generic checks on any compose file.
+func checkComposeFile(ctx context.Context, root, file string) []error {
+	p, err := loadCompose(ctx, root, file)
 	if err != nil {
 		return []error{err}
 	}
@@ -232,7 +232,7 @@ func checkProject(root, file string, p *types.Project) []error {
 				errs = append(errs, fmt.Errorf("%s: service %q: Dockerfile %s does not exist", file, name, rel(root, dockerfile)))
 			case !checkedDockerfiles[dockerfile+"\x00"+ctxDir]:
 				checkedDockerfiles[dockerfile+"\x00"+ctxDir] = true
-				errs = append(errs, CheckDockerfile(dockerfile, ctxDir)...)
+				errs = append(errs, checkDockerfile(dockerfile, ctxDir)...)
 			}
 			if filepath.Base(dockerfile) == filepath.Base(FunctionDocker) {
 				fn := svc.Build.Args["FUNCTION"]
@@ -270,9 +270,9 @@ func checkProject(root, file string, p *types.Project) []error {
 	return errs
 }
 
-// CheckDockerfile checks that every COPY/ADD source taken from the build
+// checkDockerfile checks that every COPY/ADD source taken from the build
 // context exists (globs must match something).
-func CheckDockerfile(dockerfile, ctxDir string) []error {
+func checkDockerfile(dockerfile, ctxDir string) []error {
 	f, err := os.Open(dockerfile)
 	if err != nil {
 		return []error{err}
@@ -336,7 +336,7 @@ func checkCopy(dockerfile, ctxDir, instr string) []error {
 func CheckLocalStack(ctx context.Context, root string) []error {
 	var errs []error
 	if fileExists(filepath.Join(root, LocalStackCompose)) {
-		errs = append(errs, CheckComposeFile(ctx, root, LocalStackCompose)...)
+		errs = append(errs, checkComposeFile(ctx, root, LocalStackCompose)...)
 	} else {
 		errs = append(errs, fmt.Errorf("%s does not exist", LocalStackCompose))
 	}

@@ -28,12 +28,11 @@ import (
 
 // Options configure a Harness.
 type Options struct {
-	Root        string            // repository root
-	DatabaseURL string            // PostgreSQL the function stores into (reached through the proxy)
-	MongoURL    string            // empty starts devstack's embedded FerretDB
-	Instances   int               // ingest function instances; default 2
-	Logs        io.Writer         // function and bridge logs; default discarded
-	Env         map[string]string // extra function environment
+	Root        string    // repository root
+	DatabaseURL string    // PostgreSQL the function stores into (reached through the proxy)
+	MongoURL    string    // empty starts devstack's embedded FerretDB
+	Instances   int       // ingest function instances; default 2
+	Logs        io.Writer // function and bridge logs; default discarded
 }
 
 // Harness is a running broker + ingest function behind the Invoke API.
@@ -78,9 +77,6 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 		"MQTT_URL": h.Broker.URL, "LOG_LEVEL": "warn"}
 	if o.MongoURL != "" {
 		env["MONGODB_URL"] = o.MongoURL
-	}
-	for k, v := range o.Env {
-		env[k] = v
 	}
 	h.Stack, err = stack.Start(ctx, stack.Config{Root: o.Root, APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
 		Instances: o.Instances, Only: []string{"ingest"}, Env: env, Logs: o.Logs, WorkDir: filepath.Join(dir, "stack")})

@@ -31,7 +31,6 @@ import (
 // Config says what to run and where.
 type Config struct {
 	Root       string // repository root: go builds run here; default "."
-	Template   string // SAM template; default Root/template.yaml
 	APIAddr    string // API Gateway listen address; default 127.0.0.1:3000 ("127.0.0.1:0" picks a port)
 	LambdaAddr string // Lambda Invoke API listen address; default 127.0.0.1:3001
 	Instances  int    // warm instances per function; default 2
@@ -44,12 +43,16 @@ type Config struct {
 	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
 	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
 	WorkDir   string    // build output and FerretDB data; default a new temporary directory
-	Stage     string    // API stage in the request context; default v1
 	Logs      io.Writer // function output, one prefixed line each; default os.Stderr
-	// StartTimeout bounds building and waiting for every instance to ask for
-	// its first event; default 2 minutes.
-	StartTimeout time.Duration
 }
+
+const (
+	// stage is the API stage in the request context, as template.yaml's Api.
+	stage = "v1"
+	// startTimeout bounds building and waiting for every instance to ask
+	// for its first event.
+	startTimeout = 2 * time.Minute
+)
 
 // Stack is a running local system; Close stops it.
 type Stack struct {
@@ -76,10 +79,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Close()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	tpl, err := sam.Load(cfg.Template)
+	tpl, err := sam.Load(filepath.Join(cfg.Root, "template.yaml"))
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +122,6 @@ func withDefaults(cfg Config) Config {
 	if abs, err := filepath.Abs(cfg.Root); err == nil {
 		cfg.Root = abs
 	}
-	if cfg.Template == "" {
-		cfg.Template = filepath.Join(cfg.Root, "template.yaml")
-	}
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = "127.0.0.1:3000"
 	}
@@ -137,14 +137,8 @@ func withDefaults(cfg Config) Config {
 	if cfg.MongoAddr == "" {
 		cfg.MongoAddr = "127.0.0.1:0"
 	}
-	if cfg.Stage == "" {
-		cfg.Stage = "v1"
-	}
 	if cfg.Logs == nil {
 		cfg.Logs = os.Stderr
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 2 * time.Minute
 	}
 	return cfg
 }
@@ -305,7 +299,7 @@ func (s *Stack) serve() error {
 	gw := &apigw.Gateway{
 		Router:  apigw.NewRouter(routes),
 		Invoker: gatewayInvoker{s},
-		Stage:   s.cfg.Stage,
+		Stage:   stage,
 		Log:     slog.New(slog.NewTextHandler(&prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[gateway] "}, nil)),
 		// The function's own timeout answers first; this only bounds a wait
 		// for a free instance.

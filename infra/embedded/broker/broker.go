@@ -16,17 +16,10 @@ import (
 // Start runs an MQTT broker that allows every client and topic, listening on
 // addr (host:port; port 0 picks a free one). It returns the broker's URL
 // (tcp://host:port) once it accepts connections. stop closes the broker and
-// its client connections; it is safe to call more than once.
+// its client connections; it is safe to call more than once. The broker logs
+// only warnings and errors, to stderr.
 func Start(addr string) (url string, stop func(), err error) {
-	return StartWithLogger(addr, nil)
-}
-
-// StartWithLogger is Start with a logger for the broker's own logs; nil keeps
-// only warnings and errors.
-func StartWithLogger(addr string, logger *slog.Logger) (url string, stop func(), err error) {
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)

@@ -243,13 +243,3 @@ func (t *Template) Routes() []Route {
 	}
 	return all
 }
-
-// Function returns the function whose folder is name.
-func (t *Template) Function(name string) (Function, bool) {
-	for _, f := range t.Functions {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return Function{}, false
-}

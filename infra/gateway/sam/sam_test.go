@@ -63,8 +63,7 @@ func TestParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, tpl.Functions, 2)
 
-	clients, ok := tpl.Function("clients")
-	require.True(t, ok)
+	clients := tpl.Functions[0] // sorted by Name
 	assert.Equal(t, "ClientsFunction", clients.LogicalID)
 	assert.Equal(t, "functions/clients/", clients.CodeURI)
 	assert.Equal(t, "provided.al2023", clients.Runtime)
@@ -78,8 +77,8 @@ func TestParse(t *testing.T) {
 		{Name: "ECHO_SUB", Ref: "${AWS::Region}-x"},
 	}, clients.Env)
 
-	ingest, ok := tpl.Function("ingest")
-	require.True(t, ok)
+	ingest := tpl.Functions[1]
+	assert.Equal(t, "ingest", ingest.Name)
 	assert.Equal(t, "other", ingest.Handler, "a function's own Handler overrides Globals")
 	assert.Equal(t, 10*time.Second, ingest.Timeout)
 
