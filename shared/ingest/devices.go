@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"time"
@@ -11,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // DeviceCacheOptions configures a DeviceCache. Zero values take the defaults.
@@ -115,8 +115,8 @@ func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (
 
 // ByKey returns the device whose key is key, or the store's ENOTFOUND.
 func (c *DeviceCache) ByKey(ctx context.Context, key string) (telemetry.Device, error) {
-	sum := sha256.Sum256([]byte(key))
-	k := hashKey(sum[:])
+	sum := tempwatch.HashDeviceKey(key)
+	k := hashKey(sum)
 	if d, ok := c.local.Get(k); ok {
 		return d, nil
 	}
@@ -124,7 +124,7 @@ func (c *DeviceCache) ByKey(ctx context.Context, key string) (telemetry.Device, 
 		c.local.Add(k, d)
 		return d, nil
 	}
-	d, err := c.store.DeviceByKeyHash(ctx, sum[:])
+	d, err := c.store.DeviceByKeyHash(ctx, sum)
 	if err != nil {
 		return d, err
 	}

@@ -3,14 +3,9 @@ package telemetry
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-)
 
-// Slugs and device ids as the clients and sensors tables constrain them.
-var (
-	slugPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // DeviceRef names a device as its topic does: the client's slug and the
@@ -36,10 +31,10 @@ func ParseTopic(topic string) (DeviceRef, error) {
 	if len(parts) != 5 || parts[0] != "tempwatch" || parts[2] != "sensors" || parts[4] != "readings" {
 		return DeviceRef{}, errors.New("topic is not tempwatch/<client-slug>/sensors/<device-id>/readings")
 	}
-	if !slugPattern.MatchString(parts[1]) {
+	if !tempwatch.ValidSlug(parts[1]) {
 		return DeviceRef{}, fmt.Errorf("topic client slug %q is not a valid slug", truncate(parts[1], 64))
 	}
-	if !deviceIDPattern.MatchString(parts[3]) {
+	if !tempwatch.ValidDeviceID(parts[3]) {
 		return DeviceRef{}, fmt.Errorf("topic device id %q is not a valid device id", truncate(parts[3], 64))
 	}
 	return DeviceRef{ClientSlug: parts[1], DeviceID: parts[3]}, nil

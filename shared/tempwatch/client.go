@@ -45,6 +45,10 @@ type ClientService interface {
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// ValidSlug reports whether s is a client slug as the clients table holds
+// them (and as devices put them in their MQTT topic).
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
 // Validate checks a new client, naming each bad field.
 func (c *Client) Validate() error {
 	v := Validation{}

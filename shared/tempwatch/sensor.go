@@ -127,6 +127,10 @@ type SensorService interface {
 
 var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// ValidDeviceID reports whether s is a device id as the sensors table holds
+// them (and as devices put them in their MQTT topic).
+func ValidDeviceID(s string) bool { return deviceIDPattern.MatchString(s) }
+
 // Validate checks a sensor as it would be stored, naming each bad field.
 func (s *Sensor) Validate() error {
 	v := Validation{}
