@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
@@ -91,6 +92,16 @@ func (e *testEnv) mongoCount(t testing.TB, coll string, filter bson.D) int {
 	n, err := e.mdb.Collection(coll).CountDocuments(context.Background(), filter)
 	require.NoError(t, err)
 	return int(n)
+}
+
+// assertPayloads checks that n readings have their raw payload archived,
+// each once.
+func (e *testEnv) assertPayloads(t testing.TB, n int) {
+	t.Helper()
+	distinct, stored, err := mongo.NewPayloadStore(e.mdb).CountPayloads(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, n, distinct, "readings with a raw payload")
+	assert.Equal(t, n, stored, "raw payloads stored")
 }
 
 // rollupMismatches counts (sensor, bucket) rows where reading_rollups

@@ -113,14 +113,14 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	// uncached device failed the batch before the write), and the retry
 	// archives each payload once.
 	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings`))
-	assert.Equal(t, 1, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	e.assertPayloads(t, 1)
 
 	// The retry, once PostgreSQL is back, stores each exactly once.
 	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs[:6]})
 	assert.Equal(t, 6, retry.Accepted)
 	assert.Empty(t, retry.BatchItemFailures)
 	assert.Equal(t, 7, e.count(t, `SELECT count(*) FROM readings`))
-	assert.Equal(t, 7, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	e.assertPayloads(t, 7)
 	assert.Equal(t, 0, e.rollupMismatches(t))
 }
 
@@ -161,7 +161,7 @@ func TestHandleBatchMongoDown(t *testing.T) {
 	p, err := mongo.NewPayloadStore(e.mdb).FindPayload(ctx, sensor, at)
 	require.NoError(t, err, "the retry archived the payload, linked to its reading")
 	assert.Equal(t, msgs[1].Payload, p.Raw)
-	assert.Equal(t, 2, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	e.assertPayloads(t, 2)
 	assert.Equal(t, 1, e.mongoCount(t, mongo.DeadLettersCollection, nil))
 }
 

@@ -87,7 +87,7 @@ func TestHTTPIngest(t *testing.T) {
 		assert.Contains(t, resp.Items[3].Reason, "outside the sensor's range")
 		assert.Equal(t, 3, e.count(t, `SELECT count(*) FROM readings`))
 		assert.Equal(t, 0, e.rollupMismatches(t))
-		assert.Equal(t, 3, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+		e.assertPayloads(t, 3)
 		assert.Equal(t, 2, e.mongoCount(t, mongo.DeadLettersCollection, nil))
 	})
 

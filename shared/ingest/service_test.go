@@ -74,7 +74,7 @@ func TestHandleBatch(t *testing.T) {
 	assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE sensor_id = $1 AND value = 23 AND measured_at = $2`, e.acme1, rcv))
 	assert.Equal(t, 0, e.rollupMismatches(t))
 
-	assert.Equal(t, 6, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+	e.assertPayloads(t, 6)
 	assert.Equal(t, len(wantRejected), e.mongoCount(t, mongo.DeadLettersCollection, nil))
 	// Each stored reading's payload is found by the reading's natural key,
 	// as sent.
@@ -121,7 +121,7 @@ func TestHandleBatch(t *testing.T) {
 		assert.Empty(t, resp.BatchItemFailures)
 		assert.Equal(t, 6, e.count(t, `SELECT count(*) FROM readings`))
 		assert.Equal(t, 0, e.rollupMismatches(t))
-		assert.Equal(t, 6, e.mongoCount(t, mongo.RawPayloadsCollection, nil))
+		e.assertPayloads(t, 6)
 		assert.Equal(t, len(wantRejected), e.mongoCount(t, mongo.DeadLettersCollection, nil))
 		assert.Empty(t, latest.offered, "nothing inserted, nothing offered")
 	})

@@ -2,6 +2,7 @@ package mongo_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,32 +34,35 @@ func TestPayloadStore(t *testing.T) {
 		raw("s2", at, "\xff not even UTF-8"),
 	}
 	require.NoError(t, s.InsertRawPayloads(ctx, ps))
-	again := raw("s1", at.In(time.FixedZone("x", 3600)), `{"value":9}`) // the same reading, redelivered with other bytes
-	require.NoError(t, s.InsertRawPayloads(ctx, append(ps, again, raw("s3", at, `{"value":3}`))), "storing again is not an error")
-
-	coll := db.Collection(mongo.RawPayloadsCollection)
+	require.NoError(t, s.InsertRawPayloads(ctx, ps), "a retried batch is not an error")
+	coll := db.Collection(mongo.PayloadBatchesCollection)
 	n, err := coll.CountDocuments(ctx, bson.D{})
 	require.NoError(t, err)
-	assert.EqualValues(t, 4, n, "one document per reading")
+	assert.EqualValues(t, 1, n, "one document per batch, a retried batch adds nothing")
 
-	for _, p := range ps {
+	again := raw("s1", at.In(time.FixedZone("x", 3600)), `{"value":9}`) // the same reading, redelivered in a later batch
+	require.NoError(t, s.InsertRawPayloads(ctx, []telemetry.RawPayload{again, raw("s3", at, `{"value":3}`), raw("s3", at, `{"value":4}`)}))
+	distinct, stored, err := s.CountPayloads(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 4, distinct)
+	assert.Equal(t, 5, stored, "the redelivered payload is a second copy; a repeat within a batch is not")
+
+	for _, p := range append(ps, raw("s3", at, `{"value":3}`)) {
 		got, err := s.FindPayload(ctx, p.SensorID, p.MeasuredAt)
 		require.NoError(t, err)
 		assert.Equal(t, p.Raw, got.Raw, "first payload of %s %s kept as sent", p.SensorID, p.MeasuredAt)
 		assert.Equal(t, p.Topic, got.Topic)
 		assert.Equal(t, "mqtt", got.Source)
 		assert.True(t, rcv.Equal(got.ReceivedAt))
+		assert.True(t, p.MeasuredAt.Truncate(time.Microsecond).Equal(got.MeasuredAt))
 	}
-	_, err = s.FindPayload(ctx, "s1", at.Add(2*time.Microsecond))
-	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err))
-
-	// The _id sorts by sensor, then time: a sensor's payloads over a time
-	// range are an _id range.
-	assert.Equal(t, "s1/2026-01-02T03:04:05.123456Z", mongo.PayloadID("s1", at))
-	n, err = coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{
-		{Key: "$gte", Value: mongo.PayloadID("s1", at)}, {Key: "$lt", Value: mongo.PayloadID("s1", at.Add(time.Hour))}}}})
-	require.NoError(t, err)
-	assert.EqualValues(t, 2, n)
+	for _, missing := range []struct {
+		sensor string
+		at     time.Time
+	}{{"s1", at.Add(2 * time.Microsecond)}, {"s2", at.Add(time.Microsecond)}, {"s4", at}, {"s1", at.Add(time.Hour)}} {
+		_, err = s.FindPayload(ctx, missing.sensor, missing.at)
+		assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "%s %s", missing.sensor, missing.at)
+	}
 
 	dl := telemetry.DeadLetter{MessageID: "m1", Reason: "payload is not JSON", Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte("x")}
 	other := dl
@@ -68,4 +72,35 @@ func TestPayloadStore(t *testing.T) {
 	n, err = db.Collection(mongo.DeadLettersCollection).CountDocuments(ctx, bson.D{{Key: "reason", Value: "payload is not JSON"}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, n)
+}
+
+// TestPayloadBatchSplits checks that a batch larger than a document may
+// hold is stored in several, each payload once, and that a batch spanning
+// days is found at both ends.
+func TestPayloadBatchSplits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mongotest.MustDatabase(t)
+	s := mongo.NewPayloadStore(db)
+	start := time.Date(2026, 3, 1, 0, 0, 0, 1000, time.UTC)
+	big := make([]byte, telemetry.MaxPayloadBytes)
+	var ps []telemetry.RawPayload
+	for i := range 140 { // 140 × 64 KiB: more than maxBatchBytes (8 MiB) in one document
+		ps = append(ps, telemetry.RawPayload{SensorID: fmt.Sprintf("s%d", i%3), MeasuredAt: start.Add(time.Duration(i) * time.Hour),
+			Topic: "t", Source: "http", ReceivedAt: start, Raw: append([]byte{byte(i)}, big[1:]...)})
+	}
+	require.NoError(t, s.InsertRawPayloads(ctx, ps))
+	n, err := db.Collection(mongo.PayloadBatchesCollection).CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Greater(t, n, int64(1))
+	distinct, stored, err := s.CountPayloads(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 140, distinct)
+	assert.Equal(t, 140, stored)
+	for _, i := range []int{0, 1, 70, 139} {
+		got, err := s.FindPayload(ctx, ps[i].SensorID, ps[i].MeasuredAt)
+		require.NoError(t, err, i)
+		assert.Equal(t, byte(i), got.Raw[0])
+		assert.Len(t, got.Raw, telemetry.MaxPayloadBytes)
+	}
 }
