@@ -72,11 +72,21 @@ func TestPayloadStore(t *testing.T) {
 	n, err = db.Collection(mongo.DeadLettersCollection).CountDocuments(ctx, bson.D{{Key: "reason", Value: "payload is not JSON"}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, n)
+
+	huge := telemetry.DeadLetter{MessageID: "m2", Reason: "payload is larger than 65536 bytes", Topic: "t", Source: "mqtt",
+		ReceivedAt: at, Raw: make([]byte, mongo.MaxDeadLetterBytes+1000)}
+	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{huge}), "an oversized payload is dead-lettered, not retried forever")
+	var doc struct {
+		Raw     []byte `bson:"raw"`
+		RawSize int    `bson:"raw_size"`
+	}
+	require.NoError(t, db.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "message_id", Value: "m2"}}).Decode(&doc))
+	assert.Len(t, doc.Raw, mongo.MaxDeadLetterBytes)
+	assert.Equal(t, mongo.MaxDeadLetterBytes+1000, doc.RawSize)
 }
 
-// TestPayloadBatchSplits checks that a batch larger than a document may
-// hold is stored in several, each payload once, and that a batch spanning
-// days is found at both ends.
+// TestPayloadBatchSplits checks that a batch of more payload bytes than one
+// document takes is stored in several, each payload once, all found.
 func TestPayloadBatchSplits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
