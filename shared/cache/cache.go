@@ -171,23 +171,48 @@ redis.call('HSET', KEYS[1], 'at', ARGV[2], 'r', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`)
 
-// OfferLatest makes r the cached latest reading of its sensor unless the
-// cache holds one measured at the same time or later.
-func (c *Cache) OfferLatest(ctx context.Context, r tempwatch.Reading) error {
-	c.offerLocal(r)
+// OfferLatest makes each reading the cached latest reading of its sensor
+// unless the cache holds one measured at the same time or later. All go to
+// Redis in one round trip.
+func (c *Cache) OfferLatest(ctx context.Context, rs ...tempwatch.Reading) error {
+	for _, r := range rs {
+		c.offerLocal(r)
+	}
 	if c.rdb == nil {
 		return ErrNoRedis
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("cache: encode reading: %w", err)
+	type offer struct {
+		keys []string
+		args []any
+	}
+	offers := make([]offer, len(rs))
+	for i, r := range rs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("cache: encode reading: %w", err)
+		}
+		offers[i] = offer{[]string{c.latestKey(r.SensorID), c.versionKey(r.SensorID)},
+			[]any{r.MeasuredAt.UnixMicro(), b, c.opt.LatestTTL.Milliseconds()}}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
-	err = offerScript.Run(ctx, c.rdb, []string{c.latestKey(r.SensorID), c.versionKey(r.SensorID)},
-		r.MeasuredAt.UnixMicro(), b, c.opt.LatestTTL.Milliseconds()).Err()
+	// EVALSHA, and EVAL again if Redis lost its script cache (a restart):
+	// an offer is a compare-and-set, so running one twice is harmless.
+	run := func(eval func(context.Context, goredis.Scripter, []string, ...any) *goredis.Cmd) error {
+		_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { // the error of the first command that failed
+			for _, o := range offers {
+				eval(ctx, p, o.keys, o.args...)
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(offerScript.EvalSha)
+	if goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = run(offerScript.Eval)
+	}
 	if err != nil {
-		return fmt.Errorf("cache: offer latest of sensor %s: %w", r.SensorID, err)
+		return fmt.Errorf("cache: offer latest of %d sensors: %w", len(rs), err)
 	}
 	return nil
 }

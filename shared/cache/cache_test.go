@@ -125,6 +125,27 @@ func TestLatestFollowsWrites(t *testing.T) {
 	assert.Equal(t, 4.0, latestValue(t, c, f.sensor))
 }
 
+// TestOfferLatestMany: one call offers several sensors' readings in one
+// round trip, also after Redis lost its scripts (a restart), and each
+// sensor keeps its newest.
+func TestOfferLatestMany(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rdb, prefix := redistest.MustClient(t)
+	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	other := pgtest.MustSensor(t, f.db, pgtest.MustClient(t, f.db, "globex", "UTC"), "d2", "k2")
+
+	newest, older := f.write(t, 1, t0), f.write(t, 2, t0.Add(-time.Minute))
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	require.NoError(t, c.OfferLatest(ctx, newest, older,
+		tempwatch.Reading{ID: 99, SensorID: other, Value: 7, MeasuredAt: t0, CreatedAt: t0}))
+	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
+	assert.Equal(t, 7.0, latestValue(t, c, other))
+	assert.Zero(t, f.store.calls.Load(), "both were cache hits")
+}
+
 // TestSlowReaderCannotPutOldValueBack: a reader that queried PostgreSQL
 // before a write and fills Redis after it must not leave the old value.
 func TestSlowReaderCannotPutOldValueBack(t *testing.T) {

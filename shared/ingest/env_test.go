@@ -133,10 +133,10 @@ type fakeLatest struct {
 	invalidated []string
 }
 
-func (f *fakeLatest) OfferLatest(_ context.Context, r tempwatch.Reading) error {
+func (f *fakeLatest) OfferLatest(_ context.Context, rs ...tempwatch.Reading) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.offered = append(f.offered, r)
+	f.offered = append(f.offered, rs...)
 	return nil
 }
 

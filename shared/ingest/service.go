@@ -31,7 +31,7 @@ const (
 
 // LatestCache is the part of the read cache ingest feeds (shared/cache.Cache).
 type LatestCache interface {
-	OfferLatest(ctx context.Context, r tempwatch.Reading) error
+	OfferLatest(ctx context.Context, rs ...tempwatch.Reading) error
 	InvalidateAggregates(ctx context.Context, sensorIDs ...string) error
 }
 
@@ -385,23 +385,16 @@ func (s *Service) feedCache(ctx context.Context, items []*item) {
 	if len(newest) == 0 {
 		return
 	}
-	// One Redis round trip per sensor: run them side by side, a few at a time.
 	ids := make([]string, 0, len(newest))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
+	offers := make([]tempwatch.Reading, 0, len(newest))
 	for id, it := range newest {
 		ids = append(ids, id)
-		r := tempwatch.Reading{ID: it.readingID, SensorID: id, Value: it.reading.Value,
-			MeasuredAt: it.reading.MeasuredAt, CreatedAt: it.createdAt, Seq: it.reading.Seq}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := s.latest.OfferLatest(ctx, r); err != nil {
-				s.log.WarnContext(ctx, "offer latest reading", "error", err, "sensor_id", id)
-			}
-		})
+		offers = append(offers, tempwatch.Reading{ID: it.readingID, SensorID: id, Value: it.reading.Value,
+			MeasuredAt: it.reading.MeasuredAt, CreatedAt: it.createdAt, Seq: it.reading.Seq})
 	}
-	wg.Wait()
+	if err := s.latest.OfferLatest(ctx, offers...); err != nil {
+		s.log.WarnContext(ctx, "offer latest readings", "error", err, "sensors", len(ids))
+	}
 	if err := s.latest.InvalidateAggregates(ctx, ids...); err != nil {
 		s.log.WarnContext(ctx, "invalidate sensor aggregates", "error", err, "sensors", len(ids))
 	}
