@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // EventHandler handles a Lambda event that is not an HTTP request.
@@ -18,7 +19,33 @@ type EventHandler func(ctx context.Context, event json.RawMessage) (any, error)
 // StartWithEvents serves h for API Gateway REST proxy events and other for
 // every other event (such as a direct Invoke with a batch) in one function.
 func StartWithEvents(h http.Handler, other EventHandler) {
-	lambda.Start(Dispatch(h, other))
+	lambda.Start(NewEventsHandler(h, other))
+}
+
+// NewEventsHandler returns the runtime handler StartWithEvents runs: Dispatch
+// over the event's bytes as the runtime received them, answering what a
+// func(context.Context, json.RawMessage) (any, error) handler would. Handed
+// such a func, the runtime would first decode and copy the event into the
+// json.RawMessage, a full pass over a batch of hundreds of messages.
+func NewEventsHandler(h http.Handler, other EventHandler) lambda.Handler {
+	return rawHandler(Dispatch(h, other))
+}
+
+type rawHandler EventHandler
+
+// Invoke encodes the answer as the runtime encodes a handler's result.
+func (h rawHandler) Invoke(ctx context.Context, event []byte) ([]byte, error) {
+	out, err := h(ctx, event)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Dispatch returns the handler StartWithEvents runs: an event carrying
@@ -31,8 +58,11 @@ func Dispatch(h http.Handler, other EventHandler) EventHandler {
 			HTTPMethod     string          `json:"httpMethod"`
 			RequestContext json.RawMessage `json:"requestContext"`
 		}
+		// encoding/json's rules, on encoding/json/v2's decoder (its mirror
+		// go-json-experiment/json until Go 1.27): the probe reads the
+		// whole event, at a fifth of encoding/json's cost.
 		if bytes.HasPrefix(bytes.TrimSpace(event), []byte("{")) {
-			_ = json.Unmarshal(event, &probe)
+			_ = jsonv1.Unmarshal(event, &probe)
 		}
 		if probe.HTTPMethod == "" && (len(probe.RequestContext) == 0 || string(probe.RequestContext) == "null") {
 			return other(ctx, event)

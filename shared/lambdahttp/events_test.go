@@ -3,10 +3,12 @@ package lambdahttp_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -46,5 +48,37 @@ func TestDispatch(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, got)
 		})
+	}
+}
+
+// The runtime answers through NewEventsHandler exactly as it answers a
+// func(context.Context, json.RawMessage) handler doing the same.
+func TestNewEventsHandlerAnswersLikeTheRuntime(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<b>" + r.Method + " " + r.URL.Path + "</b>"))
+	})
+	other := func(_ context.Context, event json.RawMessage) (any, error) {
+		var in struct{ Fail bool }
+		if err := json.Unmarshal(event, &in); err != nil {
+			return nil, err
+		}
+		if in.Fail {
+			return nil, errors.New("failed <for good> & all")
+		}
+		return map[string]any{"event": event, "html": "<a & b>", "n": 1.5}, nil
+	}
+	raw := lambdahttp.NewEventsHandler(h, other)
+	reflected := lambda.NewHandler(lambdahttp.Dispatch(h, other))
+	for _, event := range []string{
+		`{"httpMethod":"GET","path":"/x","requestContext":{"stage":"v1"}}`,
+		`{"messages":[{"id":"1","topic":"t","payload":"e30=","received_at":"2026-01-01T00:00:00Z"}]}`,
+		`{"fail":true}`,
+		`{}`,
+	} {
+		got, err := raw.Invoke(context.Background(), []byte(event))
+		want, wantErr := reflected.Invoke(context.Background(), []byte(event))
+		assert.Equal(t, wantErr, err, "event %s", event)
+		assert.Equal(t, string(want), string(got), "event %s", event)
 	}
 }

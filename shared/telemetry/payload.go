@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Payload format (MQTT message body and each HTTP ingest item):
@@ -84,12 +87,12 @@ func ParsePayload(b []byte) (Payload, error) {
 		}
 		return p, errors.New("payload must be a JSON object")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
+	var f payloadFields
+	if err := f.decode(b); err != nil {
 		return p, errors.New("payload is not JSON")
 	}
 
-	raw, name, err := oneOf(fields, "value", "temperature")
+	raw, name, err := oneOf(f.Value, f.Temperature, "value", "temperature")
 	if err != nil {
 		return p, err
 	}
@@ -100,7 +103,7 @@ func ParsePayload(b []byte) (Payload, error) {
 		return p, err
 	}
 
-	if raw, name, err = oneOf(fields, "ts", "timestamp"); err != nil {
+	if raw, name, err = oneOf(f.TS, f.Timestamp, "ts", "timestamp"); err != nil {
 		return p, err
 	}
 	if raw != nil {
@@ -109,9 +112,9 @@ func ParsePayload(b []byte) (Payload, error) {
 		}
 	}
 
-	if raw := fields["unit"]; raw != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+	if raw := f.Unit; raw != nil {
+		s, err := jsonString(raw)
+		if err != nil {
 			return p, errors.New("unit must be a string")
 		}
 		switch strings.ToLower(s) {
@@ -124,7 +127,7 @@ func ParsePayload(b []byte) (Payload, error) {
 		}
 	}
 
-	if raw := fields["seq"]; raw != nil {
+	if raw := f.Seq; raw != nil {
 		n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
 		if err != nil {
 			return p, errors.New("seq must be an integer")
@@ -134,10 +137,38 @@ func ParsePayload(b []byte) (Payload, error) {
 	return p, nil
 }
 
-// oneOf returns the field named a or its alias b, refusing both at once.
-// A JSON null counts as absent.
-func oneOf(fields map[string]json.RawMessage, a, b string) (json.RawMessage, string, error) {
-	ra, rb := present(fields[a]), present(fields[b])
+// payloadFields are the members ParsePayload reads, as raw JSON (nil when
+// absent); it ignores the others.
+type payloadFields struct {
+	Value       jsontext.Value `json:"value"`
+	Temperature jsontext.Value `json:"temperature"`
+	TS          jsontext.Value `json:"ts"`
+	Timestamp   jsontext.Value `json:"timestamp"`
+	Unit        jsontext.Value `json:"unit"`
+	Seq         jsontext.Value `json:"seq"`
+}
+
+// decode fills f from the JSON object b. It finds what encoding/json's
+// Unmarshal into a map[string]json.RawMessage finds (exact names, the last
+// of repeated ones, invalid UTF-8 allowed; FuzzPayloadFields checks it), at
+// a third of the cost: encoding/json/v2 (go-json-experiment/json, its
+// mirror until Go 1.27) reads the input once, and a struct needs no map.
+func (f *payloadFields) decode(b []byte) error {
+	return jsonv2.Unmarshal(b, f, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+}
+
+// jsonString decodes a raw JSON value into a string as encoding/json's
+// Unmarshal does (null is "", invalid UTF-8 becomes U+FFFD), for less.
+func jsonString(raw []byte) (string, error) {
+	var s string
+	err := jsonv2.Unmarshal(raw, &s, jsontext.AllowInvalidUTF8(true))
+	return s, err
+}
+
+// oneOf returns the field named a (raw ra) or its alias b (raw rb),
+// refusing both at once. A JSON null counts as absent.
+func oneOf(ra, rb []byte, a, b string) ([]byte, string, error) {
+	ra, rb = present(ra), present(rb)
 	switch {
 	case ra != nil && rb != nil:
 		return nil, "", fmt.Errorf("give %s or %s, not both", a, b)
@@ -148,7 +179,7 @@ func oneOf(fields map[string]json.RawMessage, a, b string) (json.RawMessage, str
 	}
 }
 
-func present(raw json.RawMessage) json.RawMessage {
+func present(raw []byte) []byte {
 	if raw == nil || string(bytes.TrimSpace(raw)) == "null" {
 		return nil
 	}
@@ -157,7 +188,7 @@ func present(raw json.RawMessage) json.RawMessage {
 
 // finite reads a JSON number that float64 holds finitely. JSON has no NaN
 // or Infinity, but 1e999 overflows to Inf.
-func finite(raw json.RawMessage, name string) (float64, error) {
+func finite(raw []byte, name string) (float64, error) {
 	s := string(bytes.TrimSpace(raw))
 	if s == "" || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
 		return 0, fmt.Errorf("%s must be a number", name)
@@ -170,14 +201,13 @@ func finite(raw json.RawMessage, name string) (float64, error) {
 }
 
 // parseTime reads an RFC 3339 string or Unix seconds/milliseconds.
-func parseTime(raw json.RawMessage, name string) (time.Time, error) {
+func parseTime(raw []byte, name string) (time.Time, error) {
 	var t time.Time
 	if s := bytes.TrimSpace(raw); len(s) > 0 && s[0] == '"' {
-		var str string
-		if json.Unmarshal(s, &str) != nil {
+		str, err := jsonString(s)
+		if err != nil {
 			return t, fmt.Errorf("%s must be an RFC 3339 string or Unix seconds", name)
 		}
-		var err error
 		if t, err = time.Parse(time.RFC3339Nano, str); err != nil {
 			return t, fmt.Errorf("%s %q is not an RFC 3339 time with a zone", name, truncate(str, 40))
 		}

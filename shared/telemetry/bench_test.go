@@ -1,0 +1,18 @@
+package telemetry_test
+
+import (
+	"testing"
+
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+// BenchmarkParsePayload parses the payload the end-to-end benchmark's devices send.
+func BenchmarkParsePayload(b *testing.B) {
+	in := []byte(`{"value":21.53,"ts":"2026-03-04T05:06:07.123Z"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := telemetry.ParsePayload(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
