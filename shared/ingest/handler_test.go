@@ -60,11 +60,15 @@ func TestHTTPIngest(t *testing.T) {
 		assert.Equal(t, ingest.StatusStored, resp.Items[0].Status)
 		assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings WHERE id = $1 AND sensor_id = $2 AND value = 21.5`, resp.Items[0].ReadingID, e.acme1))
 
-		// The same reading again is a duplicate, not a second row.
+		// The same reading again is a duplicate, not a second row, and
+		// names the stored row.
 		w = postReadings(t, h, e.acme1Key, fmt.Sprintf(`{"value":21.5,"ts":%q}`, at(time.Hour)))
 		require.Equal(t, http.StatusOK, w.Code)
-		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &resp))
-		assert.Equal(t, ingest.StatusDuplicate, resp.Items[0].Status)
+		var dup ingest.HTTPResponse
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &dup))
+		require.Len(t, dup.Items, 1)
+		assert.Equal(t, ingest.StatusDuplicate, dup.Items[0].Status)
+		assert.Equal(t, resp.Items[0].ReadingID, dup.Items[0].ReadingID, "duplicate's reading id")
 		assert.Equal(t, 1, e.count(t, `SELECT count(*) FROM readings`))
 	})
 

@@ -103,13 +103,20 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 // BatchItemFailures: the retry finds the reading as a duplicate and stores
 // the archive entry idempotently.
 func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
+	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))
+	refs := map[string]telemetry.DeviceRef{} // a device sends many messages per batch
 	for i, m := range req.Messages {
-		items[i] = &item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, receivedAt: m.ReceivedAt}
-		ref, err := telemetry.ParseTopic(m.Topic)
-		if err != nil {
-			items[i].reject(err.Error())
-			continue
+		all[i] = item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, receivedAt: m.ReceivedAt}
+		items[i] = &all[i]
+		ref, ok := refs[m.Topic]
+		if !ok {
+			var err error
+			if ref, err = telemetry.ParseTopic(m.Topic); err != nil {
+				items[i].reject(err.Error())
+				continue
+			}
+			refs[m.Topic] = ref
 		}
 		items[i].ref = ref
 	}
@@ -210,7 +217,7 @@ func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.
 		}
 		return nil
 	}
-	var refs []telemetry.DeviceRef
+	refs := make([]telemetry.DeviceRef, 0, len(items))
 	for _, it := range items {
 		if it.status == "" {
 			refs = append(refs, it.ref)
@@ -276,9 +283,9 @@ func (s *Service) dedup(items []*item) ([]telemetry.NewReading, []*item) {
 		sensor string
 		at     int64
 	}
-	first := map[key]*item{}
-	var batch []telemetry.NewReading
-	var written []*item
+	first := make(map[key]*item, len(items))
+	batch := make([]telemetry.NewReading, 0, len(items))
+	written := make([]*item, 0, len(items))
 	for _, it := range items {
 		if it.status != "" {
 			continue

@@ -8,9 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // ReadingStore is the ingest write path: device lookups and bulk reading
@@ -116,12 +118,25 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []telemetry.NewRead
 		return results, nil
 	}
 	idx := make([]int32, len(rs))
-	sensors := make([]string, len(rs))
+	sensors := make([][16]byte, len(rs))
 	values := make([]float64, len(rs))
 	times := make([]time.Time, len(rs))
 	seqs := make([]*int64, len(rs))
+	// uuid[] goes in binary from [16]byte; from strings pgx would first
+	// fail a binary encoding (formatting the error), then send text for
+	// PostgreSQL to parse. Parsed once per sensor: a batch holds many
+	// readings of each.
+	ids := map[string][16]byte{}
 	for i, r := range rs {
-		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), r.SensorID, r.Value, r.MeasuredAt, r.Seq
+		id, ok := ids[r.SensorID]
+		if !ok {
+			var u pgtype.UUID
+			if u.Scan(r.SensorID) != nil { // what PostgreSQL's 22P02 would have become
+				return nil, fmt.Errorf("insert readings batch: %w", tempwatch.Errorf(tempwatch.EINVALID, "Reading has an invalid value."))
+			}
+			id, ids[r.SensorID] = u.Bytes, u.Bytes
+		}
+		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), id, r.Value, r.MeasuredAt, r.Seq
 	}
 	var inserted int
 	for attempt := 0; ; attempt++ {
@@ -139,7 +154,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []telemetry.NewRead
 		return results, nil
 	}
 	var dIdx []int32
-	var dSensors []string
+	var dSensors [][16]byte
 	var dTimes []time.Time
 	for i, r := range results {
 		if !r.Inserted {

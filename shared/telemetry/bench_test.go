@@ -16,3 +16,13 @@ func BenchmarkParsePayload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseTopic parses a reading topic.
+func BenchmarkParseTopic(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := telemetry.ParseTopic("tempwatch/bench-1/sensors/dev-0042/readings"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
