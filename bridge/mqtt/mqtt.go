@@ -94,7 +94,7 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 				o.Log.Error("mqtt subscribe failed", "filter", filter, "error", t.Error())
 			}()
 		})
-	c := paho.NewClient(opts)
+	c := paho.NewClient(BufferedConnections(opts))
 	t := c.Connect()
 	if !t.WaitTimeout(30 * time.Second) {
 		c.Disconnect(0)

@@ -15,6 +15,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 )
 
@@ -65,8 +66,8 @@ func main() {
 		log.Info("clients and sensors ready", "clients", *clients, "sensors", len(fleet))
 	}
 
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(*broker).
-		SetClientID(fmt.Sprintf("tempwatch-simulator-%d", os.Getpid())).SetAutoReconnect(true).SetConnectRetry(true))
+	c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(*broker).
+		SetClientID(fmt.Sprintf("tempwatch-simulator-%d", os.Getpid())).SetAutoReconnect(true).SetConnectRetry(true)))
 	if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
 		log.Error("mqtt connect failed", "broker", *broker, "error", t.Error())
 		os.Exit(1)

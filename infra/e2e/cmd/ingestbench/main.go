@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/e2e"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -316,8 +317,9 @@ func publish(broker string, fleet []sensor, n, publishers, window int, rate floa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("bench-pub-%d", p)).
-				SetOrderMatters(false).SetWriteTimeout(30 * time.Second))
+			// Buffered: many publishes per write syscall, PUBACKs read in bulk.
+			c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
+				SetClientID(fmt.Sprintf("bench-pub-%d", p)).SetOrderMatters(false).SetWriteTimeout(30 * time.Second)))
 			if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 				errs <- fmt.Errorf("publisher connect: %v", t.Error())
 				return
