@@ -41,7 +41,7 @@ tools: $(GOLANGCI)
 $(GOLANGCI):
 	@echo "installing golangci-lint $(GOLANGCI_VERSION) (first time only, takes a few minutes)"
 	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) \
-		&& mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
+		&& mkdir -p $(dir $(GOLANGCI)) && mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
 
 run: ## start the whole system locally without Docker (devstack) and print its URLs
 	@echo "devstack: JWT signing key from .devstack/jwt_keys unless JWT_KEYS is set"
