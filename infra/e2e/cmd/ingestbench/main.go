@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -140,14 +142,17 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	if err := bridge.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = bridge.Process.Signal(os.Interrupt); _ = bridge.Wait() }()
-	time.Sleep(time.Second) // subscribed (the broker holds nothing before that)
+	defer func() { _ = bridge.Process.Signal(os.Interrupt); _ = bridge.Wait() }() // a no-op once stopped for the broker floor
+	time.Sleep(time.Second)                                                       // subscribed (the broker holds nothing before that)
 
 	procs := map[string][]int{"bridge": {bridge.Process.Pid}, "mosquitto": {h.Broker.Pid()},
 		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (walwriter, checkpointer, bgwriter)": postgresAux(),
 		"bench (publishers, devstack, FerretDB)": {os.Getpid()}}
 	if mongoPid > 0 {
 		procs["mongodb (MONGODB_URL)"] = []int{mongoPid}
+	}
+	if pids := named("redis-server"); len(pids) > 0 {
+		procs["redis (shared with other users)"] = pids
 	}
 	backendsBefore := map[int]float64{}
 	for _, pid := range backends(ctx, db, appName) {
@@ -156,7 +161,7 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	before := cpu(procs)
 	busyBefore := machineBusy()
 	start := time.Now()
-	rows, pubDur, err := publish(h.Broker.URL, fleet, n, publishers, window, rate)
+	rows, pubDur, err := publish(h.Broker.URL, "tempwatch", fleet, n, publishers, window, rate)
 	if err != nil {
 		return err
 	}
@@ -244,6 +249,19 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	calls := m["tempwatch_bridge_invoke_duration_seconds_count"]
 	fmt.Printf("bridge: %.0f invocations, mean invoke %.0f ms, %.0f messages retried\n", calls,
 		1000*m["tempwatch_bridge_invoke_duration_seconds_sum"]/max(calls, 1), m["tempwatch_bridge_retries_total"])
+
+	// The broker alone: the same publishes to a subscriber that only acks.
+	// Nothing downstream of the broker can go faster than this.
+	_ = bridge.Process.Signal(os.Interrupt)
+	_ = bridge.Wait()
+	floorDur, floorCPU, err := brokerFloor(h.Broker.URL, h.Broker.Pid(), fleet, n, publishers, window)
+	if err != nil {
+		return fmt.Errorf("broker floor: %w", err)
+	}
+	floorRate := float64(n) / floorDur.Seconds()
+	fmt.Printf("broker alone:   %8.0f msg/s (the same publishes to a subscriber that only acks; mosquitto %d µs/message): end to end is %.2f x that\n",
+		floorRate, int(floorCPU*1e6/float64(n)), e2eRate/floorRate)
+	fmt.Printf("machine:        a syscall costs %.2f µs here (1-byte pipe write+read, halved)\n", syscallCost())
 	return nil
 }
 
@@ -305,10 +323,11 @@ type row struct {
 	at       time.Time
 }
 
-// publish sends n readings round-robin over the fleet from several
+// publish sends n readings round-robin over the fleet to topics under root
+// (root/<client>/sensors/<device>/readings) from several
 // connections, device timestamp = publish time (ms; strictly increasing per
 // sensor), at rate messages/s when rate > 0, and returns the rows it published.
-func publish(broker string, fleet []sensor, n, publishers, window int, rate float64) ([]row, time.Duration, error) {
+func publish(broker, root string, fleet []sensor, n, publishers, window int, rate float64) ([]row, time.Duration, error) {
 	rows := make([]row, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
@@ -358,7 +377,7 @@ func publish(broker string, fleet []sensor, n, publishers, window int, rate floa
 				if len(sem) == cap(sem) && !wait(<-sem) {
 					return
 				}
-				sem <- c.Publish("tempwatch/"+s.slug+"/sensors/"+s.device+"/readings", 1, false, payload)
+				sem <- c.Publish(root+"/"+s.slug+"/sensors/"+s.device+"/readings", 1, false, payload)
 			}
 			for len(sem) > 0 {
 				if !wait(<-sem) {
@@ -373,6 +392,55 @@ func publish(broker string, fleet []sensor, n, publishers, window int, rate floa
 		return nil, 0, err
 	}
 	return rows, time.Since(start), nil
+}
+
+// brokerFloor publishes n readings as publish does, under another topic
+// root, to one buffered subscriber that acks each message and drops it,
+// and returns the time until the last arrived and the broker's CPU-seconds.
+func brokerFloor(broker string, brokerPid int, fleet []sensor, n, publishers, window int) (time.Duration, float64, error) {
+	var got sync.WaitGroup
+	got.Add(n)
+	sub := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
+		SetClientID("bench-floor").SetOrderMatters(false)))
+	if t := sub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return 0, 0, fmt.Errorf("connect: %v", t.Error())
+	}
+	defer sub.Disconnect(250)
+	if t := sub.Subscribe("floor/+/sensors/+/readings", 1, func(paho.Client, paho.Message) { got.Done() }); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return 0, 0, fmt.Errorf("subscribe: %v", t.Error())
+	}
+	cpu0, start := procCPU(brokerPid), time.Now()
+	if _, _, err := publish(broker, "floor", fleet, n, publishers, window, 0); err != nil {
+		return 0, 0, err
+	}
+	done := make(chan struct{})
+	go func() { got.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		return 0, 0, errors.New("not every message arrived within 5 minutes")
+	}
+	return time.Since(start), procCPU(brokerPid) - cpu0, nil
+}
+
+// syscallCost times write+read pairs of one byte on a pipe, as
+// `dd bs=1` does: on virtual machines a syscall can cost ten times what it
+// does on bare metal, and the ingest path makes several per message.
+func syscallCost() float64 {
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		return math.NaN()
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	const pairs = 100_000
+	b := []byte{0}
+	start := time.Now()
+	for range pairs {
+		_, _ = syscall.Write(fds[1], b)
+		_, _ = syscall.Read(fds[0], b)
+	}
+	return float64(time.Since(start).Microseconds()) / (2 * pairs)
 }
 
 func makeSensors(ctx context.Context, db *pgxpool.Pool, clients, perClient int) ([]sensor, error) {
@@ -461,6 +529,17 @@ func procs() map[int][2]string { // pid → (comm, ppid)
 		open, cl := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 		f := strings.Fields(s[cl+2:])
 		out[pid] = [2]string{s[open+1 : cl], f[1]}
+	}
+	return out
+}
+
+// named returns the pids of the processes whose command is comm.
+func named(comm string) []int {
+	var out []int
+	for pid, p := range procs() {
+		if p[0] == comm {
+			out = append(out, pid)
+		}
 	}
 	return out
 }
