@@ -1,4 +1,4 @@
-// Command auth is the Lambda function serving /auth: login, refresh, logout, me.
+// Command auth is the Lambda function serving /auth: login, refresh, logout, me, password.
 package main
 
 import (

@@ -132,6 +132,17 @@ func (fx *fixture) loginA() string {
 	return fmt.Sprintf(`{"email":%q,"password":"correct horse battery staple"}`, email)
 }
 
+// callersKnowPassword gives every caller of the table the password pw, so
+// each can change their own.
+func (fx *fixture) callersKnowPassword(pw string) {
+	hash, err := auth.HashPassword(pw)
+	require.NoError(fx.t, err)
+	e := fx.env
+	_, err = e.DB.Exec(context.Background(), `UPDATE users SET password_hash = $1 WHERE id = ANY($2::uuid[])`,
+		hash, []string{e.Admin.UserID, e.AdminA.UserID, e.ViewerA.UserID, e.AdminB.UserID})
+	require.NoError(fx.t, err)
+}
+
 // request is one call of a table entry.
 type request struct {
 	method, path, body string
@@ -168,6 +179,11 @@ var tenantTable = []routeCase{
 	{"POST /auth/logout", func(fx *fixture) request { return request{method: "POST", path: "/auth/logout"} },
 		[5]int{204, 204, 204, 204, 401}},
 	{"GET /auth/me", func(fx *fixture) request { return get("/auth/me") }, [5]int{200, 200, 200, 200, 401}},
+	{"POST /auth/password", func(fx *fixture) request {
+		fx.callersKnowPassword("correct horse battery staple")
+		return request{method: "POST", path: "/auth/password",
+			body: `{"current_password":"correct horse battery staple","new_password":"another horse battery staple"}`}
+	}, [5]int{200, 200, 200, 200, 401}},
 
 	// users: a viewer of A is the resource.
 	{"GET /users", func(fx *fixture) request {

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Password hashing: argon2id with OWASP's recommended minimum parameters
@@ -55,6 +57,16 @@ func HashPassword(password string) (string, error) {
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// HashNewPassword is how every new password is accepted (user creation, an
+// admin's reset, a user's own change): it checks the policy and returns the
+// argon2id hash. A policy failure is an EINVALID error naming field.
+func HashNewPassword(field, password string) (string, error) {
+	if msg := CheckPasswordPolicy(password); msg != "" {
+		return "", (tempwatch.Validation{field: msg}).Err()
+	}
+	return HashPassword(password)
 }
 
 // CheckPassword compares password with a PHC hash from HashPassword, in

@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/users"
 )
@@ -77,9 +79,12 @@ func (s *UserStore) FindUsers(ctx context.Context, f users.Filter) ([]*users.Use
 	return collect(ctx, s.db, q, f.Page, scanUser, "users")
 }
 
-// UpdateUser stores every field of u. When the password hash changes, the
-// user's refresh tokens are revoked in the same transaction: a password reset
-// ends the sessions of whoever knew the old one.
+// UpdateUser stores every field of u. It refuses, with ECONFLICT, a u read
+// before another change to the user (its UpdatedAt is stale: writing every
+// field back would undo that change, say a password the user just set) and
+// taking the admin role from the last admin. When the password hash changes,
+// the user's refresh tokens are revoked in the same transaction: a password
+// reset ends the sessions of whoever knew the old one.
 func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
 	if !tempwatch.IsUUID(u.ID) {
 		return userNotFound()
@@ -88,9 +93,12 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var oldHash string
-		if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 FOR UPDATE`, u.ID).Scan(&oldHash); err != nil {
-			return translate(err, "User")
+		current, err := lockUser(ctx, tx, u.ID, u.Role != auth.RoleAdmin)
+		if err != nil {
+			return err
+		}
+		if !current.UpdatedAt.Equal(u.UpdatedAt) {
+			return tempwatch.Errorf(tempwatch.ECONFLICT, "The user was changed by another request; read it again and retry.")
 		}
 		rows, _ := tx.Query(ctx, `UPDATE users SET client_id = nullif($2, '')::uuid, email = $3, name = $4,
 				role = $5, password_hash = $6, updated_at = now()
@@ -99,10 +107,9 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
 		if err != nil {
 			return translate(err, "User")
 		}
-		if oldHash != u.PasswordHash {
-			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now()
-				WHERE user_id = $1 AND revoked_at IS NULL`, u.ID); err != nil {
-				return fmt.Errorf("revoke refresh tokens: %w", err)
+		if current.PasswordHash != u.PasswordHash {
+			if err := revokeRefreshTokens(ctx, tx, u.ID); err != nil {
+				return err
 			}
 		}
 		*u = *updated
@@ -110,17 +117,101 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
 	})
 }
 
-// DeleteUser removes the user and, by cascade, their refresh tokens.
+// ChangePassword replaces the password hash of user id with newHash if it is
+// still oldHash (ECONFLICT when another change came first), revokes the user's
+// refresh tokens in the same transaction, and returns the sessions that issued
+// a token since activeSince: their access tokens may still be live.
+func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error) {
+	if !tempwatch.IsUUID(id) {
+		return nil, userNotFound()
+	}
+	var sessions []string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, updated_at = now()
+			WHERE id = $1 AND password_hash = $2`, id, oldHash, newHash)
+		if err != nil {
+			return fmt.Errorf("change password: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return tempwatch.Errorf(tempwatch.ECONFLICT, "The password was changed by another request; try again.")
+		}
+		if err := revokeRefreshTokens(ctx, tx, id); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT DISTINCT family_id::text FROM refresh_tokens
+			WHERE user_id = $1 AND created_at >= $2`, id, activeSince)
+		if sessions, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return fmt.Errorf("find recent sessions: %w", err)
+		}
+		return nil
+	})
+	return sessions, err
+}
+
+// revokeRefreshTokens revokes every live refresh token of user id.
+func revokeRefreshTokens(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now()
+		WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	return nil
+}
+
+// errLastAdmin refuses a change that would leave no admin, and no way back in.
+var errLastAdmin = tempwatch.Errorf(tempwatch.ECONFLICT,
+	"This is the last admin: make another user an admin before demoting or deleting this one.")
+
+// lockUser locks user id's row for the rest of tx and returns it (ENOTFOUND
+// if there is none). When the change may take the admin role away (a demotion,
+// a delete) it also locks every admin's row and refuses with errLastAdmin if id
+// is the only admin left. Two such changes therefore queue: the second reads
+// the first's committed result (READ COMMITTED re-checks a row it waited for
+// against the WHERE clause), so demoting two admins at once cannot leave none.
+// Rows are locked in id order, so these transactions wait for each other
+// instead of deadlocking; NO KEY UPDATE leaves logins (which insert refresh
+// tokens referencing the row) unblocked.
+func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*users.User, error) {
+	q := `SELECT ` + userColumns + ` FROM users WHERE id = $1 FOR NO KEY UPDATE`
+	if removesAdmin {
+		q = `SELECT ` + userColumns + ` FROM users WHERE id = $1 OR role = 'admin' ORDER BY id FOR NO KEY UPDATE`
+	}
+	rows, _ := tx.Query(ctx, q, id)
+	locked, err := pgx.CollectRows(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("lock user: %w", err)
+	}
+	var target *users.User
+	admins := 0
+	for _, u := range locked {
+		if u.ID == id {
+			target = u
+		}
+		if u.Role == auth.RoleAdmin {
+			admins++
+		}
+	}
+	switch {
+	case target == nil:
+		return nil, userNotFound()
+	case removesAdmin && target.Role == auth.RoleAdmin && admins < 2:
+		return nil, errLastAdmin
+	}
+	return target, nil
+}
+
+// DeleteUser removes the user and, by cascade, their refresh tokens. Deleting
+// the last admin is ECONFLICT.
 func (s *UserStore) DeleteUser(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
 		return userNotFound()
 	}
-	tag, err := s.db.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-	if err != nil {
-		return translate(err, "User")
-	}
-	if tag.RowsAffected() == 0 {
-		return userNotFound()
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := lockUser(ctx, tx, id, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
+			return translate(err, "User")
+		}
+		return nil
+	})
 }

@@ -67,12 +67,10 @@ func checkGrant(p auth.Principal, role string, clientID *string) error {
 	return nil
 }
 
-// setPassword checks the policy and hashes password into u.
+// setPassword checks the policy and hashes password into u, as POST
+// /auth/password does for a user's own change.
 func setPassword(u *User, password string) error {
-	if msg := auth.CheckPasswordPolicy(password); msg != "" {
-		return (tempwatch.Validation{"password": msg}).Err()
-	}
-	hash, err := auth.HashPassword(password)
+	hash, err := auth.HashNewPassword("password", password)
 	if err != nil {
 		return err
 	}

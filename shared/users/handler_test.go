@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -21,6 +24,8 @@ const password = "correct horse battery"
 
 type fixture struct {
 	h      http.Handler
+	db     *pgxpool.Pool
+	cfg    auth.JWTConfig
 	store  *postgres.UserStore
 	a, b   string // client ids
 	tokens map[string]string
@@ -32,6 +37,8 @@ func newFixture(t *testing.T) *fixture {
 	db := pgtest.MustDB(t)
 	cfg := apitest.MustJWT(t)
 	f := &fixture{
+		db:     db,
+		cfg:    cfg,
 		store:  postgres.NewUserStore(db),
 		a:      pgtest.MustClient(t, db, "client-a", ""),
 		b:      pgtest.MustClient(t, db, "client-b", ""),
@@ -223,4 +230,101 @@ func TestUserListScopeFiltersAndPaging(t *testing.T) {
 	}
 	assert.Len(t, all, len(f.ids))
 	assert.Equal(t, f.ids["viewerB"], all[0], "newest first")
+}
+
+// newAdmin adds an admin named name to the fixture and returns its id.
+func (f *fixture) newAdmin(t *testing.T, name string) string {
+	t.Helper()
+	u := &users.User{Email: name + "@example.com", Role: auth.RoleAdmin, PasswordHash: "!unusable"}
+	require.NoError(t, f.store.CreateUser(context.Background(), u))
+	f.tokens[name], f.ids[name] = apitest.MustToken(t, f.cfg, u.Principal()), u.ID
+	return u.ID
+}
+
+func (f *fixture) admins(t *testing.T) []string {
+	t.Helper()
+	rows, err := f.db.Query(context.Background(), `SELECT id::text FROM users WHERE role = 'admin' ORDER BY id`)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return ids
+}
+
+func TestLastAdminCannotBeDemotedOrDeleted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	demote := `{"role":"client_admin","client_id":"{A}"}`
+
+	res := f.do(t, "admin", "PATCH", f.expand("/users/{admin}"), f.expand(demote))
+	require.Equal(t, http.StatusConflict, res.status, res.raw)
+	assert.Equal(t, "conflict", res.body["code"])
+	assert.Contains(t, res.body["detail"], "last admin")
+	assert.Equal(t, []string{f.ids["admin"]}, f.admins(t), "the refused demotion changed nothing")
+
+	// With a second admin, either may go, once.
+	f.newAdmin(t, "admin2")
+	res = f.do(t, "admin", "PATCH", f.expand("/users/{admin2}"), f.expand(demote))
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	res = f.do(t, "admin", "PATCH", f.expand("/users/{admin}"), f.expand(demote))
+	require.Equal(t, http.StatusConflict, res.status, "admin2 is no admin any more: %s", res.raw)
+
+	f.newAdmin(t, "admin3")
+	require.Equal(t, http.StatusNoContent, f.do(t, "admin", "DELETE", f.expand("/users/{admin3}"), "").status)
+	// admin2's token still says admin (until it expires), the database does not.
+	res = f.do(t, "admin2", "DELETE", f.expand("/users/{admin}"), "")
+	require.Equal(t, http.StatusConflict, res.status, res.raw)
+	assert.Contains(t, res.body["detail"], "last admin")
+	assert.Equal(t, []string{f.ids["admin"]}, f.admins(t))
+
+	// Changing the last admin otherwise is fine.
+	res = f.do(t, "admin", "PATCH", f.expand("/users/{admin}"), `{"name":"Still in charge","role":"admin"}`)
+	assert.Equal(t, http.StatusOK, res.status, res.raw)
+}
+
+// Two admins removing each other at the same moment, by demotion or delete:
+// exactly one succeeds, the other gets 409, and one admin is left. Without
+// the lock both read "two admins" and both succeed.
+func TestConcurrentRemovalsKeepAnAdmin(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	remove := map[string]func(target string) (method, path, body string){
+		"demote": func(target string) (string, string, string) {
+			return "PATCH", "/users/" + target, `{"role":"viewer","client_id":"` + f.a + `"}`
+		},
+		"delete": func(target string) (string, string, string) { return "DELETE", "/users/" + target, "" },
+	}
+	pairs := [][2]string{{"demote", "demote"}, {"delete", "delete"}, {"demote", "delete"}}
+	survivor := "admin"
+	for round := range 12 {
+		kinds := pairs[round%len(pairs)]
+		other := fmt.Sprintf("round%d", round)
+		f.newAdmin(t, other)
+		require.Len(t, f.admins(t), 2)
+		pair := [2][2]string{{survivor, other}, {other, survivor}} // {caller, target}
+		statuses := make([]int, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, ct := range pair {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				method, path, body := remove[kinds[i]](f.ids[ct[1]])
+				<-start
+				statuses[i] = f.do(t, ct[0], method, path, body).status
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok := map[int]bool{http.StatusOK: true, http.StatusNoContent: true}
+		left := f.admins(t)
+		require.Len(t, left, 1, "round %d (%s by %s, %s by %s): statuses %v", round, kinds[0], pair[0][0], kinds[1], pair[1][0], statuses)
+		require.True(t, ok[statuses[0]] != ok[statuses[1]], "exactly one removal may succeed: %v", statuses)
+		for i, s := range statuses {
+			if !ok[s] {
+				assert.Equal(t, http.StatusConflict, s)
+				survivor = pair[i][1] // the refused removal's target is still admin
+			}
+		}
+		require.Equal(t, f.ids[survivor], left[0])
+	}
 }

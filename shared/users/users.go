@@ -47,8 +47,15 @@ type Store interface {
 	// FindUsers returns up to f.Page.Limit+1 users, newest first.
 	FindUsers(ctx context.Context, f Filter) ([]*User, error)
 	// UpdateUser stores every field of u; a changed password hash revokes
-	// the user's refresh tokens.
+	// the user's refresh tokens. A u read before another change of the user,
+	// and taking the admin role from the last admin, are ECONFLICT.
 	UpdateUser(ctx context.Context, u *User) error
+	// ChangePassword replaces user id's password hash with newHash if it is
+	// still oldHash (else ECONFLICT), revokes the user's refresh tokens, and
+	// returns the sessions (refresh-token families) that issued a token since
+	// activeSince, whose access tokens may still be live.
+	ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error)
+	// DeleteUser removes user id; deleting the last admin is ECONFLICT.
 	DeleteUser(ctx context.Context, id string) error
 }
 

@@ -30,9 +30,9 @@ func deadRedisURL(t *testing.T) string {
 	return "redis://" + addr + "/0"
 }
 
-// With Redis down, login, me and refresh keep working (the rate limiter and
-// the revocation check degrade open, logged), and logout still revokes the
-// refresh tokens, which live in PostgreSQL.
+// With Redis down, login, me, refresh and password change keep working (the
+// rate limiter and the revocation check degrade open, logged), and logout and
+// password change still revoke the refresh tokens, which live in PostgreSQL.
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
@@ -57,6 +57,13 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, e.do(t, "POST", "/auth/logout", access, "").status)
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`).status,
 		"refresh tokens are revoked in PostgreSQL even without Redis")
+
+	// A password change goes through too, and ends the refresh tokens.
+	access, refresh = e.tokens(t, "ops@example.com", password)
+	res = e.do(t, "POST", "/auth/password", access, changePassword(password, newPassword))
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", refreshBody(refresh)).status)
+	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "").status)
 }
 
 // Two refreshes racing with one token: exactly one wins; the loser is

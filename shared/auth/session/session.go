@@ -1,5 +1,5 @@
 // Package session serves the /auth routes: log in with email and password,
-// rotate refresh tokens, log out, and who-am-I.
+// rotate refresh tokens, log out, who-am-I, and change one's own password.
 package session
 
 import (
@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/users"
 )
 
-// Limiter counts failed logins per key in fixed windows.
+// Limiter counts failed password checks per key in fixed windows.
 type Limiter interface {
 	Hit(ctx context.Context, key string, window time.Duration) error
 	Blocked(ctx context.Context, key string, max int) (time.Duration, error)
@@ -30,7 +31,8 @@ type Limiter interface {
 
 var _ Limiter = (*auth.RedisLimiter)(nil)
 
-// Limits of failed logins: per account and per source address, in one window.
+// Limits of failed password checks: per account (logins and password changes
+// together) and per source address (logins), in one window.
 type Limits struct {
 	PerAccount int
 	PerAddress int
@@ -57,8 +59,8 @@ type Handler struct {
 	issuer *auth.Issuer
 }
 
-// NewHandler returns the /auth handler. Login and refresh are public; logout
-// and me require an access token.
+// NewHandler returns the /auth handler. Login and refresh are public; logout,
+// me and password require an access token.
 func NewHandler(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
@@ -70,6 +72,7 @@ func NewHandler(d Deps) http.Handler {
 	mux.HandleFunc("POST /auth/refresh", h.handleRefresh)
 	mux.Handle("POST /auth/logout", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleLogout)))
 	mux.Handle("GET /auth/me", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleMe)))
+	mux.Handle("POST /auth/password", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handlePassword)))
 	mux.Handle("/", httpapi.NotFound(d.Log))
 	return httpapi.Wrap(d.Log, mux)
 }
@@ -113,26 +116,30 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	accountKey, addressKey := accountKey(req.Email), "login:addr:"+sourceIP(r)
-	if wait := h.blocked(ctx, accountKey, addressKey); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		h.fail(w, r, tempwatch.Errorf(tempwatch.ETOOMANY, "Too many failed logins; try again later."))
+	account := h.accountLimit(req.Email)
+	address := limit{"login:addr:" + sourceIP(r), h.Limits.PerAddress}
+	if wait := h.blocked(ctx, account, address); wait > 0 {
+		tooMany(w, r, h.Log, wait, "Too many failed logins; try again later.")
 		return
 	}
 	u, err := h.checkCredentials(ctx, req)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
-			h.countFailure(ctx, accountKey, addressKey)
+			h.countFailure(ctx, account, address)
 		}
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.Limiter.Reset(ctx, accountKey); err != nil {
-		h.Log.WarnContext(ctx, "rate limiter unavailable", "error", err)
-	}
+	h.resetFailures(ctx, account)
+	h.startSession(w, r, u)
+}
+
+// startSession opens a new session (refresh-token family) for u and answers
+// with its first tokens.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *users.User) {
 	family := auth.NewID()
 	secret, hash := auth.NewRefreshSecret()
-	if err := h.Tokens.CreateRefreshToken(ctx, auth.RefreshToken{
+	if err := h.Tokens.CreateRefreshToken(r.Context(), auth.RefreshToken{
 		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
 	}); err != nil {
 		h.fail(w, r, err)
@@ -145,10 +152,6 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 // errBadCredentials. An unknown email still pays for one hash check, so both
 // failures take about the same time.
 func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*users.User, error) {
-	if len(req.Password) > 4*auth.MaxPasswordLen {
-		auth.CheckDummyPassword("")
-		return nil, errBadCredentials
-	}
 	u, err := h.Users.FindUserByEmail(ctx, strings.TrimSpace(req.Email))
 	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
 		auth.CheckDummyPassword(req.Password)
@@ -157,7 +160,7 @@ func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*user
 	if err != nil {
 		return nil, err
 	}
-	switch err := auth.CheckPassword(u.PasswordHash, req.Password); {
+	switch err := checkPassword(u, req.Password); {
 	case errors.Is(err, auth.ErrMismatch):
 		return nil, errBadCredentials
 	case err != nil:
@@ -166,19 +169,40 @@ func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*user
 	return u, nil
 }
 
+// checkPassword is the one password check of login and password change:
+// argon2id against u's hash, auth.ErrMismatch for a wrong password. An
+// overlong password is wrong without being hashed, after a check of the usual
+// cost, so no request buys more hashing than a normal attempt.
+func checkPassword(u *users.User, password string) error {
+	if len(password) > 4*auth.MaxPasswordLen {
+		auth.CheckDummyPassword("")
+		return auth.ErrMismatch
+	}
+	return auth.CheckPassword(u.PasswordHash, password)
+}
+
+// limit is one failure counter and how many failures it allows in a window.
+type limit struct {
+	key string
+	max int
+}
+
+// accountLimit is the failure counter of the account with email, shared by
+// logins and password changes.
+func (h *Handler) accountLimit(email string) limit {
+	return limit{accountKey(email), h.Limits.PerAccount}
+}
+
 // blocked returns how long the caller must wait, 0 if they may try. When
-// Redis is down the limiter lets logins through (logged): locking everyone out
-// whenever the cache blinks is worse than a short window without throttling,
-// and argon2id keeps each guess expensive.
-func (h *Handler) blocked(ctx context.Context, accountKey, addressKey string) time.Duration {
+// Redis is down the limiter lets attempts through (logged): locking everyone
+// out whenever the cache blinks is worse than a short window without
+// throttling, and argon2id keeps each guess expensive.
+func (h *Handler) blocked(ctx context.Context, limits ...limit) time.Duration {
 	var wait time.Duration
-	for _, k := range []struct {
-		key string
-		max int
-	}{{accountKey, h.Limits.PerAccount}, {addressKey, h.Limits.PerAddress}} {
-		d, err := h.Limiter.Blocked(ctx, k.key, k.max)
+	for _, l := range limits {
+		d, err := h.Limiter.Blocked(ctx, l.key, l.max)
 		if err != nil {
-			h.Log.WarnContext(ctx, "rate limiter unavailable; allowing login attempt", "metric", "auth_rate_limit_unavailable", "error", err)
+			h.Log.WarnContext(ctx, "rate limiter unavailable; allowing password check", "metric", "auth_rate_limit_unavailable", "error", err)
 			return 0
 		}
 		wait = max(wait, d)
@@ -186,13 +210,26 @@ func (h *Handler) blocked(ctx context.Context, accountKey, addressKey string) ti
 	return wait
 }
 
-func (h *Handler) countFailure(ctx context.Context, keys ...string) {
-	for _, k := range keys {
-		if err := h.Limiter.Hit(ctx, k, h.Limits.Window); err != nil {
+func (h *Handler) countFailure(ctx context.Context, limits ...limit) {
+	for _, l := range limits {
+		if err := h.Limiter.Hit(ctx, l.key, h.Limits.Window); err != nil {
 			h.Log.WarnContext(ctx, "rate limiter unavailable; failure not counted", "error", err)
 			return
 		}
 	}
+}
+
+// resetFailures forgets the failures of the account after a right password.
+func (h *Handler) resetFailures(ctx context.Context, account limit) {
+	if err := h.Limiter.Reset(ctx, account.key); err != nil {
+		h.Log.WarnContext(ctx, "rate limiter unavailable", "error", err)
+	}
+}
+
+// tooMany answers 429 with Retry-After: wait, in whole seconds.
+func tooMany(w http.ResponseWriter, r *http.Request, log *slog.Logger, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.ETOOMANY, "%s", msg))
 }
 
 // accountKey names an account's failure counter by a hash of the email, so
@@ -268,8 +305,6 @@ func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *users
 
 // handleLogout ends the caller's session: its refresh tokens (PostgreSQL), the
 // presented access token and any other access token of the session (Redis).
-// If Redis is down the refresh tokens are still revoked and the access token
-// lives until it expires (at most JWT_ACCESS_TTL); the failure is logged.
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	p, err := auth.Require(r)
 	if err != nil {
@@ -282,14 +317,106 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		if err := h.Revocations.Revoke(ctx, p.SessionID, h.sessionRevocationTTL()); err != nil {
+	}
+	h.revokeAccessTokens(ctx, p)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeAccessTokens lists in Redis the caller's access token, its session and
+// sessions, so every access token they issued is refused from now on. If Redis
+// is down those tokens live until they expire (at most JWT_ACCESS_TTL; the
+// refresh tokens are revoked in PostgreSQL regardless); the failure is logged.
+func (h *Handler) revokeAccessTokens(ctx context.Context, p auth.Principal, sessions ...string) {
+	if p.SessionID != "" && !slices.Contains(sessions, p.SessionID) {
+		sessions = append(sessions, p.SessionID)
+	}
+	for _, s := range sessions {
+		if err := h.Revocations.Revoke(ctx, s, h.sessionRevocationTTL()); err != nil {
 			h.Log.ErrorContext(ctx, "cannot revoke session access tokens", "error", err)
+			return
 		}
 	}
 	if err := h.Revocations.Revoke(ctx, p.TokenID, time.Until(p.ExpiresAt)); err != nil {
 		h.Log.ErrorContext(ctx, "cannot revoke access token", "error", err)
 	}
-	w.WriteHeader(http.StatusNoContent)
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// errWrongCurrentPassword names the field, unlike a failed login: the caller
+// is authenticated, so the account is no secret.
+var errWrongCurrentPassword = &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The current password is incorrect.",
+	Fields: map[string]string{"current_password": "is incorrect"}}
+
+// handlePassword changes the caller's own password. The current password is
+// checked as a login checks it, and a wrong one counts against the account's
+// login limit, so a stolen access token guesses no faster than logging in
+// would. The new one must pass the policy of user creation. Then every session
+// of the user ends, this one included (refresh tokens in PostgreSQL, access
+// tokens in Redis), and the answer carries the tokens of a new session: the
+// caller stays logged in, whoever held the old tokens does not.
+func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) {
+	p, err := auth.Require(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req passwordRequest
+	if err := httpapi.DecodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := tempwatch.Validation{}
+	if req.CurrentPassword == "" {
+		v.Add("current_password", "is required")
+	}
+	switch req.NewPassword {
+	case "":
+		v.Add("new_password", "is required")
+	case req.CurrentPassword:
+		v.Add("new_password", "must differ from the current password")
+	}
+	if err := v.Err(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	u, err := h.Users.FindUserByID(ctx, p.UserID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	account := h.accountLimit(u.Email)
+	if wait := h.blocked(ctx, account); wait > 0 {
+		tooMany(w, r, h.Log, wait, "Too many wrong passwords for this account; try again later.")
+		return
+	}
+	switch err := checkPassword(u, req.CurrentPassword); {
+	case errors.Is(err, auth.ErrMismatch):
+		h.countFailure(ctx, account)
+		h.fail(w, r, errWrongCurrentPassword)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	h.resetFailures(ctx, account)
+	hash, err := auth.HashNewPassword("new_password", req.NewPassword)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sessions, err := h.Users.ChangePassword(ctx, u.ID, u.PasswordHash, hash, time.Now().Add(-h.sessionRevocationTTL()))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.revokeAccessTokens(ctx, p, sessions...)
+	h.Log.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID, "sessions", len(sessions))
+	h.startSession(w, r, u)
 }
 
 func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
+	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
@@ -37,7 +38,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 	rdb, prefix := redistest.MustClient(t)
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
+	e.srv = httptest.NewServer(openapitest.Handler(t, session.NewHandler(session.Deps{
 		Users:       e.users,
 		Tokens:      postgres.NewRefreshTokenStore(db),
 		JWT:         cfg,
@@ -45,7 +46,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Limiter:     auth.NewRedisLimiter(rdb, prefix),
 		Limits:      limits,
 		Log:         apitest.Discard(),
-	}))
+	})))
 	t.Cleanup(e.srv.Close)
 	return e
 }
