@@ -55,8 +55,10 @@ func TestBrokerKeepsPersistentSessionQoS1(t *testing.T) {
 	require.NoError(t, err)
 	defer stop()
 
-	// Subscribe with a persistent session, then go away.
-	sub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bridge").SetCleanSession(false).SetAutoReconnect(false))
+	// Subscribe with a persistent session, then go away. It never acks: a
+	// message that still reaches it while it leaves must come again.
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bridge").SetCleanSession(false).
+		SetAutoReconnect(false).SetAutoAckDisabled(true))
 	require.NoError(t, waitTok(sub.Connect()))
 	require.NoError(t, waitTok(sub.Subscribe("t/#", 1, nil)))
 	sub.Disconnect(100)
