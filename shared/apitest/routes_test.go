@@ -16,6 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth/session"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/clients"
+	"github.com/tempwatch/tempwatch/shared/console"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/measurements"
 	"github.com/tempwatch/tempwatch/shared/openapi"
@@ -68,6 +69,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
 		"OpenAPIFunction":      openapi.NewHandler(log),
+		"ConsoleFunction":      console.NewHandler(log),
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
@@ -281,6 +283,10 @@ var tenantTable = []routeCase{
 
 	// The contract is public.
 	{"GET /openapi.json", func(fx *fixture) request { return get("/openapi.json") }, [5]int{200, 200, 200, 200, 200}},
+
+	// The admin console holds no data: its page and files are public.
+	{"GET /console", func(fx *fixture) request { return get("/console") }, [5]int{200, 200, 200, 200, 200}},
+	{"GET /console/{asset}", func(fx *fixture) request { return get("/console/console.mjs") }, [5]int{200, 200, 200, 200, 200}},
 }
 
 // TestTenantIsolationRouteTable walks every route of template.yaml as each

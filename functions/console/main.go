@@ -1,0 +1,25 @@
+// Command console is the Lambda function serving the operators' admin
+// console: GET /console (the page) and GET /console/{asset} (its script and
+// stylesheet). The page holds no data; it calls the REST API with the user's
+// own token.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/console"
+	"github.com/tempwatch/tempwatch/shared/lambdahttp"
+	"github.com/tempwatch/tempwatch/shared/logging"
+)
+
+func main() {
+	r := config.NewReader(os.Getenv)
+	log := logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", "console")
+	if err := r.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambdahttp.Start(console.NewHandler(log))
+}

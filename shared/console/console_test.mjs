@@ -1,0 +1,257 @@
+// Tests of the console's plain logic: node --test shared/console/
+// (infra/scripts/test.sh runs them). The fetch passed to createApi is a
+// scripted stand-in: this tests the session logic, not the API.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  apiBase, fillRoute, buildURL, describeProblem, ApiError, CursorPager,
+  can, grantableRoles, defaultRange, formatTemp, createApi,
+} from './static/console.mjs';
+
+test('apiBase is the directory of the page (the API Gateway stage)', () => {
+  assert.equal(apiBase('http://127.0.0.1:3000/console'), 'http://127.0.0.1:3000/');
+  assert.equal(apiBase('https://x.example/v1/console?a=1#/users'), 'https://x.example/v1/');
+  assert.equal(apiBase('http://localhost:4566/restapis/abc/v1/_user_request_/console'),
+    'http://localhost:4566/restapis/abc/v1/_user_request_/');
+});
+
+test('fillRoute puts each value into one path segment', () => {
+  assert.equal(fillRoute('/sensors/{id}/readings', { id: 'abc' }), '/sensors/abc/readings');
+  assert.equal(fillRoute('/users/{id}', { id: '../clients' }), '/users/..%2Fclients');
+  assert.equal(fillRoute('/clients/{id}', { id: 'a b?c#d' }), '/clients/a%20b%3Fc%23d');
+  assert.throws(() => fillRoute('/users/{id}', {}), /no value for \{id\}/);
+  assert.throws(() => fillRoute('/users/{id}', { id: '' }), /no value/);
+});
+
+test('buildURL keeps the stage and drops empty query values', () => {
+  assert.equal(buildURL('https://x.example/v1/', '/clients', {}, { limit: 50, cursor: '', name: undefined }),
+    'https://x.example/v1/clients?limit=50');
+  assert.equal(buildURL('http://h/', '/sensors', undefined, { client_id: 'c1', cursor: 'a+b/=' }),
+    'http://h/sensors?client_id=c1&cursor=a%2Bb%2F%3D');
+});
+
+test('describeProblem shows title, detail and field errors', () => {
+  const d = describeProblem(400, {
+    type: 'https://tempwatch.dev/problems/invalid', title: 'Bad Request', status: 400, code: 'invalid',
+    detail: 'Invalid input.', errors: { slug: 'must be lower case' },
+  });
+  assert.equal(d.message, 'Bad Request: Invalid input.');
+  assert.deepEqual(d.fields, { slug: 'must be lower case' });
+
+  assert.equal(describeProblem(404, { title: 'Not Found' }).message, 'Not Found');
+  assert.equal(describeProblem(502, null).message, 'The API answered 502.');
+  assert.match(describeProblem(0, null).message, /could not be reached/);
+  assert.equal(describeProblem(429, { title: 'Too Many Requests', detail: 'Slow down.' }, '30').message,
+    'Too Many Requests: Slow down. Try again in 30 s.');
+  assert.equal(describeProblem(500, { title: 'Internal Server Error', request_id: 'r-1' }).message,
+    'Internal Server Error (request id r-1)');
+  assert.deepEqual(describeProblem(400, { title: 'x', errors: 'not a map' }).fields, {});
+});
+
+test('CursorPager walks forward by next_cursor and back by its stack', () => {
+  const p = new CursorPager();
+  assert.equal(p.cursor, '');
+  assert.equal(p.forward(), false, 'no next page before a page is loaded');
+  p.loaded({ items: [1], has_more: true, next_cursor: 'c2' });
+  assert.ok(p.hasNext);
+  assert.ok(!p.hasPrevious);
+  assert.ok(p.forward());
+  assert.equal(p.cursor, 'c2');
+  assert.equal(p.number, 2);
+  p.loaded({ items: [2], has_more: true, next_cursor: 'c3' });
+  assert.ok(p.forward());
+  p.loaded({ items: [3], has_more: false });
+  assert.equal(p.cursor, 'c3');
+  assert.ok(!p.hasNext);
+  assert.ok(p.back());
+  assert.equal(p.cursor, 'c2');
+  assert.ok(p.back());
+  assert.equal(p.cursor, '');
+  assert.equal(p.back(), false);
+  p.loaded({ items: [], has_more: true }); // has_more without a cursor: nowhere to go
+  assert.ok(!p.hasNext);
+  p.reset();
+  assert.equal(p.number, 1);
+});
+
+test('roles: what each may do in the console', () => {
+  assert.ok(can('admin', 'createClient'));
+  assert.ok(!can('client_admin', 'createClient'));
+  assert.ok(can('client_admin', 'manageSensors'));
+  assert.ok(!can('viewer', 'manageSensors'));
+  assert.ok(!can('viewer', 'manageUsers'));
+  assert.ok(!can('admin', 'no such action'));
+  assert.deepEqual(grantableRoles('admin'), ['admin', 'client_admin', 'viewer']);
+  assert.deepEqual(grantableRoles('client_admin'), ['client_admin', 'viewer']);
+  assert.deepEqual(grantableRoles('viewer'), []);
+});
+
+test('defaultRange is the 30 local days up to today', () => {
+  assert.deepEqual(defaultRange(new Date(2026, 2, 5, 13, 0)), { from: '2026-02-04', to: '2026-03-05' });
+  assert.deepEqual(defaultRange(new Date(2026, 0, 1)), { from: '2025-12-03', to: '2026-01-01' });
+});
+
+test('formatTemp', () => {
+  assert.equal(formatTemp(4.25), '4.25 °C');
+  assert.equal(formatTemp(-0.5), '-0.50 °C');
+  assert.equal(formatTemp(null), '–');
+  assert.equal(formatTemp(NaN), '–');
+});
+
+// ---- the session: a scripted fetch answering by "METHOD path".
+
+const tokens = (n) => ({ access_token: `access-${n}`, token_type: 'Bearer', expires_in: 900, refresh_token: `refresh-${n}` });
+
+function json(status, body, headers = {}) {
+  const type = status >= 400 ? 'application/problem+json' : 'application/json';
+  return new Response(body === null ? null : JSON.stringify(body), { status, headers: { 'Content-Type': type, ...headers } });
+}
+
+const unauthorized = () => json(401, { type: 't', title: 'Unauthorized', status: 401, code: 'unauthorized', detail: 'The token has expired.' });
+
+/** script maps "METHOD /path" to a function (call) => Response; calls are recorded. */
+function scriptedFetch(script) {
+  const calls = [];
+  const fetchFn = async (url, init) => {
+    const u = new URL(url);
+    const key = `${init.method} ${u.pathname}`;
+    const call = { key, url: u, auth: init.headers.Authorization || '', body: init.body ? JSON.parse(init.body) : undefined };
+    calls.push(call);
+    const answer = script[key];
+    if (!answer) throw new Error(`unexpected call ${key}`);
+    await new Promise((r) => setTimeout(r, 1)); // let concurrent calls interleave
+    return answer(call);
+  };
+  return { calls, fetchFn };
+}
+
+async function signedIn(script, onSignedOut) {
+  const f = scriptedFetch({
+    'POST /v1/auth/login': () => json(200, tokens(1)),
+    'GET /v1/auth/me': () => json(200, { id: 'u1', email: 'a@example.test', role: 'admin' }),
+    ...script,
+  });
+  const session = createApi({ base: 'https://x.example/v1/', fetchFn: f.fetchFn, onSignedOut });
+  const me = await session.login('a@example.test', 'pw');
+  assert.equal(me.id, 'u1');
+  f.calls.length = 0;
+  return { session, calls: f.calls };
+}
+
+test('login sends no token, keeps the tokens and sends them as a bearer', async () => {
+  const f = scriptedFetch({
+    'POST /v1/auth/login': () => json(200, tokens(1)),
+    'GET /v1/auth/me': () => json(200, { id: 'u1' }),
+  });
+  const session = createApi({ base: 'https://x.example/v1/', fetchFn: f.fetchFn });
+  assert.ok(!session.signedIn);
+  await session.login('a@example.test', 'secret');
+  assert.deepEqual(f.calls.map((c) => [c.key, c.auth]), [['POST /v1/auth/login', ''], ['GET /v1/auth/me', 'Bearer access-1']]);
+  assert.deepEqual(f.calls[0].body, { email: 'a@example.test', password: 'secret' });
+  assert.ok(session.signedIn);
+});
+
+test('a refused login is an ApiError with the problem, and no refresh', async () => {
+  const f = scriptedFetch({ 'POST /v1/auth/login': () => unauthorized() });
+  const session = createApi({ base: 'https://x.example/v1/', fetchFn: f.fetchFn });
+  await assert.rejects(session.login('a@example.test', 'wrong'), (err) => {
+    assert.ok(err instanceof ApiError);
+    assert.equal(err.status, 401);
+    assert.equal(err.message, 'Unauthorized: The token has expired.');
+    return true;
+  });
+  assert.deepEqual(f.calls.map((c) => c.key), ['POST /v1/auth/login']);
+});
+
+test('a 401 refreshes once and retries with the new token', async () => {
+  let first = true;
+  const { session, calls } = await signedIn({
+    'GET /v1/clients': (c) => {
+      if (first) {
+        first = false;
+        return unauthorized();
+      }
+      return json(200, { items: [], has_more: false, auth: c.auth });
+    },
+    'POST /v1/auth/refresh': () => json(200, tokens(2)),
+  });
+  const page = await session.api('GET', '/clients', { query: { limit: 50 } });
+  assert.equal(page.auth, 'Bearer access-2');
+  assert.deepEqual(calls.map((c) => `${c.key} ${c.auth}`),
+    ['GET /v1/clients Bearer access-1', 'POST /v1/auth/refresh ', 'GET /v1/clients Bearer access-2']);
+  assert.deepEqual(calls[1].body, { refresh_token: 'refresh-1' });
+  assert.equal(calls[2].url.search, '?limit=50');
+});
+
+test('a second 401 after the refresh ends the session without another refresh', async () => {
+  const ended = [];
+  const { session, calls } = await signedIn({
+    'GET /v1/users': () => unauthorized(),
+    'POST /v1/auth/refresh': () => json(200, tokens(2)),
+  }, (reason) => ended.push(reason));
+  await assert.rejects(session.api('GET', '/users'), (err) => err.status === 401);
+  assert.deepEqual(calls.map((c) => c.key), ['GET /v1/users', 'POST /v1/auth/refresh', 'GET /v1/users']);
+  // The retried call's 401 is final; the session itself still holds the new tokens.
+  assert.ok(session.signedIn);
+  assert.deepEqual(ended, []);
+});
+
+test('a refused refresh ends the session', async () => {
+  const ended = [];
+  const { session, calls } = await signedIn({
+    'GET /v1/users': () => unauthorized(),
+    'POST /v1/auth/refresh': () => unauthorized(),
+  }, (reason) => ended.push(reason));
+  await assert.rejects(session.api('GET', '/users'), (err) => err.status === 401);
+  assert.deepEqual(calls.map((c) => c.key), ['GET /v1/users', 'POST /v1/auth/refresh']);
+  assert.ok(!session.signedIn);
+  assert.equal(ended.length, 1);
+  await assert.rejects(session.api('GET', '/users'), (err) => err.status === 401);
+  assert.equal(calls.length, 2, 'no call is sent without a session');
+});
+
+test('concurrent 401s share one refresh (a refresh token works once)', async () => {
+  const { session, calls } = await signedIn({
+    'GET /v1/clients': (c) => (c.auth === 'Bearer access-1' ? unauthorized() : json(200, { items: [], has_more: false })),
+    'GET /v1/users': (c) => (c.auth === 'Bearer access-1' ? unauthorized() : json(200, { items: [], has_more: false })),
+    'POST /v1/auth/refresh': () => json(200, tokens(2)),
+  });
+  await Promise.all([session.api('GET', '/clients'), session.api('GET', '/users'), session.api('GET', '/clients')]);
+  assert.equal(calls.filter((c) => c.key === 'POST /v1/auth/refresh').length, 1);
+  assert.equal(calls.filter((c) => c.auth === 'Bearer access-2').length, 3);
+});
+
+test('validation problems reach the caller with their fields', async () => {
+  const { session } = await signedIn({
+    'POST /v1/clients': () => json(400, { type: 't', title: 'Bad Request', status: 400, code: 'invalid', detail: 'Invalid input.', errors: { slug: 'is taken' } }),
+  });
+  await assert.rejects(session.api('POST', '/clients', { body: { name: 'A', slug: 'a' } }), (err) => {
+    assert.equal(err.status, 400);
+    assert.deepEqual(err.fields, { slug: 'is taken' });
+    return true;
+  });
+});
+
+test('a network failure is status 0', async () => {
+  const session = createApi({ base: 'https://x.example/', fetchFn: async () => { throw new TypeError('Failed to fetch'); } });
+  await assert.rejects(session.login('a', 'b'), (err) => err.status === 0 && /could not be reached/.test(err.message));
+});
+
+test('a password change switches to the new session\'s tokens', async () => {
+  const { session, calls } = await signedIn({
+    'POST /v1/auth/password': () => json(200, tokens(3)),
+    'GET /v1/auth/me': (c) => json(200, { id: 'u1', auth: c.auth }),
+  });
+  await session.changePassword('old password', 'new password 12');
+  assert.deepEqual(calls[0].body, { current_password: 'old password', new_password: 'new password 12' });
+  const me = await session.api('GET', '/auth/me');
+  assert.equal(me.auth, 'Bearer access-3');
+});
+
+test('logout revokes on the server and forgets the tokens even when the call fails', async () => {
+  const { session, calls } = await signedIn({ 'POST /v1/auth/logout': () => json(503, { title: 'Service Unavailable' }) });
+  await assert.rejects(session.logout());
+  assert.deepEqual(calls.map((c) => `${c.key} ${c.auth}`), ['POST /v1/auth/logout Bearer access-1']);
+  assert.ok(!session.signedIn);
+});
