@@ -61,8 +61,8 @@ func main() {
 		}
 		bridgeLine = "http://" + *bridgeMetrics + "/metrics (MQTT " + s.MQTTURL() + " -> ingest)"
 	}
-	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n",
-		s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "))
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n",
+		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
 	stopBridge() // first, so it flushes its open batch into the still-running functions
