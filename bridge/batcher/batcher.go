@@ -1,22 +1,14 @@
 // Package batcher groups received messages into batches that close on size,
-// on age, or when the stream goes quiet.
+// on age, or when the stream goes quiet, and bounds how many are held.
 package batcher
 
 import (
-	"context"
+	"math"
+	"sync"
 	"time"
-
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
-// Item is a received message and the function that acknowledges it to the
-// broker. Ack is called once the message is stored or rejected for good.
-type Item struct {
-	Message telemetry.Message
-	Ack     func()
-}
-
-// Config says when a batch closes.
+// Config says when a batch closes and how many items may be held.
 type Config struct {
 	Size    int           // close when this many items are held
 	Timeout time.Duration // close this long after the batch's first item
@@ -25,78 +17,221 @@ type Config struct {
 	// max_inflight_messages, 20 by default): once the window is full nothing
 	// more arrives until we ack, so waiting out Timeout only adds latency.
 	Idle time.Duration
+	// Max bounds the items in batches: the open one, those waiting for Next
+	// and those handed out and not yet Done; 0 is no bound, and a bound
+	// below Size is Size. Items added beyond it wait, in order, until Done
+	// makes room.
+	Max int
 }
 
-// Run reads items from in and sends batches to out until in is closed or ctx
-// is done; then it sends the open batch and whatever in still buffers (with
-// blocking sends, so the consumer must keep reading until Run returns).
-func Run(ctx context.Context, cfg Config, in <-chan Item, out chan<- []Item) {
-	var (
-		batch    []Item
-		deadline <-chan time.Time
-		timer    *time.Timer
-		idle     *time.Timer
-		idleC    <-chan time.Time
-	)
-	stopTimers := func() {
-		if timer != nil {
-			timer.Stop()
-		}
-		if idle != nil {
-			idle.Stop()
-		}
-		deadline, idleC = nil, nil
+// Batcher batches items as they are added. Add never blocks, so it can run
+// in the MQTT client's dispatch goroutine: a batch is handed on once per
+// batch, not once per item, and no goroutine or timer is touched per item.
+type Batcher[T any] struct {
+	cfg  Config
+	wake chan struct{} // holds a token when ready gained a batch or closed was set
+
+	mu      sync.Mutex
+	open    []T
+	opened  time.Time // when open got its first item
+	last    time.Time // when open got its newest item
+	timer   *time.Timer
+	held    int      // items in open, ready and handed out, not yet Done
+	waiting queue[T] // items beyond Max, in arrival order
+	ready   [][]T
+	closed  bool
+}
+
+// New returns a batcher for cfg.
+func New[T any](cfg Config) *Batcher[T] {
+	cfg.Size = max(cfg.Size, 1)
+	if cfg.Max <= 0 {
+		cfg.Max = math.MaxInt
 	}
-	flush := func() {
-		stopTimers()
-		if len(batch) > 0 {
-			out <- batch
-			batch = nil
-		}
+	cfg.Max = max(cfg.Max, cfg.Size)
+	b := &Batcher[T]{cfg: cfg, wake: make(chan struct{}, 1)}
+	b.timer = time.AfterFunc(time.Hour, b.expire)
+	b.timer.Stop()
+	return b
+}
+
+// Add takes it into the open batch, or queues it while Max items are held.
+// It returns false once Close was called: the item was not taken.
+func (b *Batcher[T]) Add(it T) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
 	}
-	defer flush()
+	if b.held >= b.cfg.Max || b.waiting.n > 0 {
+		b.waiting.push(it)
+		return true
+	}
+	b.held++
+	b.put(it, time.Now())
+	return true
+}
+
+// put adds it to the open batch; b.mu is held.
+func (b *Batcher[T]) put(it T, now time.Time) {
+	if len(b.open) == 0 {
+		b.open = make([]T, 0, b.cfg.Size)
+		b.opened = now
+		first := b.cfg.Timeout
+		if b.cfg.Idle > 0 {
+			first = min(first, b.cfg.Idle)
+		}
+		b.timer.Reset(first)
+	}
+	b.open = append(b.open, it)
+	b.last = now
+	if len(b.open) >= b.cfg.Size {
+		b.emit()
+	}
+}
+
+// expire closes the open batch once its timeout or idle time has passed;
+// the timer is set once per batch and moved on here while items still
+// arrive, instead of being reset for every item.
+func (b *Batcher[T]) expire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.open) == 0 {
+		return
+	}
+	now := time.Now()
+	due := b.opened.Add(b.cfg.Timeout)
+	if b.cfg.Idle > 0 {
+		due = minTime(due, b.last.Add(b.cfg.Idle))
+	}
+	if wait := due.Sub(now); wait > 0 {
+		b.timer.Reset(wait)
+		return
+	}
+	b.emit()
+}
+
+func minTime(a, c time.Time) time.Time {
+	if c.Before(a) {
+		return c
+	}
+	return a
+}
+
+// emit hands the open batch to Next; b.mu is held.
+func (b *Batcher[T]) emit() {
+	b.timer.Stop()
+	b.ready = append(b.ready, b.open)
+	b.open = nil
+	b.signal()
+}
+
+func (b *Batcher[T]) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the oldest closed batch, waiting for one. ok is false once
+// Close was called and every batch has been handed out.
+func (b *Batcher[T]) Next() (batch []T, ok bool) {
 	for {
-		select {
-		case it, ok := <-in:
-			if !ok {
-				return
+		b.mu.Lock()
+		if len(b.ready) > 0 {
+			batch = b.ready[0]
+			b.ready[0] = nil
+			b.ready = b.ready[1:]
+			more := len(b.ready) > 0 || b.closed
+			b.mu.Unlock()
+			if more { // pass the token on to another waiting Next
+				b.signal()
 			}
-			if batch == nil {
-				batch = make([]Item, 0, cfg.Size)
-				timer = time.NewTimer(cfg.Timeout)
-				deadline = timer.C
-			}
-			batch = append(batch, it)
-			if len(batch) >= cfg.Size {
-				flush()
-				continue
-			}
-			if cfg.Idle > 0 {
-				if idle == nil {
-					idle = time.NewTimer(cfg.Idle)
-				} else {
-					idle.Reset(cfg.Idle)
-				}
-				idleC = idle.C
-			}
-		case <-deadline:
-			flush()
-		case <-idleC:
-			flush()
-		case <-ctx.Done():
-			// Take what was already handed over: it is received and would
-			// otherwise wait for the broker's redelivery after reconnect.
-			for {
-				select {
-				case it := <-in:
-					batch = append(batch, it)
-					if len(batch) >= cfg.Size {
-						flush()
-					}
-				default:
-					return
-				}
-			}
+			return batch, true
 		}
+		if b.closed {
+			b.mu.Unlock()
+			b.signal()
+			return nil, false
+		}
+		b.mu.Unlock()
+		<-b.wake
 	}
+}
+
+// Done reports that n items of batches Next returned are settled (acked, or
+// given up), which makes room for items waiting beyond Max.
+func (b *Batcher[T]) Done(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= n
+	if b.waiting.n == 0 {
+		return
+	}
+	now := time.Now()
+	for b.waiting.n > 0 && b.held < b.cfg.Max {
+		b.held++
+		b.put(b.waiting.pop(), now)
+	}
+}
+
+// Held returns the items added and not yet Done, those waiting beyond Max
+// included.
+func (b *Batcher[T]) Held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held + b.waiting.n
+}
+
+// Close closes the open batch (Next still returns it and the batches before
+// it), stops taking items, and drops those waiting beyond Max, which were
+// never handed over: they stay unacknowledged and the broker redelivers
+// them. It returns how many it dropped.
+func (b *Batcher[T]) Close() (dropped int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0
+	}
+	b.closed = true
+	if len(b.open) > 0 {
+		b.emit()
+	}
+	b.timer.Stop()
+	dropped = b.waiting.n
+	b.waiting = queue[T]{}
+	b.signal()
+	return dropped
+}
+
+// queue is a FIFO that reuses its storage: items beyond Max can pile up by
+// the ten thousand, and a slice appended at the back and cut at the front
+// would keep copying them to fresh arrays.
+type queue[T any] struct {
+	buf  []T
+	head int // index of the oldest item
+	n    int
+}
+
+func (q *queue[T]) push(v T) {
+	if q.n == len(q.buf) {
+		buf := make([]T, max(2*len(q.buf), 64))
+		k := copy(buf, q.buf[q.head:])
+		copy(buf[k:], q.buf[:q.head])
+		q.buf, q.head = buf, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.n++
+}
+
+func (q *queue[T]) pop() T {
+	v := q.buf[q.head]
+	var zero T
+	q.buf[q.head] = zero
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	if q.n == 0 && len(q.buf) > 4096 { // let a burst's storage go
+		*q = queue[T]{}
+	}
+	return v
 }

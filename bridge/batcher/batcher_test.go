@@ -1,8 +1,7 @@
 package batcher_test
 
 import (
-	"context"
-	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,85 +9,167 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/bridge/batcher"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
-func items(n int) []batcher.Item {
-	out := make([]batcher.Item, n)
-	for i := range out {
-		out[i] = batcher.Item{Message: telemetry.Message{ID: strconv.Itoa(i)}, Ack: func() {}}
-	}
-	return out
+// nextAsync calls Next in a goroutine of its own and sends its batch.
+func nextAsync(b *batcher.Batcher[int]) <-chan []int {
+	got := make(chan []int, 1)
+	go func() {
+		batch, _ := b.Next()
+		got <- batch
+	}()
+	return got
 }
 
-func ids(b []batcher.Item) []string {
-	var out []string
-	for _, it := range b {
-		out = append(out, it.Message.ID)
+// next returns Next's batch, failing the test if none comes within within.
+func next(t *testing.T, b *batcher.Batcher[int], within time.Duration) []int {
+	t.Helper()
+	select {
+	case batch := <-nextAsync(b):
+		return batch
+	case <-time.After(within):
+		t.Fatalf("no batch within %s", within)
+		return nil
 	}
-	return out
 }
 
-func TestRunClosesBatches(t *testing.T) {
+func addAll(t *testing.T, b *batcher.Batcher[int], from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		require.True(t, b.Add(i))
+	}
+}
+
+func TestBatcherClosesBatches(t *testing.T) {
 	tests := []struct {
 		name  string
 		cfg   batcher.Config
 		send  int
-		want  []int // batch sizes in order
-		after time.Duration
+		want  [][]int
+		after time.Duration // wait before Close
 	}{
-		{"on size", batcher.Config{Size: 3, Timeout: time.Hour}, 7, []int{3, 3}, 50 * time.Millisecond},
-		{"on timeout", batcher.Config{Size: 100, Timeout: 30 * time.Millisecond}, 5, []int{5}, 200 * time.Millisecond},
-		{"on idle", batcher.Config{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, []int{4}, 200 * time.Millisecond},
+		{"on size", batcher.Config{Size: 3, Timeout: time.Hour}, 7, [][]int{{0, 1, 2}, {3, 4, 5}}, 50 * time.Millisecond},
+		{"on timeout", batcher.Config{Size: 100, Timeout: 30 * time.Millisecond}, 5, [][]int{{0, 1, 2, 3, 4}}, 200 * time.Millisecond},
+		{"on idle", batcher.Config{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, [][]int{{0, 1, 2, 3}}, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := make(chan batcher.Item, tt.send)
-			out := make(chan []batcher.Item, 10)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { batcher.Run(ctx, tt.cfg, in, out); close(done) }()
-			for _, it := range items(tt.send) {
-				in <- it
-			}
+			b := batcher.New[int](tt.cfg)
+			addAll(t, b, 0, tt.send)
 			time.Sleep(tt.after)
-			var got []int
-			for len(out) > 0 {
-				got = append(got, len(<-out))
+			var got [][]int
+			for range tt.want {
+				got = append(got, next(t, b, time.Second))
 			}
-			assert.Equal(t, tt.want, got, "batch sizes before shutdown")
-			cancel()
-			<-done
+			assert.Equal(t, tt.want, got)
+			b.Close()
+			if rest, ok := b.Next(); ok {
+				assert.Len(t, rest, tt.send%tt.cfg.Size, "Close hands out the open batch, which neither size nor time closed")
+			}
 		})
 	}
 }
 
-func TestRunFlushesOpenBatchAndBufferOnShutdown(t *testing.T) {
-	in := make(chan batcher.Item, 10)
-	out := make(chan []batcher.Item, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	for _, it := range items(5) {
-		in <- it
+func TestBatcherIdleWaitsForTheLastItem(t *testing.T) {
+	b := batcher.New[int](batcher.Config{Size: 100, Timeout: time.Hour, Idle: 100 * time.Millisecond})
+	start := time.Now()
+	for i := range 8 { // 10 ms apart: never idle for 100 ms
+		require.True(t, b.Add(i))
+		time.Sleep(10 * time.Millisecond)
 	}
-	cancel() // before Run even starts: everything buffered must still come out
-	batcher.Run(ctx, batcher.Config{Size: 2, Timeout: time.Hour}, in, out)
-	close(out)
-	var got []string
-	for b := range out {
-		require.LessOrEqual(t, len(b), 2, "no batch exceeds Size")
-		got = append(got, ids(b)...)
-	}
-	assert.Equal(t, []string{"0", "1", "2", "3", "4"}, got)
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7}, next(t, b, time.Second), "the batch stayed open while items kept arriving")
+	assert.GreaterOrEqual(t, time.Since(start), 7*10*time.Millisecond+100*time.Millisecond, "and closed Idle after the last")
 }
 
-func TestRunReturnsWhenInputCloses(t *testing.T) {
-	in := make(chan batcher.Item, 3)
-	out := make(chan []batcher.Item, 3)
-	for _, it := range items(2) {
-		in <- it
+func TestBatcherTimeoutBoundsABusyBatch(t *testing.T) {
+	b := batcher.New[int](batcher.Config{Size: 1000, Timeout: 50 * time.Millisecond, Idle: 30 * time.Millisecond})
+	start := time.Now()
+	for i := 0; time.Since(start) < 200*time.Millisecond; i++ {
+		require.True(t, b.Add(i))
+		time.Sleep(5 * time.Millisecond)
 	}
-	close(in)
-	batcher.Run(context.Background(), batcher.Config{Size: 10, Timeout: time.Hour}, in, out)
-	require.Len(t, out, 1)
-	assert.Equal(t, []string{"0", "1"}, ids(<-out))
+	first := next(t, b, time.Second)
+	assert.NotEmpty(t, first)
+	assert.Less(t, len(first), 30, "closed about Timeout after its first item, though items kept coming")
+	assert.Equal(t, 0, first[0])
+}
+
+func TestBatcherHoldsAtMostMax(t *testing.T) {
+	b := batcher.New[int](batcher.Config{Size: 2, Timeout: time.Hour, Max: 4})
+	addAll(t, b, 0, 9)
+	assert.Equal(t, []int{0, 1}, next(t, b, time.Second))
+	assert.Equal(t, []int{2, 3}, next(t, b, time.Second))
+	assert.Equal(t, 9, b.Held())
+
+	waiting := nextAsync(b)
+	select {
+	case batch := <-waiting:
+		t.Fatalf("Next returned %v with Max items held", batch)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.Done(2) // 0 and 1 acked: 4 and 5 move in, in order
+	assert.Equal(t, []int{4, 5}, <-waiting)
+	b.Done(1)
+	addAll(t, b, 9, 10) // queues behind 6..8, not ahead of them
+	b.Done(1)
+	assert.Equal(t, []int{6, 7}, next(t, b, time.Second))
+	assert.Equal(t, 6, b.Held(), "4..9")
+
+	assert.Equal(t, 2, b.Close(), "8 and 9 waited beyond Max: dropped, the broker redelivers them")
+	_, ok := b.Next()
+	assert.False(t, ok)
+}
+
+func TestBatcherCloseHandsOutTheOpenBatchAndStopsTaking(t *testing.T) {
+	b := batcher.New[int](batcher.Config{Size: 10, Timeout: time.Hour})
+	addAll(t, b, 0, 3)
+	var wg sync.WaitGroup
+	got := make(chan []int, 4)
+	for range 4 { // every waiting Next returns after Close
+		wg.Go(func() {
+			for batch, ok := b.Next(); ok; batch, ok = b.Next() {
+				got <- batch
+			}
+		})
+	}
+	assert.Zero(t, b.Close())
+	assert.False(t, b.Add(3), "nothing is taken after Close")
+	wg.Wait()
+	close(got)
+	var all [][]int
+	for batch := range got {
+		all = append(all, batch)
+	}
+	assert.Equal(t, [][]int{{0, 1, 2}}, all)
+}
+
+func TestBatcherHandsEachItemOutOnce(t *testing.T) {
+	const n = 5000
+	b := batcher.New[int](batcher.Config{Size: 7, Timeout: time.Millisecond, Idle: 100 * time.Microsecond, Max: 50})
+	var (
+		mu  sync.Mutex
+		got []int
+		wg  sync.WaitGroup
+	)
+	for range 3 {
+		wg.Go(func() {
+			for batch, ok := b.Next(); ok; batch, ok = b.Next() {
+				assert.LessOrEqual(t, len(batch), 7)
+				mu.Lock()
+				got = append(got, batch...)
+				mu.Unlock()
+				b.Done(len(batch))
+			}
+		})
+	}
+	addAll(t, b, 0, n)
+	require.Eventually(t, func() bool { return b.Held() == 0 }, 5*time.Second, time.Millisecond)
+	b.Close()
+	wg.Wait()
+	require.Len(t, got, n)
+	seen := make([]bool, n)
+	for _, v := range got {
+		require.False(t, seen[v], "%d handed out twice", v)
+		seen[v] = true
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,50 +56,41 @@ func (b *Bridge) MetricsAddr(ctx context.Context) (string, error) {
 // gracefully: it stops taking messages, delivers and acks the open batch and
 // what is in flight (for at most ShutdownTimeout), and disconnects.
 func (b *Bridge) Run(ctx context.Context) error {
+	if b.cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(b.cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	srv, addr, err := b.serveMetrics()
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
-	// slots bounds the messages held unacknowledged; a handler waits for a
-	// slot in its own goroutine (paho runs each handler in one when order
-	// does not matter), which pushes back on the broker's in-flight window
-	// without stalling paho's network loop or keepalives.
-	slots := make(chan struct{}, b.cfg.MaxInFlight)
-	in := make(chan batcher.Item, b.cfg.BatchSize)
+	// The batcher bounds the messages in batches at MaxInFlight; what
+	// arrives beyond that waits in it, unacknowledged, until acks make
+	// room. handle runs in the goroutine reading the broker connection and
+	// never blocks, so reading (keepalives included) goes on while the
+	// function is slow.
+	batches := batcher.New[delivery.Item](batcher.Config{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
+		Idle: b.cfg.BatchIdle, Max: b.cfg.MaxInFlight})
+	b.metrics.SetInFlight(batches.Held)
 	var seq atomic.Uint64
-	intake, stopIntake := context.WithCancel(context.Background())
-	defer stopIntake()
 	handle := func(m mqtt.Message) {
-		select {
-		case slots <- struct{}{}:
-		case <-intake.Done():
-			return // unacked: the broker redelivers it to the next session
-		}
 		b.metrics.MessagesIn.Inc()
-		b.metrics.InFlight.Inc()
-		var once sync.Once
-		item := batcher.Item{
+		// After Close the message is not taken: unacked, the broker
+		// redelivers it to the next session.
+		batches.Add(delivery.Item{
 			Message: telemetry.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()},
-			Ack: func() {
-				once.Do(func() {
-					m.Ack()
-					b.metrics.InFlight.Dec()
-					<-slots
-				})
-			},
-		}
-		select {
-		case in <- item:
-		case <-intake.Done():
-			b.metrics.InFlight.Dec()
-			<-slots
-		}
+			Ack:     m.Ack,
+		})
 	}
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
 		CleanSession: b.cfg.CleanSession, Username: b.cfg.MQTTUsername, Password: b.cfg.MQTTPassword, Log: b.log,
+		ReadPause: b.cfg.ReadPause(),
 	}, handle)
 	if err != nil {
 		return err
@@ -113,34 +106,27 @@ func (b *Bridge) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
 	defer cancelDeliver()
 	d := &delivery.Deliverer{Invoke: b.invoke, Metrics: b.metrics, Log: b.log,
+		Ack:             func(items []delivery.Item) { ackAll(items); batches.Done(len(items)) },
 		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
 		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
 		SplitAfter:      3}
-	batches := make(chan []batcher.Item)
 	var workers sync.WaitGroup
 	for range b.cfg.Workers() {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for batch := range batches {
+		workers.Go(func() {
+			for batch, ok := batches.Next(); ok; batch, ok = batches.Next() {
 				if err := d.Deliver(deliverCtx, batch); err != nil {
 					b.log.Warn("shutdown left messages unacknowledged; the broker will redeliver them", "messages", len(batch))
 				}
 			}
-		}()
+		})
 	}
-	batched := make(chan struct{})
-	go func() {
-		defer close(batched)
-		batcher.Run(intake, batcher.Config{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout, Idle: b.cfg.BatchIdle}, in, batches)
-	}()
 
 	<-ctx.Done()
 	b.log.Info("bridge shutting down")
 	b.ready.Store(false)
-	stopIntake()
-	<-batched
-	close(batches)
+	if n := batches.Close(); n > 0 {
+		b.log.Info("left messages beyond MAX_IN_FLIGHT unacknowledged; the broker will redeliver them", "messages", n)
+	}
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
@@ -152,6 +138,28 @@ func (b *Bridge) Run(ctx context.Context) error {
 	sub.Close(250 * time.Millisecond)
 	b.log.Info("bridge stopped")
 	return nil
+}
+
+// ackAll acknowledges items to the broker.
+func ackAll(items []delivery.Item) {
+	acks := make([]mqtt.Ack, len(items))
+	for i, it := range items {
+		acks[i] = it.Ack
+	}
+	mqtt.AckAll(acks)
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (b *Bridge) serveMetrics() (*http.Server, string, error) {

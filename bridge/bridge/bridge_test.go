@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,4 +313,58 @@ func TestBridgeShutdownFlushesOpenBatch(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	after, _ := f.snapshot()
 	assert.Equal(t, 1, after, "and acked it: nothing comes back")
+}
+
+// inFlight scrapes the bridge's in_flight gauge.
+func inFlight(t *testing.T, b *bridge.Bridge) float64 {
+	t.Helper()
+	addr, err := b.MetricsAddr(context.Background())
+	require.NoError(t, err)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "tempwatch_bridge_in_flight "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	t.Fatal("no tempwatch_bridge_in_flight in /metrics")
+	return 0
+}
+
+func TestBridgeHoldsAtMostMaxInFlightInBatches(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	stuck, stuckEndpoint := newFake(t)
+	stuck.setAnswer(func(int) string { return "hang" })
+	env := map[string]string{"BATCH_SIZE": "10", "MAX_IN_FLIGHT": "20", "SHUTDOWN_TIMEOUT": "100ms"}
+	first := startBridge(t, broker.URL, stuckEndpoint, env)
+	publish(t, broker.URL, 0, 100)
+	require.Eventually(t, func() bool { return inFlight(t, first.b) == 100 }, 10*time.Second, 10*time.Millisecond,
+		"in_flight counts the 20 in batches and the 80 waiting beyond MAX_IN_FLIGHT")
+	time.Sleep(200 * time.Millisecond)
+	calls, _ := stuck.snapshot()
+	assert.Equal(t, 2, calls, "MAX_IN_FLIGHT / BATCH_SIZE batches are delivered at once")
+	first.stop() // leaves all 100 unacked: the 80 waiting were never handed over
+
+	f, endpoint := newFake(t)
+	startBridge(t, broker.URL, endpoint, env)
+	waitStored(t, f, payloads(0, 100))
+}
+
+func TestBridgeWritesACPUProfile(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	f, endpoint := newFake(t)
+	path := filepath.Join(t.TempDir(), "bridge.prof")
+	b := startBridge(t, broker.URL, endpoint, map[string]string{"BRIDGE_CPUPROFILE": path})
+	publish(t, broker.URL, 0, 20)
+	waitStored(t, f, payloads(0, 20))
+	b.stop()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Greater(t, len(data), 2)
+	assert.Equal(t, []byte{0x1f, 0x8b}, data[:2], "a gzipped pprof profile, complete once the bridge stopped")
 }

@@ -22,6 +22,23 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, ":8081", cfg.MetricsAddr)
 	assert.Empty(t, cfg.LambdaEndpoint, "no endpoint means AWS")
 	assert.Equal(t, 4, cfg.Workers())
+	assert.Equal(t, 5*time.Millisecond, cfg.ReadPause())
+}
+
+func TestReadPauseStaysWellInsideBatchIdle(t *testing.T) {
+	tests := []struct {
+		idle string
+		want time.Duration
+	}{
+		{"20ms", 5 * time.Millisecond},
+		{"8ms", 2 * time.Millisecond},
+		{"0s", 5 * time.Millisecond}, // idle closing is off
+	}
+	for _, tt := range tests {
+		cfg, err := bridge.Load(config.MapEnv(map[string]string{"BATCH_IDLE": tt.idle}))
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, cfg.ReadPause(), "BATCH_IDLE=%s", tt.idle)
+	}
 }
 
 func TestLoadRejectsBadValues(t *testing.T) {

@@ -10,17 +10,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tempwatch/tempwatch/bridge/batcher"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
+	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
 // InvokeFunc sends one batch to the ingest function.
 type InvokeFunc func(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error)
 
+// Item is a received message and what acknowledges it to the broker.
+type Item struct {
+	Message telemetry.Message
+	Ack     mqtt.Ack
+}
+
 // Deliverer retries a batch until every message is acknowledged.
 type Deliverer struct {
-	Invoke  InvokeFunc
+	Invoke InvokeFunc
+	// Ack acknowledges items the function stored or rejected for good, all
+	// at once; each item is passed to it exactly once.
+	Ack     func([]Item)
 	Backoff Backoff
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
@@ -41,7 +50,7 @@ var ErrAbandoned = errors.New("delivery abandoned before every message was store
 // rejected; messages named in batchItemFailures, or the whole batch after an
 // invoke or function error, are sent again after a backoff. It returns nil
 // once everything is acked, or ErrAbandoned when ctx ends first.
-func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
+func (d *Deliverer) Deliver(ctx context.Context, batch []Item) error {
 	pending := batch
 	funcErrors := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
@@ -78,7 +87,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
 				// Side by side, so the good half is not held behind the bad.
 				var wg sync.WaitGroup
 				errs := make([]error, 2)
-				for i, part := range [][]batcher.Item{pending[:half], pending[half:]} {
+				for i, part := range [][]Item{pending[:half], pending[half:]} {
 					wg.Go(func() { errs[i] = d.Deliver(ctx, part) })
 				}
 				wg.Wait()
@@ -99,26 +108,38 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []batcher.Item) error {
 
 // settle acks every item the response does not name for retry and returns
 // those it does.
-func (d *Deliverer) settle(items []batcher.Item, resp telemetry.BatchResponse) []batcher.Item {
-	retry := make(map[string]bool, len(resp.BatchItemFailures))
-	for _, f := range resp.BatchItemFailures {
-		retry[f.ItemIdentifier] = true
-	}
-	rejected := make(map[string]bool, len(resp.Rejections))
-	for _, r := range resp.Rejections {
-		rejected[r.ID] = true
-	}
-	var left []batcher.Item
-	for _, it := range items {
-		if retry[it.Message.ID] {
-			left = append(left, it)
-			continue
+func (d *Deliverer) settle(items []Item, resp telemetry.BatchResponse) (left []Item) {
+	acked := items
+	if len(resp.BatchItemFailures) > 0 {
+		retry := make(map[string]bool, len(resp.BatchItemFailures))
+		for _, f := range resp.BatchItemFailures {
+			retry[f.ItemIdentifier] = true
 		}
-		if rejected[it.Message.ID] {
-			d.Metrics.Rejected.Inc()
+		acked = make([]Item, 0, len(items))
+		for _, it := range items {
+			if retry[it.Message.ID] {
+				left = append(left, it)
+			} else {
+				acked = append(acked, it)
+			}
 		}
-		it.Ack()
-		d.Metrics.Acked.Inc()
+	}
+	if len(resp.Rejections) > 0 {
+		rejected := make(map[string]bool, len(resp.Rejections))
+		for _, r := range resp.Rejections {
+			rejected[r.ID] = true
+		}
+		n := 0
+		for _, it := range acked {
+			if rejected[it.Message.ID] {
+				n++
+			}
+		}
+		d.Metrics.Rejected.Add(float64(n))
+	}
+	if len(acked) > 0 {
+		d.Ack(acked)
+		d.Metrics.Acked.Add(float64(len(acked)))
 	}
 	return left
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/bridge/batcher"
 	"github.com/tempwatch/tempwatch/bridge/delivery"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
@@ -44,29 +43,34 @@ func TestBackoffDelay(t *testing.T) {
 	}
 }
 
-// recorder is a batch of items whose acks it counts.
+// recorder counts the acks of its items.
 type recorder struct {
 	mu    sync.Mutex
 	acked map[string]int
+	calls int // calls of ack
 }
 
-func (r *recorder) items(n int) []batcher.Item {
+func (r *recorder) items(n int) []delivery.Item {
 	r.acked = map[string]int{}
-	out := make([]batcher.Item, n)
+	out := make([]delivery.Item, n)
 	for i := range out {
-		id := strconv.Itoa(i)
-		out[i] = batcher.Item{Message: telemetry.Message{ID: id}, Ack: func() {
-			r.mu.Lock()
-			r.acked[id]++
-			r.mu.Unlock()
-		}}
+		out[i] = delivery.Item{Message: telemetry.Message{ID: strconv.Itoa(i)}}
 	}
 	return out
 }
 
-func newDeliverer(invoke delivery.InvokeFunc) (*delivery.Deliverer, *metrics.Metrics) {
+func (r *recorder) ack(items []delivery.Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	for _, it := range items {
+		r.acked[it.Message.ID]++
+	}
+}
+
+func newDeliverer(invoke delivery.InvokeFunc, r *recorder) (*delivery.Deliverer, *metrics.Metrics) {
 	m := metrics.New()
-	return &delivery.Deliverer{Invoke: invoke, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &delivery.Deliverer{Invoke: invoke, Ack: r.ack, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Backoff: delivery.Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond}}, m
 }
 
@@ -90,11 +94,12 @@ func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
 			return telemetry.BatchResponse{Accepted: 1}, nil
 		}
 	}
-	d, m := newDeliverer(invoke)
 	var r recorder
+	d, m := newDeliverer(invoke, &r)
 	require.NoError(t, d.Deliver(context.Background(), r.items(4)))
 	assert.Equal(t, [][]string{{"0", "1", "2", "3"}, {"1"}, {"1"}, {"1"}}, calls)
 	assert.Equal(t, map[string]int{"0": 1, "1": 1, "2": 1, "3": 1}, r.acked, "every message acked exactly once")
+	assert.Equal(t, 2, r.calls, "the first answer's three acks went out together")
 	assert.Equal(t, 4.0, testutil.ToFloat64(m.Acked))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.Rejected))
 	assert.Equal(t, 3.0, testutil.ToFloat64(m.Retries))
@@ -105,8 +110,8 @@ func TestDeliverNeverAcksWhileFunctionFails(t *testing.T) {
 	invoke := func(context.Context, telemetry.BatchRequest) (telemetry.BatchResponse, error) {
 		return telemetry.BatchResponse{}, errors.New("down")
 	}
-	d, m := newDeliverer(invoke)
 	var r recorder
+	d, m := newDeliverer(invoke, &r)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := d.Deliver(ctx, r.items(3))
@@ -128,8 +133,8 @@ func TestDeliverAllFailuresRetriesEverything(t *testing.T) {
 		}
 		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
-	d, _ := newDeliverer(invoke)
 	var r recorder
+	d, _ := newDeliverer(invoke, &r)
 	require.NoError(t, d.Deliver(context.Background(), r.items(3)))
 	assert.Equal(t, 2, n)
 	assert.Len(t, r.acked, 3)
@@ -150,10 +155,10 @@ func TestDeliverIsolatesAMessageTheFunctionCrashesOn(t *testing.T) {
 		}
 		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
-	d, _ := newDeliverer(invoke)
+	var r recorder
+	d, _ := newDeliverer(invoke, &r)
 	d.IsFunctionError = func(err error) bool { return errors.Is(err, errCrash) }
 	d.SplitAfter = 2
-	var r recorder
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := d.Deliver(ctx, r.items(8))
@@ -174,10 +179,10 @@ func TestDeliverDoesNotSplitOnTransportErrors(t *testing.T) {
 		}
 		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
-	d, _ := newDeliverer(invoke)
+	var r recorder
+	d, _ := newDeliverer(invoke, &r)
 	d.IsFunctionError = func(error) bool { return false }
 	d.SplitAfter = 1
-	var r recorder
 	require.NoError(t, d.Deliver(context.Background(), r.items(4)))
 	assert.Equal(t, []int{4, 4, 4, 4, 4, 4}, sizes)
 }

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,9 +18,9 @@ type Metrics struct {
 	Retries       prometheus.Counter
 	Acked         prometheus.Counter
 	Rejected      prometheus.Counter
-	InFlight      prometheus.Gauge
 	InvokeLatency prometheus.Histogram
 	registry      *prometheus.Registry
+	inFlight      atomic.Pointer[func() int]
 }
 
 // New returns instruments registered on a fresh registry.
@@ -36,17 +37,26 @@ func New() *Metrics {
 		Retries:    f("retries_total", "Messages sent again after an invoke error, function error or batchItemFailure."),
 		Acked:      f("acked_total", "Messages acknowledged to the broker (stored, duplicate or rejected for good)."),
 		Rejected:   f("rejected_total", "Messages the ingest function rejected for good (dead-lettered)."),
-		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "in_flight",
-			Help: "Messages received and not yet acknowledged."}),
 		InvokeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge",
 			Name: "invoke_duration_seconds", Help: "Ingest function invocation latency.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 		registry: reg,
 	}
-	reg.MustRegister(m.InFlight, m.InvokeLatency, collectors.NewGoCollector(),
+	// Read at scrape time, so receiving and acking cost the gauge nothing.
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "in_flight",
+		Help: "Messages received and not yet acknowledged."}, func() float64 {
+		if f := m.inFlight.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
+	reg.MustRegister(inFlight, m.InvokeLatency, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// SetInFlight makes the in_flight gauge report f's count.
+func (m *Metrics) SetInFlight(f func() int) { m.inFlight.Store(&f) }
 
 // Handler serves the instruments in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -33,15 +34,30 @@ const (
 // leaves paho's own dialing in place when any broker is another scheme
 // (ws, wss, unix) or a proxy is set in ALL_PROXY/all_proxy.
 func BufferedConnections(o *paho.ClientOptions) *paho.ClientOptions {
-	if os.Getenv("ALL_PROXY") != "" || os.Getenv("all_proxy") != "" || len(o.Servers) == 0 {
+	if !bufferable(o) {
 		return o
+	}
+	return o.SetCustomOpenConnectionFn(func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		c, err := dialBuffered(uri, o, 0, nil)
+		if err != nil {
+			return nil, err // not a nil *bufferedConn in a non-nil net.Conn
+		}
+		return c, nil
+	})
+}
+
+// bufferable reports whether dialBuffered can dial every broker of o as
+// paho would.
+func bufferable(o *paho.ClientOptions) bool {
+	if os.Getenv("ALL_PROXY") != "" || os.Getenv("all_proxy") != "" || len(o.Servers) == 0 {
+		return false
 	}
 	for _, u := range o.Servers {
 		if !bufferedScheme(u.Scheme) {
-			return o
+			return false
 		}
 	}
-	return o.SetCustomOpenConnectionFn(dialBuffered)
+	return true
 }
 
 func bufferedScheme(s string) bool {
@@ -53,8 +69,9 @@ func bufferedScheme(s string) bool {
 }
 
 // dialBuffered is paho's openConnection (netconn.go) for the schemes of
-// bufferedScheme without a proxy, wrapped in a bufferedConn.
-func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+// bufferedScheme without a proxy, wrapped in a bufferedConn (see
+// newBufferedConn for readPause and deliver).
+func dialBuffered(uri *url.URL, o paho.ClientOptions, readPause time.Duration, deliver func(*bufferedConn, publish)) (*bufferedConn, error) {
 	// The Dialer carries ConnectTimeout (SetConnectTimeout sets its
 	// Timeout); paho falls back to this one when it is nil.
 	d := o.Dialer
@@ -80,10 +97,10 @@ func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newBufferedConn(c), nil
+	return newBufferedConn(c, readPause, deliver), nil
 }
 
-// bufferedConn reads through a bufio.Reader and hands writes to one flusher
+// bufferedConn reads through a buffer and hands writes to one flusher
 // goroutine, which writes everything queued since its last write in one
 // syscall: at low load each packet goes out at once, under load many go out
 // together. Deadlines pass through to the underlying connection; a write
@@ -99,7 +116,7 @@ func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 // completes once queued).
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r io.Reader // a bufio.Reader or a publishReader
 
 	mu      sync.Mutex
 	pending sync.Cond // signalled when buf gains bytes or closed is set
@@ -112,17 +129,51 @@ type bufferedConn struct {
 	closeConn func() error  // closes the underlying connection once
 }
 
-func newBufferedConn(c net.Conn) *bufferedConn {
+// newBufferedConn wraps c. A positive readPause pauses after short reads
+// (pausingReader); a non-nil deliver takes the PUBLISH packets of QoS 0
+// and 1 off the stream (publishReader), with the connection they arrived
+// on, and Read returns only the other packets.
+func newBufferedConn(c net.Conn, readPause time.Duration, deliver func(*bufferedConn, publish)) *bufferedConn {
+	var src io.Reader = c
+	if readPause > 0 {
+		src = &pausingReader{Reader: c, pause: readPause}
+	}
 	b := &bufferedConn{
 		Conn:      c,
-		r:         bufio.NewReaderSize(c, readBufferSize),
 		done:      make(chan struct{}),
 		closeConn: sync.OnceValue(c.Close),
+	}
+	if deliver != nil {
+		b.r = newPublishReader(src, readBufferSize, func(p publish) { deliver(b, p) })
+	} else {
+		b.r = bufio.NewReaderSize(src, readBufferSize)
 	}
 	b.pending.L = &b.mu
 	b.room.L = &b.mu
 	go b.flush()
 	return b
+}
+
+// pausingReader waits pause before a read that follows a short one, so
+// that what the broker sends meanwhile comes in with that one read. A
+// subscriber reading a steady stream of small messages as they arrive pays
+// a read syscall and a netpoller wake-up for each; pausing a few
+// milliseconds lets it take dozens at once for as much latency. A read
+// that fills a quarter of the buffer does not pause the next: the stream
+// already arrives in bulk.
+type pausingReader struct {
+	io.Reader
+	pause time.Duration
+	short bool // the last read filled less than a quarter of p
+}
+
+func (r *pausingReader) Read(p []byte) (int, error) {
+	if r.short {
+		time.Sleep(r.pause)
+	}
+	n, err := r.Reader.Read(p)
+	r.short = n < len(p)/4
+	return n, err
 }
 
 // Read reads through the buffer. Once a write failed it returns that error,

@@ -101,7 +101,7 @@ func flusherDone(b *bufferedConn) bool {
 
 func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw)
+	c := newBufferedConn(raw, 0, nil)
 	const writers, each = 8, 2000
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -130,7 +130,7 @@ func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 func TestBufferedConnCoalescesWrites(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	counted := &countingConn{Conn: raw, before: func() { time.Sleep(time.Millisecond) }}
-	c := newBufferedConn(counted)
+	c := newBufferedConn(counted, 0, nil)
 	const n = 10000
 	var want bytes.Buffer
 	for i := range n {
@@ -146,7 +146,7 @@ func TestBufferedConnCoalescesWrites(t *testing.T) {
 
 func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw)
+	c := newBufferedConn(raw, 0, nil)
 	defer c.Close()
 	_, err := c.Write([]byte("ping"))
 	require.NoError(t, err)
@@ -160,7 +160,7 @@ func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
 	counted := &countingConn{Conn: raw}
-	c := newBufferedConn(counted)
+	c := newBufferedConn(counted, 0, nil)
 	defer c.Close()
 	want := bytes.Repeat([]byte("0123456789"), 1000)
 	go func() { _, _ = server.Write(want) }()
@@ -173,13 +173,34 @@ func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	assert.Less(t, counted.reads.Load(), int64(len(want)/100))
 }
 
+func TestBufferedConnPausesAfterShortReads(t *testing.T) {
+	raw, server, _ := mustLoopback(t, false)
+	counted := &countingConn{Conn: raw}
+	c := newBufferedConn(counted, 5*time.Millisecond, nil)
+	defer c.Close()
+	const n = 200
+	go func() { // a message every 100 µs, each in a write of its own
+		for i := range n {
+			_, _ = fmt.Fprintf(server, "m%03d;", i)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	got := make([]byte, 5*n)
+	_, err := io.ReadFull(c, got)
+	require.NoError(t, err)
+	for i := range n {
+		require.Equal(t, fmt.Sprintf("m%03d;", i), string(got[5*i:5*i+5]))
+	}
+	assert.Less(t, counted.reads.Load(), int64(n/4), "reads for %d messages written one by one over 20 ms or more", n)
+}
+
 func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	counted := &countingConn{Conn: raw, before: func() { <-release }} // writes wait for release
-	c := newBufferedConn(counted)
+	c := newBufferedConn(counted, 0, nil)
 	chunk := make([]byte, 1<<10)
 	_, err := c.Write(chunk)
 	require.NoError(t, err)
@@ -214,7 +235,7 @@ func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 
 func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw)
+	c := newBufferedConn(raw, 0, nil)
 	want := bytes.Repeat([]byte("x"), 3*maxPending)
 	_, err := c.Write(want)
 	require.NoError(t, err)
@@ -229,7 +250,7 @@ func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 
 func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false) // nobody reads the server side
-	c := newBufferedConn(raw)
+	c := newBufferedConn(raw, 0, nil)
 	_, err := c.Write(make([]byte, 16<<20)) // far beyond the socket buffers
 	require.NoError(t, err)
 	start := time.Now()
@@ -240,7 +261,7 @@ func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 
 func TestBufferedConnSurfacesAWriteError(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw)
+	c := newBufferedConn(raw, 0, nil)
 	// A write deadline passes through to the real connection: the
 	// flusher's write fails.
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(-time.Second)))

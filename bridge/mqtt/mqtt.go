@@ -6,11 +6,15 @@ package mqtt
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // Options configure the subscription.
@@ -23,15 +27,63 @@ type Options struct {
 	Username     string
 	Password     string
 	Log          *slog.Logger
+	// ReadPause, when positive, makes the connection wait this long after
+	// a read that brought little, so that many messages come in with the
+	// next read instead of one read (and wake-up) each; it adds up to
+	// ReadPause to a message's latency.
+	ReadPause time.Duration
 }
 
-// Message is one received publish; Ack sends its PUBACK.
+// Message is one received publish; pass its Ack to AckAll once it is
+// stored.
 type Message struct {
 	Topic   string
 	Payload []byte
 	Dup     bool
-	Ack     func()
+	Ack     Ack
 }
+
+// Ack acknowledges one received message. It is a value, not a closure, so
+// holding thousands costs nothing and a batch's PUBACKs leave in one write.
+// The zero Ack (a QoS 0 message) acknowledges nothing.
+type Ack struct {
+	// conn is the connection the message arrived on, when the subscriber
+	// dialed it itself (tcp, ssl); its PUBACK goes there and nowhere else:
+	// after a reconnect the broker may use the same packet id for another
+	// message.
+	conn *bufferedConn
+	id   uint16
+	// msg is paho's own message, acknowledged through paho, when paho
+	// dialed the connection (ws, wss, a proxy) or for QoS 2.
+	msg paho.Message
+}
+
+// AckAll acknowledges acks: the PUBACKs of messages that arrived on one
+// buffered connection are written at once. Ack each message once only: the
+// broker may reuse a packet id as soon as its PUBACK arrives, and a second
+// one would acknowledge a message nobody stored. A PUBACK for a connection
+// that has closed is dropped; the broker redelivers that message.
+func AckAll(acks []Ack) {
+	var buf []byte
+	for i := 0; i < len(acks); {
+		a := acks[i]
+		if a.conn == nil {
+			if a.msg != nil {
+				a.msg.Ack()
+			}
+			i++
+			continue
+		}
+		buf = buf[:0]
+		for ; i < len(acks) && acks[i].conn == a.conn; i++ {
+			buf = append(buf, pubackType, 2, byte(acks[i].id>>8), byte(acks[i].id))
+		}
+		_, _ = a.conn.Write(buf) // an error means the connection is gone
+	}
+}
+
+// pubackType is the first byte of an MQTT 3.1.1 PUBACK.
+const pubackType = 0x40
 
 // Filter is the subscription filter: the topic, or its shared form.
 func (o Options) Filter() string {
@@ -46,11 +98,14 @@ type Subscriber struct {
 	client paho.Client
 }
 
-// Subscribe connects and subscribes; handle is called for every message in a
-// goroutine of its own (order does not matter), must not keep paho waiting
-// and must eventually call Ack (or drop the message, which the broker then
-// redelivers after the next reconnect). Subscribe returns once the first
-// connection is up and subscribed; later losses reconnect and resubscribe by themselves.
+// Subscribe connects and subscribes; handle is called for every message in
+// the goroutine that reads the connection (or, for a message paho delivers
+// itself, see publishReader, in paho's dispatch goroutine: handle must be
+// safe for concurrent use). It must return at once (hand the message on;
+// never wait: nothing else is read meanwhile) and must eventually pass its
+// Ack to AckAll (or drop the message, which the broker then redelivers
+// after the next reconnect). Subscribe returns once the first connection is
+// up and subscribed; later losses reconnect and resubscribe by themselves.
 func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -58,8 +113,22 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 	filter := o.Filter()
 	subscribed := make(chan struct{})
 	var once sync.Once
+	// The connection the client reads from now. paho dispatches a
+	// connection's last message before it dials the next (a reconnect waits
+	// for the dispatcher to stop), and calls handle inline (order matters),
+	// so in handle this is the connection the message arrived on.
+	var current atomic.Pointer[bufferedConn]
 	onMessage := func(_ paho.Client, m paho.Message) {
-		handle(Message{Topic: m.Topic(), Payload: m.Payload(), Dup: m.Duplicate(), Ack: m.Ack})
+		ack := Ack{msg: m}
+		switch m.Qos() {
+		case 0:
+			ack = Ack{}
+		case 1:
+			if c := current.Load(); c != nil {
+				ack = Ack{conn: c, id: m.MessageID()}
+			}
+		}
+		handle(Message{Topic: m.Topic(), Payload: m.Payload(), Dup: m.Duplicate(), Ack: ack})
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(o.URL).
@@ -72,8 +141,10 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
-		SetOrderMatters(false).
+		// Inline dispatch: no goroutine per message. handle never blocks.
+		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
+		SetStore(qos1Store{paho.NewMemoryStore()}).
 		// The bridge publishes nothing; nothing of its own to resume.
 		SetMaxResumePubInFlight(1).
 		SetDefaultPublishHandler(onMessage).
@@ -84,7 +155,10 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 			// Subscribing on every connect restores the subscription after a
 			// broker restart that lost the session, and is harmless otherwise.
 			// Wait in a goroutine: the on-connect handler must not block paho.
-			t := c.Subscribe(filter, 1, onMessage)
+			// No callback: paho would then match every message's topic
+			// against it by splitting both at '/'; the default handler
+			// (onMessage) takes every message without that.
+			t := c.Subscribe(filter, 1, nil)
 			go func() {
 				if t.WaitTimeout(30*time.Second) && t.Error() == nil {
 					once.Do(func() { close(subscribed) })
@@ -94,7 +168,26 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 				o.Log.Error("mqtt subscribe failed", "filter", filter, "error", t.Error())
 			}()
 		})
-	c := paho.NewClient(BufferedConnections(opts))
+	// Where the subscriber dials the connection itself, its reader takes
+	// the messages off the stream before paho sees them (publishReader).
+	deliver := func(c *bufferedConn, p publish) {
+		var ack Ack
+		if p.qos == 1 {
+			ack = Ack{conn: c, id: p.id}
+		}
+		handle(Message{Topic: p.topic, Payload: p.payload, Dup: p.dup, Ack: ack})
+	}
+	if bufferable(opts) {
+		opts.SetCustomOpenConnectionFn(func(uri *url.URL, po paho.ClientOptions) (net.Conn, error) {
+			c, err := dialBuffered(uri, po, o.ReadPause, deliver)
+			if err != nil {
+				return nil, err
+			}
+			current.Store(c)
+			return c, nil
+		})
+	}
+	c := paho.NewClient(opts)
 	t := c.Connect()
 	if !t.WaitTimeout(30 * time.Second) {
 		c.Disconnect(0)
@@ -115,6 +208,19 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 // Close disconnects, giving queued acks quiesce to reach the broker.
 func (s *Subscriber) Close(quiesce time.Duration) {
 	s.client.Disconnect(uint(quiesce / time.Millisecond))
+}
+
+// qos1Store is paho's memory store without the inbound QoS 1 publishes it
+// would keep until their PUBACK: nothing reads them back (the broker, not
+// the client, redelivers an unacknowledged QoS 1 message), and PUBACKs
+// written by AckAll never pass through paho to delete them.
+type qos1Store struct{ *paho.MemoryStore }
+
+func (s qos1Store) Put(key string, m packets.ControlPacket) {
+	if p, ok := m.(*packets.PublishPacket); ok && p.Qos == 1 && strings.HasPrefix(key, "i.") {
+		return
+	}
+	s.MemoryStore.Put(key, m)
 }
 
 // redact drops the userinfo of a broker URL for logs and errors.

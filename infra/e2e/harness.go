@@ -116,10 +116,15 @@ func (b *RunningBridge) Stop() error {
 	return b.err
 }
 
-// BridgeEnv is the environment a bridge needs to reach this harness.
+// BridgeEnv is the environment a bridge needs to reach this harness. It
+// passes BRIDGE_CPUPROFILE on from this process's environment, so a bridge
+// process the benchmark starts can be profiled.
 func (h *Harness) BridgeEnv(extra map[string]string) map[string]string {
 	env := map[string]string{"MQTT_URL": h.Broker.URL, "MQTT_CLIENT_ID": "e2e-bridge", "LAMBDA_ENDPOINT": h.Stack.InvokeURL(),
 		"INGEST_FUNCTION_NAME": "ingest", "METRICS_ADDR": "127.0.0.1:0", "RETRY_BASE": "50ms", "RETRY_MAX": "1s"}
+	if p := os.Getenv("BRIDGE_CPUPROFILE"); p != "" {
+		env["BRIDGE_CPUPROFILE"] = p
+	}
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -1,0 +1,100 @@
+package invoker
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+)
+
+func TestAppendRequestEncodesAsEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	tests := []struct {
+		name string
+		msgs []telemetry.Message
+	}{
+		{"no messages", []telemetry.Message{}},
+		{"plain", []telemetry.Message{
+			{ID: "1", Topic: "tempwatch/acme/sensors/dev-1/readings", Payload: []byte(`{"value":21.5}`), ReceivedAt: at},
+			{ID: "zz", Topic: "tempwatch/acme/sensors/dev-2/readings", Payload: []byte(`{"value":-3}`), ReceivedAt: at.Add(time.Millisecond)},
+		}},
+		{"escapes", []telemetry.Message{{ID: `"q"\`, Topic: "t/\x00\x1f\t\n/<a&b>/\u2028/é/😀", Payload: []byte{0, 1, 0xff}, ReceivedAt: at}}},
+		{"invalid UTF-8 in the topic", []telemetry.Message{{ID: "1", Topic: "t/\xff\xfe/x", Payload: []byte("x"), ReceivedAt: at}}},
+		{"empty and nil payloads", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte{}}, {ID: "2", Topic: "t"}}},
+		{"zone and whole seconds", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte("{}"),
+			ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 5*3600+1800))}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := telemetry.BatchRequest{Messages: tt.msgs}
+			want, err := json.Marshal(req)
+			require.NoError(t, err)
+			got := appendRequest(nil, req)
+			assert.JSONEq(t, string(want), string(got))
+
+			// What the ingest function decodes (shared/ingest uses jsonv1).
+			var fromStd, fromOurs telemetry.BatchRequest
+			require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
+			require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
+			assert.Equal(t, fromStd, fromOurs)
+		})
+	}
+}
+
+func TestAppendRequestAppends(t *testing.T) {
+	req := telemetry.BatchRequest{Messages: []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte("p")}}}
+	want, err := json.Marshal(req)
+	require.NoError(t, err)
+	assert.Equal(t, "prefix"+string(want), string(appendRequest([]byte("prefix"), req)), "plain ASCII comes out byte for byte")
+}
+
+func FuzzAppendRequest(f *testing.F) {
+	f.Add("1", "tempwatch/acme/sensors/dev-1/readings", []byte(`{"value":1}`), int64(1772600767123456789))
+	f.Add("\"", "\xff<>&\u2028", []byte{}, int64(0))
+	f.Fuzz(func(t *testing.T, id, topic string, payload []byte, ns int64) {
+		req := telemetry.BatchRequest{Messages: []telemetry.Message{{ID: id, Topic: topic, Payload: payload, ReceivedAt: time.Unix(0, ns).UTC()}}}
+		want, err := json.Marshal(req)
+		require.NoError(t, err)
+		var fromStd, fromOurs telemetry.BatchRequest
+		require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
+		require.NoError(t, jsonv1.Unmarshal(appendRequest(nil, req), &fromOurs))
+		assert.Equal(t, fromStd, fromOurs)
+	})
+}
+
+// benchRequest is a batch as the end-to-end benchmark's devices make it.
+func benchRequest() telemetry.BatchRequest {
+	at := time.Now().UTC()
+	req := telemetry.BatchRequest{Messages: make([]telemetry.Message, 500)}
+	for i := range req.Messages {
+		req.Messages[i] = telemetry.Message{ID: fmt.Sprint(i + 100000), Topic: fmt.Sprintf("tempwatch/bench-1/sensors/dev-%04d/readings", i%50),
+			Payload: []byte(`{"value":18.27,"ts":"2026-03-04T05:06:07.123Z"}`), ReceivedAt: at}
+	}
+	return req
+}
+
+// BenchmarkEncodeRequest: a 500-message batch with encoding/json and with
+// appendRequest.
+func BenchmarkEncodeRequest(b *testing.B) {
+	req := benchRequest()
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("appendRequest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			appendRequest(nil, req)
+		}
+	})
+}

@@ -1,0 +1,151 @@
+package mqtt
+
+import (
+	"encoding/binary"
+	"io"
+)
+
+// publish is one PUBLISH packet of QoS 0 or 1 as publishReader found it.
+type publish struct {
+	topic   string
+	payload []byte
+	qos     byte
+	dup     bool
+	id      uint16 // packet identifier; 0 for QoS 0
+}
+
+// publishReader is the subscriber's fast path for received messages. It
+// reads MQTT 3.1.1 packets from r into its buffer, hands every PUBLISH of
+// QoS 0 or 1 that fits the buffer to deliver there and then, in the
+// goroutine that called Read, and returns only the other packets' bytes
+// (CONNACK, SUBACK, PINGRESP, a PUBLISH too large or of QoS 2, anything it
+// cannot parse) to its reader, paho, which handles them as usual.
+//
+// paho hands a received PUBLISH through four goroutines and about a dozen
+// allocations (its packet, a store key, a message, an ack closure, ...)
+// before a handler sees it; here it costs two allocations (topic and
+// payload, copied out of the reused buffer) and no goroutine switch. The
+// messages it delivers never reach paho, so they are acknowledged with
+// AckAll, not through paho.
+type publishReader struct {
+	r       io.Reader
+	deliver func(publish)
+
+	buf        []byte // unread bytes are buf[start:end]
+	start, end int
+	pass       int   // bytes of the current packet still to return to the reader
+	err        error // the last read's error, returned once buffered bytes run out
+}
+
+// newPublishReader reads through a buffer of size bytes, which also bounds
+// the PUBLISH packets it delivers itself.
+func newPublishReader(r io.Reader, size int, deliver func(publish)) *publishReader {
+	return &publishReader{r: r, deliver: deliver, buf: make([]byte, size)}
+}
+
+// Read returns the bytes of packets that are not delivered, reading and
+// delivering as many PUBLISH packets as arrive until some are there.
+func (pr *publishReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if pr.pass > 0 && pr.end > pr.start {
+			n := copy(p[:min(len(p), pr.pass)], pr.buf[pr.start:pr.end])
+			pr.start += n
+			pr.pass -= n
+			return n, nil
+		}
+		if pr.pass == 0 && pr.end > pr.start {
+			size, complete := packetSize(pr.buf[pr.start:pr.end])
+			switch {
+			case !complete: // the fixed header is still arriving
+			case size < 0: // malformed length: let paho fail on it
+				pr.pass = int(^uint(0) >> 1)
+				continue
+			case !pr.deliverable(size):
+				pr.pass = size
+				continue
+			case pr.end-pr.start >= size:
+				if m, ok := parsePublish(pr.buf[pr.start : pr.start+size]); ok {
+					pr.start += size
+					pr.deliver(m)
+				} else {
+					pr.pass = size
+				}
+				continue
+			}
+		}
+		if pr.err != nil {
+			err := pr.err
+			pr.err = nil
+			return 0, err
+		}
+		if pr.start > 0 { // what is left is part of one packet: little to move
+			pr.end = copy(pr.buf, pr.buf[pr.start:pr.end])
+			pr.start = 0
+		}
+		n, err := pr.r.Read(pr.buf[pr.end:])
+		pr.end += n
+		pr.err = err
+	}
+}
+
+// deliverable reports whether the packet at start, size bytes long, is a
+// PUBLISH this reader delivers itself: QoS 0 or 1 and no larger than the
+// buffer.
+func (pr *publishReader) deliverable(size int) bool {
+	h := pr.buf[pr.start]
+	return h>>4 == 3 && (h>>1)&3 < 2 && size <= len(pr.buf)
+}
+
+// packetSize returns the size of the packet that b starts with (fixed
+// header included), complete false while its fixed header is not all in b,
+// or size -1 for a remaining length longer than four bytes.
+func packetSize(b []byte) (size int, complete bool) {
+	length, shift := 0, 0
+	for i := 1; i < len(b); i++ {
+		length |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			return 1 + i + length, true
+		}
+		if shift += 7; shift > 21 {
+			return -1, true
+		}
+	}
+	return 0, false
+}
+
+// parsePublish decodes a whole PUBLISH packet of QoS 0 or 1, copying its
+// topic and payload; ok is false when its fields do not fit its length or a
+// QoS 1 packet has identifier 0.
+func parsePublish(pkt []byte) (m publish, ok bool) {
+	h := pkt[0]
+	body := pkt[1:]
+	for body[0]&0x80 != 0 { // skip the remaining length
+		body = body[1:]
+	}
+	body = body[1:]
+	if len(body) < 2 {
+		return m, false
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if len(body) < 2+n {
+		return m, false
+	}
+	m.topic = string(body[2 : 2+n])
+	body = body[2+n:]
+	m.qos, m.dup = (h>>1)&3, h&8 != 0
+	if m.qos == 1 {
+		if len(body) < 2 {
+			return m, false
+		}
+		if m.id = binary.BigEndian.Uint16(body); m.id == 0 {
+			return m, false
+		}
+		body = body[2:]
+	}
+	m.payload = make([]byte, len(body))
+	copy(m.payload, body)
+	return m, true
+}
