@@ -101,7 +101,8 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 // BatchItemFailures. A message whose reading was stored but whose raw
 // payload or dead letter could not be written to MongoDB is in
 // BatchItemFailures: the retry finds the reading as a duplicate and stores
-// the archive entry idempotently.
+// its raw payload (the same batch again is skipped; in another batch it is a
+// second copy, see mongo.PayloadStore).
 func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
 	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))

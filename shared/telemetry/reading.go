@@ -72,8 +72,9 @@ type DeadLetter struct {
 	Raw        []byte
 }
 
-// PayloadArchive keeps raw payloads and dead letters. Both inserts are
-// idempotent: storing the same item again is not an error and adds nothing.
+// PayloadArchive keeps raw payloads and dead letters. Storing the same
+// call's items again is not an error and adds nothing; a payload stored
+// again in a different batch may be kept twice (the same reading's bytes).
 type PayloadArchive interface {
 	InsertRawPayloads(ctx context.Context, ps []RawPayload) error
 	InsertDeadLetters(ctx context.Context, ds []DeadLetter) error
