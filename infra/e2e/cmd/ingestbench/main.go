@@ -120,7 +120,8 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		return err
 	}
 	defer h.Close()
-	fmt.Printf("broker: a private %s (max_inflight_messages 0 and max_queued_messages 0: unlimited, as the bridge README recommends; MAX_IN_FLIGHT=%d of the bridge bounds what it holds)\n",
+	fmt.Printf("broker: a private %s (max_inflight_messages 0 and max_queued_messages 0: unlimited; MAX_IN_FLIGHT=%d of the bridge; "+
+		"bridge/README.md advises a broker window of about MAX_IN_FLIGHT in production, which bounds what the bridge holds and measured the same here)\n",
 		h.Broker, inFlight)
 	bin := filepath.Join(os.TempDir(), fmt.Sprintf("tempwatch-bridge-%d", os.Getpid()))
 	build := exec.Command("go", "build", "-o", bin, "./bridge")
