@@ -11,7 +11,18 @@ type Message struct {
 	Topic      string    `json:"topic"`
 	Payload    []byte    `json:"payload"` // base64 in JSON
 	ReceivedAt time.Time `json:"received_at"`
+	// Refused, when set, is why the bridge refused the message without
+	// handing it over whole (over MaxPayloadBytes, or failing on its own
+	// attempt after attempt). Payload then holds at most its first
+	// RefusedHeadBytes and Size its full length; the function dead-letters
+	// it with this reason and never parses it.
+	Refused string `json:"refused,omitempty"`
+	Size    int    `json:"size,omitempty"`
 }
+
+// RefusedHeadBytes is how much of a refused message the bridge hands over
+// for its dead letter.
+const RefusedHeadBytes = 1 << 10
 
 // BatchRequest is the event the bridge invokes the ingest function with.
 type BatchRequest struct {

@@ -65,11 +65,14 @@ type RawPayload struct {
 // DeadLetter is a message rejected for good.
 type DeadLetter struct {
 	MessageID  string
+	ClientID   string // the client the message names, when known: dead letters are listed per client
+	SensorID   string // the sensor it came from, when known
 	Reason     string
 	Topic      string
 	Source     string
 	ReceivedAt time.Time
 	Raw        []byte
+	Size       int // the message's full length when Raw holds only its first bytes; 0: len(Raw)
 }
 
 // PayloadArchive keeps raw payloads and dead letters. Storing the same
