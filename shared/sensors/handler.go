@@ -7,7 +7,9 @@ import (
 	"net/http"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -79,7 +81,24 @@ func (h *Handler) withLatest(r *http.Request, ss []*tempwatch.Sensor) ([]WithLat
 // create and rotate-key responses, the only times the key is ever shown.
 type WithKey struct {
 	*tempwatch.Sensor
-	DeviceKey string `json:"device_key"`
+	DeviceKey string          `json:"device_key"`
+	MQTT      MQTTCredentials `json:"mqtt"`
+}
+
+// MQTTCredentials are what a device logs in to the broker with (see
+// shared/deviceauth): the key is the password.
+type MQTTCredentials struct {
+	Username string `json:"username"`
+	ClientID string `json:"client_id"`
+	Password string `json:"password"`
+	Topic    string `json:"topic"`
+}
+
+func withKey(s *tempwatch.Sensor, key string) WithKey {
+	ref := telemetry.DeviceRef{ClientSlug: s.ClientSlug, DeviceID: s.DeviceID}
+	user := deviceauth.Username(ref)
+	return WithKey{Sensor: s, DeviceKey: key,
+		MQTT: MQTTCredentials{Username: user, ClientID: user, Password: key, Topic: ref.Topic()}}
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -156,7 +175,7 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/sensors/"+s.ID)
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.JSON(w, http.StatusCreated, WithKey{Sensor: s, DeviceKey: key})
+	httpapi.JSON(w, http.StatusCreated, withKey(s, key))
 }
 
 // find returns the sensor of the path's id if p may read it (and, with
@@ -279,5 +298,5 @@ func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	h.invalidate(r, before, false)
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.JSON(w, http.StatusOK, WithKey{Sensor: s, DeviceKey: key})
+	httpapi.JSON(w, http.StatusOK, withKey(s, key))
 }

@@ -53,6 +53,10 @@ func TestSensorLifecycleAndDeviceKey(t *testing.T) {
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, env.ClientA, created["client_id"], "a client admin's sensor belongs to their client")
 	assert.Regexp(t, keyPattern, key)
+	var slug string
+	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT slug FROM clients WHERE id = $1`, env.ClientA).Scan(&slug))
+	assert.Equal(t, map[string]any{"username": slug + "/fridge-1", "client_id": slug + "/fridge-1", "password": key,
+		"topic": "tempwatch/" + slug + "/sensors/fridge-1/readings"}, created["mqtt"], "MQTT credentials come with the key")
 	assert.Equal(t, "C", created["unit"])
 	assert.Equal(t, -100.0, created["min_value"])
 	assert.Equal(t, 200.0, created["max_value"])
@@ -68,6 +72,7 @@ func TestSensorLifecycleAndDeviceKey(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.Status)
 	got := resp.JSON(t)
 	assert.NotContains(t, got, "device_key", "the key is shown only at creation and rotation")
+	assert.NotContains(t, got, "mqtt")
 	assert.Equal(t, "Kitchen", got["location"])
 	assert.NotContains(t, string(apitest.Do(t, h, &env.AdminA, "GET", "/sensors", "").Body), key)
 
@@ -91,6 +96,7 @@ func TestSensorLifecycleAndDeviceKey(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
 	newKey := resp.JSON(t)["device_key"].(string)
 	assert.Regexp(t, keyPattern, newKey)
+	assert.Equal(t, newKey, resp.JSON(t)["mqtt"].(map[string]any)["password"], "rotation renews the MQTT password")
 	assert.NotEqual(t, key, newKey)
 	assert.Equal(t, id, resp.JSON(t)["id"])
 	assert.Zero(t, sensorsWithHash(t, env, key), "rotation invalidates the old key")
