@@ -76,7 +76,7 @@ func functionEnv(environ []string) map[string]string {
 		k, v, _ := strings.Cut(kv, "=")
 		switch {
 		case k == "DATABASE_URL", k == "REDIS_URL", k == "MONGODB_URL", k == "MQTT_URL", k == "LOG_LEVEL",
-			strings.HasPrefix(k, "JWT_"), strings.HasPrefix(k, "TEMPWATCH_"):
+			strings.HasPrefix(k, "JWT_"), strings.HasPrefix(k, "TEMPWATCH_"), strings.HasPrefix(k, "MQTT_BRIDGE_"):
 			env[k] = v
 		}
 	}

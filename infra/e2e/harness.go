@@ -1,5 +1,5 @@
 // Package e2e runs the ingest path end to end over real servers: a private
-// Mosquitto, the bridge, infra/devstack's Lambda Invoke API and the ingest
+// embedded broker with device authentication (its own process), the bridge, infra/devstack's Lambda Invoke API and the ingest
 // function's real bootstrap, PostgreSQL (behind a cuttable proxy), Redis and
 // MongoDB (FerretDB).
 package e2e
@@ -22,8 +22,10 @@ import (
 
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/invoker"
-	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/infra/embedded/broker/brokertest"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
 // Options configure a Harness.
@@ -33,17 +35,23 @@ type Options struct {
 	MongoURL    string    // empty starts devstack's embedded FerretDB
 	Instances   int       // ingest function instances; default 2
 	Logs        io.Writer // function and bridge logs; default discarded
+	// DeviceCacheTTL bounds how long the broker accepts a rotated key;
+	// default 30 s.
+	DeviceCacheTTL time.Duration
 }
 
 // Harness is a running broker + ingest function behind the Invoke API.
 type Harness struct {
-	Broker      *mosquittotest.Broker
+	Broker      *brokertest.Broker
 	Stack       *stack.Stack
 	Proxy       *Proxy
 	RedisPrefix string
 	MongoDB     string // database name of the raw payloads
-	logs        io.Writer
-	dir         string
+	// BridgePassword is the bridge's broker credential (username
+	// deviceauth.DefaultBridgeUsername).
+	BridgePassword string
+	logs           io.Writer
+	dir            string
 }
 
 // Start brings everything up.
@@ -55,14 +63,21 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Harness{logs: o.Logs, dir: dir, RedisPrefix: "e2e:" + randomHex(4) + ":", MongoDB: "e2e_" + randomHex(4)}
+	h := &Harness{logs: o.Logs, dir: dir, RedisPrefix: "e2e:" + randomHex(4) + ":", MongoDB: "e2e_" + randomHex(4),
+		BridgePassword: "e2e-bridge-" + randomHex(16)}
 	ok := false
 	defer func() {
 		if !ok {
 			h.Close()
 		}
 	}()
-	if h.Broker, err = mosquittotest.Start(dir); err != nil {
+	// The broker checks device keys in PostgreSQL directly, not through the
+	// proxy the tests cut: a database outage must not look like bad keys.
+	brokerEnv := map[string]string{"DATABASE_URL": o.DatabaseURL, "REDIS_PREFIX": h.RedisPrefix, "MQTT_BRIDGE_PASSWORD": h.BridgePassword}
+	if o.DeviceCacheTTL > 0 {
+		brokerEnv["DEVICE_CACHE_TTL"] = o.DeviceCacheTTL.String()
+	}
+	if h.Broker, err = brokertest.Start(dir, brokerEnv); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(o.DatabaseURL)
@@ -120,7 +135,8 @@ func (b *RunningBridge) Stop() error {
 // passes BRIDGE_CPUPROFILE on from this process's environment, so a bridge
 // process the benchmark starts can be profiled.
 func (h *Harness) BridgeEnv(extra map[string]string) map[string]string {
-	env := map[string]string{"MQTT_URL": h.Broker.URL, "MQTT_CLIENT_ID": "e2e-bridge", "LAMBDA_ENDPOINT": h.Stack.InvokeURL(),
+	env := map[string]string{"MQTT_URL": h.Broker.URL, "MQTT_CLIENT_ID": "tempwatch-bridge-e2e",
+		"MQTT_USERNAME": deviceauth.DefaultBridgeUsername, "MQTT_PASSWORD": h.BridgePassword, "LAMBDA_ENDPOINT": h.Stack.InvokeURL(),
 		"INGEST_FUNCTION_NAME": "ingest", "METRICS_ADDR": "127.0.0.1:0", "RETRY_BASE": "50ms", "RETRY_MAX": "1s"}
 	if p := os.Getenv("BRIDGE_CPUPROFILE"); p != "" {
 		env["BRIDGE_CPUPROFILE"] = p
@@ -175,17 +191,33 @@ func (r Reading) Payload() []byte {
 	return b
 }
 
-// Publisher publishes at QoS 1.
-type Publisher struct{ c paho.Client }
+// Publisher publishes at QoS 1 as a fleet of devices, each over its own
+// connection with its own credentials.
+type Publisher struct{ conns map[string]paho.Client } // by username
 
-// NewPublisher connects a publishing client.
-func (h *Harness) NewPublisher(id string) (*Publisher, error) {
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(h.Broker.URL).SetClientID(id).SetAutoReconnect(true).
-		SetOrderMatters(false).SetWriteTimeout(10 * time.Second))
-	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return nil, fmt.Errorf("publisher connect: %v", t.Error())
+// NewPublisher connects one client per device; keys maps each device's
+// username ("<client-slug>/<device-id>") to its device key.
+func (h *Harness) NewPublisher(keys map[string]string) (*Publisher, error) {
+	p := &Publisher{conns: map[string]paho.Client{}}
+	for user, key := range keys {
+		c, err := h.ConnectDevice(user, key)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.conns[user] = c
 	}
-	return &Publisher{c: c}, nil
+	return p, nil
+}
+
+// ConnectDevice connects as the device user with key.
+func (h *Harness) ConnectDevice(user, key string) (paho.Client, error) {
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(h.Broker.URL).SetClientID(user).SetUsername(user).SetPassword(key).
+		SetAutoReconnect(true).SetOrderMatters(false).SetWriteTimeout(10 * time.Second))
+	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return nil, fmt.Errorf("connect device %s: %v", user, t.Error())
+	}
+	return c, nil
 }
 
 // Publish sends rs and waits for every PUBACK.
@@ -197,11 +229,20 @@ func (p *Publisher) Publish(rs []Reading) error {
 	return p.PublishRaw(msgs)
 }
 
-// PublishRaw sends (topic, payload) pairs and waits for every PUBACK.
+// PublishRaw sends (topic, payload) pairs, each by the device the topic
+// names, and waits for every PUBACK.
 func (p *Publisher) PublishRaw(msgs [][2]string) error {
 	tokens := make([]paho.Token, 0, len(msgs))
 	for _, m := range msgs {
-		tokens = append(tokens, p.c.Publish(m[0], 1, false, m[1]))
+		ref, err := telemetry.ParseTopic(m[0])
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		c, ok := p.conns[deviceauth.Username(ref)]
+		if !ok {
+			return fmt.Errorf("publish: no connection for device %s", ref)
+		}
+		tokens = append(tokens, c.Publish(m[0], 1, false, m[1]))
 	}
 	for _, t := range tokens {
 		if !t.WaitTimeout(30 * time.Second) {
@@ -215,7 +256,11 @@ func (p *Publisher) PublishRaw(msgs [][2]string) error {
 }
 
 // Close disconnects.
-func (p *Publisher) Close() { p.c.Disconnect(250) }
+func (p *Publisher) Close() {
+	for _, c := range p.conns {
+		c.Disconnect(250)
+	}
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -1,6 +1,8 @@
 // Command simulator publishes realistic temperature readings of several
-// client companies' sensors to the MQTT broker (QoS 1); with -setup it first
-// creates those clients and sensors through the REST API.
+// client companies' sensors to the MQTT broker (QoS 1), each sensor over a
+// connection of its own with its device credentials. -setup creates those
+// clients and sensors through the REST API first, or gives existing
+// sensors new keys.
 package main
 
 import (
@@ -35,7 +37,7 @@ func main() {
 		malformed = flag.Float64("malformed", 0.01, "share of malformed messages [0,1]")
 		dup       = flag.Float64("duplicates", 0.01, "share of messages sent twice [0,1]")
 		seed      = flag.Uint64("seed", 1, "random seed (sensor offsets and noise)")
-		setup     = flag.Bool("setup", false, "create the clients and sensors through the API first")
+		setup     = flag.Bool("setup", false, "create the clients and sensors through the API, and get their device keys (required)")
 		apiURL    = flag.String("api", env("API_URL", "http://127.0.0.1:3000"), "REST API base URL for -setup (env API_URL)")
 		token     = flag.String("token", os.Getenv("ADMIN_TOKEN"), "admin bearer token for -setup (env ADMIN_TOKEN); else log in")
 		email     = flag.String("admin-email", env("ADMIN_EMAIL", "admin@tempwatch.local"), "admin login for -setup (env ADMIN_EMAIL)")
@@ -50,33 +52,42 @@ func main() {
 	defer stop()
 	fleet := sim.Fleet(*clients, *sensors, *seed)
 
-	if *setup {
-		api := &sim.API{BaseURL: *apiURL, Token: *token}
-		if api.Token == "" {
-			// The password comes from the environment only, never a flag (ps shows flags).
-			if err := api.Login(ctx, *email, os.Getenv("ADMIN_PASSWORD")); err != nil {
-				log.Error("setup failed", "error", err)
-				os.Exit(1)
-			}
-		}
-		if err := api.Setup(ctx, fleet); err != nil {
+	if !*setup {
+		fmt.Fprintln(os.Stderr, "simulator: -setup is required: devices log in to the broker with the keys the API hands out")
+		os.Exit(2)
+	}
+	api := &sim.API{BaseURL: *apiURL, Token: *token}
+	if api.Token == "" {
+		// The password comes from the environment only, never a flag (ps shows flags).
+		if err := api.Login(ctx, *email, os.Getenv("ADMIN_PASSWORD")); err != nil {
 			log.Error("setup failed", "error", err)
 			os.Exit(1)
 		}
-		log.Info("clients and sensors ready", "clients", *clients, "sensors", len(fleet))
 	}
-
-	c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(*broker).
-		SetClientID(fmt.Sprintf("tempwatch-simulator-%d", os.Getpid())).SetAutoReconnect(true).SetConnectRetry(true)))
-	if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-		log.Error("mqtt connect failed", "broker", *broker, "error", t.Error())
+	if err := api.Setup(ctx, fleet); err != nil {
+		log.Error("setup failed", "error", err)
 		os.Exit(1)
 	}
-	defer c.Disconnect(500)
+	log.Info("clients and sensors ready", "clients", *clients, "sensors", len(fleet))
+
+	// Each sensor is a device of its own: its connection may publish to
+	// its topic only.
+	conns := make(map[*sim.Sensor]paho.Client, len(fleet))
+	for _, s := range fleet {
+		c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(*broker).
+			SetClientID(s.Username()).SetUsername(s.Username()).SetPassword(s.Key).
+			SetAutoReconnect(true).SetConnectRetry(true)))
+		if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+			log.Error("mqtt connect failed", "broker", *broker, "device", s.Username(), "error", t.Error())
+			os.Exit(1)
+		}
+		defer c.Disconnect(500)
+		conns[s] = c
+	}
 	gen := sim.NewGenerator(fleet, sim.Mix{Malformed: *malformed, Duplicate: *dup}, *seed)
 	start := time.Now()
 	n, err := sim.Run(ctx, gen, *rate, *duration, func(ctx context.Context, m sim.Message) error {
-		t := c.Publish(m.Topic, 1, false, m.Payload)
+		t := conns[m.Sensor].Publish(m.Topic, 1, false, m.Payload)
 		select {
 		case <-t.Done():
 			return t.Error()

@@ -26,6 +26,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/ferret"
 	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
 )
 
 // Config says what to run and where.
@@ -51,7 +52,7 @@ const (
 	stage = "v1"
 	// startTimeout bounds building and waiting for every instance to ask
 	// for its first event.
-	startTimeout = 2 * time.Minute
+	startTimeout = 5 * time.Minute
 )
 
 // Stack is a running local system; Close stops it.
@@ -195,8 +196,17 @@ func (s *Stack) startServices(ctx context.Context) error {
 	if err := ensureDatabase(ctx, s.env["DATABASE_URL"]); err != nil {
 		return err
 	}
+	if s.env["MQTT_BRIDGE_PASSWORD"] == "" {
+		// The bridge's broker credential lives as long as this stack.
+		s.env["MQTT_BRIDGE_PASSWORD"] = "devstack-" + newID()
+	}
 	if s.env["MQTT_URL"] == "" {
-		u, stop, err := broker.Start(s.cfg.MQTTAddr)
+		auth, closeAuth, err := broker.NewAuthority(ctx, func(k string) string { return s.env[k] })
+		if err != nil {
+			return fmt.Errorf("embedded MQTT broker: %w", err)
+		}
+		s.stops = append(s.stops, closeAuth)
+		u, stop, err := broker.Start(s.cfg.MQTTAddr, auth)
 		if err != nil {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}
@@ -337,6 +347,17 @@ func (s *Stack) APIURL() string { return s.apiURL }
 // InvokeURL is the Lambda Invoke API endpoint, e.g. http://127.0.0.1:3001,
 // for aws-sdk-go-v2's lambda client BaseEndpoint.
 func (s *Stack) InvokeURL() string { return s.invURL }
+
+// BridgeCredential is the username and password the bridge logs in to the
+// broker with (MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_PASSWORD; devstack makes
+// up the password when none is set).
+func (s *Stack) BridgeCredential() (username, password string) {
+	username = s.env["MQTT_BRIDGE_USERNAME"]
+	if username == "" {
+		username = deviceauth.DefaultBridgeUsername
+	}
+	return username, s.env["MQTT_BRIDGE_PASSWORD"]
+}
 
 // MQTTURL is the broker the functions were given (embedded or configured).
 func (s *Stack) MQTTURL() string { return s.env["MQTT_URL"] }

@@ -1,27 +1,40 @@
 // Package broker runs an MQTT broker (mochi-mqtt) inside the current process,
-// for development and tests where no broker is configured.
+// for development and tests where no broker is configured. It asks
+// shared/deviceauth — the rule EMQX and AWS IoT Core ask over their own
+// interfaces — at every CONNECT, PUBLISH and SUBSCRIBE.
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
 )
 
-// Start runs an MQTT broker that allows every client and topic, listening on
-// addr (host:port; port 0 picks a free one). It returns the broker's URL
-// (tcp://host:port) once it accepts connections. stop closes the broker and
-// its client connections; it is safe to call more than once. The broker logs
-// only warnings and errors, to stderr.
-func Start(addr string) (url string, stop func(), err error) {
+// connectTimeout bounds the key lookup of one CONNECT.
+const connectTimeout = 5 * time.Second
+
+// Start runs an MQTT broker on addr (host:port; port 0 picks a free one)
+// that lets in and authorizes exactly what auth allows. It returns the
+// broker's URL (tcp://host:port) once it accepts connections. stop closes
+// the broker and its client connections; it is safe to call more than once.
+// The broker logs refusals and its own warnings to stderr.
+func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), err error) {
+	if auth == nil {
+		return "", nil, errors.New("broker: an authority is required (no broker of ours lets everyone in)")
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
@@ -37,4 +50,53 @@ func Start(addr string) (url string, stop func(), err error) {
 	var once sync.Once
 	stop = func() { once.Do(func() { _ = srv.Close() }) }
 	return "tcp://" + tcp.Address(), stop, nil
+}
+
+// authHook asks the authority. mochi runs OnConnectAuthenticate before a
+// client can take over the session of one with the same client id, so a
+// refused client never disturbs the bridge's session.
+type authHook struct {
+	mqtt.HookBase
+	auth *deviceauth.Authority
+	log  *slog.Logger
+}
+
+func (h *authHook) ID() string { return "tempwatch-deviceauth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	_, err := h.auth.Connect(ctx, cl.ID, string(pk.Connect.Username), string(pk.Connect.Password))
+	if err != nil {
+		h.log.Warn("mqtt connect refused", "client_id", cl.ID, "username", string(pk.Connect.Username),
+			"remote", cl.Net.Remote, "reason", err)
+		return false
+	}
+	return true
+}
+
+// OnACLCheck is asked for every PUBLISH a client sends (write), every
+// filter it subscribes to, and every message about to be delivered to it.
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	action := deviceauth.Subscribe
+	if write {
+		action = deviceauth.Publish
+	}
+	if h.auth.Allowed(string(cl.Properties.Username), cl.ID, action, topic) {
+		return true
+	}
+	h.log.Warn("mqtt "+string(action)+" refused", "client_id", cl.ID, "username", string(cl.Properties.Username),
+		"topic", truncate(topic, 200))
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

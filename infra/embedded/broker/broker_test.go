@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,84 +11,227 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/embedded/broker"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-func mustConnect(tb testing.TB, url, id string, clean bool) paho.Client {
+// keys is a fixed set of device keys (the fast tier: the key store itself
+// is tested against PostgreSQL in the e2e tests).
+type keys map[string]telemetry.Device
+
+func (k keys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
+	if d, ok := k[key]; ok {
+		return d, nil
+	}
+	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "unknown key")
+}
+
+const (
+	bridgePass = "test-bridge-password-0123456789"
+	keyA1      = "twk_acme-1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	keyA2      = "twk_acme-2-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	keyB1      = "twk_bolt-1-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	readings   = "tempwatch/+/sensors/+/readings"
+)
+
+var (
+	a1 = telemetry.Device{SensorID: "a1", ClientSlug: "acme", DeviceID: "cr-1"}
+	a2 = telemetry.Device{SensorID: "a2", ClientSlug: "acme", DeviceID: "cr-2"}
+	b1 = telemetry.Device{SensorID: "b1", ClientSlug: "bolt", DeviceID: "cr-1"}
+)
+
+func mustStart(tb testing.TB) string {
 	tb.Helper()
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID(id).
-		SetCleanSession(clean).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+	auth, err := deviceauth.New(keys{keyA1: a1, keyA2: a2, keyB1: b1}, deviceauth.Bridge{Password: bridgePass})
+	require.NoError(tb, err)
+	url, stop, err := broker.Start("127.0.0.1:0", auth)
+	require.NoError(tb, err)
+	tb.Cleanup(stop)
+	require.Regexp(tb, `^tcp://127\.0\.0\.1:\d+$`, url)
+	return url
+}
+
+func options(url, id, user, pass string) *paho.ClientOptions {
+	return paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(user).SetPassword(pass).
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetConnectRetry(false)
+}
+
+func connect(url, id, user, pass string) (paho.Client, error) {
+	c := paho.NewClient(options(url, id, user, pass))
+	return c, waitTok(c.Connect())
+}
+
+func mustConnect(tb testing.TB, opts *paho.ClientOptions) paho.Client {
+	tb.Helper()
 	c := paho.NewClient(opts)
-	tok := c.Connect()
-	require.True(tb, tok.WaitTimeout(5*time.Second), "connect timed out")
-	require.NoError(tb, tok.Error())
+	require.NoError(tb, waitTok(c.Connect()))
 	tb.Cleanup(func() { c.Disconnect(100) })
 	return c
 }
 
-func TestBrokerPubSubQoS1(t *testing.T) {
-	url, stop, err := broker.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	defer stop()
-	require.Regexp(t, `^tcp://127\.0\.0\.1:\d+$`, url)
+func mustDevice(tb testing.TB, url string, d telemetry.Device, key string) paho.Client {
+	tb.Helper()
+	user := deviceauth.Username(d.Ref())
+	return mustConnect(tb, options(url, user, user, key))
+}
 
-	got := make(chan paho.Message, 10)
-	sub := mustConnect(t, url, "sub", true)
-	tok := sub.Subscribe("tempwatch/+/sensors/+/readings", 1, func(_ paho.Client, m paho.Message) { got <- m })
-	require.True(t, tok.WaitTimeout(5*time.Second))
-	require.NoError(t, tok.Error())
+// mustBridge subscribes as the bridge and returns what it receives.
+func mustBridge(tb testing.TB, url, id string, clean bool) (paho.Client, chan paho.Message) {
+	tb.Helper()
+	got := make(chan paho.Message, 100)
+	c := mustConnect(tb, options(url, id, deviceauth.DefaultBridgeUsername, bridgePass).SetCleanSession(clean))
+	require.NoError(tb, waitTok(c.Subscribe(readings, 1, func(_ paho.Client, m paho.Message) { got <- m })))
+	return c, got
+}
 
-	pub := mustConnect(t, url, "pub", true)
-	ptok := pub.Publish("tempwatch/acme/sensors/dev-1/readings", 1, false, []byte(`{"temperature":21.5}`))
-	require.True(t, ptok.WaitTimeout(5*time.Second))
-	require.NoError(t, ptok.Error())
+func TestDevicePublishesToItsTopicAndTheBridgeReceives(t *testing.T) {
+	url := mustStart(t)
+	_, got := mustBridge(t, url, "tempwatch-bridge", true)
+	dev := mustDevice(t, url, a1, keyA1)
+	require.NoError(t, waitTok(dev.Publish(a1.Ref().Topic(), 1, false, []byte(`{"value":21.5}`))))
+	m := receive(t, got)
+	assert.Equal(t, a1.Ref().Topic(), m.Topic())
+	assert.Equal(t, byte(1), m.Qos())
+	assert.JSONEq(t, `{"value":21.5}`, string(m.Payload()))
+}
 
-	select {
-	case m := <-got:
-		assert.Equal(t, "tempwatch/acme/sensors/dev-1/readings", m.Topic())
-		assert.Equal(t, byte(1), m.Qos())
-		assert.JSONEq(t, `{"temperature":21.5}`, string(m.Payload()))
-	case <-time.After(5 * time.Second):
-		t.Fatal("message not delivered within 5s")
+func TestConnectRefusals(t *testing.T) {
+	url := mustStart(t)
+	tests := []struct{ name, id, user, pass string }{
+		{"anonymous", "anon", "", ""},
+		{"username without password", "acme/cr-1", "acme/cr-1", ""},
+		{"wrong key", "acme/cr-1", "acme/cr-1", "twk_wrong"},
+		{"another device's key", "acme/cr-1", "acme/cr-1", keyA2},
+		{"another client id", "sensor-1", "acme/cr-1", keyA1},
+		{"bridge username, wrong password", "tempwatch-bridge", "tempwatch-bridge", "guess"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := connect(url, tt.id, tt.user, tt.pass)
+			require.Error(t, err, "CONNECT as %+v must be refused", tt)
+			assert.False(t, c.IsConnected())
+		})
 	}
 }
 
-func TestBrokerKeepsPersistentSessionQoS1(t *testing.T) {
-	url, stop, err := broker.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	defer stop()
+// A device publishing to another device's topic is disconnected (MQTT 3.1.1
+// has no negative PUBACK) and the bridge never sees the message.
+func TestPublishToAnotherDevicesTopicIsRefused(t *testing.T) {
+	url := mustStart(t)
+	_, got := mustBridge(t, url, "tempwatch-bridge", true)
+	for _, topic := range []string{a2.Ref().Topic(), b1.Ref().Topic(), "tempwatch/acme/sensors/+/readings"} {
+		lost := make(chan struct{}, 1)
+		user := deviceauth.Username(a1.Ref())
+		dev := mustConnect(t, options(url, user, user, keyA1).SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} }))
+		_ = dev.Publish(topic, 1, false, []byte(`{"value":99}`)) // refused: the connection ends
+		select {
+		case <-lost:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("publishing to %q as %s was not refused", topic, user)
+		}
+	}
+	// The next good message is the first the bridge gets.
+	dev := mustDevice(t, url, b1, keyB1)
+	require.NoError(t, waitTok(dev.Publish(b1.Ref().Topic(), 1, false, []byte(`{"value":4}`))))
+	assert.Equal(t, b1.Ref().Topic(), receive(t, got).Topic())
+	select {
+	case m := <-got:
+		t.Fatalf("the bridge got a refused message on %s", m.Topic())
+	default:
+	}
+}
 
+func TestDeviceSubscriptionsAreRefused(t *testing.T) {
+	url := mustStart(t)
+	dev := mustDevice(t, url, a1, keyA1)
+	for _, filter := range []string{"tempwatch/#", "#", "$SYS/#", "$share/g/" + readings, a1.Ref().Topic(), readings} {
+		tok := dev.Subscribe(filter, 1, nil)
+		require.NoError(t, waitTok(tok), filter)
+		assert.Equal(t, map[string]byte{resultKey(filter): 0x80}, tok.(*paho.SubscribeToken).Result(), "SUBACK for %q", filter)
+	}
+}
+
+func TestBridgeFiltersOutsideReadingsAreRefused(t *testing.T) {
+	url := mustStart(t)
+	c := mustConnect(t, options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass))
+	for filter, want := range map[string]byte{"#": 0x80, "$SYS/#": 0x80, "tempwatch/#": 0x80, "$share/ingest/" + readings: 1} {
+		tok := c.Subscribe(filter, 1, nil)
+		require.NoError(t, waitTok(tok), filter)
+		assert.Equal(t, map[string]byte{resultKey(filter): want}, tok.(*paho.SubscribeToken).Result(), "SUBACK for %q", filter)
+	}
+}
+
+// Someone with the bridge's client id but not its credential is refused
+// before the broker would hand them the session; the bridge keeps it and
+// its messages.
+func TestBridgeClientIDCannotBeTaken(t *testing.T) {
+	url := mustStart(t)
+	bridge, got := mustBridge(t, url, "tempwatch-bridge", false)
+	for _, cred := range [][2]string{{"", ""}, {deviceauth.DefaultBridgeUsername, "guess"}, {"acme/cr-1", keyA1}} {
+		_, err := connect(url, "tempwatch-bridge", cred[0], cred[1])
+		require.Error(t, err, "taking the bridge's client id as %q", cred[0])
+	}
+	assert.True(t, bridge.IsConnectionOpen(), "the bridge stays connected")
+	dev := mustDevice(t, url, a1, keyA1)
+	require.NoError(t, waitTok(dev.Publish(a1.Ref().Topic(), 1, false, []byte(`{"value":3}`))))
+	assert.Equal(t, a1.Ref().Topic(), receive(t, got).Topic())
+}
+
+func TestBridgeKeepsPersistentSessionQoS1(t *testing.T) {
+	url := mustStart(t)
 	// Subscribe with a persistent session, then go away. It never acks: a
 	// message that still reaches it while it leaves must come again.
-	sub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bridge").SetCleanSession(false).
-		SetAutoReconnect(false).SetAutoAckDisabled(true))
+	sub := paho.NewClient(options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass).
+		SetCleanSession(false).SetAutoAckDisabled(true))
 	require.NoError(t, waitTok(sub.Connect()))
-	require.NoError(t, waitTok(sub.Subscribe("t/#", 1, nil)))
+	require.NoError(t, waitTok(sub.Subscribe(readings, 1, nil)))
 	sub.Disconnect(100)
 
-	pub := mustConnect(t, url, "pub", true)
-	require.NoError(t, waitTok(pub.Publish("t/1", 1, false, []byte("queued"))))
+	dev := mustDevice(t, url, a1, keyA1)
+	require.NoError(t, waitTok(dev.Publish(a1.Ref().Topic(), 1, false, []byte("queued"))))
 
-	got := make(chan string, 1)
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID("bridge").SetCleanSession(false).SetAutoReconnect(false).
-		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
-	again := paho.NewClient(opts)
-	require.NoError(t, waitTok(again.Connect()))
-	defer again.Disconnect(100)
-	select {
-	case p := <-got:
-		assert.Equal(t, "queued", p)
-	case <-time.After(5 * time.Second):
-		t.Fatal("queued QoS1 message not delivered after reconnect")
-	}
+	got := make(chan paho.Message, 1)
+	mustConnect(t, options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass).SetCleanSession(false).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m }))
+	assert.Equal(t, "queued", string(receive(t, got).Payload()))
+}
+
+func TestStartNeedsAnAuthority(t *testing.T) {
+	_, _, err := broker.Start("127.0.0.1:0", nil)
+	assert.Error(t, err)
 }
 
 func TestStopClosesListener(t *testing.T) {
-	url, stop, err := broker.Start("127.0.0.1:0")
+	auth, err := deviceauth.New(keys{}, deviceauth.Bridge{Password: bridgePass})
+	require.NoError(t, err)
+	url, stop, err := broker.Start("127.0.0.1:0", auth)
 	require.NoError(t, err)
 	stop()
 	stop()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetConnectTimeout(time.Second).SetAutoReconnect(false))
-	assert.Error(t, waitTok(c.Connect()))
+	_, err = connect(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass)
+	assert.Error(t, err)
+}
+
+// resultKey is how paho names a filter's SUBACK code: a shared
+// subscription by its topic filter alone.
+func resultKey(filter string) string {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, f, _ := strings.Cut(rest, "/")
+		return f
+	}
+	return filter
+}
+
+func receive(tb testing.TB, got chan paho.Message) paho.Message {
+	tb.Helper()
+	select {
+	case m := <-got:
+		return m
+	case <-time.After(5 * time.Second):
+		tb.Fatal("message not delivered within 5s")
+		return nil
+	}
 }
 
 func waitTok(tok paho.Token) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,7 +33,10 @@ func (a *API) Login(ctx context.Context, email, password string) error {
 	return nil
 }
 
-// Setup creates every client and sensor of fleet that does not exist yet.
+// Setup creates every client and sensor of fleet that does not exist yet,
+// and gives each sensor its device key (Sensor.Key): a new sensor's comes
+// with it, an existing one's is rotated, since the API never shows a key
+// twice.
 func (a *API) Setup(ctx context.Context, fleet []*Sensor) error {
 	clientIDs := map[string]string{}
 	for _, s := range fleet {
@@ -46,12 +50,35 @@ func (a *API) Setup(ctx context.Context, fleet []*Sensor) error {
 		}
 		body := map[string]any{"client_id": id, "device_id": s.DeviceID, "name": s.ClientSlug + " " + s.DeviceID,
 			"location": "simulated", "unit": "C", "min_value": -40.0, "max_value": 85.0}
-		err := a.do(ctx, http.MethodPost, "/sensors", body, nil)
-		if err != nil && !isConflict(err) {
+		var created withKey
+		err := a.do(ctx, http.MethodPost, "/sensors", body, &created)
+		if isConflict(err) {
+			err = a.rotateKey(ctx, id, s.DeviceID, &created)
+		}
+		if err != nil {
 			return fmt.Errorf("create sensor %s/%s: %w", s.ClientSlug, s.DeviceID, err)
 		}
+		if created.DeviceKey == "" {
+			return fmt.Errorf("sensor %s/%s: no device_key in the response", s.ClientSlug, s.DeviceID)
+		}
+		s.Key = created.DeviceKey
 	}
 	return nil
+}
+
+// withKey is the part of a create or rotate-key answer the simulator uses.
+type withKey struct {
+	DeviceKey string `json:"device_key"`
+}
+
+// rotateKey gives an existing sensor of the client a new key.
+func (a *API) rotateKey(ctx context.Context, clientID, deviceID string, out *withKey) error {
+	id, err := a.findID(ctx, "/sensors?client_id="+url.QueryEscape(clientID)+"&name="+url.QueryEscape(deviceID),
+		func(it listItem) bool { return it.DeviceID == deviceID })
+	if err != nil {
+		return fmt.Errorf("sensor %s: %w", deviceID, err)
+	}
+	return a.do(ctx, http.MethodPost, "/sensors/"+id+"/rotate-key", nil, out)
 }
 
 func (a *API) ensureClient(ctx context.Context, slug string) (string, error) {
@@ -66,26 +93,40 @@ func (a *API) ensureClient(ctx context.Context, slug string) (string, error) {
 		return "", fmt.Errorf("create client %s: %w", slug, err)
 	}
 	// It exists from an earlier run: find it.
+	id, err := a.findID(ctx, "/clients?", func(it listItem) bool { return it.Slug == slug })
+	if err != nil {
+		return "", fmt.Errorf("client %s: %w", slug, err)
+	}
+	return id, nil
+}
+
+// listItem is what findID reads of a listed client or sensor.
+type listItem struct {
+	ID       string `json:"id"`
+	Slug     string `json:"slug"`
+	DeviceID string `json:"device_id"`
+}
+
+// findID pages through a list route (path with its filters) until match
+// picks an item, for something that conflicted on create.
+func (a *API) findID(ctx context.Context, path string, match func(listItem) bool) (string, error) {
 	cursor := ""
 	for {
 		var page struct {
-			Items []struct {
-				ID   string `json:"id"`
-				Slug string `json:"slug"`
-			} `json:"items"`
-			HasMore    bool   `json:"has_more"`
-			NextCursor string `json:"next_cursor"`
+			Items      []listItem `json:"items"`
+			HasMore    bool       `json:"has_more"`
+			NextCursor string     `json:"next_cursor"`
 		}
-		if err := a.do(ctx, http.MethodGet, "/clients?limit=500&cursor="+url.QueryEscape(cursor), nil, &page); err != nil {
-			return "", fmt.Errorf("list clients: %w", err)
+		if err := a.do(ctx, http.MethodGet, path+"&limit=500&cursor="+url.QueryEscape(cursor), nil, &page); err != nil {
+			return "", fmt.Errorf("list: %w", err)
 		}
-		for _, c := range page.Items {
-			if c.Slug == slug {
-				return c.ID, nil
+		for _, it := range page.Items {
+			if match(it) {
+				return it.ID, nil
 			}
 		}
 		if !page.HasMore {
-			return "", fmt.Errorf("client %s conflicts on create but is not listed", slug)
+			return "", errors.New("conflicts on create but is not listed")
 		}
 		cursor = page.NextCursor
 	}

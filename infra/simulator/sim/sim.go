@@ -19,8 +19,12 @@ type Sensor struct {
 	Base       float64 // daily mean, °C
 	Amplitude  float64 // half the day's swing, °C
 	Noise      float64 // standard deviation of the noise, °C
+	Key        string  // device key, the MQTT password (API.Setup fills it)
 	seq        int64
 }
+
+// Username is the sensor's MQTT username and client id (shared/deviceauth).
+func (s *Sensor) Username() string { return s.ClientSlug + "/" + s.DeviceID }
 
 // Topic is where the sensor publishes.
 func (s *Sensor) Topic() string {
@@ -58,8 +62,9 @@ func Fleet(clients, perClient int, seed uint64) []*Sensor {
 // ClientSlug is the slug of simulated client number i.
 func ClientSlug(i int) string { return fmt.Sprintf("sim-client-%d", i+1) }
 
-// Message is one payload ready to publish.
+// Message is one payload ready to publish by its sensor.
 type Message struct {
+	Sensor  *Sensor
 	Topic   string
 	Payload []byte
 }
@@ -98,7 +103,7 @@ func (g *Generator) Next(t time.Time) []Message {
 	s := g.Fleet[g.next%len(g.Fleet)]
 	g.next++
 	if g.rand.Float64() < g.Mix.Malformed {
-		return []Message{{Topic: s.Topic(), Payload: []byte(malformed[g.rand.IntN(len(malformed))])}}
+		return []Message{{Sensor: s, Topic: s.Topic(), Payload: []byte(malformed[g.rand.IntN(len(malformed))])}}
 	}
 	s.seq++
 	b, _ := json.Marshal(map[string]any{
@@ -109,7 +114,7 @@ func (g *Generator) Next(t time.Time) []Message {
 		"battery":  math.Round((3.0+g.rand.Float64()*0.6)*100) / 100,
 		"humidity": math.Round(30 + g.rand.Float64()*40),
 	})
-	m := Message{Topic: s.Topic(), Payload: b}
+	m := Message{Sensor: s, Topic: s.Topic(), Payload: b}
 	if g.rand.Float64() < g.Mix.Duplicate {
 		return []Message{m, m}
 	}
