@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 )
 
@@ -70,31 +67,15 @@ func main() {
 	}
 	log.Info("clients and sensors ready", "clients", *clients, "sensors", len(fleet))
 
-	// Each sensor is a device of its own: its connection may publish to
-	// its topic only.
-	conns := make(map[*sim.Sensor]paho.Client, len(fleet))
-	for _, s := range fleet {
-		c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(*broker).
-			SetClientID(s.Username()).SetUsername(s.Username()).SetPassword(s.Key).
-			SetAutoReconnect(true).SetConnectRetry(true)))
-		if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-			log.Error("mqtt connect failed", "broker", *broker, "device", s.Username(), "error", t.Error())
-			os.Exit(1)
-		}
-		defer c.Disconnect(500)
-		conns[s] = c
+	devices, err := sim.ConnectDevices(*broker, fleet)
+	if err != nil {
+		log.Error("connect devices", "error", err)
+		os.Exit(1)
 	}
+	defer devices.Close()
 	gen := sim.NewGenerator(fleet, sim.Mix{Malformed: *malformed, Duplicate: *dup}, *seed)
 	start := time.Now()
-	n, err := sim.Run(ctx, gen, *rate, *duration, func(ctx context.Context, m sim.Message) error {
-		t := conns[m.Sensor].Publish(m.Topic, 1, false, m.Payload)
-		select {
-		case <-t.Done():
-			return t.Error()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	n, err := sim.Run(ctx, gen, *rate, *duration, devices.Publish)
 	log.Info("done", "published", n, "seconds", time.Since(start).Seconds())
 	if err != nil {
 		log.Error("publish failed", "error", err)

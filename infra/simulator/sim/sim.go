@@ -127,6 +127,9 @@ type Publisher func(ctx context.Context, m Message) error
 // Run publishes at rate messages per second for d (0: until ctx ends) and
 // returns how many it published.
 func Run(ctx context.Context, g *Generator, rate float64, d time.Duration, publish Publisher) (int, error) {
+	// A publish under way when the duration ends is waited for and
+	// counted: it may well have reached the broker.
+	publishCtx := ctx
 	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -149,8 +152,8 @@ func Run(ctx context.Context, g *Generator, rate float64, d time.Duration, publi
 		// Readings of one sensor are at least a millisecond apart so the
 		// natural key (sensor, device time) never merges two of them.
 		for _, m := range g.Next(start.Add(time.Duration(i) * interval)) {
-			if err := publish(ctx, m); err != nil {
-				if ctx.Err() != nil {
+			if err := publish(publishCtx, m); err != nil {
+				if publishCtx.Err() != nil {
 					return sent, nil
 				}
 				return sent, err
