@@ -190,6 +190,12 @@ func TestBridgeKeepsPersistentSessionQoS1(t *testing.T) {
 
 	dev := mustDevice(t, url, a1, keyA1)
 	require.NoError(t, waitTok(dev.Publish(a1.Ref().Topic(), 1, false, []byte("queued"))))
+	// While the bridge is away, nobody without its credential gets its
+	// session (and the message waiting in it).
+	_, err := connect(url, "tempwatch-bridge", "acme/cr-1", keyA1)
+	require.Error(t, err)
+	_, err = connect(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, "guess")
+	require.Error(t, err)
 
 	got := make(chan paho.Message, 1)
 	mustConnect(t, options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass).SetCleanSession(false).
