@@ -88,14 +88,19 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f telemetry.DeadLett
 	if f.To != nil {
 		received = append(received, bson.E{Key: "$lt", Value: ceilMillis(*f.To)})
 	}
-	if len(received) > 0 {
-		filter = append(filter, bson.E{Key: "received_at", Value: received})
-	}
-	if c := f.Page.Cursor; c != nil {
+	c := f.Page.Cursor
+	if c != nil {
 		if !deadLetterIDPattern.MatchString(c.ID) {
 			return nil, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
 				Fields: map[string]string{"cursor": "does not belong to this list"}}
 		}
+		// Redundant with the $or below, but a bound the index scan can use.
+		received = append(received, bson.E{Key: "$lte", Value: c.CreatedAt})
+	}
+	if len(received) > 0 {
+		filter = append(filter, bson.E{Key: "received_at", Value: received})
+	}
+	if c != nil {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "received_at", Value: bson.D{{Key: "$lt", Value: c.CreatedAt}}}},
 			bson.D{{Key: "received_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},

@@ -69,14 +69,17 @@ func NewPayloadStore(db *mongo.Database) *PayloadStore {
 }
 
 // EnsureIndexes creates the indexes the lookups use: payload batches by
-// sensor and time, dead letters by time and, for a client's list, by
-// client then time and id (the list's order).
+// sensor and time; dead letters in the lists' order (received_at, _id),
+// alone for admins' lists and sweeps, after client_id for a client's list,
+// so MongoDB never sorts a page in memory. (FerretDB's SQLite backend uses
+// indexes for _id lookups only: there, lists and sweeps read the whole
+// collection.)
 func (s *PayloadStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.raw.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "sensors", Value: 1}, {Key: "from", Value: 1}}}); err != nil {
 		return fmt.Errorf("mongo: index raw_payload_batches: %w", err)
 	}
 	if _, err := s.dead.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "received_at", Value: -1}}},
+		{Keys: bson.D{{Key: "received_at", Value: -1}, {Key: "_id", Value: -1}}},
 		{Keys: bson.D{{Key: "client_id", Value: 1}, {Key: "received_at", Value: -1}, {Key: "_id", Value: -1}}},
 	}); err != nil {
 		return fmt.Errorf("mongo: index dead_letters: %w", err)
