@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
 # run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
-# deadletters, or all (default). The read-path data set (10 sensors x 1 year at 1 reading/10 s,
-# about 31.5 M rows) is built once in the database tempwatch_bench (about
-# 15 minutes on 2 cores) and reused by later runs.
+# deadletters, or all (default). The read-path data set (10 sensors x 1
+# year at 1 reading/10 s, about 31.5 M rows) is built once in the database
+# tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/scripts/services.sh
