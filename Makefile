@@ -26,7 +26,7 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 test: ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh
 
-bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e; default all)
+bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters; default all)
 	@infra/scripts/bench.sh
 
 lint: tools ## gofmt, go vet and golangci-lint on both modules

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
-# run, plus absolute figures. BENCH selects: readpaths, ingest, e2e, or all
-# (default). The read-path data set (10 sensors x 1 year at 1 reading/10 s,
-# about 31.5 M rows) is built once in the database tempwatch_bench (about
-# 15 minutes on 2 cores) and reused by later runs.
+# run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
+# deadletters, or all (default). The read-path data set (10 sensors x 1
+# year at 1 reading/10 s, about 31.5 M rows) is built once in the database
+# tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . infra/scripts/services.sh
@@ -22,4 +22,8 @@ fi
 if [[ $what == all || $what == e2e ]]; then
 	echo "== end to end: publish -> Mosquitto -> bridge -> devstack -> ingest -> PostgreSQL vs bare CopyFrom"
 	(cd infra && go run ./e2e/cmd/ingestbench -n "${BENCH_READINGS:-100000}" ${FERRET_PID:+-mongo-pid $FERRET_PID})
+fi
+if [[ $what == all || $what == deadletters ]]; then
+	echo "== dead letters: a first page and an empty sweep vs finding one by id, by collection size"
+	go test -run '^$' -bench BenchmarkDeadLetters -benchtime 5x -v -timeout 30m ./shared/mongo/ | grep -E 'ns/op|docs=.*raw=.*:'
 fi

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
+	"github.com/tempwatch/tempwatch/shared/archive"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
 	"github.com/tempwatch/tempwatch/shared/cache"
@@ -19,6 +21,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/console"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/measurements"
+	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/openapi"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -27,6 +31,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/statistics"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/users"
 )
 
@@ -34,12 +40,14 @@ import (
 var callers = []string{"admin", "client_admin of A", "viewer of A", "client_admin of B", "anonymous"}
 
 // fixture is the whole API (every function of template.yaml behind its
-// routes, as API Gateway routes them) over a fresh database and Redis prefix.
+// routes, as API Gateway routes them) over a fresh database, Redis prefix
+// and MongoDB database.
 type fixture struct {
-	t   *testing.T
-	env *apitest.Env
-	api http.Handler
-	jwt auth.JWTConfig
+	t       *testing.T
+	env     *apitest.Env
+	api     http.Handler
+	jwt     auth.JWTConfig
+	archive *mongo.PayloadStore
 }
 
 func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
@@ -54,6 +62,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	db := env.DB
 	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(db)})
 	deviceStore := postgres.NewReadingStore(db)
+	archiveStore := mongo.NewPayloadStore(mongotest.MustDatabase(t))
 	// The ingest route's entry only sends user tokens, which are refused
 	// before a payload is archived, so no archive is configured.
 	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
@@ -68,8 +77,10 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
-		"OpenAPIFunction":      openapi.NewHandler(log),
-		"ConsoleFunction":      console.NewHandler(log),
+		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
+			Measurements: postgres.NewMeasurementStore(db), TTL: telemetry.DefaultDeadLetterTTL, Log: log})),
+		"OpenAPIFunction": openapi.NewHandler(log),
+		"ConsoleFunction": console.NewHandler(log),
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
@@ -79,7 +90,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		}
 		mux.Handle(r.Method+" "+r.Path, h)
 	}
-	return &fixture{t: t, env: env, api: mux, jwt: jwt}
+	return &fixture{t: t, env: env, api: mux, jwt: jwt, archive: archiveStore}
 }
 
 func random() string {
@@ -125,6 +136,36 @@ func (fx *fixture) readingOf(sensor string) string {
 	_, err := fx.env.DB.Exec(context.Background(), `SELECT recompute_rollup($1, rollup_bucket(date_trunc('second', now()) - interval '1 hour'))`, sensor)
 	require.NoError(fx.t, err)
 	return fmt.Sprint(id)
+}
+
+// archivedMeasurementA returns the id of a reading of a new sensor of
+// client A whose raw payload is archived, as ingest leaves it.
+func (fx *fixture) archivedMeasurementA() string {
+	ctx := context.Background()
+	id := fx.measurementA()
+	var sensor string
+	var at time.Time
+	require.NoError(fx.t, fx.env.DB.QueryRow(ctx, `SELECT sensor_id, measured_at FROM readings WHERE id = $1`, id).Scan(&sensor, &at))
+	require.NoError(fx.t, fx.archive.InsertRawPayloads(ctx, []telemetry.RawPayload{{SensorID: sensor, MeasuredAt: at,
+		Topic: "tempwatch/client-a/sensors/d/readings", Source: "mqtt", ReceivedAt: at, Raw: []byte(`{"value":21.5}`)}}))
+	return id
+}
+
+// deadLetterA stores a dead letter of client A received now and returns its id.
+func (fx *fixture) deadLetterA() string {
+	ctx := context.Background()
+	msg := "dl-" + random()
+	require.NoError(fx.t, fx.archive.InsertDeadLetters(ctx, []telemetry.DeadLetter{{MessageID: msg, ClientID: fx.env.ClientA,
+		Reason: "payload is not JSON", Topic: "tempwatch/client-a/sensors/d/readings", Source: "mqtt", ReceivedAt: time.Now(), Raw: []byte("{")}}))
+	got, err := fx.archive.FindDeadLetters(ctx, telemetry.DeadLetterFilter{ClientID: fx.env.ClientA, Page: tempwatch.PageRequest{Limit: 500}})
+	require.NoError(fx.t, err)
+	for _, d := range got {
+		if d.MessageID == msg {
+			return d.ID
+		}
+	}
+	fx.t.Fatalf("dead letter %s not found", msg)
+	return ""
 }
 
 // loginA creates a user of A who can log in and returns the login body.
@@ -274,6 +315,19 @@ var tenantTable = []routeCase{
 	{"DELETE /measurements/{id}", func(fx *fixture) request {
 		return request{method: "DELETE", path: "/measurements/" + fx.measurementA()}
 	}, [5]int{204, 204, 403, 404, 401}},
+
+	// archive: a dead letter of A, and the raw payload of a reading of A.
+	{"GET /dead-letters", func(fx *fixture) request {
+		r := get("/dead-letters?limit=500")
+		r.listed = fx.deadLetterA()
+		return r
+	}, [5]int{200, 200, 200, 200, 401}},
+	{"GET /dead-letters/{id}", func(fx *fixture) request {
+		return get("/dead-letters/" + fx.deadLetterA())
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"GET /measurements/{id}/raw", func(fx *fixture) request {
+		return get("/measurements/" + fx.archivedMeasurementA() + "/raw")
+	}, [5]int{200, 200, 200, 404, 401}},
 
 	// ingest: devices only; a user's bearer token is no device credential.
 	{"POST /ingest/readings", func(fx *fixture) request {

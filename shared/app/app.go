@@ -1,5 +1,6 @@
 // Package app builds what every function's main needs from the environment:
-// the logger, PostgreSQL, Redis and, for HTTP functions, the token check.
+// the logger, PostgreSQL, Redis, MongoDB where asked for and, for HTTP
+// functions, the token check.
 // It keeps mains to configuration, wiring and the runtime call.
 package app
 
@@ -12,11 +13,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
+	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/redis"
 )
@@ -25,6 +28,9 @@ import (
 type Needs struct {
 	// JWT loads the JWT_* variables, for functions that check or issue tokens.
 	JWT bool
+	// Mongo loads MONGODB_URL (required) and MONGODB_DATABASE and opens that
+	// database, for functions that read or write the archive.
+	Mongo bool
 	// Config reads the function's own variables; its problems are reported
 	// together with the common ones.
 	Config func(r *config.Reader)
@@ -37,11 +43,14 @@ type Env struct {
 	Redis       *goredis.Client
 	RedisPrefix string
 	JWT         auth.JWTConfig
+	// Mongo is the archive's database, when Needs.Mongo asked for it.
+	Mongo *gomongo.Database
 }
 
 // Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
-// asks for) through getenv, then opens PostgreSQL (applying migrations) and a
-// Redis client (which does not fail when Redis is away: it is a cache).
+// asks for) through getenv, then opens PostgreSQL (applying migrations), a
+// Redis client (which does not fail when Redis is away: it is a cache) and,
+// when asked, MongoDB (which must answer).
 func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (*Env, error) {
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
@@ -52,6 +61,11 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	}
 	if needs.JWT {
 		e.JWT = auth.LoadJWTConfig(r)
+	}
+	var mongoURL, mongoDB string
+	if needs.Mongo {
+		mongoURL = r.URL("MONGODB_URL", "", "mongodb", "mongodb+srv")
+		mongoDB = r.String("MONGODB_DATABASE", "tempwatch")
 	}
 	if needs.Config != nil {
 		needs.Config(r)
@@ -66,6 +80,14 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	e.Redis = rdb
 	if e.DB, err = postgres.Open(ctx, dbURL); err != nil {
 		return nil, err
+	}
+	if needs.Mongo {
+		mc, err := mongo.Open(ctx, mongoURL)
+		if err != nil {
+			e.DB.Close()
+			return nil, err
+		}
+		e.Mongo = mc.Database(mongoDB)
 	}
 	return e, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
@@ -19,9 +20,9 @@ import (
 func TestLoadNamesEveryProblem(t *testing.T) {
 	_, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
 		"REDIS_URL": "http://not-redis", "LOG_LEVEL": "chatty",
-	}), app.Needs{JWT: true, Config: func(r *config.Reader) { r.Required("FN_ONLY") }})
+	}), app.Needs{JWT: true, Mongo: true, Config: func(r *config.Reader) { r.Required("FN_ONLY") }})
 	require.Error(t, err)
-	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "JWT_KEYS", "FN_ONLY"} {
+	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "JWT_KEYS", "MONGODB_URL", "FN_ONLY"} {
 		assert.Contains(t, err.Error(), name)
 	}
 }
@@ -55,4 +56,22 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.True(t, reached)
+}
+
+func TestLoadOpensMongoOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(t), "REDIS_URL": redistest.URL(),
+		"MONGODB_URL": mongotest.URL(t), "MONGODB_DATABASE": "app_test"}
+	e, err := app.Load(context.Background(), "fn", config.MapEnv(env), app.Needs{})
+	require.NoError(t, err)
+	t.Cleanup(e.DB.Close)
+	assert.Nil(t, e.Mongo, "a function that does not ask opens no MongoDB")
+
+	e, err = app.Load(context.Background(), "fn", config.MapEnv(env), app.Needs{Mongo: true})
+	require.NoError(t, err)
+	t.Cleanup(e.DB.Close)
+	require.NotNil(t, e.Mongo)
+	assert.Equal(t, "app_test", e.Mongo.Name())
+	t.Cleanup(func() { _ = e.Mongo.Client().Disconnect(context.Background()) })
+	require.NoError(t, e.Mongo.Client().Ping(context.Background(), nil))
 }

@@ -53,8 +53,10 @@ const (
 //
 // dead_letters documents: _id (a hash of message id, topic, receive time and
 // bytes, so a retried batch does not add it twice), message_id, reason,
-// topic, source, received_at, raw (at most MaxDeadLetterBytes; raw_size
-// gives the full length).
+// topic, source, received_at, client_id and sensor_id (absent when the
+// message named none we know), raw (at most MaxDeadLetterBytes), raw_size
+// (the message's full length), and head (raw's first
+// telemetry.DeadLetterHeadBytes, so a list reads no more than it shows).
 type PayloadStore struct {
 	raw, dead *mongo.Collection
 }
@@ -67,12 +69,19 @@ func NewPayloadStore(db *mongo.Database) *PayloadStore {
 }
 
 // EnsureIndexes creates the indexes the lookups use: payload batches by
-// sensor and time, dead letters by time.
+// sensor and time; dead letters in the lists' order (received_at, _id),
+// alone for admins' lists and sweeps, after client_id for a client's list,
+// so MongoDB never sorts a page in memory. (FerretDB's SQLite backend uses
+// indexes for _id lookups only: there, lists and sweeps read the whole
+// collection.)
 func (s *PayloadStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.raw.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "sensors", Value: 1}, {Key: "from", Value: 1}}}); err != nil {
 		return fmt.Errorf("mongo: index raw_payload_batches: %w", err)
 	}
-	if _, err := s.dead.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "received_at", Value: -1}}}); err != nil {
+	if _, err := s.dead.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "received_at", Value: -1}, {Key: "_id", Value: -1}}},
+		{Keys: bson.D{{Key: "client_id", Value: 1}, {Key: "received_at", Value: -1}, {Key: "_id", Value: -1}}},
+	}); err != nil {
 		return fmt.Errorf("mongo: index dead_letters: %w", err)
 	}
 	return nil
@@ -259,16 +268,24 @@ func (s *PayloadStore) InsertDeadLetters(ctx context.Context, ds []telemetry.Dea
 	}
 	docs := make([]any, len(ds))
 	for i, d := range ds {
-		docs[i] = bson.D{
+		doc := bson.D{
 			{Key: "_id", Value: deadLetterID(d)},
 			{Key: "message_id", Value: d.MessageID},
 			{Key: "reason", Value: d.Reason},
 			{Key: "topic", Value: d.Topic},
 			{Key: "source", Value: d.Source},
 			{Key: "received_at", Value: d.ReceivedAt.UTC()},
-			{Key: "raw", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), MaxDeadLetterBytes)]}},
-			{Key: "raw_size", Value: len(d.Raw)},
 		}
+		if d.ClientID != "" {
+			doc = append(doc, bson.E{Key: "client_id", Value: d.ClientID})
+		}
+		if d.SensorID != "" {
+			doc = append(doc, bson.E{Key: "sensor_id", Value: d.SensorID})
+		}
+		docs[i] = append(doc,
+			bson.E{Key: "raw", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), MaxDeadLetterBytes)]}},
+			bson.E{Key: "raw_size", Value: max(d.Size, len(d.Raw))},
+			bson.E{Key: "head", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), telemetry.DeadLetterHeadBytes)]}})
 	}
 	return insertIgnoringDuplicates(ctx, s.dead, docs, "dead letters")
 }

@@ -166,6 +166,17 @@ export function formatTemp(v) {
 }
 
 /**
+ * What a list shows of a dead letter's first bytes: its head as text, with
+ * an ellipsis when the message is longer, or how long it is when the bytes
+ * are not text.
+ */
+export function describeHead(item) {
+  const shown = item.head ? Math.floor((item.head.length * 3) / 4) - (item.head.match(/=+$/)?.[0].length ?? 0) : 0;
+  if (typeof item.head_text !== 'string') return `(not text, ${item.size} bytes)`;
+  return item.size > shown ? `${item.head_text}…` : item.head_text;
+}
+
+/**
  * An API client holding one session's tokens in memory. fetchFn is the
  * browser's fetch (tests pass their own); onSignedOut(reason) is called
  * when the session ends without a logout (refresh refused).
@@ -668,16 +679,22 @@ function start() {
     return out;
   }
 
-  async function viewUsers() {
-    const manage = can(me.role, 'manageUsers');
-    const roles = grantableRoles(me.role);
-    const clientNames = new Map();
+  /** The names of the clients the caller may read, by id (empty when they cannot be loaded). */
+  async function loadClientNames() {
+    const names = new Map();
     try {
       const cs = await api('GET', '/clients', { query: { limit: 500 } });
-      for (const c of cs.items) clientNames.set(c.id, c.name);
+      for (const c of cs.items) names.set(c.id, c.name);
     } catch {
       // Names are a convenience; ids are shown without them.
     }
+    return names;
+  }
+
+  async function viewUsers() {
+    const manage = can(me.role, 'manageUsers');
+    const roles = grantableRoles(me.role);
+    const clientNames = await loadClientNames();
     const clientName = (cid) => (cid ? clientNames.get(cid) || cid : 'all clients (admin)');
 
     const list = pagedList(['Email', 'Name', 'Role', 'Client', 'Created'], 'No users.',
@@ -734,6 +751,22 @@ function start() {
     return out;
   }
 
+  async function viewDeadLetters() {
+    const clientNames = await loadClientNames();
+    const list = pagedList(['Received', 'Reason', 'Client', 'Topic', 'Size', 'First bytes'], 'No dead letters.',
+      (cursor) => api('GET', '/dead-letters', { query: { limit: 50, cursor } }),
+      (d) => h('tr', {}, h('td', {}, time(d.received_at)), h('td', {}, d.reason),
+        h('td', {}, d.client_id ? clientNames.get(d.client_id) || d.client_id : 'none known'),
+        h('td', { class: 'mono' }, d.topic), h('td', { class: 'num' }, d.size),
+        h('td', { class: 'mono' }, describeHead(d))));
+    await list.reload();
+    return [
+      h('h1', {}, 'Dead letters'),
+      h('p', { class: 'muted' }, 'Messages refused for good, newest first; kept for the configured time (30 days by default).'),
+      h('section', { class: 'card' }, list.el),
+    ];
+  }
+
   function viewAccount() {
     const f = form([
       { name: 'current_password', label: 'Current password', type: 'password', required: true, autocomplete: 'current-password' },
@@ -759,6 +792,7 @@ function start() {
     [/^#\/clients\/([^/]+)$/, viewClient],
     [/^#\/sensors\/([^/]+)$/, viewSensor],
     [/^#\/users$/, viewUsers],
+    [/^#\/dead-letters$/, viewDeadLetters],
     [/^#\/account$/, viewAccount],
   ];
 
