@@ -112,7 +112,7 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f telemetry.DeadLett
 		SetProjection(bson.D{{Key: "raw", Value: 0}})
 	cur, err := s.dead.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("mongo: find dead letters: %w", err)
+		return nil, translate(err, "find dead letters")
 	}
 	defer func() { _ = cur.Close(ctx) }()
 	for cur.Next(ctx) {
@@ -123,7 +123,7 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f telemetry.DeadLett
 		out = append(out, d.stored())
 	}
 	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("mongo: find dead letters: %w", err)
+		return nil, translate(err, "find dead letters")
 	}
 	return out, nil
 }
@@ -140,7 +140,7 @@ func (s *PayloadStore) FindDeadLetterByID(ctx context.Context, id string) (telem
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return telemetry.StoredDeadLetter{}, notFound
 	case err != nil:
-		return telemetry.StoredDeadLetter{}, fmt.Errorf("mongo: find dead letter: %w", err)
+		return telemetry.StoredDeadLetter{}, translate(err, "find dead letter")
 	}
 	return d.stored(), nil
 }
@@ -183,13 +183,13 @@ func (s *PayloadStore) SweepDeadLetters(ctx context.Context, cutoff time.Time, l
 		n := min(sweepBatch, limit-deleted)
 		cur, err := s.dead.Find(ctx, expired, options.Find().SetLimit(int64(n)).SetProjection(bson.D{{Key: "_id", Value: 1}}))
 		if err != nil {
-			return deleted, fmt.Errorf("mongo: find expired dead letters: %w", err)
+			return deleted, translate(err, "find expired dead letters")
 		}
 		var ids []struct {
 			ID string `bson:"_id"`
 		}
 		if err := cur.All(ctx, &ids); err != nil {
-			return deleted, fmt.Errorf("mongo: find expired dead letters: %w", err)
+			return deleted, translate(err, "find expired dead letters")
 		}
 		if len(ids) == 0 {
 			break

@@ -11,6 +11,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Open connects to url and checks the server answers.
@@ -30,4 +33,18 @@ func Open(ctx context.Context, url string) (*mongo.Client, error) {
 		return nil, fmt.Errorf("mongo: cannot reach %v (is MongoDB or FerretDB running? `make run` and `make test` start FerretDB when MONGODB_URL is unset): %w", opts.Hosts, err)
 	}
 	return c, nil
+}
+
+// errUnavailable is what callers see of a MongoDB they cannot reach.
+var errUnavailable = tempwatch.Errorf(tempwatch.EUNAVAILABLE, "The archive is temporarily unavailable; retry later.")
+
+// translate wraps a driver error with what failed, and marks the errors of
+// a server that cannot be reached (down, cut off, too slow) EUNAVAILABLE,
+// so the API answers 503, not 500.
+func translate(err error, what string) error {
+	var sel topology.ServerSelectionError
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &sel) {
+		return fmt.Errorf("mongo: %s: %w: %w", what, errUnavailable, err)
+	}
+	return fmt.Errorf("mongo: %s: %w", what, err)
 }

@@ -199,7 +199,7 @@ func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measure
 	cur, err := s.raw.Find(ctx, bson.D{{Key: "sensors", Value: sensorID},
 		{Key: "from", Value: bson.D{{Key: "$lte", Value: at}}}, {Key: "to", Value: bson.D{{Key: "$gte", Value: at}}}})
 	if err != nil {
-		return telemetry.RawPayload{}, fmt.Errorf("mongo: find raw payload: %w", err)
+		return telemetry.RawPayload{}, translate(err, "find raw payload")
 	}
 	defer func() { _ = cur.Close(ctx) }()
 	for cur.Next(ctx) {
@@ -222,7 +222,7 @@ func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measure
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return telemetry.RawPayload{}, fmt.Errorf("mongo: find raw payload: %w", err)
+		return telemetry.RawPayload{}, translate(err, "find raw payload")
 	}
 	return telemetry.RawPayload{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Raw payload not found.")
 }
