@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -147,15 +149,36 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 	return errs
 }
 
+// RequiredSecrets are the variables docker-compose.yml must require from
+// the operator (${NAME:?...}): a default written in the file is published
+// with it, so anyone who reads the repository could use it.
+var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD"}
+
+// composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
+// capturing the name and the operator (:?, ?, :-, -, :+, +).
+var composeVariable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[?+-])?`)
+
 // loadCompose parses a compose file the way docker compose does (all profiles
-// enabled, variables at their defaults, not the caller's environment).
+// enabled, variables at their defaults, not the caller's environment). A
+// variable the file requires (${NAME:?...}) gets a placeholder, as an
+// operator's .env would give it a value.
 func loadCompose(ctx context.Context, root, file string) (*types.Project, error) {
 	abs := filepath.Join(root, file)
+	text, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	env := []string{}
+	for _, m := range composeVariable.FindAllStringSubmatch(string(text), -1) {
+		if strings.HasSuffix(m[2], "?") {
+			env = append(env, m[1]+"=deploycheck-placeholder-"+strings.ToLower(m[1]))
+		}
+	}
 	opts, err := cli.NewProjectOptions([]string{abs},
 		cli.WithWorkingDirectory(filepath.Dir(abs)),
 		cli.WithName("tempwatch"),
 		cli.WithProfiles([]string{"*"}),
-		cli.WithEnv([]string{}),
+		cli.WithEnv(env),
 		cli.WithResolvedPaths(true),
 	)
 	if err != nil {
@@ -170,13 +193,15 @@ func loadCompose(ctx context.Context, root, file string) (*types.Project, error)
 
 // CheckCompose checks docker-compose.yml: the generic file checks, plus one
 // service per function folder, named after it and built from
-// function.Dockerfile with FUNCTION=<folder> (the gateway relies on the name).
+// function.Dockerfile with FUNCTION=<folder> (the gateway relies on the name),
+// and every use of a RequiredSecrets variable required, never defaulted.
 func CheckCompose(ctx context.Context, root string) []error {
 	p, err := loadCompose(ctx, root, ComposeFile)
 	if err != nil {
 		return []error{err}
 	}
 	errs := checkProject(root, ComposeFile, p)
+	errs = append(errs, checkRequiredSecrets(root, ComposeFile)...)
 	dirs, err := FunctionDirs(root)
 	if err != nil {
 		return append(errs, err)
@@ -188,6 +213,22 @@ func CheckCompose(ctx context.Context, root string) []error {
 			errs = append(errs, fmt.Errorf("%s: functions/%s has no compose service %q", ComposeFile, d, d))
 		case svc.Build == nil || svc.Build.Args["FUNCTION"] == nil || *svc.Build.Args["FUNCTION"] != d:
 			errs = append(errs, fmt.Errorf("%s: service %q must build %s with FUNCTION=%s", ComposeFile, d, FunctionDocker, d))
+		}
+	}
+	return errs
+}
+
+// checkRequiredSecrets reports each reference to a RequiredSecrets variable
+// in file that is not ${NAME:?...} or ${NAME?...}.
+func checkRequiredSecrets(root, file string) []error {
+	text, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, m := range composeVariable.FindAllStringSubmatch(string(text), -1) {
+		if slices.Contains(RequiredSecrets, m[1]) && !strings.HasSuffix(m[2], "?") {
+			errs = append(errs, fmt.Errorf("%s: ${%s%s...} must require the secret (${%s:?...}): a default in the file is a published secret", file, m[1], m[2], m[1]))
 		}
 	}
 	return errs

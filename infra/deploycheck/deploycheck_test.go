@@ -275,6 +275,24 @@ func TestCheckComposeFindsProblems(t *testing.T) {
 			want: []string{`service "prometheus" mounts infra/monitoring/prometheus.yml, which does not exist`},
 		},
 		{
+			name: "a broker secret with a default",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  leaky:\n    image: busybox\n    environment:\n      MQTT_BRIDGE_PASSWORD: ${MQTT_BRIDGE_PASSWORD:-published}\n", 1)
+				})
+			},
+			want: []string{"${MQTT_BRIDGE_PASSWORD:-...} must require the secret"},
+		},
+		{
+			name: "a broker secret taken as it is",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  lax:\n    image: busybox\n    environment:\n      MQTT_BROKER_SECRET: ${MQTT_BROKER_SECRET}\n", 1)
+				})
+			},
+			want: []string{"${MQTT_BROKER_SECRET...} must require the secret"},
+		},
+		{
 			name: "invalid compose file",
 			break_: func(t *testing.T, dir string) {
 				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
