@@ -152,7 +152,7 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 // RequiredSecrets are the variables docker-compose.yml must require from
 // the operator (${NAME:?...}): a default written in the file is published
 // with it, so anyone who reads the repository could use it.
-var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD"}
+var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE"}
 
 // composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
 // capturing the name and the operator (:?, ?, :-, -, :+, +).
@@ -229,6 +229,75 @@ func checkRequiredSecrets(root, file string) []error {
 	for _, m := range composeVariable.FindAllStringSubmatch(string(text), -1) {
 		if slices.Contains(RequiredSecrets, m[1]) && !strings.HasSuffix(m[2], "?") {
 			errs = append(errs, fmt.Errorf("%s: ${%s%s...} must require the secret (${%s:?...}): a default in the file is a published secret", file, m[1], m[2], m[1]))
+		}
+	}
+	return errs
+}
+
+// EMQXConfig is the broker configuration docker-compose.yml mounts into
+// its emqx service.
+const EMQXConfig = "infra/emqx/emqx.conf"
+
+// gatewayURL matches a url setting of EMQXConfig that calls the compose
+// gateway, capturing the path.
+var gatewayURL = regexp.MustCompile(`(?m)^\s*url\s*=\s*"http://gateway:3000(/[^"?]*)[^"]*"`)
+
+// CheckBroker checks that the broker asks functions that exist and refuses
+// what they do not allow: every gateway url in EMQXConfig is a POST route
+// of template.yaml, authorization ends in no_match = deny with no file
+// source, and the compose emqx service mounts the file and sends the
+// broker secret as the bearer token of both its authenticator and its
+// authorizer.
+func CheckBroker(ctx context.Context, root string) []error {
+	conf, err := os.ReadFile(filepath.Join(root, EMQXConfig))
+	if err != nil {
+		return []error{err}
+	}
+	tpl, err := sam.Load(filepath.Join(root, TemplateFile))
+	if err != nil {
+		return []error{err}
+	}
+	posts := map[string]bool{}
+	for _, r := range tpl.Routes() {
+		if r.Method == "POST" {
+			posts[r.Path] = true
+		}
+	}
+	var errs []error
+	urls := gatewayURL.FindAllStringSubmatch(string(conf), -1)
+	if len(urls) < 2 {
+		errs = append(errs, fmt.Errorf("%s: want the authenticator and the authorizer to call the gateway, found %d gateway urls", EMQXConfig, len(urls)))
+	}
+	for _, m := range urls {
+		if !posts[m[1]] {
+			errs = append(errs, fmt.Errorf("%s: url path %s is not a POST route of %s", EMQXConfig, m[1], TemplateFile))
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*no_match\s*=\s*deny\s*$`).Match(conf) {
+		errs = append(errs, fmt.Errorf("%s: authorization must end in no_match = deny", EMQXConfig))
+	}
+	if regexp.MustCompile(`\btype\s*=\s*"?file\b`).Match(conf) {
+		errs = append(errs, fmt.Errorf("%s: an authorization file source (EMQX's acl.conf) allows what it does not name", EMQXConfig))
+	}
+
+	p, err := loadCompose(ctx, root, ComposeFile)
+	if err != nil {
+		return append(errs, err)
+	}
+	svc, ok := p.Services["emqx"]
+	if !ok {
+		return append(errs, fmt.Errorf("%s: no emqx service", ComposeFile))
+	}
+	mounted := false
+	for _, v := range svc.Volumes {
+		mounted = mounted || (v.Type == types.VolumeTypeBind && rel(root, v.Source) == EMQXConfig && v.Target == "/opt/emqx/etc/emqx.conf")
+	}
+	if !mounted {
+		errs = append(errs, fmt.Errorf("%s: service emqx must mount %s as /opt/emqx/etc/emqx.conf", ComposeFile, EMQXConfig))
+	}
+	for _, name := range []string{"EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION", "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION"} {
+		if v := svc.Environment[name]; v == nil || *v != "Bearer deploycheck-placeholder-mqtt_broker_secret" {
+			errs = append(errs, fmt.Errorf("%s: service emqx must set %s to Bearer ${MQTT_BROKER_SECRET:?...}", ComposeFile, name))
 		}
 	}
 	return errs

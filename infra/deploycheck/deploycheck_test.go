@@ -95,6 +95,66 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("build", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBuild(ctx, root, t.TempDir())) })
 	t.Run("compose", func(t *testing.T) { assert.Empty(t, deploycheck.CheckCompose(ctx, root)) })
 	t.Run("localstack", func(t *testing.T) { assert.Empty(t, deploycheck.CheckLocalStack(ctx, root)) })
+	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
+}
+
+func TestCheckBrokerFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	conf := func(dir string) string { return filepath.Join(dir, deploycheck.EMQXConfig) }
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{
+			name: "authenticator calls a route that does not exist",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string { return strings.Replace(s, "/mqtt/authn", "/mqtt/auth", 1) })
+			},
+			want: []string{"url path /mqtt/auth is not a POST route"},
+		},
+		{
+			name: "no match allows",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string { return strings.Replace(s, "no_match = deny", "no_match = allow", 1) })
+			},
+			want: []string{"no_match = deny"},
+		},
+		{
+			name: "a file source",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string {
+					return strings.Replace(s, "  sources = [\n", "  sources = [\n    {type = file, path = \"etc/acl.conf\"},\n", 1)
+				})
+			},
+			want: []string{"file source"},
+		},
+		{
+			name: "config not mounted",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, ":/opt/emqx/etc/emqx.conf:ro", ":/opt/emqx/etc/other.conf:ro", 1)
+				})
+			},
+			want: []string{"must mount infra/emqx/emqx.conf"},
+		},
+		{
+			name: "authorizer without the secret",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION: Bearer", "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__X_NOTHING: Bearer", 1)
+				})
+			},
+			want: []string{"EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckBroker(context.Background(), dir), tt.want...)
+		})
+	}
 }
 
 // ghostFunction is a function folder nobody declared.
