@@ -96,6 +96,37 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("compose", func(t *testing.T) { assert.Empty(t, deploycheck.CheckCompose(ctx, root)) })
 	t.Run("localstack", func(t *testing.T) { assert.Empty(t, deploycheck.CheckLocalStack(ctx, root)) })
 	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
+	t.Run("aws iot", func(t *testing.T) { assert.Empty(t, deploycheck.CheckAWSIoT(root)) })
+}
+
+func TestCheckAWSIoTFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	edit := func(old, new string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			mustEdit(t, filepath.Join(dir, deploycheck.TemplateFile), func(s string) string { return strings.Replace(s, old, new, 1) })
+		}
+	}
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{"another rule SQL", edit("timestamp() AS received_at", "timestamp() AS at"), []string{"no AWS::IoT::TopicRule with Sql"}},
+		{"another SQL version", edit(`AwsIotSqlVersion: "2016-03-23"`, `AwsIotSqlVersion: "2015-10-08"`), []string{"AwsIotSqlVersion"}},
+		{"no dead-letter queue", edit("deadLetterTargetArn: !GetAtt ReadingsDeadLetterQueue.Arn", "deadLetterTargetArn: arn:aws:sqs:x"), []string{"deadLetterTargetArn"}},
+		{"visibility under six function timeouts", edit("VisibilityTimeout: 360", "VisibilityTimeout: 300"), []string{"VisibilityTimeout 300s is under six times the Timeout of IngestFunction (60s)"}},
+		{"whole batches retried", edit("FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: []"), []string{"IngestFunction", "ReportBatchItemFailures"}},
+		{"nobody consumes the queue", edit("Queue: !GetAtt ReadingsQueue.Arn", "Queue: !GetAtt ReadingsDeadLetterQueue.Arn"), []string{"no function consumes ReadingsQueue"}},
+		{"signed tokens", edit("SigningDisabled: true", "SigningDisabled: false"), []string{"SigningDisabled must be true"}},
+		{"no invoke permission", edit("Principal: iot.amazonaws.com", "Principal: apigateway.amazonaws.com"), []string{"no AWS::Lambda::Permission lets iot.amazonaws.com invoke IoTAuthFunction"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckAWSIoT(dir), tt.want...)
+		})
+	}
 }
 
 func TestCheckBrokerFindsProblems(t *testing.T) {
