@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 )
@@ -66,24 +64,17 @@ func main() {
 		log.Info("clients and sensors ready", "clients", *clients, "sensors", len(fleet))
 	}
 
-	c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(*broker).
-		SetClientID(fmt.Sprintf("tempwatch-simulator-%d", os.Getpid())).SetAutoReconnect(true).SetConnectRetry(true)))
-	if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-		log.Error("mqtt connect failed", "broker", *broker, "error", t.Error())
+	// With -setup every sensor connects as itself, with its device key; a
+	// broker that takes anonymous clients also gets one shared connection.
+	devices, err := sim.ConnectDevices(*broker, fmt.Sprintf("tempwatch-simulator-%d", os.Getpid()), fleet, mqtt.BufferedConnections)
+	if err != nil {
+		log.Error("mqtt connect failed", "broker", *broker, "error", err)
 		os.Exit(1)
 	}
-	defer c.Disconnect(500)
+	defer devices.Close()
 	gen := sim.NewGenerator(fleet, sim.Mix{Malformed: *malformed, Duplicate: *dup}, *seed)
 	start := time.Now()
-	n, err := sim.Run(ctx, gen, *rate, *duration, func(ctx context.Context, m sim.Message) error {
-		t := c.Publish(m.Topic, 1, false, m.Payload)
-		select {
-		case <-t.Done():
-			return t.Error()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	n, err := sim.Run(ctx, gen, *rate, *duration, devices.Publish)
 	log.Info("done", "published", n, "seconds", time.Since(start).Seconds())
 	if err != nil {
 		log.Error("publish failed", "error", err)

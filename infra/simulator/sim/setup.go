@@ -32,7 +32,10 @@ func (a *API) Login(ctx context.Context, email, password string) error {
 	return nil
 }
 
-// Setup creates every client and sensor of fleet that does not exist yet.
+// Setup creates every client and sensor of fleet that does not exist yet
+// and sets each sensor's Key. A key is shown only when a sensor is created
+// or its key rotated, so a sensor left from an earlier run gets a new key:
+// the simulator is its only device.
 func (a *API) Setup(ctx context.Context, fleet []*Sensor) error {
 	clientIDs := map[string]string{}
 	for _, s := range fleet {
@@ -46,12 +49,58 @@ func (a *API) Setup(ctx context.Context, fleet []*Sensor) error {
 		}
 		body := map[string]any{"client_id": id, "device_id": s.DeviceID, "name": s.ClientSlug + " " + s.DeviceID,
 			"location": "simulated", "unit": "C", "min_value": -40.0, "max_value": 85.0}
-		err := a.do(ctx, http.MethodPost, "/sensors", body, nil)
-		if err != nil && !isConflict(err) {
+		var created struct {
+			DeviceKey string `json:"device_key"`
+		}
+		err := a.do(ctx, http.MethodPost, "/sensors", body, &created)
+		if isConflict(err) {
+			created.DeviceKey, err = a.rotateKey(ctx, id, s.DeviceID)
+		}
+		if err != nil {
 			return fmt.Errorf("create sensor %s/%s: %w", s.ClientSlug, s.DeviceID, err)
 		}
+		if created.DeviceKey == "" {
+			return fmt.Errorf("create sensor %s/%s: no device_key in the response", s.ClientSlug, s.DeviceID)
+		}
+		s.Key = created.DeviceKey
 	}
 	return nil
+}
+
+// rotateKey gives the existing sensor deviceID of client clientID a new key
+// and returns it.
+func (a *API) rotateKey(ctx context.Context, clientID, deviceID string) (string, error) {
+	cursor := ""
+	for {
+		var page struct {
+			Items []struct {
+				ID       string `json:"id"`
+				DeviceID string `json:"device_id"`
+			} `json:"items"`
+			HasMore    bool   `json:"has_more"`
+			NextCursor string `json:"next_cursor"`
+		}
+		q := "/sensors?limit=500&client_id=" + url.QueryEscape(clientID) + "&cursor=" + url.QueryEscape(cursor)
+		if err := a.do(ctx, http.MethodGet, q, nil, &page); err != nil {
+			return "", fmt.Errorf("list sensors: %w", err)
+		}
+		for _, s := range page.Items {
+			if s.DeviceID != deviceID {
+				continue
+			}
+			var rotated struct {
+				DeviceKey string `json:"device_key"`
+			}
+			if err := a.do(ctx, http.MethodPost, "/sensors/"+s.ID+"/rotate-key", nil, &rotated); err != nil {
+				return "", fmt.Errorf("rotate key: %w", err)
+			}
+			return rotated.DeviceKey, nil
+		}
+		if !page.HasMore {
+			return "", fmt.Errorf("sensor %s conflicts on create but is not listed", deviceID)
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func (a *API) ensureClient(ctx context.Context, slug string) (string, error) {

@@ -19,8 +19,14 @@ type Sensor struct {
 	Base       float64 // daily mean, °C
 	Amplitude  float64 // half the day's swing, °C
 	Noise      float64 // standard deviation of the noise, °C
-	seq        int64
+	// Key is the sensor's device key, its MQTT password (set by
+	// API.Setup; empty: the broker takes anonymous clients).
+	Key string
+	seq int64
 }
+
+// Username is the sensor's MQTT username, and the client id it must use.
+func (s *Sensor) Username() string { return s.ClientSlug + "/" + s.DeviceID }
 
 // Topic is where the sensor publishes.
 func (s *Sensor) Topic() string {
