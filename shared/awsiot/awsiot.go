@@ -23,6 +23,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // How long an authorization lasts. AWS IoT Core asks the authorizer again
@@ -148,9 +149,14 @@ func arnPrefix(ctx context.Context) (string, error) {
 	return "arn:" + parts[1] + ":iot:" + parts[3] + ":" + parts[4], nil
 }
 
-// clip bounds what a device chose before it reaches a log line.
+// clip makes what a client chose fit for a log line: bounded (a topic can
+// be tens of kilobytes), and without a device key that a confused device
+// sent as its username or client id.
 func clip(s string) string {
 	const max = 200
+	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
+		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
+	}
 	if len(s) <= max {
 		return s
 	}

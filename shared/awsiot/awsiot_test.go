@@ -147,6 +147,7 @@ func TestRefusals(t *testing.T) {
 		{"bridge username, any password", "tempwatch-bridge-1", "tempwatch-bridge", bridgePass},
 		{"bridge username with the suffix", "tempwatch-bridge-1", "tempwatch-bridge?x-amz-customauthorizer-name=tempwatch-devices", bridgePass},
 		{"a wildcard username", "acme/+", "acme/+", keyA},
+		{"the key as username and client id", keyA, keyA, keyA},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -262,10 +262,14 @@ func writeJSON(w http.ResponseWriter, v any) {
 	httpapi.JSON(w, http.StatusOK, v)
 }
 
-// clip bounds what a client chose (a topic can be tens of kilobytes) before
-// it reaches a log line.
+// clip makes what a client chose fit for a log line: bounded (a topic can
+// be tens of kilobytes), and without a device key that a confused device
+// sent as its username or client id.
 func clip(s string) string {
 	const max = 200
+	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
+		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
+	}
 	if len(s) <= max {
 		return s
 	}

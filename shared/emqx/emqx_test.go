@@ -235,6 +235,7 @@ func TestAuthn(t *testing.T) {
 		{"bridge credential, foreign client id", "intruder", "tempwatch-bridge", bridgePass, emqx.AuthnResponse{Result: "deny"}},
 		{"EMQX's rendering of no username", "x", "undefined", "undefined", emqx.AuthnResponse{Result: "deny"}},
 		{"username with a wildcard", "acme/+", "acme/+", keyA, emqx.AuthnResponse{Result: "deny"}},
+		{"the key as username and client id", keyA, keyA, keyA, emqx.AuthnResponse{Result: "deny"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
