@@ -11,7 +11,7 @@ DEV_JWT_KEYS = $(shell mkdir -p .devstack && { [ -s .devstack/jwt_keys ] || echo
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
 
-.PHONY: help build test lint bench run images up down admin simulate clean tools
+.PHONY: help build test lint bench run images up down admin simulate clean tools compose-env
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -64,7 +64,10 @@ images: ## build container images for every function, the bridge and the simulat
 	docker build -f infra/docker/simulator.Dockerfile -t tempwatch/simulator:dev .
 	docker build -f infra/docker/gateway.Dockerfile -t tempwatch/gateway:dev .
 
-up: ## start the containerised stack (docker compose)
+compose-env: ## write the secrets docker compose requires into .env (keeps those already there)
+	@infra/scripts/compose-env.sh
+
+up: compose-env ## start the containerised stack (docker compose)
 	docker compose up -d --build
 
 down: ## stop the containerised stack and drop its volumes

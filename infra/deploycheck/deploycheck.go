@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -147,15 +149,36 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 	return errs
 }
 
+// RequiredSecrets are the variables docker-compose.yml must require from
+// the operator (${NAME:?...}): a default written in the file is published
+// with it, so anyone who reads the repository could use it.
+var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE"}
+
+// composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
+// capturing the name and the operator (:?, ?, :-, -, :+, +).
+var composeVariable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[?+-])?`)
+
 // loadCompose parses a compose file the way docker compose does (all profiles
-// enabled, variables at their defaults, not the caller's environment).
+// enabled, variables at their defaults, not the caller's environment). A
+// variable the file requires (${NAME:?...}) gets a placeholder, as an
+// operator's .env would give it a value.
 func loadCompose(ctx context.Context, root, file string) (*types.Project, error) {
 	abs := filepath.Join(root, file)
+	text, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	env := []string{}
+	for _, m := range composeVariable.FindAllStringSubmatch(string(text), -1) {
+		if strings.HasSuffix(m[2], "?") {
+			env = append(env, m[1]+"=deploycheck-placeholder-"+strings.ToLower(m[1]))
+		}
+	}
 	opts, err := cli.NewProjectOptions([]string{abs},
 		cli.WithWorkingDirectory(filepath.Dir(abs)),
 		cli.WithName("tempwatch"),
 		cli.WithProfiles([]string{"*"}),
-		cli.WithEnv([]string{}),
+		cli.WithEnv(env),
 		cli.WithResolvedPaths(true),
 	)
 	if err != nil {
@@ -170,13 +193,15 @@ func loadCompose(ctx context.Context, root, file string) (*types.Project, error)
 
 // CheckCompose checks docker-compose.yml: the generic file checks, plus one
 // service per function folder, named after it and built from
-// function.Dockerfile with FUNCTION=<folder> (the gateway relies on the name).
+// function.Dockerfile with FUNCTION=<folder> (the gateway relies on the name),
+// and every use of a RequiredSecrets variable required, never defaulted.
 func CheckCompose(ctx context.Context, root string) []error {
 	p, err := loadCompose(ctx, root, ComposeFile)
 	if err != nil {
 		return []error{err}
 	}
 	errs := checkProject(root, ComposeFile, p)
+	errs = append(errs, checkRequiredSecrets(root, ComposeFile)...)
 	dirs, err := FunctionDirs(root)
 	if err != nil {
 		return append(errs, err)
@@ -188,6 +213,91 @@ func CheckCompose(ctx context.Context, root string) []error {
 			errs = append(errs, fmt.Errorf("%s: functions/%s has no compose service %q", ComposeFile, d, d))
 		case svc.Build == nil || svc.Build.Args["FUNCTION"] == nil || *svc.Build.Args["FUNCTION"] != d:
 			errs = append(errs, fmt.Errorf("%s: service %q must build %s with FUNCTION=%s", ComposeFile, d, FunctionDocker, d))
+		}
+	}
+	return errs
+}
+
+// checkRequiredSecrets reports each reference to a RequiredSecrets variable
+// in file that is not ${NAME:?...} or ${NAME?...}.
+func checkRequiredSecrets(root, file string) []error {
+	text, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, m := range composeVariable.FindAllStringSubmatch(string(text), -1) {
+		if slices.Contains(RequiredSecrets, m[1]) && !strings.HasSuffix(m[2], "?") {
+			errs = append(errs, fmt.Errorf("%s: ${%s%s...} must require the secret (${%s:?...}): a default in the file is a published secret", file, m[1], m[2], m[1]))
+		}
+	}
+	return errs
+}
+
+// EMQXConfig is the broker configuration docker-compose.yml mounts into
+// its emqx service.
+const EMQXConfig = "infra/emqx/emqx.conf"
+
+// gatewayURL matches a url setting of EMQXConfig that calls the compose
+// gateway, capturing the path.
+var gatewayURL = regexp.MustCompile(`(?m)^\s*url\s*=\s*"http://gateway:3000(/[^"?]*)[^"]*"`)
+
+// CheckBroker checks that the broker asks functions that exist and refuses
+// what they do not allow: every gateway url in EMQXConfig is a POST route
+// of template.yaml, authorization ends in no_match = deny with no file
+// source, and the compose emqx service mounts the file and sends the
+// broker secret as the bearer token of both its authenticator and its
+// authorizer.
+func CheckBroker(ctx context.Context, root string) []error {
+	conf, err := os.ReadFile(filepath.Join(root, EMQXConfig))
+	if err != nil {
+		return []error{err}
+	}
+	tpl, err := sam.Load(filepath.Join(root, TemplateFile))
+	if err != nil {
+		return []error{err}
+	}
+	posts := map[string]bool{}
+	for _, r := range tpl.Routes() {
+		if r.Method == "POST" {
+			posts[r.Path] = true
+		}
+	}
+	var errs []error
+	urls := gatewayURL.FindAllStringSubmatch(string(conf), -1)
+	if len(urls) < 2 {
+		errs = append(errs, fmt.Errorf("%s: want the authenticator and the authorizer to call the gateway, found %d gateway urls", EMQXConfig, len(urls)))
+	}
+	for _, m := range urls {
+		if !posts[m[1]] {
+			errs = append(errs, fmt.Errorf("%s: url path %s is not a POST route of %s", EMQXConfig, m[1], TemplateFile))
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*no_match\s*=\s*deny\s*$`).Match(conf) {
+		errs = append(errs, fmt.Errorf("%s: authorization must end in no_match = deny", EMQXConfig))
+	}
+	if regexp.MustCompile(`\btype\s*=\s*"?file\b`).Match(conf) {
+		errs = append(errs, fmt.Errorf("%s: an authorization file source (EMQX's acl.conf) allows what it does not name", EMQXConfig))
+	}
+
+	p, err := loadCompose(ctx, root, ComposeFile)
+	if err != nil {
+		return append(errs, err)
+	}
+	svc, ok := p.Services["emqx"]
+	if !ok {
+		return append(errs, fmt.Errorf("%s: no emqx service", ComposeFile))
+	}
+	mounted := false
+	for _, v := range svc.Volumes {
+		mounted = mounted || (v.Type == types.VolumeTypeBind && rel(root, v.Source) == EMQXConfig && v.Target == "/opt/emqx/etc/emqx.conf")
+	}
+	if !mounted {
+		errs = append(errs, fmt.Errorf("%s: service emqx must mount %s as /opt/emqx/etc/emqx.conf", ComposeFile, EMQXConfig))
+	}
+	for _, name := range []string{"EMQX_AUTHENTICATION__1__HEADERS__AUTHORIZATION", "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION"} {
+		if v := svc.Environment[name]; v == nil || *v != "Bearer deploycheck-placeholder-mqtt_broker_secret" {
+			errs = append(errs, fmt.Errorf("%s: service emqx must set %s to Bearer ${MQTT_BROKER_SECRET:?...}", ComposeFile, name))
 		}
 	}
 	return errs

@@ -95,6 +95,97 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("build", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBuild(ctx, root, t.TempDir())) })
 	t.Run("compose", func(t *testing.T) { assert.Empty(t, deploycheck.CheckCompose(ctx, root)) })
 	t.Run("localstack", func(t *testing.T) { assert.Empty(t, deploycheck.CheckLocalStack(ctx, root)) })
+	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
+	t.Run("aws iot", func(t *testing.T) { assert.Empty(t, deploycheck.CheckAWSIoT(root)) })
+}
+
+func TestCheckAWSIoTFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	edit := func(old, new string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			mustEdit(t, filepath.Join(dir, deploycheck.TemplateFile), func(s string) string { return strings.Replace(s, old, new, 1) })
+		}
+	}
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{"another rule SQL", edit("timestamp() AS received_at", "timestamp() AS at"), []string{"no AWS::IoT::TopicRule with Sql"}},
+		{"another SQL version", edit(`AwsIotSqlVersion: "2016-03-23"`, `AwsIotSqlVersion: "2015-10-08"`), []string{"AwsIotSqlVersion"}},
+		{"no dead-letter queue", edit("deadLetterTargetArn: !GetAtt ReadingsDeadLetterQueue.Arn", "deadLetterTargetArn: arn:aws:sqs:x"), []string{"deadLetterTargetArn"}},
+		{"visibility under six function timeouts", edit("VisibilityTimeout: 360", "VisibilityTimeout: 300"), []string{"VisibilityTimeout 300s is under six times the Timeout of IngestFunction (60s)"}},
+		{"whole batches retried", edit("FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: []"), []string{"IngestFunction", "ReportBatchItemFailures"}},
+		{"nobody consumes the queue", edit("Queue: !GetAtt ReadingsQueue.Arn", "Queue: !GetAtt ReadingsDeadLetterQueue.Arn"), []string{"no function consumes ReadingsQueue"}},
+		{"signed tokens", edit("SigningDisabled: true", "SigningDisabled: false"), []string{"SigningDisabled must be true"}},
+		{"no invoke permission", edit("Principal: iot.amazonaws.com", "Principal: apigateway.amazonaws.com"), []string{"no AWS::Lambda::Permission lets iot.amazonaws.com invoke IoTAuthFunction"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckAWSIoT(dir), tt.want...)
+		})
+	}
+}
+
+func TestCheckBrokerFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	conf := func(dir string) string { return filepath.Join(dir, deploycheck.EMQXConfig) }
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{
+			name: "authenticator calls a route that does not exist",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string { return strings.Replace(s, "/mqtt/authn", "/mqtt/auth", 1) })
+			},
+			want: []string{"url path /mqtt/auth is not a POST route"},
+		},
+		{
+			name: "no match allows",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string { return strings.Replace(s, "no_match = deny", "no_match = allow", 1) })
+			},
+			want: []string{"no_match = deny"},
+		},
+		{
+			name: "a file source",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, conf(dir), func(s string) string {
+					return strings.Replace(s, "  sources = [\n", "  sources = [\n    {type = file, path = \"etc/acl.conf\"},\n", 1)
+				})
+			},
+			want: []string{"file source"},
+		},
+		{
+			name: "config not mounted",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, ":/opt/emqx/etc/emqx.conf:ro", ":/opt/emqx/etc/other.conf:ro", 1)
+				})
+			},
+			want: []string{"must mount infra/emqx/emqx.conf"},
+		},
+		{
+			name: "authorizer without the secret",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION: Bearer", "EMQX_AUTHORIZATION__SOURCES__1__HEADERS__X_NOTHING: Bearer", 1)
+				})
+			},
+			want: []string{"EMQX_AUTHORIZATION__SOURCES__1__HEADERS__AUTHORIZATION"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckBroker(context.Background(), dir), tt.want...)
+		})
+	}
 }
 
 // ghostFunction is a function folder nobody declared.
@@ -273,6 +364,24 @@ func TestCheckComposeFindsProblems(t *testing.T) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "infra", "monitoring", "prometheus.yml")))
 			},
 			want: []string{`service "prometheus" mounts infra/monitoring/prometheus.yml, which does not exist`},
+		},
+		{
+			name: "a broker secret with a default",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  leaky:\n    image: busybox\n    environment:\n      MQTT_BRIDGE_PASSWORD: ${MQTT_BRIDGE_PASSWORD:-published}\n", 1)
+				})
+			},
+			want: []string{"${MQTT_BRIDGE_PASSWORD:-...} must require the secret"},
+		},
+		{
+			name: "a broker secret taken as it is",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, "\nservices:\n", "\nservices:\n  lax:\n    image: busybox\n    environment:\n      MQTT_BROKER_SECRET: ${MQTT_BROKER_SECRET}\n", 1)
+				})
+			},
+			want: []string{"${MQTT_BROKER_SECRET...} must require the secret"},
 		},
 		{
 			name: "invalid compose file",

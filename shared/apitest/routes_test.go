@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/console"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/emqx"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/measurements"
 	"github.com/tempwatch/tempwatch/shared/mongo"
@@ -36,8 +39,21 @@ import (
 	"github.com/tempwatch/tempwatch/shared/users"
 )
 
-// The callers of the tenant table, in the order of routeCase.want.
-var callers = []string{"admin", "client_admin of A", "viewer of A", "client_admin of B", "anonymous"}
+// The callers of the tenant table, in the order of routeCase.want, then the
+// MQTT broker (see brokerGets).
+var callers = []string{"admin", "client_admin of A", "viewer of A", "client_admin of B", "anonymous", "broker"}
+
+// broker is the index of the MQTT broker in callers: it calls with the
+// shared broker secret as its bearer token and no user token.
+const broker = 5
+
+// brokerSecret is the broker's secret in this test's API.
+const brokerSecret = "routes-test-broker-secret-0123456789abcdef"
+
+// brokerGets is what the broker gets on the routes that serve it, each a
+// decision of an allowed device of A. On every other route its secret is no
+// credential: it gets what an anonymous caller gets.
+var brokerGets = map[string]int{"POST /mqtt/authn": 200, "POST /mqtt/authz": 200}
 
 // fixture is the whole API (every function of template.yaml behind its
 // routes, as API Gateway routes them) over a fresh database, Redis prefix
@@ -67,6 +83,11 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	// before a payload is archived, so no archive is configured.
 	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
 		deviceStore, nil, readCache, log, ingest.Config{})
+	authority, err := deviceauth.New(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
+		deviceauth.Bridge{Password: "routes-test-bridge-password-0123"})
+	require.NoError(t, err)
+	mqttAuth, err := emqx.NewHandler(authority, emqx.Config{Secret: brokerSecret, DeviceSession: time.Hour}, log, nil)
+	require.NoError(t, err)
 	functions := map[string]http.Handler{
 		"AuthFunction": session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
 			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log}),
@@ -79,8 +100,9 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
 		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
 			Measurements: postgres.NewMeasurementStore(db), TTL: telemetry.DefaultDeadLetterTTL, Log: log})),
-		"OpenAPIFunction": openapi.NewHandler(log),
-		"ConsoleFunction": console.NewHandler(log),
+		"OpenAPIFunction":  openapi.NewHandler(log),
+		"ConsoleFunction":  console.NewHandler(log),
+		"MqttAuthFunction": mqttAuth,
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
@@ -99,7 +121,7 @@ func random() string {
 	return hex.EncodeToString(b[:])
 }
 
-// caller returns the principal of callers[i] (ok false: anonymous).
+// caller returns the principal of callers[i] (ok false: anonymous, or the broker).
 func (fx *fixture) caller(i int) (auth.Principal, bool) {
 	switch i {
 	case 0:
@@ -168,6 +190,16 @@ func (fx *fixture) deadLetterA() string {
 	return ""
 }
 
+// deviceA returns the MQTT username (and client id) and the device key of
+// a new sensor of client A.
+func (fx *fixture) deviceA() (username, key string) {
+	dev, key := "dev-"+random(), tempwatch.DeviceKeyPrefix+random()
+	pgtest.MustSensor(fx.t, fx.env.DB, fx.env.ClientA, dev, key)
+	var slug string
+	require.NoError(fx.t, fx.env.DB.QueryRow(context.Background(), `SELECT slug FROM clients WHERE id = $1`, fx.env.ClientA).Scan(&slug))
+	return slug + "/" + dev, key
+}
+
 // loginA creates a user of A who can log in and returns the login body.
 func (fx *fixture) loginA() string {
 	email := "login-" + random() + "@example.test"
@@ -198,7 +230,7 @@ type request struct {
 type routeCase struct {
 	route string
 	build func(fx *fixture) request
-	want  [5]int // admin, client_admin of A, viewer of A, client_admin of B, anonymous
+	want  [5]int // admin, client_admin of A, viewer of A, client_admin of B, anonymous; the broker: brokerGets
 }
 
 func get(path string) request { return request{method: "GET", path: path} }
@@ -335,6 +367,20 @@ var tenantTable = []routeCase{
 		return request{method: "POST", path: "/ingest/readings", body: `{"value":20}`}
 	}, [5]int{401, 401, 401, 401, 401}},
 
+	// mqtt: the broker's routes (brokerGets). A user's token, anonymous or
+	// not, gets no decision about a device of A.
+	{"POST /mqtt/authn", func(fx *fixture) request {
+		user, key := fx.deviceA()
+		return request{method: "POST", path: "/mqtt/authn",
+			body: fmt.Sprintf(`{"clientid":%q,"username":%q,"password":%q,"peerhost":"192.0.2.1"}`, user, user, key)}
+	}, [5]int{401, 401, 401, 401, 401}},
+	{"POST /mqtt/authz", func(fx *fixture) request {
+		user, _ := fx.deviceA()
+		return request{method: "POST", path: "/mqtt/authz", body: fmt.Sprintf(
+			`{"username":%q,"clientid":%q,"action":"publish","topic":"tempwatch/%s/readings","qos":"1","retain":"false"}`,
+			user, user, strings.Replace(user, "/", "/sensors/", 1))}
+	}, [5]int{401, 401, 401, 401, 401}},
+
 	// The contract is public.
 	{"GET /openapi.json", func(fx *fixture) request { return get("/openapi.json") }, [5]int{200, 200, 200, 200, 200}},
 
@@ -369,6 +415,11 @@ func TestTenantIsolationRouteTable(t *testing.T) {
 			t.Errorf("tenant table route %s is not in template.yaml", route)
 		}
 	}
+	for route := range brokerGets {
+		if _, ok := byRoute[route]; !ok {
+			t.Errorf("brokerGets route %s is not in the tenant table", route)
+		}
+	}
 
 	for _, c := range tenantTable {
 		if !inTemplate[c.route] {
@@ -380,7 +431,7 @@ func TestTenantIsolationRouteTable(t *testing.T) {
 			// the most powerful caller goes last, so a delete of client A
 			// (admin only) cannot hide what the others get.
 			fx := newFixture(t, routes)
-			for _, i := range []int{3, 4, 2, 1, 0} {
+			for _, i := range []int{broker, 3, 4, 2, 1, 0} {
 				t.Run(callers[i], func(t *testing.T) {
 					fx.t = t
 					req := c.build(fx)
@@ -388,9 +439,19 @@ func TestTenantIsolationRouteTable(t *testing.T) {
 					if p, ok := fx.caller(i); ok {
 						token = apitest.MustToken(t, fx.jwt, p)
 					}
+					want := c.want[min(i, 4)]
+					if i == broker {
+						token = brokerSecret
+						if status, ok := brokerGets[c.route]; ok {
+							want = status
+						}
+					}
 					resp := apitest.DoToken(t, fx.api, token, req.method, req.path, req.body)
 					body := resp.Body
-					require.Equal(t, c.want[i], resp.Status, "%s %s as %s: %s", req.method, req.path, callers[i], body)
+					require.Equal(t, want, resp.Status, "%s %s as %s: %s", req.method, req.path, callers[i], body)
+					if _, served := brokerGets[c.route]; served && i == broker {
+						assert.Equal(t, "allow", resp.JSON(t)["result"], "the broker gets the decision on a device of A: %s", body)
+					}
 					if req.listed != "" && resp.Status == http.StatusOK {
 						if i <= 2 {
 							assert.Contains(t, string(body), req.listed, "%s must list client A's %s", callers[i], req.listed)

@@ -54,6 +54,19 @@ func (r *Reader) Required(name string) string {
 	return v
 }
 
+// Secret returns the value of name, recording an error when it is unset or
+// shorter than minLen characters. The value is never quoted in an error.
+func (r *Reader) Secret(name string, minLen int) string {
+	v, ok := r.lookup(name)
+	switch {
+	case !ok:
+		r.fail(name, "is required but not set")
+	case len(v) < minLen:
+		r.fail(name, "must be at least %d characters (it has %d)", minLen, len(v))
+	}
+	return v
+}
+
 // String returns the value of name, or def when unset.
 func (r *Reader) String(name, def string) string {
 	if v, ok := r.lookup(name); ok {

@@ -44,3 +44,31 @@ func TestReaderDefaults(t *testing.T) {
 	assert.Equal(t, "redis://localhost:6379", r.URL("X", "redis://localhost:6379", "redis"))
 	assert.NoError(t, r.Err())
 }
+
+func TestReaderSecret(t *testing.T) {
+	tests := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"long enough", "0123456789abcdef0123456789abcdef", true},
+		{"too short", "hunter2-is-short", false},
+		{"unset", "", false},
+		{"only spaces", "      ", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := config.NewReader(config.MapEnv(map[string]string{"S": tt.value}))
+			got := r.Secret("S", 32)
+			if tt.ok {
+				require.NoError(t, r.Err())
+				assert.Equal(t, tt.value, got)
+				return
+			}
+			require.Error(t, r.Err())
+			assert.Contains(t, r.Err().Error(), "S ")
+			if tt.value != "" {
+				assert.NotContains(t, r.Err().Error(), tt.value, "Secret must never echo the value")
+			}
+		})
+	}
+}

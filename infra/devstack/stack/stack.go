@@ -39,7 +39,8 @@ type Config struct {
 	// Env is passed to every function (after the template's variables) and
 	// resolves the template's intrinsic values (!Ref DatabaseURL for
 	// DATABASE_URL). DATABASE_URL and REDIS_URL get defaults; a missing
-	// MQTT_URL or MONGODB_URL starts an embedded server.
+	// MQTT_URL or MONGODB_URL starts an embedded server; a missing
+	// MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD gets a random value.
 	Env       map[string]string
 	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
 	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
@@ -187,6 +188,9 @@ func (s *Stack) startServices(ctx context.Context) error {
 	if s.env["REDIS_URL"] == "" {
 		s.env["REDIS_URL"] = DefaultRedisURL
 	}
+	if err := ensureSecrets(s.env); err != nil {
+		return err
+	}
 	if err := checkReachable(ctx, "PostgreSQL", s.env["DATABASE_URL"], "5432", startPostgres); err != nil {
 		return err
 	}
@@ -195,10 +199,6 @@ func (s *Stack) startServices(ctx context.Context) error {
 	}
 	if err := ensureDatabase(ctx, s.env["DATABASE_URL"]); err != nil {
 		return err
-	}
-	if s.env["MQTT_BRIDGE_PASSWORD"] == "" {
-		// The bridge's broker credential lives as long as this stack.
-		s.env["MQTT_BRIDGE_PASSWORD"] = "devstack-" + newID()
 	}
 	if s.env["MQTT_URL"] == "" {
 		auth, closeAuth, err := broker.NewAuthority(ctx, func(k string) string { return s.env[k] })

@@ -130,6 +130,7 @@ func TestGateway(t *testing.T) {
 		assert.Equal(t, stack.DefaultRedisURL, e.Env["REDIS_URL"])
 		assert.Equal(t, "tcp://127.0.0.1:1883", e.Env["MQTT_URL"])
 		assert.Equal(t, "x", e.Env["TEMPWATCH_EXTRA"])
+		assert.GreaterOrEqual(t, len(e.Env["MQTT_BROKER_SECRET"]), 32, "an unset broker secret is generated")
 		assert.Equal(t, "EchoFunction", e.Env["AWS_LAMBDA_FUNCTION_NAME"])
 		assert.Equal(t, "256", e.Env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
 		assert.Equal(t, "us-east-1", e.Env["AWS_REGION"])

@@ -105,3 +105,63 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+// awsTemplate has what the real template declares for AWS IoT Core: a
+// function with an SQS event next to its Api event, a function with no
+// events at all, and resources that are not functions, using intrinsics in
+// both forms.
+const awsTemplate = `
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {Runtime: provided.al2023, Handler: bootstrap}
+Resources:
+  Api: {Type: AWS::Serverless::Api, Properties: {StageName: v1}}
+  IngestFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/ingest/
+      Events:
+        Readings:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /ingest/readings, Method: post}
+        IoTReadings:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt ReadingsQueue.Arn
+            BatchSize: 500
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: {MaximumConcurrency: {Ref: IngestQueueMaxConcurrency}}
+  IoTAuthFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/iotauth/, Timeout: 5}
+  DeviceAuthorizer:
+    Type: AWS::IoT::Authorizer
+    Properties:
+      AuthorizerName: !Sub "${AWS::StackName}-devices"
+      AuthorizerFunctionArn: {"Fn::GetAtt": [IoTAuthFunction, Arn]}
+      SigningDisabled: true
+  ReadingsTopicRule:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      TopicRulePayload:
+        Sql: "SELECT encode(*, 'base64') AS payload FROM 'tempwatch/+/sensors/+/readings'"
+        Actions: [{Sqs: {QueueUrl: !Ref ReadingsQueue, RoleArn: !GetAtt Role.Arn}}]
+  ReadingsQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt DeadLetters.Arn, maxReceiveCount: 5}
+`
+
+func TestParseSkipsWhatIsNotAFunctionOrARoute(t *testing.T) {
+	tpl, err := sam.Parse([]byte(awsTemplate))
+	require.NoError(t, err)
+	require.Len(t, tpl.Functions, 2, "only AWS::Serverless::Function resources")
+	ingest, iotauth := tpl.Functions[0], tpl.Functions[1]
+	assert.Equal(t, "ingest", ingest.Name)
+	assert.Equal(t, []sam.Route{{Method: "POST", Path: "/ingest/readings", Function: "ingest", Event: "Readings"}}, ingest.Routes,
+		"an SQS event is no route")
+	assert.Equal(t, "iotauth", iotauth.Name)
+	assert.Equal(t, 5*time.Second, iotauth.Timeout)
+	assert.Empty(t, iotauth.Routes, "a function without events serves no route")
+	assert.Len(t, tpl.Routes(), 1)
+}

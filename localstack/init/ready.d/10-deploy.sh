@@ -21,9 +21,11 @@ if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ]; then
 fi
 
 # Local development defaults only: the functions reach the host's (or the
-# compose stack's published) services through host.docker.internal.
+# compose stack's published) services through host.docker.internal. The
+# broker secrets have no default: mqttauth fails to start, naming them,
+# until TEMPWATCH_MQTT_BROKER_SECRET and TEMPWATCH_MQTT_BRIDGE_PASSWORD are set.
 env_json() {
-	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_KEYS":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s"}}' \
+	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_KEYS":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s","MQTT_BROKER_SECRET":"%s","MQTT_BRIDGE_PASSWORD":"%s"}}' \
 		"${TEMPWATCH_DATABASE_URL:-postgres://tempwatch:tempwatch-dev@host.docker.internal:5432/tempwatch?sslmode=disable}" \
 		"${TEMPWATCH_REDIS_URL:-redis://host.docker.internal:6379/0}" \
 		"${TEMPWATCH_MONGODB_URL:-mongodb://host.docker.internal:27017/tempwatch}" \
@@ -31,7 +33,9 @@ env_json() {
 		"${TEMPWATCH_LOG_LEVEL:-info}" \
 		"${TEMPWATCH_JWT_KEYS:-local:bG9jYWwtZGV2LW9ubHktand0LXNlY3JldC1uZXZlci11c2UtaXQtZWxzZXdoZXJl}" \
 		"${TEMPWATCH_JWT_ISSUER:-tempwatch}" \
-		"${TEMPWATCH_JWT_AUDIENCE:-tempwatch-api}"
+		"${TEMPWATCH_JWT_AUDIENCE:-tempwatch-api}" \
+		"${TEMPWATCH_MQTT_BROKER_SECRET:-}" \
+		"${TEMPWATCH_MQTT_BRIDGE_PASSWORD:-}"
 }
 
 # --- functions -----------------------------------------------------------------

@@ -70,7 +70,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		out.RequestID, out.ARN = lc.AwsRequestID, lc.InvokedFunctionArn
 	}
 	for _, k := range []string{"GREETING", "DATABASE_URL", "REDIS_URL", "MQTT_URL", "MONGODB_URL", "ECHO_SUB",
-		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "TEMPWATCH_EXTRA"} {
+		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "TEMPWATCH_EXTRA", "MQTT_BROKER_SECRET"} {
 		out.Env[k] = os.Getenv(k)
 	}
 	b, err := json.Marshal(out)

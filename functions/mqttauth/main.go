@@ -1,0 +1,30 @@
+// Command mqttauth is the Lambda function EMQX asks, over its HTTP
+// authentication and authorization contract, who may connect and what each
+// client may publish and subscribe to: POST /mqtt/authn and /mqtt/authz
+// (see shared/emqx, and shared/deviceauth for the rules).
+package main
+
+import (
+	"github.com/tempwatch/tempwatch/shared/app"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/emqx"
+	"github.com/tempwatch/tempwatch/shared/ingest"
+	"github.com/tempwatch/tempwatch/shared/lambdahttp"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+)
+
+func main() {
+	var cfg emqx.Config
+	env := app.MustLoad("mqttauth", app.Needs{Config: func(r *config.Reader) { cfg = emqx.LoadConfig(r) }})
+	keys := ingest.NewDeviceCache(postgres.NewReadingStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	authority, err := deviceauth.New(keys, cfg.Bridge)
+	if err != nil {
+		app.Exit("mqttauth", err)
+	}
+	h, err := emqx.NewHandler(authority, cfg, env.Log, nil)
+	if err != nil {
+		app.Exit("mqttauth", err)
+	}
+	lambdahttp.Start(h)
+}
