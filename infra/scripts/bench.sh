@@ -20,7 +20,7 @@ if [[ $what == all || $what == ingest ]]; then
 	go test -run '^$' -bench BenchmarkIngestBatch -benchtime 30x -timeout 30m ./shared/ingest/
 fi
 if [[ $what == all || $what == e2e ]]; then
-	echo "== end to end: publish -> Mosquitto -> bridge -> devstack -> ingest -> PostgreSQL vs bare CopyFrom"
+	echo "== end to end: devices publish (own credentials) -> embedded broker (mochi-mqtt, device authentication) -> bridge -> devstack -> ingest -> PostgreSQL vs bare CopyFrom and vs the broker alone"
 	(cd infra && go run ./e2e/cmd/ingestbench -n "${BENCH_READINGS:-100000}" ${FERRET_PID:+-mongo-pid $FERRET_PID})
 fi
 if [[ $what == all || $what == deadletters ]]; then

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -33,7 +34,14 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 		return "", nil, errors.New("broker: an authority is required (no broker of ours lets everyone in)")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
+	// mochi acks a QoS 1 publish before it routes it and drops the message
+	// for a subscriber that already holds MaximumInflight unacknowledged
+	// (default 8192): a burst the bridge has not yet stored, or what arrives
+	// while its persistent session is away, beyond that is lost. The most
+	// packet ids allow moves that point as far out as MQTT can.
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumInflight = math.MaxUint16
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger, Capabilities: caps})
 	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}

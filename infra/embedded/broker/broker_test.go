@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +202,44 @@ func TestBridgeKeepsPersistentSessionQoS1(t *testing.T) {
 	mustConnect(t, options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass).SetCleanSession(false).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m }))
 	assert.Equal(t, "queued", string(receive(t, got).Payload()))
+}
+
+// TestBridgeBacklogBeyondMochisDefaultWindowIsKept publishes more messages
+// than mochi's default in-flight window per client (8192) to a bridge that
+// acks none of them, once while it is connected and once while its
+// persistent session is away: none may be dropped.
+func TestBridgeBacklogBeyondMochisDefaultWindowIsKept(t *testing.T) {
+	const n = 10_000
+	for _, away := range []bool{false, true} {
+		t.Run(map[bool]string{false: "connected", true: "session away"}[away], func(t *testing.T) {
+			url := mustStart(t)
+			var got atomic.Int64
+			bridge := options(url, "tempwatch-bridge", deviceauth.DefaultBridgeUsername, bridgePass).
+				SetCleanSession(false).SetAutoAckDisabled(true).SetOrderMatters(false).
+				SetDefaultPublishHandler(func(paho.Client, paho.Message) { got.Add(1) })
+			sub := mustConnect(t, bridge)
+			require.NoError(t, waitTok(sub.Subscribe(readings, 1, nil)))
+			if away {
+				sub.Disconnect(100)
+			}
+			// One more than n: mochi acks a publish before it routes it, and
+			// handles a client's packets in order, so once the last PUBACK
+			// is in, the n before it have reached the bridge's session.
+			dev := mustDevice(t, url, a1, keyA1)
+			toks := make([]paho.Token, n+1)
+			for i := range toks {
+				toks[i] = dev.Publish(a1.Ref().Topic(), 1, false, []byte(`{"value":1}`))
+			}
+			for _, tok := range toks {
+				require.NoError(t, waitTok(tok))
+			}
+			if away {
+				mustConnect(t, bridge)
+			}
+			assert.Eventually(t, func() bool { return got.Load() >= n }, 10*time.Second, 10*time.Millisecond)
+			assert.GreaterOrEqual(t, got.Load(), int64(n), "every message delivered, unacknowledged")
+		})
+	}
 }
 
 func TestStartNeedsAnAuthority(t *testing.T) {

@@ -1,17 +1,20 @@
 // Command ingestbench measures the ingest path end to end: readings per
-// second from MQTT publish (QoS 1, one reading per message) to a stored row,
-// through Mosquitto, the bridge binary, devstack's Invoke API and the ingest
+// second from MQTT publish (QoS 1, one reading per message, each sensor over
+// its own connection with its own device key) to a stored row, through the
+// embedded broker with device authentication (cmd/mqttbroker, its own
+// process), the bridge binary, devstack's Invoke API and the ingest
 // function's bootstrap into PostgreSQL (synchronous_commit as configured,
 // on by default), against a bare pgx CopyFrom loop writing the same rows in
-// the same run. It reports publish-to-stored latency and CPU per process.
+// the same run, and against the broker alone. It reports publish-to-stored
+// latency and CPU per process.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -24,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,9 +35,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/e2e"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -42,8 +49,9 @@ func main() {
 		n          = flag.Int("n", 100_000, "readings to publish")
 		clients    = flag.Int("clients", 2, "client companies")
 		sensors    = flag.Int("sensors", 50, "sensors per client")
-		publishers = flag.Int("publishers", 4, "publishing MQTT connections")
+		publishers = flag.Int("publishers", 4, "publishing goroutines (each owns the device connections of its share of the sensors)")
 		window     = flag.Int("window", 2000, "unacknowledged publishes per publisher")
+		backlog    = flag.Int("backlog", 6000, "most messages published and not yet acked by the subscriber (0: no bound; mochi drops beyond MaximumInflight)")
 		instances  = flag.Int("instances", 2, "ingest function instances")
 		batch      = flag.Int("batch", 500, "BATCH_SIZE of the bridge and rows per COPY")
 		inFlight   = flag.Int("in-flight", 2000, "MAX_IN_FLIGHT of the bridge")
@@ -54,15 +62,19 @@ func main() {
 		logs       = flag.Bool("logs", false, "show the function's and devstack's logs on stderr")
 	)
 	flag.Parse()
-	if err := run(*n, *clients, *sensors, *publishers, *window, *instances, *batch, *inFlight, *root, *dbBase, *mongoPid, *rate, *logs); err != nil {
+	if err := run(*n, *clients, *sensors, *publishers, *window, *backlog, *instances, *batch, *inFlight, *root, *dbBase, *mongoPid, *rate, *logs); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
 }
 
-type sensor struct{ slug, device, id string }
+type sensor struct{ slug, device, id, key string }
 
-func run(n, clients, perClient, publishers, window, instances, batch, inFlight int, root, dbBase string, mongoPid int, rate float64, logs bool) error {
+// benchBridgeClientID is the bench bridge's client id; the broker lets only
+// the bridge's credential use ids with this prefix.
+const benchBridgeClientID = deviceauth.DefaultBridgeClientIDPrefix + "-bench"
+
+func run(n, clients, perClient, publishers, window, backlog, instances, batch, inFlight int, root, dbBase string, mongoPid int, rate float64, logs bool) error {
 	ctx := context.Background()
 	if root == "" {
 		root = findRoot()
@@ -120,9 +132,26 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 		return err
 	}
 	defer h.Close()
-	fmt.Printf("broker: a private %s (max_inflight_messages 0 and max_queued_messages 0: unlimited; MAX_IN_FLIGHT=%d of the bridge; "+
-		"bridge/README.md advises a broker window of about MAX_IN_FLIGHT in production, which bounds what the bridge holds and measured the same here)\n",
-		h.Broker, inFlight)
+	fmt.Printf("broker: a private embedded mochi-mqtt broker, %s, with device authentication on (each of the %d sensors connects with "+
+		"its own username, client id and device key and may publish only to its own topic; the bridge with its own credential); "+
+		"MAX_IN_FLIGHT=%d of the bridge\n", h.Broker, len(fleet), inFlight)
+	devices, err := connectDevices(h.Broker.URL, fleet, publishers)
+	if err != nil {
+		return err
+	}
+	defer devices.Close()
+
+	// The broker alone first, before the bridge's persistent session
+	// exists: the same publishes, over the same device connections, to a
+	// bare client with the bridge's credential and a clean session that
+	// only acks. Nothing of it can reach the bridge or PostgreSQL (the
+	// stored count below must come out at exactly n). Nothing downstream of
+	// the broker can go faster than this.
+	floorDur, floorCPU, err := brokerFloor(h, devices, n, window, backlog)
+	if err != nil {
+		return fmt.Errorf("broker floor: %w", err)
+	}
+
 	bin := filepath.Join(os.TempDir(), fmt.Sprintf("tempwatch-bridge-%d", os.Getpid()))
 	build := exec.Command("go", "build", "-o", bin, "./bridge")
 	build.Dir, build.Stderr = root, os.Stderr
@@ -134,19 +163,21 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	if err != nil {
 		return err
 	}
-	bridge := exec.Command(bin)
-	bridge.Stderr = os.Stderr
+	bridgeProc := exec.Command(bin)
+	bridgeProc.Stderr = os.Stderr
 	for k, v := range h.BridgeEnv(map[string]string{"BATCH_SIZE": strconv.Itoa(batch), "MAX_IN_FLIGHT": strconv.Itoa(inFlight),
-		"LOG_LEVEL": "warn", "MQTT_CLIENT_ID": "bench-bridge", "METRICS_ADDR": metricsAddr}) {
-		bridge.Env = append(bridge.Env, k+"="+v)
+		"LOG_LEVEL": "warn", "MQTT_CLIENT_ID": benchBridgeClientID, "METRICS_ADDR": metricsAddr}) {
+		bridgeProc.Env = append(bridgeProc.Env, k+"="+v)
 	}
-	if err := bridge.Start(); err != nil {
+	if err := bridgeProc.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = bridge.Process.Signal(os.Interrupt); _ = bridge.Wait() }() // a no-op once stopped for the broker floor
-	time.Sleep(time.Second)                                                       // subscribed (the broker holds nothing before that)
+	defer func() { _ = bridgeProc.Process.Signal(os.Interrupt); _ = bridgeProc.Wait() }()
+	if err := waitHealthy("http://"+metricsAddr+"/healthz", 30*time.Second); err != nil { // subscribed: the broker holds nothing before that
+		return err
+	}
 
-	procs := map[string][]int{"bridge": {bridge.Process.Pid}, "mosquitto": {h.Broker.Pid()},
+	procs := map[string][]int{"bridge": {bridgeProc.Process.Pid}, "mqttbroker": {h.Broker.Pid()},
 		"bootstrap (ingest)": childrenNamed(os.Getpid(), "bootstrap"), "postgres (walwriter, checkpointer, bgwriter)": postgresAux(),
 		"bench (publishers, devstack, FerretDB)": {os.Getpid()}}
 	if mongoPid > 0 {
@@ -162,27 +193,30 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	before := cpu(procs)
 	busyBefore := machineBusy()
 	start := time.Now()
-	rows, pubDur, err := publish(h.Broker.URL, "tempwatch", fleet, n, publishers, window, rate)
-	if err != nil {
-		return err
-	}
 	// The bridge acks a message only after the function stored it, so the
 	// last ack bounds the last row's commit from above. Polling its counter
 	// is cheap; polling count(*) on readings would load PostgreSQL, which is
 	// part of what is measured.
-	for {
-		m, err := scrape("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			return err
+	acked, stopWatch := watchAcked("http://" + metricsAddr + "/metrics")
+	defer func() { _ = stopWatch() }()
+	rows, pubDur, err := publish(devices, n, window, rate, backlog, acked)
+	if err != nil {
+		return err
+	}
+	for last, progress := int64(-1), time.Now(); acked() < int64(n); time.Sleep(time.Millisecond) {
+		if a := acked(); a != last {
+			last, progress = a, time.Now()
+		} else if time.Since(progress) > stall {
+			if err := stopWatch(); err != nil {
+				return fmt.Errorf("bridge metrics: %w", err)
+			}
+			return fmt.Errorf("only %d of %d messages acked, none for %s: %s", a, n, stall, lostHint)
 		}
-		if acked := m["tempwatch_bridge_acked_total"]; acked >= float64(n) {
-			break
-		} else if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("only %.0f of %d messages acked after 10 minutes", acked, n)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	e2eDur := time.Since(start)
+	if err := stopWatch(); err != nil {
+		return fmt.Errorf("bridge metrics: %w", err)
+	}
 	after := cpu(procs)
 	busy := machineBusy() - busyBefore
 	const ingestBackends = "postgres (the function's backends)"
@@ -224,7 +258,8 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 
 	e2eRate := float64(n) / e2eDur.Seconds()
 	copyRate := float64(n) / copyDur.Seconds()
-	fmt.Printf("publish:        %8.0f msg/s (%d messages in %s)\n", float64(n)/pubDur.Seconds(), n, pubDur.Round(time.Millisecond))
+	fmt.Printf("publish:        %8.0f msg/s (%d messages in %s, by %d device connections, at most %d ahead of the bridge's acks)\n",
+		float64(n)/pubDur.Seconds(), n, pubDur.Round(time.Millisecond), len(fleet), backlog)
 	fmt.Printf("end to end:     %8.0f readings/s (publish start to last row stored, %s)\n", e2eRate, e2eDur.Round(time.Millisecond))
 	fmt.Printf("bare CopyFrom:  %8.0f readings/s (%d rows per COPY, %s)\n", copyRate, batch, copyDur.Round(time.Millisecond))
 	fmt.Printf("ratio:          %8.2f x bare COPY\n", e2eRate/copyRate)
@@ -251,16 +286,9 @@ func run(n, clients, perClient, publishers, window, instances, batch, inFlight i
 	fmt.Printf("bridge: %.0f invocations, mean invoke %.0f ms, %.0f messages retried\n", calls,
 		1000*m["tempwatch_bridge_invoke_duration_seconds_sum"]/max(calls, 1), m["tempwatch_bridge_retries_total"])
 
-	// The broker alone: the same publishes to a subscriber that only acks.
-	// Nothing downstream of the broker can go faster than this.
-	_ = bridge.Process.Signal(os.Interrupt)
-	_ = bridge.Wait()
-	floorDur, floorCPU, err := brokerFloor(h.Broker.URL, h.Broker.Pid(), fleet, n, publishers, window)
-	if err != nil {
-		return fmt.Errorf("broker floor: %w", err)
-	}
 	floorRate := float64(n) / floorDur.Seconds()
-	fmt.Printf("broker alone:   %8.0f msg/s (the same publishes to a subscriber that only acks; mosquitto %d µs/message): end to end is %.2f x that\n",
+	fmt.Printf("broker alone:   %8.0f msg/s (the same device publishes, measured first in this run, to a bare client with the bridge's "+
+		"credential that only acks; mqttbroker %d µs/message): end to end is %.2f x that\n",
 		floorRate, int(floorCPU*1e6/float64(n)), e2eRate/floorRate)
 	fmt.Printf("machine:        a syscall costs %.2f µs here (1-byte pipe write+read, halved)\n", syscallCost())
 	return nil
@@ -324,29 +352,84 @@ type row struct {
 	at       time.Time
 }
 
-// publish sends n readings round-robin over the fleet to topics under root
-// (root/<client>/sensors/<device>/readings) from several
-// connections, device timestamp = publish time (ms; strictly increasing per
-// sensor), at rate messages/s when rate > 0, and returns the rows it published.
-func publish(broker, root string, fleet []sensor, n, publishers, window int, rate float64) ([]row, time.Duration, error) {
-	rows := make([]row, n)
+// deviceConns are the fleet's device connections, each logged in as its
+// sensor (username and client id "<slug>/<device>", the device key as
+// password), grouped by the publisher goroutine that owns them.
+type deviceConns struct {
+	fleet  []sensor
+	topics []string      // by fleet index
+	conns  []paho.Client // by fleet index
+	// owned lists the fleet indexes each publisher goroutine publishes
+	// for: publisher p owns the sensors s with s % publishers == p, so
+	// per-sensor timestamps only need to increase within one goroutine.
+	owned [][]int
+}
+
+// connectDevices connects every sensor of fleet over its own buffered
+// connection (bridge/mqtt.BufferedConnections: publishes queued together
+// leave in one write, PUBACKs are read in bulk).
+func connectDevices(broker string, fleet []sensor, publishers int) (*deviceConns, error) {
+	d := &deviceConns{fleet: fleet, topics: make([]string, len(fleet)), conns: make([]paho.Client, len(fleet)),
+		owned: make([][]int, max(1, min(publishers, len(fleet))))}
+	for i := range fleet {
+		d.owned[i%len(d.owned)] = append(d.owned[i%len(d.owned)], i)
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, publishers)
-	start := time.Now()
-	for p := range publishers {
+	errs := make(chan error, len(fleet))
+	for i, s := range fleet {
+		ref := telemetry.DeviceRef{ClientSlug: s.slug, DeviceID: s.device}
+		d.topics[i] = ref.Topic()
+		user := deviceauth.Username(ref)
+		d.conns[i] = paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
+			SetClientID(user).SetUsername(user).SetPassword(s.key).SetOrderMatters(false).SetWriteTimeout(30 * time.Second)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Buffered: many publishes per write syscall, PUBACKs read in bulk.
-			c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
-				SetClientID(fmt.Sprintf("bench-pub-%d", p)).SetOrderMatters(false).SetWriteTimeout(30 * time.Second)))
-			if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-				errs <- fmt.Errorf("publisher connect: %v", t.Error())
-				return
+			if t := d.conns[i].Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+				errs <- fmt.Errorf("connect device %s: %v", user, t.Error())
 			}
-			defer c.Disconnect(250)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close disconnects every device.
+func (d *deviceConns) Close() {
+	for _, c := range d.conns {
+		if c.IsConnected() {
+			c.Disconnect(250)
+		}
+	}
+}
+
+// publish sends n readings round-robin over the fleet, each by its own
+// sensor's connection to its own readings topic, from one goroutine per
+// publisher, device timestamp = publish time (ms; strictly increasing per
+// sensor), at rate messages/s when rate > 0, with at most window
+// unacknowledged publishes per goroutine, and returns the rows it published.
+// With backlog > 0 it holds back while backlog messages or more are
+// published and not yet delivered (delivered counts what the subscriber
+// acked): the broker acks a publish before it routes it, so only this
+// bounds what the broker holds for the subscriber.
+func publish(d *deviceConns, n, window int, rate float64, backlog int, delivered func() int64) ([]row, time.Duration, error) {
+	publishers := len(d.owned)
+	rows := make([]row, n)
+	var wg sync.WaitGroup
+	var issued atomic.Int64
+	errs := make(chan error, publishers)
+	start := time.Now()
+	for p, mine := range d.owned {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(p), 7))
-			last := map[int]time.Time{}
+			last := make([]time.Time, len(mine))
 			sem := make(chan paho.Token, window)
 			wait := func(t paho.Token) bool {
 				if !t.WaitTimeout(60*time.Second) || t.Error() != nil {
@@ -355,30 +438,35 @@ func publish(broker, root string, fleet []sensor, n, publishers, window int, rat
 				}
 				return true
 			}
-			// Publisher p owns the sensors s with s % publishers == p, so
-			// per-sensor timestamps only need to increase within one goroutine.
-			var mine []int
-			for s := p; s < len(fleet); s += publishers {
-				mine = append(mine, s)
-			}
+			seen, progress := int64(-1), time.Now()
 			for k, i := 0, p; i < n; k, i = k+1, i+publishers {
 				if rate > 0 { // message k of this publisher is due at k·publishers/rate
 					time.Sleep(time.Until(start.Add(time.Duration(float64(k*publishers) / rate * float64(time.Second)))))
 				}
-				si := mine[(i/publishers)%len(mine)]
-				s := fleet[si]
-				at := time.Now().UTC().Truncate(time.Millisecond)
-				if !at.After(last[si]) {
-					at = last[si].Add(time.Millisecond)
+				for backlog > 0 && issued.Load()-delivered() >= int64(backlog) {
+					if got := delivered(); got != seen {
+						seen, progress = got, time.Now()
+					} else if time.Since(progress) > stall {
+						errs <- fmt.Errorf("publish: %d published, %d delivered, none for %s: %s", issued.Load(), got, stall, lostHint)
+						return
+					}
+					time.Sleep(time.Millisecond)
 				}
-				last[si] = at
+				issued.Add(1)
+				j := k % len(mine)
+				si := mine[j]
+				at := time.Now().UTC().Truncate(time.Millisecond)
+				if !at.After(last[j]) {
+					at = last[j].Add(time.Millisecond)
+				}
+				last[j] = at
 				v := math.Round((18+r.NormFloat64())*100) / 100
-				rows[i] = row{sensorID: s.id, value: v, at: at}
+				rows[i] = row{sensorID: d.fleet[si].id, value: v, at: at}
 				payload := `{"value":` + strconv.FormatFloat(v, 'f', -1, 64) + `,"ts":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"}`
 				if len(sem) == cap(sem) && !wait(<-sem) {
 					return
 				}
-				sem <- c.Publish(root+"/"+s.slug+"/sensors/"+s.device+"/readings", 1, false, payload)
+				sem <- d.conns[si].Publish(d.topics[si], 1, false, payload)
 			}
 			for len(sem) > 0 {
 				if !wait(<-sem) {
@@ -395,33 +483,101 @@ func publish(broker, root string, fleet []sensor, n, publishers, window int, rat
 	return rows, time.Since(start), nil
 }
 
-// brokerFloor publishes n readings as publish does, under another topic
-// root, to one buffered subscriber that acks each message and drops it,
-// and returns the time until the last arrived and the broker's CPU-seconds.
-func brokerFloor(broker string, brokerPid int, fleet []sensor, n, publishers, window int) (time.Duration, float64, error) {
-	var got sync.WaitGroup
-	got.Add(n)
-	sub := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
-		SetClientID("bench-floor").SetOrderMatters(false)))
-	if t := sub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return 0, 0, fmt.Errorf("connect: %v", t.Error())
-	}
-	defer sub.Disconnect(250)
-	if t := sub.Subscribe("floor/+/sensors/+/readings", 1, func(paho.Client, paho.Message) { got.Done() }); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return 0, 0, fmt.Errorf("subscribe: %v", t.Error())
-	}
-	cpu0, start := procCPU(brokerPid), time.Now()
-	if _, _, err := publish(broker, "floor", fleet, n, publishers, window, 0); err != nil {
+// stall is how long the bench waits for the next message to be delivered
+// before it gives up.
+const stall = 30 * time.Second
+
+// lostHint is the likely cause of a stall: mochi-mqtt acks a publish before
+// it routes it, and drops a QoS 1 message when the subscriber already has
+// Capabilities.MaximumInflight unacknowledged (logging "client store quota
+// reached" on mqttbroker's stderr) or MaximumClientWritesPending queued.
+const lostHint = "the broker dropped messages beyond its in-flight window or write queue for the subscriber " +
+	"(mochi Capabilities.MaximumInflight, MaximumClientWritesPending: keep -backlog below them)"
+
+// brokerFloor publishes n readings as publish does, over the same device
+// connections to the same topics, to a bare subscriber that logs in with
+// the bridge's credential (a client id of the bridge's prefix, a clean
+// session) and reads through the bridge's own receive path (bridge/mqtt),
+// acking each message at once and dropping it. It returns the time until
+// the last arrived and the broker's CPU-seconds. Run it while no bridge
+// session exists, or the broker would queue every message for that session
+// too.
+func brokerFloor(h *e2e.Harness, d *deviceConns, n, window, backlog int) (time.Duration, float64, error) {
+	var got atomic.Int64
+	sub, err := mqtt.Subscribe(mqtt.Options{URL: h.Broker.URL, ClientID: benchBridgeClientID + "-floor", Topic: bridge.DefaultTopic,
+		CleanSession: true, Username: deviceauth.DefaultBridgeUsername, Password: h.BridgePassword,
+		Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ReadPause: bridge.Config{}.ReadPause()}, func(m mqtt.Message) {
+		mqtt.AckAll([]mqtt.Ack{m.Ack})
+		got.Add(1)
+	})
+	if err != nil {
 		return 0, 0, err
 	}
-	done := make(chan struct{})
-	go func() { got.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		return 0, 0, errors.New("not every message arrived within 5 minutes")
+	defer sub.Close(250 * time.Millisecond)
+	cpu0, start := procCPU(h.Broker.Pid()), time.Now()
+	if _, _, err := publish(d, n, window, 0, backlog, got.Load); err != nil {
+		return 0, 0, err
 	}
-	return time.Since(start), procCPU(brokerPid) - cpu0, nil
+	for last, progress := int64(-1), time.Now(); ; time.Sleep(time.Millisecond) {
+		g := got.Load()
+		if g >= int64(n) {
+			break
+		}
+		if g != last {
+			last, progress = g, time.Now()
+		} else if time.Since(progress) > stall {
+			return 0, 0, fmt.Errorf("%d of %d messages arrived, none for %s: %s", g, n, stall, lostHint)
+		}
+	}
+	return time.Since(start), procCPU(h.Broker.Pid()) - cpu0, nil
+}
+
+// watchAcked polls the bridge's acked counter every 50 ms until stop, which
+// returns the first scrape error (a counter that stops moving then shows as
+// a stall).
+func watchAcked(metricsURL string) (acked func() int64, stop func() error) {
+	var n atomic.Int64
+	done, exited := make(chan struct{}), make(chan error, 1)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m, err := scrape(metricsURL)
+			if err != nil {
+				exited <- err
+				return
+			}
+			n.Store(int64(m["tempwatch_bridge_acked_total"]))
+			select {
+			case <-done:
+				exited <- nil
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var err error
+	return n.Load, func() error { once.Do(func() { close(done); err = <-exited }); return err }
+}
+
+// waitHealthy polls u until it answers 200.
+func waitHealthy(u string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(u) //nolint:gosec // a local URL of our own
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not healthy within %s (last error: %v)", u, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // syscallCost times write+read pairs of one byte on a pipe, as
@@ -454,12 +610,16 @@ func makeSensors(ctx context.Context, db *pgxpool.Pool, clients, perClient int) 
 		}
 		for s := range perClient {
 			dev := fmt.Sprintf("dev-%04d", s+1)
+			key, err := tempwatch.NewDeviceKey()
+			if err != nil {
+				return nil, err
+			}
 			var id string
 			if err := db.QueryRow(ctx, `INSERT INTO sensors (client_id, device_id, name, device_key_hash) VALUES ($1, $2, $2, $3) RETURNING id`,
-				clientID, dev, tempwatch.HashDeviceKey(slug+dev)).Scan(&id); err != nil {
+				clientID, dev, tempwatch.HashDeviceKey(key)).Scan(&id); err != nil {
 				return nil, fmt.Errorf("create sensor: %w", err)
 			}
-			out = append(out, sensor{slug: slug, device: dev, id: id})
+			out = append(out, sensor{slug: slug, device: dev, id: id, key: key})
 		}
 	}
 	return out, nil
