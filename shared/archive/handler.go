@@ -186,22 +186,7 @@ func parseDeadLetterFilter(r *http.Request, page tempwatch.PageRequest) (telemet
 	if f.SensorID != "" && !tempwatch.IsUUID(f.SensorID) {
 		v.Add("sensor_id", "must be a sensor id")
 	}
-	parseTime := func(name string) *time.Time {
-		s := q.Get(name)
-		if s == "" {
-			return nil
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			v.Add(name, "must be an RFC 3339 time such as 2026-01-31T23:00:00Z")
-			return nil
-		}
-		return &t
-	}
-	f.From, f.To = parseTime("from"), parseTime("to")
-	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
-		v.Add("to", "must be after from")
-	}
+	f.From, f.To = httpapi.ParseTimeRange(q, v)
 	return f, v.Err()
 }
 

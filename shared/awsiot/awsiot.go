@@ -23,7 +23,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // How long an authorization lasts. AWS IoT Core asks the authorizer again
@@ -79,11 +78,11 @@ func (h *Handler) Handle(ctx context.Context, req events.IoTCoreCustomAuthorizer
 	case err == nil && id.Bridge:
 		err = fmt.Errorf("%w: the bridge does not connect through AWS IoT Core", deviceauth.ErrRefused)
 	case err != nil && !errors.Is(err, deviceauth.ErrRefused):
-		h.log.ErrorContext(ctx, "iot connect refused: the key store failed", "connection", connID, "clientid", clip(m.ClientID), "error", err)
+		h.log.ErrorContext(ctx, "iot connect refused: the key store failed", "connection", connID, "clientid", deviceauth.LogSafe(m.ClientID), "error", err)
 		return refused(), nil
 	}
 	if err != nil {
-		h.log.InfoContext(ctx, "iot connect refused", "connection", connID, "clientid", clip(m.ClientID), "username", clip(username), "reason", err)
+		h.log.InfoContext(ctx, "iot connect refused", "connection", connID, "clientid", deviceauth.LogSafe(m.ClientID), "username", deviceauth.LogSafe(username), "reason", err)
 		return refused(), nil
 	}
 	prefix, err := arnPrefix(ctx)
@@ -147,18 +146,4 @@ func arnPrefix(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("invoked function ARN %q is not arn:<partition>:lambda:<region>:<account>:function:<name>", lc.InvokedFunctionArn)
 	}
 	return "arn:" + parts[1] + ":iot:" + parts[3] + ":" + parts[4], nil
-}
-
-// clip makes what a client chose fit for a log line: bounded (a topic can
-// be tens of kilobytes), and without a device key that a confused device
-// sent as its username or client id.
-func clip(s string) string {
-	const max = 200
-	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
-		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
-	}
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }

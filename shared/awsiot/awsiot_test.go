@@ -17,8 +17,8 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/awsiot"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -33,20 +33,6 @@ var (
 	devB = telemetry.Device{SensorID: "7d0c3e1a-1111-4222-8333-944455556666", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
 )
 
-type fakeKeys struct {
-	keys map[string]telemetry.Device
-	down bool
-}
-
-func (f *fakeKeys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
-	if f.down {
-		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "PostgreSQL is down")
-	}
-	if d, ok := f.keys[key]; ok {
-		return d, nil
-	}
-	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "no such key")
-}
 
 func invokedCtx(arn string) context.Context {
 	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "r-1", InvokedFunctionArn: arn})
@@ -72,13 +58,13 @@ func quote(s string) string {
 
 type fixture struct {
 	h    *awsiot.Handler
-	keys *fakeKeys
+	keys *deviceauthtest.Keys
 	logs *bytes.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	keys := &fakeKeys{keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
+	keys := &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
 	auth, err := awsiot.NewAuthority(keys)
 	require.NoError(t, err)
 	logs := &bytes.Buffer{}
@@ -167,7 +153,7 @@ func TestRefusals(t *testing.T) {
 // TestBridgeIsRefusedEvenWithItsPassword: an Authority that knows the
 // bridge's password still gets no bridge through this authorizer.
 func TestBridgeIsRefusedEvenWithItsPassword(t *testing.T) {
-	auth, err := deviceauth.New(&fakeKeys{}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	var logs bytes.Buffer
 	h := awsiot.NewHandler(auth, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -192,7 +178,7 @@ func TestNotMQTTIsRefused(t *testing.T) {
 
 func TestKeyStoreOutageRefuses(t *testing.T) {
 	fx := newFixture(t)
-	fx.keys.down = true
+	fx.keys.Down = true
 	resp, err := fx.h.Handle(invokedCtx(functionARN), event(t, "acme/cr-1", "acme/cr-1", keyA))
 	require.NoError(t, err)
 	assert.False(t, resp.IsAuthenticated)
@@ -220,9 +206,9 @@ func TestPrincipalID(t *testing.T) {
 }
 
 func TestNewAuthorityKnowsNoBridgePassword(t *testing.T) {
-	a, err := awsiot.NewAuthority(&fakeKeys{})
+	a, err := awsiot.NewAuthority(&deviceauthtest.Keys{})
 	require.NoError(t, err)
-	b, err := awsiot.NewAuthority(&fakeKeys{})
+	b, err := awsiot.NewAuthority(&deviceauthtest.Keys{})
 	require.NoError(t, err)
 	for _, auth := range []*deviceauth.Authority{a, b} {
 		for _, pw := range []string{bridgePass, "", strings.Repeat("\x00", 43)} {

@@ -192,3 +192,17 @@ func ReadingsFilter(filter string) bool {
 	}
 	return (parts[1] == "+" || tempwatch.ValidSlug(parts[1])) && (parts[3] == "+" || tempwatch.ValidDeviceID(parts[3]))
 }
+
+// LogSafe makes what a client chose (a username, client id or topic) fit
+// for a log line: bounded (a topic can be tens of kilobytes), and without a
+// device key that a confused device sent as its username or client id.
+func LogSafe(s string) string {
+	const max = 200
+	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
+		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
+	}
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

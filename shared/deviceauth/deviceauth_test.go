@@ -2,7 +2,6 @@ package deviceauth_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -10,22 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
-
-// keys is a KeyLookup over a map; a nil map is a failing store.
-type keys map[string]telemetry.Device
-
-func (k keys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
-	if k == nil {
-		return telemetry.Device{}, errors.New("connection refused by PostgreSQL")
-	}
-	if d, ok := k[key]; ok {
-		return d, nil
-	}
-	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "no such key")
-}
 
 const (
 	keyA       = "twk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -51,13 +37,13 @@ func TestNewValidatesTheBridgeCredential(t *testing.T) {
 		{Password: bridgePass, Username: "a/b"},
 		{Password: bridgePass, ClientIDPrefix: "x/"},
 	} {
-		_, err := deviceauth.New(keys{}, b)
+		_, err := deviceauth.New(&deviceauthtest.Keys{}, b)
 		assert.Error(t, err, "New(%+v)", b)
 	}
 }
 
 func TestConnect(t *testing.T) {
-	a := mustAuthority(t, keys{keyA: devA, keyB: devB})
+	a := mustAuthority(t, &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}})
 	tests := []struct {
 		name, clientID, username, password string
 		want                               deviceauth.Identity
@@ -100,14 +86,14 @@ func TestConnect(t *testing.T) {
 }
 
 func TestConnectStoreFailureIsNotARefusal(t *testing.T) {
-	a := mustAuthority(t, keys(nil))
+	a := mustAuthority(t, &deviceauthtest.Keys{Down: true})
 	_, err := a.Connect(context.Background(), "acme/cr-1", "acme/cr-1", keyA)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, deviceauth.ErrRefused)
 }
 
 func TestAllowed(t *testing.T) {
-	a := mustAuthority(t, keys{})
+	a := mustAuthority(t, &deviceauthtest.Keys{})
 	const dev, bridge = "acme/cr-1", "tempwatch-bridge"
 	own := "tempwatch/acme/sensors/cr-1/readings"
 	tests := []struct {

@@ -169,11 +169,11 @@ func (h *handler) handleAuthn(w http.ResponseWriter, r *http.Request) {
 		// A store failure refuses too: the device retries, and no key is
 		// ever taken for good because it could not be checked.
 		if errors.Is(err, deviceauth.ErrRefused) {
-			h.log.InfoContext(ctx, "mqtt connect refused", "clientid", clip(*req.ClientID), "username", clip(*req.Username),
-				"peerhost", clip(req.PeerHost), "reason", err)
+			h.log.InfoContext(ctx, "mqtt connect refused", "clientid", deviceauth.LogSafe(*req.ClientID), "username", deviceauth.LogSafe(*req.Username),
+				"peerhost", deviceauth.LogSafe(req.PeerHost), "reason", err)
 		} else {
-			h.log.ErrorContext(ctx, "mqtt connect refused: the key store failed", "clientid", clip(*req.ClientID),
-				"peerhost", clip(req.PeerHost), "error", err)
+			h.log.ErrorContext(ctx, "mqtt connect refused: the key store failed", "clientid", deviceauth.LogSafe(*req.ClientID),
+				"peerhost", deviceauth.LogSafe(req.PeerHost), "error", err)
 		}
 		writeJSON(w, AuthnResponse{Result: Deny})
 		return
@@ -252,28 +252,14 @@ func (h *handler) handleAuthz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, AuthzResponse{Result: Allow})
 		return
 	}
-	h.log.InfoContext(r.Context(), "mqtt "+req.Action+" denied", "clientid", clip(*req.ClientID),
-		"username", clip(*req.Username), "topic", clip(*req.Topic))
+	h.log.InfoContext(r.Context(), "mqtt "+req.Action+" denied", "clientid", deviceauth.LogSafe(*req.ClientID),
+		"username", deviceauth.LogSafe(*req.Username), "topic", deviceauth.LogSafe(*req.Topic))
 	writeJSON(w, AuthzResponse{Result: Deny})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.JSON(w, http.StatusOK, v)
-}
-
-// clip makes what a client chose fit for a log line: bounded (a topic can
-// be tens of kilobytes), and without a device key that a confused device
-// sent as its username or client id.
-func clip(s string) string {
-	const max = 200
-	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
-		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
-	}
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }
 
 // wireValue is a scalar EMQX may render as a JSON string, number or

@@ -2,7 +2,6 @@ package emqx_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +18,10 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/emqx"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -39,22 +38,6 @@ var (
 	now  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 )
 
-// fakeKeys is a KeyLookup over a map; down makes every lookup fail as a
-// store outage does.
-type fakeKeys struct {
-	keys map[string]telemetry.Device
-	down bool
-}
-
-func (f *fakeKeys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
-	if f.down {
-		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "PostgreSQL is down")
-	}
-	if d, ok := f.keys[key]; ok {
-		return d, nil
-	}
-	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "no such key")
-}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -76,13 +59,13 @@ func (b *syncBuffer) String() string {
 
 type fixture struct {
 	h    http.Handler
-	keys *fakeKeys
+	keys *deviceauthtest.Keys
 	logs *syncBuffer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	keys := &fakeKeys{keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
+	keys := &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
 	auth, err := deviceauth.New(keys, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	logs := &syncBuffer{}
@@ -176,7 +159,7 @@ func TestOnlyTheBrokerMayCall(t *testing.T) {
 }
 
 func TestNewHandlerRefusesAShortSecret(t *testing.T) {
-	auth, err := deviceauth.New(&fakeKeys{}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	_, err = emqx.NewHandler(auth, emqx.Config{Secret: "short"}, slog.New(slog.DiscardHandler), nil)
 	assert.Error(t, err)
@@ -254,7 +237,7 @@ func TestAuthn(t *testing.T) {
 
 func TestAuthnStoreOutageDenies(t *testing.T) {
 	fx := newFixture(t)
-	fx.keys.down = true
+	fx.keys.Down = true
 	resp := fx.broker(t, emqx.AuthnPath, authnBody("acme/cr-1", "acme/cr-1", keyA))
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	assert.Equal(t, map[string]any{"result": "deny", "is_superuser": false}, resp.json(t))
@@ -267,7 +250,7 @@ func TestAuthnStoreOutageDenies(t *testing.T) {
 }
 
 func TestAuthnWithoutSessionBoundHasNoExpiry(t *testing.T) {
-	auth, err := deviceauth.New(&fakeKeys{keys: map[string]telemetry.Device{keyA: devA}}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA}}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	h, err := emqx.NewHandler(auth, emqx.Config{Secret: secret}, slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)

@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -85,4 +87,27 @@ func NewPage[T any](items []T, limit int, cursorOf func(T) tempwatch.Cursor) Pag
 		p.Items = []T{}
 	}
 	return p
+}
+
+// ParseTimeRange reads the optional RFC 3339 from and to bounds of a list
+// query, adding to v what is wrong with them (unparsable, or to not after
+// from).
+func ParseTimeRange(q url.Values, v tempwatch.Validation) (from, to *time.Time) {
+	parse := func(name string) *time.Time {
+		s := q.Get(name)
+		if s == "" {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			v.Add(name, "must be an RFC 3339 time such as 2026-01-31T23:00:00Z")
+			return nil
+		}
+		return &t
+	}
+	from, to = parse("from"), parse("to")
+	if from != nil && to != nil && !from.Before(*to) {
+		v.Add("to", "must be after from")
+	}
+	return from, to
 }

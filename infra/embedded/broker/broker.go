@@ -80,7 +80,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	defer cancel()
 	_, err := h.auth.Connect(ctx, cl.ID, string(pk.Connect.Username), string(pk.Connect.Password))
 	if err != nil {
-		h.log.Warn("mqtt connect refused", "client_id", cl.ID, "username", string(pk.Connect.Username),
+		h.log.Warn("mqtt connect refused", "client_id", deviceauth.LogSafe(cl.ID), "username", deviceauth.LogSafe(string(pk.Connect.Username)),
 			"remote", cl.Net.Remote, "reason", err)
 		return false
 	}
@@ -97,14 +97,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if h.auth.Allowed(string(cl.Properties.Username), cl.ID, action, topic) {
 		return true
 	}
-	h.log.Warn("mqtt "+string(action)+" refused", "client_id", cl.ID, "username", string(cl.Properties.Username),
-		"topic", truncate(topic, 200))
+	h.log.Warn("mqtt "+string(action)+" refused", "client_id", deviceauth.LogSafe(cl.ID), "username", deviceauth.LogSafe(string(cl.Properties.Username)),
+		"topic", deviceauth.LogSafe(topic))
 	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

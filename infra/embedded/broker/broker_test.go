@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,20 +12,9 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/embedded/broker"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
-
-// keys is a fixed set of device keys (the fast tier: the key store itself
-// is tested against PostgreSQL in the e2e tests).
-type keys map[string]telemetry.Device
-
-func (k keys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
-	if d, ok := k[key]; ok {
-		return d, nil
-	}
-	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "unknown key")
-}
 
 const (
 	bridgePass = "test-bridge-password-0123456789"
@@ -44,7 +32,7 @@ var (
 
 func mustStart(tb testing.TB) string {
 	tb.Helper()
-	auth, err := deviceauth.New(keys{keyA1: a1, keyA2: a2, keyB1: b1}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA1: a1, keyA2: a2, keyB1: b1}}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(tb, err)
 	url, stop, err := broker.Start("127.0.0.1:0", auth)
 	require.NoError(tb, err)
@@ -248,7 +236,7 @@ func TestStartNeedsAnAuthority(t *testing.T) {
 }
 
 func TestStopClosesListener(t *testing.T) {
-	auth, err := deviceauth.New(keys{}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	url, stop, err := broker.Start("127.0.0.1:0", auth)
 	require.NoError(t, err)
