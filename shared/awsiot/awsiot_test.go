@@ -33,7 +33,6 @@ var (
 	devB = telemetry.Device{SensorID: "7d0c3e1a-1111-4222-8333-944455556666", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
 )
 
-
 func invokedCtx(arn string) context.Context {
 	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "r-1", InvokedFunctionArn: arn})
 }

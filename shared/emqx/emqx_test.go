@@ -38,7 +38,6 @@ var (
 	now  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 )
 
-
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
 	mu  sync.Mutex
