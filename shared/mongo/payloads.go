@@ -52,9 +52,11 @@ const (
 // copies are the same reading, and FindPayload returns the first one found.
 //
 // dead_letters documents: _id (a hash of message id, topic, receive time and
-// bytes, so a retried batch does not add it twice), message_id, reason,
-// topic, source, received_at, raw (at most MaxDeadLetterBytes; raw_size
-// gives the full length).
+// bytes, so a retried batch does not add it twice), message_id, client_id
+// and sensor_id (the client and sensor the message names, "" when unknown),
+// reason, topic, source, received_at, raw (at most MaxDeadLetterBytes;
+// raw_size gives the message's full length, which may be more than the
+// bytes the sender handed over: telemetry.DeadLetter.Size).
 type PayloadStore struct {
 	raw, dead *mongo.Collection
 }
@@ -259,15 +261,21 @@ func (s *PayloadStore) InsertDeadLetters(ctx context.Context, ds []telemetry.Dea
 	}
 	docs := make([]any, len(ds))
 	for i, d := range ds {
+		size := d.Size
+		if size == 0 {
+			size = len(d.Raw)
+		}
 		docs[i] = bson.D{
 			{Key: "_id", Value: deadLetterID(d)},
 			{Key: "message_id", Value: d.MessageID},
+			{Key: "client_id", Value: d.ClientID},
+			{Key: "sensor_id", Value: d.SensorID},
 			{Key: "reason", Value: d.Reason},
 			{Key: "topic", Value: d.Topic},
 			{Key: "source", Value: d.Source},
 			{Key: "received_at", Value: d.ReceivedAt.UTC()},
 			{Key: "raw", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), MaxDeadLetterBytes)]}},
-			{Key: "raw_size", Value: len(d.Raw)},
+			{Key: "raw_size", Value: size},
 		}
 	}
 	return insertIgnoringDuplicates(ctx, s.dead, docs, "dead letters")
