@@ -42,6 +42,9 @@ type DeviceStore interface {
 	DevicesByRef(ctx context.Context, refs []DeviceRef) (map[DeviceRef]Device, error)
 	// DeviceByKeyHash returns the device whose key has this SHA-256, or ENOTFOUND.
 	DeviceByKeyHash(ctx context.Context, hash []byte) (Device, error)
+	// ClientIDsBySlug returns the ids of the clients found among slugs, by
+	// slug; unknown ones are absent.
+	ClientIDsBySlug(ctx context.Context, slugs []string) (map[string]string, error)
 }
 
 // ReadingWriter stores readings in bulk, skipping duplicates of the natural
