@@ -35,21 +35,34 @@ type LatestCache interface {
 	InvalidateAggregates(ctx context.Context, sensorIDs ...string) error
 }
 
-// Config holds the validation window. Zero values take the defaults.
+// Config holds the validation window and how the archive is written. Zero
+// values take the defaults.
 type Config struct {
 	// MaxFuture is how far ahead of the server clock a reading may be; default 5 min.
 	MaxFuture time.Duration
 	// MaxAge is how old a reading may be (late buffered readings, backfill); default 365 days.
 	MaxAge time.Duration
-	// Now is the clock; default time.Now.
+	// Now is the validation clock; default time.Now.
 	Now func() time.Time
+
+	// Outbox keeps the raw payloads and dead letters the archive could not
+	// take, until they are drained into it; nil: their messages are retried.
+	Outbox telemetry.ArchiveOutbox
+	// ArchiveTimeout bounds one archive write; default 2 s.
+	ArchiveTimeout time.Duration
+	// DrainInterval is the least time between two drains of the outbox by
+	// one instance; default 2 s.
+	DrainInterval time.Duration
+	// DrainBudget bounds one drain, which the batch it runs alongside
+	// waits for; default 500 ms.
+	DrainBudget time.Duration
 }
 
 // Service ingests readings.
 type Service struct {
 	devices  *DeviceCache
 	readings telemetry.ReadingWriter
-	payloads telemetry.PayloadArchive
+	archive  *archiver
 	latest   LatestCache
 	log      *slog.Logger
 	cfg      Config
@@ -67,7 +80,18 @@ func NewService(devices *DeviceCache, readings telemetry.ReadingWriter, archive 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{devices: devices, readings: readings, payloads: archive, latest: latest, log: log, cfg: cfg}
+	if cfg.ArchiveTimeout <= 0 {
+		cfg.ArchiveTimeout = 2 * time.Second
+	}
+	if cfg.DrainInterval <= 0 {
+		cfg.DrainInterval = 2 * time.Second
+	}
+	if cfg.DrainBudget <= 0 {
+		cfg.DrainBudget = 500 * time.Millisecond
+	}
+	return &Service{devices: devices, readings: readings, latest: latest, log: log, cfg: cfg,
+		archive: &archiver{archive: archive, outbox: cfg.Outbox, log: log,
+			timeout: cfg.ArchiveTimeout, every: cfg.DrainInterval, budget: cfg.DrainBudget}}
 }
 
 // item is one message on its way through a batch.
@@ -101,11 +125,11 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 // The counts partition the batch: every message is accepted (stored now),
 // a duplicate, rejected (listed in Rejections, dead-lettered), or in
 // BatchItemFailures. A message the bridge refused (Message.Refused) is
-// rejected with that reason, unparsed. A message whose reading was stored
-// but whose raw payload or dead letter could not be written to MongoDB is
-// in BatchItemFailures: the retry finds the reading as a duplicate and
-// stores its raw payload (the same batch again is skipped; in another batch
-// it is a second copy, see mongo.PayloadStore).
+// rejected with that reason, unparsed. A message whose raw payload or dead
+// letter reached neither MongoDB nor the PostgreSQL outbox is in
+// BatchItemFailures: the retry finds the reading as a duplicate and stores
+// its raw payload (the same batch again is skipped; in another batch it is
+// a second copy, see mongo.PayloadStore).
 func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
 	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))
@@ -150,9 +174,11 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 }
 
 // process runs items through parse, resolve, validate, write and archive
-// (side by side), and cache. device, when not nil, is the already-authenticated sender of all
-// items (HTTP); otherwise each item's ref is resolved.
+// (side by side), and cache; a due drain of the archive outbox runs
+// alongside. device, when not nil, is the already-authenticated sender of
+// all items (HTTP); otherwise each item's ref is resolved.
 func (s *Service) process(ctx context.Context, items []*item, device *telemetry.Device) {
+	defer s.archive.drainAlongside(ctx)()
 	now := s.cfg.Now()
 	for _, it := range items {
 		if it.status != "" {
@@ -357,7 +383,8 @@ type archiveResult struct {
 
 // archiveJob returns a function that stores the raw payloads of the readings
 // to write (one per natural key: an in-batch repeat shares its first's) and
-// the dead letters of the items rejected so far, side by side.
+// the dead letters of the items rejected so far, side by side, in the
+// archive or else its outbox.
 func (s *Service) archiveJob(written, items []*item) func(context.Context) archiveResult {
 	raws := make([]telemetry.RawPayload, len(written))
 	for i, it := range written {
@@ -375,20 +402,13 @@ func (s *Service) archiveJob(written, items []*item) func(context.Context) archi
 	}
 	return func(ctx context.Context) archiveResult {
 		var res archiveResult
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			if err := s.payloads.InsertRawPayloads(ctx, raws); err != nil {
-				s.log.ErrorContext(ctx, "store raw payloads; their messages will be retried", "error", err, "payloads", len(raws))
-				res.rawFailed = written
-			}
-		})
-		wg.Go(func() {
-			if err := s.payloads.InsertDeadLetters(ctx, dead); err != nil {
-				s.log.ErrorContext(ctx, "store dead letters; their messages will be retried", "error", err, "dead_letters", len(dead))
-				res.deadFailed = deadItems
-			}
-		})
-		wg.Wait()
+		rawLost, deadLost := s.archive.store(ctx, raws, dead)
+		if rawLost {
+			res.rawFailed = written
+		}
+		if deadLost {
+			res.deadFailed = deadItems
+		}
 		return res
 	}
 }
