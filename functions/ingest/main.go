@@ -1,5 +1,6 @@
 // Command ingest is the Lambda function that stores readings: batches the
-// MQTT bridge invokes it with, and POST /ingest/readings from devices.
+// MQTT bridge invokes it with, SQS batches from the AWS IoT topic rule, and
+// POST /ingest/readings from devices.
 package main
 
 import (
