@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -247,4 +248,21 @@ func TestArchiveOutageRecovery(t *testing.T) {
 	}, 20*time.Second, time.Millisecond, "batches drain the outbox once MongoDB is back")
 	e.assertPayloads(t, n)
 	assert.Equal(t, n, e.mongoCount(t, mongo.DeadLettersCollection, nil))
+}
+
+// TestHTTPIngestMongoDown: a device posting over HTTP while MongoDB is down
+// gets its readings stored (200, not a 503 to send again); their raw
+// payloads wait in the outbox.
+func TestHTTPIngestMongoDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mdb, proxy := e.proxiedMongo(t)
+	proxy.Cut()
+	cfg := ingest.Config{Outbox: postgres.NewArchiveOutbox(e.db), ArchiveTimeout: time.Second}
+	h := ingest.NewHandler(e.serviceWith(cfg, nil, mongo.NewPayloadStore(mdb), nil), quietLog())
+	w := postReadings(t, h, e.acme1Key, fmt.Sprintf(`[{"value":1,"ts":%q},{"value":2,"ts":%q}]`,
+		ts(e.now.Add(-2*time.Minute)), ts(e.now.Add(-time.Minute))))
+	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`))
+	assert.Equal(t, telemetry.OutboxPending{Calls: 1, Payloads: 2}, e.pending(t))
 }
