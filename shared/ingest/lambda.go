@@ -108,9 +108,11 @@ func describeEvent(event []byte) string {
 	return "keys " + strings.Join(names, ", ")
 }
 
+// truncate cuts s to at most n bytes for an error message, never inside a
+// UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	return strings.ToValidUTF8(s[:n], "") + "..."
 }
