@@ -1,5 +1,6 @@
 // Command ingest is the Lambda function that stores readings: batches the
-// MQTT bridge invokes it with, and POST /ingest/readings from devices.
+// MQTT bridge invokes it with, SQS batches from the AWS IoT topic rule, and
+// POST /ingest/readings from devices.
 package main
 
 import (
@@ -24,15 +25,21 @@ func main() {
 		mongoDB = r.String("MONGODB_DATABASE", "tempwatch")
 		cfg.MaxFuture = r.Duration("INGEST_MAX_FUTURE", 5*time.Minute, time.Second, 24*time.Hour)
 		cfg.MaxAge = r.Duration("INGEST_MAX_AGE", 365*24*time.Hour, time.Hour, 20*365*24*time.Hour)
+		cfg.ArchiveTimeout = r.Duration("INGEST_ARCHIVE_TIMEOUT", 2*time.Second, 100*time.Millisecond, time.Minute)
 	}})
-	mc, err := mongo.Open(ctx, mongoURL)
+	// MongoDB may be down: readings are stored all the same, the archive
+	// waits in the PostgreSQL outbox.
+	mc, err := mongo.Connect(mongoURL)
 	if err != nil {
 		app.Exit("ingest", err)
 	}
 	payloads := mongo.NewPayloadStore(mc.Database(mongoDB))
-	if err := payloads.EnsureIndexes(ctx); err != nil {
+	ictx, cancel := context.WithTimeout(ctx, cfg.ArchiveTimeout)
+	if err := payloads.EnsureIndexes(ictx); err != nil {
 		env.Log.Warn("mongo indexes", "error", err)
 	}
+	cancel()
+	cfg.Outbox = postgres.NewArchiveOutbox(env.DB)
 	store := postgres.NewReadingStore(env.DB)
 	devices := ingest.NewDeviceCache(store, env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
 	svc := ingest.NewService(devices, store, payloads, env.Cache(cache.Options{}), env.Log, cfg)

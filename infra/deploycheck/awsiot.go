@@ -9,15 +9,14 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-)
 
-// ReadingsRuleSQL is the topic rule that carries AWS IoT Core's readings to
-// SQS, in the body shape the ingest function reads.
-const ReadingsRuleSQL = "SELECT encode(*, 'base64') AS payload, topic() AS topic, timestamp() AS received_at FROM 'tempwatch/+/sensors/+/readings'"
+	"github.com/tempwatch/tempwatch/shared/ingest"
+)
 
 // CheckAWSIoT checks the AWS IoT Core path of template.yaml, whose parts
 // only AWS would otherwise bring together: the readings topic rule (SQL
-// ReadingsRuleSQL, version 2016-03-23) sends to a queue with a dead-letter
+// ingest.IoTRuleSQL, the body the ingest function reads, in its version)
+// sends to a queue with a dead-letter
 // queue; a function consumes that queue reporting per-item failures, and
 // the queue's visibility timeout is at least six times that function's
 // timeout; the custom authorizer has signing disabled and its function
@@ -58,11 +57,11 @@ func CheckAWSIoT(root string) []error {
 	var queue string
 	for _, id := range ofType("AWS::IoT::TopicRule") {
 		payload := get(get(res[id], "Properties"), "TopicRulePayload")
-		if scalar(get(payload, "Sql")) != ReadingsRuleSQL {
+		if scalar(get(payload, "Sql")) != ingest.IoTRuleSQL {
 			continue
 		}
-		if v := scalar(get(payload, "AwsIotSqlVersion")); v != "2016-03-23" {
-			fail("%s: AwsIotSqlVersion is %q, want 2016-03-23", id, v)
+		if v := scalar(get(payload, "AwsIotSqlVersion")); v != ingest.IoTRuleSQLVersion {
+			fail("%s: AwsIotSqlVersion is %q, want %s", id, v, ingest.IoTRuleSQLVersion)
 		}
 		for _, a := range seq(get(payload, "Actions")) {
 			if q, ok := intrinsic(get(get(a, "Sqs"), "QueueUrl"), "!Ref"); ok {
@@ -71,7 +70,7 @@ func CheckAWSIoT(root string) []error {
 		}
 	}
 	if queue == "" || types[queue] != "AWS::SQS::Queue" {
-		fail("no AWS::IoT::TopicRule with Sql %q sends to an AWS::SQS::Queue (QueueUrl: !Ref <queue>)", ReadingsRuleSQL)
+		fail("no AWS::IoT::TopicRule with Sql %q sends to an AWS::SQS::Queue (QueueUrl: !Ref <queue>)", ingest.IoTRuleSQL)
 		return errs
 	}
 	qprops := get(res[queue], "Properties")

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/ingest"
+	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
@@ -19,6 +22,18 @@ type noArchive struct{}
 func (noArchive) InsertRawPayloads(context.Context, []telemetry.RawPayload) error { return nil }
 func (noArchive) InsertDeadLetters(context.Context, []telemetry.DeadLetter) error { return nil }
 
+// downArchive is MongoDB down, refusing at once (a server that is gone
+// makes the first write wait out its timeout; later ones are not sent).
+type downArchive struct{}
+
+func (downArchive) InsertRawPayloads(context.Context, []telemetry.RawPayload) error {
+	return errors.New("archive down")
+}
+
+func (downArchive) InsertDeadLetters(context.Context, []telemetry.DeadLetter) error {
+	return errors.New("archive down")
+}
+
 const (
 	benchSensors   = 50
 	benchBatchSize = 1000
@@ -27,17 +42,19 @@ const (
 // BenchmarkIngestBatch ingests batches of 1,000 one-reading messages over 50
 // sensors and, in the same run, writes the same rows with a bare pgx
 // CopyFrom into a readings table of the same schema: it reports both rates
-// and their ratio. "full" includes the MongoDB (FerretDB) archive and the
-// Redis latest cache; "postgres" leaves MongoDB out.
+// and their ratio. "full" is the function as deployed: the MongoDB
+// (FerretDB) archive, its PostgreSQL outbox (drained alongside, empty) and
+// the Redis latest cache; "postgres" leaves MongoDB out; "mongo-down" has
+// MongoDB down, every raw payload going to the outbox.
 func BenchmarkIngestBatch(b *testing.B) {
-	for _, variant := range []string{"postgres", "full"} {
+	for _, variant := range []string{"postgres", "full", "mongo-down"} {
 		b.Run(variant, func(b *testing.B) {
-			benchIngest(b, variant == "full")
+			benchIngest(b, variant)
 		})
 	}
 }
 
-func benchIngest(b *testing.B, full bool) {
+func benchIngest(b *testing.B, variant string) {
 	ctx := context.Background()
 	e := newEnv(b)
 	client := pgtest.MustClient(b, e.db, "bench", "")
@@ -49,10 +66,16 @@ func benchIngest(b *testing.B, full bool) {
 		topics[i] = topic("bench", dev)
 	}
 	var archive telemetry.PayloadArchive = noArchive{}
-	if full {
+	var cfg ingest.Config
+	switch variant {
+	case "full":
 		archive = nil // the env's MongoDB
+		cfg.Outbox = postgres.NewArchiveOutbox(e.db)
+	case "mongo-down":
+		archive = downArchive{}
+		cfg.Outbox = postgres.NewArchiveOutbox(e.db)
 	}
-	svc := e.service(nil, archive, nil)
+	svc := e.serviceWith(cfg, nil, archive, nil)
 	refDB := pgtest.MustDB(b)
 	refClient := pgtest.MustClient(b, refDB, "ref", "")
 	refSensors := make([]string, benchSensors)
@@ -106,4 +129,9 @@ func benchIngest(b *testing.B, full bool) {
 	b.ReportMetric(copyRate, "copy_readings/s")
 	b.ReportMetric(ingestRate/copyRate, "ratio")
 	require.Equal(b, 0, e.rollupMismatches(b))
+	if variant == "mongo-down" {
+		p, err := postgres.NewArchiveOutbox(e.db).Pending(ctx)
+		require.NoError(b, err)
+		require.Equal(b, b.N*benchBatchSize, p.Payloads, "every raw payload waits in the outbox")
+	}
 }

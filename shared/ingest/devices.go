@@ -36,6 +36,9 @@ type DeviceCache struct {
 	rdb   *goredis.Client
 	opt   DeviceCacheOptions
 	local *expirable.LRU[string, telemetry.Device]
+	// clients maps slugs to client ids, for the dead letters of messages
+	// from devices it does not know.
+	clients *expirable.LRU[string, string]
 }
 
 // NewDeviceCache returns a cache over store; rdb may be nil (no Redis).
@@ -56,7 +59,8 @@ func NewDeviceCache(store telemetry.DeviceStore, rdb *goredis.Client, opt Device
 		opt.Timeout = 200 * time.Millisecond
 	}
 	return &DeviceCache{store: store, rdb: rdb, opt: opt,
-		local: expirable.NewLRU[string, telemetry.Device](opt.Size, nil, opt.LocalTTL)}
+		local:   expirable.NewLRU[string, telemetry.Device](opt.Size, nil, opt.LocalTTL),
+		clients: expirable.NewLRU[string, string](1000, nil, opt.LocalTTL)}
 }
 
 func refKey(r telemetry.DeviceRef) string { return "device:" + r.String() }
@@ -110,6 +114,38 @@ func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (
 		fill[refKey(r)] = d
 	}
 	c.toRedis(ctx, fill)
+	return out, nil
+}
+
+// ClientIDs returns the ids of the clients found among slugs, by slug: from
+// the in-process cache, the rest in one store query. Unknown slugs are not
+// cached (a client created a moment ago is found at once) and are absent.
+func (c *DeviceCache) ClientIDs(ctx context.Context, slugs []string) (map[string]string, error) {
+	out := make(map[string]string, len(slugs))
+	var query []string
+	seen := make(map[string]bool, len(slugs))
+	for _, slug := range slugs {
+		if seen[slug] {
+			continue
+		}
+		seen[slug] = true
+		if id, ok := c.clients.Get(slug); ok {
+			out[slug] = id
+		} else {
+			query = append(query, slug)
+		}
+	}
+	if len(query) == 0 {
+		return out, nil
+	}
+	found, err := c.store.ClientIDsBySlug(ctx, query)
+	if err != nil {
+		return out, err
+	}
+	for slug, id := range found {
+		out[slug] = id
+		c.clients.Add(slug, id)
+	}
 	return out, nil
 }
 

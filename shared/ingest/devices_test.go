@@ -11,6 +11,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -20,6 +21,7 @@ type countingStore struct {
 	next    telemetry.DeviceStore
 	byRef   [][]telemetry.DeviceRef
 	byHash  int
+	bySlug  [][]string
 	failAll bool
 }
 
@@ -37,6 +39,14 @@ func (c *countingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telem
 		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
 	}
 	return c.next.DeviceByKeyHash(ctx, hash)
+}
+
+func (c *countingStore) ClientIDsBySlug(ctx context.Context, slugs []string) (map[string]string, error) {
+	c.bySlug = append(c.bySlug, slugs)
+	if c.failAll {
+		return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+	}
+	return c.next.ClientIDsBySlug(ctx, slugs)
 }
 
 func TestDeviceCache(t *testing.T) {
@@ -111,4 +121,40 @@ func sensorIDs(m map[telemetry.DeviceRef]telemetry.Device) map[string]string {
 		out[r.String()] = d.SensorID
 	}
 	return out
+}
+
+// ClientIDs names the clients of dead letters from unknown devices: one
+// query per call for what the process has not seen, known slugs cached,
+// unknown ones not (a client created a moment ago is found at once).
+func TestDeviceCacheClientIDs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	store := &countingStore{next: postgres.NewReadingStore(e.db)}
+	c := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
+	var acme, globex string
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM clients WHERE slug = 'acme'`).Scan(&acme))
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM clients WHERE slug = 'globex'`).Scan(&globex))
+
+	got, err := c.ClientIDs(ctx, []string{"acme", "nope", "acme", "globex", "nope"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"acme": acme, "globex": globex}, got)
+	require.Len(t, store.bySlug, 1)
+	assert.ElementsMatch(t, []string{"acme", "nope", "globex"}, store.bySlug[0], "each slug asked once")
+
+	got, err = c.ClientIDs(ctx, []string{"acme", "globex"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"acme": acme, "globex": globex}, got)
+	assert.Len(t, store.bySlug, 1, "known slugs come from the process cache")
+
+	newcomer := pgtest.MustClient(t, e.db, "nope", "")
+	got, err = c.ClientIDs(ctx, []string{"acme", "nope"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"acme": acme, "nope": newcomer}, got, "an unknown slug was not cached")
+	require.Len(t, store.bySlug, 2)
+	assert.Equal(t, []string{"nope"}, store.bySlug[1])
+
+	store.failAll = true
+	_, err = c.ClientIDs(ctx, []string{"other"})
+	assert.Error(t, err, "a store failure is the caller's error")
 }

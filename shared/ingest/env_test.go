@@ -39,6 +39,7 @@ type testEnv struct {
 	acme2    string
 	globex1  string
 	acme1Key string
+	log      *slog.Logger // the services' log; nil discards it
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -63,6 +64,11 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 // service builds an ingest service on db (the env's pool unless given).
 func (e *testEnv) service(db *pgxpool.Pool, archive telemetry.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
+	return e.serviceWith(ingest.Config{}, db, archive, latest)
+}
+
+// serviceWith is service with cfg; its clock is the env's.
+func (e *testEnv) serviceWith(cfg ingest.Config, db *pgxpool.Pool, archive telemetry.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
 	if db == nil {
 		db = e.db
 	}
@@ -74,7 +80,12 @@ func (e *testEnv) service(db *pgxpool.Pool, archive telemetry.PayloadArchive, la
 	}
 	store := postgres.NewReadingStore(db)
 	devices := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
-	return ingest.NewService(devices, store, archive, latest, quietLog(), ingest.Config{Now: func() time.Time { return e.now }})
+	cfg.Now = func() time.Time { return e.now }
+	log := e.log
+	if log == nil {
+		log = quietLog()
+	}
+	return ingest.NewService(devices, store, archive, latest, log, cfg)
 }
 
 func (e *testEnv) count(t testing.TB, sql string, args ...any) int {

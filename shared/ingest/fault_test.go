@@ -22,11 +22,13 @@ import (
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
-// tcpProxy forwards a local port to target until Cut closes it and every
-// connection through it: PostgreSQL "goes down" for whoever uses the proxy.
+// tcpProxy forwards a local port to target; Cut drops every connection
+// through it and refuses new ones until Restore: the server "goes down" for
+// whoever uses the proxy, and comes back.
 type tcpProxy struct {
 	ln    net.Listener
 	mu    sync.Mutex
+	cut   bool
 	conns []net.Conn
 }
 
@@ -41,6 +43,13 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			cut := p.cut
+			p.mu.Unlock()
+			if cut {
+				c.Close()
+				continue
+			}
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
@@ -53,21 +62,31 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 			go func() { _, _ = io.Copy(c, up); c.Close() }()
 		}
 	}()
-	t.Cleanup(p.Cut)
+	t.Cleanup(func() {
+		p.Cut()
+		ln.Close()
+	})
 	return p
 }
 
 func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
 
-// Cut refuses new connections and drops the open ones.
+// Cut drops the open connections and refuses new ones until Restore.
 func (p *tcpProxy) Cut() {
-	p.ln.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cut = true
 	for _, c := range p.conns {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Restore lets connections through again.
+func (p *tcpProxy) Restore() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
 }
 
 func TestHandleBatchPostgresDown(t *testing.T) {
@@ -124,9 +143,10 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	assert.Equal(t, 0, e.rollupMismatches(t))
 }
 
-// TestHandleBatchMongoDown checks the documented choice: readings are
-// written, but a message whose raw payload could not be archived is retried;
-// the retry counts it a duplicate and archives it, linked to its reading.
+// TestHandleBatchMongoDown checks the service without an outbox: readings
+// are written, but a message whose raw payload could not be archived is
+// retried; the retry counts it a duplicate and archives it, linked to its
+// reading. (With an outbox: TestHandleBatchMongoOutage.)
 func TestHandleBatchMongoDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -35,21 +35,34 @@ type LatestCache interface {
 	InvalidateAggregates(ctx context.Context, sensorIDs ...string) error
 }
 
-// Config holds the validation window. Zero values take the defaults.
+// Config holds the validation window and how the archive is written. Zero
+// values take the defaults.
 type Config struct {
 	// MaxFuture is how far ahead of the server clock a reading may be; default 5 min.
 	MaxFuture time.Duration
 	// MaxAge is how old a reading may be (late buffered readings, backfill); default 365 days.
 	MaxAge time.Duration
-	// Now is the clock; default time.Now.
+	// Now is the validation clock; default time.Now.
 	Now func() time.Time
+
+	// Outbox keeps the raw payloads and dead letters the archive could not
+	// take, until they are drained into it; nil: their messages are retried.
+	Outbox telemetry.ArchiveOutbox
+	// ArchiveTimeout bounds one archive write; default 2 s.
+	ArchiveTimeout time.Duration
+	// DrainInterval is the least time between two drains of the outbox by
+	// one instance; default 2 s.
+	DrainInterval time.Duration
+	// DrainBudget bounds one drain, which the batch it runs alongside
+	// waits for; default 500 ms.
+	DrainBudget time.Duration
 }
 
 // Service ingests readings.
 type Service struct {
 	devices  *DeviceCache
 	readings telemetry.ReadingWriter
-	payloads telemetry.PayloadArchive
+	archive  *archiver
 	latest   LatestCache
 	log      *slog.Logger
 	cfg      Config
@@ -67,7 +80,18 @@ func NewService(devices *DeviceCache, readings telemetry.ReadingWriter, archive 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{devices: devices, readings: readings, payloads: archive, latest: latest, log: log, cfg: cfg}
+	if cfg.ArchiveTimeout <= 0 {
+		cfg.ArchiveTimeout = 2 * time.Second
+	}
+	if cfg.DrainInterval <= 0 {
+		cfg.DrainInterval = 2 * time.Second
+	}
+	if cfg.DrainBudget <= 0 {
+		cfg.DrainBudget = 500 * time.Millisecond
+	}
+	return &Service{devices: devices, readings: readings, latest: latest, log: log, cfg: cfg,
+		archive: &archiver{archive: archive, outbox: cfg.Outbox, log: log,
+			timeout: cfg.ArchiveTimeout, every: cfg.DrainInterval, budget: cfg.DrainBudget}}
 }
 
 // item is one message on its way through a batch.
@@ -76,12 +100,14 @@ type item struct {
 	topic      string
 	source     string
 	raw        []byte
+	size       int // the message's full length when raw holds only its first bytes
 	receivedAt time.Time
 
-	ref     telemetry.DeviceRef
-	device  telemetry.Device
-	payload telemetry.Payload
-	reading telemetry.NewReading
+	ref      telemetry.DeviceRef
+	clientID string // the client the message names, when known (dead letters are listed by it)
+	device   telemetry.Device
+	payload  telemetry.Payload
+	reading  telemetry.NewReading
 
 	status    string
 	reason    string
@@ -98,28 +124,35 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 //
 // The counts partition the batch: every message is accepted (stored now),
 // a duplicate, rejected (listed in Rejections, dead-lettered), or in
-// BatchItemFailures. A message whose reading was stored but whose raw
-// payload or dead letter could not be written to MongoDB is in
+// BatchItemFailures. A message the bridge refused (Message.Refused) is
+// rejected with that reason, unparsed. A message whose raw payload or dead
+// letter reached neither MongoDB nor the PostgreSQL outbox is in
 // BatchItemFailures: the retry finds the reading as a duplicate and stores
-// its raw payload (the same batch again is skipped; in another batch it is a
-// second copy, see mongo.PayloadStore).
+// its raw payload (the same batch again is skipped; in another batch it is
+// a second copy, see mongo.PayloadStore).
 func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
 	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))
 	refs := map[string]telemetry.DeviceRef{} // a device sends many messages per batch
 	for i, m := range req.Messages {
-		all[i] = item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, receivedAt: m.ReceivedAt}
-		items[i] = &all[i]
+		all[i] = item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, size: m.Size, receivedAt: m.ReceivedAt}
+		it := &all[i]
+		items[i] = it
+		if m.Refused != "" {
+			it.reject(m.Refused)
+		}
 		ref, ok := refs[m.Topic]
 		if !ok {
 			var err error
 			if ref, err = telemetry.ParseTopic(m.Topic); err != nil {
-				items[i].reject(err.Error())
+				if it.status == "" {
+					it.reject(err.Error())
+				}
 				continue
 			}
 			refs[m.Topic] = ref
 		}
-		items[i].ref = ref
+		it.ref = ref
 	}
 	s.process(ctx, items, nil)
 
@@ -141,9 +174,11 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 }
 
 // process runs items through parse, resolve, validate, write and archive
-// (side by side), and cache. device, when not nil, is the already-authenticated sender of all
-// items (HTTP); otherwise each item's ref is resolved.
+// (side by side), and cache; a due drain of the archive outbox runs
+// alongside. device, when not nil, is the already-authenticated sender of
+// all items (HTTP); otherwise each item's ref is resolved.
 func (s *Service) process(ctx context.Context, items []*item, device *telemetry.Device) {
+	defer s.archive.drainAlongside(ctx)()
 	now := s.cfg.Now()
 	for _, it := range items {
 		if it.status != "" {
@@ -160,6 +195,8 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 	if err := s.resolve(ctx, items, device); err != nil {
 		s.log.ErrorContext(ctx, "resolve devices", "error", err)
 		s.failPending(items)
+	} else {
+		s.nameClients(ctx, items)
 	}
 
 	for _, it := range items {
@@ -210,17 +247,19 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 	cached.Wait()
 }
 
-// resolve fills each pending item's device, rejecting unknown ones.
+// resolve fills each item's device, rejecting pending items of unknown
+// devices. Items already rejected are resolved too where their topic names
+// a device, for their dead letters.
 func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.Device) error {
 	if device != nil {
 		for _, it := range items {
-			it.device, it.ref = *device, device.Ref()
+			it.device, it.ref, it.clientID = *device, device.Ref(), device.ClientID
 		}
 		return nil
 	}
 	refs := make([]telemetry.DeviceRef, 0, len(items))
 	for _, it := range items {
-		if it.status == "" {
+		if it.status == "" || (it.status == StatusRejected && it.ref.ClientSlug != "") {
 			refs = append(refs, it.ref)
 		}
 	}
@@ -232,17 +271,41 @@ func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.
 		return fmt.Errorf("resolve %d devices: %w", len(refs), err)
 	}
 	for _, it := range items {
-		if it.status != "" {
+		if it.status != "" && it.status != StatusRejected {
 			continue
 		}
 		d, ok := found[it.ref]
-		if !ok {
+		if ok {
+			it.device, it.clientID = d, d.ClientID
+		} else if it.status == "" {
 			it.reject(fmt.Sprintf("unknown device %q for client %q", it.ref.DeviceID, it.ref.ClientSlug))
-			continue
 		}
-		it.device = d
 	}
 	return nil
+}
+
+// nameClients fills the client of rejected items whose device is unknown
+// from their topic's slug, in one lookup for the batch. Without it their
+// dead letters go unattributed: logged, not fatal.
+func (s *Service) nameClients(ctx context.Context, items []*item) {
+	var slugs []string
+	for _, it := range items {
+		if it.status == StatusRejected && it.clientID == "" && it.ref.ClientSlug != "" {
+			slugs = append(slugs, it.ref.ClientSlug)
+		}
+	}
+	if len(slugs) == 0 {
+		return
+	}
+	ids, err := s.devices.ClientIDs(ctx, slugs)
+	if err != nil {
+		s.log.WarnContext(ctx, "look up the clients of dead letters; they are stored without their client", "error", err)
+	}
+	for _, it := range items {
+		if it.status == StatusRejected && it.clientID == "" {
+			it.clientID = ids[it.ref.ClientSlug]
+		}
+	}
 }
 
 // validate checks the value, in °C, against the sensor's range (min_value
@@ -320,7 +383,8 @@ type archiveResult struct {
 
 // archiveJob returns a function that stores the raw payloads of the readings
 // to write (one per natural key: an in-batch repeat shares its first's) and
-// the dead letters of the items rejected so far, side by side.
+// the dead letters of the items rejected so far, side by side, in the
+// archive or else its outbox.
 func (s *Service) archiveJob(written, items []*item) func(context.Context) archiveResult {
 	raws := make([]telemetry.RawPayload, len(written))
 	for i, it := range written {
@@ -331,27 +395,20 @@ func (s *Service) archiveJob(written, items []*item) func(context.Context) archi
 	var deadItems []*item
 	for _, it := range items {
 		if it.status == StatusRejected {
-			dead = append(dead, telemetry.DeadLetter{MessageID: it.id, Reason: it.reason, Topic: it.topic,
-				Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw})
+			dead = append(dead, telemetry.DeadLetter{MessageID: it.id, ClientID: it.clientID, SensorID: it.device.SensorID,
+				Reason: it.reason, Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw, Size: it.size})
 			deadItems = append(deadItems, it)
 		}
 	}
 	return func(ctx context.Context) archiveResult {
 		var res archiveResult
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			if err := s.payloads.InsertRawPayloads(ctx, raws); err != nil {
-				s.log.ErrorContext(ctx, "store raw payloads; their messages will be retried", "error", err, "payloads", len(raws))
-				res.rawFailed = written
-			}
-		})
-		wg.Go(func() {
-			if err := s.payloads.InsertDeadLetters(ctx, dead); err != nil {
-				s.log.ErrorContext(ctx, "store dead letters; their messages will be retried", "error", err, "dead_letters", len(dead))
-				res.deadFailed = deadItems
-			}
-		})
-		wg.Wait()
+		rawLost, deadLost := s.archive.store(ctx, raws, dead)
+		if rawLost {
+			res.rawFailed = written
+		}
+		if deadLost {
+			res.deadFailed = deadItems
+		}
 		return res
 	}
 }

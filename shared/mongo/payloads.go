@@ -68,6 +68,14 @@ func NewPayloadStore(db *mongo.Database) *PayloadStore {
 	return &PayloadStore{raw: db.Collection(PayloadBatchesCollection), dead: db.Collection(DeadLettersCollection)}
 }
 
+// Ping tells whether the server answers.
+func (s *PayloadStore) Ping(ctx context.Context) error {
+	if err := s.raw.Database().Client().Ping(ctx, nil); err != nil {
+		return fmt.Errorf("mongo: ping: %w", err)
+	}
+	return nil
+}
+
 // EnsureIndexes creates the indexes the lookups use: payload batches by
 // sensor and time; dead letters in the lists' order (received_at, _id),
 // alone for admins' lists and sweeps, after client_id for a client's list,

@@ -83,6 +83,29 @@ func TestPayloadStore(t *testing.T) {
 	require.NoError(t, db.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "message_id", Value: "m2"}}).Decode(&doc))
 	assert.Len(t, doc.Raw, mongo.MaxDeadLetterBytes)
 	assert.Equal(t, mongo.MaxDeadLetterBytes+1000, doc.RawSize)
+
+	// A message refused by its sender comes as its first bytes and its
+	// full size, and names its client and sensor for the per-client list.
+	refused := telemetry.DeadLetter{MessageID: "m3", ClientID: "c1", SensorID: "s1", Reason: "payload is larger than 65536 bytes",
+		Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte("head"), Size: 10 << 20}
+	unknown := telemetry.DeadLetter{MessageID: "m4", Reason: "topic is not tempwatch/<client-slug>/sensors/<device-id>/readings",
+		Topic: "x", Source: "mqtt", ReceivedAt: at, Raw: []byte("{}")}
+	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{refused, unknown}))
+	var named struct {
+		ClientID string `bson:"client_id"`
+		SensorID string `bson:"sensor_id"`
+		Raw      []byte `bson:"raw"`
+		RawSize  int    `bson:"raw_size"`
+	}
+	require.NoError(t, db.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "client_id", Value: "c1"}}).Decode(&named))
+	assert.Equal(t, "s1", named.SensorID)
+	assert.Equal(t, []byte("head"), named.Raw)
+	assert.Equal(t, 10<<20, named.RawSize)
+	var anon bson.M
+	require.NoError(t, db.Collection(mongo.DeadLettersCollection).FindOne(ctx, bson.D{{Key: "message_id", Value: "m4"}}).Decode(&anon))
+	assert.NotContains(t, anon, "client_id", "an unknown client is left out (admins list those)")
+	assert.NotContains(t, anon, "sensor_id")
+	assert.EqualValues(t, 2, anon["raw_size"])
 }
 
 // TestPayloadBatchSplits checks that a batch of more payload bytes than one

@@ -65,6 +65,23 @@ func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []telemetry.Device
 	return out, nil
 }
 
+// ClientIDsBySlug looks up all slugs in one query.
+func (s *ReadingStore) ClientIDsBySlug(ctx context.Context, slugs []string) (map[string]string, error) {
+	out := make(map[string]string, len(slugs))
+	if len(slugs) == 0 {
+		return out, nil
+	}
+	rows, _ := s.db.Query(ctx, `SELECT slug, id FROM clients WHERE slug = ANY($1::text[])`, slugs)
+	var slug, id string
+	if _, err := pgx.ForEachRow(rows, []any{&slug, &id}, func() error {
+		out[slug] = id
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("look up clients by slug: %w", err)
+	}
+	return out, nil
+}
+
 // DeviceByKeyHash returns the sensor whose device key hashes to hash.
 func (s *ReadingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telemetry.Device, error) {
 	d, err := scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceColumns+`

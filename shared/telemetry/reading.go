@@ -42,6 +42,9 @@ type DeviceStore interface {
 	DevicesByRef(ctx context.Context, refs []DeviceRef) (map[DeviceRef]Device, error)
 	// DeviceByKeyHash returns the device whose key has this SHA-256, or ENOTFOUND.
 	DeviceByKeyHash(ctx context.Context, hash []byte) (Device, error)
+	// ClientIDsBySlug returns the ids of the clients found among slugs, by
+	// slug; unknown ones are absent.
+	ClientIDsBySlug(ctx context.Context, slugs []string) (map[string]string, error)
 }
 
 // ReadingWriter stores readings in bulk, skipping duplicates of the natural
@@ -81,4 +84,27 @@ type DeadLetter struct {
 type PayloadArchive interface {
 	InsertRawPayloads(ctx context.Context, ps []RawPayload) error
 	InsertDeadLetters(ctx context.Context, ds []DeadLetter) error
+}
+
+// ArchiveOutbox keeps, in the system of record, what the PayloadArchive
+// could not take, until it can be moved there. Each stashed call is kept
+// whole and handed back whole, so the archive's idempotence holds across a
+// drain that ran twice.
+type ArchiveOutbox interface {
+	// Stash keeps ps and ds (either may be empty) in one transaction.
+	Stash(ctx context.Context, ps []RawPayload, ds []DeadLetter) error
+	// Drain moves up to limit stashed calls, the least tried first, into
+	// archive and deletes them. It stops at the first call archive refuses,
+	// which stays with its attempt counted, and returns how many it moved
+	// with that error.
+	Drain(ctx context.Context, archive PayloadArchive, limit int) (int, error)
+	// Pending tells what waits.
+	Pending(ctx context.Context) (OutboxPending, error)
+}
+
+// OutboxPending is what waits in an ArchiveOutbox.
+type OutboxPending struct {
+	Calls       int // stashed archive calls
+	Payloads    int // raw payloads in them
+	DeadLetters int // dead letters in them
 }
