@@ -37,8 +37,8 @@ type world struct {
 
 func mustWorld(t *testing.T) *world { return mustWorldWith(t, e2e.Options{}) }
 
-// mustWorldWith starts the world with o's settings (Root, DatabaseURL,
-// MongoURL and Logs are the world's own).
+// mustWorldWith starts the world with o's settings (Root, DatabaseURL and
+// Logs are the world's own; MongoURL defaults to MONGODB_URL).
 func mustWorldWith(t *testing.T, o e2e.Options) *world {
 	t.Helper()
 	dbURL := pgtest.MustSchemaURL(t)
@@ -54,7 +54,10 @@ func mustWorldWith(t *testing.T, o e2e.Options) *world {
 			w.sensors[slug+"/"+dev] = pgtest.MustSensor(t, db, clientID, dev, w.keys[slug+"/"+dev])
 		}
 	}
-	o.Root, o.DatabaseURL, o.MongoURL, o.Logs = "../..", dbURL, os.Getenv("MONGODB_URL"), w.logs
+	o.Root, o.DatabaseURL, o.Logs = "../..", dbURL, w.logs
+	if o.MongoURL == "" {
+		o.MongoURL = os.Getenv("MONGODB_URL")
+	}
 	w.h, err = e2e.Start(context.Background(), o)
 	require.NoError(t, err)
 	t.Cleanup(w.h.Close)

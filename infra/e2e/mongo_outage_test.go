@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,11 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/e2e"
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
 // ferretProcess is a private FerretDB, a process of its own so that the
@@ -88,30 +84,12 @@ func TestIngestSurvivesMongoOutage(t *testing.T) {
 	ctx := context.Background()
 	ferret := startFerret(t)
 
-	dbURL := pgtest.MustSchemaURL(t)
-	db, err := postgres.Open(ctx, dbURL)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	w := &world{db: db, sensors: map[string]string{}, logs: &stack.LogBuffer{}}
-	for _, slug := range []string{"acme", "globex"} {
-		clientID := pgtest.MustClient(t, db, slug, "Europe/Berlin")
-		for i := 1; i <= 3; i++ {
-			dev := fmt.Sprintf("dev-%d", i)
-			w.sensors[slug+"/"+dev] = pgtest.MustSensor(t, db, clientID, dev, "key-"+slug+dev)
-		}
-	}
-	w.h, err = e2e.Start(ctx, e2e.Options{Root: "../..", DatabaseURL: dbURL, MongoURL: ferret.url(), Logs: w.logs})
-	require.NoError(t, err)
-	t.Cleanup(w.h.Close)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", w.logs.String())
-		}
-	})
+	w := mustWorldWith(t, e2e.Options{MongoURL: ferret.url()})
+	db := w.db
 	b, err := w.h.StartBridge(ctx, nil)
 	require.NoError(t, err)
 	defer func() { _ = b.Stop() }()
-	pub, err := w.h.NewPublisher("e2e-pub")
+	pub, err := w.h.NewPublisher(w.keys)
 	require.NoError(t, err)
 	defer pub.Close()
 
@@ -148,7 +126,7 @@ func TestIngestSurvivesMongoOutage(t *testing.T) {
 	bad := [][2]string{
 		{"tempwatch/acme/sensors/dev-1/readings", `{"value":`},
 		{"tempwatch/acme/sensors/dev-2/readings", `{"value":9000}`},
-		{"tempwatch/globex/sensors/no-such-device/readings", `{"value":20}`},
+		{"tempwatch/globex/sensors/dev-3/readings", `{"value":"warm"}`},
 	}
 	require.NoError(t, pub.PublishRaw(bad))
 	time.Sleep(time.Until(killedAt.Add(outage))) // the outage itself, not a wait for something
