@@ -7,16 +7,20 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tempwatch/tempwatch/shared/telemetry"
@@ -84,11 +88,20 @@ func (e *FunctionError) Error() string {
 	return fmt.Sprintf("ingest function error (%s)", e.Kind)
 }
 
-// Invoke sends req and decodes the function's answer.
+// ErrTooLarge reports that the Invoke API refused a request as too large
+// (HTTP 413): the same request will never pass, however often it is sent.
+var ErrTooLarge = errors.New("request too large for the Invoke API")
+
+// Invoke sends req and decodes the function's answer. An error wrapping
+// ErrTooLarge means the request must be made smaller, not sent again.
 func (in *Invoker) Invoke(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
 	var resp telemetry.BatchResponse
-	out, err := in.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(in.function), Payload: appendRequest(nil, req)})
+	payload := appendRequest(nil, req)
+	out, err := in.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(in.function), Payload: payload})
 	if err != nil {
+		if tooLarge(err) {
+			return resp, fmt.Errorf("invoke %s with %d bytes: %w: %w", in.function, len(payload), ErrTooLarge, err)
+		}
 		return resp, fmt.Errorf("invoke %s: %w", in.function, err)
 	}
 	if out.FunctionError != nil {
@@ -100,6 +113,60 @@ func (in *Invoker) Invoke(ctx context.Context, req telemetry.BatchRequest) (tele
 	return resp, nil
 }
 
+// tooLarge recognises the Invoke API's refusal of a request body: AWS names
+// it RequestTooLargeException; emulators and proxies in front of them may
+// answer 413 under another name or none.
+func tooLarge(err error) bool {
+	var tl *types.RequestTooLargeException
+	if errors.As(err, &tl) {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestEntityTooLarge
+}
+
+// RequestOverhead is what a request's encoding adds to the EncodedSize of
+// its messages.
+const RequestOverhead = len(`{"messages":[]}`)
+
+// EncodedSize bounds from above the bytes m adds to a request's encoding,
+// its separating comma included: batches are capped in encoded bytes, and
+// base64, JSON escapes and the fields around a payload make it much larger
+// than the payload alone.
+func EncodedSize(m telemetry.Message) int {
+	n := len(`{"id":"","topic":"","payload":"","received_at":""},`) + quotedSize(m.ID) + quotedSize(m.Topic) +
+		base64.StdEncoding.EncodedLen(len(m.Payload)) + maxTimeLen
+	if m.Payload == nil {
+		n += len("null") - len(`""`)
+	}
+	if m.Refused != "" {
+		n += len(`,"refused":""`) + quotedSize(m.Refused)
+	}
+	if m.Size != 0 {
+		n += len(`,"size":`) + len(strconv.Itoa(m.Size))
+	}
+	return n
+}
+
+// maxTimeLen is the longest RFC 3339 time with nanoseconds and an offset
+// for a four-digit year.
+const maxTimeLen = len("2006-01-02T15:04:05.999999999-07:00")
+
+// quotedSize bounds the length of s quoted by jsontext.AppendQuote, quotes
+// left out: a control character becomes \u00XX, an invalid byte the three
+// bytes of U+FFFD, '"' and '\\' two bytes; valid UTF-8 stays as it is.
+func quotedSize(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			n += 5
+		} else if c >= utf8.RuneSelf {
+			n += 2 // at most: an invalid byte becomes three
+		}
+	}
+	return n
+}
+
 // appendRequest appends req as encoding/json would encode it (with the
 // HTML characters left unescaped, which decodes the same), in one pass with
 // no reflection and one allocation for a batch: encoding/json spent about
@@ -109,6 +176,9 @@ func appendRequest(dst []byte, req telemetry.BatchRequest) []byte {
 	for _, m := range req.Messages {
 		size += len(`{"id":"","topic":"","payload":"","received_at":""},`) + len(m.ID) + len(m.Topic) + 8 +
 			base64.StdEncoding.EncodedLen(len(m.Payload)) + len(time.RFC3339Nano)
+		if m.Refused != "" {
+			size += len(`,"refused":"","size":`) + len(m.Refused) + 20
+		}
 	}
 	dst = slices.Grow(dst, size)
 	dst = append(dst, `{"messages":[`...)
@@ -132,7 +202,16 @@ func appendRequest(dst []byte, req telemetry.BatchRequest) []byte {
 		}
 		dst = append(dst, `,"received_at":"`...)
 		dst = m.ReceivedAt.AppendFormat(dst, time.RFC3339Nano)
-		dst = append(dst, `"}`...)
+		dst = append(dst, '"')
+		if m.Refused != "" {
+			dst = append(dst, `,"refused":`...)
+			dst, _ = jsontext.AppendQuote(dst, m.Refused)
+		}
+		if m.Size != 0 {
+			dst = append(dst, `,"size":`...)
+			dst = strconv.AppendInt(dst, int64(m.Size), 10)
+		}
+		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)
 }
