@@ -74,7 +74,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// room. handle runs in the goroutine reading the broker connection and
 	// never blocks, so reading (keepalives included) goes on while the
 	// function is slow.
-	batches := batcher.New[delivery.Item](batcher.Config{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
+	batches := batcher.New(batcher.Config[delivery.Item]{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
 		Idle: b.cfg.BatchIdle, Max: b.cfg.MaxInFlight})
 	b.metrics.SetInFlight(batches.Held)
 	var seq atomic.Uint64
