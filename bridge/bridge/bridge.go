@@ -109,7 +109,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		Ack:             func(items []delivery.Item) { ackAll(items); batches.Done(len(items)) },
 		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
 		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
-		SplitAfter:      3}
+		IsTooLarge:      func(err error) bool { return errors.Is(err, invoker.ErrTooLarge) }}
 	var workers sync.WaitGroup
 	for range b.cfg.Workers() {
 		workers.Go(func() {
