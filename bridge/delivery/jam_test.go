@@ -409,3 +409,46 @@ func BenchmarkPoisonedBatch(b *testing.B) {
 	b.ReportMetric(float64(dead.Milliseconds())/float64(b.N), "dead-letter-ms/op")
 	b.ReportMetric(float64(invocations)/float64(b.N), "invokes/op")
 }
+
+// TestDeliverPoisonedBatchesDoNotStopTheOthers: as many batches as there
+// are invocation slots, each with a message the function crashes on and
+// nothing else stored meanwhile. Their good messages are still stored, and
+// a batch delivered while the bad ones wait out their retries goes through:
+// a batch waiting for a retry holds no slot.
+func TestDeliverPoisonedBatchesDoNotStopTheOthers(t *testing.T) {
+	f := &function{crash: func(m telemetry.Message) bool { return strings.HasSuffix(m.ID, "-bad") }}
+	var r recorder
+	r.acked = map[string]int{}
+	d, _ := newJamDeliverer(f, &r, 0) // never refused: the bad ones retry until ctx ends
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var poisoned sync.WaitGroup
+	for b := range d.Concurrency {
+		batch := make([]delivery.Item, 50)
+		for i := range batch {
+			batch[i].Message.ID = fmt.Sprintf("%d-%d", b, i)
+		}
+		batch[17].Message.ID += "-bad"
+		poisoned.Go(func() { assert.ErrorIs(t, d.Deliver(ctx, batch), delivery.ErrAbandoned) })
+	}
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.acked) == d.Concurrency*49
+	}, 10*time.Second, time.Millisecond, "the good messages of the poisoned batches are stored")
+
+	late := make([]delivery.Item, 10)
+	for i := range late {
+		late[i].Message.ID = fmt.Sprintf("late-%d", i)
+	}
+	lateCtx, lateCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer lateCancel()
+	require.NoError(t, d.Deliver(lateCtx, late), "a batch behind them is invoked")
+	cancel()
+	poisoned.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for b := range d.Concurrency {
+		assert.Zero(t, r.acked[fmt.Sprintf("%d-17-bad", b)], "a message the function crashes on is never acked without its dead letter")
+	}
+}
