@@ -27,8 +27,6 @@ type InvokeFunc func(ctx context.Context, req telemetry.BatchRequest) (telemetry
 type Item struct {
 	Message telemetry.Message
 	Ack     mqtt.Ack
-
-	strikes int // failed attempts that were the message's own fault
 }
 
 // Deliverer retries a batch until every message is acknowledged.
@@ -82,14 +80,28 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []Item) error {
 			d.slots = make(chan struct{}, d.Concurrency)
 		}
 	})
-	return d.deliver(ctx, batch, 0, time.Time{})
+	return d.deliver(ctx, part{items: batch})
 }
 
-// deliver settles items. failures counts the attempts on them that failed
-// in a row, and paces the backoff; since, unless zero, is when the last of
-// those attempts began: what the function stored from then on shows it
-// works, so that the failures are the messages' own.
-func (d *Deliverer) deliver(ctx context.Context, items []Item, failures int, since time.Time) error {
+// part is what one deliver call settles: a batch, or a piece of one.
+type part struct {
+	items []Item
+	// strikes counts, item by item, the failed attempts that were the
+	// item's own fault; nil while there are none, so a batch that goes
+	// through costs nothing for it.
+	strikes []int
+	// failures counts the attempts on items that failed in a row, and
+	// paces the backoff.
+	failures int
+	// since, unless zero, is when the last of those attempts began: what
+	// the function stored from then on shows it works, so that the
+	// failures are the items' own.
+	since time.Time
+}
+
+// deliver settles p.items.
+func (d *Deliverer) deliver(ctx context.Context, p part) error {
+	items, strikes, failures, since := p.items, p.strikes, p.failures, p.since
 	resent := !since.IsZero()
 	for len(items) > 0 {
 		if failures > 0 && !sleep(ctx, d.Backoff.Delay(failures)) {
@@ -112,17 +124,17 @@ func (d *Deliverer) deliver(ctx context.Context, items []Item, failures int, sin
 		case err == nil:
 			d.Log.Debug("ingest answered", "messages", len(items), "accepted", resp.Accepted, "duplicates", resp.Duplicates,
 				"rejected", resp.Rejected, "retry", len(resp.BatchItemFailures), "rejections", resp.Rejections)
-			items = d.settle(items, resp)
+			items, strikes = d.settle(items, strikes, resp)
 			if len(items) == 0 {
 				return nil
 			}
 			d.Log.Info("ingest asked to retry messages", "messages", len(items), "attempt", failures+1)
-			d.blame(items, d.worksSince(window), "the function asked to retry it (batchItemFailures)")
+			strikes = d.blame(items, strikes, d.worksSince(window), "the function asked to retry it (batchItemFailures)")
 			failures++
 		case d.IsTooLarge != nil && d.IsTooLarge(err):
 			if len(items) > 1 {
 				d.Log.Warn("splitting a batch the Invoke API refused as too large", "messages", len(items), "error", err)
-				return d.split(ctx, items, 0, start)
+				return d.split(ctx, part{items: items, strikes: strikes, since: start})
 			}
 			if items[0].Message.Refused == "" {
 				d.refuse(&items[0], metrics.RefusedInvokeTooLarge,
@@ -142,12 +154,13 @@ func (d *Deliverer) deliver(ctx context.Context, items []Item, failures int, sin
 				// working, though, it may be failing on everything; the
 				// halves then wait a backoff, so that an outage does not
 				// turn every batch into a storm of single invocations.
-				if works {
-					return d.split(ctx, items, 0, start)
+				next := part{items: items, strikes: strikes, since: start}
+				if !works {
+					next.failures = failures + 1
 				}
-				return d.split(ctx, items, failures+1, start)
+				return d.split(ctx, next)
 			}
-			d.blame(items, works, err.Error())
+			strikes = d.blame(items, strikes, works, err.Error())
 			failures++
 		default:
 			d.Log.Warn("ingest invoke failed; will retry", "messages", len(items), "attempt", failures+1, "error", err)
@@ -157,14 +170,19 @@ func (d *Deliverer) deliver(ctx context.Context, items []Item, failures int, sin
 	return nil
 }
 
-// split delivers the halves of items side by side, so the good half is not
+// split delivers the halves of p side by side, so the good half is not
 // held behind the bad.
-func (d *Deliverer) split(ctx context.Context, items []Item, failures int, since time.Time) error {
-	half := len(items) / 2
+func (d *Deliverer) split(ctx context.Context, p part) error {
+	half := len(p.items) / 2
+	halves := []part{p, p}
+	halves[0].items, halves[1].items = p.items[:half], p.items[half:]
+	if p.strikes != nil {
+		halves[0].strikes, halves[1].strikes = p.strikes[:half], p.strikes[half:]
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, part := range [][]Item{items[:half], items[half:]} {
-		wg.Go(func() { errs[i] = d.deliver(ctx, part, failures, since) })
+	for i, h := range halves {
+		wg.Go(func() { errs[i] = d.deliver(ctx, h) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -202,20 +220,24 @@ func (d *Deliverer) worksSince(t time.Time) bool {
 // fails on these. A failure while nothing is stored anywhere (the database
 // or the function down for every message) counts against none. An item out
 // of attempts is refused. A refused item is never blamed: its dead letter
-// is retried until the function stores it.
-func (d *Deliverer) blame(items []Item, own bool, why string) {
+// is retried until the function stores it. It returns the items' strikes.
+func (d *Deliverer) blame(items []Item, strikes []int, own bool, why string) []int {
 	if !own || d.MaxAttempts <= 0 {
-		return
+		return strikes
+	}
+	if strikes == nil {
+		strikes = make([]int, len(items))
 	}
 	for i := range items {
 		it := &items[i]
 		if it.Message.Refused != "" {
 			continue
 		}
-		if it.strikes++; it.strikes >= d.MaxAttempts {
-			d.refuse(it, metrics.RefusedMaxAttempts, fmt.Sprintf("failed %d attempts; last error: %s", it.strikes, why))
+		if strikes[i]++; strikes[i] >= d.MaxAttempts {
+			d.refuse(it, metrics.RefusedMaxAttempts, fmt.Sprintf("failed %d attempts; last error: %s", strikes[i], why))
 		}
 	}
+	return strikes
 }
 
 // refuse makes it a refused message, to be dead-lettered with reason.
@@ -261,9 +283,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // settle acks every item the response does not name for retry and returns
-// those it does. An answer that stored any of items is recorded as
-// evidence that the function works.
-func (d *Deliverer) settle(items []Item, resp telemetry.BatchResponse) (left []Item) {
+// those it does, with their strikes (strikes is nil or items'). An answer
+// that stored any of items is recorded as evidence that the function works.
+func (d *Deliverer) settle(items []Item, strikes []int, resp telemetry.BatchResponse) (left []Item, leftStrikes []int) {
 	acked := items
 	if len(resp.BatchItemFailures) > 0 {
 		retry := make(map[string]bool, len(resp.BatchItemFailures))
@@ -271,9 +293,12 @@ func (d *Deliverer) settle(items []Item, resp telemetry.BatchResponse) (left []I
 			retry[f.ItemIdentifier] = true
 		}
 		acked = make([]Item, 0, len(items))
-		for _, it := range items {
+		for i, it := range items {
 			if retry[it.Message.ID] {
 				left = append(left, it)
+				if strikes != nil {
+					leftStrikes = append(leftStrikes, strikes[i])
+				}
 			} else {
 				acked = append(acked, it)
 			}
@@ -303,5 +328,5 @@ func (d *Deliverer) settle(items []Item, resp telemetry.BatchResponse) (left []I
 		d.Ack(acked)
 		d.Metrics.Acked.Add(float64(len(acked)))
 	}
-	return left
+	return left, leftStrikes
 }

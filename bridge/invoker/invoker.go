@@ -202,16 +202,26 @@ func appendRequest(dst []byte, req telemetry.BatchRequest) []byte {
 		}
 		dst = append(dst, `,"received_at":"`...)
 		dst = m.ReceivedAt.AppendFormat(dst, time.RFC3339Nano)
-		dst = append(dst, '"')
-		if m.Refused != "" {
-			dst = append(dst, `,"refused":`...)
-			dst, _ = jsontext.AppendQuote(dst, m.Refused)
+		if m.Refused == "" && m.Size == 0 {
+			dst = append(dst, `"}`...)
+		} else {
+			dst = appendRefusal(dst, &m)
 		}
-		if m.Size != 0 {
-			dst = append(dst, `,"size":`...)
-			dst = strconv.AppendInt(dst, int64(m.Size), 10)
-		}
-		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)
+}
+
+// appendRefusal ends the encoding of a refused message: out of the loop
+// above, which then stays as tight as it was without refusals.
+func appendRefusal(dst []byte, m *telemetry.Message) []byte {
+	dst = append(dst, '"')
+	if m.Refused != "" {
+		dst = append(dst, `,"refused":`...)
+		dst, _ = jsontext.AppendQuote(dst, m.Refused)
+	}
+	if m.Size != 0 {
+		dst = append(dst, `,"size":`...)
+		dst = strconv.AppendInt(dst, int64(m.Size), 10)
+	}
+	return append(dst, '}')
 }
