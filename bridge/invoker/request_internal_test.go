@@ -3,9 +3,11 @@ package invoker
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,4 +133,31 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			appendRequest(nil, req)
 		}
 	})
+}
+
+// quotedSize bounds the quoted length wherever in a word of eight the
+// byte to escape falls, and is exact for a string with none.
+func TestQuotedSize(t *testing.T) {
+	for _, special := range []string{"", "\x7f", `"`, `\`, "\x00", "\x1f", "\n", "é", "\xff", "😀"} {
+		for pos := range 17 {
+			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 16-pos)
+			quoted, _ := jsontext.AppendQuote(nil, s)
+			got, want := quotedSize(s), len(quoted)-2
+			assert.GreaterOrEqual(t, got, want, "quotedSize(%q)", s)
+			if special == "" || special == "\x7f" {
+				assert.Equal(t, want, got, "quotedSize(%q)", s)
+			} else {
+				assert.Greater(t, got, len(s), "quotedSize(%q) sees the byte to escape", s)
+			}
+		}
+	}
+}
+
+func BenchmarkEncodedSize(b *testing.B) {
+	m := benchRequest().Messages[7]
+	n := 0
+	for b.Loop() {
+		n += EncodedSize(m)
+	}
+	_ = n
 }
