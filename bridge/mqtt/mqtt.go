@@ -98,7 +98,7 @@ const pubackType = 0x40
 // bound applies MaxPayload to a payload of size bytes, of which p is the
 // whole or (read truncated) the head: a longer one is cut to a copy of its
 // head, so the whole can be collected.
-func (o Options) bound(p []byte, size int) ([]byte, int) {
+func (o *Options) bound(p []byte, size int) ([]byte, int) {
 	if o.MaxPayload <= 0 || size <= o.MaxPayload || len(p) <= o.HeadBytes {
 		return p, size
 	}
