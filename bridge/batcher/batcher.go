@@ -1,5 +1,6 @@
-// Package batcher groups received messages into batches that close on size,
-// on age, or when the stream goes quiet, and bounds how many are held.
+// Package batcher groups received messages into batches that close on size
+// (in items or in bytes), on age, or when the stream goes quiet, and bounds
+// how many are held.
 package batcher
 
 import (
@@ -9,7 +10,7 @@ import (
 )
 
 // Config says when a batch closes and how many items may be held.
-type Config struct {
+type Config[T any] struct {
 	Size    int           // close when this many items are held
 	Timeout time.Duration // close this long after the batch's first item
 	// Idle closes a batch when no item arrived for this long (0: never).
@@ -22,17 +23,23 @@ type Config struct {
 	// below Size is Size. Items added beyond it wait, in order, until Done
 	// makes room.
 	Max int
+	// MaxBytes, when positive, caps a batch's Weight: an item that would
+	// take the open batch over it closes the batch and opens the next, and
+	// an item heavier on its own is a batch of its own.
+	MaxBytes int
+	Weight   func(T) int
 }
 
 // Batcher batches items as they are added. Add never blocks, so it can run
 // in the MQTT client's dispatch goroutine: a batch is handed on once per
 // batch, not once per item, and no goroutine or timer is touched per item.
 type Batcher[T any] struct {
-	cfg  Config
+	cfg  Config[T]
 	wake chan struct{} // holds a token when ready gained a batch or closed was set
 
 	mu      sync.Mutex
 	open    []T
+	bytes   int       // Weight of open
 	opened  time.Time // when open got its first item
 	last    time.Time // when open got its newest item
 	timer   *time.Timer
@@ -43,8 +50,11 @@ type Batcher[T any] struct {
 }
 
 // New returns a batcher for cfg.
-func New[T any](cfg Config) *Batcher[T] {
+func New[T any](cfg Config[T]) *Batcher[T] {
 	cfg.Size = max(cfg.Size, 1)
+	if cfg.Weight == nil {
+		cfg.MaxBytes = 0
+	}
 	if cfg.Max <= 0 {
 		cfg.Max = math.MaxInt
 	}
@@ -74,6 +84,13 @@ func (b *Batcher[T]) Add(it T) bool {
 
 // put adds it to the open batch; b.mu is held.
 func (b *Batcher[T]) put(it T, now time.Time) {
+	w := 0
+	if b.cfg.MaxBytes > 0 {
+		w = b.cfg.Weight(it)
+		if len(b.open) > 0 && b.bytes+w > b.cfg.MaxBytes {
+			b.emit()
+		}
+	}
 	if len(b.open) == 0 {
 		b.open = make([]T, 0, b.cfg.Size)
 		b.opened = now
@@ -84,8 +101,9 @@ func (b *Batcher[T]) put(it T, now time.Time) {
 		b.timer.Reset(first)
 	}
 	b.open = append(b.open, it)
+	b.bytes += w
 	b.last = now
-	if len(b.open) >= b.cfg.Size {
+	if len(b.open) >= b.cfg.Size || (b.cfg.MaxBytes > 0 && b.bytes >= b.cfg.MaxBytes) {
 		b.emit()
 	}
 }
@@ -122,7 +140,7 @@ func minTime(a, c time.Time) time.Time {
 func (b *Batcher[T]) emit() {
 	b.timer.Stop()
 	b.ready = append(b.ready, b.open)
-	b.open = nil
+	b.open, b.bytes = nil, 0
 	b.signal()
 }
 

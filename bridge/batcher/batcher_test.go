@@ -43,14 +43,14 @@ func addAll(t *testing.T, b *batcher.Batcher[int], from, to int) {
 func TestBatcherClosesBatches(t *testing.T) {
 	tests := []struct {
 		name  string
-		cfg   batcher.Config
+		cfg   batcher.Config[int]
 		send  int
 		want  [][]int
 		after time.Duration // wait before Close
 	}{
-		{"on size", batcher.Config{Size: 3, Timeout: time.Hour}, 7, [][]int{{0, 1, 2}, {3, 4, 5}}, 50 * time.Millisecond},
-		{"on timeout", batcher.Config{Size: 100, Timeout: 30 * time.Millisecond}, 5, [][]int{{0, 1, 2, 3, 4}}, 200 * time.Millisecond},
-		{"on idle", batcher.Config{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, [][]int{{0, 1, 2, 3}}, 200 * time.Millisecond},
+		{"on size", batcher.Config[int]{Size: 3, Timeout: time.Hour}, 7, [][]int{{0, 1, 2}, {3, 4, 5}}, 50 * time.Millisecond},
+		{"on timeout", batcher.Config[int]{Size: 100, Timeout: 30 * time.Millisecond}, 5, [][]int{{0, 1, 2, 3, 4}}, 200 * time.Millisecond},
+		{"on idle", batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, [][]int{{0, 1, 2, 3}}, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +71,7 @@ func TestBatcherClosesBatches(t *testing.T) {
 }
 
 func TestBatcherIdleWaitsForTheLastItem(t *testing.T) {
-	b := batcher.New[int](batcher.Config{Size: 100, Timeout: time.Hour, Idle: 100 * time.Millisecond})
+	b := batcher.New[int](batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 100 * time.Millisecond})
 	start := time.Now()
 	for i := range 8 { // 10 ms apart: never idle for 100 ms
 		require.True(t, b.Add(i))
@@ -82,7 +82,7 @@ func TestBatcherIdleWaitsForTheLastItem(t *testing.T) {
 }
 
 func TestBatcherTimeoutBoundsABusyBatch(t *testing.T) {
-	b := batcher.New[int](batcher.Config{Size: 1000, Timeout: 50 * time.Millisecond, Idle: 30 * time.Millisecond})
+	b := batcher.New[int](batcher.Config[int]{Size: 1000, Timeout: 50 * time.Millisecond, Idle: 30 * time.Millisecond})
 	start := time.Now()
 	for i := 0; time.Since(start) < 200*time.Millisecond; i++ {
 		require.True(t, b.Add(i))
@@ -95,7 +95,7 @@ func TestBatcherTimeoutBoundsABusyBatch(t *testing.T) {
 }
 
 func TestBatcherHoldsAtMostMax(t *testing.T) {
-	b := batcher.New[int](batcher.Config{Size: 2, Timeout: time.Hour, Max: 4})
+	b := batcher.New[int](batcher.Config[int]{Size: 2, Timeout: time.Hour, Max: 4})
 	addAll(t, b, 0, 9)
 	assert.Equal(t, []int{0, 1}, next(t, b, time.Second))
 	assert.Equal(t, []int{2, 3}, next(t, b, time.Second))
@@ -121,7 +121,7 @@ func TestBatcherHoldsAtMostMax(t *testing.T) {
 }
 
 func TestBatcherCloseHandsOutTheOpenBatchAndStopsTaking(t *testing.T) {
-	b := batcher.New[int](batcher.Config{Size: 10, Timeout: time.Hour})
+	b := batcher.New[int](batcher.Config[int]{Size: 10, Timeout: time.Hour})
 	addAll(t, b, 0, 3)
 	var wg sync.WaitGroup
 	got := make(chan []int, 4)
@@ -145,7 +145,7 @@ func TestBatcherCloseHandsOutTheOpenBatchAndStopsTaking(t *testing.T) {
 
 func TestBatcherHandsEachItemOutOnce(t *testing.T) {
 	const n = 5000
-	b := batcher.New[int](batcher.Config{Size: 7, Timeout: time.Millisecond, Idle: 100 * time.Microsecond, Max: 50})
+	b := batcher.New[int](batcher.Config[int]{Size: 7, Timeout: time.Millisecond, Idle: 100 * time.Microsecond, Max: 50})
 	var (
 		mu  sync.Mutex
 		got []int
@@ -171,5 +171,50 @@ func TestBatcherHandsEachItemOutOnce(t *testing.T) {
 	for _, v := range got {
 		require.False(t, seen[v], "%d handed out twice", v)
 		seen[v] = true
+	}
+}
+
+func TestBatcherCapsBatchesInBytes(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int // items
+		weights []int
+		want    [][]int // weights, batch by batch
+	}{
+		{"fills up to the cap", 100, []int{4, 4, 2, 4, 4, 2}, [][]int{{4, 4, 2}, {4, 4, 2}}},
+		{"an item that would go over opens the next", 100, []int{4, 4, 3, 1}, [][]int{{4, 4}, {3, 1}}},
+		{"an item over the cap alone", 100, []int{1, 25, 1, 1}, [][]int{{1}, {25}, {1, 1}}},
+		{"count closes first", 2, []int{1, 1, 1, 1}, [][]int{{1, 1}, {1, 1}}},
+		{"weightless items are counted", 3, []int{0, 0, 0, 10}, [][]int{{0, 0, 0}, {10}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := batcher.New(batcher.Config[int]{Size: tt.size, Timeout: time.Hour, MaxBytes: 10, Weight: func(w int) int { return w }})
+			for _, w := range tt.weights {
+				require.True(t, b.Add(w))
+			}
+			b.Close() // hands out the open batch
+			var got [][]int
+			for batch, ok := b.Next(); ok; batch, ok = b.Next() {
+				got = append(got, batch)
+			}
+			assert.Equal(t, tt.want, got, "batches of weights %v under a cap of 10", tt.weights)
+		})
+	}
+}
+
+// Items waiting beyond Max move into batches by the same cap.
+func TestBatcherCapsInBytesWhatWaitedBeyondMax(t *testing.T) {
+	b := batcher.New(batcher.Config[int]{Size: 4, Timeout: time.Hour, Max: 20, MaxBytes: 10, Weight: func(w int) int { return w }})
+	for range 30 { // 20 in batches of two, 10 waiting
+		require.True(t, b.Add(5))
+	}
+	for range 10 {
+		assert.Equal(t, []int{5, 5}, next(t, b, time.Second))
+	}
+	assert.Equal(t, 30, b.Held())
+	b.Done(20)
+	for range 5 {
+		assert.Equal(t, []int{5, 5}, next(t, b, time.Second))
 	}
 }

@@ -74,23 +74,31 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// room. handle runs in the goroutine reading the broker connection and
 	// never blocks, so reading (keepalives included) goes on while the
 	// function is slow.
-	batches := batcher.New[delivery.Item](batcher.Config{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
-		Idle: b.cfg.BatchIdle, Max: b.cfg.MaxInFlight})
+	batches := batcher.New(batcher.Config[delivery.Item]{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
+		Idle: b.cfg.BatchIdle, Max: b.cfg.MaxInFlight,
+		MaxBytes: b.cfg.BatchMaxBytes - invoker.RequestOverhead,
+		Weight:   func(it delivery.Item) int { return invoker.EncodedSize(it.Message) }})
 	b.metrics.SetInFlight(batches.Held)
 	var seq atomic.Uint64
 	handle := func(m mqtt.Message) {
 		b.metrics.MessagesIn.Inc()
+		msg := telemetry.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()}
+		if m.Size > telemetry.MaxPayloadBytes {
+			// Refused before batching: it would take a batch over the
+			// invoke limit, and its whole is not kept (m.Payload is its head).
+			msg = delivery.Refuse(msg, m.Size,
+				fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, telemetry.MaxPayloadBytes))
+			b.metrics.Refused.WithLabelValues(metrics.RefusedPayloadTooLarge).Inc()
+			b.log.Warn("refused a message over the payload limit; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic, "size", m.Size)
+		}
 		// After Close the message is not taken: unacked, the broker
 		// redelivers it to the next session.
-		batches.Add(delivery.Item{
-			Message: telemetry.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()},
-			Ack:     m.Ack,
-		})
+		batches.Add(delivery.Item{Message: msg, Ack: m.Ack})
 	}
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
 		CleanSession: b.cfg.CleanSession, Username: b.cfg.MQTTUsername, Password: b.cfg.MQTTPassword, Log: b.log,
-		ReadPause: b.cfg.ReadPause(),
+		ReadPause: b.cfg.ReadPause(), MaxPayload: telemetry.MaxPayloadBytes, HeadBytes: telemetry.RefusedHeadBytes,
 	}, handle)
 	if err != nil {
 		return err
@@ -99,7 +107,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.addr <- addr
 	b.log.Info("bridge running", "filter", mqtt.Options{Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup}.Filter(),
 		"function", b.cfg.Function, "batch_size", b.cfg.BatchSize, "batch_timeout", b.cfg.BatchTimeout,
-		"max_in_flight", b.cfg.MaxInFlight, "workers", b.cfg.Workers())
+		"max_in_flight", b.cfg.MaxInFlight, "workers", b.cfg.Workers(), "batch_max_bytes", b.cfg.BatchMaxBytes,
+		"max_attempts", b.cfg.MaxAttempts)
 
 	// Deliveries outlive ctx by ShutdownTimeout so the open batch and the
 	// batches in flight can still be stored and acked.
@@ -109,17 +118,22 @@ func (b *Bridge) Run(ctx context.Context) error {
 		Ack:             func(items []delivery.Item) { ackAll(items); batches.Done(len(items)) },
 		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
 		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
-		SplitAfter:      3}
-	var workers sync.WaitGroup
-	for range b.cfg.Workers() {
-		workers.Go(func() {
-			for batch, ok := batches.Next(); ok; batch, ok = batches.Next() {
+		IsTooLarge:      func(err error) bool { return errors.Is(err, invoker.ErrTooLarge) },
+		MaxAttempts:     b.cfg.MaxAttempts, Concurrency: b.cfg.Workers()}
+	// Every batch is delivered in a goroutine of its own, bounded by the
+	// batcher's MaxInFlight; the Deliverer bounds the invocations. A batch
+	// waiting out a backoff holds no invocation slot, so batches the
+	// function keeps failing on do not stop the others.
+	var deliveries sync.WaitGroup
+	deliveries.Go(func() {
+		for batch, ok := batches.Next(); ok; batch, ok = batches.Next() {
+			deliveries.Go(func() {
 				if err := d.Deliver(deliverCtx, batch); err != nil {
 					b.log.Warn("shutdown left messages unacknowledged; the broker will redeliver them", "messages", len(batch))
 				}
-			}
-		})
-	}
+			})
+		}
+	})
 
 	<-ctx.Done()
 	b.log.Info("bridge shutting down")
@@ -128,7 +142,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Info("left messages beyond MAX_IN_FLIGHT unacknowledged; the broker will redeliver them", "messages", n)
 	}
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	go func() { deliveries.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(b.cfg.ShutdownTimeout):

@@ -4,6 +4,7 @@ package bridge
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,20 +16,25 @@ const DefaultTopic = "tempwatch/+/sensors/+/readings"
 
 // Config is the bridge's configuration, read from the environment.
 type Config struct {
-	MQTTURL         string
-	MQTTClientID    string
-	MQTTUsername    string
-	MQTTPassword    string
-	MQTTTopic       string
-	SharedGroup     string
-	CleanSession    bool
-	Function        string
-	LambdaEndpoint  string
-	Region          string
-	BatchSize       int
-	BatchTimeout    time.Duration
-	BatchIdle       time.Duration
-	MaxInFlight     int
+	MQTTURL        string
+	MQTTClientID   string
+	MQTTUsername   string
+	MQTTPassword   string
+	MQTTTopic      string
+	SharedGroup    string
+	CleanSession   bool
+	Function       string
+	LambdaEndpoint string
+	Region         string
+	BatchSize      int
+	BatchTimeout   time.Duration
+	BatchIdle      time.Duration
+	// BatchMaxBytes caps a batch's Invoke request, its encoding included.
+	BatchMaxBytes int
+	MaxInFlight   int
+	// MaxAttempts is how many attempts a message may fail on its own
+	// before it is refused (dead-lettered).
+	MaxAttempts     int
 	RetryBase       time.Duration
 	RetryMax        time.Duration
 	ShutdownTimeout time.Duration
@@ -54,7 +60,9 @@ func Load(getenv config.Getenv) (Config, error) {
 		BatchSize:       r.Int("BATCH_SIZE", 500, 1, 10000),
 		BatchTimeout:    r.Duration("BATCH_TIMEOUT", 200*time.Millisecond, time.Millisecond, time.Minute),
 		BatchIdle:       r.Duration("BATCH_IDLE", 20*time.Millisecond, 0, time.Minute),
+		BatchMaxBytes:   readBytes(r, "BATCH_MAX_BYTES", DefaultBatchMaxBytes, MinBatchMaxBytes, InvokeLimitBytes),
 		MaxInFlight:     r.Int("MAX_IN_FLIGHT", 2000, 1, 1_000_000),
+		MaxAttempts:     r.Int("MAX_ATTEMPTS", 5, 1, 1000),
 		RetryBase:       r.Duration("RETRY_BASE", 200*time.Millisecond, time.Millisecond, time.Minute),
 		RetryMax:        r.Duration("RETRY_MAX", 30*time.Second, time.Millisecond, time.Hour),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 10*time.Minute),
@@ -87,7 +95,49 @@ func Load(getenv config.Getenv) (Config, error) {
 	return c, nil
 }
 
-// Workers is how many batches are delivered at once: enough to keep
+// Limits of BATCH_MAX_BYTES.
+const (
+	// InvokeLimitBytes is Lambda's limit on a synchronous invocation's
+	// request.
+	InvokeLimitBytes = 6 << 20
+	// DefaultBatchMaxBytes leaves a margin under it for what a proxy or an
+	// emulator may count differently.
+	DefaultBatchMaxBytes = 5 << 20
+	// MinBatchMaxBytes holds one message at the payload limit, base64 and
+	// all, with room for a long topic.
+	MinBatchMaxBytes = 256 << 10
+)
+
+// readBytes reads name as a byte count within [lo, hi]: digits, with an
+// optional unit KiB or MiB.
+func readBytes(r *config.Reader, name string, def, lo, hi int) int {
+	v := r.String(name, "")
+	if v == "" {
+		return def
+	}
+	num, unit := v, 1
+	for _, u := range []struct {
+		suffix string
+		unit   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, unit = strings.TrimSpace(n), u.unit
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 {
+		r.Fail(name, fmt.Sprintf("= %q is not a byte count (e.g. 5242880, 5MiB, 512KiB)", v))
+		return def
+	}
+	if n > hi/unit || n*unit < lo {
+		r.Fail(name, fmt.Sprintf("= %q is out of range [%d, %d] bytes", v, lo, hi))
+		return def
+	}
+	return n * unit
+}
+
+// Workers is how many invocations are under way at once: enough to keep
 // MAX_IN_FLIGHT messages moving in full batches.
 func (c Config) Workers() int { return max(1, c.MaxInFlight/c.BatchSize) }
 

@@ -158,7 +158,7 @@ func TestDeliverIsolatesAMessageTheFunctionCrashesOn(t *testing.T) {
 	var r recorder
 	d, _ := newDeliverer(invoke, &r)
 	d.IsFunctionError = func(err error) bool { return errors.Is(err, errCrash) }
-	d.SplitAfter = 2
+	// MaxAttempts 0: never refused, so never acked.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := d.Deliver(ctx, r.items(8))
@@ -182,7 +182,7 @@ func TestDeliverDoesNotSplitOnTransportErrors(t *testing.T) {
 	var r recorder
 	d, _ := newDeliverer(invoke, &r)
 	d.IsFunctionError = func(error) bool { return false }
-	d.SplitAfter = 1
+	d.MaxAttempts = 1
 	require.NoError(t, d.Deliver(context.Background(), r.items(4)))
 	assert.Equal(t, []int{4, 4, 4, 4, 4, 4}, sizes)
 }

@@ -3,9 +3,11 @@ package invoker
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +29,8 @@ func TestAppendRequestEncodesAsEncodingJSON(t *testing.T) {
 		{"escapes", []telemetry.Message{{ID: `"q"\`, Topic: "t/\x00\x1f\t\n/<a&b>/\u2028/é/😀", Payload: []byte{0, 1, 0xff}, ReceivedAt: at}}},
 		{"invalid UTF-8 in the topic", []telemetry.Message{{ID: "1", Topic: "t/\xff\xfe/x", Payload: []byte("x"), ReceivedAt: at}}},
 		{"empty and nil payloads", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte{}}, {ID: "2", Topic: "t"}}},
+		{"refused", []telemetry.Message{{ID: "7", Topic: "t", Payload: []byte("head"), ReceivedAt: at,
+			Refused: "payload is 10485760 bytes, over the 65536-byte limit", Size: 10 << 20}}},
 		{"zone and whole seconds", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte("{}"),
 			ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 5*3600+1800))}}},
 	}
@@ -43,8 +47,32 @@ func TestAppendRequestEncodesAsEncodingJSON(t *testing.T) {
 			require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
 			require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
 			assert.Equal(t, fromStd, fromOurs)
+
+			assert.LessOrEqual(t, len(got), requestSizeBound(req), "EncodedSize bounds the encoding")
 		})
 	}
+}
+
+// requestSizeBound is what a batch is capped by: RequestOverhead and the
+// EncodedSize of each message.
+func requestSizeBound(req telemetry.BatchRequest) int {
+	n := RequestOverhead
+	for _, m := range req.Messages {
+		n += EncodedSize(m)
+	}
+	return n
+}
+
+func TestEncodedSizeIsTightForPlainMessages(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	m := telemetry.Message{ID: "1a", Topic: "tempwatch/acme/sensors/dev-1/readings", Payload: []byte(`{"value":21.5}`), ReceivedAt: at}
+	req := telemetry.BatchRequest{Messages: []telemetry.Message{m, m, m}}
+	got, bound := len(appendRequest(nil, req)), requestSizeBound(req)
+	assert.LessOrEqual(t, got, bound)
+	// The slack is the time's offset and the trailing comma, nothing that
+	// grows with the payload: a cap in encoded bytes is not a cap in
+	// guesses.
+	assert.LessOrEqual(t, bound-got, 3*(len("-07:00")-len("Z")+1), "EncodedSize(%d bytes) slack", got)
 }
 
 func TestAppendRequestAppends(t *testing.T) {
@@ -63,8 +91,16 @@ func FuzzAppendRequest(f *testing.F) {
 		require.NoError(t, err)
 		var fromStd, fromOurs telemetry.BatchRequest
 		require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
-		require.NoError(t, jsonv1.Unmarshal(appendRequest(nil, req), &fromOurs))
+		got := appendRequest(nil, req)
+		require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
 		assert.Equal(t, fromStd, fromOurs)
+		assert.LessOrEqual(t, len(got), requestSizeBound(req), "EncodedSize bounds the encoding")
+
+		req.Messages[0].Refused, req.Messages[0].Size = topic, len(payload)+1
+		got = appendRequest(nil, req)
+		require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
+		assert.Equal(t, req.Messages[0].Size, fromOurs.Messages[0].Size)
+		assert.LessOrEqual(t, len(got), requestSizeBound(req), "EncodedSize bounds the encoding of a refused message")
 	})
 }
 
@@ -97,4 +133,31 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			appendRequest(nil, req)
 		}
 	})
+}
+
+// quotedSize bounds the quoted length wherever in a word of eight the
+// byte to escape falls, and is exact for a string with none.
+func TestQuotedSize(t *testing.T) {
+	for _, special := range []string{"", "\x7f", `"`, `\`, "\x00", "\x1f", "\n", "é", "\xff", "😀"} {
+		for pos := range 17 {
+			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 16-pos)
+			quoted, _ := jsontext.AppendQuote(nil, s)
+			got, want := quotedSize(s), len(quoted)-2
+			assert.GreaterOrEqual(t, got, want, "quotedSize(%q)", s)
+			if special == "" || special == "\x7f" {
+				assert.Equal(t, want, got, "quotedSize(%q)", s)
+			} else {
+				assert.Greater(t, got, len(s), "quotedSize(%q) sees the byte to escape", s)
+			}
+		}
+	}
+}
+
+func BenchmarkEncodedSize(b *testing.B) {
+	m := benchRequest().Messages[7]
+	n := 0
+	for b.Loop() {
+		n += EncodedSize(m)
+	}
+	_ = n
 }

@@ -11,6 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Reason classes of refused_total: why the bridge refused a message and
+// handed the function only its head, to dead-letter.
+const (
+	RefusedPayloadTooLarge = "payload_too_large" // over telemetry.MaxPayloadBytes
+	RefusedInvokeTooLarge  = "invoke_too_large"  // the Invoke API refused it alone as too large
+	RefusedMaxAttempts     = "max_attempts"      // it kept failing on its own
+)
+
 // Metrics are the bridge's instruments.
 type Metrics struct {
 	MessagesIn    prometheus.Counter
@@ -18,6 +26,7 @@ type Metrics struct {
 	Retries       prometheus.Counter
 	Acked         prometheus.Counter
 	Rejected      prometheus.Counter
+	Refused       *prometheus.CounterVec // by reason class
 	InvokeLatency prometheus.Histogram
 	registry      *prometheus.Registry
 	inFlight      atomic.Pointer[func() int]
@@ -36,7 +45,9 @@ func New() *Metrics {
 		Batches:    f("batches_total", "Batches invoked (every attempt counts)."),
 		Retries:    f("retries_total", "Messages sent again after an invoke error, function error or batchItemFailure."),
 		Acked:      f("acked_total", "Messages acknowledged to the broker (stored, duplicate or rejected for good)."),
-		Rejected:   f("rejected_total", "Messages the ingest function rejected for good (dead-lettered)."),
+		Rejected:   f("rejected_total", "Messages the ingest function rejected for good (dead-lettered), those the bridge refused included."),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tempwatch_bridge", Name: "refused_total",
+			Help: "Messages the bridge refused and sent to be dead-lettered, by reason."}, []string{"reason"}),
 		InvokeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge",
 			Name: "invoke_duration_seconds", Help: "Ingest function invocation latency.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
@@ -50,7 +61,10 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(inFlight, m.InvokeLatency, collectors.NewGoCollector(),
+	for _, r := range []string{RefusedPayloadTooLarge, RefusedInvokeTooLarge, RefusedMaxAttempts} {
+		m.Refused.WithLabelValues(r) // every class is scraped from the start, at zero
+	}
+	reg.MustRegister(inFlight, m.InvokeLatency, m.Refused, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

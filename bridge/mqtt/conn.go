@@ -70,8 +70,8 @@ func bufferedScheme(s string) bool {
 
 // dialBuffered is paho's openConnection (netconn.go) for the schemes of
 // bufferedScheme without a proxy, wrapped in a bufferedConn (see
-// newBufferedConn for readPause and deliver).
-func dialBuffered(uri *url.URL, o paho.ClientOptions, readPause time.Duration, deliver func(*bufferedConn, publish)) (*bufferedConn, error) {
+// newBufferedConn for readPause and in).
+func dialBuffered(uri *url.URL, o paho.ClientOptions, readPause time.Duration, in *inbound) (*bufferedConn, error) {
 	// The Dialer carries ConnectTimeout (SetConnectTimeout sets its
 	// Timeout); paho falls back to this one when it is nil.
 	d := o.Dialer
@@ -97,7 +97,7 @@ func dialBuffered(uri *url.URL, o paho.ClientOptions, readPause time.Duration, d
 	if err != nil {
 		return nil, err
 	}
-	return newBufferedConn(c, readPause, deliver), nil
+	return newBufferedConn(c, readPause, in), nil
 }
 
 // bufferedConn reads through a buffer and hands writes to one flusher
@@ -129,11 +129,20 @@ type bufferedConn struct {
 	closeConn func() error  // closes the underlying connection once
 }
 
+// inbound says how a bufferedConn takes the PUBLISH packets of QoS 0 and 1
+// off its stream (publishReader).
+type inbound struct {
+	// deliver is handed each of them with the connection it arrived on.
+	deliver func(*bufferedConn, publish)
+	// maxPayload and head are publishReader's: when maxPayload is
+	// positive, a longer payload is delivered as its first head bytes.
+	maxPayload, head int
+}
+
 // newBufferedConn wraps c. A positive readPause pauses after short reads
-// (pausingReader); a non-nil deliver takes the PUBLISH packets of QoS 0
-// and 1 off the stream (publishReader), with the connection they arrived
-// on, and Read returns only the other packets.
-func newBufferedConn(c net.Conn, readPause time.Duration, deliver func(*bufferedConn, publish)) *bufferedConn {
+// (pausingReader); a non-nil in takes the PUBLISH packets of QoS 0 and 1
+// off the stream, and Read returns only the other packets.
+func newBufferedConn(c net.Conn, readPause time.Duration, in *inbound) *bufferedConn {
 	var src io.Reader = c
 	if readPause > 0 {
 		src = &pausingReader{Reader: c, pause: readPause}
@@ -143,8 +152,10 @@ func newBufferedConn(c net.Conn, readPause time.Duration, deliver func(*buffered
 		done:      make(chan struct{}),
 		closeConn: sync.OnceValue(c.Close),
 	}
-	if deliver != nil {
-		b.r = newPublishReader(src, readBufferSize, func(p publish) { deliver(b, p) })
+	if in != nil {
+		pr := newPublishReader(src, readBufferSize, func(p publish) { in.deliver(b, p) })
+		pr.maxPayload, pr.head = in.maxPayload, in.head
+		b.r = pr
 	} else {
 		b.r = bufio.NewReaderSize(src, readBufferSize)
 	}

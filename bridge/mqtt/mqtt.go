@@ -32,13 +32,23 @@ type Options struct {
 	// next read instead of one read (and wake-up) each; it adds up to
 	// ReadPause to a message's latency.
 	ReadPause time.Duration
+	// MaxPayload, when positive, bounds what the subscriber holds of one
+	// message: a longer payload is handed on as its first HeadBytes only,
+	// with Message.Size its full length, and the rest is read and dropped.
+	// Where paho reads the connection itself (ws, wss, a proxy) it reads a
+	// message whole first: bound that with the broker's maximum packet size.
+	MaxPayload int
+	HeadBytes  int
 }
 
 // Message is one received publish; pass its Ack to AckAll once it is
 // stored.
 type Message struct {
-	Topic   string
+	Topic string
+	// Payload is the whole payload, or only its head when Size is larger
+	// (see Options.MaxPayload).
 	Payload []byte
+	Size    int // the payload's full length
 	Dup     bool
 	Ack     Ack
 }
@@ -85,6 +95,16 @@ func AckAll(acks []Ack) {
 // pubackType is the first byte of an MQTT 3.1.1 PUBACK.
 const pubackType = 0x40
 
+// bound applies MaxPayload to a payload of size bytes, of which p is the
+// whole or (read truncated) the head: a longer one is cut to a copy of its
+// head, so the whole can be collected.
+func (o *Options) bound(p []byte, size int) ([]byte, int) {
+	if o.MaxPayload <= 0 || size <= o.MaxPayload || len(p) <= o.HeadBytes {
+		return p, size
+	}
+	return append([]byte(nil), p[:max(o.HeadBytes, 0)]...), size
+}
+
 // Filter is the subscription filter: the topic, or its shared form.
 func (o Options) Filter() string {
 	if o.SharedGroup == "" {
@@ -128,7 +148,8 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 				ack = Ack{conn: c, id: m.MessageID()}
 			}
 		}
-		handle(Message{Topic: m.Topic(), Payload: m.Payload(), Dup: m.Duplicate(), Ack: ack})
+		payload, size := o.bound(m.Payload(), len(m.Payload()))
+		handle(Message{Topic: m.Topic(), Payload: payload, Size: size, Dup: m.Duplicate(), Ack: ack})
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(o.URL).
@@ -170,16 +191,17 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 		})
 	// Where the subscriber dials the connection itself, its reader takes
 	// the messages off the stream before paho sees them (publishReader).
-	deliver := func(c *bufferedConn, p publish) {
+	in := &inbound{maxPayload: o.MaxPayload, head: o.HeadBytes, deliver: func(c *bufferedConn, p publish) {
 		var ack Ack
 		if p.qos == 1 {
 			ack = Ack{conn: c, id: p.id}
 		}
-		handle(Message{Topic: p.topic, Payload: p.payload, Dup: p.dup, Ack: ack})
-	}
+		payload, size := o.bound(p.payload, p.size)
+		handle(Message{Topic: p.topic, Payload: payload, Size: size, Dup: p.dup, Ack: ack})
+	}}
 	if bufferable(opts) {
 		opts.SetCustomOpenConnectionFn(func(uri *url.URL, po paho.ClientOptions) (net.Conn, error) {
-			c, err := dialBuffered(uri, po, o.ReadPause, deliver)
+			c, err := dialBuffered(uri, po, o.ReadPause, in)
 			if err != nil {
 				return nil, err
 			}

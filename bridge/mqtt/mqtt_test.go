@@ -126,3 +126,35 @@ func TestAckAllOnAClosedConnectionIsDropped(t *testing.T) {
 	_, err := c.Write([]byte{0})
 	assert.Error(t, err)
 }
+
+// A message over MaxPayload reaches the handler as its head and its size,
+// with an Ack for the connection it came on, and the stream goes on behind
+// it.
+func TestSubscribeHandsOnTheHeadOfALargeMessage(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	got := make(chan Message, 10)
+	sub, err := Subscribe(Options{URL: broker.URL, ClientID: "subscriber", Topic: "tempwatch/+/sensors/+/readings",
+		MaxPayload: 64 << 10, HeadBytes: 1 << 10}, func(m Message) { got <- m })
+	require.NoError(t, err)
+	defer sub.Close(0)
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("publisher"))
+	require.True(t, pub.Connect().WaitTimeout(5*time.Second))
+	defer pub.Disconnect(100)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
+	for _, p := range [][]byte{big, big[:64<<10], []byte("small")} {
+		tok := pub.Publish("tempwatch/acme/sensors/dev-1/readings", 1, false, p)
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	ms := receive(t, got, 3)
+	// paho hands on what it reads itself from another goroutine.
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Size > ms[j].Size })
+	assert.Equal(t, big[:1<<10], ms[0].Payload)
+	assert.Equal(t, 10<<20, ms[0].Size)
+	assert.True(t, ms[0].Ack.conn != nil, "read by the subscriber itself, acked on its connection")
+	assert.Equal(t, big[:64<<10], ms[1].Payload, "at the limit: whole (through paho: larger than the buffer)")
+	assert.Equal(t, 64<<10, ms[1].Size)
+	assert.Equal(t, []byte("small"), ms[2].Payload)
+	assert.Equal(t, 5, ms[2].Size)
+}

@@ -8,7 +8,8 @@ import (
 // publish is one PUBLISH packet of QoS 0 or 1 as publishReader found it.
 type publish struct {
 	topic   string
-	payload []byte
+	payload []byte // the whole payload, or its head when size is larger
+	size    int    // the payload's full length
 	qos     byte
 	dup     bool
 	id      uint16 // packet identifier; 0 for QoS 0
@@ -27,13 +28,23 @@ type publish struct {
 // payload, copied out of the reused buffer) and no goroutine switch. The
 // messages it delivers never reach paho, so they are acknowledged with
 // AckAll, not through paho.
+//
+// With maxPayload set, a PUBLISH too large for the buffer whose payload is
+// longer than maxPayload is delivered with only its first head bytes and
+// the rest is read past: a device can make the subscriber read a large
+// message, never hold it (paho would allocate all of it).
 type publishReader struct {
 	r       io.Reader
 	deliver func(publish)
+	// maxPayload, when positive, is the longest payload delivered whole
+	// from a packet larger than the buffer; head is how much of a longer
+	// one is delivered.
+	maxPayload, head int
 
 	buf        []byte // unread bytes are buf[start:end]
 	start, end int
 	pass       int   // bytes of the current packet still to return to the reader
+	skip       int   // bytes of a truncated packet still to read past
 	err        error // the last read's error, returned once buffered bytes run out
 }
 
@@ -50,19 +61,37 @@ func (pr *publishReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
+		if pr.skip > 0 && pr.end > pr.start {
+			n := min(pr.skip, pr.end-pr.start)
+			pr.start += n
+			pr.skip -= n
+			continue
+		}
 		if pr.pass > 0 && pr.end > pr.start {
 			n := copy(p[:min(len(p), pr.pass)], pr.buf[pr.start:pr.end])
 			pr.start += n
 			pr.pass -= n
 			return n, nil
 		}
-		if pr.pass == 0 && pr.end > pr.start {
+		if pr.pass == 0 && pr.skip == 0 && pr.end > pr.start {
 			size, complete := packetSize(pr.buf[pr.start:pr.end])
 			switch {
 			case !complete: // the fixed header is still arriving
 			case size < 0: // malformed length: let paho fail on it
 				pr.pass = int(^uint(0) >> 1)
 				continue
+			case pr.truncatable(size):
+				m, verdict := pr.parseHead(size)
+				switch verdict {
+				case headDelivered:
+					pr.skip = size
+					pr.deliver(m)
+					continue
+				case headPassed:
+					pr.pass = size
+					continue
+				}
+				// headIncomplete: read on
 			case !pr.deliverable(size):
 				pr.pass = size
 				continue
@@ -97,6 +126,70 @@ func (pr *publishReader) Read(p []byte) (int, error) {
 func (pr *publishReader) deliverable(size int) bool {
 	h := pr.buf[pr.start]
 	return h>>4 == 3 && (h>>1)&3 < 2 && size <= len(pr.buf)
+}
+
+// truncatable reports whether the packet at start, size bytes long, may be
+// a PUBLISH to deliver truncated: QoS 0 or 1 and larger than the buffer.
+func (pr *publishReader) truncatable(size int) bool {
+	h := pr.buf[pr.start]
+	return pr.maxPayload > 0 && h>>4 == 3 && (h>>1)&3 < 2 && size > len(pr.buf)
+}
+
+// What parseHead made of a packet's beginning.
+const (
+	headIncomplete = iota // read more
+	headDelivered         // deliver the head and read past the rest
+	headPassed            // not a payload to truncate: hand it to paho
+)
+
+// parseHead decodes the beginning of a PUBLISH packet of QoS 0 or 1, size
+// bytes long, that starts at start: once its topic, identifier and first
+// head payload bytes are buffered, and if its payload is longer than
+// maxPayload, it returns the publish with a copy of those bytes. A
+// payload no longer than maxPayload, a malformed packet, or a topic too
+// long for the buffer to hold with the head goes to paho.
+func (pr *publishReader) parseHead(size int) (m publish, verdict int) {
+	b := pr.buf[pr.start:pr.end]
+	hdr := 1
+	for b[hdr]&0x80 != 0 { // packetSize checked the remaining length
+		hdr++
+	}
+	hdr++
+	if len(b) < hdr+2 {
+		return m, pr.incomplete(hdr + 2)
+	}
+	topicEnd := hdr + 2 + int(binary.BigEndian.Uint16(b[hdr:]))
+	m.qos, m.dup = (b[0]>>1)&3, b[0]&8 != 0
+	payloadAt := topicEnd
+	if m.qos == 1 {
+		payloadAt += 2
+	}
+	m.size = size - payloadAt
+	if m.size <= pr.maxPayload { // also a topic longer than the packet
+		return m, headPassed
+	}
+	head := min(pr.head, m.size)
+	if len(b) < payloadAt+head {
+		return m, pr.incomplete(payloadAt + head)
+	}
+	if m.qos == 1 {
+		if m.id = binary.BigEndian.Uint16(b[topicEnd:]); m.id == 0 {
+			return m, headPassed
+		}
+	}
+	m.topic = string(b[hdr+2 : topicEnd])
+	m.payload = make([]byte, head)
+	copy(m.payload, b[payloadAt:])
+	return m, headDelivered
+}
+
+// incomplete is parseHead's verdict while fewer than need bytes of the
+// packet are buffered: read on if they can be, else pass the packet.
+func (pr *publishReader) incomplete(need int) int {
+	if need > len(pr.buf) {
+		return headPassed
+	}
+	return headIncomplete
 }
 
 // packetSize returns the size of the packet that b starts with (fixed
@@ -147,5 +240,6 @@ func parsePublish(pkt []byte) (m publish, ok bool) {
 	}
 	m.payload = make([]byte, len(body))
 	copy(m.payload, body)
+	m.size = len(body)
 	return m, true
 }

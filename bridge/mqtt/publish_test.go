@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -65,12 +66,12 @@ func TestPublishReaderDeliversPublishesAndPassesTheRest(t *testing.T) {
 		topic := "tempwatch/acme/sensors/dev-" + string(rune('a'+i%26)) + "/readings"
 		payload := []byte(`{"value":` + string(rune('0'+i%10)) + `}`)
 		id := uint16(i + 1)
-		add(publishPacket(t, topic, payload, 1, id, i%3 == 0), &publish{topic: topic, payload: payload, qos: 1, id: id, dup: i%3 == 0})
+		add(publishPacket(t, topic, payload, 1, id, i%3 == 0), &publish{topic: topic, payload: payload, size: len(payload), qos: 1, id: id, dup: i%3 == 0})
 		switch i % 8 {
 		case 1:
 			add(packet(t, packets.NewControlPacket(packets.Pingresp)), nil)
 		case 3:
-			add(publishPacket(t, "q0", []byte("zero"), 0, 0, false), &publish{topic: "q0", payload: []byte("zero")})
+			add(publishPacket(t, "q0", []byte("zero"), 0, 0, false), &publish{topic: "q0", payload: []byte("zero"), size: 4})
 		case 5:
 			add(publishPacket(t, "q2", []byte("two"), 2, 7, false), nil) // paho runs QoS 2's handshake
 		case 6:
@@ -175,4 +176,66 @@ func TestPublishReaderReturnsAnErrorOnceAndGoesOn(t *testing.T) {
 	_, err = pr.Read(p)
 	assert.ErrorIs(t, err, io.EOF, "and again")
 	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded))
+}
+
+func TestPublishReaderTruncatesLargePayloads(t *testing.T) {
+	const bufSize, maxPayload, head = 1024, 1500, 16
+	big := make([]byte, 10*bufSize)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	longTopic := string(bytes.Repeat([]byte("t"), bufSize))
+	var stream, rest []byte
+	var want []publish
+	add := func(b []byte, deliver *publish) {
+		stream = append(stream, b...)
+		if deliver != nil {
+			want = append(want, *deliver)
+		} else {
+			rest = append(rest, b...)
+		}
+	}
+	small := []byte(`{"value":1}`)
+	add(publishPacket(t, "a", small, 1, 1, false), &publish{topic: "a", payload: small, size: len(small), qos: 1, id: 1})
+	add(publishPacket(t, "big", big, 1, 2, true), &publish{topic: "big", payload: big[:head], size: len(big), qos: 1, id: 2, dup: true})
+	add(packet(t, packets.NewControlPacket(packets.Pingresp)), nil)
+	add(publishPacket(t, "q0", big[:maxPayload+1], 0, 0, false), &publish{topic: "q0", payload: big[:head], size: maxPayload + 1})
+	add(publishPacket(t, "limit", big[:maxPayload], 1, 3, false), nil) // larger than the buffer, not than maxPayload: paho's
+	add(publishPacket(t, longTopic, big, 1, 4, false), nil)            // topic and head do not fit the buffer: paho's
+	add(publishPacket(t, "id0", big, 1, 0, false), nil)                // malformed: paho's, to fail on
+	add(publishPacket(t, "q2", big, 2, 5, false), nil)                 // QoS 2: paho runs its handshake
+	add(publishPacket(t, "b", small, 1, 6, false), &publish{topic: "b", payload: small, size: len(small), qos: 1, id: 6})
+
+	for _, max := range []int{1, 3, 64, 700, 4096} {
+		var got []publish
+		pr := newPublishReader(&chunked{b: stream, r: rand.New(rand.NewPCG(uint64(max), 2)), max: max}, bufSize,
+			func(p publish) { got = append(got, p) })
+		pr.maxPayload, pr.head = maxPayload, head
+		var r io.Reader = pr
+		if max < 64 {
+			r = iotest.OneByteReader(pr)
+		}
+		passed, err := io.ReadAll(r)
+		require.NoError(t, err)
+		assert.Equal(t, rest, passed, "reads of up to %d: what is not truncated reaches paho byte for byte", max)
+		assert.Equal(t, want, got, "reads of up to %d: heads of large payloads, in order", max)
+	}
+}
+
+// TestPublishReaderNeverHoldsALargePayload reads a 10 MiB message: what it
+// allocates must be the head, not the message.
+func TestPublishReaderNeverHoldsALargePayload(t *testing.T) {
+	pkt := publishPacket(t, "tempwatch/acme/sensors/d/readings", make([]byte, 10<<20), 1, 7, false)
+	var got []publish
+	pr := newPublishReader(bytes.NewReader(pkt), readBufferSize, func(p publish) { got = append(got, p) })
+	pr.maxPayload, pr.head = 64<<10, 1<<10
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := io.Copy(io.Discard, pr)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Len(t, got[0].payload, 1<<10)
+	assert.Equal(t, 10<<20, got[0].size)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<10), "bytes allocated while reading it")
 }
