@@ -24,6 +24,10 @@ import (
 // connectTimeout bounds the key lookup of one CONNECT.
 const connectTimeout = 5 * time.Second
 
+// MaxPacketBytes is the largest MQTT packet the broker reads; a larger one
+// ends the connection.
+const MaxPacketBytes = 1 << 20
+
 // Start runs an MQTT broker on addr (host:port; port 0 picks a free one)
 // that lets in and authorizes exactly what auth allows. It returns the
 // broker's URL (tcp://host:port) once it accepts connections. stop closes
@@ -41,6 +45,18 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	// packet ids allow moves that point as far out as MQTT can.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = math.MaxUint16
+	// mochi allocates a packet's announced length before reading it, even a
+	// CONNECT nobody has authenticated yet: without a cap, five bytes ask it
+	// for 256 MiB. The cap leaves room for a payload over the readings limit
+	// (64 KiB), which the bridge dead-letters with its reason.
+	caps.MaximumPacketSize = MaxPacketBytes
+	// No retained messages: the bridge's plain (non-shared) subscription gets
+	// every retained message again each time it subscribes, and ingest stores
+	// one without a timestamp as a new reading each time; a retained will
+	// would outlive the key that set it. Nothing on the readings path needs
+	// them. A CONNECT with a retained will is refused, a retained PUBLISH is
+	// delivered but not kept.
+	caps.RetainAvailable = 0
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger, Capabilities: caps})
 	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
@@ -79,6 +95,12 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	_, err := h.auth.Connect(ctx, cl.ID, string(pk.Connect.Username), string(pk.Connect.Password))
+	// mochi publishes a will without asking OnACLCheck, so its topic is
+	// checked here, as a PUBLISH of the client would be: one device's will
+	// on another's readings topic would be stored as that device's reading.
+	if err == nil && pk.Connect.WillFlag && !h.auth.Allowed(string(pk.Connect.Username), cl.ID, deviceauth.Publish, pk.Connect.WillTopic) {
+		err = fmt.Errorf("%w: the will topic %q is not one the client may publish to", deviceauth.ErrRefused, deviceauth.LogSafe(pk.Connect.WillTopic))
+	}
 	if err != nil {
 		h.log.Warn("mqtt connect refused", "client_id", deviceauth.LogSafe(cl.ID), "username", deviceauth.LogSafe(string(pk.Connect.Username)),
 			"remote", cl.Net.Remote, "reason", err)
