@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -21,7 +22,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 )
 
-// connectTimeout bounds the key lookup of one CONNECT.
+// connectTimeout bounds how long a new connection may take to send its
+// CONNECT, and the key lookup of one CONNECT.
 const connectTimeout = 5 * time.Second
 
 // MaxPacketBytes is the largest MQTT packet the broker reads; a larger one
@@ -61,10 +63,13 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
-	// AddListener binds the socket, so the address is known and connections
-	// queue from here on.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	tcp := listeners.NewNet("tcp", connectDeadline{ln})
 	if err := srv.AddListener(tcp); err != nil {
+		_ = ln.Close()
 		return "", nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
@@ -74,6 +79,20 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	var once sync.Once
 	stop = func() { once.Do(func() { _ = srv.Close() }) }
 	return "tcp://" + tcp.Address(), stop, nil
+}
+
+// connectDeadline gives every new connection connectTimeout to send its
+// CONNECT: mochi sets no deadline before it, so a connection that never
+// sends one would hold a descriptor and its buffers for good. mochi
+// replaces the deadline with the client's keepalive once the CONNECT is in.
+type connectDeadline struct{ net.Listener }
+
+func (l connectDeadline) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(connectTimeout))
+	}
+	return c, err
 }
 
 // authHook asks the authority. mochi runs OnConnectAuthenticate before a
