@@ -152,7 +152,7 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 // RequiredSecrets are the variables docker-compose.yml must require from
 // the operator (${NAME:?...}): a default written in the file is published
 // with it, so anyone who reads the repository could use it.
-var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE"}
+var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE", "EMQX_DASHBOARD_PASSWORD"}
 
 // composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
 // capturing the name and the operator (:?, ?, :-, -, :+, +).
@@ -202,6 +202,7 @@ func CheckCompose(ctx context.Context, root string) []error {
 	}
 	errs := checkProject(root, ComposeFile, p)
 	errs = append(errs, checkRequiredSecrets(root, ComposeFile)...)
+	errs = append(errs, checkLoopbackPorts(p)...)
 	dirs, err := FunctionDirs(root)
 	if err != nil {
 		return append(errs, err)
@@ -213,6 +214,28 @@ func CheckCompose(ctx context.Context, root string) []error {
 			errs = append(errs, fmt.Errorf("%s: functions/%s has no compose service %q", ComposeFile, d, d))
 		case svc.Build == nil || svc.Build.Args["FUNCTION"] == nil || *svc.Build.Args["FUNCTION"] != d:
 			errs = append(errs, fmt.Errorf("%s: service %q must build %s with FUNCTION=%s", ComposeFile, d, FunctionDocker, d))
+		}
+	}
+	return errs
+}
+
+// PublicPorts are the only published ports of docker-compose.yml that
+// listen beyond the host itself: devices' MQTT and the REST API. The data
+// stores, the broker's dashboard, metrics and dashboards are for the
+// operator on the host (PostgreSQL, MongoDB and Redis take any client that
+// reaches them; a Redis write could make up a device key).
+var PublicPorts = []string{"emqx:1883", "gateway:3000"}
+
+// checkLoopbackPorts reports each published port not in PublicPorts that
+// is not bound to 127.0.0.1.
+func checkLoopbackPorts(p *types.Project) []error {
+	var errs []error
+	for name, svc := range p.Services {
+		for _, port := range svc.Ports {
+			if port.HostIP != "127.0.0.1" && !slices.Contains(PublicPorts, fmt.Sprintf("%s:%d", name, port.Target)) {
+				errs = append(errs, fmt.Errorf("%s: service %s publishes port %d on every interface: bind it to 127.0.0.1 (\"127.0.0.1:%s:%d\")",
+					ComposeFile, name, port.Target, port.Published, port.Target))
+			}
 		}
 	}
 	return errs

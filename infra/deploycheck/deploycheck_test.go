@@ -375,6 +375,15 @@ func TestCheckComposeFindsProblems(t *testing.T) {
 			want: []string{"${MQTT_BRIDGE_PASSWORD:-...} must require the secret"},
 		},
 		{
+			name: "redis published on every interface",
+			break_: func(t *testing.T, dir string) {
+				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
+					return strings.Replace(s, `"127.0.0.1:6379:6379"`, `"6379:6379"`, 1)
+				})
+			},
+			want: []string{"service redis publishes port 6379 on every interface"},
+		},
+		{
 			name: "a broker secret taken as it is",
 			break_: func(t *testing.T, dir string) {
 				mustEdit(t, filepath.Join(dir, deploycheck.ComposeFile), func(s string) string {
