@@ -90,6 +90,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 				fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, telemetry.MaxPayloadBytes))
 			b.metrics.Refused.WithLabelValues(metrics.RefusedPayloadTooLarge).Inc()
 			b.log.Warn("refused a message over the payload limit; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic, "size", m.Size)
+		} else if m.Retained {
+			// The broker replays a retained message to every new
+			// subscription: stored again, one without a timestamp would
+			// be a new reading each time the bridge subscribes.
+			msg = delivery.Refuse(msg, m.Size, "retained message replayed by the broker: readings are taken as they are published, not from the retained store")
+			b.metrics.Refused.WithLabelValues(metrics.RefusedRetained).Inc()
+			b.log.Warn("refused a retained message replayed by the broker; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic)
 		}
 		// After Close the message is not taken: unacked, the broker
 		// redelivers it to the next session.

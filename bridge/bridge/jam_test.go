@@ -430,3 +430,24 @@ func TestBridgeSplitsWhatTheInvokeAPIRefuses(t *testing.T) {
 	assert.Positive(t, stub.tooLarge, "the Invoke API refused the first batches")
 	assert.LessOrEqual(t, stub.maxRequest, 300<<10)
 }
+
+// A retained message the broker replays when the bridge subscribes is
+// dead-lettered, not stored again; a message published while the bridge
+// is subscribed is stored, retain flag or not.
+func TestBridgeRefusesRetainedReplays(t *testing.T) {
+	broker := mosquittotest.MustStart(t)
+	stub, endpoint := newIngestStub(t)
+	topic := "tempwatch/acme/sensors/dev-1/readings"
+	require.NoError(t, mosquittoPub(broker.Addr, "pub-retained", nil, "-t", topic, "-r", "-m", `{"value":1,"retained":true}`))
+	r := startBridge(t, broker.URL, endpoint, map[string]string{"MQTT_CLIENT_ID": "retain-bridge"})
+	require.NoError(t, mosquittoPub(broker.Addr, "pub-live-retained", nil, "-t", topic, "-r", "-m", `{"value":2,"retained":true}`))
+	require.NoError(t, mosquittoPub(broker.Addr, "pub-live", nil, "-t", topic, "-m", `{"value":3}`))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(r.b.Metrics().Acked) >= 3 }, 20*time.Second, 10*time.Millisecond)
+
+	stored, dead := stub.snapshot()
+	assert.Equal(t, map[string]int{`{"value":2,"retained":true}`: 1, `{"value":3}`: 1}, stored)
+	require.Len(t, dead, 1)
+	assert.Equal(t, []byte(`{"value":1,"retained":true}`), dead[0].Head)
+	assert.Contains(t, dead[0].Reason, "retained message replayed by the broker")
+	assert.Equal(t, 1.0, testutil.ToFloat64(r.b.Metrics().Refused.WithLabelValues(bridgemetrics.RefusedRetained)))
+}

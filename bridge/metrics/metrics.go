@@ -17,6 +17,7 @@ const (
 	RefusedPayloadTooLarge = "payload_too_large" // over telemetry.MaxPayloadBytes
 	RefusedInvokeTooLarge  = "invoke_too_large"  // the Invoke API refused it alone as too large
 	RefusedMaxAttempts     = "max_attempts"      // it kept failing on its own
+	RefusedRetained        = "retained"          // a replay of a retained message, not a reading as it was sent
 )
 
 // Metrics are the bridge's instruments.
@@ -61,7 +62,7 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	for _, r := range []string{RefusedPayloadTooLarge, RefusedInvokeTooLarge, RefusedMaxAttempts} {
+	for _, r := range []string{RefusedPayloadTooLarge, RefusedInvokeTooLarge, RefusedMaxAttempts, RefusedRetained} {
 		m.Refused.WithLabelValues(r) // every class is scraped from the start, at zero
 	}
 	reg.MustRegister(inFlight, m.InvokeLatency, m.Refused, collectors.NewGoCollector(),

@@ -50,7 +50,11 @@ type Message struct {
 	Payload []byte
 	Size    int // the payload's full length
 	Dup     bool
-	Ack     Ack
+	// Retained is set on a message the broker replays from its retained
+	// store to a new subscription (MQTT 3.1.1, 3.3.1.3), not on one
+	// published while the subscription stood.
+	Retained bool
+	Ack      Ack
 }
 
 // Ack acknowledges one received message. It is a value, not a closure, so
@@ -149,7 +153,7 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 			}
 		}
 		payload, size := o.bound(m.Payload(), len(m.Payload()))
-		handle(Message{Topic: m.Topic(), Payload: payload, Size: size, Dup: m.Duplicate(), Ack: ack})
+		handle(Message{Topic: m.Topic(), Payload: payload, Size: size, Dup: m.Duplicate(), Retained: m.Retained(), Ack: ack})
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(o.URL).
@@ -197,7 +201,7 @@ func Subscribe(o Options, handle func(Message)) (*Subscriber, error) {
 			ack = Ack{conn: c, id: p.id}
 		}
 		payload, size := o.bound(p.payload, p.size)
-		handle(Message{Topic: p.topic, Payload: payload, Size: size, Dup: p.dup, Ack: ack})
+		handle(Message{Topic: p.topic, Payload: payload, Size: size, Dup: p.dup, Retained: p.retain, Ack: ack})
 	}}
 	if bufferable(opts) {
 		opts.SetCustomOpenConnectionFn(func(uri *url.URL, po paho.ClientOptions) (net.Conn, error) {

@@ -12,6 +12,7 @@ type publish struct {
 	size    int    // the payload's full length
 	qos     byte
 	dup     bool
+	retain  bool
 	id      uint16 // packet identifier; 0 for QoS 0
 }
 
@@ -159,7 +160,7 @@ func (pr *publishReader) parseHead(size int) (m publish, verdict int) {
 		return m, pr.incomplete(hdr + 2)
 	}
 	topicEnd := hdr + 2 + int(binary.BigEndian.Uint16(b[hdr:]))
-	m.qos, m.dup = (b[0]>>1)&3, b[0]&8 != 0
+	m.qos, m.dup, m.retain = (b[0]>>1)&3, b[0]&8 != 0, b[0]&1 != 0
 	payloadAt := topicEnd
 	if m.qos == 1 {
 		payloadAt += 2
@@ -228,7 +229,7 @@ func parsePublish(pkt []byte) (m publish, ok bool) {
 	}
 	m.topic = string(body[2 : 2+n])
 	body = body[2+n:]
-	m.qos, m.dup = (h>>1)&3, h&8 != 0
+	m.qos, m.dup, m.retain = (h>>1)&3, h&8 != 0, h&1 != 0
 	if m.qos == 1 {
 		if len(body) < 2 {
 			return m, false
