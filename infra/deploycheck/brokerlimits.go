@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/bridge/bridge"
+	"github.com/tempwatch/tempwatch/infra/embedded/broker"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
@@ -74,6 +75,7 @@ func CheckBrokerLimits(ctx context.Context, root string) []error {
 		}
 	}
 	errs = append(errs, checkEMQXLimits(root, cfg.MaxInFlight)...)
+	errs = append(errs, checkPacketSize("infra/embedded/broker", "MaxPacketSize", broker.MaxPacketSize)...)
 	return append(errs, checkMosquittoLimits(root, cfg.MaxInFlight)...)
 }
 

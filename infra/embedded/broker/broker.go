@@ -19,7 +19,13 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
+
+// MaxPacketSize is the largest MQTT packet the broker takes: the payload
+// limit plus room for the fixed header, topic and packet id, as in the
+// shipped EMQX and Mosquitto configurations.
+const MaxPacketSize = telemetry.MaxPayloadBytes + 1<<10
 
 // connectTimeout bounds the key lookup of one CONNECT.
 const connectTimeout = 5 * time.Second
@@ -41,6 +47,9 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	// packet ids allow moves that point as far out as MQTT can.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = math.MaxUint16
+	// mochi accepts packets of any size by default; a larger one than a
+	// full payload with its headers ends the connection, unacknowledged.
+	caps.MaximumPacketSize = MaxPacketSize
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger, Capabilities: caps})
 	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
 		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
