@@ -74,12 +74,12 @@ func CheckBrokerLimits(ctx context.Context, root string) []error {
 			}
 		}
 	}
-	errs = append(errs, checkEMQXLimits(root, cfg.MaxInFlight)...)
+	errs = append(errs, checkEMQXLimits(root, cfg.MaxInFlight, cfg.Broker.MaxInFlight)...)
 	errs = append(errs, checkPacketSize("infra/embedded/broker", "MaxPacketSize", broker.MaxPacketSize)...)
 	return append(errs, checkMosquittoLimits(root, cfg.MaxInFlight)...)
 }
 
-func checkEMQXLimits(root string, maxInFlight int) []error {
+func checkEMQXLimits(root string, maxInFlight, stated int) []error {
 	conf, err := ParseHOCON(filepath.Join(root, EMQXConfig))
 	if err != nil {
 		return []error{err}
@@ -107,8 +107,13 @@ func checkEMQXLimits(root string, maxInFlight int) []error {
 	if v := conf["mqtt.mqueue_store_qos0"]; v != "false" {
 		fail("mqtt.mqueue_store_qos0 must be false (QoS 0 messages would take the readings' places in the queue)")
 	}
-	if n, ok := intSetting("mqtt.max_inflight", parseInt); ok && n < int64(maxInFlight) {
-		fail("mqtt.max_inflight = %d is under the bridge's MAX_IN_FLIGHT = %d", n, maxInFlight)
+	if n, ok := intSetting("mqtt.max_inflight", parseInt); ok {
+		if n < int64(maxInFlight) {
+			fail("mqtt.max_inflight = %d is under the bridge's MAX_IN_FLIGHT = %d", n, maxInFlight)
+		}
+		if stated != 0 && int64(stated) != n {
+			fail("mqtt.max_inflight = %d, but the compose bridge states BROKER_MAX_INFLIGHT = %d", n, stated)
+		}
 	}
 	if n, ok := intSetting("mqtt.max_packet_size", parseBytes); ok {
 		errs = append(errs, checkPacketSize(EMQXConfig, "mqtt.max_packet_size", n)...)

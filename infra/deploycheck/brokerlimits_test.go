@@ -39,6 +39,7 @@ func TestCheckBrokerLimitsFindsProblems(t *testing.T) {
 		{"emqx queues qos 0", emqx("mqueue_store_qos0 = false", "mqueue_store_qos0 = true"), []string{"mqueue_store_qos0 must be false"}},
 		{"emqx window under MAX_IN_FLIGHT", emqx("max_inflight = 2000", "max_inflight = 32"), []string{"mqtt.max_inflight = 32 is under the bridge's MAX_IN_FLIGHT = 2000"}},
 		{"bridge window raised past emqx's", compose("BATCH_SIZE: ${BATCH_SIZE:-100}", "BATCH_SIZE: ${BATCH_SIZE:-100}\n      MAX_IN_FLIGHT: \"4000\""), []string{"max_inflight = 2000 is under the bridge's MAX_IN_FLIGHT = 4000", "max_inflight_messages 2000"}},
+		{"bridge states another window", compose(`BROKER_MAX_INFLIGHT: "2000"`, `BROKER_MAX_INFLIGHT: "3000"`), []string{"the compose bridge states BROKER_MAX_INFLIGHT = 3000"}},
 		{"emqx packet under a full payload", emqx("max_packet_size = 65KB", "max_packet_size = 64KB"), []string{"mqtt.max_packet_size = 65536 bytes"}},
 		{"emqx packet unbounded", emqx("max_packet_size = 65KB", "max_packet_size = 1MB"), []string{"mqtt.max_packet_size = 1048576 bytes"}},
 		{"emqx session expires within the outage", emqx("session_expiry_interval = 2h", "session_expiry_interval = 5m"), []string{"session_expiry_interval = 5m must outlast"}},
