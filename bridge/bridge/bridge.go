@@ -68,6 +68,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer srv.Close()
+	b.cfg.checkBroker(b.metrics, b.log)
 
 	// The batcher bounds the messages in batches at MaxInFlight; what
 	// arrives beyond that waits in it, unacknowledged, until acks make

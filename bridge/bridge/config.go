@@ -42,6 +42,8 @@ type Config struct {
 	LogLevel        string
 	// CPUProfile, when set, is where Run writes a CPU profile of itself.
 	CPUProfile string
+	// Broker is what the broker is stated to allow (brokercheck.go).
+	Broker BrokerLimits
 }
 
 // Load reads and validates the configuration, naming every bad variable.
@@ -69,6 +71,7 @@ func Load(getenv config.Getenv) (Config, error) {
 		MetricsAddr:     r.String("METRICS_ADDR", ":8081"),
 		LogLevel:        r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		CPUProfile:      r.String("BRIDGE_CPUPROFILE", ""),
+		Broker:          loadBrokerLimits(r),
 	}
 	if getenv("LAMBDA_ENDPOINT") != "" { // unset: AWS's own endpoint
 		c.LambdaEndpoint = r.URL("LAMBDA_ENDPOINT", "", "http", "https")

@@ -70,6 +70,9 @@ func New() *Metrics {
 	return m
 }
 
+// Register adds instruments defined elsewhere to the bridge's registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.registry.MustRegister(cs...) }
+
 // SetInFlight makes the in_flight gauge report f's count.
 func (m *Metrics) SetInFlight(f func() int) { m.inFlight.Store(&f) }
 

@@ -96,6 +96,7 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("compose", func(t *testing.T) { assert.Empty(t, deploycheck.CheckCompose(ctx, root)) })
 	t.Run("localstack", func(t *testing.T) { assert.Empty(t, deploycheck.CheckLocalStack(ctx, root)) })
 	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
+	t.Run("broker limits", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBrokerLimits(ctx, root)) })
 	t.Run("aws iot", func(t *testing.T) { assert.Empty(t, deploycheck.CheckAWSIoT(root)) })
 }
 

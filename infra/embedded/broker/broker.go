@@ -20,15 +20,17 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
+
+// MaxPacketSize is the largest MQTT packet the broker takes: the payload
+// limit plus room for the fixed header, topic and packet id, as in the
+// shipped EMQX and Mosquitto configurations.
+const MaxPacketSize = telemetry.MaxPayloadBytes + 1<<10
 
 // connectTimeout bounds how long a new connection may take to send its
 // CONNECT, and the key lookup of one CONNECT.
 const connectTimeout = 5 * time.Second
-
-// MaxPacketBytes is the largest MQTT packet the broker reads; a larger one
-// ends the connection.
-const MaxPacketBytes = 1 << 20
 
 // Start runs an MQTT broker on addr (host:port; port 0 picks a free one)
 // that lets in and authorizes exactly what auth allows. It returns the
@@ -47,11 +49,12 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	// packet ids allow moves that point as far out as MQTT can.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = math.MaxUint16
-	// mochi allocates a packet's announced length before reading it, even a
-	// CONNECT nobody has authenticated yet: without a cap, five bytes ask it
-	// for 256 MiB. The cap leaves room for a payload over the readings limit
-	// (64 KiB), which the bridge dead-letters with its reason.
-	caps.MaximumPacketSize = MaxPacketBytes
+	// mochi accepts packets of any size by default and allocates a packet's
+	// announced length before reading it, even a CONNECT nobody has
+	// authenticated yet: without a cap, five bytes ask it for 256 MiB. A
+	// larger packet than a full payload with its headers ends the
+	// connection, unacknowledged.
+	caps.MaximumPacketSize = MaxPacketSize
 	// No retained messages: the bridge's plain (non-shared) subscription gets
 	// every retained message again each time it subscribes, and ingest stores
 	// one without a timestamp as a new reading each time; a retained will

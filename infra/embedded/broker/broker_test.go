@@ -230,6 +230,30 @@ func TestBridgeBacklogBeyondMochisDefaultWindowIsKept(t *testing.T) {
 	}
 }
 
+// A publish larger than a full payload with its headers is refused: the
+// device is disconnected without a PUBACK and the bridge never sees it. A
+// payload at the limit still goes through.
+func TestPacketsOverTheLimitAreRefused(t *testing.T) {
+	url := mustStart(t)
+	_, got := mustBridge(t, url, "tempwatch-bridge", true)
+	lost := make(chan struct{}, 1)
+	user := deviceauth.Username(a1.Ref())
+	dev := mustConnect(t, options(url, user, user, keyA1).SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} }))
+	tok := dev.Publish(a1.Ref().Topic(), 1, false, make([]byte, 200<<10))
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a 200 KiB publish did not end the connection")
+	}
+	assert.False(t, tok.WaitTimeout(time.Second) && tok.Error() == nil, "a refused publish is never acknowledged")
+
+	full := mustDevice(t, url, a2, keyA2)
+	require.NoError(t, waitTok(full.Publish(a2.Ref().Topic(), 1, false, make([]byte, telemetry.MaxPayloadBytes))))
+	m := receive(t, got)
+	assert.Equal(t, a2.Ref().Topic(), m.Topic(), "the first message the bridge gets is the one at the limit")
+	assert.Len(t, m.Payload(), telemetry.MaxPayloadBytes)
+}
+
 func TestStartNeedsAnAuthority(t *testing.T) {
 	_, _, err := broker.Start("127.0.0.1:0", nil)
 	assert.Error(t, err)
