@@ -24,7 +24,8 @@ type DeviceCacheOptions struct {
 
 // DeviceCache resolves devices through an in-process LRU, then Redis, then
 // PostgreSQL — one query for all of a batch's unknown devices. Unknown
-// devices are not cached, so a sensor created a moment ago is found at once.
+// devices are not cached, so a sensor created a moment ago is found at once
+// (unknown keys are: a new sensor's key is new too).
 //
 // Redis keys (under Prefix): ingest:device:<slug>/<device-id> and
 // ingest:devkey:<hex SHA-256 of the device key>, each the device as JSON.
@@ -39,6 +40,12 @@ type DeviceCache struct {
 	// clients maps slugs to client ids, for the dead letters of messages
 	// from devices it does not know.
 	clients *expirable.LRU[string, string]
+	// unknownKeys holds the hashes of keys PostgreSQL found no sensor for,
+	// so a device retrying with a wrong or rotated key (a reconnect loop)
+	// costs no query each time. A key is random and only ever issued new,
+	// so no key can be asked for before it exists: caching its absence
+	// never refuses a sensor created since.
+	unknownKeys *expirable.LRU[string, struct{}]
 }
 
 // NewDeviceCache returns a cache over store; rdb may be nil (no Redis).
@@ -59,8 +66,9 @@ func NewDeviceCache(store telemetry.DeviceStore, rdb *goredis.Client, opt Device
 		opt.Timeout = 200 * time.Millisecond
 	}
 	return &DeviceCache{store: store, rdb: rdb, opt: opt,
-		local:   expirable.NewLRU[string, telemetry.Device](opt.Size, nil, opt.LocalTTL),
-		clients: expirable.NewLRU[string, string](1000, nil, opt.LocalTTL)}
+		local:       expirable.NewLRU[string, telemetry.Device](opt.Size, nil, opt.LocalTTL),
+		clients:     expirable.NewLRU[string, string](1000, nil, opt.LocalTTL),
+		unknownKeys: expirable.NewLRU[string, struct{}](opt.Size, nil, opt.LocalTTL)}
 }
 
 func refKey(r telemetry.DeviceRef) string { return "device:" + r.String() }
@@ -156,12 +164,18 @@ func (c *DeviceCache) ByKey(ctx context.Context, key string) (telemetry.Device, 
 	if d, ok := c.local.Get(k); ok {
 		return d, nil
 	}
+	if c.unknownKeys.Contains(k) {
+		return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Unknown device key.")
+	}
 	if d, ok := c.fromRedis(ctx, []string{k})[k]; ok {
 		c.local.Add(k, d)
 		return d, nil
 	}
 	d, err := c.store.DeviceByKeyHash(ctx, sum)
 	if err != nil {
+		if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
+			c.unknownKeys.Add(k, struct{}{})
+		}
 		return d, err
 	}
 	c.local.Add(k, d)

@@ -99,6 +99,10 @@ func TestDeviceCache(t *testing.T) {
 	assert.Equal(t, e.acme1, d.SensorID)
 	_, err = c.ByKey(ctx, "wrong")
 	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err))
+	asked := store.byHash
+	_, err = c.ByKey(ctx, "wrong")
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err))
+	assert.Equal(t, asked, store.byHash, "a wrong key asked again costs no query (a device's reconnect loop)")
 	// Redis keeps the hash of the key, never the key itself.
 	sum := sha256.Sum256([]byte(e.acme1Key))
 	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
