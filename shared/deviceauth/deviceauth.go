@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -59,6 +60,18 @@ const (
 	DefaultBridgeClientIDPrefix = "tempwatch-bridge"
 	MinBridgePasswordLen        = 24
 )
+
+// LoadBridge reads the bridge's credential as every deciding side names it:
+// MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_PASSWORD (required, at least
+// MinBridgePasswordLen characters, never echoed) and
+// MQTT_BRIDGE_CLIENT_ID_PREFIX.
+func LoadBridge(r *config.Reader) Bridge {
+	return Bridge{
+		Username:       r.String("MQTT_BRIDGE_USERNAME", DefaultBridgeUsername),
+		Password:       r.Secret("MQTT_BRIDGE_PASSWORD", MinBridgePasswordLen),
+		ClientIDPrefix: r.String("MQTT_BRIDGE_CLIENT_ID_PREFIX", DefaultBridgeClientIDPrefix),
+	}
+}
 
 // Identity is an authenticated client.
 type Identity struct {

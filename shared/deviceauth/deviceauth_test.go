@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
@@ -39,6 +40,36 @@ func TestNewValidatesTheBridgeCredential(t *testing.T) {
 	} {
 		_, err := deviceauth.New(&deviceauthtest.Keys{}, b)
 		assert.Error(t, err, "New(%+v)", b)
+	}
+}
+
+func TestLoadBridge(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    deviceauth.Bridge
+		wantErr string
+	}{
+		{"defaults", map[string]string{"MQTT_BRIDGE_PASSWORD": bridgePass},
+			deviceauth.Bridge{Username: "tempwatch-bridge", Password: bridgePass, ClientIDPrefix: "tempwatch-bridge"}, ""},
+		{"all set", map[string]string{"MQTT_BRIDGE_PASSWORD": bridgePass, "MQTT_BRIDGE_USERNAME": "br", "MQTT_BRIDGE_CLIENT_ID_PREFIX": "br-"},
+			deviceauth.Bridge{Username: "br", Password: bridgePass, ClientIDPrefix: "br-"}, ""},
+		{"no password", map[string]string{}, deviceauth.Bridge{}, "MQTT_BRIDGE_PASSWORD is required"},
+		{"short password", map[string]string{"MQTT_BRIDGE_PASSWORD": "short-secret"}, deviceauth.Bridge{}, "MQTT_BRIDGE_PASSWORD must be at least"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := config.NewReader(func(k string) string { return tt.env[k] })
+			got := deviceauth.LoadBridge(r)
+			if tt.wantErr != "" {
+				require.Error(t, r.Err())
+				assert.Contains(t, r.Err().Error(), tt.wantErr)
+				assert.NotContains(t, r.Err().Error(), "short-secret", "the password is never echoed")
+				return
+			}
+			require.NoError(t, r.Err())
+			assert.Equal(t, tt.want, got, "LoadBridge(%v)", tt.env)
+		})
 	}
 }
 
