@@ -207,8 +207,9 @@ func ReadingsFilter(filter string) bool {
 }
 
 // LogSafe makes what a client chose (a username, client id or topic) fit
-// for a log line: bounded (a topic can be tens of kilobytes), and without a
-// device key that a confused device sent as its username or client id.
+// for a log line: bounded (a topic can be tens of kilobytes), cut on a
+// UTF-8 boundary, and without a device key that a confused device sent as
+// its username or client id.
 func LogSafe(s string) string {
 	const max = 200
 	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
@@ -217,5 +218,5 @@ func LogSafe(s string) string {
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "…"
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -170,6 +171,24 @@ func TestAllowed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := a.Allowed(tt.username, tt.client, tt.action, tt.topic)
 			assert.Equal(t, tt.want, got, "Allowed(%q, %q, %s, %.80q)", tt.username, tt.client, tt.action, tt.topic)
+		})
+	}
+}
+
+func TestLogSafe(t *testing.T) {
+	long := strings.Repeat("a", 199) + "é" + strings.Repeat("b", 50) // é straddles the cut
+	tests := []struct {
+		name, in, want string
+	}{
+		{"short", "acme/cr-1", "acme/cr-1"},
+		{"a device key", keyA, "twk_…(a device key, not logged)"},
+		{"long, cut on a rune boundary", long, strings.Repeat("a", 199) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := deviceauth.LogSafe(tt.in)
+			assert.Equal(t, tt.want, got, "LogSafe(%q)", tt.in)
+			assert.True(t, utf8.ValidString(got), "LogSafe(%q) = %q is valid UTF-8", tt.in, got)
 		})
 	}
 }
