@@ -27,12 +27,12 @@ func startBridge(ctx context.Context, root, metricsAddr string, s *stack.Stack) 
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build bridge: %w\n%s", err, out)
 	}
-	user, password := s.BridgeCredential()
+	cred := s.BridgeCredential()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"MQTT_URL="+s.MQTTURL(),
-		"MQTT_CLIENT_ID=tempwatch-bridge-devstack",
-		"MQTT_USERNAME="+user, "MQTT_PASSWORD="+password,
+		"MQTT_CLIENT_ID="+cred.ClientIDPrefix+"-devstack",
+		"MQTT_USERNAME="+cred.Username, "MQTT_PASSWORD="+cred.Password,
 		"LAMBDA_ENDPOINT="+s.InvokeURL(),
 		"INGEST_FUNCTION_NAME=ingest",
 		"METRICS_ADDR="+metricsAddr,

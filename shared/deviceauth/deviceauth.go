@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -59,6 +60,18 @@ const (
 	DefaultBridgeClientIDPrefix = "tempwatch-bridge"
 	MinBridgePasswordLen        = 24
 )
+
+// LoadBridge reads the bridge's credential as every deciding side names it:
+// MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_PASSWORD (required, at least
+// MinBridgePasswordLen characters, never echoed) and
+// MQTT_BRIDGE_CLIENT_ID_PREFIX.
+func LoadBridge(r *config.Reader) Bridge {
+	return Bridge{
+		Username:       r.String("MQTT_BRIDGE_USERNAME", DefaultBridgeUsername),
+		Password:       r.Secret("MQTT_BRIDGE_PASSWORD", MinBridgePasswordLen),
+		ClientIDPrefix: r.String("MQTT_BRIDGE_CLIENT_ID_PREFIX", DefaultBridgeClientIDPrefix),
+	}
+}
 
 // Identity is an authenticated client.
 type Identity struct {
@@ -194,8 +207,9 @@ func ReadingsFilter(filter string) bool {
 }
 
 // LogSafe makes what a client chose (a username, client id or topic) fit
-// for a log line: bounded (a topic can be tens of kilobytes), and without a
-// device key that a confused device sent as its username or client id.
+// for a log line: bounded (a topic can be tens of kilobytes), cut on a
+// UTF-8 boundary, and without a device key that a confused device sent as
+// its username or client id.
 func LogSafe(s string) string {
 	const max = 200
 	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
@@ -204,5 +218,5 @@ func LogSafe(s string) string {
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "…"
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }

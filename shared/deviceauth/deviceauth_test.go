@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
@@ -39,6 +41,36 @@ func TestNewValidatesTheBridgeCredential(t *testing.T) {
 	} {
 		_, err := deviceauth.New(&deviceauthtest.Keys{}, b)
 		assert.Error(t, err, "New(%+v)", b)
+	}
+}
+
+func TestLoadBridge(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    deviceauth.Bridge
+		wantErr string
+	}{
+		{"defaults", map[string]string{"MQTT_BRIDGE_PASSWORD": bridgePass},
+			deviceauth.Bridge{Username: "tempwatch-bridge", Password: bridgePass, ClientIDPrefix: "tempwatch-bridge"}, ""},
+		{"all set", map[string]string{"MQTT_BRIDGE_PASSWORD": bridgePass, "MQTT_BRIDGE_USERNAME": "br", "MQTT_BRIDGE_CLIENT_ID_PREFIX": "br-"},
+			deviceauth.Bridge{Username: "br", Password: bridgePass, ClientIDPrefix: "br-"}, ""},
+		{"no password", map[string]string{}, deviceauth.Bridge{}, "MQTT_BRIDGE_PASSWORD is required"},
+		{"short password", map[string]string{"MQTT_BRIDGE_PASSWORD": "short-secret"}, deviceauth.Bridge{}, "MQTT_BRIDGE_PASSWORD must be at least"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := config.NewReader(func(k string) string { return tt.env[k] })
+			got := deviceauth.LoadBridge(r)
+			if tt.wantErr != "" {
+				require.Error(t, r.Err())
+				assert.Contains(t, r.Err().Error(), tt.wantErr)
+				assert.NotContains(t, r.Err().Error(), "short-secret", "the password is never echoed")
+				return
+			}
+			require.NoError(t, r.Err())
+			assert.Equal(t, tt.want, got, "LoadBridge(%v)", tt.env)
+		})
 	}
 }
 
@@ -139,6 +171,24 @@ func TestAllowed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := a.Allowed(tt.username, tt.client, tt.action, tt.topic)
 			assert.Equal(t, tt.want, got, "Allowed(%q, %q, %s, %.80q)", tt.username, tt.client, tt.action, tt.topic)
+		})
+	}
+}
+
+func TestLogSafe(t *testing.T) {
+	long := strings.Repeat("a", 199) + "é" + strings.Repeat("b", 50) // é straddles the cut
+	tests := []struct {
+		name, in, want string
+	}{
+		{"short", "acme/cr-1", "acme/cr-1"},
+		{"a device key", keyA, "twk_…(a device key, not logged)"},
+		{"long, cut on a rune boundary", long, strings.Repeat("a", 199) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := deviceauth.LogSafe(tt.in)
+			assert.Equal(t, tt.want, got, "LogSafe(%q)", tt.in)
+			assert.True(t, utf8.ValidString(got), "LogSafe(%q) = %q is valid UTF-8", tt.in, got)
 		})
 	}
 }

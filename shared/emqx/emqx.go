@@ -58,17 +58,12 @@ type Config struct {
 	DeviceSession time.Duration
 }
 
-// LoadConfig reads MQTT_BROKER_SECRET, MQTT_BRIDGE_PASSWORD,
-// MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_CLIENT_ID_PREFIX and
-// MQTT_DEVICE_SESSION_MAX through r.
+// LoadConfig reads MQTT_BROKER_SECRET, the bridge's credential
+// (deviceauth.LoadBridge) and MQTT_DEVICE_SESSION_MAX through r.
 func LoadConfig(r *config.Reader) Config {
 	return Config{
-		Secret: r.Secret("MQTT_BROKER_SECRET", MinSecretLen),
-		Bridge: deviceauth.Bridge{
-			Username:       r.String("MQTT_BRIDGE_USERNAME", deviceauth.DefaultBridgeUsername),
-			Password:       r.Secret("MQTT_BRIDGE_PASSWORD", deviceauth.MinBridgePasswordLen),
-			ClientIDPrefix: r.String("MQTT_BRIDGE_CLIENT_ID_PREFIX", deviceauth.DefaultBridgeClientIDPrefix),
-		},
+		Secret:        r.Secret("MQTT_BROKER_SECRET", MinSecretLen),
+		Bridge:        deviceauth.LoadBridge(r),
 		DeviceSession: r.Duration("MQTT_DEVICE_SESSION_MAX", time.Hour, 0, 7*24*time.Hour),
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/ferret"
 	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 )
 
@@ -348,15 +349,11 @@ func (s *Stack) APIURL() string { return s.apiURL }
 // for aws-sdk-go-v2's lambda client BaseEndpoint.
 func (s *Stack) InvokeURL() string { return s.invURL }
 
-// BridgeCredential is the username and password the bridge logs in to the
-// broker with (MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_PASSWORD; devstack makes
-// up the password when none is set).
-func (s *Stack) BridgeCredential() (username, password string) {
-	username = s.env["MQTT_BRIDGE_USERNAME"]
-	if username == "" {
-		username = deviceauth.DefaultBridgeUsername
-	}
-	return username, s.env["MQTT_BRIDGE_PASSWORD"]
+// BridgeCredential is the credential the bridge logs in to the broker with,
+// read as the broker and the mqttauth function read it
+// (deviceauth.LoadBridge; devstack makes up the password when none is set).
+func (s *Stack) BridgeCredential() deviceauth.Bridge {
+	return deviceauth.LoadBridge(config.NewReader(func(k string) string { return s.env[k] }))
 }
 
 // MQTTURL is the broker the functions were given (embedded or configured).

@@ -15,8 +15,8 @@ import (
 // NewAuthority returns the decision the embedded broker asks, checking
 // device keys as the ingest function does (PostgreSQL through
 // ingest.DeviceCache, with its Redis entries). It reads DATABASE_URL,
-// REDIS_URL, REDIS_PREFIX, MQTT_BRIDGE_USERNAME, MQTT_BRIDGE_PASSWORD and
-// DEVICE_CACHE_TTL (how long a rotated or deleted key may still connect;
+// REDIS_URL, REDIS_PREFIX, the bridge's credential (deviceauth.LoadBridge)
+// and DEVICE_CACHE_TTL (how long a rotated or deleted key may still connect;
 // default 30 s, as for the ingest function) from getenv; close releases
 // the connections.
 func NewAuthority(ctx context.Context, getenv config.Getenv) (auth *deviceauth.Authority, closeFn func(), err error) {
@@ -25,8 +25,7 @@ func NewAuthority(ctx context.Context, getenv config.Getenv) (auth *deviceauth.A
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
 	prefix := r.String("REDIS_PREFIX", "tw:")
 	ttl := r.Duration("DEVICE_CACHE_TTL", 30*time.Second, time.Second, 30*time.Second)
-	bridge := deviceauth.Bridge{Username: r.String("MQTT_BRIDGE_USERNAME", deviceauth.DefaultBridgeUsername),
-		Password: r.Required("MQTT_BRIDGE_PASSWORD")}
+	bridge := deviceauth.LoadBridge(r)
 	if err := r.Err(); err != nil {
 		return nil, nil, fmt.Errorf("broker: %w", err)
 	}
