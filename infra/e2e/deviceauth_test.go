@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -57,6 +58,17 @@ func TestDevicesProveWhoTheyAre(t *testing.T) {
 	require.NoError(t, silent.SetReadDeadline(time.Now().Add(20*time.Second)))
 	_, err = silent.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF, "the broker closes a silent connection (a timeout here means it held it)")
+	// A packet over the size cap ends the connection as soon as its header
+	// announces it: the broker neither reads nor reserves the rest.
+	huge, err := net.Dial("tcp", w.h.Broker.Addr)
+	require.NoError(t, err)
+	defer huge.Close()
+	_, err = huge.Write([]byte{0x10, 0xff, 0xff, 0xff, 0x7f}) // CONNECT, remaining length 268435455
+	require.NoError(t, err)
+	require.NoError(t, huge.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, err = io.ReadAll(huge)
+	var timeout net.Error
+	require.False(t, errors.As(err, &timeout) && timeout.Timeout(), "the broker kept reading a 256 MiB CONNECT")
 
 	// acme/dev-1 tries other devices' topics (its own tenant's and
 	// another's): each attempt costs it the connection and stores nothing.
