@@ -145,9 +145,10 @@ func readBytes(r *config.Reader, name string, def, lo, hi int) int {
 func (c Config) Workers() int { return max(1, c.MaxInFlight/c.BatchSize) }
 
 // ReadPause is how long the MQTT connection waits after a short read for
-// more messages (mqtt.Options.ReadPause): 5 ms, which at 10,000 messages/s
-// brings about 50 per read, and at most a quarter of BATCH_IDLE, so the
-// pauses never look like a quiet stream and close batches early.
+// more messages (mqtt.Options.ReadPause): a few milliseconds, so a steady
+// stream comes in dozens of messages per read, and at most a quarter of
+// BATCH_IDLE, so the pauses never look like a quiet stream and close
+// batches early.
 func (c Config) ReadPause() time.Duration {
 	if c.BatchIdle > 0 {
 		return min(5*time.Millisecond, c.BatchIdle/4)
