@@ -5,7 +5,7 @@
 // Environment passed to the functions: DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable, created if
 // missing), REDIS_URL (default redis://127.0.0.1:6379/0), MQTT_URL and
-// MONGODB_URL (embedded broker / FerretDB when unset), LOG_LEVEL, JWT_*,
+// MONGODB_URL (embedded broker / FerretDB when unset), REDIS_PREFIX, LOG_LEVEL, JWT_*,
 // MQTT_* (MQTT_BROKER_SECRET and MQTT_BRIDGE_PASSWORD random when unset) and
 // TEMPWATCH_*.
 package main
@@ -76,7 +76,7 @@ func functionEnv(environ []string) map[string]string {
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		switch {
-		case k == "DATABASE_URL", k == "REDIS_URL", k == "MONGODB_URL", k == "LOG_LEVEL",
+		case k == "DATABASE_URL", k == "REDIS_URL", k == "REDIS_PREFIX", k == "MONGODB_URL", k == "LOG_LEVEL",
 			strings.HasPrefix(k, "MQTT_"), strings.HasPrefix(k, "JWT_"), strings.HasPrefix(k, "TEMPWATCH_"):
 			env[k] = v
 		}

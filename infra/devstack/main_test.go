@@ -1,0 +1,13 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestFunctionEnvPassesWhatFunctionsRead(t *testing.T) {
+	got := functionEnv([]string{"DATABASE_URL=postgres://x", "REDIS_PREFIX=dev1:", "MQTT_BRIDGE_PASSWORD=p", "JWT_KEYS=k",
+		"HOME=/root", "AWS_SECRET_ACCESS_KEY=s"})
+	assert.Equal(t, map[string]string{"DATABASE_URL": "postgres://x", "REDIS_PREFIX": "dev1:", "MQTT_BRIDGE_PASSWORD": "p", "JWT_KEYS": "k"}, got)
+}
