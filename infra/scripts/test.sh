@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of both modules with the race detector against real
-# services. PostgreSQL, Redis and Mosquitto must already run (DESIGN.md);
+# services. PostgreSQL, Redis and Mosquitto must already run (README, "Quick start");
 # MongoDB is FerretDB, started here when MONGODB_URL is not set. The admin
 # console's script tests need Node.js 20+ (node --test).
 set -euo pipefail

@@ -12,13 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Default service URLs, matching the development machines (DESIGN.md).
+// Default service URLs, matching the development machines (README, "Quick start").
 const (
 	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable"
 	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
 )
 
-// How to start the shared services, as DESIGN.md gives it.
+// How to start the shared services on a development machine.
 const (
 	startPostgres = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 	startRedis    = `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`

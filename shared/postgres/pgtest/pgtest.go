@@ -16,7 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 )
 
-// DefaultURL is the machine's PostgreSQL (DESIGN.md); TEST_DATABASE_URL overrides it.
+// DefaultURL is the development machine's PostgreSQL (README, "Quick start"); TEST_DATABASE_URL overrides it.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // BaseURL returns the server URL tests use.

@@ -12,7 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// DefaultURL is the machine's Redis (DESIGN.md); TEST_REDIS_URL overrides it.
+// DefaultURL is the development machine's Redis (README, "Quick start"); TEST_REDIS_URL overrides it.
 const DefaultURL = "redis://127.0.0.1:6379/0"
 
 // URL returns the Redis URL tests use.
@@ -33,7 +33,7 @@ func MustClient(tb testing.TB) (*goredis.Client, string) {
 	}
 	c := goredis.NewClient(opt)
 	if err := c.Ping(context.Background()).Err(); err != nil {
-		tb.Fatalf("redistest: Redis unreachable at %s (start it as DESIGN.md says): %v", opt.Addr, err)
+		tb.Fatalf("redistest: Redis unreachable at %s (start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no): %v", opt.Addr, err)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
