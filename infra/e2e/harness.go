@@ -25,6 +25,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/embedded/broker/brokertest"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
 
@@ -44,7 +45,7 @@ type Options struct {
 type Harness struct {
 	Broker      *brokertest.Broker
 	Stack       *stack.Stack
-	Proxy       *Proxy
+	Proxy       *faultproxy.Proxy
 	RedisPrefix string
 	MongoDB     string // database name of the raw payloads
 	// BridgePassword is the bridge's broker credential (username
@@ -84,7 +85,7 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
-	if h.Proxy, err = NewProxy(u.Host); err != nil {
+	if h.Proxy, err = faultproxy.New(u.Host); err != nil {
 		return nil, err
 	}
 	u.Host = h.Proxy.Addr()

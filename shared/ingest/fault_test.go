@@ -3,10 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,78 +13,12 @@ import (
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/telemetry"
 )
-
-// tcpProxy forwards a local port to target; Cut drops every connection
-// through it and refuses new ones until Restore: the server "goes down" for
-// whoever uses the proxy, and comes back.
-type tcpProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &tcpProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			cut := p.cut
-			p.mu.Unlock()
-			if cut {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() {
-		p.Cut()
-		ln.Close()
-	})
-	return p
-}
-
-func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
-
-// Cut drops the open connections and refuses new ones until Restore.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// Restore lets connections through again.
-func (p *tcpProxy) Restore() {
-	p.mu.Lock()
-	p.cut = false
-	p.mu.Unlock()
-}
 
 func TestHandleBatchPostgresDown(t *testing.T) {
 	t.Parallel()
@@ -187,14 +118,14 @@ func TestHandleBatchMongoDown(t *testing.T) {
 
 // proxiedPool returns a second pool on the env's schema, through a proxy
 // the test can cut.
-func (e *testEnv) proxiedPool(t *testing.T) (*pgxpool.Pool, *tcpProxy) {
+func (e *testEnv) proxiedPool(t *testing.T) (*pgxpool.Pool, *faultproxy.Proxy) {
 	t.Helper()
 	ctx := context.Background()
 	var schema string
 	require.NoError(t, e.db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
 	u, err := url.Parse(pgtest.BaseURL())
 	require.NoError(t, err)
-	proxy := startProxy(t, u.Host)
+	proxy := faultproxy.MustStart(t, u.Host)
 	u.Host = proxy.Addr()
 	q := u.Query()
 	q.Set("search_path", schema)

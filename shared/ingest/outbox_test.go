@@ -17,6 +17,7 @@ import (
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
@@ -79,11 +80,11 @@ func (s *syncBuffer) String() string {
 
 // proxiedMongo returns the env's MongoDB database through a proxy the test
 // can cut, on a client that gives up on a missing server quickly.
-func (e *testEnv) proxiedMongo(t *testing.T) (*mongodrv.Database, *tcpProxy) {
+func (e *testEnv) proxiedMongo(t *testing.T) (*mongodrv.Database, *faultproxy.Proxy) {
 	t.Helper()
 	u, err := url.Parse(mongotest.URL(t))
 	require.NoError(t, err)
-	proxy := startProxy(t, u.Host)
+	proxy := faultproxy.MustStart(t, u.Host)
 	c, err := mongodrv.Connect(options.Client().ApplyURI("mongodb://" + proxy.Addr() + "/").
 		SetServerSelectionTimeout(300 * time.Millisecond).SetConnectTimeout(300 * time.Millisecond))
 	require.NoError(t, err)

@@ -1,13 +1,17 @@
-package e2e
+// Package faultproxy is a TCP proxy a test can cut, standing between a
+// program and a server (PostgreSQL, MongoDB) so that "the server is down"
+// needs no stopping of a shared server.
+package faultproxy
 
 import (
 	"io"
 	"net"
 	"sync"
+	"testing"
 )
 
-// Proxy is a TCP proxy the test can cut, standing between the functions and
-// PostgreSQL so "the database is down" needs no stopping of the shared server.
+// Proxy forwards a local port to its target; Cut drops every connection
+// through it and refuses new ones until Restore.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -16,8 +20,19 @@ type Proxy struct {
 	conns  map[net.Conn]struct{}
 }
 
-// NewProxy listens on a free local port and forwards to target.
-func NewProxy(target string) (*Proxy, error) {
+// MustStart starts a Proxy to target that closes when tb ends.
+func MustStart(tb testing.TB, target string) *Proxy {
+	tb.Helper()
+	p, err := New(target)
+	if err != nil {
+		tb.Fatalf("faultproxy: %v", err)
+	}
+	tb.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// New listens on a free local port and forwards to target.
+func New(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
