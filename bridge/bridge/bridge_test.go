@@ -35,6 +35,9 @@ type fakeFunction struct {
 	// answer decides the reply to one call: "" stores the batch; "500", "error"
 	// (X-Amz-Function-Error) and "retry" (every item in batchItemFailures) fail it.
 	answer func(call int) string
+	// stores is signalled after each call it answered (stored, duplicates,
+	// rejections), for waiters that need no polling.
+	stores chan struct{}
 }
 
 func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +89,10 @@ func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			f.stored[string(m.Payload)]++
 		}
+		select {
+		case f.stores <- struct{}{}:
+		default: // a signal is already waiting
+		}
 	}
 	f.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(resp)
@@ -108,7 +115,7 @@ func (f *fakeFunction) setAnswer(a func(int) string) {
 }
 
 func newFake(tb testing.TB) (*fakeFunction, string) {
-	f := &fakeFunction{stored: map[string]int{}}
+	f := &fakeFunction{stored: map[string]int{}, stores: make(chan struct{}, 1)}
 	srv := httptest.NewServer(f)
 	tb.Cleanup(srv.Close)
 	return f, srv.URL

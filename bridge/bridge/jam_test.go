@@ -230,6 +230,10 @@ func TestBridgeDeadLettersWhatWouldJamIt(t *testing.T) {
 	errs := make(chan error, 3)
 	publishers.Go(func() { errs <- mosquittoPub(broker.Addr, "pub-normal", lines, "-t", topic("dev-1"), "-l") })
 	sc := bufio.NewScanner(&normalLines)
+	// The publisher is paced, as devices send over time: a hundred
+	// messages per tick.
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
 	for i := 0; sc.Scan(); i++ {
 		_, err := feed.Write(append(sc.Bytes(), '\n'))
 		require.NoError(t, err)
@@ -242,7 +246,7 @@ func TestBridgeDeadLettersWhatWouldJamIt(t *testing.T) {
 			publishers.Go(func() { errs <- mosquittoPub(broker.Addr, "pub-crash", nil, "-t", topic("dev-3"), "-m", crashPayload) })
 		}
 		if i%100 == 99 {
-			time.Sleep(20 * time.Millisecond) // pacing the publisher, as devices send over time
+			<-pace.C
 		}
 	}
 	require.NoError(t, feed.Close())

@@ -68,20 +68,23 @@ func publishAsDevice(t *testing.T, addr string, from, to int) {
 	require.NoError(t, err, "mosquitto_pub: %s", out)
 }
 
-// waitAllStoredOnce waits while the function keeps storing, then fails
+// waitAllStoredOnce waits while the function keeps storing (until it has
+// every reading, or stored nothing for 15 s), then fails
 // naming how many readings are missing or stored twice.
 func waitAllStoredOnce(t *testing.T, f *fakeFunction, want map[string]int) {
 	t.Helper()
-	last, lastChange := -1, time.Now()
-	for {
-		_, got := f.snapshot()
-		if len(got) >= len(want) || time.Since(lastChange) > 15*time.Second {
+	idle := time.NewTimer(15 * time.Second)
+	defer idle.Stop()
+	for waiting := true; waiting; {
+		if _, got := f.snapshot(); len(got) >= len(want) {
 			break
 		}
-		if len(got) != last {
-			last, lastChange = len(got), time.Now()
+		select {
+		case <-f.stores:
+			idle.Reset(15 * time.Second)
+		case <-idle.C:
+			waiting = false
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	_, got := f.snapshot()
 	missing, twice, unexpected := 0, 0, 0

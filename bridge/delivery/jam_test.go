@@ -58,8 +58,18 @@ type function struct {
 	deadN  map[string]int
 }
 
-func (f *function) invoke(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
-	time.Sleep(f.latency) // the function's own work
+func (f *function) invoke(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+	if f.latency > 0 {
+		// The function's own work, cut short as a real invocation is when
+		// the caller gives up.
+		work := time.NewTimer(f.latency)
+		select {
+		case <-work.C:
+		case <-ctx.Done():
+			work.Stop()
+			return telemetry.BatchResponse{}, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stored == nil {
