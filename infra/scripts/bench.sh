@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
 # run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
-# deadletters, or all (default). The read-path data set (10 sensors x 1
+# deadletters, deviceauth, or all (default). The read-path data set (10 sensors x 1
 # year at 1 reading/10 s, about 31.5 M rows) is built once in the database
 # tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
@@ -26,4 +26,8 @@ fi
 if [[ $what == all || $what == deadletters ]]; then
 	echo "== dead letters: a first page and an empty sweep vs finding one by id, by collection size"
 	go test -run '^$' -bench BenchmarkDeadLetters -benchtime 5x -v -timeout 30m ./shared/mongo/ | grep -E 'ns/op|docs=.*raw=.*:'
+fi
+if [[ $what == all || $what == deviceauth ]]; then
+	echo "== device authorization per message (PUBLISH check, delivery to the bridge) vs building the device's topic and comparing"
+	go test -run '^$' -bench BenchmarkAllowed -count 3 ./shared/deviceauth/
 fi

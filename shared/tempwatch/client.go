@@ -43,11 +43,19 @@ type ClientService interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 // ValidSlug reports whether s is a client slug as the clients table holds
 // them (and as devices put them in their MQTT topic).
-func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+func ValidSlug(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks a new client, naming each bad field.
 func (c *Client) Validate() error {
@@ -75,7 +83,7 @@ func validateClientFields(v Validation, name, slug, tz *string, create bool) {
 	if slug != nil {
 		if *slug == "" && create {
 			v.Add("slug", "is required")
-		} else if !slugPattern.MatchString(*slug) {
+		} else if !ValidSlug(*slug) {
 			v.Add("slug", "must be 1-63 lowercase letters, digits or '-', starting with a letter or digit")
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"time"
 )
 
@@ -125,11 +124,19 @@ type SensorService interface {
 	SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*Sensor, error)
 }
 
-var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // ValidDeviceID reports whether s is a device id as the sensors table holds
 // them (and as devices put them in their MQTT topic).
-func ValidDeviceID(s string) bool { return deviceIDPattern.MatchString(s) }
+func ValidDeviceID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks a sensor as it would be stored, naming each bad field.
 func (s *Sensor) Validate() error {
@@ -137,7 +144,7 @@ func (s *Sensor) Validate() error {
 	if !IsUUID(s.ClientID) {
 		v.Add("client_id", "is required and must be a client id")
 	}
-	if !deviceIDPattern.MatchString(s.DeviceID) {
+	if !ValidDeviceID(s.DeviceID) {
 		v.Add("device_id", "must be 1-64 letters, digits, '.', '_' or '-'")
 	}
 	switch n := len([]rune(s.Name)); {
