@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
@@ -259,14 +258,7 @@ func Refuse(m telemetry.Message, size int, reason string) telemetry.Message {
 	if len(m.Payload) > telemetry.RefusedHeadBytes {
 		m.Payload = append([]byte(nil), m.Payload[:telemetry.RefusedHeadBytes]...)
 	}
-	if len(reason) > maxReasonBytes {
-		cut := maxReasonBytes
-		for cut > 0 && !utf8.RuneStart(reason[cut]) {
-			cut--
-		}
-		reason = reason[:cut] + "…"
-	}
-	m.Refused, m.Size = reason, size
+	m.Refused, m.Size = telemetry.Truncate(reason, maxReasonBytes), size
 	return m
 }
 

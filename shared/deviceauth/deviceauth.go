@@ -215,8 +215,5 @@ func LogSafe(s string) string {
 	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
 		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
 	}
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[:max], "") + "…"
+	return telemetry.Truncate(s, max)
 }

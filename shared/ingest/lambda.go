@@ -81,7 +81,7 @@ func checkSQS(records []events.SQSMessage) error {
 	for i, r := range records {
 		if r.EventSource != "aws:sqs" {
 			return fmt.Errorf("ingest: unknown event (Records[%d] has eventSource %q, not \"aws:sqs\"); want %s",
-				i, truncate(r.EventSource, 40), expectedEvents)
+				i, telemetry.Truncate(r.EventSource, 40), expectedEvents)
 		}
 	}
 	return nil
@@ -99,20 +99,11 @@ func describeEvent(event []byte) string {
 	}
 	names := make([]string, 0, len(keys))
 	for k := range keys {
-		names = append(names, truncate(k, 40))
+		names = append(names, telemetry.Truncate(k, 40))
 	}
 	slices.Sort(names)
 	if len(names) > 8 {
 		names = append(names[:8], "...")
 	}
 	return "keys " + strings.Join(names, ", ")
-}
-
-// truncate cuts s to at most n bytes for an error message, never inside a
-// UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "..."
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -123,7 +124,7 @@ func ParsePayload(b []byte) (Payload, error) {
 		case "f", "fahrenheit":
 			p.Unit = Fahrenheit
 		default:
-			return p, fmt.Errorf("unit %q is not supported (use C or F)", truncate(s, 16))
+			return p, fmt.Errorf("unit %q is not supported (use C or F)", Truncate(s, 16))
 		}
 	}
 
@@ -209,7 +210,7 @@ func parseTime(raw []byte, name string) (time.Time, error) {
 			return t, fmt.Errorf("%s must be an RFC 3339 string or Unix seconds", name)
 		}
 		if t, err = time.Parse(time.RFC3339Nano, str); err != nil {
-			return t, fmt.Errorf("%s %q is not an RFC 3339 time with a zone", name, truncate(str, 40))
+			return t, fmt.Errorf("%s %q is not an RFC 3339 time with a zone", name, Truncate(str, 40))
 		}
 	} else {
 		n, err := finite(raw, name)
@@ -239,9 +240,15 @@ func parseTime(raw []byte, name string) (time.Time, error) {
 	return t.UTC().Truncate(time.Microsecond), nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+// Truncate cuts s to at most n bytes, on a character boundary, and marks
+// the cut with "…": for quoting what a client sent in an error, a reason
+// or a log line.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

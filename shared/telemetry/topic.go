@@ -32,10 +32,10 @@ func ParseTopic(topic string) (DeviceRef, error) {
 		return DeviceRef{}, errors.New("topic is not tempwatch/<client-slug>/sensors/<device-id>/readings")
 	}
 	if !tempwatch.ValidSlug(parts[1]) {
-		return DeviceRef{}, fmt.Errorf("topic client slug %q is not a valid slug", truncate(parts[1], 64))
+		return DeviceRef{}, fmt.Errorf("topic client slug %q is not a valid slug", Truncate(parts[1], 64))
 	}
 	if !tempwatch.ValidDeviceID(parts[3]) {
-		return DeviceRef{}, fmt.Errorf("topic device id %q is not a valid device id", truncate(parts[3], 64))
+		return DeviceRef{}, fmt.Errorf("topic device id %q is not a valid device id", Truncate(parts[3], 64))
 	}
 	return DeviceRef{ClientSlug: parts[1], DeviceID: parts[3]}, nil
 }
