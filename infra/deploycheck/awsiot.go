@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 )
 
@@ -32,11 +33,11 @@ func CheckAWSIoT(root string) []error {
 	}
 	res := map[string]*yaml.Node{}
 	types := map[string]string{}
-	resources := get(doc.Content[0], "Resources")
+	resources := sam.Get(doc.Content[0], "Resources")
 	for i := 0; resources != nil && i+1 < len(resources.Content); i += 2 {
 		id := resources.Content[i].Value
 		res[id] = resources.Content[i+1]
-		types[id] = scalar(get(res[id], "Type"))
+		types[id] = sam.Scalar(sam.Get(res[id], "Type"))
 	}
 	ofType := func(t string) []string {
 		var ids []string
@@ -56,15 +57,15 @@ func CheckAWSIoT(root string) []error {
 	// The rule and its queue.
 	var queue string
 	for _, id := range ofType("AWS::IoT::TopicRule") {
-		payload := get(get(res[id], "Properties"), "TopicRulePayload")
-		if scalar(get(payload, "Sql")) != ingest.IoTRuleSQL {
+		payload := sam.Get(sam.Get(res[id], "Properties"), "TopicRulePayload")
+		if sam.Scalar(sam.Get(payload, "Sql")) != ingest.IoTRuleSQL {
 			continue
 		}
-		if v := scalar(get(payload, "AwsIotSqlVersion")); v != ingest.IoTRuleSQLVersion {
+		if v := sam.Scalar(sam.Get(payload, "AwsIotSqlVersion")); v != ingest.IoTRuleSQLVersion {
 			fail("%s: AwsIotSqlVersion is %q, want %s", id, v, ingest.IoTRuleSQLVersion)
 		}
-		for _, a := range seq(get(payload, "Actions")) {
-			if q, ok := intrinsic(get(get(a, "Sqs"), "QueueUrl"), "!Ref"); ok {
+		for _, a := range sam.Seq(sam.Get(payload, "Actions")) {
+			if q, ok := intrinsic(sam.Get(sam.Get(a, "Sqs"), "QueueUrl"), "!Ref"); ok {
 				queue = q
 			}
 		}
@@ -73,31 +74,31 @@ func CheckAWSIoT(root string) []error {
 		fail("no AWS::IoT::TopicRule with Sql %q sends to an AWS::SQS::Queue (QueueUrl: !Ref <queue>)", ingest.IoTRuleSQL)
 		return errs
 	}
-	qprops := get(res[queue], "Properties")
-	redrive := get(qprops, "RedrivePolicy")
-	if dlq, ok := intrinsic(get(redrive, "deadLetterTargetArn"), "!GetAtt"); !ok || types[strings.TrimSuffix(dlq, ".Arn")] != "AWS::SQS::Queue" {
+	qprops := sam.Get(res[queue], "Properties")
+	redrive := sam.Get(qprops, "RedrivePolicy")
+	if dlq, ok := intrinsic(sam.Get(redrive, "deadLetterTargetArn"), "!GetAtt"); !ok || types[strings.TrimSuffix(dlq, ".Arn")] != "AWS::SQS::Queue" {
 		fail("%s: RedrivePolicy.deadLetterTargetArn must be !GetAtt <dead-letter queue>.Arn", queue)
 	}
-	if n, err := strconv.Atoi(scalar(get(redrive, "maxReceiveCount"))); err != nil || n < 1 {
+	if n, err := strconv.Atoi(sam.Scalar(sam.Get(redrive, "maxReceiveCount"))); err != nil || n < 1 {
 		fail("%s: RedrivePolicy.maxReceiveCount must bound the attempts", queue)
 	}
 
 	// The function consuming it.
 	consumers := 0
 	for _, id := range ofType("AWS::Serverless::Function") {
-		props := get(res[id], "Properties")
-		events := get(props, "Events")
+		props := sam.Get(res[id], "Properties")
+		events := sam.Get(props, "Events")
 		for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
 			ev := events.Content[i+1]
-			if q, ok := intrinsic(get(get(ev, "Properties"), "Queue"), "!GetAtt"); scalar(get(ev, "Type")) != "SQS" || !ok || q != queue+".Arn" {
+			if q, ok := intrinsic(sam.Get(sam.Get(ev, "Properties"), "Queue"), "!GetAtt"); sam.Scalar(sam.Get(ev, "Type")) != "SQS" || !ok || q != queue+".Arn" {
 				continue
 			}
 			consumers++
-			if !slices.ContainsFunc(seq(get(get(ev, "Properties"), "FunctionResponseTypes")), func(n *yaml.Node) bool { return n.Value == "ReportBatchItemFailures" }) {
+			if !slices.ContainsFunc(sam.Seq(sam.Get(sam.Get(ev, "Properties"), "FunctionResponseTypes")), func(n *yaml.Node) bool { return n.Value == "ReportBatchItemFailures" }) {
 				fail("%s: its SQS event on %s must report per-item failures (FunctionResponseTypes: [ReportBatchItemFailures])", id, queue)
 			}
-			timeout := seconds(scalar(get(props, "Timeout")), scalar(get(get(get(doc.Content[0], "Globals"), "Function"), "Timeout")))
-			if vis := seconds(scalar(get(qprops, "VisibilityTimeout")), "30"); vis < 6*timeout {
+			timeout := seconds(sam.Scalar(sam.Get(props, "Timeout")), sam.Scalar(sam.Get(sam.Get(sam.Get(doc.Content[0], "Globals"), "Function"), "Timeout")))
+			if vis := seconds(sam.Scalar(sam.Get(qprops, "VisibilityTimeout")), "30"); vis < 6*timeout {
 				fail("%s: VisibilityTimeout %gs is under six times the Timeout of %s (%gs)", queue, vis, id, timeout)
 			}
 		}
@@ -112,11 +113,11 @@ func CheckAWSIoT(root string) []error {
 		fail("no AWS::IoT::Authorizer for devices")
 	}
 	for _, id := range authorizers {
-		props := get(res[id], "Properties")
-		if scalar(get(props, "SigningDisabled")) != "true" {
+		props := sam.Get(res[id], "Properties")
+		if sam.Scalar(sam.Get(props, "SigningDisabled")) != "true" {
 			fail("%s: SigningDisabled must be true (devices send a username and password)", id)
 		}
-		fn, ok := intrinsic(get(props, "AuthorizerFunctionArn"), "!GetAtt")
+		fn, ok := intrinsic(sam.Get(props, "AuthorizerFunctionArn"), "!GetAtt")
 		fn = strings.TrimSuffix(fn, ".Arn")
 		if !ok || types[fn] != "AWS::Serverless::Function" {
 			fail("%s: AuthorizerFunctionArn must be !GetAtt <function>.Arn", id)
@@ -124,11 +125,11 @@ func CheckAWSIoT(root string) []error {
 		}
 		permitted := false
 		for _, p := range ofType("AWS::Lambda::Permission") {
-			pp := get(res[p], "Properties")
-			f, _ := intrinsic(get(pp, "FunctionName"), "!GetAtt")
-			src, _ := intrinsic(get(pp, "SourceArn"), "!GetAtt")
-			permitted = permitted || (strings.TrimSuffix(f, ".Arn") == fn && scalar(get(pp, "Principal")) == "iot.amazonaws.com" &&
-				scalar(get(pp, "Action")) == "lambda:InvokeFunction" && src == id+".Arn")
+			pp := sam.Get(res[p], "Properties")
+			f, _ := intrinsic(sam.Get(pp, "FunctionName"), "!GetAtt")
+			src, _ := intrinsic(sam.Get(pp, "SourceArn"), "!GetAtt")
+			permitted = permitted || (strings.TrimSuffix(f, ".Arn") == fn && sam.Scalar(sam.Get(pp, "Principal")) == "iot.amazonaws.com" &&
+				sam.Scalar(sam.Get(pp, "Action")) == "lambda:InvokeFunction" && src == id+".Arn")
 		}
 		if !permitted {
 			fail("%s: no AWS::Lambda::Permission lets iot.amazonaws.com invoke %s for this authorizer (SourceArn: !GetAtt %s.Arn)", id, fn, id)
@@ -144,32 +145,6 @@ func intrinsic(n *yaml.Node, tag string) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
-}
-
-func get(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
-		return ""
-	}
-	return n.Value
-}
-
-func seq(n *yaml.Node) []*yaml.Node {
-	if n == nil || n.Kind != yaml.SequenceNode {
-		return nil
-	}
-	return n.Content
 }
 
 // seconds reads a number of seconds, falling back to def (then to SAM's

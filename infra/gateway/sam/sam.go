@@ -79,8 +79,8 @@ func Parse(b []byte) (*Template, error) {
 		return nil, errors.New("parse template: not a YAML mapping")
 	}
 	root := doc.Content[0]
-	globals := get(get(root, "Globals"), "Function")
-	resources := get(root, "Resources")
+	globals := Get(Get(root, "Globals"), "Function")
+	resources := Get(root, "Resources")
 	if resources == nil || resources.Kind != yaml.MappingNode {
 		return nil, errors.New("parse template: no Resources")
 	}
@@ -88,10 +88,10 @@ func Parse(b []byte) (*Template, error) {
 	t := &Template{}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
-		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
+		if Scalar(Get(res, "Type")) != "AWS::Serverless::Function" {
 			continue
 		}
-		fn, err := parseFunction(id, get(res, "Properties"), globals)
+		fn, err := parseFunction(id, Get(res, "Properties"), globals)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
@@ -103,46 +103,46 @@ func Parse(b []byte) (*Template, error) {
 
 func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 	fn := Function{LogicalID: id, Timeout: 3 * time.Second, MemorySize: 128}
-	fn.CodeURI = scalar(get(props, "CodeUri"))
+	fn.CodeURI = Scalar(Get(props, "CodeUri"))
 	if strings.TrimSpace(fn.CodeURI) == "" {
 		return fn, errors.New("CodeUri must be a local folder such as functions/<name>/")
 	}
 	fn.Name = path.Base(path.Clean(fn.CodeURI))
 	for _, src := range []*yaml.Node{globals, props} {
-		if v := scalar(get(src, "Runtime")); v != "" {
+		if v := Scalar(Get(src, "Runtime")); v != "" {
 			fn.Runtime = v
 		}
-		if v := scalar(get(src, "Handler")); v != "" {
+		if v := Scalar(Get(src, "Handler")); v != "" {
 			fn.Handler = v
 		}
-		if v := scalar(get(src, "Timeout")); v != "" {
+		if v := Scalar(Get(src, "Timeout")); v != "" {
 			secs, err := strconv.ParseFloat(v, 64)
 			if err != nil || secs <= 0 {
 				return fn, fmt.Errorf("timeout %q is not a positive number of seconds", v)
 			}
 			fn.Timeout = time.Duration(secs * float64(time.Second))
 		}
-		if v := scalar(get(src, "MemorySize")); v != "" {
+		if v := Scalar(Get(src, "MemorySize")); v != "" {
 			mb, err := strconv.Atoi(v)
 			if err != nil || mb <= 0 {
 				return fn, fmt.Errorf("MemorySize %q is not a positive number", v)
 			}
 			fn.MemorySize = mb
 		}
-		fn.Env = mergeEnv(fn.Env, envVars(get(get(src, "Environment"), "Variables")))
+		fn.Env = mergeEnv(fn.Env, envVars(Get(Get(src, "Environment"), "Variables")))
 	}
 
-	events := get(props, "Events")
+	events := Get(props, "Events")
 	if events != nil && events.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(events.Content); i += 2 {
 			name, ev := events.Content[i].Value, events.Content[i+1]
-			if scalar(get(ev, "Type")) != "Api" {
+			if Scalar(Get(ev, "Type")) != "Api" {
 				continue
 			}
-			p := get(ev, "Properties")
+			p := Get(ev, "Properties")
 			route := Route{
-				Method:   strings.ToUpper(scalar(get(p, "Method"))),
-				Path:     scalar(get(p, "Path")),
+				Method:   strings.ToUpper(Scalar(Get(p, "Method"))),
+				Path:     Scalar(Get(p, "Path")),
 				Function: fn.Name,
 				Event:    name,
 			}
@@ -165,8 +165,9 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 	return fn, nil
 }
 
-// get returns the value of key in mapping n, or nil.
-func get(n *yaml.Node, key string) *yaml.Node {
+// Get returns the value of key in mapping n (following an alias), or nil:
+// for readers of template.yaml parts this package does not model.
+func Get(n *yaml.Node, key string) *yaml.Node {
 	if n == nil {
 		return nil
 	}
@@ -184,11 +185,20 @@ func get(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-func scalar(n *yaml.Node) string {
+// Scalar returns n's value when it is a scalar, or "".
+func Scalar(n *yaml.Node) string {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return ""
 	}
 	return n.Value
+}
+
+// Seq returns n's items when it is a sequence, or nil.
+func Seq(n *yaml.Node) []*yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
 }
 
 func envVars(n *yaml.Node) []EnvVar {
@@ -208,7 +218,7 @@ func envVars(n *yaml.Node) []EnvVar {
 			ev.Ref = v.Value
 		case v.Kind == yaml.MappingNode && len(v.Content) == 2:
 			// Long form: {Ref: X} or {Fn::Sub: ...}.
-			ev.Ref = scalar(v.Content[1])
+			ev.Ref = Scalar(v.Content[1])
 			if ev.Ref == "" {
 				ev.Ref = v.Content[0].Value
 			}
