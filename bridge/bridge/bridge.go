@@ -19,7 +19,7 @@ import (
 	"github.com/tempwatch/tempwatch/bridge/invoker"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Bridge moves MQTT messages to the ingest function.
@@ -83,12 +83,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 	var seq atomic.Uint64
 	handle := func(m mqtt.Message) {
 		b.metrics.MessagesIn.Inc()
-		msg := telemetry.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()}
-		if m.Size > telemetry.MaxPayloadBytes {
+		msg := tempwatch.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()}
+		if m.Size > tempwatch.MaxPayloadBytes {
 			// Refused before batching: it would take a batch over the
 			// invoke limit, and its whole is not kept (m.Payload is its head).
 			msg = delivery.Refuse(msg, m.Size,
-				fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, telemetry.MaxPayloadBytes))
+				fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, tempwatch.MaxPayloadBytes))
 			b.metrics.Refused.WithLabelValues(metrics.RefusedPayloadTooLarge).Inc()
 			b.log.Warn("refused a message over the payload limit; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic, "size", m.Size)
 		} else if m.Retained {
@@ -106,7 +106,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
 		CleanSession: b.cfg.CleanSession, Username: b.cfg.MQTTUsername, Password: b.cfg.MQTTPassword, Log: b.log,
-		ReadPause: b.cfg.ReadPause(), MaxPayload: telemetry.MaxPayloadBytes, HeadBytes: telemetry.RefusedHeadBytes,
+		ReadPause: b.cfg.ReadPause(), MaxPayload: tempwatch.MaxPayloadBytes, HeadBytes: tempwatch.RefusedHeadBytes,
 	}, handle)
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ import (
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/invoker"
 	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // fakeFunction is a Lambda Invoke API peer whose answer the test controls;
@@ -45,7 +45,7 @@ func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
 		return
 	}
-	var req telemetry.BatchRequest
+	var req tempwatch.BatchRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -56,7 +56,7 @@ func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.answer != nil {
 		answer = f.answer(f.calls)
 	}
-	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	resp := tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}
 	switch answer {
 	case "hang": // a stuck function: the bridge holds its messages unacked
 		f.mu.Unlock()
@@ -73,13 +73,13 @@ func (f *fakeFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "retry":
 		for _, m := range req.Messages {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, telemetry.BatchItemFailure{ItemIdentifier: m.ID})
+			resp.BatchItemFailures = append(resp.BatchItemFailures, tempwatch.BatchItemFailure{ItemIdentifier: m.ID})
 		}
 	default:
 		for _, m := range req.Messages {
 			if string(m.Payload) == "reject" {
 				resp.Rejected++
-				resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: m.ID, Reason: "not JSON"})
+				resp.Rejections = append(resp.Rejections, tempwatch.Rejection{ID: m.ID, Reason: "not JSON"})
 				continue
 			}
 			if f.stored[string(m.Payload)] > 0 {

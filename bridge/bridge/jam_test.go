@@ -27,7 +27,7 @@ import (
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	bridgemetrics "github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // crashPayload is a message the stub function crashes on, as a function
@@ -90,7 +90,7 @@ func (s *ingestStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, `{"Type":"User","message":"Request must be smaller than %d bytes for the InvokeFunction operation"}`, limit)
 		return
 	}
-	var req telemetry.BatchRequest
+	var req tempwatch.BatchRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -106,12 +106,12 @@ func (s *ingestStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	resp := tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}
 	for _, m := range req.Messages {
 		if m.Refused != "" {
 			s.dead = append(s.dead, deadLetter{ID: m.ID, Topic: m.Topic, Reason: m.Refused, Size: m.Size, Head: m.Payload})
 			resp.Rejected++
-			resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: m.ID, Reason: m.Refused})
+			resp.Rejections = append(resp.Rejections, tempwatch.Rejection{ID: m.ID, Reason: m.Refused})
 			continue
 		}
 		k := payloadKey(m.Payload)
@@ -207,7 +207,7 @@ func TestBridgeDeadLettersWhatWouldJamIt(t *testing.T) {
 	big := filepath.Join(dir, "big")
 	bigPayload := bytes.Repeat([]byte(`{"value":1,"pad":"`), 10<<20/18+1)[:10<<20]
 	require.NoError(t, os.WriteFile(big, bigPayload, 0o600))
-	bigHead := bytes.Clone(bigPayload[:telemetry.RefusedHeadBytes]) // all the test keeps of it
+	bigHead := bytes.Clone(bigPayload[:tempwatch.RefusedHeadBytes]) // all the test keeps of it
 	bigPayload = nil
 	want := map[string]int{}
 	var normalLines bytes.Buffer
@@ -385,8 +385,8 @@ func TestBridgeCapsBatchesInBytes(t *testing.T) {
 	var lines bytes.Buffer
 	want := map[string]int{}
 	for i := range n {
-		p := fmt.Sprintf(`{"value":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("x"), telemetry.MaxPayloadBytes-30))
-		require.LessOrEqual(t, len(p), telemetry.MaxPayloadBytes)
+		p := fmt.Sprintf(`{"value":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("x"), tempwatch.MaxPayloadBytes-30))
+		require.LessOrEqual(t, len(p), tempwatch.MaxPayloadBytes)
 		want[payloadKey([]byte(p))] = 1
 		lines.WriteString(p + "\n")
 	}
@@ -400,7 +400,7 @@ func TestBridgeCapsBatchesInBytes(t *testing.T) {
 	assert.Zero(t, stub.tooLarge, "no request went over BATCH_MAX_BYTES")
 	assert.LessOrEqual(t, stub.maxRequest, 1<<20)
 	assert.Greater(t, stub.maxRequest, 3<<18, "and requests were filled near the cap, not cut short")
-	assert.Greater(t, testutil.ToFloat64(r.b.Metrics().Batches), float64(n*(telemetry.MaxPayloadBytes*4/3)/(1<<20)))
+	assert.Greater(t, testutil.ToFloat64(r.b.Metrics().Batches), float64(n*(tempwatch.MaxPayloadBytes*4/3)/(1<<20)))
 }
 
 // TestBridgeSplitsWhatTheInvokeAPIRefuses: an Invoke API whose limit is

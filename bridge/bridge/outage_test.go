@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // The outage budget of the shipped broker configurations (README, "Broker
@@ -157,8 +157,8 @@ func TestShippedMosquittoRefusesOversizedPublishes(t *testing.T) {
 	}
 	assert.False(t, tok.WaitTimeout(time.Second) && tok.Error() == nil, "a refused publish is never acknowledged")
 
-	full := `{"value":1,"pad":"` + strings.Repeat("x", telemetry.MaxPayloadBytes-len(`{"value":1,"pad":""}`)) + `"}`
-	require.Len(t, full, telemetry.MaxPayloadBytes)
+	full := `{"value":1,"pad":"` + strings.Repeat("x", tempwatch.MaxPayloadBytes-len(`{"value":1,"pad":""}`)) + `"}`
+	require.Len(t, full, tempwatch.MaxPayloadBytes)
 	dev = paho.NewClient(opts.SetConnectionLostHandler(nil))
 	require.True(t, dev.Connect().WaitTimeout(5*time.Second))
 	defer dev.Disconnect(100)

@@ -16,15 +16,15 @@ import (
 
 	"github.com/tempwatch/tempwatch/bridge/metrics"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // InvokeFunc sends one batch to the ingest function.
-type InvokeFunc func(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error)
+type InvokeFunc func(ctx context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error)
 
 // Item is a received message and what acknowledges it to the broker.
 type Item struct {
-	Message telemetry.Message
+	Message tempwatch.Message
 	Ack     mqtt.Ack
 }
 
@@ -188,16 +188,16 @@ func (d *Deliverer) split(ctx context.Context, p part) error {
 }
 
 // invoke sends items once a slot is free, and returns when it sent them.
-func (d *Deliverer) invoke(ctx context.Context, items []Item) (time.Time, telemetry.BatchResponse, error) {
+func (d *Deliverer) invoke(ctx context.Context, items []Item) (time.Time, tempwatch.BatchResponse, error) {
 	if d.slots != nil {
 		select {
 		case d.slots <- struct{}{}:
 			defer func() { <-d.slots }()
 		case <-ctx.Done():
-			return time.Now(), telemetry.BatchResponse{}, ctx.Err()
+			return time.Now(), tempwatch.BatchResponse{}, ctx.Err()
 		}
 	}
-	req := telemetry.BatchRequest{Messages: make([]telemetry.Message, len(items))}
+	req := tempwatch.BatchRequest{Messages: make([]tempwatch.Message, len(items))}
 	for i, it := range items {
 		req.Messages[i] = it.Message
 	}
@@ -252,13 +252,13 @@ func (d *Deliverer) refuse(it *Item, class, reason string) {
 const maxReasonBytes = 1 << 10
 
 // Refuse returns m refused for reason: m.Payload cut to a copy of its
-// first telemetry.RefusedHeadBytes, and size the payload's full length (m
+// first tempwatch.RefusedHeadBytes, and size the payload's full length (m
 // may already hold only its head).
-func Refuse(m telemetry.Message, size int, reason string) telemetry.Message {
-	if len(m.Payload) > telemetry.RefusedHeadBytes {
-		m.Payload = append([]byte(nil), m.Payload[:telemetry.RefusedHeadBytes]...)
+func Refuse(m tempwatch.Message, size int, reason string) tempwatch.Message {
+	if len(m.Payload) > tempwatch.RefusedHeadBytes {
+		m.Payload = append([]byte(nil), m.Payload[:tempwatch.RefusedHeadBytes]...)
 	}
-	m.Refused, m.Size = telemetry.Truncate(reason, maxReasonBytes), size
+	m.Refused, m.Size = tempwatch.Truncate(reason, maxReasonBytes), size
 	return m
 }
 
@@ -277,7 +277,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // settle acks every item the response does not name for retry and returns
 // those it does, with their strikes (strikes is nil or items'). An answer
 // that stored any of items is recorded as evidence that the function works.
-func (d *Deliverer) settle(items []Item, strikes []int, resp telemetry.BatchResponse) (left []Item, leftStrikes []int) {
+func (d *Deliverer) settle(items []Item, strikes []int, resp tempwatch.BatchResponse) (left []Item, leftStrikes []int) {
 	acked := items
 	if len(resp.BatchItemFailures) > 0 {
 		retry := make(map[string]bool, len(resp.BatchItemFailures))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/bridge/delivery"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -54,7 +54,7 @@ func (r *recorder) items(n int) []delivery.Item {
 	r.acked = map[string]int{}
 	out := make([]delivery.Item, n)
 	for i := range out {
-		out[i] = delivery.Item{Message: telemetry.Message{ID: strconv.Itoa(i)}}
+		out[i] = delivery.Item{Message: tempwatch.Message{ID: strconv.Itoa(i)}}
 	}
 	return out
 }
@@ -76,7 +76,7 @@ func newDeliverer(invoke delivery.InvokeFunc, r *recorder) (*delivery.Deliverer,
 
 func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
 	var calls [][]string
-	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+	invoke := func(_ context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
 		var got []string
 		for _, m := range req.Messages {
 			got = append(got, m.ID)
@@ -84,14 +84,14 @@ func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
 		calls = append(calls, got)
 		switch len(calls) {
 		case 1: // 1 is retried, 2 is rejected for good, 0 and 3 stored
-			return telemetry.BatchResponse{Accepted: 2, Rejected: 1, Rejections: []telemetry.Rejection{{ID: "2", Reason: "bad"}},
-				BatchItemFailures: []telemetry.BatchItemFailure{{ItemIdentifier: "1"}}}, nil
+			return tempwatch.BatchResponse{Accepted: 2, Rejected: 1, Rejections: []tempwatch.Rejection{{ID: "2", Reason: "bad"}},
+				BatchItemFailures: []tempwatch.BatchItemFailure{{ItemIdentifier: "1"}}}, nil
 		case 2:
-			return telemetry.BatchResponse{}, errors.New("connection refused")
+			return tempwatch.BatchResponse{}, errors.New("connection refused")
 		case 3:
-			return telemetry.BatchResponse{}, errors.New("function error")
+			return tempwatch.BatchResponse{}, errors.New("function error")
 		default:
-			return telemetry.BatchResponse{Accepted: 1}, nil
+			return tempwatch.BatchResponse{Accepted: 1}, nil
 		}
 	}
 	var r recorder
@@ -107,8 +107,8 @@ func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
 }
 
 func TestDeliverNeverAcksWhileFunctionFails(t *testing.T) {
-	invoke := func(context.Context, telemetry.BatchRequest) (telemetry.BatchResponse, error) {
-		return telemetry.BatchResponse{}, errors.New("down")
+	invoke := func(context.Context, tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
+		return tempwatch.BatchResponse{}, errors.New("down")
 	}
 	var r recorder
 	d, m := newDeliverer(invoke, &r)
@@ -122,16 +122,16 @@ func TestDeliverNeverAcksWhileFunctionFails(t *testing.T) {
 
 func TestDeliverAllFailuresRetriesEverything(t *testing.T) {
 	n := 0
-	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+	invoke := func(_ context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
 		n++
 		if n == 1 {
-			var f []telemetry.BatchItemFailure
+			var f []tempwatch.BatchItemFailure
 			for _, m := range req.Messages {
-				f = append(f, telemetry.BatchItemFailure{ItemIdentifier: m.ID})
+				f = append(f, tempwatch.BatchItemFailure{ItemIdentifier: m.ID})
 			}
-			return telemetry.BatchResponse{BatchItemFailures: f}, nil
+			return tempwatch.BatchResponse{BatchItemFailures: f}, nil
 		}
-		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+		return tempwatch.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
 	var r recorder
 	d, _ := newDeliverer(invoke, &r)
@@ -144,16 +144,16 @@ func TestDeliverIsolatesAMessageTheFunctionCrashesOn(t *testing.T) {
 	errCrash := errors.New("function crashed")
 	var mu sync.Mutex
 	poisonCalls := 0
-	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+	invoke := func(_ context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range req.Messages {
 			if m.ID == "5" {
 				poisonCalls++
-				return telemetry.BatchResponse{}, errCrash
+				return tempwatch.BatchResponse{}, errCrash
 			}
 		}
-		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+		return tempwatch.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
 	var r recorder
 	d, _ := newDeliverer(invoke, &r)
@@ -172,12 +172,12 @@ func TestDeliverIsolatesAMessageTheFunctionCrashesOn(t *testing.T) {
 
 func TestDeliverDoesNotSplitOnTransportErrors(t *testing.T) {
 	var sizes []int
-	invoke := func(_ context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+	invoke := func(_ context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
 		sizes = append(sizes, len(req.Messages))
 		if len(sizes) < 6 {
-			return telemetry.BatchResponse{}, errors.New("connection refused")
+			return tempwatch.BatchResponse{}, errors.New("connection refused")
 		}
-		return telemetry.BatchResponse{Accepted: len(req.Messages)}, nil
+		return tempwatch.BatchResponse{Accepted: len(req.Messages)}, nil
 	}
 	var r recorder
 	d, _ := newDeliverer(invoke, &r)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/bridge/delivery"
 	"github.com/tempwatch/tempwatch/bridge/metrics"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 var (
@@ -42,9 +42,9 @@ type function struct {
 	// more bytes, as the Invoke API refuses one over its limit.
 	limit int
 	// crash says the function crashes on a message (not refused ones).
-	crash func(telemetry.Message) bool
+	crash func(tempwatch.Message) bool
 	// retry says the function names a message in batchItemFailures.
-	retry func(telemetry.Message) bool
+	retry func(tempwatch.Message) bool
 	// outage, when it returns an error, fails the whole call with it.
 	outage func(call int) error
 	// latency is how long each call takes.
@@ -54,11 +54,11 @@ type function struct {
 	calls  int
 	sizes  []int
 	stored map[string]int
-	dead   map[string]telemetry.Message // dead letters by id
+	dead   map[string]tempwatch.Message // dead letters by id
 	deadN  map[string]int
 }
 
-func (f *function) invoke(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
+func (f *function) invoke(ctx context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
 	if f.latency > 0 {
 		// The function's own work, cut short as a real invocation is when
 		// the caller gives up.
@@ -67,13 +67,13 @@ func (f *function) invoke(ctx context.Context, req telemetry.BatchRequest) (tele
 		case <-work.C:
 		case <-ctx.Done():
 			work.Stop()
-			return telemetry.BatchResponse{}, ctx.Err()
+			return tempwatch.BatchResponse{}, ctx.Err()
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stored == nil {
-		f.stored, f.dead, f.deadN = map[string]int{}, map[string]telemetry.Message{}, map[string]int{}
+		f.stored, f.dead, f.deadN = map[string]int{}, map[string]tempwatch.Message{}, map[string]int{}
 	}
 	f.calls++
 	f.sizes = append(f.sizes, len(req.Messages))
@@ -82,29 +82,29 @@ func (f *function) invoke(ctx context.Context, req telemetry.BatchRequest) (tele
 		if err := f.outage(f.calls); errors.Is(err, errNameAll) {
 			nameAll = true
 		} else if err != nil {
-			return telemetry.BatchResponse{}, err
+			return tempwatch.BatchResponse{}, err
 		}
 	}
 	bytes := 0
 	for _, m := range req.Messages {
 		bytes += len(m.Payload)
 		if m.Refused == "" && f.crash != nil && f.crash(m) {
-			return telemetry.BatchResponse{}, errCrash
+			return tempwatch.BatchResponse{}, errCrash
 		}
 	}
 	if f.limit > 0 && bytes > f.limit {
-		return telemetry.BatchResponse{}, errTooLarge
+		return tempwatch.BatchResponse{}, errTooLarge
 	}
-	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	resp := tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}
 	for _, m := range req.Messages {
 		switch {
 		case nameAll || (f.retry != nil && f.retry(m)):
-			resp.BatchItemFailures = append(resp.BatchItemFailures, telemetry.BatchItemFailure{ItemIdentifier: m.ID})
+			resp.BatchItemFailures = append(resp.BatchItemFailures, tempwatch.BatchItemFailure{ItemIdentifier: m.ID})
 		case m.Refused != "":
 			f.dead[m.ID] = m
 			f.deadN[m.ID]++
 			resp.Rejected++
-			resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: m.ID, Reason: m.Refused})
+			resp.Rejections = append(resp.Rejections, tempwatch.Rejection{ID: m.ID, Reason: m.Refused})
 		default:
 			if f.stored[m.ID] > 0 {
 				resp.Duplicates++
@@ -117,10 +117,10 @@ func (f *function) invoke(ctx context.Context, req telemetry.BatchRequest) (tele
 	return resp, nil
 }
 
-func (f *function) snapshot() (stored, deadN map[string]int, dead map[string]telemetry.Message, sizes []int) {
+func (f *function) snapshot() (stored, deadN map[string]int, dead map[string]tempwatch.Message, sizes []int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	stored, deadN, dead = map[string]int{}, map[string]int{}, map[string]telemetry.Message{}
+	stored, deadN, dead = map[string]int{}, map[string]int{}, map[string]tempwatch.Message{}
 	for k, v := range f.stored {
 		stored[k] = v
 	}
@@ -190,7 +190,7 @@ func TestDeliverSplitsWhatTheInvokeAPIRefusesAsTooLarge(t *testing.T) {
 			for _, id := range tt.refused {
 				assert.Equal(t, 1, deadN[id])
 				assert.Contains(t, dead[id].Refused, "the Invoke API refused the message alone as too large")
-				assert.Len(t, dead[id].Payload, telemetry.RefusedHeadBytes, "only the head is sent")
+				assert.Len(t, dead[id].Payload, tempwatch.RefusedHeadBytes, "only the head is sent")
 				i, _ := strconv.Atoi(id)
 				assert.Equal(t, tt.sizes[i], dead[id].Size)
 			}
@@ -225,7 +225,7 @@ func traffic(t assert.TestingT, d *delivery.Deliverer, stop <-chan struct{}) (wa
 }
 
 func TestDeliverRefusesAMessageThatKeepsFailingOnItsOwn(t *testing.T) {
-	poison := func(m telemetry.Message) bool { return m.ID == "13" && m.Refused == "" }
+	poison := func(m tempwatch.Message) bool { return m.ID == "13" && m.Refused == "" }
 	tests := []struct {
 		name    string
 		f       *function
@@ -304,7 +304,7 @@ func TestDeliverBlamesNoMessageForAnOutage(t *testing.T) {
 func TestDeliverRetriesADeadLetterUntilItIsStored(t *testing.T) {
 	calls := 0
 	f := &function{}
-	f.retry = func(m telemetry.Message) bool { // f.mu is held
+	f.retry = func(m tempwatch.Message) bool { // f.mu is held
 		if m.Refused == "" {
 			return false
 		}
@@ -338,20 +338,20 @@ func TestRefuse(t *testing.T) {
 		wantReason  int
 	}{
 		{"small payload kept", []byte("abc"), 3, "r", 3, 1},
-		{"head only", make([]byte, 5000), 5000, "r", telemetry.RefusedHeadBytes, 1},
-		{"already a head", make([]byte, telemetry.RefusedHeadBytes), 10 << 20, "r", telemetry.RefusedHeadBytes, 1},
+		{"head only", make([]byte, 5000), 5000, "r", tempwatch.RefusedHeadBytes, 1},
+		{"already a head", make([]byte, tempwatch.RefusedHeadBytes), 10 << 20, "r", tempwatch.RefusedHeadBytes, 1},
 		{"long reason cut on a rune", nil, 0, long, 0, 1<<10 + len("…")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := telemetry.Message{ID: "1", Topic: "t", Payload: tt.payload}
+			in := tempwatch.Message{ID: "1", Topic: "t", Payload: tt.payload}
 			got := delivery.Refuse(in, tt.size, tt.reason)
 			assert.Len(t, got.Payload, tt.wantPayload)
 			assert.Equal(t, tt.size, got.Size)
 			assert.LessOrEqual(t, len(got.Refused), tt.wantReason)
 			assert.True(t, strings.HasPrefix(tt.reason, strings.TrimSuffix(got.Refused, "…")))
 			assert.True(t, utf8.ValidString(got.Refused), "Refuse(%q) = %q: valid UTF-8", tt.reason[:min(10, len(tt.reason))], got.Refused)
-			if len(tt.payload) > telemetry.RefusedHeadBytes {
+			if len(tt.payload) > tempwatch.RefusedHeadBytes {
 				got.Payload[0] = 'x'
 				assert.NotEqual(t, byte('x'), tt.payload[0], "a copy: the whole payload can be collected")
 			}
@@ -371,7 +371,7 @@ func BenchmarkPoisonedBatch(b *testing.B) {
 	var good, dead time.Duration
 	var invocations int
 	for b.Loop() {
-		f := &function{crash: func(m telemetry.Message) bool { return m.ID == "250" }, latency: latency}
+		f := &function{crash: func(m tempwatch.Message) bool { return m.ID == "250" }, latency: latency}
 		var mu sync.Mutex
 		var stored int
 		start := time.Now()
@@ -426,7 +426,7 @@ func BenchmarkPoisonedBatch(b *testing.B) {
 // a batch delivered while the bad ones wait out their retries goes through:
 // a batch waiting for a retry holds no slot.
 func TestDeliverPoisonedBatchesDoNotStopTheOthers(t *testing.T) {
-	f := &function{crash: func(m telemetry.Message) bool { return strings.HasSuffix(m.ID, "-bad") }}
+	f := &function{crash: func(m tempwatch.Message) bool { return strings.HasSuffix(m.ID, "-bad") }}
 	var r recorder
 	r.acked = map[string]int{}
 	d, _ := newJamDeliverer(f, &r, 0) // never refused: the bad ones retry until ctx ends

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Config names the function and where its Invoke API is.
@@ -94,8 +94,8 @@ var ErrTooLarge = errors.New("request too large for the Invoke API")
 
 // Invoke sends req and decodes the function's answer. An error wrapping
 // ErrTooLarge means the request must be made smaller, not sent again.
-func (in *Invoker) Invoke(ctx context.Context, req telemetry.BatchRequest) (telemetry.BatchResponse, error) {
-	var resp telemetry.BatchResponse
+func (in *Invoker) Invoke(ctx context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error) {
+	var resp tempwatch.BatchResponse
 	payload := appendRequest(nil, req)
 	out, err := in.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(in.function), Payload: payload})
 	if err != nil {
@@ -133,7 +133,7 @@ const RequestOverhead = len(`{"messages":[]}`)
 // its separating comma included: batches are capped in encoded bytes, and
 // base64, JSON escapes and the fields around a payload make it much larger
 // than the payload alone.
-func EncodedSize(m telemetry.Message) int {
+func EncodedSize(m tempwatch.Message) int {
 	n := len(`{"id":"","topic":"","payload":"","received_at":""},`) + quotedSize(m.ID) + quotedSize(m.Topic) +
 		base64.StdEncoding.EncodedLen(len(m.Payload)) + maxTimeLen
 	if m.Payload == nil {
@@ -197,7 +197,7 @@ var quoteExtra = func() (extra [256]uint8) {
 // HTML characters left unescaped, which decodes the same), in one pass with
 // no reflection and one allocation for a batch: encoding/json spent about
 // 1 µs a message on it.
-func appendRequest(dst []byte, req telemetry.BatchRequest) []byte {
+func appendRequest(dst []byte, req tempwatch.BatchRequest) []byte {
 	size := len(`{"messages":[]}`)
 	for _, m := range req.Messages {
 		size += len(`{"id":"","topic":"","payload":"","received_at":""},`) + len(m.ID) + len(m.Topic) + 8 +
@@ -239,7 +239,7 @@ func appendRequest(dst []byte, req telemetry.BatchRequest) []byte {
 
 // appendRefusal ends the encoding of a refused message: out of the loop
 // above, which then stays as tight as it was without refusals.
-func appendRefusal(dst []byte, m *telemetry.Message) []byte {
+func appendRefusal(dst []byte, m *tempwatch.Message) []byte {
 	dst = append(dst, '"')
 	if m.Refused != "" {
 		dst = append(dst, `,"refused":`...)

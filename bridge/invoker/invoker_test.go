@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/bridge/invoker"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // The Invoke API peer is a real HTTP server speaking what AWS, the RIE and
@@ -23,16 +23,16 @@ func TestInvoke(t *testing.T) {
 		status    int
 		funcError string
 		body      string
-		want      telemetry.BatchResponse
+		want      tempwatch.BatchResponse
 		wantErr   string
 	}{
 		{"answer", 200, "", `{"accepted":1,"duplicates":0,"rejected":1,"rejections":[{"id":"b","reason":"not JSON"}],"batchItemFailures":[{"itemIdentifier":"c"}]}`,
-			telemetry.BatchResponse{Accepted: 1, Rejected: 1, Rejections: []telemetry.Rejection{{ID: "b", Reason: "not JSON"}},
-				BatchItemFailures: []telemetry.BatchItemFailure{{ItemIdentifier: "c"}}}, ""},
-		{"function error", 200, "Unhandled", `{"errorMessage":"db down","errorType":"errorString"}`, telemetry.BatchResponse{},
+			tempwatch.BatchResponse{Accepted: 1, Rejected: 1, Rejections: []tempwatch.Rejection{{ID: "b", Reason: "not JSON"}},
+				BatchItemFailures: []tempwatch.BatchItemFailure{{ItemIdentifier: "c"}}}, ""},
+		{"function error", 200, "Unhandled", `{"errorMessage":"db down","errorType":"errorString"}`, tempwatch.BatchResponse{},
 			"ingest function error (Unhandled): errorString: db down"},
-		{"service error", 500, "", `{"message":"boom"}`, telemetry.BatchResponse{}, "StatusCode: 500"},
-		{"not JSON", 200, "", `oops`, telemetry.BatchResponse{}, "decode ingest response"},
+		{"service error", 500, "", `{"message":"boom"}`, tempwatch.BatchResponse{}, "StatusCode: 500"},
+		{"not JSON", 200, "", `oops`, tempwatch.BatchResponse{}, "decode ingest response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,9 +64,9 @@ func TestInvokeTooLarge(t *testing.T) {
 // errorType and X-Amz-Function-Error funcError when set, and checks the
 // outcome: want when wantErr is empty, else an error containing wantErr,
 // which it returns.
-func invokeOnce(t *testing.T, status int, errorType, funcError, body string, want *telemetry.BatchResponse, wantErr string) error {
+func invokeOnce(t *testing.T, status int, errorType, funcError, body string, want *tempwatch.BatchResponse, wantErr string) error {
 	t.Helper()
-	var got telemetry.BatchRequest
+	var got tempwatch.BatchRequest
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "/2015-03-31/functions/ingest/invocations", r.URL.Path)
 		assert.Contains(t, r.Header.Get("Authorization"), "Credential=test/", "signed with the dummy credentials")
@@ -85,7 +85,7 @@ func invokeOnce(t *testing.T, status int, errorType, funcError, body string, wan
 	inv, err := invoker.New(context.Background(), invoker.Config{Function: "ingest", Endpoint: srv.URL, Region: "us-east-1"},
 		func(string) string { return "" })
 	require.NoError(t, err)
-	req := telemetry.BatchRequest{Messages: []telemetry.Message{{ID: "a", Topic: "t", Payload: []byte(`{"value":1}`)}}}
+	req := tempwatch.BatchRequest{Messages: []tempwatch.Message{{ID: "a", Topic: "t", Payload: []byte(`{"value":1}`)}}}
 	resp, err := inv.Invoke(context.Background(), req)
 	require.Len(t, got.Messages, 1)
 	assert.Equal(t, req.Messages[0].Payload, got.Messages[0].Payload, "the batch reached the function")

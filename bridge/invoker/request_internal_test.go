@@ -12,38 +12,38 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestAppendRequestEncodesAsEncodingJSON(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
 	tests := []struct {
 		name string
-		msgs []telemetry.Message
+		msgs []tempwatch.Message
 	}{
-		{"no messages", []telemetry.Message{}},
-		{"plain", []telemetry.Message{
+		{"no messages", []tempwatch.Message{}},
+		{"plain", []tempwatch.Message{
 			{ID: "1", Topic: "tempwatch/acme/sensors/dev-1/readings", Payload: []byte(`{"value":21.5}`), ReceivedAt: at},
 			{ID: "zz", Topic: "tempwatch/acme/sensors/dev-2/readings", Payload: []byte(`{"value":-3}`), ReceivedAt: at.Add(time.Millisecond)},
 		}},
-		{"escapes", []telemetry.Message{{ID: `"q"\`, Topic: "t/\x00\x1f\t\n/<a&b>/\u2028/é/😀", Payload: []byte{0, 1, 0xff}, ReceivedAt: at}}},
-		{"invalid UTF-8 in the topic", []telemetry.Message{{ID: "1", Topic: "t/\xff\xfe/x", Payload: []byte("x"), ReceivedAt: at}}},
-		{"empty and nil payloads", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte{}}, {ID: "2", Topic: "t"}}},
-		{"refused", []telemetry.Message{{ID: "7", Topic: "t", Payload: []byte("head"), ReceivedAt: at,
+		{"escapes", []tempwatch.Message{{ID: `"q"\`, Topic: "t/\x00\x1f\t\n/<a&b>/\u2028/é/😀", Payload: []byte{0, 1, 0xff}, ReceivedAt: at}}},
+		{"invalid UTF-8 in the topic", []tempwatch.Message{{ID: "1", Topic: "t/\xff\xfe/x", Payload: []byte("x"), ReceivedAt: at}}},
+		{"empty and nil payloads", []tempwatch.Message{{ID: "1", Topic: "t", Payload: []byte{}}, {ID: "2", Topic: "t"}}},
+		{"refused", []tempwatch.Message{{ID: "7", Topic: "t", Payload: []byte("head"), ReceivedAt: at,
 			Refused: "payload is 10485760 bytes, over the 65536-byte limit", Size: 10 << 20}}},
-		{"zone and whole seconds", []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte("{}"),
+		{"zone and whole seconds", []tempwatch.Message{{ID: "1", Topic: "t", Payload: []byte("{}"),
 			ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 5*3600+1800))}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := telemetry.BatchRequest{Messages: tt.msgs}
+			req := tempwatch.BatchRequest{Messages: tt.msgs}
 			want, err := json.Marshal(req)
 			require.NoError(t, err)
 			got := appendRequest(nil, req)
 			assert.JSONEq(t, string(want), string(got))
 
 			// What the ingest function decodes (shared/ingest uses jsonv1).
-			var fromStd, fromOurs telemetry.BatchRequest
+			var fromStd, fromOurs tempwatch.BatchRequest
 			require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
 			require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
 			assert.Equal(t, fromStd, fromOurs)
@@ -55,7 +55,7 @@ func TestAppendRequestEncodesAsEncodingJSON(t *testing.T) {
 
 // requestSizeBound is what a batch is capped by: RequestOverhead and the
 // EncodedSize of each message.
-func requestSizeBound(req telemetry.BatchRequest) int {
+func requestSizeBound(req tempwatch.BatchRequest) int {
 	n := RequestOverhead
 	for _, m := range req.Messages {
 		n += EncodedSize(m)
@@ -65,8 +65,8 @@ func requestSizeBound(req telemetry.BatchRequest) int {
 
 func TestEncodedSizeIsTightForPlainMessages(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
-	m := telemetry.Message{ID: "1a", Topic: "tempwatch/acme/sensors/dev-1/readings", Payload: []byte(`{"value":21.5}`), ReceivedAt: at}
-	req := telemetry.BatchRequest{Messages: []telemetry.Message{m, m, m}}
+	m := tempwatch.Message{ID: "1a", Topic: "tempwatch/acme/sensors/dev-1/readings", Payload: []byte(`{"value":21.5}`), ReceivedAt: at}
+	req := tempwatch.BatchRequest{Messages: []tempwatch.Message{m, m, m}}
 	got, bound := len(appendRequest(nil, req)), requestSizeBound(req)
 	assert.LessOrEqual(t, got, bound)
 	// The slack is the time's offset and the trailing comma, nothing that
@@ -76,7 +76,7 @@ func TestEncodedSizeIsTightForPlainMessages(t *testing.T) {
 }
 
 func TestAppendRequestAppends(t *testing.T) {
-	req := telemetry.BatchRequest{Messages: []telemetry.Message{{ID: "1", Topic: "t", Payload: []byte("p")}}}
+	req := tempwatch.BatchRequest{Messages: []tempwatch.Message{{ID: "1", Topic: "t", Payload: []byte("p")}}}
 	want, err := json.Marshal(req)
 	require.NoError(t, err)
 	assert.Equal(t, "prefix"+string(want), string(appendRequest([]byte("prefix"), req)), "plain ASCII comes out byte for byte")
@@ -86,10 +86,10 @@ func FuzzAppendRequest(f *testing.F) {
 	f.Add("1", "tempwatch/acme/sensors/dev-1/readings", []byte(`{"value":1}`), int64(1772600767123456789))
 	f.Add("\"", "\xff<>&\u2028", []byte{}, int64(0))
 	f.Fuzz(func(t *testing.T, id, topic string, payload []byte, ns int64) {
-		req := telemetry.BatchRequest{Messages: []telemetry.Message{{ID: id, Topic: topic, Payload: payload, ReceivedAt: time.Unix(0, ns).UTC()}}}
+		req := tempwatch.BatchRequest{Messages: []tempwatch.Message{{ID: id, Topic: topic, Payload: payload, ReceivedAt: time.Unix(0, ns).UTC()}}}
 		want, err := json.Marshal(req)
 		require.NoError(t, err)
-		var fromStd, fromOurs telemetry.BatchRequest
+		var fromStd, fromOurs tempwatch.BatchRequest
 		require.NoError(t, jsonv1.Unmarshal(want, &fromStd))
 		got := appendRequest(nil, req)
 		require.NoError(t, jsonv1.Unmarshal(got, &fromOurs))
@@ -105,11 +105,11 @@ func FuzzAppendRequest(f *testing.F) {
 }
 
 // benchRequest is a batch as the end-to-end benchmark's devices make it.
-func benchRequest() telemetry.BatchRequest {
+func benchRequest() tempwatch.BatchRequest {
 	at := time.Now().UTC()
-	req := telemetry.BatchRequest{Messages: make([]telemetry.Message, 500)}
+	req := tempwatch.BatchRequest{Messages: make([]tempwatch.Message, 500)}
 	for i := range req.Messages {
-		req.Messages[i] = telemetry.Message{ID: fmt.Sprint(i + 100000), Topic: fmt.Sprintf("tempwatch/bench-1/sensors/dev-%04d/readings", i%50),
+		req.Messages[i] = tempwatch.Message{ID: fmt.Sprint(i + 100000), Topic: fmt.Sprintf("tempwatch/bench-1/sensors/dev-%04d/readings", i%50),
 			Payload: []byte(`{"value":18.27,"ts":"2026-03-04T05:06:07.123Z"}`), ReceivedAt: at}
 	}
 	return req

@@ -14,7 +14,7 @@ import (
 // Reason classes of refused_total: why the bridge refused a message and
 // handed the function only its head, to dead-letter.
 const (
-	RefusedPayloadTooLarge = "payload_too_large" // over telemetry.MaxPayloadBytes
+	RefusedPayloadTooLarge = "payload_too_large" // over tempwatch.MaxPayloadBytes
 	RefusedInvokeTooLarge  = "invoke_too_large"  // the Invoke API refused it alone as too large
 	RefusedMaxAttempts     = "max_attempts"      // it kept failing on its own
 	RefusedRetained        = "retained"          // a replay of a retained message, not a reading as it was sent

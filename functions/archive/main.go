@@ -13,14 +13,14 @@ import (
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func main() {
 	ctx := context.Background()
 	var ttl time.Duration
 	env := app.MustLoad("archive", app.Needs{JWT: true, Mongo: true, Config: func(r *config.Reader) {
-		ttl = r.Duration("DEAD_LETTER_TTL", telemetry.DefaultDeadLetterTTL, time.Minute, 10*365*24*time.Hour)
+		ttl = r.Duration("DEAD_LETTER_TTL", tempwatch.DefaultDeadLetterTTL, time.Minute, 10*365*24*time.Hour)
 	}})
 	store := mongo.NewPayloadStore(env.Mongo)
 	if err := store.EnsureIndexes(ctx); err != nil {

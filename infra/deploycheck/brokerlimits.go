@@ -15,7 +15,7 @@ import (
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/infra/embedded/broker"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // The outage budget the shipped broker configurations cover: the bridge
@@ -181,7 +181,7 @@ func checkMosquittoLimits(root string, maxInFlight int) []error {
 // checkPacketSize wants a limit that admits the largest payload with its
 // headers and is a limit, not a formality.
 func checkPacketSize(file, key string, n int64) []error {
-	lo, hi := int64(telemetry.MaxPayloadBytes+PacketHeaders), int64(2*telemetry.MaxPayloadBytes)
+	lo, hi := int64(tempwatch.MaxPayloadBytes+PacketHeaders), int64(2*tempwatch.MaxPayloadBytes)
 	if n < lo || n > hi {
 		return []error{fmt.Errorf("%s: %s = %d bytes: want the payload limit plus headers, %d to %d bytes", file, key, n, lo, hi)}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,7 +44,7 @@ func TestSimulateAgainstDevstack(t *testing.T) {
 	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": jwtKeys}))
 	jwtCfg := auth.LoadJWTConfig(r)
 	require.NoError(t, r.Err())
-	token, err := auth.NewIssuer(jwtCfg).Issue(auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}, "")
+	token, err := auth.NewIssuer(jwtCfg).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
 	require.NoError(t, err)
 	api := &sim.API{BaseURL: s.APIURL(), Token: token.Token}
 	db, err := postgres.Open(ctx, dbURL)

@@ -26,7 +26,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/broker/brokertest"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/faultproxy"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Options configure a Harness.
@@ -235,7 +235,7 @@ func (p *Publisher) Publish(rs []Reading) error {
 func (p *Publisher) PublishRaw(msgs [][2]string) error {
 	tokens := make([]paho.Token, 0, len(msgs))
 	for _, m := range msgs {
-		ref, err := telemetry.ParseTopic(m[0])
+		ref, err := tempwatch.ParseTopic(m[0])
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}

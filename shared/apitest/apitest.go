@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
@@ -29,11 +31,11 @@ type Env struct {
 	ClientA string
 	ClientB string
 
-	Admin   auth.Principal // admin of everything
-	AdminA  auth.Principal // client_admin of A
-	ViewerA auth.Principal // viewer of A
-	AdminB  auth.Principal // client_admin of B
-	ViewerB auth.Principal // viewer of B
+	Admin   tempwatch.Principal // admin of everything
+	AdminA  tempwatch.Principal // client_admin of A
+	ViewerA tempwatch.Principal // viewer of A
+	AdminB  tempwatch.Principal // client_admin of B
+	ViewerB tempwatch.Principal // viewer of B
 }
 
 // MustEnv returns an Env on its own schema.
@@ -41,23 +43,23 @@ func MustEnv(tb testing.TB) *Env {
 	tb.Helper()
 	db := pgtest.MustDB(tb)
 	e := &Env{DB: db, ClientA: pgtest.MustClient(tb, db, "client-a", "Europe/Berlin"), ClientB: pgtest.MustClient(tb, db, "client-b", "")}
-	e.Admin = MustUser(tb, e, "", auth.RoleAdmin)
-	e.AdminA = MustUser(tb, e, e.ClientA, auth.RoleClientAdmin)
-	e.ViewerA = MustUser(tb, e, e.ClientA, auth.RoleViewer)
-	e.AdminB = MustUser(tb, e, e.ClientB, auth.RoleClientAdmin)
-	e.ViewerB = MustUser(tb, e, e.ClientB, auth.RoleViewer)
+	e.Admin = MustUser(tb, e, "", tempwatch.RoleAdmin)
+	e.AdminA = MustUser(tb, e, e.ClientA, tempwatch.RoleClientAdmin)
+	e.ViewerA = MustUser(tb, e, e.ClientA, tempwatch.RoleViewer)
+	e.AdminB = MustUser(tb, e, e.ClientB, tempwatch.RoleClientAdmin)
+	e.ViewerB = MustUser(tb, e, e.ClientB, tempwatch.RoleViewer)
 	return e
 }
 
 // MustUser inserts a user of clientID ("" for an admin) with role, who
 // cannot log in (use MustLoginUser for that), and returns it as a Principal.
-func MustUser(tb testing.TB, e *Env, clientID, role string) auth.Principal {
+func MustUser(tb testing.TB, e *Env, clientID, role string) tempwatch.Principal {
 	tb.Helper()
 	return mustUser(tb, e, clientID, role, "!unusable")
 }
 
 // MustLoginUser is MustUser for a user who logs in with email and password.
-func MustLoginUser(tb testing.TB, e *Env, clientID, role, email, password string) auth.Principal {
+func MustLoginUser(tb testing.TB, e *Env, clientID, role, email, password string) tempwatch.Principal {
 	tb.Helper()
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -66,21 +68,21 @@ func MustLoginUser(tb testing.TB, e *Env, clientID, role, email, password string
 	return mustUserEmail(tb, e, clientID, role, email, hash)
 }
 
-func mustUser(tb testing.TB, e *Env, clientID, role, hash string) auth.Principal {
+func mustUser(tb testing.TB, e *Env, clientID, role, hash string) tempwatch.Principal {
 	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return mustUserEmail(tb, e, clientID, role, "u-"+hex.EncodeToString(b[:])+"@example.test", hash)
 }
 
-func mustUserEmail(tb testing.TB, e *Env, clientID, role, email, hash string) auth.Principal {
+func mustUserEmail(tb testing.TB, e *Env, clientID, role, email, hash string) tempwatch.Principal {
 	tb.Helper()
 	var id string
 	if err := e.DB.QueryRow(context.Background(), `INSERT INTO users (client_id, email, name, role, password_hash)
 		VALUES (nullif($1, '')::uuid, $2, $3, $4, $5) RETURNING id`, clientID, email, role, role, hash).Scan(&id); err != nil {
 		tb.Fatalf("apitest: insert %s user: %v", role, err)
 	}
-	return auth.Principal{UserID: id, ClientID: clientID, Role: role}
+	return tempwatch.Principal{UserID: id, ClientID: clientID, Role: role}
 }
 
 // Discard is a logger for handlers under test.
@@ -127,7 +129,7 @@ func MustJWT(tb testing.TB) auth.JWTConfig {
 }
 
 // MustToken returns an access token for p signed as cfg says.
-func MustToken(tb testing.TB, cfg auth.JWTConfig, p auth.Principal) string {
+func MustToken(tb testing.TB, cfg auth.JWTConfig, p tempwatch.Principal) string {
 	tb.Helper()
 	tok, err := auth.NewIssuer(cfg).Issue(p, "")
 	if err != nil {
@@ -139,11 +141,11 @@ func MustToken(tb testing.TB, cfg auth.JWTConfig, p auth.Principal) string {
 // Do serves method path (with a JSON body unless "") by h as p (nil: no
 // principal, as an unauthenticated request past no middleware), checks the
 // response against the OpenAPI document, and returns it.
-func Do(tb testing.TB, h http.Handler, p *auth.Principal, method, path, body string) Response {
+func Do(tb testing.TB, h http.Handler, p *tempwatch.Principal, method, path, body string) Response {
 	tb.Helper()
 	req := newRequest(method, path, body)
 	if p != nil {
-		req = req.WithContext(auth.WithPrincipal(context.Background(), *p))
+		req = req.WithContext(tempwatch.WithPrincipal(context.Background(), *p))
 	}
 	return serve(tb, h, req)
 }

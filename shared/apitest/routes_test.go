@@ -34,7 +34,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/statistics"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/users"
 )
@@ -99,7 +98,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
 		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
-			Measurements: postgres.NewMeasurementStore(db), TTL: telemetry.DefaultDeadLetterTTL, Log: log})),
+			Measurements: postgres.NewMeasurementStore(db), TTL: tempwatch.DefaultDeadLetterTTL, Log: log})),
 		"OpenAPIFunction":  openapi.NewHandler(log),
 		"ConsoleFunction":  console.NewHandler(log),
 		"MqttAuthFunction": mqttAuth,
@@ -122,7 +121,7 @@ func random() string {
 }
 
 // caller returns the principal of callers[i] (ok false: anonymous, or the broker).
-func (fx *fixture) caller(i int) (auth.Principal, bool) {
+func (fx *fixture) caller(i int) (tempwatch.Principal, bool) {
 	switch i {
 	case 0:
 		return fx.env.Admin, true
@@ -133,7 +132,7 @@ func (fx *fixture) caller(i int) (auth.Principal, bool) {
 	case 3:
 		return fx.env.AdminB, true
 	}
-	return auth.Principal{}, false
+	return tempwatch.Principal{}, false
 }
 
 // sensorA returns a new sensor of client A with one reading an hour ago.
@@ -168,7 +167,7 @@ func (fx *fixture) archivedMeasurementA() string {
 	var sensor string
 	var at time.Time
 	require.NoError(fx.t, fx.env.DB.QueryRow(ctx, `SELECT sensor_id, measured_at FROM readings WHERE id = $1`, id).Scan(&sensor, &at))
-	require.NoError(fx.t, fx.archive.InsertRawPayloads(ctx, []telemetry.RawPayload{{SensorID: sensor, MeasuredAt: at,
+	require.NoError(fx.t, fx.archive.InsertRawPayloads(ctx, []tempwatch.RawPayload{{SensorID: sensor, MeasuredAt: at,
 		Topic: "tempwatch/client-a/sensors/d/readings", Source: "mqtt", ReceivedAt: at, Raw: []byte(`{"value":21.5}`)}}))
 	return id
 }
@@ -177,9 +176,9 @@ func (fx *fixture) archivedMeasurementA() string {
 func (fx *fixture) deadLetterA() string {
 	ctx := context.Background()
 	msg := "dl-" + random()
-	require.NoError(fx.t, fx.archive.InsertDeadLetters(ctx, []telemetry.DeadLetter{{MessageID: msg, ClientID: fx.env.ClientA,
+	require.NoError(fx.t, fx.archive.InsertDeadLetters(ctx, []tempwatch.DeadLetter{{MessageID: msg, ClientID: fx.env.ClientA,
 		Reason: "payload is not JSON", Topic: "tempwatch/client-a/sensors/d/readings", Source: "mqtt", ReceivedAt: time.Now(), Raw: []byte("{")}}))
-	got, err := fx.archive.FindDeadLetters(ctx, telemetry.DeadLetterFilter{ClientID: fx.env.ClientA, Page: tempwatch.PageRequest{Limit: 500}})
+	got, err := fx.archive.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{ClientID: fx.env.ClientA, Page: tempwatch.PageRequest{Limit: 500}})
 	require.NoError(fx.t, err)
 	for _, d := range got {
 		if d.MessageID == msg {
@@ -203,7 +202,7 @@ func (fx *fixture) deviceA() (username, key string) {
 // loginA creates a user of A who can log in and returns the login body.
 func (fx *fixture) loginA() string {
 	email := "login-" + random() + "@example.test"
-	apitest.MustLoginUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer, email, "correct horse battery staple")
+	apitest.MustLoginUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer, email, "correct horse battery staple")
 	return fmt.Sprintf(`{"email":%q,"password":"correct horse battery staple"}`, email)
 }
 
@@ -262,7 +261,7 @@ var tenantTable = []routeCase{
 
 	// users: a viewer of A is the resource.
 	{"GET /users", func(fx *fixture) request {
-		u := apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer)
+		u := apitest.MustUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer)
 		r := get("/users?limit=500")
 		r.listed = u.UserID
 		return r
@@ -272,13 +271,13 @@ var tenantTable = []routeCase{
 			`{"email":"new-%s@example.test","role":"viewer","client_id":%q,"password":"correct horse battery staple"}`, random(), fx.env.ClientA)}
 	}, [5]int{201, 201, 403, 404, 401}},
 	{"GET /users/{id}", func(fx *fixture) request {
-		return get("/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID)
+		return get("/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer).UserID)
 	}, [5]int{200, 200, 200, 404, 401}},
 	{"PATCH /users/{id}", func(fx *fixture) request {
-		return request{method: "PATCH", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID, body: `{"name":"Renamed"}`}
+		return request{method: "PATCH", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer).UserID, body: `{"name":"Renamed"}`}
 	}, [5]int{200, 200, 403, 404, 401}},
 	{"DELETE /users/{id}", func(fx *fixture) request {
-		return request{method: "DELETE", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, auth.RoleViewer).UserID}
+		return request{method: "DELETE", path: "/users/" + apitest.MustUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer).UserID}
 	}, [5]int{204, 204, 403, 404, 401}},
 
 	// clients: client A itself is the resource.

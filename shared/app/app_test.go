@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -49,7 +51,7 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	assert.False(t, reached)
 	assert.NotEmpty(t, w.Header().Get("X-Request-Id"), "a refused request still carries a request id")
 
-	tok, err := auth.NewIssuer(env.JWT).Issue(auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}, "")
+	tok, err := auth.NewIssuer(env.JWT).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
 	require.NoError(t, err)
 	r := httptest.NewRequest("GET", "/clients", nil)
 	r.Header.Set("Authorization", "Bearer "+tok.Token)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // SweepTask is the task of the scheduled event that sweeps expired dead
@@ -27,14 +27,14 @@ const (
 // there. Both run: the sweep costs little where the index already deleted.
 // Readers hide expired dead letters either way (Deps.TTL).
 type Expiry struct {
-	store telemetry.DeadLetterExpiry
+	store tempwatch.DeadLetterExpiry
 	ttl   time.Duration
 	log   *slog.Logger
 	now   func() time.Time
 }
 
 // NewExpiry returns the expiry of dead letters older than ttl in store.
-func NewExpiry(store telemetry.DeadLetterExpiry, ttl time.Duration, log *slog.Logger) *Expiry {
+func NewExpiry(store tempwatch.DeadLetterExpiry, ttl time.Duration, log *slog.Logger) *Expiry {
 	return &Expiry{store: store, ttl: ttl, log: log, now: time.Now}
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // TestDeadLettersExpire runs a short TTL on the real server and the real
@@ -36,9 +36,9 @@ func TestDeadLettersExpire(t *testing.T) {
 		TTL: shortTTL, Log: apitest.Discard()})
 
 	received := time.Now()
-	kept := telemetry.DeadLetter{MessageID: "kept", ClientID: env.ClientA, Reason: "r", Topic: "t", Source: "mqtt",
+	kept := tempwatch.DeadLetter{MessageID: "kept", ClientID: env.ClientA, Reason: "r", Topic: "t", Source: "mqtt",
 		ReceivedAt: received.Add(time.Hour), Raw: []byte("future")} // received "later": outlives the test
-	require.NoError(t, store.InsertDeadLetters(ctx, []telemetry.DeadLetter{
+	require.NoError(t, store.InsertDeadLetters(ctx, []tempwatch.DeadLetter{
 		{MessageID: "short", ClientID: env.ClientA, Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: received, Raw: []byte("x")}, kept}))
 	listed := func() int {
 		resp := apitest.Do(t, h, &env.ViewerA, "GET", "/dead-letters", "")

@@ -15,7 +15,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/sensors"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -27,8 +26,8 @@ type MeasurementFinder interface {
 
 // Deps is what the handler reads from.
 type Deps struct {
-	DeadLetters  telemetry.DeadLetterReader
-	Payloads     telemetry.PayloadFinder
+	DeadLetters  tempwatch.DeadLetterReader
+	Payloads     tempwatch.PayloadFinder
 	Measurements MeasurementFinder
 	// TTL is how long dead letters are kept: older ones are never shown,
 	// whether or not they are deleted yet.
@@ -90,7 +89,7 @@ type deadLetterBody struct {
 	Truncated bool    `json:"truncated"`
 }
 
-func metaOf(d telemetry.StoredDeadLetter) deadLetterMeta {
+func metaOf(d tempwatch.StoredDeadLetter) deadLetterMeta {
 	return deadLetterMeta{ID: d.ID, Reason: d.Reason, Topic: d.Topic, Source: d.Source, ReceivedAt: d.ReceivedAt,
 		Size: max(d.Size, len(d.Raw)), ClientID: d.ClientID, SensorID: d.SensorID}
 }
@@ -127,7 +126,7 @@ func (h *Handler) cutoff() time.Time { return h.Now().Add(-h.TTL) }
 
 // visible reports whether p may read d: a client's own dead letters, and
 // for admins every one, those attributed to no client included.
-func (h *Handler) visible(p auth.Principal, d telemetry.StoredDeadLetter) bool {
+func (h *Handler) visible(p tempwatch.Principal, d tempwatch.StoredDeadLetter) bool {
 	if !p.IsAdmin() && (d.ClientID == "" || !p.CanRead(d.ClientID)) {
 		return false
 	}
@@ -151,7 +150,7 @@ func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	f.Since = h.cutoff()
-	items := []telemetry.StoredDeadLetter{}
+	items := []tempwatch.StoredDeadLetter{}
 	// A non-admin naming another client gets an empty list, as the users
 	// list does: as if that client had none.
 	if p.IsAdmin() || f.ClientID == "" || f.ClientID == p.ClientID {
@@ -176,9 +175,9 @@ func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) 
 
 // parseDeadLetterFilter reads client_id, sensor_id and the RFC 3339 from/to
 // bounds on received_at.
-func parseDeadLetterFilter(r *http.Request, page tempwatch.PageRequest) (telemetry.DeadLetterFilter, error) {
+func parseDeadLetterFilter(r *http.Request, page tempwatch.PageRequest) (tempwatch.DeadLetterFilter, error) {
 	q := r.URL.Query()
-	f := telemetry.DeadLetterFilter{ClientID: q.Get("client_id"), SensorID: q.Get("sensor_id"), Page: page}
+	f := tempwatch.DeadLetterFilter{ClientID: q.Get("client_id"), SensorID: q.Get("sensor_id"), Page: page}
 	v := tempwatch.Validation{}
 	if f.ClientID != "" && !tempwatch.IsUUID(f.ClientID) {
 		v.Add("client_id", "must be a client id")
@@ -202,7 +201,7 @@ func (h *Handler) handleGetDeadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.visible(p, d) {
-		h.fail(w, r, auth.NotFound("Dead letter"))
+		h.fail(w, r, tempwatch.NotFound("Dead letter"))
 		return
 	}
 	meta := metaOf(d)

@@ -15,12 +15,10 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/archive"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -52,10 +50,10 @@ func newFixture(t *testing.T) *fixture {
 func (fx *fixture) deadLetter(t *testing.T, client, sensor string, ago time.Duration, raw string) string {
 	t.Helper()
 	ctx := context.Background()
-	d := telemetry.DeadLetter{MessageID: fmt.Sprintf("%s-%x", ago, raw), ClientID: client, SensorID: sensor, Reason: "payload is not JSON",
+	d := tempwatch.DeadLetter{MessageID: fmt.Sprintf("%s-%x", ago, raw), ClientID: client, SensorID: sensor, Reason: "payload is not JSON",
 		Topic: "tempwatch/x/sensors/d/readings", Source: "mqtt", ReceivedAt: fx.now.Add(-ago), Raw: []byte(raw)}
-	require.NoError(t, fx.store.InsertDeadLetters(ctx, []telemetry.DeadLetter{d}))
-	got, err := fx.store.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true,
+	require.NoError(t, fx.store.InsertDeadLetters(ctx, []tempwatch.DeadLetter{d}))
+	got, err := fx.store.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true,
 		From: &d.ReceivedAt, To: new(d.ReceivedAt.Add(time.Millisecond)), Page: tempwatch.PageRequest{Limit: 100}})
 	require.NoError(t, err)
 	for _, g := range got {
@@ -84,7 +82,7 @@ type page struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-func (fx *fixture) list(t *testing.T, p auth.Principal, query string) page {
+func (fx *fixture) list(t *testing.T, p tempwatch.Principal, query string) page {
 	t.Helper()
 	resp := apitest.Do(t, fx.h, &p, "GET", "/dead-letters"+query, "")
 	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
@@ -114,7 +112,7 @@ func TestListDeadLettersIsTenantScoped(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		caller auth.Principal
+		caller tempwatch.Principal
 		query  string
 		want   []string // newest first
 	}{
@@ -181,7 +179,7 @@ func TestDeadLetterHeadAndText(t *testing.T) {
 	fx := newFixture(t)
 	e := fx.env
 	// A three-byte character straddles the head's end.
-	cut := strings.Repeat("x", telemetry.DeadLetterHeadBytes-1) + "€" + "tail"
+	cut := strings.Repeat("x", tempwatch.DeadLetterHeadBytes-1) + "€" + "tail"
 	for _, tc := range []struct {
 		name     string
 		raw      string
@@ -191,7 +189,7 @@ func TestDeadLetterHeadAndText(t *testing.T) {
 		{"JSON", `{"value":"warm"}`, `{"value":"warm"}`, new(`{"value":"warm"}`)},
 		{"empty", "", "", new("")},
 		{"not UTF-8", "\xff\xfe binary", "\xff\xfe binary", nil},
-		{"a character cut by the head", cut, cut[:telemetry.DeadLetterHeadBytes], new(strings.Repeat("x", telemetry.DeadLetterHeadBytes-1))},
+		{"a character cut by the head", cut, cut[:tempwatch.DeadLetterHeadBytes], new(strings.Repeat("x", tempwatch.DeadLetterHeadBytes-1))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fx.deadLetter(t, e.ClientA, "", time.Minute, tc.raw)
@@ -235,16 +233,16 @@ func TestGetDeadLetter(t *testing.T) {
 	a := fx.deadLetter(t, e.ClientA, "", time.Minute, `{"value":"x"}`)
 	none := fx.deadLetter(t, "", "", time.Minute, "junk")
 	expired := fx.deadLetter(t, e.ClientA, "", ttl+time.Second, "old")
-	huge := telemetry.DeadLetter{MessageID: "big", ClientID: e.ClientA, Reason: "payload is larger than 65536 bytes", Topic: "t",
-		Source: "mqtt", ReceivedAt: fx.now, Raw: []byte(strings.Repeat("é", telemetry.RefusedHeadBytes/2) + "\xc3"), Size: 10 << 20}
-	require.NoError(t, fx.store.InsertDeadLetters(context.Background(), []telemetry.DeadLetter{huge}))
+	huge := tempwatch.DeadLetter{MessageID: "big", ClientID: e.ClientA, Reason: "payload is larger than 65536 bytes", Topic: "t",
+		Source: "mqtt", ReceivedAt: fx.now, Raw: []byte(strings.Repeat("é", tempwatch.RefusedHeadBytes/2) + "\xc3"), Size: 10 << 20}
+	require.NoError(t, fx.store.InsertDeadLetters(context.Background(), []tempwatch.DeadLetter{huge}))
 	list := fx.list(t, e.AdminA, "?limit=1")
 	require.Len(t, list.Items, 1)
 	big := list.Items[0].ID
 
 	for _, tc := range []struct {
 		name   string
-		caller *auth.Principal
+		caller *tempwatch.Principal
 		id     string
 		want   int
 	}{
@@ -274,7 +272,7 @@ func TestGetDeadLetter(t *testing.T) {
 	body := resp.JSON(t)
 	assert.EqualValues(t, 10<<20, body["size"])
 	assert.Equal(t, true, body["truncated"], "the bridge handed over only the first bytes")
-	assert.Equal(t, strings.Repeat("é", telemetry.RefusedHeadBytes/2), body["text"], "the cut character is left out of the text")
+	assert.Equal(t, strings.Repeat("é", tempwatch.RefusedHeadBytes/2), body["text"], "the cut character is left out of the text")
 	assert.Equal(t, e.ClientA, body["client_id"])
 	assert.NotContains(t, body, "sensor_id", "absent when unknown")
 }
@@ -295,12 +293,12 @@ func TestGetRawPayload(t *testing.T) {
 	archived, typed := reading(measured), reading(measured.Add(time.Minute))
 	payload := `{"value":4.5,"ts":"2026-04-05T06:07:08.123456Z","battery":3.1}`
 	received := measured.Add(2 * time.Second)
-	require.NoError(t, fx.store.InsertRawPayloads(ctx, []telemetry.RawPayload{{SensorID: sensor, MeasuredAt: measured,
+	require.NoError(t, fx.store.InsertRawPayloads(ctx, []tempwatch.RawPayload{{SensorID: sensor, MeasuredAt: measured,
 		Topic: "tempwatch/client-a/sensors/dev-raw/readings", Source: "mqtt", ReceivedAt: received, Raw: []byte(payload)}}))
 
 	for _, tc := range []struct {
 		name   string
-		caller *auth.Principal
+		caller *tempwatch.Principal
 		id     string
 		want   int
 		detail string

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tempwatch/tempwatch/shared/config"
@@ -129,7 +131,7 @@ func NewIssuer(cfg JWTConfig) *Issuer { return &Issuer{cfg: cfg, now: time.Now} 
 
 // Issue signs an access token for p in session sessionID (the refresh-token
 // family, so logout and reuse detection can revoke it).
-func (is *Issuer) Issue(p Principal, sessionID string) (AccessToken, error) {
+func (is *Issuer) Issue(p tempwatch.Principal, sessionID string) (AccessToken, error) {
 	key, ok := is.cfg.Keys[is.cfg.ActiveKID]
 	if !ok {
 		return AccessToken{}, errors.New("auth: active JWT key missing")
@@ -178,7 +180,7 @@ var ErrInvalidToken = errors.New("auth: invalid token")
 type Verifier struct {
 	cfg     JWTConfig
 	parser  *jwt.Parser
-	revoked RevocationList
+	revoked tempwatch.RevocationList
 }
 
 // NewVerifier returns a Verifier for cfg. Without WithRevocations it checks
@@ -196,15 +198,15 @@ func NewVerifier(cfg JWTConfig) *Verifier {
 
 // WithRevocations returns a copy of v that also refuses tokens whose id or
 // session the list holds (logout, refresh-token reuse).
-func (v *Verifier) WithRevocations(rl RevocationList) *Verifier {
+func (v *Verifier) WithRevocations(rl tempwatch.RevocationList) *Verifier {
 	c := *v
 	c.revoked = rl
 	return &c
 }
 
-// Verify checks token's signature and claims and returns its Principal. It
+// Verify checks token's signature and claims and returns its tempwatch.Principal. It
 // does not consult the revocation list; Middleware does.
-func (v *Verifier) Verify(token string) (Principal, error) {
+func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -215,14 +217,14 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		return key, nil
 	})
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return tempwatch.Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	p := Principal{UserID: c.Subject, ClientID: c.ClientID, Role: c.Role, TokenID: c.ID, SessionID: c.SessionID}
+	p := tempwatch.Principal{UserID: c.Subject, ClientID: c.ClientID, Role: c.Role, TokenID: c.ID, SessionID: c.SessionID}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time
 	}
-	if err := p.validate(); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	if err := p.Validate(); err != nil {
+		return tempwatch.Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	return p, nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,7 +55,7 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 	good := func() jwt.MapClaims {
 		return jwt.MapClaims{
 			"iss": cfg.Issuer, "aud": cfg.Audience, "sub": "4b0c4a53-0c48-4f53-9c3e-6d8d4f6f1d11",
-			"jti": auth.NewID(), "role": auth.RoleViewer, "cid": "0d8b0b5e-83b0-4b8f-8a27-3d1f0e0d3b11",
+			"jti": auth.NewID(), "role": tempwatch.RoleViewer, "cid": "0d8b0b5e-83b0-4b8f-8a27-3d1f0e0d3b11",
 			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
 		}
 	}
@@ -88,7 +90,7 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 		{"no audience", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("aud", nil))},
 		{"wrong issuer", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("iss", "evil"))},
 		{"unknown role", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("role", "root"))},
-		{"admin with a client", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("role", auth.RoleAdmin))},
+		{"admin with a client", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("role", tempwatch.RoleAdmin))},
 		{"viewer without client", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("cid", nil))},
 		{"no jti", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("jti", nil))},
 		{"no sub", sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], with("sub", nil))},
@@ -116,7 +118,7 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 	// The same claims signed properly pass, so each refusal above is due to its one defect.
 	p, err := v.Verify(sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], good()))
 	require.NoError(t, err)
-	assert.Equal(t, auth.RoleViewer, p.Role)
+	assert.Equal(t, tempwatch.RoleViewer, p.Role)
 	p, err = v.Verify(sign(t, jwt.SigningMethodHS256, "k1", cfg.Keys["k1"], good()))
 	require.NoError(t, err, "tokens of a listed older key stay valid until they expire")
 }
@@ -128,7 +130,7 @@ func tamper(t *testing.T, token string) string {
 	var c jwt.MapClaims
 	_, parts, err := p.ParseUnverified(token, &c)
 	require.NoError(t, err)
-	c["role"] = auth.RoleAdmin
+	c["role"] = tempwatch.RoleAdmin
 	delete(c, "cid")
 	forged := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
 	payload, err := forged.SigningString()
@@ -141,7 +143,7 @@ func tamper(t *testing.T, token string) string {
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	in := auth.Principal{UserID: auth.NewID(), ClientID: auth.NewID(), Role: auth.RoleClientAdmin}
+	in := tempwatch.Principal{UserID: auth.NewID(), ClientID: auth.NewID(), Role: tempwatch.RoleClientAdmin}
 	tok, err := auth.NewIssuer(cfg).Issue(in, "sess-1")
 	require.NoError(t, err)
 	out, err := auth.NewVerifier(cfg).Verify(tok.Token)
@@ -161,7 +163,7 @@ func TestMiddlewareRevocation(t *testing.T) {
 	rl := auth.NewRedisRevocations(rdb, prefix)
 	v := auth.NewVerifier(cfg).WithRevocations(rl)
 	h := auth.Middleware(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := auth.PrincipalFrom(r.Context())
+		p, ok := tempwatch.PrincipalFrom(r.Context())
 		require.True(t, ok)
 		_, _ = io.WriteString(w, p.UserID)
 	}))
@@ -175,7 +177,7 @@ func TestMiddlewareRevocation(t *testing.T) {
 		return rec.Code
 	}
 	is := auth.NewIssuer(cfg)
-	p := auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}
+	p := tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}
 	a, err := is.Issue(p, "sess-a")
 	require.NoError(t, err)
 	b, err := is.Issue(p, "sess-b")

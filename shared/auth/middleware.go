@@ -6,29 +6,19 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// RevocationList holds the ids of revoked access tokens and sessions until
-// the tokens they cover would have expired anyway.
-type RevocationList interface {
-	// Revoke marks id revoked for ttl.
-	Revoke(ctx context.Context, id string, ttl time.Duration) error
-	// AnyRevoked reports whether any of ids is revoked.
-	AnyRevoked(ctx context.Context, ids ...string) (bool, error)
-}
-
 // Authenticate verifies token and, when v has a revocation list, refuses a
 // revoked token id or session. If the list cannot be read (Redis down) the
 // token is accepted and the failure logged: access tokens live 15 minutes, and
 // failing closed would lock every user out whenever the cache blinks.
-func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Logger) (Principal, error) {
+func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Logger) (tempwatch.Principal, error) {
 	p, err := v.Verify(token)
 	if err != nil {
-		return Principal{}, err
+		return tempwatch.Principal{}, err
 	}
 	if v.revoked == nil {
 		return p, nil
@@ -42,7 +32,7 @@ func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Log
 	case err != nil:
 		log.WarnContext(ctx, "revocation check unavailable; accepting token", "metric", "auth_revocation_check_failed", "error", err)
 	case revoked:
-		return Principal{}, errors.New("auth: invalid token: revoked")
+		return tempwatch.Principal{}, errors.New("auth: invalid token: revoked")
 	}
 	return p, nil
 }
@@ -57,7 +47,7 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, true
 }
 
-// Middleware puts the Principal of the request's bearer token into its
+// Middleware puts the tempwatch.Principal of the request's bearer token into its
 // context and calls next; a missing, invalid, expired or revoked token gets a
 // 401 problem with WWW-Authenticate: Bearer, and next is not called.
 func Middleware(v *Verifier, next http.Handler) http.Handler {
@@ -81,7 +71,7 @@ func MiddlewareLog(v *Verifier, log *slog.Logger, next http.Handler) http.Handle
 			unauthorized(w, r, log, "The access token is invalid, expired or revoked.")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(tempwatch.WithPrincipal(r.Context(), p)))
 	}))
 }
 
@@ -91,12 +81,12 @@ func unauthorized(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg 
 	httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "%s", msg))
 }
 
-// Require returns the Principal in r's context, or an EUNAUTHORIZED error
+// Require returns the tempwatch.Principal in r's context, or an EUNAUTHORIZED error
 // for a handler reached without Middleware.
-func Require(r *http.Request) (Principal, error) {
-	p, ok := PrincipalFrom(r.Context())
+func Require(r *http.Request) (tempwatch.Principal, error) {
+	p, ok := tempwatch.PrincipalFrom(r.Context())
 	if !ok {
-		return Principal{}, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required.")
+		return tempwatch.Principal{}, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required.")
 	}
 	return p, nil
 }

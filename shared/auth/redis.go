@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	goredis "github.com/redis/go-redis/v9"
 )
 
-var _ RevocationList = (*RedisRevocations)(nil)
+var _ tempwatch.RevocationList = (*RedisRevocations)(nil)
 
 // RedisRevocations keeps revoked token and session ids in Redis under
 // prefix+"revoked:"+id, each expiring when the tokens it covers would.

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // How long an authorization lasts. AWS IoT Core asks the authorizer again
@@ -106,7 +106,7 @@ func refused() events.IoTCoreCustomAuthorizerResponse {
 // Policy returns the IoT policy of an authenticated device: connect as its
 // client id (its username), publish to its readings topic. arnPrefix is
 // arn:<partition>:iot:<region>:<account>.
-func Policy(arnPrefix string, d telemetry.Device) *events.IAMPolicyDocument {
+func Policy(arnPrefix string, d tempwatch.Device) *events.IAMPolicyDocument {
 	ref := d.Ref()
 	return &events.IAMPolicyDocument{
 		Version: "2012-10-17",
@@ -119,7 +119,7 @@ func Policy(arnPrefix string, d telemetry.Device) *events.IAMPolicyDocument {
 
 // PrincipalID names the device in AWS IoT Core's logs: its sensor id with
 // only the letters and digits AWS accepts there.
-func PrincipalID(d telemetry.Device) string {
+func PrincipalID(d tempwatch.Device) string {
 	var b strings.Builder
 	for _, c := range d.SensorID {
 		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') {

@@ -18,7 +18,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/awsiot"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -29,8 +29,8 @@ const (
 )
 
 var (
-	devA = telemetry.Device{SensorID: "0b9a4c8e-5f3d-4e2a-9c71-2d6f8b1e4a37", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
-	devB = telemetry.Device{SensorID: "7d0c3e1a-1111-4222-8333-944455556666", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
+	devA = tempwatch.Device{SensorID: "0b9a4c8e-5f3d-4e2a-9c71-2d6f8b1e4a37", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
+	devB = tempwatch.Device{SensorID: "7d0c3e1a-1111-4222-8333-944455556666", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
 )
 
 func invokedCtx(arn string) context.Context {
@@ -63,7 +63,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	keys := &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
+	keys := &deviceauthtest.Keys{Keys: map[string]tempwatch.Device{keyA: devA, keyB: devB}}
 	auth, err := awsiot.NewAuthority(keys)
 	require.NoError(t, err)
 	logs := &bytes.Buffer{}
@@ -198,7 +198,7 @@ func TestNoPolicyWithoutTheFunctionARN(t *testing.T) {
 func TestPrincipalID(t *testing.T) {
 	valid := regexp.MustCompile(`^[a-zA-Z0-9]{1,128}$`)
 	for _, id := range []string{devA.SensorID, "ABC-def_123", strings.Repeat("a-", 200)} {
-		got := awsiot.PrincipalID(telemetry.Device{SensorID: id})
+		got := awsiot.PrincipalID(tempwatch.Device{SensorID: id})
 		assert.Regexp(t, valid, got, "PrincipalID(%q)", id)
 	}
 	assert.Equal(t, "0b9a4c8e5f3d4e2a9c712d6f8b1e4a37", awsiot.PrincipalID(devA))

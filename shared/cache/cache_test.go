@@ -25,7 +25,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -63,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) write(t *testing.T, v float64, at time.Time) tempwatch.Reading {
 	t.Helper()
 	res, err := postgres.NewReadingStore(f.db).WriteReadings(context.Background(),
-		[]telemetry.NewReading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
+		[]tempwatch.NewReading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
 	require.NoError(t, err)
 	return tempwatch.Reading{ID: res[0].ReadingID, SensorID: f.sensor, Value: v, MeasuredAt: at, CreatedAt: res[0].CreatedAt}
 }

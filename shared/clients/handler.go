@@ -70,14 +70,14 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // visible returns the path's client id when p may read it, else ENOTFOUND.
-func visible(r *http.Request) (auth.Principal, string, error) {
+func visible(r *http.Request) (tempwatch.Principal, string, error) {
 	p, err := auth.Require(r)
 	if err != nil {
 		return p, "", err
 	}
 	id := r.PathValue("id")
 	if !p.CanRead(id) {
-		return p, "", auth.NotFound("Client")
+		return p, "", tempwatch.NotFound("Client")
 	}
 	return p, id, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -23,7 +22,7 @@ func newHandler(t *testing.T) http.Handler {
 	return clients.NewHandler(postgres.NewClientStore(pgtest.MustDB(t)), apitest.Discard())
 }
 
-var admin = &auth.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: auth.RoleAdmin}
+var admin = &tempwatch.Principal{UserID: "00000000-0000-4000-8000-000000000001", Role: tempwatch.RoleAdmin}
 
 // do serves method path to an admin and returns the response and its JSON body.
 func do(t *testing.T, h http.Handler, method, path, body string) (apitest.Response, map[string]any) {

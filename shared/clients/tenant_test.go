@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,10 +52,10 @@ func TestClientTenantRules(t *testing.T) {
 			t.Parallel()
 			db := pgtest.MustDB(t)
 			a, b := pgtest.MustClient(t, db, "client-a", ""), pgtest.MustClient(t, db, "client-b", "")
-			principals := map[string]auth.Principal{
-				"admin":   {UserID: auth.NewID(), Role: auth.RoleAdmin},
-				"caA":     {UserID: auth.NewID(), ClientID: a, Role: auth.RoleClientAdmin},
-				"viewerA": {UserID: auth.NewID(), ClientID: a, Role: auth.RoleViewer},
+			principals := map[string]tempwatch.Principal{
+				"admin":   {UserID: auth.NewID(), Role: tempwatch.RoleAdmin},
+				"caA":     {UserID: auth.NewID(), ClientID: a, Role: tempwatch.RoleClientAdmin},
+				"viewerA": {UserID: auth.NewID(), ClientID: a, Role: tempwatch.RoleViewer},
 			}
 			h := auth.Middleware(auth.NewVerifier(cfg), clients.NewHandler(postgres.NewClientStore(db), apitest.Discard()))
 
@@ -73,9 +75,9 @@ func TestClientTenantRules(t *testing.T) {
 		a := pgtest.MustClient(t, db, "client-a", "")
 		pgtest.MustClient(t, db, "client-b", "")
 		h := clients.NewHandler(postgres.NewClientStore(db), slog.New(slog.NewTextHandler(io.Discard, nil)))
-		for _, role := range []string{auth.RoleClientAdmin, auth.RoleViewer} {
+		for _, role := range []string{tempwatch.RoleClientAdmin, tempwatch.RoleViewer} {
 			req := httptest.NewRequest("GET", "/clients", nil)
-			req = req.WithContext(auth.WithPrincipal(req.Context(), auth.Principal{UserID: auth.NewID(), ClientID: a, Role: role}))
+			req = req.WithContext(tempwatch.WithPrincipal(req.Context(), tempwatch.Principal{UserID: auth.NewID(), ClientID: a, Role: role}))
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			require.Equal(t, 200, rec.Code)

@@ -27,7 +27,6 @@ import (
 	"strings"
 
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -44,7 +43,7 @@ const (
 // cached, so a rotated or deleted key stops working within its TTL).
 type KeyLookup interface {
 	// ByKey returns the device whose key is key, or an ENOTFOUND error.
-	ByKey(ctx context.Context, key string) (telemetry.Device, error)
+	ByKey(ctx context.Context, key string) (tempwatch.Device, error)
 }
 
 // Bridge is the bridge's credential.
@@ -77,7 +76,7 @@ func LoadBridge(r *config.Reader) Bridge {
 type Identity struct {
 	Bridge bool
 	// Device is the sensor a device client speaks for (zero for the bridge).
-	Device telemetry.Device
+	Device tempwatch.Device
 }
 
 // ErrRefused is the cause of every refused CONNECT; the wrapping error says
@@ -114,7 +113,7 @@ func New(keys KeyLookup, bridge Bridge) (*Authority, error) {
 }
 
 // Username returns the MQTT username (and client id) of a device.
-func Username(ref telemetry.DeviceRef) string { return ref.String() }
+func Username(ref tempwatch.DeviceRef) string { return ref.String() }
 
 // Connect decides a CONNECT. It returns the client's identity, an error
 // wrapping ErrRefused, or another error when the key store failed (the
@@ -164,12 +163,12 @@ func refuse(why string) error { return fmt.Errorf("%w: %s", ErrRefused, why) }
 
 // parseUsername reads a device username, as strictly as ParseTopic reads a
 // topic.
-func parseUsername(u string) (telemetry.DeviceRef, bool) {
+func parseUsername(u string) (tempwatch.DeviceRef, bool) {
 	slug, dev, ok := strings.Cut(u, "/")
 	if !ok || !tempwatch.ValidSlug(slug) || !tempwatch.ValidDeviceID(dev) {
-		return telemetry.DeviceRef{}, false
+		return tempwatch.DeviceRef{}, false
 	}
-	return telemetry.DeviceRef{ClientSlug: slug, DeviceID: dev}, true
+	return tempwatch.DeviceRef{ClientSlug: slug, DeviceID: dev}, true
 }
 
 // Allowed decides a PUBLISH or SUBSCRIBE of a client that connected with
@@ -215,5 +214,5 @@ func LogSafe(s string) string {
 	if strings.HasPrefix(s, tempwatch.DeviceKeyPrefix) {
 		return tempwatch.DeviceKeyPrefix + "…(a device key, not logged)"
 	}
-	return telemetry.Truncate(s, max)
+	return tempwatch.Truncate(s, max)
 }

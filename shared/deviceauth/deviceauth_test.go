@@ -12,7 +12,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -22,8 +22,8 @@ const (
 )
 
 var (
-	devA = telemetry.Device{SensorID: "s-a", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
-	devB = telemetry.Device{SensorID: "s-b", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
+	devA = tempwatch.Device{SensorID: "s-a", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
+	devB = tempwatch.Device{SensorID: "s-b", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
 )
 
 func mustAuthority(tb testing.TB, k deviceauth.KeyLookup) *deviceauth.Authority {
@@ -75,7 +75,7 @@ func TestLoadBridge(t *testing.T) {
 }
 
 func TestConnect(t *testing.T) {
-	a := mustAuthority(t, &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}})
+	a := mustAuthority(t, &deviceauthtest.Keys{Keys: map[string]tempwatch.Device{keyA: devA, keyB: devB}})
 	tests := []struct {
 		name, clientID, username, password string
 		want                               deviceauth.Identity

@@ -21,7 +21,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
 	"github.com/tempwatch/tempwatch/shared/emqx"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -33,8 +33,8 @@ const (
 )
 
 var (
-	devA = telemetry.Device{SensorID: "5c0ffee0-0000-4000-8000-00000000000a", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
-	devB = telemetry.Device{SensorID: "5c0ffee0-0000-4000-8000-00000000000b", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
+	devA = tempwatch.Device{SensorID: "5c0ffee0-0000-4000-8000-00000000000a", ClientID: "c-acme", ClientSlug: "acme", DeviceID: "cr-1"}
+	devB = tempwatch.Device{SensorID: "5c0ffee0-0000-4000-8000-00000000000b", ClientID: "c-bolt", ClientSlug: "bolt", DeviceID: "truck.7"}
 	now  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 )
 
@@ -64,7 +64,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	keys := &deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA, keyB: devB}}
+	keys := &deviceauthtest.Keys{Keys: map[string]tempwatch.Device{keyA: devA, keyB: devB}}
 	auth, err := deviceauth.New(keys, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	logs := &syncBuffer{}
@@ -189,7 +189,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestAuthn(t *testing.T) {
 	fx := newFixture(t)
-	device := func(d telemetry.Device) []emqx.ACLRule {
+	device := func(d tempwatch.Device) []emqx.ACLRule {
 		return []emqx.ACLRule{
 			{Permission: "allow", Action: "publish", Topic: "eq " + d.Ref().Topic()},
 			{Permission: "deny", Action: "all", Topic: "#"},
@@ -249,7 +249,7 @@ func TestAuthnStoreOutageDenies(t *testing.T) {
 }
 
 func TestAuthnWithoutSessionBoundHasNoExpiry(t *testing.T) {
-	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA: devA}}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]tempwatch.Device{keyA: devA}}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	h, err := emqx.NewHandler(auth, emqx.Config{Secret: secret}, slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -44,8 +44,8 @@ type archivePinger interface {
 // invocations, and a drain left running then would hold its row locks
 // until the next one.
 type archiver struct {
-	archive telemetry.PayloadArchive
-	outbox  telemetry.ArchiveOutbox // nil: a failed archive write is retried by the sender
+	archive tempwatch.PayloadArchive
+	outbox  tempwatch.ArchiveOutbox // nil: a failed archive write is retried by the sender
 	log     *slog.Logger
 	timeout time.Duration
 	every   time.Duration
@@ -61,12 +61,12 @@ type archiver struct {
 
 // store writes ps and ds to the archive, or else to the outbox, and tells
 // which of them reached neither: those messages are to be retried.
-func (a *archiver) store(ctx context.Context, ps []telemetry.RawPayload, ds []telemetry.DeadLetter) (psLost, dsLost bool) {
+func (a *archiver) store(ctx context.Context, ps []tempwatch.RawPayload, ds []tempwatch.DeadLetter) (psLost, dsLost bool) {
 	if len(ps) == 0 && len(ds) == 0 {
 		return false, false
 	}
-	var stashPs []telemetry.RawPayload
-	var stashDs []telemetry.DeadLetter
+	var stashPs []tempwatch.RawPayload
+	var stashDs []tempwatch.DeadLetter
 	if a.outbox != nil && a.down.Load() {
 		stashPs, stashDs = ps, ds
 	} else {

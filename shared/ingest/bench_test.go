@@ -13,24 +13,24 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // noArchive stands in for MongoDB in the PostgreSQL-only variant.
 type noArchive struct{}
 
-func (noArchive) InsertRawPayloads(context.Context, []telemetry.RawPayload) error { return nil }
-func (noArchive) InsertDeadLetters(context.Context, []telemetry.DeadLetter) error { return nil }
+func (noArchive) InsertRawPayloads(context.Context, []tempwatch.RawPayload) error { return nil }
+func (noArchive) InsertDeadLetters(context.Context, []tempwatch.DeadLetter) error { return nil }
 
 // downArchive is MongoDB down, refusing at once (a server that is gone
 // makes the first write wait out its timeout; later ones are not sent).
 type downArchive struct{}
 
-func (downArchive) InsertRawPayloads(context.Context, []telemetry.RawPayload) error {
+func (downArchive) InsertRawPayloads(context.Context, []tempwatch.RawPayload) error {
 	return errors.New("archive down")
 }
 
-func (downArchive) InsertDeadLetters(context.Context, []telemetry.DeadLetter) error {
+func (downArchive) InsertDeadLetters(context.Context, []tempwatch.DeadLetter) error {
 	return errors.New("archive down")
 }
 
@@ -65,7 +65,7 @@ func benchIngest(b *testing.B, variant string) {
 		sensorIDs[i] = pgtest.MustSensor(b, e.db, client, dev, "key-"+dev)
 		topics[i] = topic("bench", dev)
 	}
-	var archive telemetry.PayloadArchive = noArchive{}
+	var archive tempwatch.PayloadArchive = noArchive{}
 	var cfg ingest.Config
 	switch variant {
 	case "full":
@@ -84,10 +84,10 @@ func benchIngest(b *testing.B, variant string) {
 	}
 
 	base := e.now.Add(-300 * 24 * time.Hour)
-	batches := make([]telemetry.BatchRequest, b.N)
+	batches := make([]tempwatch.BatchRequest, b.N)
 	rows := make([][][]any, b.N)
 	for n := range b.N {
-		msgs := make([]telemetry.Message, benchBatchSize)
+		msgs := make([]tempwatch.Message, benchBatchSize)
 		rs := make([][]any, benchBatchSize)
 		for i := range benchBatchSize {
 			k := n*benchBatchSize + i
@@ -97,7 +97,7 @@ func benchIngest(b *testing.B, variant string) {
 			msgs[i] = msg(fmt.Sprint(i), topics[s], fmt.Sprintf(`{"value":%g,"ts":%d,"seq":%d,"battery":3.1}`, v, at.UnixMilli(), k), e.now)
 			rs[i] = []any{refSensors[s], v, at, int64(k)}
 		}
-		batches[n] = telemetry.BatchRequest{Messages: msgs}
+		batches[n] = tempwatch.BatchRequest{Messages: msgs}
 		rows[n] = rs
 	}
 

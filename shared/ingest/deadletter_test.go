@@ -16,7 +16,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // deadLetterDoc is a dead_letters document as the per-client list reads it.
@@ -59,14 +59,14 @@ func TestHandleBatchRefused(t *testing.T) {
 	ctx := context.Background()
 	svc := e.service(nil, nil, nil)
 	a1 := topic("acme", "dev-1")
-	refused := func(id, topic, reason string, head []byte, size int) telemetry.Message {
+	refused := func(id, topic, reason string, head []byte, size int) tempwatch.Message {
 		m := msg(id, topic, string(head), e.now)
 		m.Refused, m.Size = reason, size
 		return m
 	}
 	head := []byte(fmt.Sprintf(`{"value":20,"ts":%q,"pad":"`, ts(e.now.Add(-time.Minute))))
-	head = append(head, bytes.Repeat([]byte("x"), telemetry.RefusedHeadBytes-len(head))...)
-	batch := telemetry.BatchRequest{Messages: []telemetry.Message{
+	head = append(head, bytes.Repeat([]byte("x"), tempwatch.RefusedHeadBytes-len(head))...)
+	batch := tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		msg("good", a1, fmt.Sprintf(`{"value":21,"ts":%q}`, ts(e.now.Add(-2*time.Minute))), e.now),
 		refused("too-big", a1, "payload is larger than 65536 bytes", head, 10<<20),
 		refused("keeps-failing", topic("acme", "dev-2"), "failed on its own 5 times: function error", []byte(`{"value":20}`), 12),

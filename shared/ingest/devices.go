@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -33,10 +32,10 @@ type DeviceCacheOptions struct {
 // DEL them; otherwise they expire after RedisTTL (and the in-process copy
 // after LocalTTL), which bounds how long an old key still authenticates.
 type DeviceCache struct {
-	store telemetry.DeviceStore
+	store tempwatch.DeviceStore
 	rdb   *goredis.Client
 	opt   DeviceCacheOptions
-	local *expirable.LRU[string, telemetry.Device]
+	local *expirable.LRU[string, tempwatch.Device]
 	// clients maps slugs to client ids, for the dead letters of messages
 	// from devices it does not know.
 	clients *expirable.LRU[string, string]
@@ -49,7 +48,7 @@ type DeviceCache struct {
 }
 
 // NewDeviceCache returns a cache over store; rdb may be nil (no Redis).
-func NewDeviceCache(store telemetry.DeviceStore, rdb *goredis.Client, opt DeviceCacheOptions) *DeviceCache {
+func NewDeviceCache(store tempwatch.DeviceStore, rdb *goredis.Client, opt DeviceCacheOptions) *DeviceCache {
 	if opt.Prefix == "" {
 		opt.Prefix = "tw:"
 	}
@@ -66,20 +65,20 @@ func NewDeviceCache(store telemetry.DeviceStore, rdb *goredis.Client, opt Device
 		opt.Timeout = 200 * time.Millisecond
 	}
 	return &DeviceCache{store: store, rdb: rdb, opt: opt,
-		local:       expirable.NewLRU[string, telemetry.Device](opt.Size, nil, opt.LocalTTL),
+		local:       expirable.NewLRU[string, tempwatch.Device](opt.Size, nil, opt.LocalTTL),
 		clients:     expirable.NewLRU[string, string](1000, nil, opt.LocalTTL),
 		unknownKeys: expirable.NewLRU[string, struct{}](opt.Size, nil, opt.LocalTTL)}
 }
 
-func refKey(r telemetry.DeviceRef) string { return "device:" + r.String() }
+func refKey(r tempwatch.DeviceRef) string { return "device:" + r.String() }
 func hashKey(hash []byte) string          { return "devkey:" + hex.EncodeToString(hash) }
 
 // Resolve returns the known devices among refs; unknown ones are absent.
 // Only a PostgreSQL failure is an error; Redis failures fall through to it.
-func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
-	out := make(map[telemetry.DeviceRef]telemetry.Device, len(refs))
-	var missing []telemetry.DeviceRef
-	seen := make(map[telemetry.DeviceRef]bool, len(refs))
+func (c *DeviceCache) Resolve(ctx context.Context, refs []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
+	out := make(map[tempwatch.DeviceRef]tempwatch.Device, len(refs))
+	var missing []tempwatch.DeviceRef
+	seen := make(map[tempwatch.DeviceRef]bool, len(refs))
 	for _, r := range refs {
 		if seen[r] {
 			continue
@@ -99,7 +98,7 @@ func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (
 		keys[i] = refKey(r)
 	}
 	found := c.fromRedis(ctx, keys)
-	var query []telemetry.DeviceRef
+	var query []tempwatch.DeviceRef
 	for i, r := range missing {
 		if d, ok := found[keys[i]]; ok {
 			out[r] = d
@@ -115,7 +114,7 @@ func (c *DeviceCache) Resolve(ctx context.Context, refs []telemetry.DeviceRef) (
 	if err != nil {
 		return nil, err
 	}
-	fill := make(map[string]telemetry.Device, len(fromDB))
+	fill := make(map[string]tempwatch.Device, len(fromDB))
 	for r, d := range fromDB {
 		out[r] = d
 		c.local.Add(refKey(r), d)
@@ -158,14 +157,14 @@ func (c *DeviceCache) ClientIDs(ctx context.Context, slugs []string) (map[string
 }
 
 // ByKey returns the device whose key is key, or the store's ENOTFOUND.
-func (c *DeviceCache) ByKey(ctx context.Context, key string) (telemetry.Device, error) {
+func (c *DeviceCache) ByKey(ctx context.Context, key string) (tempwatch.Device, error) {
 	sum := tempwatch.HashDeviceKey(key)
 	k := hashKey(sum)
 	if d, ok := c.local.Get(k); ok {
 		return d, nil
 	}
 	if c.unknownKeys.Contains(k) {
-		return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Unknown device key.")
+		return tempwatch.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Unknown device key.")
 	}
 	if d, ok := c.fromRedis(ctx, []string{k})[k]; ok {
 		c.local.Add(k, d)
@@ -179,13 +178,13 @@ func (c *DeviceCache) ByKey(ctx context.Context, key string) (telemetry.Device, 
 		return d, err
 	}
 	c.local.Add(k, d)
-	c.toRedis(ctx, map[string]telemetry.Device{k: d})
+	c.toRedis(ctx, map[string]tempwatch.Device{k: d})
 	return d, nil
 }
 
 // Forget drops refs from both cache levels, after PostgreSQL said one of
 // them no longer exists.
-func (c *DeviceCache) Forget(ctx context.Context, refs []telemetry.DeviceRef) {
+func (c *DeviceCache) Forget(ctx context.Context, refs []tempwatch.DeviceRef) {
 	keys := make([]string, 0, len(refs))
 	for _, r := range refs {
 		c.local.Remove(refKey(r))
@@ -199,8 +198,8 @@ func (c *DeviceCache) Forget(ctx context.Context, refs []telemetry.DeviceRef) {
 	c.rdb.Del(ctx, keys...)
 }
 
-func (c *DeviceCache) fromRedis(ctx context.Context, keys []string) map[string]telemetry.Device {
-	out := map[string]telemetry.Device{}
+func (c *DeviceCache) fromRedis(ctx context.Context, keys []string) map[string]tempwatch.Device {
+	out := map[string]tempwatch.Device{}
 	if c.rdb == nil {
 		return out
 	}
@@ -219,7 +218,7 @@ func (c *DeviceCache) fromRedis(ctx context.Context, keys []string) map[string]t
 		if !ok {
 			continue
 		}
-		var d telemetry.Device
+		var d tempwatch.Device
 		if json.Unmarshal([]byte(s), &d) == nil && d.SensorID != "" {
 			out[keys[i]] = d
 		}
@@ -227,7 +226,7 @@ func (c *DeviceCache) fromRedis(ctx context.Context, keys []string) map[string]t
 	return out
 }
 
-func (c *DeviceCache) toRedis(ctx context.Context, devices map[string]telemetry.Device) {
+func (c *DeviceCache) toRedis(ctx context.Context, devices map[string]tempwatch.Device) {
 	if c.rdb == nil || len(devices) == 0 {
 		return
 	}

@@ -12,20 +12,19 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // countingStore passes lookups to the real store and records them.
 type countingStore struct {
-	next    telemetry.DeviceStore
-	byRef   [][]telemetry.DeviceRef
+	next    tempwatch.DeviceStore
+	byRef   [][]tempwatch.DeviceRef
 	byHash  int
 	bySlug  [][]string
 	failAll bool
 }
 
-func (c *countingStore) DevicesByRef(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
+func (c *countingStore) DevicesByRef(ctx context.Context, refs []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
 	c.byRef = append(c.byRef, refs)
 	if c.failAll {
 		return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
@@ -33,10 +32,10 @@ func (c *countingStore) DevicesByRef(ctx context.Context, refs []telemetry.Devic
 	return c.next.DevicesByRef(ctx, refs)
 }
 
-func (c *countingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telemetry.Device, error) {
+func (c *countingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (tempwatch.Device, error) {
 	c.byHash++
 	if c.failAll {
-		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+		return tempwatch.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
 	}
 	return c.next.DeviceByKeyHash(ctx, hash)
 }
@@ -57,21 +56,21 @@ func TestDeviceCache(t *testing.T) {
 	opt := ingest.DeviceCacheOptions{Prefix: e.prefix}
 	c := ingest.NewDeviceCache(store, e.rdb, opt)
 
-	var refs []telemetry.DeviceRef
+	var refs []tempwatch.DeviceRef
 	for range 100 {
 		refs = append(refs,
-			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"},
-			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"},
-			telemetry.DeviceRef{ClientSlug: "globex", DeviceID: "dev-1"},
-			telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "unknown"})
+			tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"},
+			tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"},
+			tempwatch.DeviceRef{ClientSlug: "globex", DeviceID: "dev-1"},
+			tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "unknown"})
 	}
 	got, err := c.Resolve(ctx, refs)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"acme/dev-1": e.acme1, "acme/dev-2": e.acme2, "globex/dev-1": e.globex1}, sensorIDs(got))
 	require.Len(t, store.byRef, 1, "one query for all unknown devices of the batch")
 	assert.Len(t, store.byRef[0], 4, "each device asked once")
-	assert.Equal(t, "F", got[telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"}].Unit)
-	assert.Equal(t, 85.0, got[telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"}].MaxValue)
+	assert.Equal(t, "F", got[tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "dev-2"}].Unit)
+	assert.Equal(t, 85.0, got[tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1"}].MaxValue)
 
 	_, err = c.Resolve(ctx, refs[:3])
 	require.NoError(t, err)
@@ -119,7 +118,7 @@ func TestDeviceCache(t *testing.T) {
 	assert.Len(t, store.byRef, 2)
 }
 
-func sensorIDs(m map[telemetry.DeviceRef]telemetry.Device) map[string]string {
+func sensorIDs(m map[tempwatch.DeviceRef]tempwatch.Device) map[string]string {
 	out := map[string]string{}
 	for r, d := range m {
 		out[r.String()] = d.SensorID

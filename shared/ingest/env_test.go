@@ -22,7 +22,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -63,12 +62,12 @@ func newEnv(t testing.TB) *testEnv {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // service builds an ingest service on db (the env's pool unless given).
-func (e *testEnv) service(db *pgxpool.Pool, archive telemetry.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
+func (e *testEnv) service(db *pgxpool.Pool, archive tempwatch.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
 	return e.serviceWith(ingest.Config{}, db, archive, latest)
 }
 
 // serviceWith is service with cfg; its clock is the env's.
-func (e *testEnv) serviceWith(cfg ingest.Config, db *pgxpool.Pool, archive telemetry.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
+func (e *testEnv) serviceWith(cfg ingest.Config, db *pgxpool.Pool, archive tempwatch.PayloadArchive, latest ingest.LatestCache) *ingest.Service {
 	if db == nil {
 		db = e.db
 	}
@@ -129,12 +128,12 @@ func (e *testEnv) rollupMismatches(t testing.TB) int {
 			OR t.first_at IS DISTINCT FROM r.first_at OR t.last_at IS DISTINCT FROM r.last_at`)
 }
 
-func msg(id, topic, payload string, at time.Time) telemetry.Message {
-	return telemetry.Message{ID: id, Topic: topic, Payload: []byte(payload), ReceivedAt: at}
+func msg(id, topic, payload string, at time.Time) tempwatch.Message {
+	return tempwatch.Message{ID: id, Topic: topic, Payload: []byte(payload), ReceivedAt: at}
 }
 
 func topic(slug, dev string) string {
-	return telemetry.DeviceRef{ClientSlug: slug, DeviceID: dev}.Topic()
+	return tempwatch.DeviceRef{ClientSlug: slug, DeviceID: dev}.Topic()
 }
 
 // fakeLatest records what ingest offers the latest cache.

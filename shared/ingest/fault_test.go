@@ -17,7 +17,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestHandleBatchPostgresDown(t *testing.T) {
@@ -30,12 +30,12 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	a1 := topic("acme", "dev-1")
 
 	// Warm the device cache while PostgreSQL is reachable.
-	resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+	resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		msg("warm", a1, fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-time.Hour))), e.now)}})
 	require.Equal(t, 1, resp.Accepted)
 
 	proxy.Cut()
-	var msgs []telemetry.Message
+	var msgs []tempwatch.Message
 	var ids []string
 	for i := range 5 {
 		id := fmt.Sprintf("m%d", i)
@@ -48,7 +48,7 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 		msg("malformed", a1, `not json`, e.now))
 
 	start := time.Now()
-	resp = svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	resp = svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	assert.Less(t, time.Since(start), 10*time.Second, "a down database must fail fast")
 	assert.Equal(t, 0, resp.Accepted, "nothing may be reported stored")
 	assert.Equal(t, 0, resp.Duplicates)
@@ -57,7 +57,7 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 		failed = append(failed, f.ItemIdentifier)
 	}
 	assert.ElementsMatch(t, ids, failed)
-	assert.Equal(t, []telemetry.Rejection{{ID: "malformed", Reason: "payload is not JSON"}}, resp.Rejections)
+	assert.Equal(t, []tempwatch.Rejection{{ID: "malformed", Reason: "payload is not JSON"}}, resp.Rejections)
 
 	// Nothing of the failed batch reached PostgreSQL or the raw payloads (the
 	// uncached device failed the batch before the write), and the retry
@@ -66,7 +66,7 @@ func TestHandleBatchPostgresDown(t *testing.T) {
 	e.assertPayloads(t, 1)
 
 	// The retry, once PostgreSQL is back, stores each exactly once.
-	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs[:6]})
+	retry := e.service(nil, nil, nil).HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs[:6]})
 	assert.Equal(t, 6, retry.Accepted)
 	assert.Empty(t, retry.BatchItemFailures)
 	assert.Equal(t, 7, e.count(t, `SELECT count(*) FROM readings`))
@@ -89,18 +89,18 @@ func TestHandleBatchMongoDown(t *testing.T) {
 	latest := &fakeLatest{}
 	svc := e.service(nil, mongo.NewPayloadStore(down.Database("x")), latest)
 	a1 := topic("acme", "dev-1")
-	msgs := []telemetry.Message{
+	msgs := []tempwatch.Message{
 		msg("a", a1, fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-2*time.Minute))), e.now),
 		msg("b", a1, fmt.Sprintf(`{"value":2,"ts":%q}`, ts(e.now.Add(-time.Minute))), e.now),
 		msg("bad", a1, `{"value":1000}`, e.now),
 	}
-	resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	assert.Equal(t, 0, resp.Accepted+resp.Duplicates+resp.Rejected)
 	assert.Len(t, resp.BatchItemFailures, 3)
 	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`), "readings are the truth and are kept")
 	assert.Len(t, latest.offered, 1, "stored readings still reach the latest cache")
 
-	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	retry := e.service(nil, nil, nil).HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	assert.Equal(t, 0, retry.Accepted)
 	assert.Equal(t, 2, retry.Duplicates)
 	assert.Equal(t, 1, retry.Rejected)

@@ -10,14 +10,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // batchEvent is every event shape the ingest function takes other than an
 // API Gateway request, decoded in one pass: the bridge's batch under
 // "messages", an SQS batch under "Records".
 type batchEvent struct {
-	Messages *[]telemetry.Message `json:"messages"`
+	Messages *[]tempwatch.Message `json:"messages"`
 	Records  *[]events.SQSMessage `json:"Records"`
 }
 
@@ -28,8 +28,8 @@ const expectedEvents = `an MQTT bridge batch {"messages":[...]} or an SQS event 
 // BatchEventHandler returns the Lambda handler for the events that are not
 // API Gateway requests. Two shapes are known:
 //
-// The MQTT bridge's batch, a telemetry.BatchRequest in and a
-// telemetry.BatchResponse out:
+// The MQTT bridge's batch, a tempwatch.BatchRequest in and a
+// tempwatch.BatchResponse out:
 //
 //	in:  {"messages":[{"id":"42","topic":"tempwatch/acme/sensors/dev-1/readings",
 //	       "payload":"<base64 of the MQTT payload>","received_at":"2026-01-02T03:04:05.678Z"}]}
@@ -60,7 +60,7 @@ func BatchEventHandler(svc *Service) func(context.Context, json.RawMessage) (any
 		case ev.Messages != nil && ev.Records != nil:
 			return nil, fmt.Errorf("ingest: event has both messages and Records; want %s", expectedEvents)
 		case ev.Messages != nil:
-			return svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: *ev.Messages}), nil
+			return svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: *ev.Messages}), nil
 		case ev.Records != nil:
 			if err := checkSQS(*ev.Records); err != nil {
 				return nil, err
@@ -81,7 +81,7 @@ func checkSQS(records []events.SQSMessage) error {
 	for i, r := range records {
 		if r.EventSource != "aws:sqs" {
 			return fmt.Errorf("ingest: unknown event (Records[%d] has eventSource %q, not \"aws:sqs\"); want %s",
-				i, telemetry.Truncate(r.EventSource, 40), expectedEvents)
+				i, tempwatch.Truncate(r.EventSource, 40), expectedEvents)
 		}
 	}
 	return nil
@@ -99,7 +99,7 @@ func describeEvent(event []byte) string {
 	}
 	names := make([]string, 0, len(keys))
 	for k := range keys {
-		names = append(names, telemetry.Truncate(k, 40))
+		names = append(names, tempwatch.Truncate(k, 40))
 	}
 	slices.Sort(names)
 	if len(names) > 8 {

@@ -14,7 +14,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // BenchmarkBatchEvent runs 500-message bridge events through what the
@@ -40,16 +40,16 @@ func BenchmarkBatchEvent(b *testing.B) {
 	base := e.now.Add(-300 * 24 * time.Hour)
 	events := make([][]byte, b.N)
 	for n := range b.N {
-		msgs := make([]telemetry.Message, batch)
+		msgs := make([]tempwatch.Message, batch)
 		for i := range batch {
 			k := n*batch + i
 			at := base.Add(time.Duration(k/sensors) * time.Second)
 			payload := `{"value":` + strconv.FormatFloat(15+float64(k%1000)/100, 'f', -1, 64) +
 				`,"ts":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"}`
-			msgs[i] = telemetry.Message{ID: strconv.FormatInt(int64(k+1), 36), Topic: topics[k%sensors],
+			msgs[i] = tempwatch.Message{ID: strconv.FormatInt(int64(k+1), 36), Topic: topics[k%sensors],
 				Payload: []byte(payload), ReceivedAt: e.now.Add(time.Duration(i) * time.Microsecond)}
 		}
-		ev, err := json.Marshal(telemetry.BatchRequest{Messages: msgs})
+		ev, err := json.Marshal(tempwatch.BatchRequest{Messages: msgs})
 		require.NoError(b, err)
 		events[n] = ev
 	}
@@ -62,7 +62,7 @@ func BenchmarkBatchEvent(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var resp telemetry.BatchResponse
+		var resp tempwatch.BatchResponse
 		if err := json.Unmarshal(out, &resp); err != nil || resp.Accepted != batch {
 			b.Fatalf("event %d: accepted %d of %d (%v): %s", n, resp.Accepted, batch, err, out)
 		}

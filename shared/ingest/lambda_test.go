@@ -15,7 +15,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // TestBatchEventHandlerUnknownEvents: what the function runs for every
@@ -188,7 +188,7 @@ func TestSQSMessageIsABridgeMessage(t *testing.T) {
 	viaSQS := e.service(nil, nil, nil).HandleSQS(ctx, events.SQSEvent{Records: []events.SQSMessage{
 		sqsRecord("1", ruleBody(topic("acme", "dev-1"), payload, rcv), rcv)}})
 	require.Empty(t, viaSQS.BatchItemFailures)
-	viaBridge := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+	viaBridge := e.service(nil, nil, nil).HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		msg("1", topic("acme", "dev-1"), payload, rcv)}})
 	assert.Equal(t, 1, viaBridge.Duplicates, "the same reading, the same natural key")
 }

@@ -22,20 +22,20 @@ import (
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // countingArchive passes calls to next and counts them; writeThenFail makes
 // the next raw-payload call store and then report a failure, as a timeout
 // that fires after the server committed does.
 type countingArchive struct {
-	next          telemetry.PayloadArchive
+	next          tempwatch.PayloadArchive
 	mu            sync.Mutex
 	rawCalls      int
 	writeThenFail bool
 }
 
-func (c *countingArchive) InsertRawPayloads(ctx context.Context, ps []telemetry.RawPayload) error {
+func (c *countingArchive) InsertRawPayloads(ctx context.Context, ps []tempwatch.RawPayload) error {
 	c.mu.Lock()
 	c.rawCalls++
 	fail := c.writeThenFail
@@ -50,7 +50,7 @@ func (c *countingArchive) InsertRawPayloads(ctx context.Context, ps []telemetry.
 	return nil
 }
 
-func (c *countingArchive) InsertDeadLetters(ctx context.Context, ds []telemetry.DeadLetter) error {
+func (c *countingArchive) InsertDeadLetters(ctx context.Context, ds []tempwatch.DeadLetter) error {
 	return c.next.InsertDeadLetters(ctx, ds)
 }
 
@@ -92,7 +92,7 @@ func (e *testEnv) proxiedMongo(t *testing.T) (*mongodrv.Database, *faultproxy.Pr
 	return c.Database(e.mdb.Name()), proxy
 }
 
-func (e *testEnv) pending(t *testing.T) telemetry.OutboxPending {
+func (e *testEnv) pending(t *testing.T) tempwatch.OutboxPending {
 	t.Helper()
 	p, err := postgres.NewArchiveOutbox(e.db).Pending(context.Background())
 	require.NoError(t, err)
@@ -119,13 +119,13 @@ func TestHandleBatchMongoOutage(t *testing.T) {
 	first := e.serviceWith(cfg, nil, archive, latest)
 	a1 := topic("acme", "dev-1")
 	n := 0
-	batch := func(good int, extra ...telemetry.Message) telemetry.BatchRequest {
-		var msgs []telemetry.Message
+	batch := func(good int, extra ...tempwatch.Message) tempwatch.BatchRequest {
+		var msgs []tempwatch.Message
 		for range good {
 			n++
 			msgs = append(msgs, msg(fmt.Sprint("m", n), a1, fmt.Sprintf(`{"value":%d,"ts":%q}`, n%40, ts(e.now.Add(-time.Duration(n)*time.Second))), e.now))
 		}
-		return telemetry.BatchRequest{Messages: append(msgs, extra...)}
+		return tempwatch.BatchRequest{Messages: append(msgs, extra...)}
 	}
 
 	resp := first.HandleBatch(ctx, batch(3))
@@ -141,14 +141,14 @@ func TestHandleBatchMongoOutage(t *testing.T) {
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Equal(t, 6, e.count(t, `SELECT count(*) FROM readings`))
 	assert.Len(t, latest.offered, 2, "each batch's newest reading reached the latest cache")
-	assert.Equal(t, telemetry.OutboxPending{Calls: 2, Payloads: 3, DeadLetters: 1}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{Calls: 2, Payloads: 3, DeadLetters: 1}, e.pending(t))
 	assert.Contains(t, logs.String(), "MongoDB archive unavailable")
 
 	calls := archive.calls()
 	resp = first.HandleBatch(ctx, batch(2))
 	assert.Equal(t, 2, resp.Accepted)
 	assert.Equal(t, calls, archive.calls(), "once down, the archive is not asked again until a drain gets through")
-	assert.Equal(t, telemetry.OutboxPending{Calls: 3, Payloads: 5, DeadLetters: 1}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{Calls: 3, Payloads: 5, DeadLetters: 1}, e.pending(t))
 	e.assertPayloads(t, 3)
 
 	proxy.Restore()
@@ -160,7 +160,7 @@ func TestHandleBatchMongoOutage(t *testing.T) {
 	second := e.serviceWith(cfg, nil, archive, latest)
 	resp = second.HandleBatch(ctx, batch(2))
 	assert.Equal(t, 2, resp.Accepted)
-	assert.Equal(t, telemetry.OutboxPending{}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{}, e.pending(t))
 	e.assertPayloads(t, 10)
 	assert.Equal(t, 1, e.mongoCount(t, mongo.DeadLettersCollection, nil))
 	assert.Contains(t, logs.String(), "moved archive calls from the PostgreSQL outbox into MongoDB")
@@ -176,7 +176,7 @@ func TestHandleBatchMongoOutage(t *testing.T) {
 	third := e.serviceWith(cfg, nil, archive, latest)
 	resp = third.HandleBatch(ctx, batch(1))
 	assert.Equal(t, 1, resp.Accepted)
-	assert.Equal(t, telemetry.OutboxPending{}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{}, e.pending(t))
 	e.assertPayloads(t, 13)
 }
 
@@ -192,25 +192,25 @@ func TestHandleBatchMongoAndOutboxDown(t *testing.T) {
 	cfg := ingest.Config{Outbox: postgres.NewArchiveOutbox(outboxDB), ArchiveTimeout: time.Second}
 	svc := e.serviceWith(cfg, nil, mongo.NewPayloadStore(mdb), nil)
 	a1 := topic("acme", "dev-1")
-	msgs := []telemetry.Message{
+	msgs := []tempwatch.Message{
 		msg("a", a1, fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-2*time.Minute))), e.now),
 		msg("b", a1, fmt.Sprintf(`{"value":2,"ts":%q}`, ts(e.now.Add(-time.Minute))), e.now),
 		msg("bad", a1, `{"value":1000}`, e.now),
 	}
 	mongoProxy.Cut()
 	pgProxy.Cut()
-	resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	assert.Equal(t, 0, resp.Accepted+resp.Duplicates+resp.Rejected)
 	assert.Len(t, resp.BatchItemFailures, 3)
 	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`), "readings are the truth and are kept")
 
-	retry := e.service(nil, nil, nil).HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	retry := e.service(nil, nil, nil).HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	assert.Equal(t, 2, retry.Duplicates)
 	assert.Equal(t, 1, retry.Rejected)
 	assert.Empty(t, retry.BatchItemFailures)
 	e.assertPayloads(t, 2)
 	assert.Equal(t, 1, e.mongoCount(t, mongo.DeadLettersCollection, nil))
-	assert.Equal(t, telemetry.OutboxPending{}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{}, e.pending(t))
 }
 
 // TestArchiveOutageRecovery: one instance, on its own, finds MongoDB back
@@ -227,7 +227,7 @@ func TestArchiveOutageRecovery(t *testing.T) {
 	n := 0
 	send := func() bool { // Eventually polls from another goroutine: assert, not require
 		n++
-		resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+		resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 			msg(fmt.Sprint(n), topic("acme", "dev-1"), fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-time.Duration(n)*time.Second))), e.now),
 			msg(fmt.Sprint("bad", n), topic("acme", "dev-1"), `{"value":`, e.now),
 		}})
@@ -265,5 +265,5 @@ func TestHTTPIngestMongoDown(t *testing.T) {
 		ts(e.now.Add(-2*time.Minute)), ts(e.now.Add(-time.Minute))))
 	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, 2, e.count(t, `SELECT count(*) FROM readings`))
-	assert.Equal(t, telemetry.OutboxPending{Calls: 1, Payloads: 2}, e.pending(t))
+	assert.Equal(t, tempwatch.OutboxPending{Calls: 1, Payloads: 2}, e.pending(t))
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -47,7 +46,7 @@ type Config struct {
 
 	// Outbox keeps the raw payloads and dead letters the archive could not
 	// take, until they are drained into it; nil: their messages are retried.
-	Outbox telemetry.ArchiveOutbox
+	Outbox tempwatch.ArchiveOutbox
 	// ArchiveTimeout bounds one archive write; default 2 s.
 	ArchiveTimeout time.Duration
 	// DrainInterval is the least time between two drains of the outbox by
@@ -61,7 +60,7 @@ type Config struct {
 // Service ingests readings.
 type Service struct {
 	devices  *DeviceCache
-	readings telemetry.ReadingWriter
+	readings tempwatch.ReadingWriter
 	archive  *archiver
 	latest   LatestCache
 	log      *slog.Logger
@@ -69,7 +68,7 @@ type Service struct {
 }
 
 // NewService returns a Service. latest may be nil (no cache to feed).
-func NewService(devices *DeviceCache, readings telemetry.ReadingWriter, archive telemetry.PayloadArchive,
+func NewService(devices *DeviceCache, readings tempwatch.ReadingWriter, archive tempwatch.PayloadArchive,
 	latest LatestCache, log *slog.Logger, cfg Config) *Service {
 	if cfg.MaxFuture <= 0 {
 		cfg.MaxFuture = 5 * time.Minute
@@ -103,11 +102,11 @@ type item struct {
 	size       int // the message's full length when raw holds only its first bytes
 	receivedAt time.Time
 
-	ref      telemetry.DeviceRef
+	ref      tempwatch.DeviceRef
 	clientID string // the client the message names, when known (dead letters are listed by it)
-	device   telemetry.Device
-	payload  telemetry.Payload
-	reading  telemetry.NewReading
+	device   tempwatch.Device
+	payload  tempwatch.Payload
+	reading  tempwatch.NewReading
 
 	status    string
 	reason    string
@@ -130,10 +129,10 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 // BatchItemFailures: the retry finds the reading as a duplicate and stores
 // its raw payload (the same batch again is skipped; in another batch it is
 // a second copy, see mongo.PayloadStore).
-func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) telemetry.BatchResponse {
+func (s *Service) HandleBatch(ctx context.Context, req tempwatch.BatchRequest) tempwatch.BatchResponse {
 	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))
-	refs := map[string]telemetry.DeviceRef{} // a device sends many messages per batch
+	refs := map[string]tempwatch.DeviceRef{} // a device sends many messages per batch
 	for i, m := range req.Messages {
 		all[i] = item{id: m.ID, topic: m.Topic, source: SourceMQTT, raw: m.Payload, size: m.Size, receivedAt: m.ReceivedAt}
 		it := &all[i]
@@ -144,7 +143,7 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 		ref, ok := refs[m.Topic]
 		if !ok {
 			var err error
-			if ref, err = telemetry.ParseTopic(m.Topic); err != nil {
+			if ref, err = tempwatch.ParseTopic(m.Topic); err != nil {
 				if it.status == "" {
 					it.reject(err.Error())
 				}
@@ -156,7 +155,7 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 	}
 	s.process(ctx, items, nil)
 
-	resp := telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}
+	resp := tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}
 	for _, it := range items {
 		switch it.status {
 		case StatusStored:
@@ -165,9 +164,9 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 			resp.Duplicates++
 		case StatusRejected:
 			resp.Rejected++
-			resp.Rejections = append(resp.Rejections, telemetry.Rejection{ID: it.id, Reason: it.reason})
+			resp.Rejections = append(resp.Rejections, tempwatch.Rejection{ID: it.id, Reason: it.reason})
 		default:
-			resp.BatchItemFailures = append(resp.BatchItemFailures, telemetry.BatchItemFailure{ItemIdentifier: it.id})
+			resp.BatchItemFailures = append(resp.BatchItemFailures, tempwatch.BatchItemFailure{ItemIdentifier: it.id})
 		}
 	}
 	return resp
@@ -177,14 +176,14 @@ func (s *Service) HandleBatch(ctx context.Context, req telemetry.BatchRequest) t
 // (side by side), and cache; a due drain of the archive outbox runs
 // alongside. device, when not nil, is the already-authenticated sender of
 // all items (HTTP); otherwise each item's ref is resolved.
-func (s *Service) process(ctx context.Context, items []*item, device *telemetry.Device) {
+func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.Device) {
 	defer s.archive.drainAlongside(ctx)()
 	now := s.cfg.Now()
 	for _, it := range items {
 		if it.status != "" {
 			continue
 		}
-		p, err := telemetry.ParsePayload(it.raw)
+		p, err := tempwatch.ParsePayload(it.raw)
 		if err != nil {
 			it.reject(err.Error())
 			continue
@@ -250,14 +249,14 @@ func (s *Service) process(ctx context.Context, items []*item, device *telemetry.
 // resolve fills each item's device, rejecting pending items of unknown
 // devices. Items already rejected are resolved too where their topic names
 // a device, for their dead letters.
-func (s *Service) resolve(ctx context.Context, items []*item, device *telemetry.Device) error {
+func (s *Service) resolve(ctx context.Context, items []*item, device *tempwatch.Device) error {
 	if device != nil {
 		for _, it := range items {
 			it.device, it.ref, it.clientID = *device, device.Ref(), device.ClientID
 		}
 		return nil
 	}
-	refs := make([]telemetry.DeviceRef, 0, len(items))
+	refs := make([]tempwatch.DeviceRef, 0, len(items))
 	for _, it := range items {
 		if it.status == "" || (it.status == StatusRejected && it.ref.ClientSlug != "") {
 			refs = append(refs, it.ref)
@@ -333,7 +332,7 @@ func (s *Service) validate(it *item, now time.Time) {
 		it.reject(fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
 		return
 	}
-	it.reading = telemetry.NewReading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
+	it.reading = tempwatch.NewReading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
 	if it.payload.HasSeq {
 		seq := it.payload.Seq
 		it.reading.Seq = &seq
@@ -342,13 +341,13 @@ func (s *Service) validate(it *item, now time.Time) {
 
 // dedup returns the readings to write, unique by natural key, and the items
 // they came from (same index); later repeats in the batch point at the first.
-func (s *Service) dedup(items []*item) ([]telemetry.NewReading, []*item) {
+func (s *Service) dedup(items []*item) ([]tempwatch.NewReading, []*item) {
 	type key struct {
 		sensor string
 		at     int64
 	}
 	first := make(map[key]*item, len(items))
-	batch := make([]telemetry.NewReading, 0, len(items))
+	batch := make([]tempwatch.NewReading, 0, len(items))
 	written := make([]*item, 0, len(items))
 	for _, it := range items {
 		if it.status != "" {
@@ -386,16 +385,16 @@ type archiveResult struct {
 // the dead letters of the items rejected so far, side by side, in the
 // archive or else its outbox.
 func (s *Service) archiveJob(written, items []*item) func(context.Context) archiveResult {
-	raws := make([]telemetry.RawPayload, len(written))
+	raws := make([]tempwatch.RawPayload, len(written))
 	for i, it := range written {
-		raws[i] = telemetry.RawPayload{SensorID: it.reading.SensorID, MeasuredAt: it.reading.MeasuredAt,
+		raws[i] = tempwatch.RawPayload{SensorID: it.reading.SensorID, MeasuredAt: it.reading.MeasuredAt,
 			Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw}
 	}
-	var dead []telemetry.DeadLetter
+	var dead []tempwatch.DeadLetter
 	var deadItems []*item
 	for _, it := range items {
 		if it.status == StatusRejected {
-			dead = append(dead, telemetry.DeadLetter{MessageID: it.id, ClientID: it.clientID, SensorID: it.device.SensorID,
+			dead = append(dead, tempwatch.DeadLetter{MessageID: it.id, ClientID: it.clientID, SensorID: it.device.SensorID,
 				Reason: it.reason, Topic: it.topic, Source: it.source, ReceivedAt: it.receivedAt, Raw: it.raw, Size: it.size})
 			deadItems = append(deadItems, it)
 		}
@@ -465,9 +464,9 @@ func (s *Service) feedCache(ctx context.Context, items []*item) {
 	}
 }
 
-func refsOf(items []*item) []telemetry.DeviceRef {
-	seen := map[telemetry.DeviceRef]bool{}
-	var refs []telemetry.DeviceRef
+func refsOf(items []*item) []tempwatch.DeviceRef {
+	seen := map[tempwatch.DeviceRef]bool{}
+	var refs []tempwatch.DeviceRef
 	for _, it := range items {
 		if !seen[it.ref] {
 			seen[it.ref] = true

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -30,7 +29,7 @@ func TestHandleBatch(t *testing.T) {
 	now := e.now
 	rcv := now.Add(-time.Minute)
 	a1, a2, g1 := topic("acme", "dev-1"), topic("acme", "dev-2"), topic("globex", "dev-1")
-	batch := telemetry.BatchRequest{Messages: []telemetry.Message{
+	batch := tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		msg("good1", a1, fmt.Sprintf(`{"value":20,"ts":%q,"seq":1,"humidity":41}`, ts(now.Add(-10*time.Minute))), rcv),
 		msg("good2", a1, fmt.Sprintf(`{"temperature":22.5,"ts":%d}`, now.Add(-9*time.Minute).UnixMilli()), rcv),
 		msg("dup-in-batch", a1, fmt.Sprintf(`{"value":21,"ts":%q}`, ts(now.Add(-10*time.Minute))), rcv),
@@ -127,7 +126,7 @@ func TestHandleBatch(t *testing.T) {
 	})
 
 	t.Run("a later batch adds to existing buckets", func(t *testing.T) {
-		resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+		resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 			msg("late-low", a1, fmt.Sprintf(`{"value":-39.5,"ts":%q}`, ts(now.Add(-10*time.Minute+time.Second))), rcv),
 			msg("late-high", a1, fmt.Sprintf(`{"value":84,"ts":%q}`, ts(now.Add(-9*time.Minute-time.Second))), rcv),
 		}})
@@ -137,7 +136,7 @@ func TestHandleBatch(t *testing.T) {
 	})
 }
 
-func rejectedIDs(resp telemetry.BatchResponse) []string {
+func rejectedIDs(resp tempwatch.BatchResponse) []string {
 	var ids []string
 	for _, r := range resp.Rejections {
 		ids = append(ids, r.ID)
@@ -160,7 +159,7 @@ func TestBatchEventHandlerJSON(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	handler := ingest.BatchEventHandler(e.service(nil, nil, nil))
-	event, err := json.Marshal(telemetry.BatchRequest{Messages: []telemetry.Message{
+	event, err := json.Marshal(tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		msg("1", topic("acme", "dev-1"), fmt.Sprintf(`{"value":4,"ts":%q}`, ts(e.now.Add(-time.Minute))), e.now),
 		msg("2", topic("acme", "dev-1"), `{}`, e.now),
 	}})
@@ -183,15 +182,15 @@ func TestHandleBatchDeletedSensor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	svc := e.service(nil, nil, nil)
-	reading := func(id, dev string, d time.Duration) telemetry.Message {
+	reading := func(id, dev string, d time.Duration) tempwatch.Message {
 		return msg(id, topic("acme", dev), fmt.Sprintf(`{"value":1,"ts":%q}`, ts(e.now.Add(-d))), e.now)
 	}
-	require.Equal(t, 2, svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+	require.Equal(t, 2, svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 		reading("w1", "dev-1", time.Hour), reading("w2", "dev-2", time.Hour)}}).Accepted)
 	_, err := e.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, e.acme2)
 	require.NoError(t, err)
 
-	batch := telemetry.BatchRequest{Messages: []telemetry.Message{reading("a", "dev-1", time.Minute), reading("b", "dev-2", time.Minute)}}
+	batch := tempwatch.BatchRequest{Messages: []tempwatch.Message{reading("a", "dev-1", time.Minute), reading("b", "dev-2", time.Minute)}}
 	first := svc.HandleBatch(ctx, batch)
 	assert.Len(t, first.BatchItemFailures, 2)
 	second := svc.HandleBatch(ctx, batch)
@@ -203,8 +202,8 @@ func TestHandleBatchDeletedSensor(t *testing.T) {
 func TestHandleBatchEmpty(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	resp := e.service(nil, nil, nil).HandleBatch(context.Background(), telemetry.BatchRequest{})
-	assert.Equal(t, telemetry.BatchResponse{BatchItemFailures: []telemetry.BatchItemFailure{}}, resp)
+	resp := e.service(nil, nil, nil).HandleBatch(context.Background(), tempwatch.BatchRequest{})
+	assert.Equal(t, tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}, resp)
 }
 
 // TestHandleBatchFeedsLatestCache runs ingest against the real cache: the
@@ -216,7 +215,7 @@ func TestHandleBatchFeedsLatestCache(t *testing.T) {
 	svc := e.service(nil, nil, nil) // real cache.Cache on the env's Redis prefix
 	a1 := topic("acme", "dev-1")
 	send := func(id string, v float64, ago time.Duration) {
-		resp := svc.HandleBatch(ctx, telemetry.BatchRequest{Messages: []telemetry.Message{
+		resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 			msg(id, a1, fmt.Sprintf(`{"value":%g,"ts":%q}`, v, ts(e.now.Add(-ago))), e.now)}})
 		require.Equal(t, 1, resp.Accepted)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // IoTRuleSQL is the AWS IoT Core topic rule that puts devices' readings on
@@ -77,7 +77,7 @@ func ParseIoTRuleMessage(body string) (IoTRuleMessage, error) {
 // sqsMessage maps an SQS record to the message HandleBatch takes, named by
 // its messageId. A body that is not an IoTRuleMessage becomes a refused
 // message carrying the whole body, so it is dead-lettered, never retried.
-func sqsMessage(r events.SQSMessage) telemetry.Message {
+func sqsMessage(r events.SQSMessage) tempwatch.Message {
 	m, err := ParseIoTRuleMessage(r.Body)
 	if err != nil {
 		// SentTimestamp is the same on every delivery of the message, which
@@ -86,10 +86,10 @@ func sqsMessage(r events.SQSMessage) telemetry.Message {
 		if ms, perr := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64); perr == nil {
 			sent = time.UnixMilli(ms).UTC()
 		}
-		return telemetry.Message{ID: r.MessageId, Topic: m.Topic, Payload: []byte(r.Body), ReceivedAt: sent,
+		return tempwatch.Message{ID: r.MessageId, Topic: m.Topic, Payload: []byte(r.Body), ReceivedAt: sent,
 			Refused: "SQS body is not the topic rule's message: " + err.Error()}
 	}
-	return telemetry.Message{ID: r.MessageId, Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.UnixMilli(m.ReceivedAt).UTC()}
+	return tempwatch.Message{ID: r.MessageId, Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.UnixMilli(m.ReceivedAt).UTC()}
 }
 
 // HandleSQS ingests an SQS batch of IoTRuleMessage bodies as HandleBatch
@@ -99,11 +99,11 @@ func sqsMessage(r events.SQSMessage) telemetry.Message {
 // queue: stored, a duplicate, or rejected and dead-lettered — a malformed
 // body included, so no message cycles through the queue for good.
 func (s *Service) HandleSQS(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	msgs := make([]telemetry.Message, len(ev.Records))
+	msgs := make([]tempwatch.Message, len(ev.Records))
 	for i, r := range ev.Records {
 		msgs[i] = sqsMessage(r)
 	}
-	resp := s.HandleBatch(ctx, telemetry.BatchRequest{Messages: msgs})
+	resp := s.HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
 	out := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, len(resp.BatchItemFailures))}
 	for i, f := range resp.BatchItemFailures {
 		out.BatchItemFailures[i] = events.SQSBatchItemFailure{ItemIdentifier: f.ItemIdentifier}

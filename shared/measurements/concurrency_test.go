@@ -12,7 +12,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -35,10 +34,10 @@ func TestCorrectionsRacingIngestKeepRollupsExact(t *testing.T) {
 	go func() { // ingest: even seconds, 30 batches of 10
 		defer wg.Done()
 		for b := range 30 {
-			batch := make([]telemetry.NewReading, 10)
+			batch := make([]tempwatch.NewReading, 10)
 			for i := range batch {
 				n := b*10 + i
-				batch[i] = telemetry.NewReading{SensorID: sensor, Value: float64(n%37) - 5, MeasuredAt: base.Add(time.Duration(2*n) * time.Second)}
+				batch[i] = tempwatch.NewReading{SensorID: sensor, Value: float64(n%37) - 5, MeasuredAt: base.Add(time.Duration(2*n) * time.Second)}
 			}
 			if _, err := writer.WriteReadings(ctx, batch); err != nil {
 				errs <- err

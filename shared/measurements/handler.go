@@ -58,7 +58,7 @@ func (h *Handler) invalidate(r *http.Request, sensorID string) {
 }
 
 // sensor returns the sensor with id if p may read it (and, with write, change its data).
-func (h *Handler) sensor(r *http.Request, p auth.Principal, id string, write bool) (*tempwatch.Sensor, error) {
+func (h *Handler) sensor(r *http.Request, p tempwatch.Principal, id string, write bool) (*tempwatch.Sensor, error) {
 	s, err := h.sensors.FindSensorByID(r.Context(), id)
 	if err != nil {
 		return nil, err

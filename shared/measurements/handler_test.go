@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/measurements"
@@ -209,7 +208,7 @@ func TestMeasurementRoles(t *testing.T) {
 	create := fmt.Sprintf(`{"sensor_id":%q,"value":1}`, sensor)
 	tests := []struct {
 		name   string
-		p      *auth.Principal
+		p      *tempwatch.Principal
 		method string
 		path   string
 		body   string

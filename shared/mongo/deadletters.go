@@ -11,14 +11,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 var (
-	_ telemetry.DeadLetterReader = (*PayloadStore)(nil)
-	_ telemetry.DeadLetterExpiry = (*PayloadStore)(nil)
-	_ telemetry.PayloadFinder    = (*PayloadStore)(nil)
+	_ tempwatch.DeadLetterReader = (*PayloadStore)(nil)
+	_ tempwatch.DeadLetterExpiry = (*PayloadStore)(nil)
+	_ tempwatch.PayloadFinder    = (*PayloadStore)(nil)
 )
 
 // deadLetterTTLIndex names the TTL index, so a changed time to live finds it.
@@ -52,12 +51,12 @@ type deadLetterDoc struct {
 	Head       []byte    `bson:"head"`
 }
 
-func (d deadLetterDoc) stored() telemetry.StoredDeadLetter {
+func (d deadLetterDoc) stored() tempwatch.StoredDeadLetter {
 	head := d.Head
 	if head == nil && d.Raw != nil { // stored before heads were
-		head = d.Raw[:min(len(d.Raw), telemetry.DeadLetterHeadBytes)]
+		head = d.Raw[:min(len(d.Raw), tempwatch.DeadLetterHeadBytes)]
 	}
-	return telemetry.StoredDeadLetter{ID: d.ID, Head: head, DeadLetter: telemetry.DeadLetter{
+	return tempwatch.StoredDeadLetter{ID: d.ID, Head: head, DeadLetter: tempwatch.DeadLetter{
 		MessageID: d.MessageID, ClientID: d.ClientID, SensorID: d.SensorID, Reason: d.Reason, Topic: d.Topic,
 		Source: d.Source, ReceivedAt: d.ReceivedAt.UTC(), Raw: d.Raw, Size: max(d.RawSize, len(d.Raw)),
 	}}
@@ -65,8 +64,8 @@ func (d deadLetterDoc) stored() telemetry.StoredDeadLetter {
 
 // FindDeadLetters returns up to f.Page.Limit+1 dead letters newest received
 // first, then by id descending, without their kept bytes.
-func (s *PayloadStore) FindDeadLetters(ctx context.Context, f telemetry.DeadLetterFilter) ([]telemetry.StoredDeadLetter, error) {
-	out := []telemetry.StoredDeadLetter{}
+func (s *PayloadStore) FindDeadLetters(ctx context.Context, f tempwatch.DeadLetterFilter) ([]tempwatch.StoredDeadLetter, error) {
+	out := []tempwatch.StoredDeadLetter{}
 	if f.ClientID == "" && !f.AllClients {
 		return out, nil
 	}
@@ -129,18 +128,18 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f telemetry.DeadLett
 }
 
 // FindDeadLetterByID returns the dead letter with id and its kept bytes, or ENOTFOUND.
-func (s *PayloadStore) FindDeadLetterByID(ctx context.Context, id string) (telemetry.StoredDeadLetter, error) {
+func (s *PayloadStore) FindDeadLetterByID(ctx context.Context, id string) (tempwatch.StoredDeadLetter, error) {
 	notFound := tempwatch.Errorf(tempwatch.ENOTFOUND, "Dead letter not found.")
 	if !deadLetterIDPattern.MatchString(id) {
-		return telemetry.StoredDeadLetter{}, notFound
+		return tempwatch.StoredDeadLetter{}, notFound
 	}
 	var d deadLetterDoc
 	err := s.dead.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return telemetry.StoredDeadLetter{}, notFound
+		return tempwatch.StoredDeadLetter{}, notFound
 	case err != nil:
-		return telemetry.StoredDeadLetter{}, translate(err, "find dead letter")
+		return tempwatch.StoredDeadLetter{}, translate(err, "find dead letter")
 	}
 	return d.stored(), nil
 }

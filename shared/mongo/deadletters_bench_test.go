@@ -10,7 +10,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -28,15 +27,15 @@ func BenchmarkDeadLetters(b *testing.B) {
 			now := time.Now()
 			clients := []string{clientA, clientB, ""}
 			for start := 0; start < size.n; start += 500 {
-				ds := make([]telemetry.DeadLetter, 0, 500)
+				ds := make([]tempwatch.DeadLetter, 0, 500)
 				for i := start; i < min(start+500, size.n); i++ {
-					ds = append(ds, telemetry.DeadLetter{MessageID: fmt.Sprint(i), ClientID: clients[i%3], Reason: "payload is not JSON",
+					ds = append(ds, tempwatch.DeadLetter{MessageID: fmt.Sprint(i), ClientID: clients[i%3], Reason: "payload is not JSON",
 						Topic: "t", Source: "mqtt", ReceivedAt: now.Add(-time.Duration(i) * time.Second), Raw: make([]byte, size.raw)})
 				}
 				require.NoError(b, s.InsertDeadLetters(ctx, ds))
 			}
 			page := tempwatch.PageRequest{Limit: 50}
-			first, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true, Page: page})
+			first, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true, Page: page})
 			require.NoError(b, err)
 			id := first[0].ID
 			run := func(name string, op func() error) time.Duration {
@@ -51,15 +50,15 @@ func BenchmarkDeadLetters(b *testing.B) {
 			}
 			ref := run("by-id", func() error { _, err := s.FindDeadLetterByID(ctx, id); return err })
 			client := run("client-page", func() error {
-				_, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{ClientID: clientA, Since: now.Add(-telemetry.DefaultDeadLetterTTL), Page: page})
+				_, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{ClientID: clientA, Since: now.Add(-tempwatch.DefaultDeadLetterTTL), Page: page})
 				return err
 			})
 			all := run("admin-page", func() error {
-				_, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true, Since: now.Add(-telemetry.DefaultDeadLetterTTL), Page: page})
+				_, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true, Since: now.Add(-tempwatch.DefaultDeadLetterTTL), Page: page})
 				return err
 			})
 			sweep := run("sweep-none-expired", func() error {
-				_, err := s.SweepDeadLetters(ctx, now.Add(-telemetry.DefaultDeadLetterTTL), 1000)
+				_, err := s.SweepDeadLetters(ctx, now.Add(-tempwatch.DefaultDeadLetterTTL), 1000)
 				return err
 			})
 			if ref > 0 {

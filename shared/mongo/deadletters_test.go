@@ -12,7 +12,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -28,17 +27,17 @@ func TestDeadLetterFieldsAreStoredAndRead(t *testing.T) {
 	ctx := context.Background()
 	s := mongo.NewPayloadStore(mongotest.MustDatabase(t))
 	at := time.Date(2026, 2, 3, 4, 5, 6, 7_000_000, time.UTC)
-	long := make([]byte, telemetry.DeadLetterHeadBytes+10)
+	long := make([]byte, tempwatch.DeadLetterHeadBytes+10)
 	for i := range long {
 		long[i] = 'a' + byte(i%26)
 	}
-	refused := telemetry.DeadLetter{MessageID: "m1", ClientID: clientA, SensorID: sensor1, Reason: "payload is larger than 65536 bytes",
+	refused := tempwatch.DeadLetter{MessageID: "m1", ClientID: clientA, SensorID: sensor1, Reason: "payload is larger than 65536 bytes",
 		Topic: "tempwatch/a/sensors/d1/readings", Source: "mqtt", ReceivedAt: at, Raw: long, Size: 10 << 20}
-	unknown := telemetry.DeadLetter{MessageID: "m2", Reason: "unknown device", Topic: "tempwatch/x/sensors/y/readings",
+	unknown := tempwatch.DeadLetter{MessageID: "m2", Reason: "unknown device", Topic: "tempwatch/x/sensors/y/readings",
 		Source: "mqtt", ReceivedAt: at.Add(time.Second), Raw: []byte(`{"value":1}`)}
-	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{refused, unknown}))
+	require.NoError(t, s.InsertDeadLetters(ctx, []tempwatch.DeadLetter{refused, unknown}))
 
-	got, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true, Page: tempwatch.PageRequest{Limit: 10}})
+	got, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true, Page: tempwatch.PageRequest{Limit: 10}})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	assert.Equal(t, "m2", got[0].MessageID, "newest received first")
@@ -55,7 +54,7 @@ func TestDeadLetterFieldsAreStoredAndRead(t *testing.T) {
 	assert.Equal(t, "mqtt", r.Source)
 	assert.True(t, at.Equal(r.ReceivedAt), "received_at %s, want %s", r.ReceivedAt, at)
 	assert.Equal(t, 10<<20, r.Size, "the full length the bridge reported, not the bytes it handed over")
-	assert.Equal(t, long[:telemetry.DeadLetterHeadBytes], r.Head)
+	assert.Equal(t, long[:tempwatch.DeadLetterHeadBytes], r.Head)
 	assert.Nil(t, r.Raw, "a list does not read the kept bytes")
 
 	one, err := s.FindDeadLetterByID(ctx, r.ID)
@@ -77,9 +76,9 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 	require.NoError(t, s.EnsureIndexes(ctx))
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	// Pairs share a received time, so the id breaks ties.
-	var ds []telemetry.DeadLetter
+	var ds []tempwatch.DeadLetter
 	for i := range 12 {
-		d := telemetry.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt",
+		d := tempwatch.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt",
 			ReceivedAt: base.Add(time.Duration(i/2) * time.Minute), Raw: []byte(fmt.Sprint(i))}
 		switch i % 3 {
 		case 0:
@@ -99,22 +98,22 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		f    telemetry.DeadLetterFilter
+		f    tempwatch.DeadLetterFilter
 		want []string // message ids in any order
 	}{
-		{"no client and not all: nothing", telemetry.DeadLetterFilter{}, nil},
-		{"all clients, those of none too", telemetry.DeadLetterFilter{AllClients: true},
+		{"no client and not all: nothing", tempwatch.DeadLetterFilter{}, nil},
+		{"all clients, those of none too", tempwatch.DeadLetterFilter{AllClients: true},
 			[]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}},
-		{"one client", telemetry.DeadLetterFilter{ClientID: clientA}, []string{"0", "1", "3", "4", "6", "7", "9", "10"}},
-		{"one client's sensor", telemetry.DeadLetterFilter{ClientID: clientA, SensorID: sensor2}, []string{"1", "4", "7", "10"}},
-		{"a sensor of another client", telemetry.DeadLetterFilter{ClientID: clientB, SensorID: sensor1}, nil},
-		{"from inclusive, to exclusive", telemetry.DeadLetterFilter{ClientID: clientA,
+		{"one client", tempwatch.DeadLetterFilter{ClientID: clientA}, []string{"0", "1", "3", "4", "6", "7", "9", "10"}},
+		{"one client's sensor", tempwatch.DeadLetterFilter{ClientID: clientA, SensorID: sensor2}, []string{"1", "4", "7", "10"}},
+		{"a sensor of another client", tempwatch.DeadLetterFilter{ClientID: clientB, SensorID: sensor1}, nil},
+		{"from inclusive, to exclusive", tempwatch.DeadLetterFilter{ClientID: clientA,
 			From: ptr(base.Add(time.Minute)), To: ptr(base.Add(3 * time.Minute))}, []string{"3", "4"}},
-		{"bounds between milliseconds", telemetry.DeadLetterFilter{AllClients: true,
+		{"bounds between milliseconds", tempwatch.DeadLetterFilter{AllClients: true,
 			From: ptr(base.Add(time.Minute - time.Microsecond)), To: ptr(base.Add(2*time.Minute + time.Microsecond))},
 			[]string{"2", "3", "4", "5"}},
-		{"since hides the expired", telemetry.DeadLetterFilter{AllClients: true, Since: base.Add(5 * time.Minute)}, []string{"10", "11"}},
-		{"from before since is since", telemetry.DeadLetterFilter{ClientID: clientB, From: ptr(base), Since: base.Add(4 * time.Minute)},
+		{"since hides the expired", tempwatch.DeadLetterFilter{AllClients: true, Since: base.Add(5 * time.Minute)}, []string{"10", "11"}},
+		{"from before since is since", tempwatch.DeadLetterFilter{ClientID: clientB, From: ptr(base), Since: base.Add(4 * time.Minute)},
 			[]string{"8"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,10 +129,10 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 	}
 
 	// Paging two at a time: every dead letter once, in (received_at, id) descending order.
-	var seen []telemetry.StoredDeadLetter
+	var seen []tempwatch.StoredDeadLetter
 	page := tempwatch.PageRequest{Limit: 2}
 	for range 20 {
-		got, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true, Page: page})
+		got, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true, Page: page})
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(got), 3)
 		more := len(got) > 2
@@ -152,7 +151,7 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 			"item %d (%s %s) must follow item %d (%s %s)", i, b.ReceivedAt, b.ID, i-1, a.ReceivedAt, a.ID)
 	}
 
-	_, err := s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true,
+	_, err := s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true,
 		Page: tempwatch.PageRequest{Limit: 2, Cursor: &tempwatch.Cursor{CreatedAt: base, ID: "42"}}})
 	assert.Equal(t, tempwatch.EINVALID, tempwatch.ErrorCode(err), "a cursor of another list")
 }
@@ -198,13 +197,13 @@ func TestDeadLetterTTL(t *testing.T) {
 	}
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	var ds []telemetry.DeadLetter
+	var ds []tempwatch.DeadLetter
 	for i := range 25 {
 		at := now.Add(-48 * time.Hour).Add(time.Duration(i) * time.Second) // expired
 		if i >= 20 {
 			at = now.Add(-time.Duration(i) * time.Second) // fresh
 		}
-		ds = append(ds, telemetry.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte{byte(i)}})
+		ds = append(ds, tempwatch.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte{byte(i)}})
 	}
 	require.NoError(t, s.InsertDeadLetters(ctx, ds))
 	count := func() int64 {
@@ -233,9 +232,9 @@ func TestSweepDeadLettersInRounds(t *testing.T) {
 	db := mongotest.MustDatabase(t)
 	s := mongo.NewPayloadStore(db)
 	old := time.Now().Add(-time.Hour)
-	ds := make([]telemetry.DeadLetter, 2600)
+	ds := make([]tempwatch.DeadLetter, 2600)
 	for i := range ds {
-		ds[i] = telemetry.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: old, Raw: []byte(fmt.Sprint(i))}
+		ds[i] = tempwatch.DeadLetter{MessageID: fmt.Sprint(i), Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: old, Raw: []byte(fmt.Sprint(i))}
 	}
 	require.NoError(t, s.InsertDeadLetters(ctx, ds))
 	n, err := s.SweepDeadLetters(ctx, time.Now(), 2500)

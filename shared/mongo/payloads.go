@@ -17,7 +17,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -56,12 +55,12 @@ const (
 // topic, source, received_at, client_id and sensor_id (absent when the
 // message named none we know), raw (at most MaxDeadLetterBytes), raw_size
 // (the message's full length), and head (raw's first
-// telemetry.DeadLetterHeadBytes, so a list reads no more than it shows).
+// tempwatch.DeadLetterHeadBytes, so a list reads no more than it shows).
 type PayloadStore struct {
 	raw, dead *mongo.Collection
 }
 
-var _ telemetry.PayloadArchive = (*PayloadStore)(nil)
+var _ tempwatch.PayloadArchive = (*PayloadStore)(nil)
 
 // NewPayloadStore returns a PayloadStore on db.
 func NewPayloadStore(db *mongo.Database) *PayloadStore {
@@ -119,16 +118,16 @@ type payloadBatch struct {
 // InsertRawPayloads stores ps in one document per source (more when their
 // bytes exceed maxBatchBytes). A batch stored before (same natural keys) is
 // skipped; a payload repeated within ps is stored once.
-func (s *PayloadStore) InsertRawPayloads(ctx context.Context, ps []telemetry.RawPayload) error {
+func (s *PayloadStore) InsertRawPayloads(ctx context.Context, ps []tempwatch.RawPayload) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	sorted := slices.Clone(ps)
-	slices.SortStableFunc(sorted, func(a, b telemetry.RawPayload) int {
+	slices.SortStableFunc(sorted, func(a, b tempwatch.RawPayload) int {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.SensorID, b.SensorID),
 			cmp.Compare(a.Topic, b.Topic), a.MeasuredAt.Compare(b.MeasuredAt))
 	})
-	sorted = slices.CompactFunc(sorted, func(a, b telemetry.RawPayload) bool {
+	sorted = slices.CompactFunc(sorted, func(a, b tempwatch.RawPayload) bool {
 		return a.SensorID == b.SensorID && a.MeasuredAt.Equal(b.MeasuredAt)
 	})
 	var docs []any
@@ -145,7 +144,7 @@ func (s *PayloadStore) InsertRawPayloads(ctx context.Context, ps []telemetry.Raw
 }
 
 // packBatch builds the document of ps: one source, sorted by stream, then time.
-func packBatch(ps []telemetry.RawPayload) payloadBatch {
+func packBatch(ps []tempwatch.RawPayload) payloadBatch {
 	b := payloadBatch{Source: ps[0].Source, Count: len(ps), Format: payloadFormat, From: ps[0].MeasuredAt, To: ps[0].MeasuredAt}
 	h := sha256.New()
 	var entries []byte
@@ -175,7 +174,7 @@ func packBatch(ps []telemetry.RawPayload) payloadBatch {
 }
 
 // unpack calls yield with each payload of b until it returns false.
-func (b payloadBatch) unpack(yield func(telemetry.RawPayload) bool) error {
+func (b payloadBatch) unpack(yield func(tempwatch.RawPayload) bool) error {
 	if b.Format != payloadFormat {
 		return fmt.Errorf("mongo: raw payload batch %s has format %d, want %d", b.ID, b.Format, payloadFormat)
 	}
@@ -191,7 +190,7 @@ func (b payloadBatch) unpack(yield func(telemetry.RawPayload) bool) error {
 		}
 		raw := make([]byte, n)
 		_, _ = r.Read(raw)
-		p := telemetry.RawPayload{SensorID: b.Sensors[stream], Topic: b.Topics[stream], Source: b.Source,
+		p := tempwatch.RawPayload{SensorID: b.Sensors[stream], Topic: b.Topics[stream], Source: b.Source,
 			MeasuredAt: time.UnixMicro(at).UTC(), ReceivedAt: time.UnixMicro(rcv).UTC(), Raw: raw}
 		if !yield(p) {
 			return nil
@@ -202,37 +201,37 @@ func (b payloadBatch) unpack(yield func(telemetry.RawPayload) bool) error {
 
 // FindPayload returns the raw payload of the reading (sensorID, measuredAt),
 // or an ENOTFOUND error.
-func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measuredAt time.Time) (telemetry.RawPayload, error) {
+func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measuredAt time.Time) (tempwatch.RawPayload, error) {
 	at := measuredAt.UTC().Truncate(time.Microsecond)
 	cur, err := s.raw.Find(ctx, bson.D{{Key: "sensors", Value: sensorID},
 		{Key: "from", Value: bson.D{{Key: "$lte", Value: at}}}, {Key: "to", Value: bson.D{{Key: "$gte", Value: at}}}})
 	if err != nil {
-		return telemetry.RawPayload{}, translate(err, "find raw payload")
+		return tempwatch.RawPayload{}, translate(err, "find raw payload")
 	}
 	defer func() { _ = cur.Close(ctx) }()
 	for cur.Next(ctx) {
 		var b payloadBatch
 		if err := cur.Decode(&b); err != nil {
-			return telemetry.RawPayload{}, fmt.Errorf("mongo: decode raw payload batch: %w", err)
+			return tempwatch.RawPayload{}, fmt.Errorf("mongo: decode raw payload batch: %w", err)
 		}
-		var found *telemetry.RawPayload
-		err := b.unpack(func(p telemetry.RawPayload) bool {
+		var found *tempwatch.RawPayload
+		err := b.unpack(func(p tempwatch.RawPayload) bool {
 			if p.SensorID == sensorID && p.MeasuredAt.Equal(at) {
 				found = &p
 			}
 			return found == nil
 		})
 		if err != nil {
-			return telemetry.RawPayload{}, err
+			return tempwatch.RawPayload{}, err
 		}
 		if found != nil {
 			return *found, nil
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return telemetry.RawPayload{}, translate(err, "find raw payload")
+		return tempwatch.RawPayload{}, translate(err, "find raw payload")
 	}
-	return telemetry.RawPayload{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Raw payload not found.")
+	return tempwatch.RawPayload{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Raw payload not found.")
 }
 
 // CountPayloads returns how many distinct readings have a raw payload
@@ -254,7 +253,7 @@ func (s *PayloadStore) CountPayloads(ctx context.Context) (distinct, stored int,
 		if err := cur.Decode(&b); err != nil {
 			return 0, 0, fmt.Errorf("mongo: decode raw payload batch: %w", err)
 		}
-		err := b.unpack(func(p telemetry.RawPayload) bool {
+		err := b.unpack(func(p tempwatch.RawPayload) bool {
 			seen[key{p.SensorID, p.MeasuredAt.UnixMicro()}] = true
 			stored++
 			return true
@@ -270,7 +269,7 @@ func (s *PayloadStore) CountPayloads(ctx context.Context) (distinct, stored int,
 }
 
 // InsertDeadLetters stores ds in one InsertMany.
-func (s *PayloadStore) InsertDeadLetters(ctx context.Context, ds []telemetry.DeadLetter) error {
+func (s *PayloadStore) InsertDeadLetters(ctx context.Context, ds []tempwatch.DeadLetter) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -293,12 +292,12 @@ func (s *PayloadStore) InsertDeadLetters(ctx context.Context, ds []telemetry.Dea
 		docs[i] = append(doc,
 			bson.E{Key: "raw", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), MaxDeadLetterBytes)]}},
 			bson.E{Key: "raw_size", Value: max(d.Size, len(d.Raw))},
-			bson.E{Key: "head", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), telemetry.DeadLetterHeadBytes)]}})
+			bson.E{Key: "head", Value: bson.Binary{Data: d.Raw[:min(len(d.Raw), tempwatch.DeadLetterHeadBytes)]}})
 	}
 	return insertIgnoringDuplicates(ctx, s.dead, docs, "dead letters")
 }
 
-func deadLetterID(d telemetry.DeadLetter) string {
+func deadLetterID(d tempwatch.DeadLetter) string {
 	h := sha256.New()
 	for _, part := range [][]byte{[]byte(d.MessageID), []byte(d.Topic), d.Raw} {
 		writeHashed(h, part)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -24,11 +23,11 @@ func TestPayloadStore(t *testing.T) {
 	require.NoError(t, s.EnsureIndexes(ctx))
 	at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	rcv := at.Add(time.Second).Truncate(time.Millisecond) // BSON dates hold milliseconds
-	raw := func(sensor string, measured time.Time, payload string) telemetry.RawPayload {
-		return telemetry.RawPayload{SensorID: sensor, MeasuredAt: measured, Topic: "t/" + sensor, Source: "mqtt",
+	raw := func(sensor string, measured time.Time, payload string) tempwatch.RawPayload {
+		return tempwatch.RawPayload{SensorID: sensor, MeasuredAt: measured, Topic: "t/" + sensor, Source: "mqtt",
 			ReceivedAt: rcv, Raw: []byte(payload)}
 	}
-	ps := []telemetry.RawPayload{
+	ps := []tempwatch.RawPayload{
 		raw("s1", at, `{"value":1,"battery":{"v":3.1,"ok":true},"tags":["a"]}`),
 		raw("s1", at.Add(time.Microsecond), `{"value":2,"$where":"x","a.b":1}`), // kept as bytes, whatever the names
 		raw("s2", at, "\xff not even UTF-8"),
@@ -41,7 +40,7 @@ func TestPayloadStore(t *testing.T) {
 	assert.EqualValues(t, 1, n, "one document per batch, a retried batch adds nothing")
 
 	again := raw("s1", at.In(time.FixedZone("x", 3600)), `{"value":9}`) // the same reading, redelivered in a later batch
-	require.NoError(t, s.InsertRawPayloads(ctx, []telemetry.RawPayload{again, raw("s3", at, `{"value":3}`), raw("s3", at, `{"value":4}`)}))
+	require.NoError(t, s.InsertRawPayloads(ctx, []tempwatch.RawPayload{again, raw("s3", at, `{"value":3}`), raw("s3", at, `{"value":4}`)}))
 	distinct, stored, err := s.CountPayloads(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 4, distinct)
@@ -64,18 +63,18 @@ func TestPayloadStore(t *testing.T) {
 		assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "%s %s", missing.sensor, missing.at)
 	}
 
-	dl := telemetry.DeadLetter{MessageID: "m1", Reason: "payload is not JSON", Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte("x")}
+	dl := tempwatch.DeadLetter{MessageID: "m1", Reason: "payload is not JSON", Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte("x")}
 	other := dl
 	other.ReceivedAt = at.Add(time.Second) // the same bytes received again: another dead letter
-	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{dl, other}))
-	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{dl}), "a retried batch adds nothing")
+	require.NoError(t, s.InsertDeadLetters(ctx, []tempwatch.DeadLetter{dl, other}))
+	require.NoError(t, s.InsertDeadLetters(ctx, []tempwatch.DeadLetter{dl}), "a retried batch adds nothing")
 	n, err = db.Collection(mongo.DeadLettersCollection).CountDocuments(ctx, bson.D{{Key: "reason", Value: "payload is not JSON"}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, n)
 
-	huge := telemetry.DeadLetter{MessageID: "m2", Reason: "payload is larger than 65536 bytes", Topic: "t", Source: "mqtt",
+	huge := tempwatch.DeadLetter{MessageID: "m2", Reason: "payload is larger than 65536 bytes", Topic: "t", Source: "mqtt",
 		ReceivedAt: at, Raw: make([]byte, mongo.MaxDeadLetterBytes+1000)}
-	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{huge}), "an oversized payload is dead-lettered, not retried forever")
+	require.NoError(t, s.InsertDeadLetters(ctx, []tempwatch.DeadLetter{huge}), "an oversized payload is dead-lettered, not retried forever")
 	var doc struct {
 		Raw     []byte `bson:"raw"`
 		RawSize int    `bson:"raw_size"`
@@ -86,11 +85,11 @@ func TestPayloadStore(t *testing.T) {
 
 	// A message refused by its sender comes as its first bytes and its
 	// full size, and names its client and sensor for the per-client list.
-	refused := telemetry.DeadLetter{MessageID: "m3", ClientID: "c1", SensorID: "s1", Reason: "payload is larger than 65536 bytes",
+	refused := tempwatch.DeadLetter{MessageID: "m3", ClientID: "c1", SensorID: "s1", Reason: "payload is larger than 65536 bytes",
 		Topic: "t", Source: "mqtt", ReceivedAt: at, Raw: []byte("head"), Size: 10 << 20}
-	unknown := telemetry.DeadLetter{MessageID: "m4", Reason: "topic is not tempwatch/<client-slug>/sensors/<device-id>/readings",
+	unknown := tempwatch.DeadLetter{MessageID: "m4", Reason: "topic is not tempwatch/<client-slug>/sensors/<device-id>/readings",
 		Topic: "x", Source: "mqtt", ReceivedAt: at, Raw: []byte("{}")}
-	require.NoError(t, s.InsertDeadLetters(ctx, []telemetry.DeadLetter{refused, unknown}))
+	require.NoError(t, s.InsertDeadLetters(ctx, []tempwatch.DeadLetter{refused, unknown}))
 	var named struct {
 		ClientID string `bson:"client_id"`
 		SensorID string `bson:"sensor_id"`
@@ -116,10 +115,10 @@ func TestPayloadBatchSplits(t *testing.T) {
 	db := mongotest.MustDatabase(t)
 	s := mongo.NewPayloadStore(db)
 	start := time.Date(2026, 3, 1, 0, 0, 0, 1000, time.UTC)
-	big := make([]byte, telemetry.MaxPayloadBytes)
-	var ps []telemetry.RawPayload
+	big := make([]byte, tempwatch.MaxPayloadBytes)
+	var ps []tempwatch.RawPayload
 	for i := range 140 { // 140 × 64 KiB: more than maxBatchBytes (8 MiB) in one document
-		ps = append(ps, telemetry.RawPayload{SensorID: fmt.Sprintf("s%d", i%3), MeasuredAt: start.Add(time.Duration(i) * time.Hour),
+		ps = append(ps, tempwatch.RawPayload{SensorID: fmt.Sprintf("s%d", i%3), MeasuredAt: start.Add(time.Duration(i) * time.Hour),
 			Topic: "t", Source: "http", ReceivedAt: start, Raw: append([]byte{byte(i)}, big[1:]...)})
 	}
 	require.NoError(t, s.InsertRawPayloads(ctx, ps))
@@ -134,6 +133,6 @@ func TestPayloadBatchSplits(t *testing.T) {
 		got, err := s.FindPayload(ctx, ps[i].SensorID, ps[i].MeasuredAt)
 		require.NoError(t, err, i)
 		assert.Equal(t, byte(i), got.Raw[0])
-		assert.Len(t, got.Raw, telemetry.MaxPayloadBytes)
+		assert.Len(t, got.Raw, tempwatch.MaxPayloadBytes)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -24,7 +23,7 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 	s := mongo.NewPayloadStore(c.Database("nowhere"))
 	ctx := context.Background()
 
-	_, err = s.FindDeadLetters(ctx, telemetry.DeadLetterFilter{AllClients: true})
+	_, err = s.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true})
 	assert.Equal(t, tempwatch.EUNAVAILABLE, tempwatch.ErrorCode(err), "FindDeadLetters: %v", err)
 	_, err = s.FindDeadLetterByID(ctx, "0123456789abcdef0123456789abcdef")
 	assert.Equal(t, tempwatch.EUNAVAILABLE, tempwatch.ErrorCode(err), "FindDeadLetterByID: %v", err)

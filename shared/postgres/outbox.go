@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // ArchiveOutbox keeps the raw payloads and dead letters MongoDB could not
@@ -23,7 +23,7 @@ type ArchiveOutbox struct {
 	db *pgxpool.Pool
 }
 
-var _ telemetry.ArchiveOutbox = (*ArchiveOutbox)(nil)
+var _ tempwatch.ArchiveOutbox = (*ArchiveOutbox)(nil)
 
 // NewArchiveOutbox returns an ArchiveOutbox on db.
 func NewArchiveOutbox(db *pgxpool.Pool) *ArchiveOutbox { return &ArchiveOutbox{db: db} }
@@ -60,7 +60,7 @@ type outboxDeadLetter struct {
 // Stash keeps ps and ds, a row each, in one statement. Raw bytes are kept
 // whole: dead-letter ids hash them, so a truncated copy would not be
 // recognised as the one an earlier, timed-out attempt may have stored.
-func (o *ArchiveOutbox) Stash(ctx context.Context, ps []telemetry.RawPayload, ds []telemetry.DeadLetter) error {
+func (o *ArchiveOutbox) Stash(ctx context.Context, ps []tempwatch.RawPayload, ds []tempwatch.DeadLetter) error {
 	var kinds []string
 	var items []int32
 	var bodies [][]byte
@@ -105,7 +105,7 @@ type outboxRow struct {
 // Drain moves up to limit rows into archive in one transaction, which holds
 // their row locks while archive writes them. The delete and the commit run
 // even when ctx ends after a write succeeded, so the work is not redone.
-func (o *ArchiveOutbox) Drain(ctx context.Context, archive telemetry.PayloadArchive, limit int) (int, error) {
+func (o *ArchiveOutbox) Drain(ctx context.Context, archive tempwatch.PayloadArchive, limit int) (int, error) {
 	tx, err := o.db.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("drain archive outbox: %w", err)
@@ -152,16 +152,16 @@ func (o *ArchiveOutbox) Drain(ctx context.Context, archive telemetry.PayloadArch
 }
 
 // archive writes the row's call to archive, as the call that failed would have.
-func (r outboxRow) archive(ctx context.Context, archive telemetry.PayloadArchive) error {
+func (r outboxRow) archive(ctx context.Context, archive tempwatch.PayloadArchive) error {
 	switch r.kind {
 	case outboxRawPayloads:
 		var enc []outboxPayload
 		if err := json.Unmarshal(r.body, &enc); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		ps := make([]telemetry.RawPayload, len(enc))
+		ps := make([]tempwatch.RawPayload, len(enc))
 		for i, p := range enc {
-			ps[i] = telemetry.RawPayload(p)
+			ps[i] = tempwatch.RawPayload(p)
 		}
 		return archive.InsertRawPayloads(ctx, ps)
 	case outboxDeadLetters:
@@ -169,9 +169,9 @@ func (r outboxRow) archive(ctx context.Context, archive telemetry.PayloadArchive
 		if err := json.Unmarshal(r.body, &enc); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		ds := make([]telemetry.DeadLetter, len(enc))
+		ds := make([]tempwatch.DeadLetter, len(enc))
 		for i, d := range enc {
-			ds[i] = telemetry.DeadLetter(d)
+			ds[i] = tempwatch.DeadLetter(d)
 		}
 		return archive.InsertDeadLetters(ctx, ds)
 	default:
@@ -180,8 +180,8 @@ func (r outboxRow) archive(ctx context.Context, archive telemetry.PayloadArchive
 }
 
 // Pending counts the rows and the items in them.
-func (o *ArchiveOutbox) Pending(ctx context.Context) (telemetry.OutboxPending, error) {
-	var p telemetry.OutboxPending
+func (o *ArchiveOutbox) Pending(ctx context.Context) (tempwatch.OutboxPending, error) {
+	var p tempwatch.OutboxPending
 	err := o.db.QueryRow(ctx, `SELECT count(*),
 			coalesce(sum(items) FILTER (WHERE kind = 'raw_payloads'), 0),
 			coalesce(sum(items) FILTER (WHERE kind = 'dead_letters'), 0)

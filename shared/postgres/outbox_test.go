@@ -13,20 +13,20 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // recordingArchive records the calls it takes; fail, when set, decides
 // which to refuse.
 type recordingArchive struct {
 	mu       sync.Mutex
-	payloads [][]telemetry.RawPayload
-	dead     [][]telemetry.DeadLetter
-	fail     func(ps []telemetry.RawPayload) error
+	payloads [][]tempwatch.RawPayload
+	dead     [][]tempwatch.DeadLetter
+	fail     func(ps []tempwatch.RawPayload) error
 	after    func() // runs after each accepted call
 }
 
-func (a *recordingArchive) InsertRawPayloads(ctx context.Context, ps []telemetry.RawPayload) error {
+func (a *recordingArchive) InsertRawPayloads(ctx context.Context, ps []tempwatch.RawPayload) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (a *recordingArchive) InsertRawPayloads(ctx context.Context, ps []telemetry
 	return nil
 }
 
-func (a *recordingArchive) InsertDeadLetters(ctx context.Context, ds []telemetry.DeadLetter) error {
+func (a *recordingArchive) InsertDeadLetters(ctx context.Context, ds []tempwatch.DeadLetter) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -54,11 +54,11 @@ func (a *recordingArchive) InsertDeadLetters(ctx context.Context, ds []telemetry
 	return nil
 }
 
-func payloadCall(sensor string, n int) []telemetry.RawPayload {
+func payloadCall(sensor string, n int) []tempwatch.RawPayload {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
-	ps := make([]telemetry.RawPayload, n)
+	ps := make([]tempwatch.RawPayload, n)
 	for i := range ps {
-		ps[i] = telemetry.RawPayload{SensorID: sensor, MeasuredAt: at.Add(time.Duration(i) * time.Microsecond),
+		ps[i] = tempwatch.RawPayload{SensorID: sensor, MeasuredAt: at.Add(time.Duration(i) * time.Microsecond),
 			Topic: "tempwatch/acme/sensors/" + sensor + "/readings", Source: "mqtt",
 			ReceivedAt: at.Add(time.Duration(i)*time.Second + 789), Raw: fmt.Appendf(nil, `{"value":%d}`, i)}
 	}
@@ -73,31 +73,31 @@ func TestArchiveOutboxRoundTrip(t *testing.T) {
 	o := postgres.NewArchiveOutbox(pgtest.MustDB(t))
 
 	ps := payloadCall("s1", 3)
-	ds := []telemetry.DeadLetter{
+	ds := []tempwatch.DeadLetter{
 		{MessageID: "m1", ClientID: "c1", SensorID: "s1", Reason: "payload is larger than 65536 bytes", Topic: "t", Source: "mqtt",
 			ReceivedAt: time.Date(2026, 3, 4, 5, 6, 7, 1, time.UTC), Raw: []byte{0, 1, 2, 0xff}, Size: 10 << 20},
 		{MessageID: "m2", Reason: "payload is not JSON", Topic: "x", Source: "http",
 			ReceivedAt: time.Date(2026, 3, 4, 5, 6, 8, 0, time.UTC), Raw: make([]byte, 300<<10)},
 	}
 	require.NoError(t, o.Stash(ctx, ps, ds))
-	later := []telemetry.DeadLetter{{MessageID: "m3", Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: ds[1].ReceivedAt, Raw: []byte("x")}}
+	later := []tempwatch.DeadLetter{{MessageID: "m3", Reason: "r", Topic: "t", Source: "mqtt", ReceivedAt: ds[1].ReceivedAt, Raw: []byte("x")}}
 	require.NoError(t, o.Stash(ctx, nil, later))
 	require.NoError(t, o.Stash(ctx, nil, nil), "nothing to keep is no row")
 
 	pending, err := o.Pending(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, telemetry.OutboxPending{Calls: 3, Payloads: 3, DeadLetters: 3}, pending)
+	assert.Equal(t, tempwatch.OutboxPending{Calls: 3, Payloads: 3, DeadLetters: 3}, pending)
 
 	a := &recordingArchive{}
 	moved, err := o.Drain(ctx, a, 10)
 	require.NoError(t, err)
 	assert.Equal(t, 3, moved)
-	assert.Equal(t, [][]telemetry.RawPayload{ps}, a.payloads)
-	assert.Equal(t, [][]telemetry.DeadLetter{ds, later}, a.dead, "dead letters whole (their ids hash every byte), in stash order")
+	assert.Equal(t, [][]tempwatch.RawPayload{ps}, a.payloads)
+	assert.Equal(t, [][]tempwatch.DeadLetter{ds, later}, a.dead, "dead letters whole (their ids hash every byte), in stash order")
 
 	pending, err = o.Pending(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, telemetry.OutboxPending{}, pending)
+	assert.Equal(t, tempwatch.OutboxPending{}, pending)
 	moved, err = o.Drain(ctx, a, 10)
 	require.NoError(t, err)
 	assert.Zero(t, moved, "an empty outbox drains nothing")
@@ -115,7 +115,7 @@ func TestArchiveOutboxDrainFailure(t *testing.T) {
 		require.NoError(t, o.Stash(ctx, payloadCall(sensor, 2), nil))
 	}
 	down := errors.New("archive down")
-	a := &recordingArchive{fail: func([]telemetry.RawPayload) error { return down }}
+	a := &recordingArchive{fail: func([]tempwatch.RawPayload) error { return down }}
 	moved, err := o.Drain(ctx, a, 10)
 	assert.ErrorIs(t, err, down)
 	assert.Zero(t, moved)
@@ -128,7 +128,7 @@ func TestArchiveOutboxDrainFailure(t *testing.T) {
 	assert.Equal(t, 1, attempts)
 	assert.Contains(t, lastError, "archive down")
 
-	a.fail = func(ps []telemetry.RawPayload) error {
+	a.fail = func(ps []tempwatch.RawPayload) error {
 		if ps[0].SensorID == "poison" {
 			return down
 		}
@@ -142,7 +142,7 @@ func TestArchiveOutboxDrainFailure(t *testing.T) {
 	assert.Equal(t, "s3", a.payloads[1][0].SensorID)
 	pending, err = o.Pending(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, telemetry.OutboxPending{Calls: 1, Payloads: 2}, pending)
+	assert.Equal(t, tempwatch.OutboxPending{Calls: 1, Payloads: 2}, pending)
 }
 
 // A drain whose context ends after a call was archived still deletes that

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -22,8 +21,8 @@ type ReadingStore struct {
 }
 
 var (
-	_ telemetry.DeviceStore   = (*ReadingStore)(nil)
-	_ telemetry.ReadingWriter = (*ReadingStore)(nil)
+	_ tempwatch.DeviceStore   = (*ReadingStore)(nil)
+	_ tempwatch.ReadingWriter = (*ReadingStore)(nil)
 )
 
 // NewReadingStore returns a ReadingStore on db.
@@ -31,15 +30,15 @@ func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: 
 
 const deviceColumns = `s.id, s.client_id, c.slug, s.device_id, s.unit, s.min_value, s.max_value`
 
-func scanDevice(row pgx.Row) (telemetry.Device, error) {
-	var d telemetry.Device
+func scanDevice(row pgx.Row) (tempwatch.Device, error) {
+	var d tempwatch.Device
 	err := row.Scan(&d.SensorID, &d.ClientID, &d.ClientSlug, &d.DeviceID, &d.Unit, &d.MinValue, &d.MaxValue)
 	return d, err
 }
 
 // DevicesByRef looks up all refs in one query.
-func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []telemetry.DeviceRef) (map[telemetry.DeviceRef]telemetry.Device, error) {
-	out := make(map[telemetry.DeviceRef]telemetry.Device, len(refs))
+func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
+	out := make(map[tempwatch.DeviceRef]tempwatch.Device, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
@@ -55,7 +54,7 @@ func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []telemetry.Device
 	if err != nil {
 		return nil, fmt.Errorf("look up devices: %w", err)
 	}
-	devices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (telemetry.Device, error) { return scanDevice(r) })
+	devices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tempwatch.Device, error) { return scanDevice(r) })
 	if err != nil {
 		return nil, fmt.Errorf("look up devices: %w", err)
 	}
@@ -83,7 +82,7 @@ func (s *ReadingStore) ClientIDsBySlug(ctx context.Context, slugs []string) (map
 }
 
 // DeviceByKeyHash returns the sensor whose device key hashes to hash.
-func (s *ReadingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (telemetry.Device, error) {
+func (s *ReadingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (tempwatch.Device, error) {
 	d, err := scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceColumns+`
 		FROM sensors s JOIN clients c ON c.id = s.client_id
 		WHERE s.device_key_hash = $1`, hash))
@@ -129,8 +128,8 @@ JOIN readings r ON r.sensor_id = want.sensor_id AND r.measured_at = want.measure
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
 // once; other errors are returned as they are, the batch unwritten.
-func (s *ReadingStore) WriteReadings(ctx context.Context, rs []telemetry.NewReading) ([]telemetry.WriteResult, error) {
-	results := make([]telemetry.WriteResult, len(rs))
+func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.NewReading) ([]tempwatch.WriteResult, error) {
+	results := make([]tempwatch.WriteResult, len(rs))
 	if len(rs) == 0 {
 		return results, nil
 	}
@@ -185,7 +184,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []telemetry.NewRead
 }
 
 // scanIDs runs sql and records each returned (idx, id) in results.
-func (s *ReadingStore) scanIDs(ctx context.Context, results []telemetry.WriteResult, inserted bool, sql string, args ...any) (int, error) {
+func (s *ReadingStore) scanIDs(ctx context.Context, results []tempwatch.WriteResult, inserted bool, sql string, args ...any) (int, error) {
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return 0, err
@@ -196,7 +195,7 @@ func (s *ReadingStore) scanIDs(ctx context.Context, results []telemetry.WriteRes
 	var id int64
 	var created time.Time
 	_, err = pgx.ForEachRow(rows, []any{&i, &id, &created}, func() error {
-		results[i] = telemetry.WriteResult{ReadingID: id, CreatedAt: created, Inserted: inserted}
+		results[i] = tempwatch.WriteResult{ReadingID: id, CreatedAt: created, Inserted: inserted}
 		n++
 		return nil
 	})

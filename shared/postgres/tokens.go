@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tempwatch/tempwatch/shared/auth"
 )
 
-var _ auth.RefreshTokenStore = (*RefreshTokenStore)(nil)
+var _ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
 
 // RefreshTokenStore keeps refresh-token hashes in PostgreSQL.
 type RefreshTokenStore struct{ db *pgxpool.Pool }
@@ -21,7 +21,7 @@ type RefreshTokenStore struct{ db *pgxpool.Pool }
 func NewRefreshTokenStore(db *pgxpool.Pool) *RefreshTokenStore { return &RefreshTokenStore{db: db} }
 
 // CreateRefreshToken stores t.
-func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t auth.RefreshToken) error {
+func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t tempwatch.RefreshToken) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
 		VALUES ($1, $2, $3, $4)`, t.FamilyID, t.UserID, t.Hash, t.ExpiresAt)
 	return translate(err, "Refresh token")
@@ -30,8 +30,8 @@ func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t auth.Refre
 // RotateRefreshToken marks the token used and stores next in its family, in
 // one transaction holding the old row's lock, so two concurrent refreshes
 // with the same token cannot both succeed: the second sees it used.
-func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next *auth.RefreshToken) (auth.RefreshToken, error) {
-	var old auth.RefreshToken
+func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next *tempwatch.RefreshToken) (tempwatch.RefreshToken, error) {
+	var old tempwatch.RefreshToken
 	var expiresAt time.Time
 	var used, revoked bool
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -39,7 +39,7 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 			FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, oldHash).
 			Scan(&old.FamilyID, &old.UserID, &expiresAt, &used, &revoked)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return auth.ErrRefreshInvalid
+			return tempwatch.ErrRefreshInvalid
 		}
 		if err != nil {
 			return fmt.Errorf("find refresh token: %w", err)
@@ -54,7 +54,7 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 			}
 			return nil
 		case revoked || !expiresAt.After(time.Now()):
-			return auth.ErrRefreshInvalid
+			return tempwatch.ErrRefreshInvalid
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1`, oldHash); err != nil {
 			return fmt.Errorf("mark refresh token used: %w", err)
@@ -65,10 +65,10 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 		return translate(err, "Refresh token")
 	})
 	if err != nil {
-		return auth.RefreshToken{}, err
+		return tempwatch.RefreshToken{}, err
 	}
 	if used {
-		return old, auth.ErrRefreshReused
+		return old, tempwatch.ErrRefreshReused
 	}
 	return old, nil
 }

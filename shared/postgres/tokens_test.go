@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
 func TestRefreshTokenStates(t *testing.T) {
@@ -20,43 +21,43 @@ func TestRefreshTokenStates(t *testing.T) {
 	db := pgtest.MustDB(t)
 	store := postgres.NewRefreshTokenStore(db)
 	us := postgres.NewUserStore(db)
-	newUser := func(email string) *users.User {
-		u := &users.User{Email: email, Role: auth.RoleAdmin, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$a2V5"}
+	newUser := func(email string) *tempwatch.User {
+		u := &tempwatch.User{Email: email, Role: tempwatch.RoleAdmin, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$a2V5"}
 		require.NoError(t, us.CreateUser(ctx, u))
 		return u
 	}
 	alice, bob := newUser("alice@example.com"), newUser("bob@example.com")
 	issue := func(userID, family string, ttl time.Duration) []byte {
-		_, h := auth.NewRefreshSecret()
-		require.NoError(t, store.CreateRefreshToken(ctx, auth.RefreshToken{FamilyID: family, UserID: userID, Hash: h, ExpiresAt: time.Now().Add(ttl)}))
+		_, h := tempwatch.NewRefreshSecret()
+		require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: h, ExpiresAt: time.Now().Add(ttl)}))
 		return h
 	}
 	rotate := func(h []byte) error {
-		_, nh := auth.NewRefreshSecret()
-		_, err := store.RotateRefreshToken(ctx, h, &auth.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
+		_, nh := tempwatch.NewRefreshSecret()
+		_, err := store.RotateRefreshToken(ctx, h, &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
 		return err
 	}
 
-	_, unknown := auth.NewRefreshSecret()
-	assert.ErrorIs(t, rotate(unknown), auth.ErrRefreshInvalid, "unknown token")
-	assert.ErrorIs(t, rotate(issue(alice.ID, auth.NewID(), -time.Second)), auth.ErrRefreshInvalid, "expired token")
+	_, unknown := tempwatch.NewRefreshSecret()
+	assert.ErrorIs(t, rotate(unknown), tempwatch.ErrRefreshInvalid, "unknown token")
+	assert.ErrorIs(t, rotate(issue(alice.ID, auth.NewID(), -time.Second)), tempwatch.ErrRefreshInvalid, "expired token")
 
 	fam := auth.NewID()
 	live := issue(alice.ID, fam, time.Hour)
 	require.NoError(t, store.RevokeRefreshFamily(ctx, bob.ID, fam), "another user's family id changes nothing")
 	require.NoError(t, rotate(live))
-	assert.ErrorIs(t, rotate(live), auth.ErrRefreshReused)
+	assert.ErrorIs(t, rotate(live), tempwatch.ErrRefreshReused)
 
 	fam2 := auth.NewID()
 	revoked := issue(alice.ID, fam2, time.Hour)
 	require.NoError(t, store.RevokeRefreshFamily(ctx, alice.ID, fam2))
-	assert.ErrorIs(t, rotate(revoked), auth.ErrRefreshInvalid, "revoked family")
+	assert.ErrorIs(t, rotate(revoked), tempwatch.ErrRefreshInvalid, "revoked family")
 
 	// A new password ends every session of that user, and only theirs.
 	a, b := issue(alice.ID, auth.NewID(), time.Hour), issue(bob.ID, auth.NewID(), time.Hour)
 	alice.PasswordHash = "$argon2id$v=19$m=1,t=1,p=1$c2FsdDI$a2V5Mg"
 	require.NoError(t, us.UpdateUser(ctx, alice))
-	assert.ErrorIs(t, rotate(a), auth.ErrRefreshInvalid, "password change revokes")
+	assert.ErrorIs(t, rotate(a), tempwatch.ErrRefreshInvalid, "password change revokes")
 	assert.NoError(t, rotate(b))
 
 	// A renamed user keeps their sessions.
@@ -68,5 +69,5 @@ func TestRefreshTokenStates(t *testing.T) {
 	// Deleting a user deletes their tokens.
 	d := issue(bob.ID, auth.NewID(), time.Hour)
 	require.NoError(t, us.DeleteUser(ctx, bob.ID))
-	assert.ErrorIs(t, rotate(d), auth.ErrRefreshInvalid)
+	assert.ErrorIs(t, rotate(d), tempwatch.ErrRefreshInvalid)
 }

@@ -8,12 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
-var _ users.Store = (*UserStore)(nil)
+var _ tempwatch.UserStore = (*UserStore)(nil)
 
 // UserStore keeps users in PostgreSQL.
 type UserStore struct{ db *pgxpool.Pool }
@@ -23,8 +21,8 @@ func NewUserStore(db *pgxpool.Pool) *UserStore { return &UserStore{db: db} }
 
 const userColumns = `id, coalesce(client_id::text, ''), email, name, role, password_hash, created_at, updated_at`
 
-func scanUser(row pgx.CollectableRow) (*users.User, error) {
-	var u users.User
+func scanUser(row pgx.CollectableRow) (*tempwatch.User, error) {
+	var u tempwatch.User
 	err := row.Scan(&u.ID, &u.ClientID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
 	return &u, err
 }
@@ -32,7 +30,7 @@ func scanUser(row pgx.CollectableRow) (*users.User, error) {
 func userNotFound() error { return tempwatch.Errorf(tempwatch.ENOTFOUND, "User not found.") }
 
 // CreateUser inserts u and fills its id and timestamps.
-func (s *UserStore) CreateUser(ctx context.Context, u *users.User) error {
+func (s *UserStore) CreateUser(ctx context.Context, u *tempwatch.User) error {
 	if err := u.Validate(); err != nil {
 		return err
 	}
@@ -48,7 +46,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *users.User) error {
 }
 
 // FindUserByID returns the user with id, or ENOTFOUND.
-func (s *UserStore) FindUserByID(ctx context.Context, id string) (*users.User, error) {
+func (s *UserStore) FindUserByID(ctx context.Context, id string) (*tempwatch.User, error) {
 	if !tempwatch.IsUUID(id) {
 		return nil, userNotFound()
 	}
@@ -58,18 +56,18 @@ func (s *UserStore) FindUserByID(ctx context.Context, id string) (*users.User, e
 }
 
 // FindUserByEmail returns the user whose email matches case-insensitively.
-func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*users.User, error) {
+func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*tempwatch.User, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	return u, translate(err, "User")
 }
 
 // FindUsers returns up to f.Page.Limit+1 users, newest first.
-func (s *UserStore) FindUsers(ctx context.Context, f users.Filter) ([]*users.User, error) {
+func (s *UserStore) FindUsers(ctx context.Context, f tempwatch.UserFilter) ([]*tempwatch.User, error) {
 	q := newListQuery(`SELECT ` + userColumns + ` FROM users`)
 	if f.ClientID != "" {
 		if !tempwatch.IsUUID(f.ClientID) {
-			return []*users.User{}, nil
+			return []*tempwatch.User{}, nil
 		}
 		q.and(`client_id = ` + q.arg(f.ClientID) + `::uuid`)
 	}
@@ -85,7 +83,7 @@ func (s *UserStore) FindUsers(ctx context.Context, f users.Filter) ([]*users.Use
 // taking the admin role from the last admin. When the password hash changes,
 // the user's refresh tokens are revoked in the same transaction: a password
 // reset ends the sessions of whoever knew the old one.
-func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
+func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 	if !tempwatch.IsUUID(u.ID) {
 		return userNotFound()
 	}
@@ -93,7 +91,7 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *users.User) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		current, err := lockUser(ctx, tx, u.ID, u.Role != auth.RoleAdmin)
+		current, err := lockUser(ctx, tx, u.ID, u.Role != tempwatch.RoleAdmin)
 		if err != nil {
 			return err
 		}
@@ -170,7 +168,7 @@ var errLastAdmin = tempwatch.Errorf(tempwatch.ECONFLICT,
 // Rows are locked in id order, so these transactions wait for each other
 // instead of deadlocking; NO KEY UPDATE leaves logins (which insert refresh
 // tokens referencing the row) unblocked.
-func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*users.User, error) {
+func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*tempwatch.User, error) {
 	q := `SELECT ` + userColumns + ` FROM users WHERE id = $1 FOR NO KEY UPDATE`
 	if removesAdmin {
 		q = `SELECT ` + userColumns + ` FROM users WHERE id = $1 OR role = 'admin' ORDER BY id FOR NO KEY UPDATE`
@@ -180,20 +178,20 @@ func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*us
 	if err != nil {
 		return nil, fmt.Errorf("lock user: %w", err)
 	}
-	var target *users.User
+	var target *tempwatch.User
 	admins := 0
 	for _, u := range locked {
 		if u.ID == id {
 			target = u
 		}
-		if u.Role == auth.RoleAdmin {
+		if u.Role == tempwatch.RoleAdmin {
 			admins++
 		}
 	}
 	switch {
 	case target == nil:
 		return nil, userNotFound()
-	case removesAdmin && target.Role == auth.RoleAdmin && admins < 2:
+	case removesAdmin && target.Role == tempwatch.RoleAdmin && admins < 2:
 		return nil, errLastAdmin
 	}
 	return target, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
 // Hashes the store keeps as they are; they need not be real.
@@ -28,7 +27,7 @@ func TestUpdateUserRefusesAStaleCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	us := postgres.NewUserStore(pgtest.MustDB(t))
-	u := &users.User{Email: "ann@example.com", Role: auth.RoleAdmin, PasswordHash: hashA}
+	u := &tempwatch.User{Email: "ann@example.com", Role: tempwatch.RoleAdmin, PasswordHash: hashA}
 	require.NoError(t, us.CreateUser(ctx, u))
 
 	stale, err := us.FindUserByID(ctx, u.ID)
@@ -54,23 +53,23 @@ func TestChangePassword(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.MustDB(t)
 	us, ts := postgres.NewUserStore(db), postgres.NewRefreshTokenStore(db)
-	newUser := func(email string) *users.User {
-		u := &users.User{Email: email, Role: auth.RoleAdmin, PasswordHash: hashA}
+	newUser := func(email string) *tempwatch.User {
+		u := &tempwatch.User{Email: email, Role: tempwatch.RoleAdmin, PasswordHash: hashA}
 		require.NoError(t, us.CreateUser(ctx, u))
 		return u
 	}
 	ann, bob := newUser("ann@example.com"), newUser("bob@example.com")
 	issue := func(userID string, age time.Duration) (family string, hash []byte) {
 		family = auth.NewID()
-		_, hash = auth.NewRefreshSecret()
-		require.NoError(t, ts.CreateRefreshToken(ctx, auth.RefreshToken{FamilyID: family, UserID: userID, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}))
+		_, hash = tempwatch.NewRefreshSecret()
+		require.NoError(t, ts.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}))
 		_, err := db.Exec(ctx, `UPDATE refresh_tokens SET created_at = now() - $2 * interval '1 second' WHERE token_hash = $1`, hash, age.Seconds())
 		require.NoError(t, err)
 		return family, hash
 	}
 	rotate := func(h []byte) error {
-		_, nh := auth.NewRefreshSecret()
-		_, err := ts.RotateRefreshToken(ctx, h, &auth.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
+		_, nh := tempwatch.NewRefreshSecret()
+		_, err := ts.RotateRefreshToken(ctx, h, &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
 		return err
 	}
 	recent, recentHash := issue(ann.ID, time.Minute)
@@ -84,7 +83,7 @@ func TestChangePassword(t *testing.T) {
 	sessions, err := us.ChangePassword(ctx, ann.ID, hashA, hashB, time.Now().Add(-16*time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, []string{recent}, sessions, "only sessions that issued a token in the window may hold live access tokens")
-	assert.ErrorIs(t, rotate(oldHash), auth.ErrRefreshInvalid, "every refresh token of the user is revoked")
+	assert.ErrorIs(t, rotate(oldHash), tempwatch.ErrRefreshInvalid, "every refresh token of the user is revoked")
 	assert.NoError(t, rotate(bobHash), "another user's tokens are not")
 	got, err := us.FindUserByID(ctx, ann.ID)
 	require.NoError(t, err)

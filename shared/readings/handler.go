@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -45,7 +44,7 @@ func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http
 // AuthorizeSensor returns the owner of sensorID when the caller of ctx may
 // read it; another client's sensor is ENOTFOUND, like a missing one.
 func AuthorizeSensor(ctx context.Context, owners *cache.Owners, sensorID string) (tempwatch.SensorOwner, error) {
-	p, ok := auth.PrincipalFrom(ctx)
+	p, ok := tempwatch.PrincipalFrom(ctx)
 	if !ok {
 		return tempwatch.SensorOwner{}, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required.")
 	}
@@ -54,7 +53,7 @@ func AuthorizeSensor(ctx context.Context, owners *cache.Owners, sensorID string)
 		return o, err
 	}
 	if !p.CanRead(o.ClientID) {
-		return tempwatch.SensorOwner{}, auth.NotFound("Sensor")
+		return tempwatch.SensorOwner{}, tempwatch.NotFound("Sensor")
 	}
 	return o, nil
 }

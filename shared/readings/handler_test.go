@@ -13,13 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -38,10 +36,10 @@ func TestReadingsRoutes(t *testing.T) {
 	h := readings.NewHandler(store, c, slog.New(slog.DiscardHandler))
 	client := pgtest.MustClient(t, db, "acme", "UTC")
 	sensor := pgtest.MustSensor(t, db, client, "d1", "k1")
-	viewer := auth.Principal{UserID: "v", ClientID: client, Role: auth.RoleViewer}
+	viewer := tempwatch.Principal{UserID: "v", ClientID: client, Role: tempwatch.RoleViewer}
 	get := func(path string, q url.Values, hdr ...string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil)
-		r = r.WithContext(auth.WithPrincipal(r.Context(), viewer))
+		r = r.WithContext(tempwatch.WithPrincipal(r.Context(), viewer))
 		for i := 0; i+1 < len(hdr); i += 2 {
 			r.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -59,10 +57,10 @@ func TestReadingsRoutes(t *testing.T) {
 	t0 := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 	ws := postgres.NewReadingStore(db)
 	for i := range 25 {
-		_, err := ws.WriteReadings(context.Background(), []telemetry.NewReading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
+		_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
 		require.NoError(t, err)
 	}
-	_, err := ws.WriteReadings(context.Background(), []telemetry.NewReading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
+	_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
 	require.NoError(t, err)
 
 	t.Run("pages newest created first", func(t *testing.T) {
@@ -116,7 +114,7 @@ func TestReadingsRoutes(t *testing.T) {
 		assert.Equal(t, http.StatusNotModified, w.Code)
 		assert.Empty(t, w.Body.String())
 
-		res, err := ws.WriteReadings(context.Background(), []telemetry.NewReading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
+		res, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
 		require.NoError(t, err)
 		require.NoError(t, c.OfferLatest(context.Background(), tempwatch.Reading{ID: res[0].ReadingID, SensorID: sensor, Value: 99,
 			MeasuredAt: t0.Add(time.Hour), CreatedAt: res[0].CreatedAt}))

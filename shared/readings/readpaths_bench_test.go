@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -266,10 +265,10 @@ func BenchmarkReadPaths(b *testing.B) {
 
 	// Readings page at depth 1,000,000 vs the first page, through the handler.
 	rdb, prefix := redistest.MustClient(b)
-	admin := auth.Principal{UserID: "bench", Role: auth.RoleAdmin}
+	admin := tempwatch.Principal{UserID: "bench", Role: tempwatch.RoleAdmin}
 	withAdmin := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), admin)))
+			h.ServeHTTP(w, r.WithContext(tempwatch.WithPrincipal(r.Context(), admin)))
 		})
 	}
 	log := slog.New(slog.DiscardHandler)

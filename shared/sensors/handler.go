@@ -9,7 +9,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -40,9 +39,9 @@ func NewHandler(svc tempwatch.SensorService, caches Caches, log *slog.Logger) ht
 // Authorize applies the tenant rules to data of clientID: another tenant's
 // data is ENOTFOUND (named what, so ids do not leak), a write by a role that
 // may only read is EFORBIDDEN.
-func Authorize(p auth.Principal, clientID, what string, write bool) error {
+func Authorize(p tempwatch.Principal, clientID, what string, write bool) error {
 	if !p.CanRead(clientID) {
-		return auth.NotFound(what)
+		return tempwatch.NotFound(what)
 	}
 	if write && !p.CanWrite(clientID) {
 		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role (%s) may read but not change this %s.", p.Role, what)
@@ -95,7 +94,7 @@ type MQTTCredentials struct {
 }
 
 func withKey(s *tempwatch.Sensor, key string) WithKey {
-	ref := telemetry.DeviceRef{ClientSlug: s.ClientSlug, DeviceID: s.DeviceID}
+	ref := tempwatch.DeviceRef{ClientSlug: s.ClientSlug, DeviceID: s.DeviceID}
 	user := deviceauth.Username(ref)
 	return WithKey{Sensor: s, DeviceKey: key,
 		MQTT: MQTTCredentials{Username: user, ClientID: user, Password: key, Topic: ref.Topic()}}
@@ -180,7 +179,7 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 
 // find returns the sensor of the path's id if p may read it (and, with
 // write, change it).
-func (h *Handler) find(r *http.Request, write bool) (auth.Principal, *tempwatch.Sensor, error) {
+func (h *Handler) find(r *http.Request, write bool) (tempwatch.Principal, *tempwatch.Sensor, error) {
 	p, err := auth.Require(r)
 	if err != nil {
 		return p, nil, err
@@ -225,7 +224,7 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"client_id": "must be a client id (UUID)"}})
 		return
 	case f.ClientID != "" && !p.CanRead(f.ClientID):
-		h.fail(w, r, auth.NotFound("Client"))
+		h.fail(w, r, tempwatch.NotFound("Client"))
 		return
 	case !p.IsAdmin():
 		f.ClientID = p.ClientID

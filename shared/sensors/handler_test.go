@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -133,7 +132,7 @@ func TestSensorCreateByRole(t *testing.T) {
 	env, h := newHandler(t)
 	tests := []struct {
 		name       string
-		p          *auth.Principal
+		p          *tempwatch.Principal
 		body       string
 		wantStatus int
 		wantClient string
@@ -209,7 +208,7 @@ func TestSensorListTenantScopeAndPaging(t *testing.T) {
 	env, h := newHandler(t)
 	const perClient = 7
 	for i := range perClient {
-		for _, p := range []*auth.Principal{&env.AdminA, &env.AdminB} {
+		for _, p := range []*tempwatch.Principal{&env.AdminA, &env.AdminB} {
 			name := "room"
 			if i%2 == 0 {
 				name = "freezer"
@@ -218,7 +217,7 @@ func TestSensorListTenantScopeAndPaging(t *testing.T) {
 			require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
 		}
 	}
-	list := func(p *auth.Principal, query string) ([]*tempwatch.Sensor, int) {
+	list := func(p *tempwatch.Principal, query string) ([]*tempwatch.Sensor, int) {
 		var all []*tempwatch.Sensor
 		cursor := ""
 		for pages := 0; pages < 20; pages++ {
@@ -265,7 +264,7 @@ func TestSensorListTenantScopeAndPaging(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		p          *auth.Principal
+		p          *tempwatch.Principal
 		query      string
 		wantStatus int
 		want       map[string]int

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/readings"
@@ -68,13 +67,13 @@ func (h *Handler) handleSensor(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	p, ok := auth.PrincipalFrom(r.Context())
+	p, ok := tempwatch.PrincipalFrom(r.Context())
 	if !ok {
 		httpapi.Error(w, r, h.log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required."))
 		return
 	}
 	if !p.CanRead(id) {
-		httpapi.Error(w, r, h.log, auth.NotFound("Client"))
+		httpapi.Error(w, r, h.log, tempwatch.NotFound("Client"))
 		return
 	}
 	tz, err := h.q.FindClientTimezone(r.Context(), id)

@@ -19,14 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/statistics"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -50,11 +48,11 @@ func newEnv(t *testing.T) *env {
 	return &env{db: db, cache: c, h: mux}
 }
 
-func (e *env) get(t *testing.T, p *auth.Principal, path string, q url.Values) *httptest.ResponseRecorder {
+func (e *env) get(t *testing.T, p *tempwatch.Principal, path string, q url.Values) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil)
 	if p != nil {
-		r = r.WithContext(auth.WithPrincipal(r.Context(), *p))
+		r = r.WithContext(tempwatch.WithPrincipal(r.Context(), *p))
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
@@ -69,7 +67,7 @@ type dailyPage struct {
 }
 
 // allDays walks every page of a daily-averages route.
-func (e *env) allDays(t *testing.T, p auth.Principal, path string, q url.Values) []tempwatch.DailyAverage {
+func (e *env) allDays(t *testing.T, p tempwatch.Principal, path string, q url.Values) []tempwatch.DailyAverage {
 	t.Helper()
 	var out []tempwatch.DailyAverage
 	for range 1000 {
@@ -160,14 +158,14 @@ var zones = []string{"UTC", "America/Sao_Paulo", "Europe/Berlin", "Asia/Kolkata"
 
 // genReadings returns readings every few minutes over spans, plus readings a
 // second either side of every local midnight in zones.
-func genReadings(rng *rand.Rand, sensor string) []telemetry.NewReading {
+func genReadings(rng *rand.Rand, sensor string) []tempwatch.NewReading {
 	seen := map[time.Time]bool{}
-	var out []telemetry.NewReading
+	var out []tempwatch.NewReading
 	add := func(at time.Time) {
 		at = at.Truncate(time.Microsecond)
 		if !seen[at] {
 			seen[at] = true
-			out = append(out, telemetry.NewReading{SensorID: sensor, MeasuredAt: at, Value: math.Round(rng.NormFloat64()*500+2000) / 100})
+			out = append(out, tempwatch.NewReading{SensorID: sensor, MeasuredAt: at, Value: math.Round(rng.NormFloat64()*500+2000) / 100})
 		}
 	}
 	for _, sp := range spans {
@@ -192,12 +190,12 @@ func genReadings(rng *rand.Rand, sensor string) []telemetry.NewReading {
 
 // ingest writes rs the way the ingest function does, in batches, late
 // readings (older measured_at) arriving after newer ones.
-func ingest(t *testing.T, db *pgxpool.Pool, rs []telemetry.NewReading, rng *rand.Rand) {
+func ingest(t *testing.T, db *pgxpool.Pool, rs []tempwatch.NewReading, rng *rand.Rand) {
 	t.Helper()
 	rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
 	w := postgres.NewReadingStore(db)
 	for i := 0; i < len(rs); i += 200 {
-		batch := append([]telemetry.NewReading(nil), rs[i:min(i+200, len(rs))]...)
+		batch := append([]tempwatch.NewReading(nil), rs[i:min(i+200, len(rs))]...)
 		sort.Slice(batch, func(a, b int) bool { return batch[a].MeasuredAt.Before(batch[b].MeasuredAt) })
 		_, err := w.WriteReadings(context.Background(), batch)
 		require.NoError(t, err)
@@ -235,13 +233,13 @@ func TestDailyAveragesMatchBruteForce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(4, 4))
-	admin := auth.Principal{UserID: "u", Role: auth.RoleAdmin}
+	admin := tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}
 	all := url.Values{"from": {"2018-11-01"}, "to": {"2019-02-20"}}
 	all2 := url.Values{"from": {"2025-03-27"}, "to": {"2025-10-29"}}
 
 	type owned struct{ client, sensor, tz string }
 	var sensors []owned
-	var later [][]telemetry.NewReading
+	var later [][]tempwatch.NewReading
 	for i, tz := range zones {
 		c := pgtest.MustClient(t, e.db, fmt.Sprintf("c%d", i), tz)
 		s := pgtest.MustSensor(t, e.db, c, "d1", fmt.Sprintf("key-%d", i))
@@ -305,10 +303,10 @@ func TestDailyAveragesZonesBeyondKept(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 7))
-	admin := auth.Principal{UserID: "u", Role: auth.RoleAdmin}
+	admin := tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}
 	c := pgtest.MustClient(t, e.db, "many", "UTC")
 	var ids []string
-	var later []telemetry.NewReading
+	var later []tempwatch.NewReading
 	for i := range 2 {
 		s := pgtest.MustSensor(t, e.db, c, fmt.Sprintf("d%d", i), fmt.Sprintf("k%d", i))
 		ids = append(ids, s)
@@ -375,7 +373,7 @@ func TestClientDailyAveragesPerSensor(t *testing.T) {
 		ids = append(ids, s)
 		ingest(t, e.db, genReadings(rng, s)[:300*(i+1)], rng)
 	}
-	viewer := auth.Principal{UserID: "v", ClientID: c, Role: auth.RoleViewer}
+	viewer := tempwatch.Principal{UserID: "v", ClientID: c, Role: tempwatch.RoleViewer}
 	for _, tz := range []string{"", "Europe/Berlin"} {
 		q := url.Values{"from": {"2018-11-01"}, "to": {"2019-02-20"}, "limit": {"2"}}
 		zone := "Asia/Kolkata"
@@ -393,7 +391,7 @@ func TestDailyAveragesBadInput(t *testing.T) {
 	e := newEnv(t)
 	c := pgtest.MustClient(t, e.db, "acme", "UTC")
 	s := pgtest.MustSensor(t, e.db, c, "d1", "k1")
-	admin := auth.Principal{UserID: "u", Role: auth.RoleAdmin}
+	admin := tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}
 	tests := []struct {
 		name  string
 		q     url.Values
@@ -428,26 +426,26 @@ func TestTenantIsolation(t *testing.T) {
 	a := pgtest.MustClient(t, e.db, "a", "UTC")
 	b := pgtest.MustClient(t, e.db, "b", "UTC")
 	sa := pgtest.MustSensor(t, e.db, a, "d1", "ka")
-	ingest(t, e.db, []telemetry.NewReading{{SensorID: sa, Value: 21.5, MeasuredAt: time.Now().Add(-time.Hour)}}, rand.New(rand.NewPCG(1, 1)))
+	ingest(t, e.db, []tempwatch.NewReading{{SensorID: sa, Value: 21.5, MeasuredAt: time.Now().Add(-time.Hour)}}, rand.New(rand.NewPCG(1, 1)))
 	routes := []string{
 		"/sensors/" + sa + "/readings",
 		"/sensors/" + sa + "/readings/latest",
 		"/sensors/" + sa + "/daily-averages",
 		"/clients/" + a + "/daily-averages",
 	}
-	p := func(role, client string) *auth.Principal {
-		return &auth.Principal{UserID: "u", Role: role, ClientID: client}
+	p := func(role, client string) *tempwatch.Principal {
+		return &tempwatch.Principal{UserID: "u", Role: role, ClientID: client}
 	}
 	tests := []struct {
 		name string
-		p    *auth.Principal
+		p    *tempwatch.Principal
 		want int
 	}{
-		{"admin", p(auth.RoleAdmin, ""), http.StatusOK},
-		{"client admin of owner", p(auth.RoleClientAdmin, a), http.StatusOK},
-		{"viewer of owner", p(auth.RoleViewer, a), http.StatusOK},
-		{"client admin of other", p(auth.RoleClientAdmin, b), http.StatusNotFound},
-		{"viewer of other", p(auth.RoleViewer, b), http.StatusNotFound},
+		{"admin", p(tempwatch.RoleAdmin, ""), http.StatusOK},
+		{"client admin of owner", p(tempwatch.RoleClientAdmin, a), http.StatusOK},
+		{"viewer of owner", p(tempwatch.RoleViewer, a), http.StatusOK},
+		{"client admin of other", p(tempwatch.RoleClientAdmin, b), http.StatusNotFound},
+		{"viewer of other", p(tempwatch.RoleViewer, b), http.StatusNotFound},
 		{"anonymous", nil, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {

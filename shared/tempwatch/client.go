@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"time"
+
 	// Lambda's provided.al2023 image has no zoneinfo; carry it in the binary.
 	_ "time/tzdata"
 )

@@ -1,5 +1,8 @@
-// Package tempwatch holds the domain types shared by every function and the
-// bridge, and the one error type the whole system speaks.
+// Package tempwatch is the domain every other package serves: clients,
+// sensors, readings, users, principals and roles, tokens, the ingest contract
+// between the bridge and the ingest function, and the one error type the
+// whole system speaks. It imports no other package of ours; the adapters
+// (postgres, mongo, redis) implement its store interfaces.
 package tempwatch
 
 import (

@@ -1,3 +1,4 @@
+// Package users serves the /users routes with their role and tenant rules.
 package users
 
 import (
@@ -20,13 +21,13 @@ import (
 // Another client's user is 404 (ids do not leak); a user the caller can see
 // but not change is 403.
 type Handler struct {
-	store Store
+	store tempwatch.UserStore
 	log   *slog.Logger
 }
 
 // NewHandler returns the /users handler over store. It expects auth.Middleware
 // in front of it (a request without a Principal is 401).
-func NewHandler(store Store, log *slog.Logger) http.Handler {
+func NewHandler(store tempwatch.UserStore, log *slog.Logger) http.Handler {
 	h := &Handler{store: store, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users", h.handleList)
@@ -42,26 +43,26 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.Error(w, r, h.log, err)
 }
 
-func errUserNotFound() error   { return auth.NotFound("User") }
-func errClientNotFound() error { return auth.NotFound("Client") }
+func errUserNotFound() error   { return tempwatch.NotFound("User") }
+func errClientNotFound() error { return tempwatch.NotFound("Client") }
 
 // canSee reports whether p may read u.
-func canSee(p auth.Principal, u *User) bool {
+func canSee(p tempwatch.Principal, u *tempwatch.User) bool {
 	return p.UserID == u.ID || p.CanRead(u.ClientID)
 }
 
 // canManage reports whether p may change or delete u.
-func canManage(p auth.Principal, u *User) bool {
-	return p.CanWrite(u.ClientID) && auth.RoleRank(u.Role) <= auth.RoleRank(p.Role)
+func canManage(p tempwatch.Principal, u *tempwatch.User) bool {
+	return p.CanWrite(u.ClientID) && tempwatch.RoleRank(u.Role) <= tempwatch.RoleRank(p.Role)
 }
 
 // checkGrant refuses what p may not put in a user: a role above p's own, or
 // (for non-admins) a client other than p's.
-func checkGrant(p auth.Principal, role string, clientID *string) error {
+func checkGrant(p tempwatch.Principal, role string, clientID *string) error {
 	if clientID != nil && !p.IsAdmin() && *clientID != p.ClientID {
 		return errClientNotFound()
 	}
-	if auth.ValidRole(role) && auth.RoleRank(role) > auth.RoleRank(p.Role) {
+	if tempwatch.ValidRole(role) && tempwatch.RoleRank(role) > tempwatch.RoleRank(p.Role) {
 		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot grant the role %s.", role)
 	}
 	return nil
@@ -69,7 +70,7 @@ func checkGrant(p auth.Principal, role string, clientID *string) error {
 
 // setPassword checks the policy and hashes password into u, as POST
 // /auth/password does for a user's own change.
-func setPassword(u *User, password string) error {
+func setPassword(u *tempwatch.User, password string) error {
 	hash, err := auth.HashNewPassword("password", password)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if !p.IsAdmin() && p.Role != auth.RoleClientAdmin {
+	if !p.IsAdmin() && p.Role != tempwatch.RoleClientAdmin {
 		h.fail(w, r, tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role cannot create users."))
 		return
 	}
@@ -102,13 +103,13 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Role == "" {
-		req.Role = auth.RoleViewer
+		req.Role = tempwatch.RoleViewer
 	}
 	if err := checkGrant(p, req.Role, req.ClientID); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	u := &User{Email: strings.TrimSpace(req.Email), Name: req.Name, Role: req.Role, ClientID: p.ClientID}
+	u := &tempwatch.User{Email: strings.TrimSpace(req.Email), Name: req.Name, Role: req.Role, ClientID: p.ClientID}
 	if req.ClientID != nil {
 		u.ClientID = *req.ClientID
 	}
@@ -125,7 +126,7 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // find returns the user with id if p may see it, else ENOTFOUND.
-func (h *Handler) find(r *http.Request, p auth.Principal) (*User, error) {
+func (h *Handler) find(r *http.Request, p tempwatch.Principal) (*tempwatch.User, error) {
 	u, err := h.store.FindUserByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
@@ -162,19 +163,19 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := Filter{ClientID: q.Get("client_id"), Role: q.Get("role"), Page: page}
+	f := tempwatch.UserFilter{ClientID: q.Get("client_id"), Role: q.Get("role"), Page: page}
 	v := tempwatch.Validation{}
 	if f.ClientID != "" && !tempwatch.IsUUID(f.ClientID) {
 		v.Add("client_id", "must be a client id")
 	}
-	if f.Role != "" && !auth.ValidRole(f.Role) {
+	if f.Role != "" && !tempwatch.ValidRole(f.Role) {
 		v.Add("role", "must be one of admin, client_admin, viewer")
 	}
 	if err := v.Err(); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	var us []*User
+	var us []*tempwatch.User
 	// A non-admin asking for another client's users gets an empty list, as
 	// if that client had none.
 	if p.IsAdmin() || f.ClientID == "" || f.ClientID == p.ClientID {
@@ -186,7 +187,7 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(us, page.Limit, func(u *User) tempwatch.Cursor {
+	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(us, page.Limit, func(u *tempwatch.User) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: u.CreatedAt, ID: u.ID}
 	}))
 }
@@ -246,7 +247,7 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 
 // apply sets the fields upd names on u. Promoting to admin drops the client
 // unless the body names one (which validation then refuses).
-func apply(u *User, upd updateRequest) error {
+func apply(u *tempwatch.User, upd updateRequest) error {
 	if upd.Email != nil {
 		u.Email = strings.TrimSpace(*upd.Email)
 	}
@@ -255,7 +256,7 @@ func apply(u *User, upd updateRequest) error {
 	}
 	if upd.Role != nil {
 		u.Role = *upd.Role
-		if u.Role == auth.RoleAdmin && upd.ClientID == nil {
+		if u.Role == tempwatch.RoleAdmin && upd.ClientID == nil {
 			u.ClientID = ""
 		}
 	}

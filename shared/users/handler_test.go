@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -49,15 +51,15 @@ func newFixture(t *testing.T) *fixture {
 	hash, err := auth.HashPassword(password)
 	require.NoError(t, err)
 	for _, u := range []struct{ name, role, client string }{
-		{"admin", auth.RoleAdmin, ""},
-		{"caA", auth.RoleClientAdmin, f.a},
-		{"caA2", auth.RoleClientAdmin, f.a},
-		{"viewerA", auth.RoleViewer, f.a},
-		{"targetA", auth.RoleViewer, f.a},
-		{"caB", auth.RoleClientAdmin, f.b},
-		{"viewerB", auth.RoleViewer, f.b},
+		{"admin", tempwatch.RoleAdmin, ""},
+		{"caA", tempwatch.RoleClientAdmin, f.a},
+		{"caA2", tempwatch.RoleClientAdmin, f.a},
+		{"viewerA", tempwatch.RoleViewer, f.a},
+		{"targetA", tempwatch.RoleViewer, f.a},
+		{"caB", tempwatch.RoleClientAdmin, f.b},
+		{"viewerB", tempwatch.RoleViewer, f.b},
 	} {
-		usr := &users.User{Email: u.name + "@example.com", Role: u.role, ClientID: u.client, PasswordHash: hash}
+		usr := &tempwatch.User{Email: u.name + "@example.com", Role: u.role, ClientID: u.client, PasswordHash: hash}
 		require.NoError(t, f.store.CreateUser(context.Background(), usr))
 		f.tokens[u.name], f.ids[u.name] = apitest.MustToken(t, cfg, usr.Principal()), usr.ID
 	}
@@ -167,7 +169,7 @@ func TestUserCreateFieldsAndNoMassAssignment(t *testing.T) {
 	require.Equal(t, 403, res.status)
 	u, err := f.store.FindUserByID(context.Background(), f.ids["targetA"])
 	require.NoError(t, err)
-	assert.Equal(t, auth.RoleViewer, u.Role)
+	assert.Equal(t, tempwatch.RoleViewer, u.Role)
 	assert.Equal(t, "", u.Name)
 	assert.Equal(t, f.a, u.ClientID)
 
@@ -235,7 +237,7 @@ func TestUserListScopeFiltersAndPaging(t *testing.T) {
 // newAdmin adds an admin named name to the fixture and returns its id.
 func (f *fixture) newAdmin(t *testing.T, name string) string {
 	t.Helper()
-	u := &users.User{Email: name + "@example.com", Role: auth.RoleAdmin, PasswordHash: "!unusable"}
+	u := &tempwatch.User{Email: name + "@example.com", Role: tempwatch.RoleAdmin, PasswordHash: "!unusable"}
 	require.NoError(t, f.store.CreateUser(context.Background(), u))
 	f.tokens[name], f.ids[name] = apitest.MustToken(t, f.cfg, u.Principal()), u.ID
 	return u.ID

@@ -14,7 +14,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
 // passwordEnv names the variable the password is read from before stdin.
@@ -60,7 +59,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdin io.Read
 	u, err := store.FindUserByEmail(ctx, *email)
 	switch {
 	case tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND:
-		u = &users.User{Email: strings.TrimSpace(*email), Name: *name, Role: auth.RoleAdmin, PasswordHash: hash}
+		u = &tempwatch.User{Email: strings.TrimSpace(*email), Name: *name, Role: tempwatch.RoleAdmin, PasswordHash: hash}
 		if err := store.CreateUser(ctx, u); err != nil {
 			return fmt.Errorf("create admin: %s", describe(err))
 		}
@@ -71,7 +70,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdin io.Read
 	case !*reset:
 		return fmt.Errorf("a user with email %s already exists (role %s); nothing changed. "+
 			"Pass -reset-password to set a new password for an existing admin", u.Email, u.Role)
-	case u.Role != auth.RoleAdmin:
+	case u.Role != tempwatch.RoleAdmin:
 		return fmt.Errorf("%s is a %s, not an admin; this tool does not change roles (use PATCH /users/{id} as an admin)", u.Email, u.Role)
 	}
 	u.PasswordHash = hash

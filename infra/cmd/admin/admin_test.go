@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,7 +38,7 @@ func TestAdminCommand(t *testing.T) {
 	store := postgres.NewUserStore(db)
 	u, err := store.FindUserByEmail(ctx, "ops@example.com")
 	require.NoError(t, err)
-	assert.Equal(t, auth.RoleAdmin, u.Role)
+	assert.Equal(t, tempwatch.RoleAdmin, u.Role)
 	assert.Equal(t, "", u.ClientID)
 	assert.NoError(t, auth.CheckPassword(u.PasswordHash, "first admin password"))
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -57,7 +59,7 @@ func TestClientsEndToEnd(t *testing.T) {
 	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": jwtKeys}))
 	jwtCfg := auth.LoadJWTConfig(r)
 	require.NoError(t, r.Err())
-	token, err := auth.NewIssuer(jwtCfg).Issue(auth.Principal{UserID: auth.NewID(), Role: auth.RoleAdmin}, "")
+	token, err := auth.NewIssuer(jwtCfg).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
 	require.NoError(t, err)
 	bearer := "Bearer " + token.Token
 	jsonAuthz := http.Header{"Content-Type": {"application/json"}, "Authorization": {bearer}}

@@ -20,13 +20,13 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // MaxPacketSize is the largest MQTT packet the broker takes: the payload
 // limit plus room for the fixed header, topic and packet id, as in the
 // shipped EMQX and Mosquitto configurations.
-const MaxPacketSize = telemetry.MaxPayloadBytes + 1<<10
+const MaxPacketSize = tempwatch.MaxPayloadBytes + 1<<10
 
 // connectTimeout bounds how long a new connection may take to send its
 // CONNECT, and the key lookup of one CONNECT.

@@ -13,7 +13,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/broker"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 const (
@@ -25,14 +25,14 @@ const (
 )
 
 var (
-	a1 = telemetry.Device{SensorID: "a1", ClientSlug: "acme", DeviceID: "cr-1"}
-	a2 = telemetry.Device{SensorID: "a2", ClientSlug: "acme", DeviceID: "cr-2"}
-	b1 = telemetry.Device{SensorID: "b1", ClientSlug: "bolt", DeviceID: "cr-1"}
+	a1 = tempwatch.Device{SensorID: "a1", ClientSlug: "acme", DeviceID: "cr-1"}
+	a2 = tempwatch.Device{SensorID: "a2", ClientSlug: "acme", DeviceID: "cr-2"}
+	b1 = tempwatch.Device{SensorID: "b1", ClientSlug: "bolt", DeviceID: "cr-1"}
 )
 
 func mustStart(tb testing.TB) string {
 	tb.Helper()
-	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]telemetry.Device{keyA1: a1, keyA2: a2, keyB1: b1}}, deviceauth.Bridge{Password: bridgePass})
+	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: map[string]tempwatch.Device{keyA1: a1, keyA2: a2, keyB1: b1}}, deviceauth.Bridge{Password: bridgePass})
 	require.NoError(tb, err)
 	url, stop, err := broker.Start("127.0.0.1:0", auth)
 	require.NoError(tb, err)
@@ -59,7 +59,7 @@ func mustConnect(tb testing.TB, opts *paho.ClientOptions) paho.Client {
 	return c
 }
 
-func mustDevice(tb testing.TB, url string, d telemetry.Device, key string) paho.Client {
+func mustDevice(tb testing.TB, url string, d tempwatch.Device, key string) paho.Client {
 	tb.Helper()
 	user := deviceauth.Username(d.Ref())
 	return mustConnect(tb, options(url, user, user, key))
@@ -248,10 +248,10 @@ func TestPacketsOverTheLimitAreRefused(t *testing.T) {
 	assert.False(t, tok.WaitTimeout(time.Second) && tok.Error() == nil, "a refused publish is never acknowledged")
 
 	full := mustDevice(t, url, a2, keyA2)
-	require.NoError(t, waitTok(full.Publish(a2.Ref().Topic(), 1, false, make([]byte, telemetry.MaxPayloadBytes))))
+	require.NoError(t, waitTok(full.Publish(a2.Ref().Topic(), 1, false, make([]byte, tempwatch.MaxPayloadBytes))))
 	m := receive(t, got)
 	assert.Equal(t, a2.Ref().Topic(), m.Topic(), "the first message the bridge gets is the one at the limit")
-	assert.Len(t, m.Payload(), telemetry.MaxPayloadBytes)
+	assert.Len(t, m.Payload(), tempwatch.MaxPayloadBytes)
 }
 
 func TestStartNeedsAnAuthority(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestDailyCurve(t *testing.T) {
@@ -66,7 +66,7 @@ func TestGeneratorMix(t *testing.T) {
 			for i := range 50 {
 				msgs := g.Next(now.Add(time.Duration(i) * time.Second))
 				assert.Equal(t, tt.wantDup, len(msgs) == 2)
-				_, err := telemetry.ParsePayload(msgs[0].Payload)
+				_, err := tempwatch.ParsePayload(msgs[0].Payload)
 				var v map[string]any
 				isRange := json.Unmarshal(msgs[0].Payload, &v) == nil && v["value"] == 9000.0
 				isAbsurd := err == nil && v["ts"] == "1970-01-01T00:00:00Z"

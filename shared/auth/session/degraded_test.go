@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +49,7 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 		Log: apitest.Discard(),
 	}))
 	t.Cleanup(e.srv.Close)
-	e.mustUser(t, "ops@example.com", auth.RoleAdmin, "")
+	e.mustUser(t, "ops@example.com", tempwatch.RoleAdmin, "")
 
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/login", "", login("ops@example.com", "wrong password!")).status)
 	res := e.do(t, "POST", "/auth/login", "", login("ops@example.com", password))
@@ -73,36 +75,36 @@ func TestConcurrentRotationOneWinner(t *testing.T) {
 	db := pgtest.MustDB(t)
 	store := postgres.NewRefreshTokenStore(db)
 	e := &env{users: postgres.NewUserStore(db)}
-	u := e.mustUser(t, "race@example.com", auth.RoleAdmin, "")
+	u := e.mustUser(t, "race@example.com", tempwatch.RoleAdmin, "")
 	ctx := context.Background()
-	secret, h := auth.NewRefreshSecret()
-	require.NoError(t, store.CreateRefreshToken(ctx, auth.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: h, ExpiresAt: time.Now().Add(time.Hour)}))
+	secret, h := tempwatch.NewRefreshSecret()
+	require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: h, ExpiresAt: time.Now().Add(time.Hour)}))
 
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
-	nexts := make([]*auth.RefreshToken, n)
+	nexts := make([]*tempwatch.RefreshToken, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, nh := auth.NewRefreshSecret()
-			nexts[i] = &auth.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)}
-			_, errs[i] = store.RotateRefreshToken(ctx, auth.HashRefreshSecret(secret), nexts[i])
+			_, nh := tempwatch.NewRefreshSecret()
+			nexts[i] = &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)}
+			_, errs[i] = store.RotateRefreshToken(ctx, tempwatch.HashRefreshSecret(secret), nexts[i])
 		}()
 	}
 	wg.Wait()
 	wins := 0
-	var winner *auth.RefreshToken
+	var winner *tempwatch.RefreshToken
 	for i, err := range errs {
 		if err == nil {
 			wins++
 			winner = nexts[i]
 		} else {
-			assert.ErrorIs(t, err, auth.ErrRefreshReused)
+			assert.ErrorIs(t, err, tempwatch.ErrRefreshReused)
 		}
 	}
 	require.Equal(t, 1, wins, "exactly one rotation may succeed: %v", errs)
-	_, err := store.RotateRefreshToken(ctx, winner.Hash, &auth.RefreshToken{Hash: make([]byte, 32), ExpiresAt: time.Now().Add(time.Hour)})
-	assert.ErrorIs(t, err, auth.ErrRefreshInvalid, "the reuse revoked the winner's new token too")
+	_, err := store.RotateRefreshToken(ctx, winner.Hash, &tempwatch.RefreshToken{Hash: make([]byte, 32), ExpiresAt: time.Now().Add(time.Hour)})
+	assert.ErrorIs(t, err, tempwatch.ErrRefreshInvalid, "the reuse revoked the winner's new token too")
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,8 +38,8 @@ func refreshBody(token string) string { return `{"refresh_token":"` + token + `"
 func TestPasswordChangeEndsEverySessionAndStartsOne(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	u := e.mustUser(t, "pat@example.com", auth.RoleAdmin, "")
-	e.mustUser(t, "other@example.com", auth.RoleAdmin, "")
+	u := e.mustUser(t, "pat@example.com", tempwatch.RoleAdmin, "")
+	e.mustUser(t, "other@example.com", tempwatch.RoleAdmin, "")
 
 	access, refresh := e.tokens(t, "pat@example.com", password)
 	// A second device, whose first access token is still live after a refresh.
@@ -78,7 +80,7 @@ func TestPasswordChangeEndsEverySessionAndStartsOne(t *testing.T) {
 func TestPasswordChangeRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	e.mustUser(t, "sam@example.com", auth.RoleAdmin, "")
+	e.mustUser(t, "sam@example.com", tempwatch.RoleAdmin, "")
 	access, refresh := e.tokens(t, "sam@example.com", password)
 
 	tests := []struct {
@@ -131,7 +133,7 @@ func TestPasswordChangeSharesTheLoginLimit(t *testing.T) {
 	loggedIn := func(t *testing.T, email string) (*env, string) {
 		t.Helper()
 		e := newEnv(t, limits)
-		e.mustUser(t, email, auth.RoleAdmin, "")
+		e.mustUser(t, email, tempwatch.RoleAdmin, "")
 		access, _ := e.tokens(t, email, password)
 		return e, access
 	}
@@ -179,7 +181,7 @@ func TestPasswordChangeSharesTheLoginLimit(t *testing.T) {
 func TestConcurrentPasswordChangesOneWinner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	u := e.mustUser(t, "race@example.com", auth.RoleAdmin, "")
+	u := e.mustUser(t, "race@example.com", tempwatch.RoleAdmin, "")
 	next := []string{"first new long password", "second new long password"}
 	access := make([]string, len(next))
 	for i := range next {

@@ -19,17 +19,9 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
-// Limiter counts failed password checks per key in fixed windows.
-type Limiter interface {
-	Hit(ctx context.Context, key string, window time.Duration) error
-	Blocked(ctx context.Context, key string, max int) (time.Duration, error)
-	Reset(ctx context.Context, key string) error
-}
-
-var _ Limiter = (*auth.RedisLimiter)(nil)
+var _ tempwatch.Limiter = (*auth.RedisLimiter)(nil)
 
 // Limits of failed password checks: per account (logins and password changes
 // together) and per source address (logins), in one window.
@@ -44,11 +36,11 @@ var DefaultLimits = Limits{PerAccount: 5, PerAddress: 20, Window: 15 * time.Minu
 
 // Deps is what the /auth handler needs.
 type Deps struct {
-	Users       users.Store
-	Tokens      auth.RefreshTokenStore
+	Users       tempwatch.UserStore
+	Tokens      tempwatch.RefreshTokenStore
 	JWT         auth.JWTConfig
-	Revocations auth.RevocationList
-	Limiter     Limiter
+	Revocations tempwatch.RevocationList
+	Limiter     tempwatch.Limiter
 	Limits      Limits // zero: DefaultLimits
 	Log         *slog.Logger
 }
@@ -136,10 +128,10 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // startSession opens a new session (refresh-token family) for u and answers
 // with its first tokens.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *users.User) {
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwatch.User) {
 	family := auth.NewID()
-	secret, hash := auth.NewRefreshSecret()
-	if err := h.Tokens.CreateRefreshToken(r.Context(), auth.RefreshToken{
+	secret, hash := tempwatch.NewRefreshSecret()
+	if err := h.Tokens.CreateRefreshToken(r.Context(), tempwatch.RefreshToken{
 		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
 	}); err != nil {
 		h.fail(w, r, err)
@@ -151,7 +143,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *users.
 // checkCredentials returns the user whose email and password match, or
 // errBadCredentials. An unknown email still pays for one hash check, so both
 // failures take about the same time.
-func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*users.User, error) {
+func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*tempwatch.User, error) {
 	u, err := h.Users.FindUserByEmail(ctx, strings.TrimSpace(req.Email))
 	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
 		auth.CheckDummyPassword(req.Password)
@@ -173,7 +165,7 @@ func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*user
 // argon2id against u's hash, auth.ErrMismatch for a wrong password. An
 // overlong password is wrong without being hashed, after a check of the usual
 // cost, so no request buys more hashing than a normal attempt.
-func checkPassword(u *users.User, password string) error {
+func checkPassword(u *tempwatch.User, password string) error {
 	if len(password) > 4*auth.MaxPasswordLen {
 		auth.CheckDummyPassword("")
 		return auth.ErrMismatch
@@ -264,10 +256,10 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	secret, hash := auth.NewRefreshSecret()
-	next := &auth.RefreshToken{Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL)}
-	old, err := h.Tokens.RotateRefreshToken(ctx, auth.HashRefreshSecret(req.RefreshToken), next)
-	if errors.Is(err, auth.ErrRefreshReused) {
+	secret, hash := tempwatch.NewRefreshSecret()
+	next := &tempwatch.RefreshToken{Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL)}
+	old, err := h.Tokens.RotateRefreshToken(ctx, tempwatch.HashRefreshSecret(req.RefreshToken), next)
+	if errors.Is(err, tempwatch.ErrRefreshReused) {
 		// The family is revoked in PostgreSQL; also end its live access tokens.
 		h.Log.WarnContext(ctx, "refresh token reused; session revoked", "user_id", old.UserID, "session_id", old.FamilyID)
 		if rerr := h.Revocations.Revoke(ctx, old.FamilyID, h.sessionRevocationTTL()); rerr != nil {
@@ -288,7 +280,7 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 
 // respondTokens issues an access token for u's current role and client (a
 // refresh picks up changes) and answers with it and the refresh token.
-func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *users.User, family, refresh string) {
+func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *tempwatch.User, family, refresh string) {
 	at, err := h.issuer.Issue(u.Principal(), family)
 	if err != nil {
 		h.fail(w, r, err)
@@ -326,7 +318,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 // sessions, so every access token they issued is refused from now on. If Redis
 // is down those tokens live until they expire (at most JWT_ACCESS_TTL; the
 // refresh tokens are revoked in PostgreSQL regardless); the failure is logged.
-func (h *Handler) revokeAccessTokens(ctx context.Context, p auth.Principal, sessions ...string) {
+func (h *Handler) revokeAccessTokens(ctx context.Context, p tempwatch.Principal, sessions ...string) {
 	if p.SessionID != "" && !slices.Contains(sessions, p.SessionID) {
 		sessions = append(sessions, p.SessionID)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -21,7 +23,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
 const password = "a long enough password"
@@ -51,11 +52,11 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 	return e
 }
 
-func (e *env) mustUser(t *testing.T, email, role, clientID string) *users.User {
+func (e *env) mustUser(t *testing.T, email, role, clientID string) *tempwatch.User {
 	t.Helper()
 	hash, err := auth.HashPassword(password)
 	require.NoError(t, err)
-	u := &users.User{Email: email, Role: role, ClientID: clientID, PasswordHash: hash}
+	u := &tempwatch.User{Email: email, Role: role, ClientID: clientID, PasswordHash: hash}
 	require.NoError(t, e.users.CreateUser(context.Background(), u))
 	return u
 }
@@ -95,7 +96,7 @@ func login(email, pw string) string {
 func TestLoginMeRefreshLogout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	admin := e.mustUser(t, "Root@Example.com", auth.RoleAdmin, "")
+	admin := e.mustUser(t, "Root@Example.com", tempwatch.RoleAdmin, "")
 
 	res := e.do(t, "POST", "/auth/login", "", login("root@example.COM", password))
 	require.Equal(t, http.StatusOK, res.status, res.raw)
@@ -140,7 +141,7 @@ func TestLoginMeRefreshLogout(t *testing.T) {
 func TestRefreshReuseRevokesFamily(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	e.mustUser(t, "ada@example.com", auth.RoleAdmin, "")
+	e.mustUser(t, "ada@example.com", tempwatch.RoleAdmin, "")
 	res := e.do(t, "POST", "/auth/login", "", login("ada@example.com", password))
 	require.Equal(t, http.StatusOK, res.status)
 	r1 := res.body["refresh_token"].(string)
@@ -169,7 +170,7 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 func TestLoginSameAnswerUnknownEmailAndWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, session.Limits{})
-	e.mustUser(t, "known@example.com", auth.RoleAdmin, "")
+	e.mustUser(t, "known@example.com", tempwatch.RoleAdmin, "")
 
 	timed := func(body string) (response, time.Duration) {
 		start := time.Now()
@@ -199,7 +200,7 @@ func TestLoginRateLimit(t *testing.T) {
 	t.Run("per account", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, session.Limits{PerAccount: 3, PerAddress: 100, Window: time.Minute})
-		e.mustUser(t, "target@example.com", auth.RoleAdmin, "")
+		e.mustUser(t, "target@example.com", tempwatch.RoleAdmin, "")
 		for i := range 3 {
 			res := e.do(t, "POST", "/auth/login", "", login("target@example.com", "wrong password "+strconv.Itoa(i)))
 			require.Equal(t, http.StatusUnauthorized, res.status, "failure %d", i+1)
@@ -212,13 +213,13 @@ func TestLoginRateLimit(t *testing.T) {
 		require.NoError(t, err, "Retry-After = %q", res.header.Get("Retry-After"))
 		assert.True(t, secs >= 1 && secs <= 60, "Retry-After = %d", secs)
 		// Other accounts from the same address are not blocked by it.
-		e.mustUser(t, "other@example.com", auth.RoleAdmin, "")
+		e.mustUser(t, "other@example.com", tempwatch.RoleAdmin, "")
 		assert.Equal(t, http.StatusOK, e.do(t, "POST", "/auth/login", "", login("other@example.com", password)).status)
 	})
 	t.Run("per address", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, session.Limits{PerAccount: 100, PerAddress: 4, Window: time.Minute})
-		e.mustUser(t, "victim@example.com", auth.RoleAdmin, "")
+		e.mustUser(t, "victim@example.com", tempwatch.RoleAdmin, "")
 		for i := range 4 {
 			res := e.do(t, "POST", "/auth/login", "", login("spray"+strconv.Itoa(i)+"@example.com", "wrong password!"))
 			require.Equal(t, http.StatusUnauthorized, res.status)
@@ -230,7 +231,7 @@ func TestLoginRateLimit(t *testing.T) {
 	t.Run("success resets the account count", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, session.Limits{PerAccount: 2, PerAddress: 100, Window: time.Minute})
-		e.mustUser(t, "typo@example.com", auth.RoleAdmin, "")
+		e.mustUser(t, "typo@example.com", tempwatch.RoleAdmin, "")
 		for range 3 {
 			assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/login", "", login("typo@example.com", "wrong password!")).status)
 			require.Equal(t, http.StatusOK, e.do(t, "POST", "/auth/login", "", login("typo@example.com", password)).status)

@@ -7,26 +7,25 @@ import (
 	"context"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Keys is a deviceauth.KeyLookup over a map of device keys; Down makes
 // every lookup fail as a store outage does.
 type Keys struct {
-	Keys map[string]telemetry.Device
+	Keys map[string]tempwatch.Device
 	Down bool
 }
 
 var _ deviceauth.KeyLookup = (*Keys)(nil)
 
 // ByKey returns the device of key, ENOTFOUND, or EUNAVAILABLE when Down.
-func (k *Keys) ByKey(_ context.Context, key string) (telemetry.Device, error) {
+func (k *Keys) ByKey(_ context.Context, key string) (tempwatch.Device, error) {
 	if k.Down {
-		return telemetry.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "PostgreSQL is down")
+		return tempwatch.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "PostgreSQL is down")
 	}
 	if d, ok := k.Keys[key]; ok {
 		return d, nil
 	}
-	return telemetry.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "no such key")
+	return tempwatch.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "no such key")
 }

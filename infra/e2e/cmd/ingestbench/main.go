@@ -40,7 +40,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/e2e"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/telemetry"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -377,7 +376,7 @@ func connectDevices(broker string, fleet []sensor, publishers int) (*deviceConns
 	var wg sync.WaitGroup
 	errs := make(chan error, len(fleet))
 	for i, s := range fleet {
-		ref := telemetry.DeviceRef{ClientSlug: s.slug, DeviceID: s.device}
+		ref := tempwatch.DeviceRef{ClientSlug: s.slug, DeviceID: s.device}
 		d.topics[i] = ref.Topic()
 		user := deviceauth.Username(ref)
 		d.conns[i] = paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).

@@ -1,4 +1,4 @@
-package telemetry_test
+package tempwatch_test
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestTruncate(t *testing.T) {
@@ -25,7 +25,7 @@ func TestTruncate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := telemetry.Truncate(tt.in, tt.n)
+			got := tempwatch.Truncate(tt.in, tt.n)
 			assert.Equal(t, tt.want, got, "Truncate(%q, %d)", tt.in, tt.n)
 			assert.True(t, utf8.ValidString(got))
 			assert.LessOrEqual(t, len(strings.TrimSuffix(got, "…")), tt.n)

@@ -1,4 +1,4 @@
-package telemetry_test
+package tempwatch_test
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/telemetry"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 func TestParsePayload(t *testing.T) {
@@ -17,19 +17,19 @@ func TestParsePayload(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		want    telemetry.Payload
+		want    tempwatch.Payload
 		wantErr string
 	}{
-		{name: "value only", in: `{"value": 21.5}`, want: telemetry.Payload{Value: 21.5}},
-		{name: "temperature alias", in: `{"temperature": -3}`, want: telemetry.Payload{Value: -3}},
-		{name: "null alias ignored", in: `{"value": 1, "temperature": null}`, want: telemetry.Payload{Value: 1}},
-		{name: "rfc3339 with nanos cut to micros", in: `{"value": 1, "ts": "2026-03-04T05:06:07.123456789Z"}`, want: telemetry.Payload{Value: 1, Time: ts}},
-		{name: "rfc3339 offset", in: `{"value": 1, "timestamp": "2026-03-04T10:36:07.123456+05:30"}`, want: telemetry.Payload{Value: 1, Time: ts}},
-		{name: "unix seconds fractional", in: `{"value": 1, "ts": 1772600767.5}`, want: telemetry.Payload{Value: 1, Time: time.Unix(1772600767, 5e8).UTC()}},
-		{name: "unix milliseconds", in: `{"value": 1, "ts": 1772600767123}`, want: telemetry.Payload{Value: 1, Time: time.UnixMilli(1772600767123).UTC()}},
-		{name: "fahrenheit", in: `{"value": 212, "unit": "f"}`, want: telemetry.Payload{Value: 212, Unit: "F"}},
-		{name: "celsius word", in: `{"value": 2, "unit": "Celsius"}`, want: telemetry.Payload{Value: 2, Unit: "C"}},
-		{name: "seq and extras", in: `{"value": 2, "seq": 42, "humidity": 40, "battery": {"v": 3.1}}`, want: telemetry.Payload{Value: 2, Seq: 42, HasSeq: true}},
+		{name: "value only", in: `{"value": 21.5}`, want: tempwatch.Payload{Value: 21.5}},
+		{name: "temperature alias", in: `{"temperature": -3}`, want: tempwatch.Payload{Value: -3}},
+		{name: "null alias ignored", in: `{"value": 1, "temperature": null}`, want: tempwatch.Payload{Value: 1}},
+		{name: "rfc3339 with nanos cut to micros", in: `{"value": 1, "ts": "2026-03-04T05:06:07.123456789Z"}`, want: tempwatch.Payload{Value: 1, Time: ts}},
+		{name: "rfc3339 offset", in: `{"value": 1, "timestamp": "2026-03-04T10:36:07.123456+05:30"}`, want: tempwatch.Payload{Value: 1, Time: ts}},
+		{name: "unix seconds fractional", in: `{"value": 1, "ts": 1772600767.5}`, want: tempwatch.Payload{Value: 1, Time: time.Unix(1772600767, 5e8).UTC()}},
+		{name: "unix milliseconds", in: `{"value": 1, "ts": 1772600767123}`, want: tempwatch.Payload{Value: 1, Time: time.UnixMilli(1772600767123).UTC()}},
+		{name: "fahrenheit", in: `{"value": 212, "unit": "f"}`, want: tempwatch.Payload{Value: 212, Unit: "F"}},
+		{name: "celsius word", in: `{"value": 2, "unit": "Celsius"}`, want: tempwatch.Payload{Value: 2, Unit: "C"}},
+		{name: "seq and extras", in: `{"value": 2, "seq": 42, "humidity": 40, "battery": {"v": 3.1}}`, want: tempwatch.Payload{Value: 2, Seq: 42, HasSeq: true}},
 		{name: "not json", in: `hello`, wantErr: "payload is not JSON"},
 		{name: "truncated", in: `{"value": 1`, wantErr: "payload is not JSON"},
 		{name: "empty", in: ``, wantErr: "payload is not JSON"},
@@ -50,11 +50,11 @@ func TestParsePayload(t *testing.T) {
 		{name: "ts year 3000", in: `{"value": 3, "ts": "3000-01-01T00:00:00Z"}`, wantErr: "ts is absurd"},
 		{name: "ts without zone", in: `{"value": 3, "ts": "2026-03-04T05:06:07"}`, wantErr: "is not an RFC 3339 time"},
 		{name: "ts bool", in: `{"value": 3, "ts": true}`, wantErr: "ts must be an RFC 3339 string or Unix seconds"},
-		{name: "too large", in: `{"value": 3, "x": "` + strings.Repeat("a", telemetry.MaxPayloadBytes) + `"}`, wantErr: "larger than"},
+		{name: "too large", in: `{"value": 3, "x": "` + strings.Repeat("a", tempwatch.MaxPayloadBytes) + `"}`, wantErr: "larger than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := telemetry.ParsePayload([]byte(tt.in))
+			got, err := tempwatch.ParsePayload([]byte(tt.in))
 			if tt.wantErr != "" {
 				require.Error(t, err, "ParsePayload(%s) = %+v, want error", tt.in, got)
 				assert.Contains(t, err.Error(), tt.wantErr)
@@ -71,14 +71,14 @@ func TestParsePayload(t *testing.T) {
 func TestPayloadCelsius(t *testing.T) {
 	tests := []struct {
 		name        string
-		p           telemetry.Payload
+		p           tempwatch.Payload
 		defaultUnit string
 		want        float64
 	}{
-		{"celsius given", telemetry.Payload{Value: 20, Unit: "C"}, "F", 20},
-		{"fahrenheit given", telemetry.Payload{Value: 212, Unit: "F"}, "C", 100},
-		{"sensor default fahrenheit", telemetry.Payload{Value: 32}, "F", 0},
-		{"no unit anywhere", telemetry.Payload{Value: 7}, "", 7},
+		{"celsius given", tempwatch.Payload{Value: 20, Unit: "C"}, "F", 20},
+		{"fahrenheit given", tempwatch.Payload{Value: 212, Unit: "F"}, "C", 100},
+		{"sensor default fahrenheit", tempwatch.Payload{Value: 32}, "F", 0},
+		{"no unit anywhere", tempwatch.Payload{Value: 7}, "", 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,10 +90,10 @@ func TestPayloadCelsius(t *testing.T) {
 func TestParseTopic(t *testing.T) {
 	tests := []struct {
 		name, topic string
-		want        telemetry.DeviceRef
+		want        tempwatch.DeviceRef
 		wantErr     string
 	}{
-		{name: "ok", topic: "tempwatch/acme/sensors/dev-1.a_B/readings", want: telemetry.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1.a_B"}},
+		{name: "ok", topic: "tempwatch/acme/sensors/dev-1.a_B/readings", want: tempwatch.DeviceRef{ClientSlug: "acme", DeviceID: "dev-1.a_B"}},
 		{name: "wrong root", topic: "other/acme/sensors/d/readings", wantErr: "topic is not"},
 		{name: "too short", topic: "tempwatch/acme/sensors/d", wantErr: "topic is not"},
 		{name: "too long", topic: "tempwatch/acme/sensors/d/readings/x", wantErr: "topic is not"},
@@ -106,7 +106,7 @@ func TestParseTopic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := telemetry.ParseTopic(tt.topic)
+			got, err := tempwatch.ParseTopic(tt.topic)
 			if tt.wantErr != "" {
 				require.Error(t, err, "ParseTopic(%q) = %v, want error", tt.topic, got)
 				assert.Contains(t, err.Error(), tt.wantErr)
@@ -127,7 +127,7 @@ func FuzzParsePayload(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := telemetry.ParsePayload(b)
+		p, err := tempwatch.ParsePayload(b)
 		if err != nil {
 			return
 		}
@@ -136,10 +136,10 @@ func FuzzParsePayload(f *testing.F) {
 				t.Fatalf("ParsePayload(%q) accepted non-finite value %v (°C %v)", b, p.Value, c)
 			}
 		}
-		if p.Unit != "" && p.Unit != telemetry.Celsius && p.Unit != telemetry.Fahrenheit {
+		if p.Unit != "" && p.Unit != tempwatch.Celsius && p.Unit != tempwatch.Fahrenheit {
 			t.Fatalf("ParsePayload(%q) unit = %q", b, p.Unit)
 		}
-		if !p.Time.IsZero() && (p.Time.Before(telemetry.MinTimestamp) || !p.Time.Before(telemetry.MaxTimestamp)) {
+		if !p.Time.IsZero() && (p.Time.Before(tempwatch.MinTimestamp) || !p.Time.Before(tempwatch.MaxTimestamp)) {
 			t.Fatalf("ParsePayload(%q) time = %v, outside the sane range", b, p.Time)
 		}
 	})

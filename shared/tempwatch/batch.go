@@ -1,6 +1,6 @@
-// Package telemetry holds the readings domain: what devices send, what the
-// bridge hands the ingest function, and what it answers.
-package telemetry
+// The ingest contract: what the bridge hands the ingest function, and what it answers.
+
+package tempwatch
 
 import "time"
 

@@ -1,15 +1,10 @@
-// Package users holds the User type, its store contract, and the /users
-// routes with their role and tenant rules.
-package users
+package tempwatch
 
 import (
 	"context"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // User is a person who logs in. Every user but an admin belongs to one client.
@@ -26,26 +21,26 @@ type User struct {
 }
 
 // Principal returns the caller u becomes after logging in.
-func (u *User) Principal() auth.Principal {
-	return auth.Principal{UserID: u.ID, ClientID: u.ClientID, Role: u.Role}
+func (u *User) Principal() Principal {
+	return Principal{UserID: u.ID, ClientID: u.ClientID, Role: u.Role}
 }
 
-// Filter selects users for a list.
-type Filter struct {
+// UserFilter selects users for a list.
+type UserFilter struct {
 	ClientID string // "" for every client (admins only)
 	Role     string
-	Page     tempwatch.PageRequest
+	Page     PageRequest
 }
 
-// Store keeps users.
-type Store interface {
+// UserStore keeps users.
+type UserStore interface {
 	// CreateUser inserts u (PasswordHash set) and fills its id and timestamps.
 	CreateUser(ctx context.Context, u *User) error
 	FindUserByID(ctx context.Context, id string) (*User, error)
 	// FindUserByEmail matches email case-insensitively.
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	// FindUsers returns up to f.Page.Limit+1 users, newest first.
-	FindUsers(ctx context.Context, f Filter) ([]*User, error)
+	FindUsers(ctx context.Context, f UserFilter) ([]*User, error)
 	// UpdateUser stores every field of u; a changed password hash revokes
 	// the user's refresh tokens. A u read before another change of the user,
 	// and taking the admin role from the last admin, are ECONFLICT.
@@ -61,7 +56,7 @@ type Store interface {
 
 // Validate checks u's fields, naming each bad one.
 func (u *User) Validate() error {
-	v := tempwatch.Validation{}
+	v := Validation{}
 	if msg := checkEmail(u.Email); msg != "" {
 		v.Add("email", msg)
 	}
@@ -69,13 +64,13 @@ func (u *User) Validate() error {
 		v.Add("name", "must be at most 200 characters")
 	}
 	switch {
-	case !auth.ValidRole(u.Role):
+	case !ValidRole(u.Role):
 		v.Add("role", "must be one of admin, client_admin, viewer")
-	case u.Role == auth.RoleAdmin && u.ClientID != "":
+	case u.Role == RoleAdmin && u.ClientID != "":
 		v.Add("client_id", "must be empty for an admin")
-	case u.Role != auth.RoleAdmin && u.ClientID == "":
+	case u.Role != RoleAdmin && u.ClientID == "":
 		v.Add("client_id", "is required for role "+u.Role)
-	case u.ClientID != "" && !tempwatch.IsUUID(u.ClientID):
+	case u.ClientID != "" && !IsUUID(u.ClientID):
 		v.Add("client_id", "must be a client id")
 	}
 	if u.PasswordHash == "" {

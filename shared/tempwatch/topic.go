@@ -1,11 +1,9 @@
-package telemetry
+package tempwatch
 
 import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // DeviceRef names a device as its topic does: the client's slug and the
@@ -31,10 +29,10 @@ func ParseTopic(topic string) (DeviceRef, error) {
 	if len(parts) != 5 || parts[0] != "tempwatch" || parts[2] != "sensors" || parts[4] != "readings" {
 		return DeviceRef{}, errors.New("topic is not tempwatch/<client-slug>/sensors/<device-id>/readings")
 	}
-	if !tempwatch.ValidSlug(parts[1]) {
+	if !ValidSlug(parts[1]) {
 		return DeviceRef{}, fmt.Errorf("topic client slug %q is not a valid slug", Truncate(parts[1], 64))
 	}
-	if !tempwatch.ValidDeviceID(parts[3]) {
+	if !ValidDeviceID(parts[3]) {
 		return DeviceRef{}, fmt.Errorf("topic device id %q is not a valid device id", Truncate(parts[3], 64))
 	}
 	return DeviceRef{ClientSlug: parts[1], DeviceID: parts[3]}, nil

@@ -1,10 +1,8 @@
-package telemetry
+package tempwatch
 
 import (
 	"context"
 	"time"
-
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // DefaultDeadLetterTTL is how long dead letters are kept unless configured.
@@ -38,7 +36,7 @@ type DeadLetterFilter struct {
 	// live, whether or not the server has deleted them yet.
 	Since time.Time
 	// Page's cursor is (received_at, id) of the last item of the previous page.
-	Page tempwatch.PageRequest
+	Page PageRequest
 }
 
 // DeadLetterReader reads the dead letters the archive keeps.

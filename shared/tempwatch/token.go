@@ -1,4 +1,4 @@
-package auth
+package tempwatch
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"time"
-
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // RefreshToken is a stored refresh token: only the SHA-256 of the secret the
@@ -34,10 +32,10 @@ type RefreshTokenStore interface {
 }
 
 // ErrRefreshReused is returned when a refresh token is presented twice.
-var ErrRefreshReused = &tempwatch.Error{Code: tempwatch.EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
+var ErrRefreshReused = &Error{Code: EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
 
 // ErrRefreshInvalid is returned for an unknown, expired or revoked refresh token.
-var ErrRefreshInvalid = &tempwatch.Error{Code: tempwatch.EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
+var ErrRefreshInvalid = &Error{Code: EUNAUTHORIZED, Message: "The refresh token is invalid, expired or revoked."}
 
 // NewRefreshSecret returns a random 32-byte refresh token (base64url, what the
 // caller holds) and its SHA-256 (what is stored).
@@ -52,4 +50,25 @@ func NewRefreshSecret() (secret string, hash []byte) {
 func HashRefreshSecret(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
+}
+
+// RevocationList holds the ids of revoked access tokens and sessions until
+// the tokens they cover would have expired anyway.
+type RevocationList interface {
+	// Revoke marks id revoked for ttl.
+	Revoke(ctx context.Context, id string, ttl time.Duration) error
+	// AnyRevoked reports whether any of ids is revoked.
+	AnyRevoked(ctx context.Context, ids ...string) (bool, error)
+}
+
+// Limiter counts failures (such as failed password checks) per key in fixed
+// windows.
+type Limiter interface {
+	// Hit counts one failure for key in a window of length window.
+	Hit(ctx context.Context, key string, window time.Duration) error
+	// Blocked reports, when key has max or more failures in its window, how
+	// long until the window ends; 0 when key is not blocked.
+	Blocked(ctx context.Context, key string, max int) (time.Duration, error)
+	// Reset forgets the failures of key.
+	Reset(ctx context.Context, key string) error
 }

@@ -1,14 +1,12 @@
-// Package auth holds who is calling (the Principal), the roles, and the
-// tenant rules every route applies.
-package auth
+// Who is calling: the Principal, the roles, and the tenant rules every route applies.
+
+package tempwatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // Roles. Every user but an admin belongs to one client.
@@ -51,9 +49,9 @@ func RoleRank(role string) int {
 	return 0
 }
 
-// validate checks what a token must say: a subject, an id, a known role, and
+// Validate checks what a token must say: a subject, an id, a known role, and
 // a client exactly when the role is not admin.
-func (p Principal) validate() error {
+func (p Principal) Validate() error {
 	switch {
 	case p.UserID == "":
 		return errors.New("no sub")
@@ -104,5 +102,5 @@ func (p Principal) ScopeClient() string {
 
 // NotFound is the answer for another tenant's data: 404, not 403, so ids do not leak.
 func NotFound(what string) error {
-	return tempwatch.Errorf(tempwatch.ENOTFOUND, "%s not found.", what)
+	return Errorf(ENOTFOUND, "%s not found.", what)
 }
