@@ -30,5 +30,5 @@ func main() {
 	expiry.Prepare(ctx)
 	h := archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store,
 		Measurements: postgres.NewMeasurementStore(env.DB), TTL: ttl, Log: env.Log})
-	lambdahttp.StartWithEvents(env.Authenticated(h), expiry.HandleEvent)
+	lambdahttp.StartWithEvents(env.HTTP(h), expiry.HandleEvent)
 }

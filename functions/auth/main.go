@@ -11,12 +11,12 @@ import (
 
 func main() {
 	env := app.MustLoad("auth", app.Needs{JWT: true})
-	lambdahttp.Start(session.NewHandler(session.Deps{
+	lambdahttp.Start(env.HTTP(session.NewHandler(session.Deps{
 		Users:       postgres.NewUserStore(env.DB),
 		Tokens:      postgres.NewRefreshTokenStore(env.DB),
 		JWT:         env.JWT,
 		Revocations: auth.NewRedisRevocations(env.Redis, env.RedisPrefix),
 		Limiter:     auth.NewRedisLimiter(env.Redis, env.RedisPrefix),
 		Log:         env.Log,
-	}))
+	})))
 }

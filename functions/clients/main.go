@@ -10,5 +10,5 @@ import (
 
 func main() {
 	env := app.MustLoad("clients", app.Needs{JWT: true})
-	lambdahttp.Start(env.Authenticated(clients.NewHandler(postgres.NewClientStore(env.DB), env.Log)))
+	lambdahttp.Start(env.HTTP(clients.NewHandler(postgres.NewClientStore(env.DB), env.Log)))
 }

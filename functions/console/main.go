@@ -10,6 +10,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/console"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 )
@@ -21,5 +22,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lambdahttp.Start(console.NewHandler(log))
+	lambdahttp.Start(httpapi.Wrap(log, console.NewHandler(log)))
 }

@@ -43,5 +43,5 @@ func main() {
 	store := postgres.NewReadingStore(env.DB)
 	devices := ingest.NewDeviceCache(store, env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
 	svc := ingest.NewService(devices, store, payloads, env.Cache(cache.Options{}), env.Log, cfg)
-	lambdahttp.StartWithEvents(ingest.NewHandler(svc, env.Log), ingest.BatchEventHandler(svc))
+	lambdahttp.StartWithEvents(app.Middleware(env.Log, nil, ingest.NewHandler(svc, env.Log)), ingest.BatchEventHandler(svc))
 }

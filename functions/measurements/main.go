@@ -12,5 +12,5 @@ import (
 func main() {
 	env := app.MustLoad("measurements", app.Needs{JWT: true})
 	h := measurements.NewHandler(postgres.NewMeasurementStore(env.DB), postgres.NewSensorStore(env.DB), env.Cache(cache.Options{}), env.Log)
-	lambdahttp.Start(env.Authenticated(h))
+	lambdahttp.Start(env.HTTP(h))
 }

@@ -26,5 +26,5 @@ func main() {
 	if err != nil {
 		app.Exit("mqttauth", err)
 	}
-	lambdahttp.Start(h)
+	lambdahttp.Start(app.Middleware(env.Log, nil, h))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/openapi"
@@ -22,5 +23,5 @@ func main() {
 		log.Error("start-up failed", "error", err)
 		os.Exit(1)
 	}
-	lambdahttp.Start(openapi.NewHandler(log))
+	lambdahttp.Start(httpapi.Wrap(log, openapi.NewHandler(log)))
 }

@@ -21,5 +21,5 @@ func main() {
 	}})
 	store := postgres.NewReadingQueryStore(env.DB)
 	c := env.Cache(cache.Options{Store: store, LocalTTL: localTTL})
-	lambdahttp.Start(env.Authenticated(readings.NewHandler(store, c, env.Log)))
+	lambdahttp.Start(env.HTTP(readings.NewHandler(store, c, env.Log)))
 }

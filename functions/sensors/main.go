@@ -11,5 +11,5 @@ import (
 func main() {
 	env := app.MustLoad("sensors", app.Needs{JWT: true})
 	caches := sensors.NewRedisCaches(env.Redis, env.RedisPrefix, postgres.NewReadingQueryStore(env.DB))
-	lambdahttp.Start(env.Authenticated(sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, env.Log)))
+	lambdahttp.Start(env.HTTP(sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, env.Log)))
 }

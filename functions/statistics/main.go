@@ -13,5 +13,5 @@ import (
 func main() {
 	env := app.MustLoad("statistics", app.Needs{JWT: true})
 	store := postgres.NewReadingQueryStore(env.DB)
-	lambdahttp.Start(env.Authenticated(statistics.NewHandler(store, env.Cache(cache.Options{Store: store}), env.Log)))
+	lambdahttp.Start(env.HTTP(statistics.NewHandler(store, env.Cache(cache.Options{Store: store}), env.Log)))
 }

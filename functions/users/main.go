@@ -10,5 +10,5 @@ import (
 
 func main() {
 	env := app.MustLoad("users", app.Needs{JWT: true})
-	lambdahttp.Start(env.Authenticated(users.NewHandler(postgres.NewUserStore(env.DB), env.Log)))
+	lambdahttp.Start(env.HTTP(users.NewHandler(postgres.NewUserStore(env.DB), env.Log)))
 }

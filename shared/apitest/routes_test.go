@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/archive"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
@@ -73,7 +74,8 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	log := apitest.Discard()
 	revocations := auth.NewRedisRevocations(rdb, prefix)
 	verifier := auth.NewVerifier(jwt).WithRevocations(revocations)
-	withToken := func(h http.Handler) http.Handler { return auth.MiddlewareLog(verifier, log, h) }
+	withToken := func(h http.Handler) http.Handler { return app.Middleware(log, verifier, h) }
+	public := func(h http.Handler) http.Handler { return app.Middleware(log, nil, h) }
 	db := env.DB
 	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(db)})
 	deviceStore := postgres.NewReadingStore(db)
@@ -88,20 +90,20 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	mqttAuth, err := emqx.NewHandler(authority, emqx.Config{Secret: brokerSecret, DeviceSession: time.Hour}, log, nil)
 	require.NoError(t, err)
 	functions := map[string]http.Handler{
-		"AuthFunction": session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
-			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log}),
+		"AuthFunction": withToken(session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
+			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log})),
 		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
 		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
 		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(db)), log)),
 		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), readCache, log)),
 		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
-		"IngestFunction":       ingest.NewHandler(ingestSvc, log),
+		"IngestFunction":       public(ingest.NewHandler(ingestSvc, log)),
 		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
 			Measurements: postgres.NewMeasurementStore(db), TTL: tempwatch.DefaultDeadLetterTTL, Log: log})),
-		"OpenAPIFunction":  openapi.NewHandler(log),
-		"ConsoleFunction":  console.NewHandler(log),
-		"MqttAuthFunction": mqttAuth,
+		"OpenAPIFunction":  public(openapi.NewHandler(log)),
+		"ConsoleFunction":  public(console.NewHandler(log)),
+		"MqttAuthFunction": public(mqttAuth),
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {

@@ -18,6 +18,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -108,11 +109,21 @@ func Exit(name string, err error) {
 	os.Exit(1)
 }
 
-// Authenticated puts the bearer-token check (with revocations kept in Redis)
-// in front of h.
-func (e *Env) Authenticated(h http.Handler) http.Handler {
-	v := auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix))
-	return auth.MiddlewareLog(v, e.Log, h)
+// HTTP is h as a function serves it: behind Middleware with the bearer-token
+// check (revocations kept in Redis).
+func (e *Env) HTTP(h http.Handler) http.Handler {
+	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix)), h)
+}
+
+// Middleware is the one middleware stack of every HTTP function, applied
+// once at its composition root: a request id, an access log line and panic
+// recovery (httpapi.Wrap) around, when v is not nil, the bearer-token check
+// (auth.Authenticated) around h.
+func Middleware(log *slog.Logger, v *auth.Verifier, h http.Handler) http.Handler {
+	if v != nil {
+		h = auth.Authenticated(v, log, h)
+	}
+	return httpapi.Wrap(log, h)
 }
 
 // Cache returns the Redis read cache, falling back to PostgreSQL for reads.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/stretchr/testify/assert"
@@ -44,7 +45,9 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	require.NoError(t, env.Redis.Ping(context.Background()).Err())
 
 	reached := false
-	h := env.Authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	rt := httpapi.NewRouter(env.Log)
+	rt.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error { reached = true; return nil })
+	h := env.HTTP(rt)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/clients", nil))
 	assert.Equal(t, http.StatusUnauthorized, w.Code)

@@ -12,9 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
-	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -40,7 +38,6 @@ type Deps struct {
 // Handler serves the archive's routes.
 type Handler struct {
 	Deps
-	mux *http.ServeMux
 }
 
 // NewHandler returns the handler of the archive's routes. It expects the
@@ -50,16 +47,12 @@ func NewHandler(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	h := &Handler{Deps: d, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /dead-letters", h.handleListDeadLetters)
-	h.mux.HandleFunc("GET /dead-letters/{id}", h.handleGetDeadLetter)
-	h.mux.HandleFunc("GET /measurements/{id}/raw", h.handleGetRawPayload)
-	h.mux.Handle("/", httpapi.NotFound(d.Log))
-	return httpapi.Wrap(d.Log, h.mux)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.Log, err)
+	h := &Handler{Deps: d}
+	rt := httpapi.NewRouter(d.Log)
+	rt.Handle("GET /dead-letters", h.handleListDeadLetters)
+	rt.Handle("GET /dead-letters/{id}", h.handleGetDeadLetter)
+	rt.Handle("GET /measurements/{id}/raw", h.handleGetRawPayload)
+	return rt
 }
 
 // deadLetterMeta is what every view of a dead letter shows.
@@ -127,41 +120,34 @@ func (h *Handler) cutoff() time.Time { return h.Now().Add(-h.TTL) }
 // visible reports whether p may read d: a client's own dead letters, and
 // for admins every one, those attributed to no client included.
 func (h *Handler) visible(p tempwatch.Principal, d tempwatch.StoredDeadLetter) bool {
-	if !p.IsAdmin() && (d.ClientID == "" || !p.CanRead(d.ClientID)) {
+	if tempwatch.Authorize(p, tempwatch.Read, d.ClientID, "Dead letter") != nil {
 		return false
 	}
 	return !d.ReceivedAt.Before(h.cutoff())
 }
 
-func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	f, err := parseDeadLetterFilter(r, page)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	f.Since = h.cutoff()
 	items := []tempwatch.StoredDeadLetter{}
 	// A non-admin naming another client gets an empty list, as the users
 	// list does: as if that client had none.
-	if p.IsAdmin() || f.ClientID == "" || f.ClientID == p.ClientID {
-		if p.IsAdmin() {
-			f.AllClients = f.ClientID == ""
-		} else {
-			f.ClientID = p.ClientID
-		}
+	f.AllClients = p.IsAdmin() && f.ClientID == ""
+	var ok bool
+	if f.ClientID, ok = tempwatch.ListScope(p, f.ClientID); ok {
 		if items, err = h.DeadLetters.FindDeadLetters(r.Context(), f); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	out := make([]deadLetterItem, len(items))
@@ -171,6 +157,7 @@ func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) 
 	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(out, page.Limit, func(d deadLetterItem) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: d.ReceivedAt, ID: d.ID}
 	}))
+	return nil
 }
 
 // parseDeadLetterFilter reads client_id, sensor_id and the RFC 3339 from/to
@@ -189,25 +176,23 @@ func parseDeadLetterFilter(r *http.Request, page tempwatch.PageRequest) (tempwat
 	return f, v.Err()
 }
 
-func (h *Handler) handleGetDeadLetter(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleGetDeadLetter(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	d, err := h.DeadLetters.FindDeadLetterByID(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if !h.visible(p, d) {
-		h.fail(w, r, tempwatch.NotFound("Dead letter"))
-		return
+		return tempwatch.NotFound("Dead letter")
 	}
 	meta := metaOf(d)
 	body := deadLetterBody{deadLetterMeta: meta, Payload: nonNil(d.Raw), Truncated: len(d.Raw) < meta.Size}
 	body.Text = textOf(d.Raw, body.Truncated)
 	httpapi.JSON(w, http.StatusOK, body)
+	return nil
 }
 
 // rawPayloadBody is a reading's payload as its device sent it.
@@ -223,20 +208,17 @@ type rawPayloadBody struct {
 	Text          *string   `json:"text,omitempty"`
 }
 
-func (h *Handler) handleGetRawPayload(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleGetRawPayload(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	m, err := h.Measurements.FindMeasurementByID(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if err := sensors.Authorize(p, m.ClientID, "Measurement", false); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := tempwatch.Authorize(p, tempwatch.Read, m.ClientID, "Measurement"); err != nil {
+		return err
 	}
 	raw, err := h.Payloads.FindPayload(r.Context(), m.SensorID, m.MeasuredAt)
 	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
@@ -244,12 +226,12 @@ func (h *Handler) handleGetRawPayload(w http.ResponseWriter, r *http.Request) {
 			"it was entered through the API, its measured_at was corrected since, or its payload is not archived (yet).")
 	}
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, rawPayloadBody{MeasurementID: m.ID, SensorID: m.SensorID, MeasuredAt: m.MeasuredAt,
 		Topic: raw.Topic, Source: raw.Source, ReceivedAt: raw.ReceivedAt, Size: len(raw.Raw),
 		Payload: nonNil(raw.Raw), Text: textOf(raw.Raw, false)})
+	return nil
 }
 
 // nonNil makes empty bytes encode as "" rather than null.

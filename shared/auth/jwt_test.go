@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -97,9 +98,10 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 		{"tampered payload", tamper(t, sign(t, jwt.SigningMethodHS256, "k2", cfg.Keys["k2"], good()))},
 		{"garbage", "not.a.jwt"},
 	}
-	h := auth.MiddlewareLog(v, slog.New(slog.NewTextHandler(io.Discard, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := guarded(v, func(w http.ResponseWriter, r *http.Request) error {
 		t.Error("next handler reached with a bad token")
-	}))
+		return nil
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := v.Verify(tt.token)
@@ -121,6 +123,15 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 	assert.Equal(t, tempwatch.RoleViewer, p.Role)
 	p, err = v.Verify(sign(t, jwt.SigningMethodHS256, "k1", cfg.Keys["k1"], good()))
 	require.NoError(t, err, "tokens of a listed older key stay valid until they expire")
+}
+
+// guarded is route GET /x served by next for authenticated callers, behind
+// the token check, as a function serves its routes.
+func guarded(v *auth.Verifier, next httpapi.HandlerFunc) http.Handler {
+	log := slog.New(slog.DiscardHandler)
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /x", next)
+	return auth.Authenticated(v, log, rt)
 }
 
 // tamper flips the role in the payload, keeping the signature.
@@ -162,11 +173,12 @@ func TestMiddlewareRevocation(t *testing.T) {
 	cfg := testConfig(t)
 	rl := auth.NewRedisRevocations(rdb, prefix)
 	v := auth.NewVerifier(cfg).WithRevocations(rl)
-	h := auth.Middleware(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := guarded(v, func(w http.ResponseWriter, r *http.Request) error {
 		p, ok := tempwatch.PrincipalFrom(r.Context())
 		require.True(t, ok)
 		_, _ = io.WriteString(w, p.UserID)
-	}))
+		return nil
+	})
 	call := func(token string) int {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/x", nil)

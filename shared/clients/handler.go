@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -19,24 +18,19 @@ import (
 type Handler struct {
 	svc tempwatch.ClientService
 	log *slog.Logger
-	mux *http.ServeMux
 }
 
 // NewHandler returns the /clients handler over svc. It expects
 // auth.Middleware in front of it (a request without a Principal is 401).
 func NewHandler(svc tempwatch.ClientService, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /clients", h.handleList)
-	h.mux.HandleFunc("POST /clients", h.handleCreate)
-	h.mux.HandleFunc("GET /clients/{id}", h.handleGet)
-	h.mux.HandleFunc("PATCH /clients/{id}", h.handleUpdate)
-	h.mux.HandleFunc("DELETE /clients/{id}", h.handleDelete)
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.log, err)
+	h := &Handler{svc: svc, log: log}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /clients", h.handleList)
+	rt.Handle("POST /clients", h.handleCreate)
+	rt.Handle("GET /clients/{id}", h.handleGet)
+	rt.Handle("PATCH /clients/{id}", h.handleUpdate)
+	rt.Handle("DELETE /clients/{id}", h.handleDelete)
+	return rt
 }
 
 type createRequest struct {
@@ -45,120 +39,105 @@ type createRequest struct {
 	Timezone string `json:"timezone"`
 }
 
-func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if !p.IsAdmin() {
-		h.fail(w, r, tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can create clients."))
-		return
+	if err := tempwatch.AuthorizeAdmin(p, "create clients"); err != nil {
+		return err
 	}
 	var req createRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	c := &tempwatch.Client{Name: req.Name, Slug: req.Slug, Timezone: req.Timezone}
 	if err := h.svc.CreateClient(r.Context(), c); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/clients/"+c.ID)
 	httpapi.JSON(w, http.StatusCreated, c)
+	return nil
 }
 
-// visible returns the path's client id when p may read it, else ENOTFOUND.
-func visible(r *http.Request) (tempwatch.Principal, string, error) {
-	p, err := auth.Require(r)
+// find returns the caller and the path's client id, refusing what the tenant
+// rule refuses for access a.
+func find(r *http.Request, a tempwatch.Access) (tempwatch.Principal, string, error) {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
 		return p, "", err
 	}
 	id := r.PathValue("id")
-	if !p.CanRead(id) {
-		return p, "", tempwatch.NotFound("Client")
-	}
-	return p, id, nil
+	return p, id, tempwatch.Authorize(p, a, id, "Client")
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	_, id, err := visible(r)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
+	_, id, err := find(r, tempwatch.Read)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := h.svc.FindClientByID(r.Context(), id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, c)
+	return nil
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	f := tempwatch.ClientFilter{Name: r.URL.Query().Get("name"), OnlyID: p.ScopeClient(), Page: page}
+	scope, _ := tempwatch.ListScope(p, "")
+	f := tempwatch.ClientFilter{Name: r.URL.Query().Get("name"), OnlyID: scope, Page: page}
 	cs, err := h.svc.FindClients(r.Context(), f)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(cs, page.Limit, func(c *tempwatch.Client) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: c.CreatedAt, ID: c.ID}
 	}))
+	return nil
 }
 
-func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	p, id, err := visible(r)
+func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := find(r, tempwatch.Write)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var upd tempwatch.ClientUpdate
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	switch {
-	case !p.CanWrite(id):
-		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role cannot change this client.")
-	case upd.Slug != nil && !p.IsAdmin():
-		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can change a client's slug.")
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	if upd.Slug != nil {
+		if err := tempwatch.AuthorizeAdmin(p, "change a client's slug"); err != nil {
+			return err
+		}
 	}
 	c, err := h.svc.UpdateClient(r.Context(), id, upd)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, c)
+	return nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	p, id, err := visible(r)
-	if err == nil && !p.IsAdmin() {
-		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "Only an admin can delete clients.")
-	}
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := find(r, tempwatch.Read)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
+	}
+	if err := tempwatch.AuthorizeAdmin(p, "delete clients"); err != nil {
+		return err
 	}
 	if err := h.svc.DeleteClient(r.Context(), id); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/stretchr/testify/assert"
@@ -57,7 +58,7 @@ func TestClientTenantRules(t *testing.T) {
 				"caA":     {UserID: auth.NewID(), ClientID: a, Role: tempwatch.RoleClientAdmin},
 				"viewerA": {UserID: auth.NewID(), ClientID: a, Role: tempwatch.RoleViewer},
 			}
-			h := auth.Middleware(auth.NewVerifier(cfg), clients.NewHandler(postgres.NewClientStore(db), apitest.Discard()))
+			h := app.Middleware(apitest.Discard(), auth.NewVerifier(cfg), clients.NewHandler(postgres.NewClientStore(db), apitest.Discard()))
 
 			path := strings.NewReplacer("{A}", a, "{B}", b).Replace(tt.path)
 			token := ""

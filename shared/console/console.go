@@ -67,21 +67,21 @@ func Assets() map[string]Asset {
 // NewHandler serves GET /console and GET /console/{asset}.
 func NewHandler(log *slog.Logger) http.Handler {
 	assets := Assets()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+	rt := httpapi.NewRouter(log)
+	rt.Public("GET /console", func(w http.ResponseWriter, r *http.Request) error {
 		serve(w, r, assets[Page])
+		return nil
 	})
-	mux.HandleFunc("GET /console/{asset}", func(w http.ResponseWriter, r *http.Request) {
+	rt.Public("GET /console/{asset}", func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("asset")
 		a, ok := assets[name]
 		if !ok || name == Page {
-			httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.ENOTFOUND, "The console has no file named %q.", name))
-			return
+			return tempwatch.Errorf(tempwatch.ENOTFOUND, "The console has no file named %q.", name)
 		}
 		serve(w, r, a)
+		return nil
 	})
-	mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, secured(mux))
+	return secured(rt)
 }
 
 // secured sets the headers every console response carries, the problem

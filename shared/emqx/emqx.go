@@ -75,7 +75,6 @@ type handler struct {
 	session   time.Duration
 	log       *slog.Logger
 	now       func() time.Time
-	mux       *http.ServeMux
 }
 
 // NewHandler serves cfg's broker with the decisions of auth. now is the
@@ -88,27 +87,26 @@ func NewHandler(auth *deviceauth.Authority, cfg Config, log *slog.Logger, now fu
 		now = time.Now
 	}
 	h := &handler{auth: auth, secretSum: sha256.Sum256([]byte(cfg.Secret)), session: cfg.DeviceSession,
-		log: log, now: now, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST "+AuthnPath, h.brokerOnly(h.handleAuthn))
-	h.mux.HandleFunc("POST "+AuthzPath, h.brokerOnly(h.handleAuthz))
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux), nil
+		log: log, now: now}
+	rt := httpapi.NewRouter(log)
+	rt.Public("POST "+AuthnPath, h.brokerOnly(h.handleAuthn))
+	rt.Public("POST "+AuthzPath, h.brokerOnly(h.handleAuthz))
+	return rt, nil
 }
 
 // brokerOnly lets through requests bearing the broker's secret. Both sides
 // are hashed first so the comparison takes the same time whatever the
 // length of what was sent.
-func (h *handler) brokerOnly(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (h *handler) brokerOnly(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(token))
 		if !ok || subtle.ConstantTimeCompare(sum[:], h.secretSum[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch-broker"`)
-			httpapi.Error(w, r, h.log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED,
-				"Only the MQTT broker may call this route: send Authorization: Bearer <broker secret>."))
-			return
+			return tempwatch.Errorf(tempwatch.EUNAUTHORIZED,
+				"Only the MQTT broker may call this route: send Authorization: Bearer <broker secret>.")
 		}
-		next(w, r)
+		return next(w, r)
 	}
 }
 
@@ -138,11 +136,10 @@ type ACLRule struct {
 	Topic      string `json:"topic"`
 }
 
-func (h *handler) handleAuthn(w http.ResponseWriter, r *http.Request) {
+func (h *handler) handleAuthn(w http.ResponseWriter, r *http.Request) error {
 	var req AuthnRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	v := tempwatch.Validation{}
 	if req.ClientID == nil {
@@ -155,8 +152,7 @@ func (h *handler) handleAuthn(w http.ResponseWriter, r *http.Request) {
 		v.Add("password", "is required (EMQX's ${password})")
 	}
 	if err := v.Err(); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	id, err := h.auth.Connect(ctx, *req.ClientID, *req.Username, *req.Password)
@@ -171,13 +167,14 @@ func (h *handler) handleAuthn(w http.ResponseWriter, r *http.Request) {
 				"peerhost", deviceauth.LogSafe(req.PeerHost), "error", err)
 		}
 		writeJSON(w, AuthnResponse{Result: Deny})
-		return
+		return nil
 	}
 	resp := AuthnResponse{Result: Allow, ACL: ACL(id)}
 	if !id.Bridge && h.session > 0 {
 		resp.ExpireAt = h.now().Add(h.session).Unix()
 	}
 	writeJSON(w, resp)
+	return nil
 }
 
 // ACL returns the rules an authenticated client gets with its CONNECT, so
@@ -214,11 +211,10 @@ type AuthzResponse struct {
 	Result string `json:"result"`
 }
 
-func (h *handler) handleAuthz(w http.ResponseWriter, r *http.Request) {
+func (h *handler) handleAuthz(w http.ResponseWriter, r *http.Request) error {
 	var req AuthzRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	v := tempwatch.Validation{}
 	if req.Username == nil {
@@ -240,16 +236,16 @@ func (h *handler) handleAuthz(w http.ResponseWriter, r *http.Request) {
 		v.Add("retain", "must be true or false")
 	}
 	if err := v.Err(); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	if h.auth.Allowed(*req.Username, *req.ClientID, deviceauth.Action(req.Action), *req.Topic) {
 		writeJSON(w, AuthzResponse{Result: Allow})
-		return
+		return nil
 	}
 	h.log.InfoContext(r.Context(), "mqtt "+req.Action+" denied", "clientid", deviceauth.LogSafe(*req.ClientID),
 		"username", deviceauth.LogSafe(*req.Username), "topic", deviceauth.LogSafe(*req.Topic))
 	writeJSON(w, AuthzResponse{Result: Deny})
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -54,12 +54,10 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-			Fields: map[string]string{field: fmt.Sprintf("must be a JSON %s", typ.Type.Kind())}}
+		return tempwatch.Invalid(field, fmt.Sprintf("must be a JSON %s", typ.Type.Kind()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-			Fields: map[string]string{field: "is not a known or writable field"}}
+		return tempwatch.Invalid(field, "is not a known or writable field")
 	default:
 		return tempwatch.Errorf(tempwatch.EINVALID, "The body could not be read as JSON.")
 	}

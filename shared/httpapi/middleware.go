@@ -17,15 +17,9 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 // Wrap adds what every function's handler needs: a request id (taken from
 // X-Request-Id when sane), an access log line, and a recovered panic as a 500
 // problem instead of a dropped connection.
-//
-// Wrap is idempotent: inside another Wrap (an auth middleware in front of a
-// resource handler) it only calls next, so each request is logged once.
+// The composition root of each function applies it once (app.Middleware).
 func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if logging.RequestID(r.Context()) != "" {
-			next.ServeHTTP(w, r)
-			return
-		}
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID.MatchString(id) {
 			id = logging.NewRequestID()
@@ -55,11 +49,4 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
-}
-
-// NotFound answers unknown routes with a problem body.
-func NotFound(log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, log, tempwatch.Errorf(tempwatch.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
-	})
 }

@@ -52,18 +52,18 @@ type HTTPResponse struct {
 //   - 503 problem with Retry-After when nothing could be decided (the
 //     database is down): the device sends the same body again.
 func NewHandler(svc *Service, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /ingest/readings", func(w http.ResponseWriter, r *http.Request) { handleReadings(svc, log, w, r) })
-	mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, mux)
+	rt := httpapi.NewRouter(log)
+	rt.Public("POST /ingest/readings", func(w http.ResponseWriter, r *http.Request) error { return handleReadings(svc, log, w, r) })
+	return rt
 }
 
-func handleReadings(svc *Service, log *slog.Logger, w http.ResponseWriter, r *http.Request) {
+// handleReadings authenticates the device by its key, not by a user token:
+// the route is public to the router.
+func handleReadings(svc *Service, log *slog.Logger, w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	key := r.Header.Get(DeviceKeyHeader)
 	if key == "" {
-		httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The %s header is required.", DeviceKeyHeader))
-		return
+		return tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The %s header is required.", DeviceKeyHeader)
 	}
 	device, err := svc.devices.ByKey(ctx, key)
 	if err != nil {
@@ -74,13 +74,11 @@ func handleReadings(svc *Service, log *slog.Logger, w http.ResponseWriter, r *ht
 			err = tempwatch.Errorf(tempwatch.EUNAVAILABLE, "Ingest is temporarily unavailable; retry later.")
 			w.Header().Set("Retry-After", "5")
 		}
-		httpapi.Error(w, r, log, err)
-		return
+		return err
 	}
 	raws, err := readItems(r)
 	if err != nil {
-		httpapi.Error(w, r, log, err)
-		return
+		return err
 	}
 
 	now := svc.cfg.Now().UTC()
@@ -110,12 +108,13 @@ func handleReadings(svc *Service, log *slog.Logger, w http.ResponseWriter, r *ht
 	switch {
 	case resp.Retry == len(items):
 		w.Header().Set("Retry-After", "5")
-		httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "Ingest is temporarily unavailable; send the readings again later."))
+		return tempwatch.Errorf(tempwatch.EUNAVAILABLE, "Ingest is temporarily unavailable; send the readings again later.")
 	case resp.Rejected+resp.Retry > 0:
 		httpapi.JSON(w, http.StatusMultiStatus, resp)
 	default:
 		httpapi.JSON(w, http.StatusOK, resp)
 	}
+	return nil
 }
 
 // readItems returns the body's items: the object itself, or the array's

@@ -3,7 +3,6 @@ package lambdahttp_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -19,15 +18,15 @@ import (
 // The adapter Start uses must carry an API Gateway REST proxy event to a plain
 // http.Handler and back: method, path values, query, headers, body, status.
 func TestRESTProxyEventReachesHandler(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux := httpapi.NewRouter(slog.New(slog.DiscardHandler))
+	mux.Public("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		var in map[string]string
 		require.NoError(t, httpapi.DecodeJSON(r, &in))
 		httpapi.JSON(w, http.StatusAccepted, map[string]string{
 			"id": r.PathValue("id"), "q": r.URL.Query().Get("q"), "h": r.Header.Get("X-Test"), "name": in["name"],
 		})
+		return nil
 	})
-	mux.Handle("/", httpapi.NotFound(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	adapter := httpadapter.New(mux)
 
 	resp, err := adapter.ProxyWithContext(context.Background(), events.APIGatewayProxyRequest{

@@ -9,9 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
-	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -26,7 +24,6 @@ type Handler struct {
 	sensors tempwatch.SensorService
 	inv     Invalidator
 	log     *slog.Logger
-	mux     *http.ServeMux
 	now     func() time.Time
 }
 
@@ -35,18 +32,14 @@ type Handler struct {
 // aggregates through inv after every committed write. It expects the caller's
 // Principal in the request context (auth.Middleware); without one it answers 401.
 func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, sensors: ss, inv: inv, log: log, mux: http.NewServeMux(), now: time.Now}
-	h.mux.HandleFunc("GET /measurements", h.handleList)
-	h.mux.HandleFunc("POST /measurements", h.handleCreate)
-	h.mux.HandleFunc("GET /measurements/{id}", h.handleGet)
-	h.mux.HandleFunc("PATCH /measurements/{id}", h.handleUpdate)
-	h.mux.HandleFunc("DELETE /measurements/{id}", h.handleDelete)
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.log, err)
+	h := &Handler{svc: svc, sensors: ss, inv: inv, log: log, now: time.Now}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /measurements", h.handleList)
+	rt.Handle("POST /measurements", h.handleCreate)
+	rt.Handle("GET /measurements/{id}", h.handleGet)
+	rt.Handle("PATCH /measurements/{id}", h.handleUpdate)
+	rt.Handle("DELETE /measurements/{id}", h.handleDelete)
+	return rt
 }
 
 // invalidate runs after the commit, so a reader that refills the cache sees
@@ -57,13 +50,13 @@ func (h *Handler) invalidate(r *http.Request, sensorID string) {
 	}
 }
 
-// sensor returns the sensor with id if p may read it (and, with write, change its data).
-func (h *Handler) sensor(r *http.Request, p tempwatch.Principal, id string, write bool) (*tempwatch.Sensor, error) {
+// sensor returns the sensor with id if p may read it (and, for Write, change its data).
+func (h *Handler) sensor(r *http.Request, p tempwatch.Principal, id string, a tempwatch.Access) (*tempwatch.Sensor, error) {
 	s, err := h.sensors.FindSensorByID(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	return s, sensors.Authorize(p, s.ClientID, "Sensor", write)
+	return s, tempwatch.Authorize(p, a, s.ClientID, "Sensor")
 }
 
 type createRequest struct {
@@ -72,16 +65,14 @@ type createRequest struct {
 	MeasuredAt *time.Time `json:"measured_at"`
 }
 
-func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var req createRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	v := tempwatch.Validation{}
 	if req.SensorID == "" {
@@ -91,30 +82,28 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 		v.Add("value", "is required")
 	}
 	if err := v.Err(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.sensor(r, p, req.SensorID, true); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.sensor(r, p, req.SensorID, tempwatch.Write); err != nil {
+		return err
 	}
 	m := &tempwatch.Measurement{SensorID: req.SensorID, Value: *req.Value, MeasuredAt: h.now()}
 	if req.MeasuredAt != nil {
 		m.MeasuredAt = *req.MeasuredAt
 	}
 	if err := h.svc.CreateMeasurement(r.Context(), m); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, m.SensorID)
 	w.Header().Set("Location", "/measurements/"+strconv.FormatInt(m.ID, 10))
 	httpapi.JSON(w, http.StatusCreated, m)
+	return nil
 }
 
-// find returns the measurement of the path's id if p may read it (and, with
-// write, change it).
-func (h *Handler) find(r *http.Request, write bool) (*tempwatch.Measurement, error) {
-	p, err := auth.Require(r)
+// find returns the measurement of the path's id if p may read it (and, for Write,
+// change it).
+func (h *Handler) find(r *http.Request, a tempwatch.Access) (*tempwatch.Measurement, error) {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -122,46 +111,42 @@ func (h *Handler) find(r *http.Request, write bool) (*tempwatch.Measurement, err
 	if err != nil {
 		return nil, err
 	}
-	return m, sensors.Authorize(p, m.ClientID, "Measurement", write)
+	return m, tempwatch.Authorize(p, a, m.ClientID, "Measurement")
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	m, err := h.find(r, false)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.find(r, tempwatch.Read)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, m)
+	return nil
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	f, err := parseFilter(r, page)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.sensor(r, p, f.SensorID, false); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.sensor(r, p, f.SensorID, tempwatch.Read); err != nil {
+		return err
 	}
 	ms, err := h.svc.FindMeasurements(r.Context(), f)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(ms, page.Limit, func(m *tempwatch.Measurement) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: m.CreatedAt, ID: strconv.FormatInt(m.ID, 10)}
 	}))
+	return nil
 }
 
 // parseFilter reads sensor_id (required: a list is always one sensor's, on
@@ -177,35 +162,32 @@ func parseFilter(r *http.Request, page tempwatch.PageRequest) (tempwatch.Measure
 	return f, v.Err()
 }
 
-func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	var upd tempwatch.MeasurementUpdate
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.find(r, true); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.find(r, tempwatch.Write); err != nil {
+		return err
 	}
 	m, err := h.svc.UpdateMeasurement(r.Context(), r.PathValue("id"), upd)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, m.SensorID)
 	httpapi.JSON(w, http.StatusOK, m)
+	return nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.find(r, true); err != nil {
-		h.fail(w, r, err)
-		return
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.find(r, tempwatch.Write); err != nil {
+		return err
 	}
 	m, err := h.svc.DeleteMeasurement(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, m.SensorID)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

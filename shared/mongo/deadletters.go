@@ -90,8 +90,7 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f tempwatch.DeadLett
 	c := f.Page.Cursor
 	if c != nil {
 		if !deadLetterIDPattern.MatchString(c.ID) {
-			return nil, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-				Fields: map[string]string{"cursor": "does not belong to this list"}}
+			return nil, tempwatch.Invalid("cursor", "does not belong to this list")
 		}
 		// Redundant with the $or below, but a bound the index scan can use.
 		received = append(received, bson.E{Key: "$lte", Value: c.CreatedAt})

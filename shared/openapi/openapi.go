@@ -38,17 +38,16 @@ func JSON() ([]byte, error) { return asJSON() }
 
 // NewHandler serves GET /openapi.json (public: no token needed).
 func NewHandler(log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	rt := httpapi.NewRouter(log)
+	rt.Public("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) error {
 		b, err := JSON()
 		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(b)
+		return nil
 	})
-	mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, mux)
+	return rt
 }

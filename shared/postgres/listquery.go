@@ -62,6 +62,5 @@ func collect[T any](ctx context.Context, db *pgxpool.Pool, q *listQuery, p tempw
 }
 
 func errForeignCursor() error {
-	return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-		Fields: map[string]string{"cursor": "does not belong to this list"}}
+	return tempwatch.Invalid("cursor", "does not belong to this list")
 }

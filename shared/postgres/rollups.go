@@ -144,8 +144,7 @@ func (s *ReadingQueryStore) keepZone(ctx context.Context, f tempwatch.DailyAvera
 func translateZone(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "22023" {
-		return &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid fields.",
-			Fields: map[string]string{"tz": "is not a time zone the database knows"}}
+		return tempwatch.Invalid("tz", "is not a time zone the database knows")
 	}
 	return fmt.Errorf("daily averages: %w", err)
 }

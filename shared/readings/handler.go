@@ -4,7 +4,6 @@
 package readings
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,79 +27,57 @@ type Handler struct {
 	cache  *cache.Cache
 	owners *cache.Owners
 	log    *slog.Logger
-	mux    *http.ServeMux
 }
 
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
 func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, OwnerTTL), log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /sensors/{id}/readings", h.handleList)
-	h.mux.HandleFunc("GET /sensors/{id}/readings/latest", h.handleLatest)
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux)
+	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /sensors/{id}/readings", h.handleList)
+	rt.Handle("GET /sensors/{id}/readings/latest", h.handleLatest)
+	return rt
 }
 
-// AuthorizeSensor returns the owner of sensorID when the caller of ctx may
-// read it; another client's sensor is ENOTFOUND, like a missing one.
-func AuthorizeSensor(ctx context.Context, owners *cache.Owners, sensorID string) (tempwatch.SensorOwner, error) {
-	p, ok := tempwatch.PrincipalFrom(ctx)
-	if !ok {
-		return tempwatch.SensorOwner{}, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required.")
-	}
-	o, err := owners.Get(ctx, sensorID)
-	if err != nil {
-		return o, err
-	}
-	if !p.CanRead(o.ClientID) {
-		return tempwatch.SensorOwner{}, tempwatch.NotFound("Sensor")
-	}
-	return o, nil
-}
-
-func (h *Handler) handleLatest(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleLatest(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := AuthorizeSensor(r.Context(), h.owners, id); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+	if _, err := tempwatch.AuthorizeSensorRead(r.Context(), h.owners.Get, id); err != nil {
+		return err
 	}
 	rd, err := h.cache.Latest(r.Context(), id)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	h.serve(w, r, rd)
+	return nil
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := AuthorizeSensor(r.Context(), h.owners, id); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+	if _, err := tempwatch.AuthorizeSensorRead(r.Context(), h.owners.Get, id); err != nil {
+		return err
 	}
 	f, latest, err := parseFilter(r)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	f.SensorID = id
 	var rs []tempwatch.Reading
 	if latest {
 		m, err := h.cache.LatestReadings(r.Context(), []string{id})
 		if err != nil {
-			httpapi.Error(w, r, h.log, err)
-			return
+			return err
 		}
 		if rd, ok := m[id]; ok {
 			rs = append(rs, rd)
 		}
 	} else if rs, err = h.q.FindReadings(r.Context(), f); err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	h.serve(w, r, httpapi.NewPage(rs, f.Page.Limit, func(rd tempwatch.Reading) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: rd.CreatedAt, ID: itoa(rd.ID)}
 	}))
+	return nil
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v any) {

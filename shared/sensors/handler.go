@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -17,7 +16,6 @@ type Handler struct {
 	svc    tempwatch.SensorService
 	caches Caches
 	log    *slog.Logger
-	mux    *http.ServeMux
 }
 
 // NewHandler returns the /sensors handler over svc, showing each sensor's
@@ -25,28 +23,15 @@ type Handler struct {
 // change. It expects the caller's Principal in the request context
 // (auth.Middleware); without one it answers 401.
 func NewHandler(svc tempwatch.SensorService, caches Caches, log *slog.Logger) http.Handler {
-	h := &Handler{svc: svc, caches: caches, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /sensors", h.handleList)
-	h.mux.HandleFunc("POST /sensors", h.handleCreate)
-	h.mux.HandleFunc("GET /sensors/{id}", h.handleGet)
-	h.mux.HandleFunc("PATCH /sensors/{id}", h.handleUpdate)
-	h.mux.HandleFunc("DELETE /sensors/{id}", h.handleDelete)
-	h.mux.HandleFunc("POST /sensors/{id}/rotate-key", h.handleRotateKey)
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux)
-}
-
-// Authorize applies the tenant rules to data of clientID: another tenant's
-// data is ENOTFOUND (named what, so ids do not leak), a write by a role that
-// may only read is EFORBIDDEN.
-func Authorize(p tempwatch.Principal, clientID, what string, write bool) error {
-	if !p.CanRead(clientID) {
-		return tempwatch.NotFound(what)
-	}
-	if write && !p.CanWrite(clientID) {
-		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role (%s) may read but not change this %s.", p.Role, what)
-	}
-	return nil
+	h := &Handler{svc: svc, caches: caches, log: log}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /sensors", h.handleList)
+	rt.Handle("POST /sensors", h.handleCreate)
+	rt.Handle("GET /sensors/{id}", h.handleGet)
+	rt.Handle("PATCH /sensors/{id}", h.handleUpdate)
+	rt.Handle("DELETE /sensors/{id}", h.handleDelete)
+	rt.Handle("POST /sensors/{id}/rotate-key", h.handleRotateKey)
+	return rt
 }
 
 // WithLatest is a sensor as GET shows it: with its latest reading (the one
@@ -100,10 +85,6 @@ func withKey(s *tempwatch.Sensor, key string) WithKey {
 		MQTT: MQTTCredentials{Username: user, ClientID: user, Password: key, Topic: ref.Topic()}}
 }
 
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.log, err)
-}
-
 // invalidate drops cached copies of s as it was before a committed change
 // (and, when deleted, its cached readings). Failures are logged: the change
 // stands, and the entries expire.
@@ -131,24 +112,21 @@ type createRequest struct {
 	AlertHigh *float64 `json:"alert_high"`
 }
 
-func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var req createRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if !p.IsAdmin() {
 		if req.ClientID == "" {
 			req.ClientID = p.ClientID // a client's users create in their own client
 		}
-		if err := Authorize(p, req.ClientID, "Client", true); err != nil {
-			h.fail(w, r, err)
-			return
+		if err := tempwatch.Authorize(p, tempwatch.Write, req.ClientID, "Client"); err != nil {
+			return err
 		}
 	}
 	s := &tempwatch.Sensor{ClientID: req.ClientID, DeviceID: req.DeviceID, Name: req.Name, Location: req.Location,
@@ -165,22 +143,21 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := tempwatch.NewDeviceKey()
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if err := h.svc.CreateSensor(r.Context(), s, tempwatch.HashDeviceKey(key)); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/sensors/"+s.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.JSON(w, http.StatusCreated, withKey(s, key))
+	return nil
 }
 
-// find returns the sensor of the path's id if p may read it (and, with
-// write, change it).
-func (h *Handler) find(r *http.Request, write bool) (tempwatch.Principal, *tempwatch.Sensor, error) {
-	p, err := auth.Require(r)
+// find returns the sensor of the path's id if p may read it (and, for Write,
+// change it).
+func (h *Handler) find(r *http.Request, a tempwatch.Access) (tempwatch.Principal, *tempwatch.Sensor, error) {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
 		return p, nil, err
 	}
@@ -188,114 +165,101 @@ func (h *Handler) find(r *http.Request, write bool) (tempwatch.Principal, *tempw
 	if err != nil {
 		return p, nil, err
 	}
-	return p, s, Authorize(p, s.ClientID, "Sensor", write)
+	return p, s, tempwatch.Authorize(p, a, s.ClientID, "Sensor")
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	_, s, err := h.find(r, false)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
+	_, s, err := h.find(r, tempwatch.Read)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	v, err := h.withLatest(r, []*tempwatch.Sensor{s})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, v[0])
+	return nil
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := tempwatch.SensorFilter{ClientID: q.Get("client_id"), Name: q.Get("name"), Page: page}
-	switch {
-	case f.ClientID != "" && !tempwatch.IsUUID(f.ClientID):
-		h.fail(w, r, &tempwatch.Error{Code: tempwatch.EINVALID, Message: "The request has invalid query parameters.",
-			Fields: map[string]string{"client_id": "must be a client id (UUID)"}})
-		return
-	case f.ClientID != "" && !p.CanRead(f.ClientID):
-		h.fail(w, r, tempwatch.NotFound("Client"))
-		return
-	case !p.IsAdmin():
-		f.ClientID = p.ClientID
+	if f.ClientID != "" && !tempwatch.IsUUID(f.ClientID) {
+		return tempwatch.Invalid("client_id", "must be a client id (UUID)")
+	}
+	var ok bool
+	if f.ClientID, ok = tempwatch.ListScope(p, f.ClientID); !ok {
+		return tempwatch.NotFound("Client")
 	}
 	ss, err := h.svc.FindSensors(r.Context(), f)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	pg := httpapi.NewPage(ss, page.Limit, func(s *tempwatch.Sensor) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: s.CreatedAt, ID: s.ID}
 	})
 	items, err := h.withLatest(r, pg.Items)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, httpapi.Page[WithLatest]{Items: items, NextCursor: pg.NextCursor, HasMore: pg.HasMore})
+	return nil
 }
 
-func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	var upd tempwatch.SensorUpdate
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	_, before, err := h.find(r, true)
+	_, before, err := h.find(r, tempwatch.Write)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	s, err := h.svc.UpdateSensor(r.Context(), before.ID, upd)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, before, false)
 	httpapi.JSON(w, http.StatusOK, s)
+	return nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	_, s, err := h.find(r, true)
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	_, s, err := h.find(r, tempwatch.Write)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if err := h.svc.DeleteSensor(r.Context(), s.ID); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, s, true)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
-	_, before, err := h.find(r, true)
+func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) error {
+	_, before, err := h.find(r, tempwatch.Write)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	key, err := tempwatch.NewDeviceKey()
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	s, err := h.svc.SetDeviceKeyHash(r.Context(), before.ID, tempwatch.HashDeviceKey(key))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.invalidate(r, before, false)
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.JSON(w, http.StatusOK, withKey(s, key))
+	return nil
 }

@@ -27,18 +27,17 @@ type Handler struct {
 	cache  *cache.Cache
 	owners *cache.Owners
 	log    *slog.Logger
-	mux    *http.ServeMux
 	now    func() time.Time
 }
 
 // NewHandler returns the statistics handler over q, with results cached in c.
 func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
 	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
-		log: log, mux: http.NewServeMux(), now: time.Now}
-	h.mux.HandleFunc("GET /sensors/{id}/daily-averages", h.handleSensor)
-	h.mux.HandleFunc("GET /clients/{id}/daily-averages", h.handleClient)
-	h.mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, h.mux)
+		log: log, now: time.Now}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /sensors/{id}/daily-averages", h.handleSensor)
+	rt.Handle("GET /clients/{id}/daily-averages", h.handleClient)
+	return rt
 }
 
 // response is a page of days with the zone they were cut in.
@@ -49,50 +48,45 @@ type response struct {
 	httpapi.Page[tempwatch.DailyAverage]
 }
 
-func (h *Handler) handleSensor(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleSensor(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	o, err := readings.AuthorizeSensor(r.Context(), h.owners, id)
+	o, err := tempwatch.AuthorizeSensorRead(r.Context(), h.owners.Get, id)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	f, err := h.parseFilter(r, o.Timezone)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	f.SensorID = id
 	h.serve(w, r, "sensor-daily", f, []string{id})
+	return nil
 }
 
-func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	p, ok := tempwatch.PrincipalFrom(r.Context())
-	if !ok {
-		httpapi.Error(w, r, h.log, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required."))
-		return
+	p, err := tempwatch.Caller(r.Context())
+	if err != nil {
+		return err
 	}
-	if !p.CanRead(id) {
-		httpapi.Error(w, r, h.log, tempwatch.NotFound("Client"))
-		return
+	if err := tempwatch.Authorize(p, tempwatch.Read, id, "Client"); err != nil {
+		return err
 	}
 	tz, err := h.q.FindClientTimezone(r.Context(), id)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	f, err := h.parseFilter(r, tz)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	f.ClientID = id
 	ids, err := h.q.SensorIDsOfClient(r.Context(), id)
 	if err != nil {
-		httpapi.Error(w, r, h.log, err)
-		return
+		return err
 	}
 	h.serve(w, r, "client-daily", f, ids)
+	return nil
 }
 
 // serve answers from the cache, keyed by the filter and the versions of

@@ -94,3 +94,6 @@ func (v Validation) Err() error {
 	}
 	return &Error{Code: EINVALID, Message: "The request has invalid fields.", Fields: map[string]string(v)}
 }
+
+// Invalid is the EINVALID error of one bad field.
+func Invalid(field, msg string) error { return Validation{field: msg}.Err() }

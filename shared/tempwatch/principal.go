@@ -80,27 +80,3 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 
 // IsAdmin reports whether p may act on every client.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
-
-// CanRead reports whether p may read data of clientID.
-func (p Principal) CanRead(clientID string) bool {
-	return p.IsAdmin() || (p.ClientID != "" && p.ClientID == clientID)
-}
-
-// CanWrite reports whether p may change data of clientID.
-func (p Principal) CanWrite(clientID string) bool {
-	return p.IsAdmin() || (p.Role == RoleClientAdmin && p.ClientID == clientID)
-}
-
-// ScopeClient returns the client a non-admin's list must be limited to
-// ("" for admins: no limit).
-func (p Principal) ScopeClient() string {
-	if p.IsAdmin() {
-		return ""
-	}
-	return p.ClientID
-}
-
-// NotFound is the answer for another tenant's data: 404, not 403, so ids do not leak.
-func NotFound(what string) error {
-	return Errorf(ENOTFOUND, "%s not found.", what)
-}

@@ -22,50 +22,18 @@ import (
 // but not change is 403.
 type Handler struct {
 	store tempwatch.UserStore
-	log   *slog.Logger
 }
 
-// NewHandler returns the /users handler over store. It expects auth.Middleware
-// in front of it (a request without a Principal is 401).
+// NewHandler returns the /users routes over store.
 func NewHandler(store tempwatch.UserStore, log *slog.Logger) http.Handler {
-	h := &Handler{store: store, log: log}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users", h.handleList)
-	mux.HandleFunc("POST /users", h.handleCreate)
-	mux.HandleFunc("GET /users/{id}", h.handleGet)
-	mux.HandleFunc("PATCH /users/{id}", h.handleUpdate)
-	mux.HandleFunc("DELETE /users/{id}", h.handleDelete)
-	mux.Handle("/", httpapi.NotFound(log))
-	return httpapi.Wrap(log, mux)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.log, err)
-}
-
-func errUserNotFound() error   { return tempwatch.NotFound("User") }
-func errClientNotFound() error { return tempwatch.NotFound("Client") }
-
-// canSee reports whether p may read u.
-func canSee(p tempwatch.Principal, u *tempwatch.User) bool {
-	return p.UserID == u.ID || p.CanRead(u.ClientID)
-}
-
-// canManage reports whether p may change or delete u.
-func canManage(p tempwatch.Principal, u *tempwatch.User) bool {
-	return p.CanWrite(u.ClientID) && tempwatch.RoleRank(u.Role) <= tempwatch.RoleRank(p.Role)
-}
-
-// checkGrant refuses what p may not put in a user: a role above p's own, or
-// (for non-admins) a client other than p's.
-func checkGrant(p tempwatch.Principal, role string, clientID *string) error {
-	if clientID != nil && !p.IsAdmin() && *clientID != p.ClientID {
-		return errClientNotFound()
-	}
-	if tempwatch.ValidRole(role) && tempwatch.RoleRank(role) > tempwatch.RoleRank(p.Role) {
-		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot grant the role %s.", role)
-	}
-	return nil
+	h := &Handler{store: store}
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /users", h.handleList)
+	rt.Handle("POST /users", h.handleCreate)
+	rt.Handle("GET /users/{id}", h.handleGet)
+	rt.Handle("PATCH /users/{id}", h.handleUpdate)
+	rt.Handle("DELETE /users/{id}", h.handleDelete)
+	return rt
 }
 
 // setPassword checks the policy and hashes password into u, as POST
@@ -87,42 +55,37 @@ type createRequest struct {
 	Password string  `json:"password"`
 }
 
-func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if !p.IsAdmin() && p.Role != tempwatch.RoleClientAdmin {
-		h.fail(w, r, tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role cannot create users."))
-		return
+		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "Your role cannot create users.")
 	}
 	var req createRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if req.Role == "" {
 		req.Role = tempwatch.RoleViewer
 	}
-	if err := checkGrant(p, req.Role, req.ClientID); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := tempwatch.AuthorizeGrant(p, req.Role, req.ClientID); err != nil {
+		return err
 	}
 	u := &tempwatch.User{Email: strings.TrimSpace(req.Email), Name: req.Name, Role: req.Role, ClientID: p.ClientID}
 	if req.ClientID != nil {
 		u.ClientID = *req.ClientID
 	}
 	if err := setPassword(u, req.Password); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if err := h.store.CreateUser(r.Context(), u); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/users/"+u.ID)
 	httpapi.JSON(w, http.StatusCreated, u)
+	return nil
 }
 
 // find returns the user with id if p may see it, else ENOTFOUND.
@@ -131,36 +94,33 @@ func (h *Handler) find(r *http.Request, p tempwatch.Principal) (*tempwatch.User,
 	if err != nil {
 		return nil, err
 	}
-	if !canSee(p, u) {
-		return nil, errUserNotFound()
+	if err := tempwatch.AuthorizeUser(p, tempwatch.Read, u); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := h.find(r, p)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, u)
+	return nil
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	page, err := httpapi.ParsePage(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := tempwatch.UserFilter{ClientID: q.Get("client_id"), Role: q.Get("role"), Page: page}
@@ -172,24 +132,21 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 		v.Add("role", "must be one of admin, client_admin, viewer")
 	}
 	if err := v.Err(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var us []*tempwatch.User
 	// A non-admin asking for another client's users gets an empty list, as
 	// if that client had none.
-	if p.IsAdmin() || f.ClientID == "" || f.ClientID == p.ClientID {
-		if !p.IsAdmin() {
-			f.ClientID = p.ClientID
-		}
+	var ok bool
+	if f.ClientID, ok = tempwatch.ListScope(p, f.ClientID); ok {
 		if us, err = h.store.FindUsers(r.Context(), f); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(us, page.Limit, func(u *tempwatch.User) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: u.CreatedAt, ID: u.ID}
 	}))
+	return nil
 }
 
 type updateRequest struct {
@@ -206,43 +163,39 @@ func (upd updateRequest) selfService() bool {
 	return upd.Email == nil && upd.Role == nil && upd.ClientID == nil
 }
 
-func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var upd updateRequest
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := h.find(r, p)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if !(u.ID == p.UserID && upd.selfService()) && !canManage(p, u) {
-		h.fail(w, r, tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot change this user."))
-		return
+	if !(u.ID == p.UserID && upd.selfService()) {
+		if err := tempwatch.AuthorizeUser(p, tempwatch.Write, u); err != nil {
+			return err
+		}
 	}
 	role := u.Role
 	if upd.Role != nil {
 		role = *upd.Role
 	}
-	if err := checkGrant(p, role, upd.ClientID); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := tempwatch.AuthorizeGrant(p, role, upd.ClientID); err != nil {
+		return err
 	}
 	if err := apply(u, upd); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if err := h.store.UpdateUser(r.Context(), u); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, u)
+	return nil
 }
 
 // apply sets the fields upd names on u. Promoting to admin drops the client
@@ -269,28 +222,24 @@ func apply(u *tempwatch.User, upd updateRequest) error {
 	return nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := h.find(r, p)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	switch {
-	case u.ID == p.UserID:
-		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot delete your own account.")
-	case !canManage(p, u):
-		err = tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot delete this user.")
-	default:
-		err = h.store.DeleteUser(r.Context(), u.ID)
+	if u.ID == p.UserID {
+		return tempwatch.Errorf(tempwatch.EFORBIDDEN, "You cannot delete your own account.")
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	if err := tempwatch.AuthorizeUser(p, tempwatch.Write, u); err != nil {
+		return err
+	}
+	if err := h.store.DeleteUser(r.Context(), u.ID); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/jackc/pgx/v5"
@@ -47,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 		tokens: map[string]string{},
 		ids:    map[string]string{},
 	}
-	f.h = auth.Middleware(auth.NewVerifier(cfg), users.NewHandler(f.store, apitest.Discard()))
+	f.h = app.Middleware(apitest.Discard(), auth.NewVerifier(cfg), users.NewHandler(f.store, apitest.Discard()))
 	hash, err := auth.HashPassword(password)
 	require.NoError(t, err)
 	for _, u := range []struct{ name, role, client string }{

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/stretchr/testify/assert"
@@ -43,11 +44,13 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
+	revocations := auth.NewRedisRevocations(rdb, "tw:")
+	h := session.NewHandler(session.Deps{
 		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
-		Revocations: auth.NewRedisRevocations(rdb, "tw:"), Limiter: auth.NewRedisLimiter(rdb, "tw:"),
+		Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, "tw:"),
 		Log: apitest.Discard(),
-	}))
+	})
+	e.srv = httptest.NewServer(app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h))
 	t.Cleanup(e.srv.Close)
 	e.mustUser(t, "ops@example.com", tempwatch.RoleAdmin, "")
 

@@ -51,26 +51,21 @@ type Handler struct {
 	issuer *auth.Issuer
 }
 
-// NewHandler returns the /auth handler. Login and refresh are public; logout,
-// me and password require an access token.
+// NewHandler returns the /auth routes. Login and refresh are public; logout,
+// me and password need an authenticated caller (the function's composition
+// root checks the bearer token: app.Middleware).
 func NewHandler(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
 	h := &Handler{Deps: d, issuer: auth.NewIssuer(d.JWT)}
-	verifier := auth.NewVerifier(d.JWT).WithRevocations(d.Revocations)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /auth/login", h.handleLogin)
-	mux.HandleFunc("POST /auth/refresh", h.handleRefresh)
-	mux.Handle("POST /auth/logout", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleLogout)))
-	mux.Handle("GET /auth/me", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handleMe)))
-	mux.Handle("POST /auth/password", auth.MiddlewareLog(verifier, d.Log, http.HandlerFunc(h.handlePassword)))
-	mux.Handle("/", httpapi.NotFound(d.Log))
-	return httpapi.Wrap(d.Log, mux)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpapi.Error(w, r, h.Log, err)
+	rt := httpapi.NewRouter(d.Log)
+	rt.Public("POST /auth/login", h.handleLogin)
+	rt.Public("POST /auth/refresh", h.handleRefresh)
+	rt.Handle("POST /auth/logout", h.handleLogout)
+	rt.Handle("GET /auth/me", h.handleMe)
+	rt.Handle("POST /auth/password", h.handlePassword)
+	return rt
 }
 
 // TokenResponse is the body of a successful login or refresh.
@@ -90,11 +85,10 @@ type loginRequest struct {
 // password alike, so the response does not tell which accounts exist.
 var errBadCredentials = tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The email or password is incorrect.")
 
-func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	v := tempwatch.Validation{}
 	if strings.TrimSpace(req.Email) == "" {
@@ -104,40 +98,37 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		v.Add("password", "is required")
 	}
 	if err := v.Err(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	account := h.accountLimit(req.Email)
 	address := limit{"login:addr:" + sourceIP(r), h.Limits.PerAddress}
 	if wait := h.blocked(ctx, account, address); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many failed logins; try again later.")
-		return
+		return nil
 	}
 	u, err := h.checkCredentials(ctx, req)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
 			h.countFailure(ctx, account, address)
 		}
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.resetFailures(ctx, account)
-	h.startSession(w, r, u)
+	return h.startSession(w, r, u)
 }
 
 // startSession opens a new session (refresh-token family) for u and answers
 // with its first tokens.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwatch.User) {
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwatch.User) error {
 	family := auth.NewID()
 	secret, hash := tempwatch.NewRefreshSecret()
 	if err := h.Tokens.CreateRefreshToken(r.Context(), tempwatch.RefreshToken{
 		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
 	}); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.respondTokens(w, r, u, family, secret)
+	return h.respondTokens(w, u, family, secret)
 }
 
 // checkCredentials returns the user whose email and password match, or
@@ -245,15 +236,13 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	var req refreshRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if req.RefreshToken == "" {
-		h.fail(w, r, (tempwatch.Validation{"refresh_token": "is required"}).Err())
-		return
+		return (tempwatch.Validation{"refresh_token": "is required"}).Err()
 	}
 	ctx := r.Context()
 	secret, hash := tempwatch.NewRefreshSecret()
@@ -267,24 +256,21 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := h.Users.FindUserByID(ctx, old.UserID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.respondTokens(w, r, u, old.FamilyID, secret)
+	return h.respondTokens(w, u, old.FamilyID, secret)
 }
 
 // respondTokens issues an access token for u's current role and client (a
 // refresh picks up changes) and answers with it and the refresh token.
-func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *tempwatch.User, family, refresh string) {
+func (h *Handler) respondTokens(w http.ResponseWriter, u *tempwatch.User, family, refresh string) error {
 	at, err := h.issuer.Issue(u.Principal(), family)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.JSON(w, http.StatusOK, TokenResponse{
@@ -293,25 +279,25 @@ func (h *Handler) respondTokens(w http.ResponseWriter, r *http.Request, u *tempw
 		ExpiresIn:    int(h.JWT.AccessTTL.Seconds()),
 		RefreshToken: refresh,
 	})
+	return nil
 }
 
 // handleLogout ends the caller's session: its refresh tokens (PostgreSQL), the
 // presented access token and any other access token of the session (Redis).
-func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	if p.SessionID != "" {
 		if err := h.Tokens.RevokeRefreshFamily(ctx, p.UserID, p.SessionID); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	h.revokeAccessTokens(ctx, p)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // revokeAccessTokens lists in Redis the caller's access token, its session and
@@ -350,16 +336,14 @@ var errWrongCurrentPassword = &tempwatch.Error{Code: tempwatch.EINVALID, Message
 // of the user ends, this one included (refresh tokens in PostgreSQL, access
 // tokens in Redis), and the answer carries the tokens of a new session: the
 // caller stays logged in, whoever held the old tokens does not.
-func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	var req passwordRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	v := tempwatch.Validation{}
 	if req.CurrentPassword == "" {
@@ -372,57 +356,50 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) {
 		v.Add("new_password", "must differ from the current password")
 	}
 	if err := v.Err(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	u, err := h.Users.FindUserByID(ctx, p.UserID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	account := h.accountLimit(u.Email)
 	if wait := h.blocked(ctx, account); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many wrong passwords for this account; try again later.")
-		return
+		return nil
 	}
 	switch err := checkPassword(u, req.CurrentPassword); {
 	case errors.Is(err, auth.ErrMismatch):
 		h.countFailure(ctx, account)
-		h.fail(w, r, errWrongCurrentPassword)
-		return
+		return errWrongCurrentPassword
 	case err != nil:
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.resetFailures(ctx, account)
 	hash, err := auth.HashNewPassword("new_password", req.NewPassword)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	sessions, err := h.Users.ChangePassword(ctx, u.ID, u.PasswordHash, hash, time.Now().Add(-h.sessionRevocationTTL()))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	h.revokeAccessTokens(ctx, p, sessions...)
 	h.Log.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID, "sessions", len(sessions))
-	h.startSession(w, r, u)
+	return h.startSession(w, r, u)
 }
 
-func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) {
-	p, err := auth.Require(r)
+func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) error {
+	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := h.Users.FindUserByID(r.Context(), p.UserID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	httpapi.JSON(w, http.StatusOK, u)
+	return nil
 }
 
 // sessionRevocationTTL is how long a revoked session must stay listed: until

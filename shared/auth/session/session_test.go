@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/stretchr/testify/assert"
@@ -39,15 +40,17 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 	rdb, prefix := redistest.MustClient(t)
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	e.srv = httptest.NewServer(openapitest.Handler(t, session.NewHandler(session.Deps{
+	revocations := auth.NewRedisRevocations(rdb, prefix)
+	h := session.NewHandler(session.Deps{
 		Users:       e.users,
 		Tokens:      postgres.NewRefreshTokenStore(db),
 		JWT:         cfg,
-		Revocations: auth.NewRedisRevocations(rdb, prefix),
+		Revocations: revocations,
 		Limiter:     auth.NewRedisLimiter(rdb, prefix),
 		Limits:      limits,
 		Log:         apitest.Discard(),
-	})))
+	})
+	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h)))
 	t.Cleanup(e.srv.Close)
 	return e
 }
