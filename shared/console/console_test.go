@@ -345,6 +345,14 @@ func routeMatches(pattern, urlPath string) bool {
 	return true
 }
 
+// TestEveryModuleIsTypeChecked: tsc (make lint) checks the files
+// tsconfig.json includes; the header makes an editor check them too.
+func TestEveryModuleIsTypeChecked(t *testing.T) {
+	for name, src := range modules(t) {
+		assert.True(t, strings.HasPrefix(src, "// @ts-check\n"), "%s does not start with // @ts-check", name)
+	}
+}
+
 // apiCall is one api('METHOD', '/route', ...) call of a module.
 var apiCall = regexp.MustCompile(`^api\('([A-Z]+)', '([^']+)'`)
 
