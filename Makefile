@@ -10,6 +10,8 @@ DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable
 DEV_JWT_KEYS = $(shell mkdir -p .devstack && { [ -s .devstack/jwt_keys ] || echo "dev:$$(head -c 48 /dev/urandom | base64 -w0)" > .devstack/jwt_keys; } && cat .devstack/jwt_keys)
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
+# The admin console's type checker, pinned in its package-lock.json.
+CONSOLE_TSC := shared/console/node_modules/.bin/tsc
 
 .PHONY: help build test lint bench run images up down admin simulate clean tools compose-env
 
@@ -29,19 +31,25 @@ test: ## run every test with the race detector against the real services (starts
 bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters; default all)
 	@infra/scripts/bench.sh
 
-lint: tools ## gofmt, go vet and golangci-lint on both modules
+lint: tools ## gofmt, go vet and golangci-lint on both modules; tsc on the admin console's modules
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd infra && $(GO) vet ./...
 	$(GOLANGCI) run ./...
 	cd infra && $(GOLANGCI) run ./...
+	cd shared/console && node_modules/.bin/tsc --noEmit -p .
 
-tools: $(GOLANGCI)
+tools: $(GOLANGCI) $(CONSOLE_TSC)
 $(GOLANGCI):
 	@echo "installing golangci-lint $(GOLANGCI_VERSION) (first time only, takes a few minutes)"
 	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) \
 		&& mkdir -p $(dir $(GOLANGCI)) && mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
+$(CONSOLE_TSC): shared/console/package-lock.json
+	@command -v npm >/dev/null || { echo "lint: npm not found: type-checking the admin console's modules needs Node.js 20+ with npm"; exit 1; }
+	@echo "installing TypeScript for the admin console's type check (npm ci in shared/console; again when its package-lock.json changes)"
+	cd shared/console && npm ci --no-audit --no-fund
+	@touch $@
 
 run: ## start the whole system locally without Docker (devstack) and print its URLs
 	@echo "devstack: JWT signing key from .devstack/jwt_keys unless JWT_KEYS is set"

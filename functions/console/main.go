@@ -1,7 +1,7 @@
 // Command console is the Lambda function serving the operators' admin
-// console: GET /console (the page) and GET /console/{asset} (its script and
-// stylesheet). The page holds no data; it calls the REST API with the user's
-// own token.
+// console: GET /console (the page), GET /console/{asset} and
+// GET /console/views/{view} (its ES modules and stylesheet). The page holds
+// no data; it calls the REST API with the user's own token.
 package main
 
 import (

@@ -388,6 +388,7 @@ var tenantTable = []routeCase{
 	// The admin console holds no data: its page and files are public.
 	{"GET /console", func(fx *fixture) request { return get("/console") }, [5]int{200, 200, 200, 200, 200}},
 	{"GET /console/{asset}", func(fx *fixture) request { return get("/console/console.mjs") }, [5]int{200, 200, 200, 200, 200}},
+	{"GET /console/views/{view}", func(fx *fixture) request { return get("/console/views/clients.mjs") }, [5]int{200, 200, 200, 200, 200}},
 }
 
 // TestTenantIsolationRouteTable walks every route of template.yaml as each

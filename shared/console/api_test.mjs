@@ -1,13 +1,11 @@
-// Tests of the console's plain logic: node --test shared/console/
-// (infra/scripts/test.sh runs them). The fetch passed to createApi is a
-// scripted stand-in: this tests the session logic, not the API.
+// Tests of the console's API client (static/api.mjs): node --test
+// shared/console/ (infra/scripts/test.sh runs every *_test.mjs here). The
+// fetch passed to createApi is a scripted stand-in: this tests the session
+// logic, not the API.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import {
-  apiBase, fillRoute, buildURL, describeProblem, ApiError, CursorPager,
-  can, grantableRoles, defaultRange, formatTemp, describeHead, createApi,
-} from './static/console.mjs';
+import { apiBase, fillRoute, buildURL, describeProblem, ApiError, CursorPager, createApi } from './static/api.mjs';
 
 test('apiBase is the directory of the page (the API Gateway stage)', () => {
   assert.equal(apiBase('http://127.0.0.1:3000/console'), 'http://127.0.0.1:3000/');
@@ -75,39 +73,6 @@ test('CursorPager walks forward by next_cursor and back by its stack', () => {
   assert.equal(p.number, 1);
 });
 
-test('roles: what each may do in the console', () => {
-  assert.ok(can('admin', 'createClient'));
-  assert.ok(!can('client_admin', 'createClient'));
-  assert.ok(can('client_admin', 'manageSensors'));
-  assert.ok(!can('viewer', 'manageSensors'));
-  assert.ok(!can('viewer', 'manageUsers'));
-  assert.ok(!can('admin', 'no such action'));
-  assert.deepEqual(grantableRoles('admin'), ['admin', 'client_admin', 'viewer']);
-  assert.deepEqual(grantableRoles('client_admin'), ['client_admin', 'viewer']);
-  assert.deepEqual(grantableRoles('viewer'), []);
-});
-
-test('defaultRange is the 30 local days up to today', () => {
-  assert.deepEqual(defaultRange(new Date(2026, 2, 5, 13, 0)), { from: '2026-02-04', to: '2026-03-05' });
-  assert.deepEqual(defaultRange(new Date(2026, 0, 1)), { from: '2025-12-03', to: '2026-01-01' });
-});
-
-test('describeHead: text, an ellipsis when the message is longer, or its size', () => {
-  const b64 = (t) => Buffer.from(t).toString('base64');
-  assert.equal(describeHead({ head: b64('{"v":1}'), head_text: '{"v":1}', size: 7 }), '{"v":1}');
-  assert.equal(describeHead({ head: b64('abcd'), head_text: 'abcd', size: 4000 }), 'abcd…');
-  assert.equal(describeHead({ head: b64('ab€'), head_text: 'ab', size: 9 }), 'ab…', 'the text of a head that cut a character');
-  assert.equal(describeHead({ head: '', head_text: '', size: 0 }), '');
-  assert.equal(describeHead({ head: b64('\xff\xfe'), size: 300 }), '(not text, 300 bytes)');
-});
-
-test('formatTemp', () => {
-  assert.equal(formatTemp(4.25), '4.25 °C');
-  assert.equal(formatTemp(-0.5), '-0.50 °C');
-  assert.equal(formatTemp(null), '–');
-  assert.equal(formatTemp(NaN), '–');
-});
-
 // ---- the session: a scripted fetch answering by "METHOD path".
 
 const tokens = (n) => ({ access_token: `access-${n}`, token_type: 'Bearer', expires_in: 900, refresh_token: `refresh-${n}` });
@@ -119,7 +84,10 @@ function json(status, body, headers = {}) {
 
 const unauthorized = () => json(401, { type: 't', title: 'Unauthorized', status: 401, code: 'unauthorized', detail: 'The token has expired.' });
 
-/** script maps "METHOD /path" to a function (call) => Response; calls are recorded. */
+/**
+ * script maps "METHOD /path" to a function (call) => Response or a promise
+ * of one; calls are recorded as they are sent.
+ */
 function scriptedFetch(script) {
   const calls = [];
   const fetchFn = async (url, init) => {
@@ -129,10 +97,22 @@ function scriptedFetch(script) {
     calls.push(call);
     const answer = script[key];
     if (!answer) throw new Error(`unexpected call ${key}`);
-    await new Promise((r) => setTimeout(r, 1)); // let concurrent calls interleave
     return answer(call);
   };
   return { calls, fetchFn };
+}
+
+/** A gate that opens when n callers have reached it: each arrive() waits for the last. */
+function gate(n) {
+  let open;
+  const opened = new Promise((resolve) => { open = resolve; });
+  let arrived = 0;
+  return {
+    arrive() {
+      if (++arrived === n) open();
+      return opened;
+    },
+  };
 }
 
 async function signedIn(script, onSignedOut) {
@@ -220,15 +200,28 @@ test('a refused refresh ends the session', async () => {
   assert.equal(calls.length, 2, 'no call is sent without a session');
 });
 
-test('concurrent 401s share one refresh (a refresh token works once)', async () => {
+test('concurrent 401s share one refresh (a refresh token works once)', { timeout: 10_000 }, async () => {
+  // The three calls are all sent with the old token before any is answered.
+  const sentWithOldToken = gate(3);
+  let refreshed = false;
+  const answer = async (c) => {
+    if (c.auth !== 'Bearer access-1') return json(200, { items: [], has_more: false });
+    await sentWithOldToken.arrive();
+    return unauthorized();
+  };
   const { session, calls } = await signedIn({
-    'GET /v1/clients': (c) => (c.auth === 'Bearer access-1' ? unauthorized() : json(200, { items: [], has_more: false })),
-    'GET /v1/users': (c) => (c.auth === 'Bearer access-1' ? unauthorized() : json(200, { items: [], has_more: false })),
-    'POST /v1/auth/refresh': () => json(200, tokens(2)),
+    'GET /v1/clients': answer,
+    'GET /v1/users': answer,
+    'POST /v1/auth/refresh': () => {
+      if (refreshed) return unauthorized(); // as the API answers a refresh token used before
+      refreshed = true;
+      return json(200, tokens(2));
+    },
   });
   await Promise.all([session.api('GET', '/clients'), session.api('GET', '/users'), session.api('GET', '/clients')]);
   assert.equal(calls.filter((c) => c.key === 'POST /v1/auth/refresh').length, 1);
   assert.equal(calls.filter((c) => c.auth === 'Bearer access-2').length, 3);
+  assert.ok(session.signedIn);
 });
 
 test('validation problems reach the caller with their fields', async () => {
