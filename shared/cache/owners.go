@@ -31,6 +31,11 @@ type ownerEntry struct {
 	exp time.Time
 }
 
+// OwnerTTL is how long the read paths keep a sensor's owner in process
+// memory: a sensor never changes client, and a deleted one is found missing
+// by the query that follows.
+const OwnerTTL = 10 * time.Second
+
 // NewOwners returns an Owners cache over load, keeping entries for ttl
 // (0: no caching).
 func NewOwners(load func(context.Context, string) (tempwatch.SensorOwner, error), ttl time.Duration) *Owners {

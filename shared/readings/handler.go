@@ -4,8 +4,6 @@
 package readings
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -18,9 +16,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// OwnerTTL is how long a sensor's owner is kept in process memory.
-const OwnerTTL = 10 * time.Second
-
 // Handler serves the readings routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
@@ -32,7 +27,7 @@ type Handler struct {
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
 func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
+	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, cache.OwnerTTL), log: log}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/readings", h.handleList)
 	rt.Handle("GET /sensors/{id}/readings/latest", h.handleLatest)
@@ -86,7 +81,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v any) {
 		httpapi.Error(w, r, h.log, err)
 		return
 	}
-	ServeJSON(w, r, b)
+	httpapi.ServeJSON(w, r, b)
 }
 
 // parseFilter reads limit, cursor, from, to (RFC 3339) and latest.
@@ -122,36 +117,6 @@ func parseFilter(r *http.Request) (tempwatch.ReadingFilter, bool, error) {
 		v.Add("latest", "must be true or false")
 	}
 	return f, latest, v.Err()
-}
-
-// ServeJSON writes body as a 200 JSON response with a strong ETag, answering
-// 304 when the client's If-None-Match already names it. Responses are
-// private (per caller) and revalidated on every use, so a client never shows
-// data older than the server's.
-func ServeJSON(w http.ResponseWriter, r *http.Request, body []byte) {
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	hdr := w.Header()
-	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Set("Vary", "Authorization")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	hdr.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
-
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
