@@ -29,6 +29,6 @@ func main() {
 	expiry := archive.NewExpiry(store, ttl, env.Log)
 	expiry.Prepare(ctx)
 	h := archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store,
-		Measurements: postgres.NewMeasurementStore(env.DB), TTL: ttl, Log: env.Log})
+		Measurements: postgres.NewReadingStore(env.DB), TTL: ttl, Log: env.Log})
 	lambdahttp.StartWithEvents(env.HTTP(h), expiry.HandleEvent)
 }

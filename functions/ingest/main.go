@@ -40,8 +40,7 @@ func main() {
 	}
 	cancel()
 	cfg.Outbox = postgres.NewArchiveOutbox(env.DB)
-	store := postgres.NewReadingStore(env.DB)
-	devices := ingest.NewDeviceCache(store, env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
-	svc := ingest.NewService(devices, store, payloads, env.Cache(cache.Options{}), env.Log, cfg)
+	devices := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	svc := ingest.NewService(devices, postgres.NewReadingStore(env.DB), payloads, env.Cache(cache.Options{}), env.Log, cfg)
 	lambdahttp.StartWithEvents(app.Middleware(env.Log, nil, ingest.NewHandler(svc, env.Log)), ingest.BatchEventHandler(svc))
 }

@@ -14,7 +14,7 @@ import (
 
 func main() {
 	env := app.MustLoad("iotauth", app.Needs{})
-	keys := ingest.NewDeviceCache(postgres.NewReadingStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	keys := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
 	authority, err := awsiot.NewAuthority(keys)
 	if err != nil {
 		app.Exit("iotauth", err)

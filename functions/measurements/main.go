@@ -11,6 +11,6 @@ import (
 
 func main() {
 	env := app.MustLoad("measurements", app.Needs{JWT: true})
-	h := measurements.NewHandler(postgres.NewMeasurementStore(env.DB), postgres.NewSensorStore(env.DB), env.Cache(cache.Options{}), env.Log)
+	h := measurements.NewHandler(postgres.NewReadingStore(env.DB), postgres.NewSensorStore(env.DB), env.Cache(cache.Options{}), env.Log)
 	lambdahttp.Start(env.HTTP(h))
 }

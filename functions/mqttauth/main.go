@@ -17,7 +17,7 @@ import (
 func main() {
 	var cfg emqx.Config
 	env := app.MustLoad("mqttauth", app.Needs{Config: func(r *config.Reader) { cfg = emqx.LoadConfig(r) }})
-	keys := ingest.NewDeviceCache(postgres.NewReadingStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	keys := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
 	authority, err := deviceauth.New(keys, cfg.Bridge)
 	if err != nil {
 		app.Exit("mqttauth", err)

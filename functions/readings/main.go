@@ -19,7 +19,7 @@ func main() {
 		// Off by default: other instances' writes do not reach process memory.
 		localTTL = r.Duration("LATEST_LOCAL_TTL", 0, 0, time.Minute)
 	}})
-	store := postgres.NewReadingQueryStore(env.DB)
+	store := postgres.NewReadingStore(env.DB)
 	c := env.Cache(cache.Options{Store: store, LocalTTL: localTTL})
 	lambdahttp.Start(env.HTTP(readings.NewHandler(store, c, env.Log)))
 }

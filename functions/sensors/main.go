@@ -10,6 +10,6 @@ import (
 
 func main() {
 	env := app.MustLoad("sensors", app.Needs{JWT: true})
-	caches := sensors.NewRedisCaches(env.Redis, env.RedisPrefix, postgres.NewReadingQueryStore(env.DB))
+	caches := sensors.NewRedisCaches(env.Redis, env.RedisPrefix, postgres.NewReadingStore(env.DB))
 	lambdahttp.Start(env.HTTP(sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, env.Log)))
 }

@@ -12,6 +12,6 @@ import (
 
 func main() {
 	env := app.MustLoad("statistics", app.Needs{JWT: true})
-	store := postgres.NewReadingQueryStore(env.DB)
+	store := postgres.NewReadingStore(env.DB)
 	lambdahttp.Start(env.HTTP(statistics.NewHandler(store, env.Cache(cache.Options{Store: store}), env.Log)))
 }

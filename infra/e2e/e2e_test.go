@@ -133,7 +133,7 @@ func (w *world) assertStored(t *testing.T, rs []e2e.Reading) {
 	// The latest reading as the readings route serves it: the function's
 	// Redis entries, falling back to PostgreSQL. (The ingest function
 	// currently invalidates the entry it just offered, so this reads through.)
-	c := cache.New(rdb, cache.Options{Prefix: w.h.RedisPrefix, Store: postgres.NewReadingQueryStore(w.db)})
+	c := cache.New(rdb, cache.Options{Prefix: w.h.RedisPrefix, Store: postgres.NewReadingStore(w.db)})
 	for id, a := range want {
 		var n int
 		var sum, lo, hi float64

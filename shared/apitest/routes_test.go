@@ -77,13 +77,13 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	withToken := func(h http.Handler) http.Handler { return app.Middleware(log, verifier, h) }
 	public := func(h http.Handler) http.Handler { return app.Middleware(log, nil, h) }
 	db := env.DB
-	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(db)})
-	deviceStore := postgres.NewReadingStore(db)
+	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingStore(db)})
+	deviceStore := postgres.NewDeviceStore(db)
 	archiveStore := mongo.NewPayloadStore(mongotest.MustDatabase(t))
 	// The ingest route's entry only sends user tokens, which are refused
 	// before a payload is archived, so no archive is configured.
 	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
-		deviceStore, nil, readCache, log, ingest.Config{})
+		postgres.NewReadingStore(db), nil, readCache, log, ingest.Config{})
 	authority, err := deviceauth.New(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
 		deviceauth.Bridge{Password: "routes-test-bridge-password-0123"})
 	require.NoError(t, err)
@@ -94,13 +94,13 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log})),
 		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
 		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
-		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(db)), log)),
-		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), readCache, log)),
-		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
-		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
+		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingStore(db)), log)),
+		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewReadingStore(db), postgres.NewSensorStore(db), readCache, log)),
+		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingStore(db), readCache, log)),
+		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingStore(db), readCache, log)),
 		"IngestFunction":       public(ingest.NewHandler(ingestSvc, log)),
 		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
-			Measurements: postgres.NewMeasurementStore(db), TTL: tempwatch.DefaultDeadLetterTTL, Log: log})),
+			Measurements: postgres.NewReadingStore(db), TTL: tempwatch.DefaultDeadLetterTTL, Log: log})),
 		"OpenAPIFunction":  public(openapi.NewHandler(log)),
 		"ConsoleFunction":  public(console.NewHandler(log)),
 		"MqttAuthFunction": public(mqttAuth),

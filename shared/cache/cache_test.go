@@ -31,7 +31,7 @@ import (
 // countingStore is the real PostgreSQL store, counting its calls and
 // optionally pausing after the query (a slow reader).
 type countingStore struct {
-	real  *postgres.ReadingQueryStore
+	real  *postgres.ReadingStore
 	calls atomic.Int64
 	pause func()
 }
@@ -55,14 +55,14 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := pgtest.MustDB(t)
 	c := pgtest.MustClient(t, db, "acme", "UTC")
-	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingQueryStore(db)}}
+	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingStore(db)}}
 }
 
 // write stores a reading as ingest does and returns it.
 func (f *fixture) write(t *testing.T, v float64, at time.Time) tempwatch.Reading {
 	t.Helper()
 	res, err := postgres.NewReadingStore(f.db).WriteReadings(context.Background(),
-		[]tempwatch.NewReading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
+		[]tempwatch.Reading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
 	require.NoError(t, err)
 	return tempwatch.Reading{ID: res[0].ReadingID, SensorID: f.sensor, Value: v, MeasuredAt: at, CreatedAt: res[0].CreatedAt}
 }

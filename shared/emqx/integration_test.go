@@ -24,7 +24,7 @@ import (
 // cache over the shared PostgreSQL and Redis.
 func brokerAPI(t *testing.T, env *apitest.Env, rdb *goredis.Client, opt ingest.DeviceCacheOptions) *fixture {
 	t.Helper()
-	store := postgres.NewReadingStore(env.DB)
+	store := postgres.NewDeviceStore(env.DB)
 	auth, err := deviceauth.New(ingest.NewDeviceCache(store, rdb, opt), deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	h, err := emqx.NewHandler(auth, emqx.Config{Secret: secret, DeviceSession: time.Hour}, apitest.Discard(), nil)
@@ -41,7 +41,7 @@ func TestRealKeysThroughTheDeviceCache(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	sensorsAPI := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
+	sensorsAPI := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingStore(env.DB)), apitest.Discard())
 
 	const localTTL = 300 * time.Millisecond
 	opt := ingest.DeviceCacheOptions{Prefix: prefix, LocalTTL: localTTL}

@@ -52,7 +52,7 @@ func TestDeviceCache(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	store := &countingStore{next: postgres.NewReadingStore(e.db)}
+	store := &countingStore{next: postgres.NewDeviceStore(e.db)}
 	opt := ingest.DeviceCacheOptions{Prefix: e.prefix}
 	c := ingest.NewDeviceCache(store, e.rdb, opt)
 
@@ -133,7 +133,7 @@ func TestDeviceCacheClientIDs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	store := &countingStore{next: postgres.NewReadingStore(e.db)}
+	store := &countingStore{next: postgres.NewDeviceStore(e.db)}
 	c := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
 	var acme, globex string
 	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM clients WHERE slug = 'acme'`).Scan(&acme))

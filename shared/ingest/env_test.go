@@ -77,14 +77,13 @@ func (e *testEnv) serviceWith(cfg ingest.Config, db *pgxpool.Pool, archive tempw
 	if latest == nil {
 		latest = cache.New(e.rdb, cache.Options{Prefix: e.prefix})
 	}
-	store := postgres.NewReadingStore(db)
-	devices := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
+	devices := ingest.NewDeviceCache(postgres.NewDeviceStore(db), e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
 	cfg.Now = func() time.Time { return e.now }
 	log := e.log
 	if log == nil {
 		log = quietLog()
 	}
-	return ingest.NewService(devices, store, archive, latest, log, cfg)
+	return ingest.NewService(devices, postgres.NewReadingStore(db), archive, latest, log, cfg)
 }
 
 func (e *testEnv) count(t testing.TB, sql string, args ...any) int {

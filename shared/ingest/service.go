@@ -106,7 +106,7 @@ type item struct {
 	clientID string // the client the message names, when known (dead letters are listed by it)
 	device   tempwatch.Device
 	payload  tempwatch.Payload
-	reading  tempwatch.NewReading
+	reading  tempwatch.Reading
 
 	status    string
 	reason    string
@@ -332,7 +332,7 @@ func (s *Service) validate(it *item, now time.Time) {
 		it.reject(fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
 		return
 	}
-	it.reading = tempwatch.NewReading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
+	it.reading = tempwatch.Reading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
 	if it.payload.HasSeq {
 		seq := it.payload.Seq
 		it.reading.Seq = &seq
@@ -341,13 +341,13 @@ func (s *Service) validate(it *item, now time.Time) {
 
 // dedup returns the readings to write, unique by natural key, and the items
 // they came from (same index); later repeats in the batch point at the first.
-func (s *Service) dedup(items []*item) ([]tempwatch.NewReading, []*item) {
+func (s *Service) dedup(items []*item) ([]tempwatch.Reading, []*item) {
 	type key struct {
 		sensor string
 		at     int64
 	}
 	first := make(map[key]*item, len(items))
-	batch := make([]tempwatch.NewReading, 0, len(items))
+	batch := make([]tempwatch.Reading, 0, len(items))
 	written := make([]*item, 0, len(items))
 	for _, it := range items {
 		if it.status != "" {

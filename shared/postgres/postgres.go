@@ -54,7 +54,7 @@ func translate(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return tempwatch.Errorf(tempwatch.ENOTFOUND, "%s not found.", what)
+		return tempwatch.NotFound(what)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

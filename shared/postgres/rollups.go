@@ -58,7 +58,7 @@ const (
 // of f.ClientID. Days in the client's own zone, and in up to
 // max_rollup_zones() other zones it has been asked in, are kept in
 // reading_rollups_daily; other zones are grouped from reading_rollups.
-func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
+func (s *ReadingStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	from, to := f.From, f.To
 	var beforeDay, beforeSensor any // NULL: the first page
 	if !f.BeforeDay.IsZero() {
@@ -133,7 +133,7 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // collectDays runs a daily-averages query.
-func (s *ReadingQueryStore) collectDays(ctx context.Context, q string, args []any) ([]tempwatch.DailyAverage, error) {
+func (s *ReadingStore) collectDays(ctx context.Context, q string, args []any) ([]tempwatch.DailyAverage, error) {
 	rows, _ := s.db.Query(ctx, q, args...)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.DailyAverage, error) {
 		var d tempwatch.DailyAverage
@@ -149,7 +149,7 @@ func (s *ReadingQueryStore) collectDays(ctx context.Context, q string, args []an
 // keepZone reports whether the daily rollups of f's client are kept in
 // f.Timezone, registering the zone (and building its days) on first use
 // unless the client has the most extra zones allowed (migration 032).
-func (s *ReadingQueryStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
+func (s *ReadingStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
 	client := f.ClientID
 	if client == "" {
 		if err := s.db.QueryRow(ctx, `SELECT client_id::text FROM sensors WHERE id = $1`, f.SensorID).Scan(&client); err != nil {

@@ -28,8 +28,6 @@ func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
 	return &s, err
 }
 
-func sensorNotFound() error { return tempwatch.Errorf(tempwatch.ENOTFOUND, "Sensor not found.") }
-
 // CreateSensor inserts s with the given device key hash and fills its id and
 // timestamps. Zero Unit and an unset range get the defaults.
 func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, keyHash []byte) error {
@@ -51,7 +49,7 @@ func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, ke
 // FindSensorByID returns the sensor with id, or ENOTFOUND.
 func (s *SensorStore) FindSensorByID(ctx context.Context, id string) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	rows, _ := s.db.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1`, id)
 	sn, err := pgx.CollectExactlyOneRow(rows, scanSensor)
@@ -78,7 +76,7 @@ func (s *SensorStore) FindSensors(ctx context.Context, f tempwatch.SensorFilter)
 // max_value), under a row lock so two updates cannot each pass alone.
 func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch.SensorUpdate) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	var out *tempwatch.Sensor
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -107,14 +105,14 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 // DeleteSensor removes the sensor and, by cascade, its readings and rollups.
 func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
-		return sensorNotFound()
+		return tempwatch.NotFound("Sensor")
 	}
 	tag, err := s.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, id)
 	if err != nil {
 		return translate(err, "Sensor")
 	}
 	if tag.RowsAffected() == 0 {
-		return sensorNotFound()
+		return tempwatch.NotFound("Sensor")
 	}
 	return nil
 }
@@ -122,7 +120,7 @@ func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {
 // SetDeviceKeyHash replaces the sensor's device key hash and returns the sensor.
 func (s *SensorStore) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	rows, _ := s.db.Query(ctx, `UPDATE sensors SET device_key_hash = $2, updated_at = now()
 		WHERE id = $1 RETURNING `+sensorColumns, id, keyHash)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
@@ -93,21 +92,7 @@ func parseFilter(r *http.Request) (tempwatch.ReadingFilter, bool, error) {
 	}
 	q := r.URL.Query()
 	f := tempwatch.ReadingFilter{Page: page}
-	parseTime := func(name string) time.Time {
-		s := q.Get(name)
-		if s == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			v.Add(name, "must be an RFC 3339 time such as 2026-01-31T23:00:00Z")
-		}
-		return t
-	}
-	f.From, f.To = parseTime("from"), parseTime("to")
-	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
-		v.Add("to", "must be after from")
-	}
+	f.From, f.To = httpapi.ParseTimeRange(q, v)
 	var latest bool
 	switch strings.ToLower(q.Get("latest")) {
 	case "", "false", "0":

@@ -31,7 +31,7 @@ func TestReadingsRoutes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
 	rdb, prefix := redistest.MustClient(t)
-	store := postgres.NewReadingQueryStore(db)
+	store := postgres.NewReadingStore(db)
 	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: store})
 	h := readings.NewHandler(store, c, slog.New(slog.DiscardHandler))
 	client := pgtest.MustClient(t, db, "acme", "UTC")
@@ -57,10 +57,10 @@ func TestReadingsRoutes(t *testing.T) {
 	t0 := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 	ws := postgres.NewReadingStore(db)
 	for i := range 25 {
-		_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
+		_, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
 		require.NoError(t, err)
 	}
-	_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
+	_, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
 	require.NoError(t, err)
 
 	t.Run("pages newest created first", func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestReadingsRoutes(t *testing.T) {
 		assert.Equal(t, http.StatusNotModified, w.Code)
 		assert.Empty(t, w.Body.String())
 
-		res, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
+		res, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
 		require.NoError(t, err)
 		require.NoError(t, c.OfferLatest(context.Background(), tempwatch.Reading{ID: res[0].ReadingID, SensorID: sensor, Value: 99,
 			MeasuredAt: t0.Add(time.Hour), CreatedAt: res[0].CreatedAt}))

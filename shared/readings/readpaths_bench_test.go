@@ -157,7 +157,7 @@ func mustBenchDB(b *testing.B) (*pgxpool.Pool, string, []string) {
 func BenchmarkReadPaths(b *testing.B) {
 	db, clientID, sensors := mustBenchDB(b)
 	ctx := context.Background()
-	store := postgres.NewReadingQueryStore(db)
+	store := postgres.NewReadingStore(db)
 	from := time.Date(benchYear, 1, 1, 0, 0, 0, 0, time.UTC)
 	to := time.Date(benchYear, 12, 31, 0, 0, 0, 0, time.UTC)
 	rows := func(q string, args ...any) int {

@@ -24,7 +24,7 @@ func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
 	t.Helper()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
+	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingStore(env.DB)), apitest.Discard())
 }
 
 var keyPattern = regexp.MustCompile(`^twk_[A-Za-z0-9_-]{43}$`)
@@ -294,8 +294,8 @@ func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
 	rdb, prefix := redistest.MustClient(t)
-	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
-	devices := postgres.NewReadingStore(env.DB)
+	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingStore(env.DB)), apitest.Discard())
+	devices := postgres.NewDeviceStore(env.DB)
 	freshIngest := func() *ingest.DeviceCache {
 		return ingest.NewDeviceCache(devices, rdb, ingest.DeviceCacheOptions{Prefix: prefix})
 	}

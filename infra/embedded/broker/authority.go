@@ -38,7 +38,7 @@ func NewAuthority(ctx context.Context, getenv config.Getenv) (auth *deviceauth.A
 		db.Close()
 		return nil, nil, fmt.Errorf("broker: %w", err)
 	}
-	devices := ingest.NewDeviceCache(postgres.NewReadingStore(db), rdb, ingest.DeviceCacheOptions{Prefix: prefix, LocalTTL: ttl})
+	devices := ingest.NewDeviceCache(postgres.NewDeviceStore(db), rdb, ingest.DeviceCacheOptions{Prefix: prefix, LocalTTL: ttl})
 	if auth, err = deviceauth.New(devices, bridge); err != nil {
 		_ = rdb.Close()
 		db.Close()
