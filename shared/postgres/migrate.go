@@ -21,9 +21,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrationLock is the advisory lock key that serialises migrate runs on
-// one database.
-const migrationLock = 7_245_301_187
+// migrationLock is the advisory lock class that, with the hash of the
+// schema migrated, serialises migrate runs on one schema (tests migrate many
+// schemas of one database at once).
+const migrationLock = 724_530_118
 
 // HowToMigrate names the deploy step that applies the migrations, for the
 // messages of programs that find the schema behind.
@@ -207,8 +208,8 @@ type MigrateResult struct {
 // transaction, recording each one's SHA-256 in schema_migrations, and
 // writes a line to progress (nil: nowhere) for each step. It refuses, before
 // applying anything, when the database and this build disagree (see plan).
-// A session advisory lock, held on one connection for the whole run, makes
-// a concurrent run wait and then find nothing left to do.
+// A session advisory lock on the schema, held on one connection for the
+// whole run, makes a concurrent run wait and then find nothing left to do.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, progress io.Writer) (MigrateResult, error) {
 	if progress == nil {
 		progress = io.Discard
@@ -223,17 +224,22 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, progress io.Writer) (Migra
 		return res, fmt.Errorf("migrate: acquire connection: %w", err)
 	}
 	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, migrationLock).Scan(&locked); err != nil {
+	var locked *bool // NULL when there is no current schema
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema()))`, migrationLock).Scan(&locked); err != nil {
 		return res, fmt.Errorf("migrate: take lock: %w", err)
 	}
-	if !locked {
+	if locked == nil {
+		return res, errors.New("migrate: no schema to migrate: the search_path names none that exists")
+	}
+	if !*locked {
 		fmt.Fprintln(progress, "another migrate run holds the lock; waiting for it")
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext(current_schema()))`, migrationLock); err != nil {
 			return res, fmt.Errorf("migrate: take lock: %w", err)
 		}
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) }()
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext(current_schema()))`, migrationLock)
+	}()
 
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer PRIMARY KEY,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -232,6 +233,17 @@ func TestChainBeforeTheBaselineIsRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "the baseline replaced")
 }
 
+func TestOpenChecksTheSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, err := postgres.Open(ctx, pgtest.MustSchemaURL(t))
+	require.ErrorIs(t, err, postgres.ErrSchemaBehind)
+
+	pool, err := postgres.Open(ctx, pgtest.MustMigratedURL(t))
+	require.NoError(t, err)
+	pool.Close()
+}
+
 func TestRecomputeRollupMatchesRawReadings(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
@@ -259,4 +271,17 @@ func TestRecomputeRollupMatchesRawReadings(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM reading_rollups WHERE sensor_id = $1 AND bucket_start = '2026-01-01T10:00:00Z'`, sensor).Scan(&count))
 	assert.Zero(t, count, "an emptied bucket disappears")
+}
+
+func TestMigrateNamesAMissingSchema(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", "no_such_schema")
+	u.RawQuery = q.Encode()
+	pool := mustConnect(t, u.String())
+	_, err = postgres.Migrate(context.Background(), pool, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no schema to migrate")
 }

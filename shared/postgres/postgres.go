@@ -16,14 +16,16 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Open connects a pool to url, checks the server answers, and applies any
-// pending migrations.
+// Open connects a pool to url, checks the server answers, and checks that
+// the schema has every migration this build embeds (CheckSchema). It changes
+// nothing: the migrate step applies migrations, so the role of url needs no
+// right to change the schema.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	pool, err := Connect(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Migrate(ctx, pool, nil); err != nil {
+	if err := CheckSchema(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}

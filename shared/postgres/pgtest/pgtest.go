@@ -98,3 +98,15 @@ func mustMigrate(tb testing.TB, u string) *pgxpool.Pool {
 	}
 	return pool
 }
+
+// CheckSchema is postgres.CheckSchema on the database at u, as a function
+// checks it at start: nil only when u is migrated.
+func CheckSchema(tb testing.TB, u string) error {
+	tb.Helper()
+	pool, err := postgres.Connect(context.Background(), u)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer pool.Close()
+	return postgres.CheckSchema(context.Background(), pool)
+}
