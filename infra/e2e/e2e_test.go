@@ -41,8 +41,8 @@ func mustWorld(t *testing.T) *world { return mustWorldWith(t, e2e.Options{}) }
 // Logs are the world's own; MongoURL defaults to MONGODB_URL).
 func mustWorldWith(t *testing.T, o e2e.Options) *world {
 	t.Helper()
-	dbURL := pgtest.MustSchemaURL(t)
-	db, err := postgres.Open(context.Background(), dbURL) // migrates the schema
+	dbURL := pgtest.MustMigratedURL(t) // the broker opens it before devstack's migrate step runs
+	db, err := postgres.Open(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	w := &world{db: db, sensors: map[string]string{}, keys: map[string]string{}, logs: &stack.LogBuffer{}}

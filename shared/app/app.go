@@ -49,8 +49,9 @@ type Env struct {
 }
 
 // Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
-// asks for) through getenv, then opens PostgreSQL (applying migrations), a
-// Redis client (which does not fail when Redis is away: it is a cache) and,
+// asks for) through getenv, then opens PostgreSQL (refusing a schema that
+// the migrate step has not brought to this build's migrations: functions
+// run no DDL), a Redis client (which does not fail when Redis is away: it is a cache) and,
 // when asked, MongoDB (which must answer).
 func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (*Env, error) {
 	r := config.NewReader(getenv)

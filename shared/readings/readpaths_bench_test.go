@@ -58,11 +58,14 @@ func mustBenchDB(b *testing.B) (*pgxpool.Pool, string, []string) {
 		b.Fatal(err)
 	}
 	url := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable&pool_max_conns=8", cfg.User, cfg.Host, cfg.Port, benchDB)
-	db, err := postgres.Open(ctx, url)
+	db, err := postgres.Connect(ctx, url)
 	if err != nil {
 		b.Fatalf("bench: %v", err)
 	}
 	b.Cleanup(db.Close)
+	if _, err := postgres.Migrate(ctx, db, nil); err != nil {
+		b.Fatalf("bench: %v", err)
+	}
 	exec := func(q string, args ...any) {
 		if _, err := db.Exec(ctx, q, args...); err != nil {
 			b.Fatalf("bench: %s: %v", q, err)

@@ -89,12 +89,12 @@ func run(n, clients, perClient, publishers, window, backlog, instances, batch, i
 		return err
 	}
 	defer dropCopy()
-	db, err := postgres.Open(ctx, e2eURL)
+	db, err := migrated(ctx, e2eURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	copyDB, err := postgres.Open(ctx, copyURL)
+	copyDB, err := migrated(ctx, copyURL)
 	if err != nil {
 		return err
 	}
@@ -647,6 +647,19 @@ func schema(ctx context.Context, base string) (string, func(), error) {
 		}
 	}
 	return u.String(), drop, nil
+}
+
+// migrated connects to a schema of the benchmark's own and migrates it.
+func migrated(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	db, err := postgres.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := postgres.Migrate(ctx, db, nil); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // cpu sums utime+stime (seconds) of each group's processes from /proc.
