@@ -1,4 +1,4 @@
-package mqtt
+package pahoconn
 
 import (
 	"bytes"
@@ -101,7 +101,7 @@ func flusherDone(b *bufferedConn) bool {
 
 func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	const writers, each = 8, 2000
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -130,7 +130,7 @@ func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 func TestBufferedConnCoalescesWrites(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	counted := &countingConn{Conn: raw, before: func() { time.Sleep(time.Millisecond) }}
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	const n = 10000
 	var want bytes.Buffer
 	for i := range n {
@@ -146,7 +146,7 @@ func TestBufferedConnCoalescesWrites(t *testing.T) {
 
 func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	defer c.Close()
 	_, err := c.Write([]byte("ping"))
 	require.NoError(t, err)
@@ -160,7 +160,7 @@ func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
 	counted := &countingConn{Conn: raw}
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	defer c.Close()
 	want := bytes.Repeat([]byte("0123456789"), 1000)
 	go func() { _, _ = server.Write(want) }()
@@ -173,34 +173,13 @@ func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	assert.Less(t, counted.reads.Load(), int64(len(want)/100))
 }
 
-func TestBufferedConnPausesAfterShortReads(t *testing.T) {
-	raw, server, _ := mustLoopback(t, false)
-	counted := &countingConn{Conn: raw}
-	c := newBufferedConn(counted, 5*time.Millisecond, nil)
-	defer c.Close()
-	const n = 200
-	go func() { // a message every 100 µs, each in a write of its own
-		for i := range n {
-			_, _ = fmt.Fprintf(server, "m%03d;", i)
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
-	got := make([]byte, 5*n)
-	_, err := io.ReadFull(c, got)
-	require.NoError(t, err)
-	for i := range n {
-		require.Equal(t, fmt.Sprintf("m%03d;", i), string(got[5*i:5*i+5]))
-	}
-	assert.Less(t, counted.reads.Load(), int64(n/4), "reads for %d messages written one by one over 20 ms or more", n)
-}
-
 func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	counted := &countingConn{Conn: raw, before: func() { <-release }} // writes wait for release
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	chunk := make([]byte, 1<<10)
 	_, err := c.Write(chunk)
 	require.NoError(t, err)
@@ -235,7 +214,7 @@ func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 
 func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	want := bytes.Repeat([]byte("x"), 3*maxPending)
 	_, err := c.Write(want)
 	require.NoError(t, err)
@@ -250,7 +229,7 @@ func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 
 func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false) // nobody reads the server side
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	_, err := c.Write(make([]byte, 16<<20)) // far beyond the socket buffers
 	require.NoError(t, err)
 	start := time.Now()
@@ -261,7 +240,7 @@ func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 
 func TestBufferedConnSurfacesAWriteError(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	// A write deadline passes through to the real connection: the
 	// flusher's write fails.
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(-time.Second)))
@@ -303,8 +282,8 @@ func TestBufferedConnectionsOnlyForSchemesItDials(t *testing.T) {
 			for _, u := range tc.urls {
 				o.AddBroker(u)
 			}
-			got := BufferedConnections(o).CustomOpenConnectionFn != nil
-			assert.Equal(t, tc.custom, got, "BufferedConnections(%v) sets the dial function", tc.urls)
+			got := Buffered(o).CustomOpenConnectionFn != nil
+			assert.Equal(t, tc.custom, got, "Buffered(%v) sets the dial function", tc.urls)
 		})
 	}
 }
@@ -331,7 +310,7 @@ func TestBufferedConnectionsLeaveNoFlusherAcrossReconnects(t *testing.T) {
 	o := paho.NewClientOptions().AddBroker(broker.URL).SetClientID("reconnecting").
 		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
 		SetOnConnectHandler(func(paho.Client) { connects.Add(1) })
-	c := paho.NewClient(BufferedConnections(o))
+	c := paho.NewClient(Buffered(o))
 	require.True(t, c.Connect().WaitTimeout(10*time.Second))
 	for i := range 5 {
 		// Another client with the same id takes the session over: the
@@ -365,7 +344,7 @@ func TestBufferedConnectionsOverTLS(t *testing.T) {
 	// No ServerName: dialing must take it from the URL's host, as paho does.
 	o := paho.NewClientOptions().AddBroker("ssl://localhost:" + port).SetClientID("tls").
 		SetTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
-	c := paho.NewClient(BufferedConnections(o))
+	c := paho.NewClient(Buffered(o))
 	require.NotNil(t, o.CustomOpenConnectionFn)
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second))
