@@ -135,6 +135,19 @@ func started(t *testing.T, o Options, brokers chan *fakeBroker, got chan Message
 	return s, b
 }
 
+// startedReconnecting is started with a ReconnectDelay of 1 s: it
+// returns where the next connections' brokers arrive, what the subscriber
+// receives, and the first connection's broker.
+func startedReconnecting(t *testing.T) (chan *fakeBroker, chan Message, *fakeBroker) {
+	t.Helper()
+	brokers := make(chan *fakeBroker, 4)
+	got := make(chan Message, 8)
+	o := testOptions(pipeDialer(t, brokers))
+	o.ReconnectDelay = time.Second
+	_, b := started(t, o, brokers, got)
+	return brokers, got, b
+}
+
 func TestKeepAlivePingsAnIdleConnectionAndDropsASilentBroker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		brokers := make(chan *fakeBroker, 4)
@@ -180,11 +193,7 @@ func TestKeepAliveCountsAcksAsTraffic(t *testing.T) {
 // the message again with the same packet id.
 func TestAcksGoOnlyToTheirConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		brokers := make(chan *fakeBroker, 4)
-		got := make(chan Message, 8)
-		o := testOptions(pipeDialer(t, brokers))
-		o.ReconnectDelay = time.Second
-		_, first := started(t, o, brokers, got)
+		brokers, got, first := startedReconnecting(t)
 		first.publish(7, "m", false)
 		synctest.Wait()
 		old := <-got
@@ -305,11 +314,7 @@ func TestAProtocolErrorEndsTheConnection(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				brokers := make(chan *fakeBroker, 4)
-				got := make(chan Message, 8)
-				o := testOptions(pipeDialer(t, brokers))
-				o.ReconnectDelay = time.Second
-				_, b := started(t, o, brokers, got)
+				brokers, got, b := startedReconnecting(t)
 				tt.send(b)
 				synctest.Wait()
 				_, open := <-b.in

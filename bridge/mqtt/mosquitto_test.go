@@ -2,19 +2,9 @@ package mqtt_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,14 +69,8 @@ func TestSubscribeHandsOnTheHeadOfALargeMessage(t *testing.T) {
 }
 
 func TestSubscribeOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	roots := mustLocalhostCert(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	broker := mosquittotest.MustStart(t, "listener "+port+" 127.0.0.1",
-		"certfile "+filepath.Join(dir, "cert.pem"), "keyfile "+filepath.Join(dir, "key.pem"))
+	broker := mosquittotest.MustStartTLS(t)
+	port, roots := broker.TLSPort, broker.Roots
 
 	got := make(chan mqtt.Message, 1)
 	// No ServerName: it is taken from the URL's host.
@@ -103,37 +87,4 @@ func TestSubscribeOverTLS(t *testing.T) {
 		ConnectTimeout: time.Second, ReconnectDelay: 100 * time.Millisecond}, func(mqtt.Message) {})
 	require.Error(t, err, "a broker certificate the system does not trust")
 	assert.Contains(t, err.Error(), "no subscription within 1s; last error: mqtt dial ssl://localhost:"+port+": tls: failed to verify certificate")
-}
-
-// mustLocalhostCert writes a self-signed certificate for localhost and its
-// key to dir/cert.pem and dir/key.pem and returns a pool that trusts it.
-func mustLocalhostCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	// Readable by all: mosquitto started as root reads them as its own user.
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755)) // t.TempDir's own parent
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o644))
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	return roots
 }

@@ -262,8 +262,10 @@ func (s *Subscriber) run(first chan<- error) {
 			s.lastErr = err
 			s.mu.Unlock()
 			log.Warn("mqtt connect failed; retrying", "url", redact(s.o.URL), "client_id", s.o.ClientID, "error", err, "retry_in", delay)
-			if !sleep(s.ctx, delay) {
+			select {
+			case <-s.ctx.Done():
 				return
+			case <-time.After(delay):
 			}
 			delay = min(2*delay, s.o.MaxReconnectDelay)
 			continue
@@ -405,16 +407,4 @@ func redact(u string) string {
 		}
 	}
 	return u
-}
-
-// sleep waits for d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
