@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 	"testing/iotest"
+	"testing/synctest"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -247,4 +249,89 @@ func TestPacketsTheClientSends(t *testing.T) {
 	assert.IsType(t, &packets.DisconnectPacket{}, read(disconnectPacket))
 	long := appendLength(nil, 268_435_455)
 	assert.Equal(t, []byte{0xff, 0xff, 0xff, 0x7f}, long, "the longest remaining length")
+}
+
+// arrivals is a stream whose messages arrive one every `every` on the
+// clock (a synctest bubble's): a Read returns what has arrived, or waits
+// for the next.
+type arrivals struct {
+	start time.Time
+	every time.Duration
+	msgs  [][]byte
+	next  int
+	reads int
+}
+
+func (a *arrivals) due(i int) time.Time { return a.start.Add(time.Duration(i) * a.every) }
+
+func (a *arrivals) Read(p []byte) (int, error) {
+	if a.next == len(a.msgs) {
+		return 0, io.EOF
+	}
+	time.Sleep(time.Until(a.due(a.next)))
+	a.reads++
+	n := 0
+	for a.next < len(a.msgs) && !a.due(a.next).After(time.Now()) && n+len(a.msgs[a.next]) <= len(p) {
+		n += copy(p[n:], a.msgs[a.next])
+		a.next++
+	}
+	return n, nil
+}
+
+func TestPausingReaderTakesASteadyStreamInFewReads(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		pause     time.Duration
+		wantReads int
+	}{
+		{"no pause: a read per message", 0, 200},
+		// 200 messages 100 µs apart: 20 ms, in reads 5 ms apart.
+		{"5 ms pauses", 5 * time.Millisecond, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := &arrivals{start: time.Now(), every: 100 * time.Microsecond}
+				var want []byte
+				for i := range 200 {
+					m := []byte(fmt.Sprintf("m%03d;", i))
+					src.msgs = append(src.msgs, m)
+					want = append(want, m...)
+				}
+				var r io.Reader = src
+				if tt.pause > 0 {
+					r = &pausingReader{Reader: src, pause: tt.pause}
+				}
+				var got []byte
+				buf := make([]byte, readBufferSize) // as the connection's bufio.Reader reads
+				for {
+					n, err := r.Read(buf)
+					got = append(got, buf[:n]...)
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err)
+				}
+				assert.Equal(t, want, got)
+				assert.Equal(t, tt.wantReads, src.reads, "reads of the stream")
+			})
+		})
+	}
+}
+
+// A read that fills a quarter of the buffer means the stream comes in
+// bulk: the next read does not wait.
+func TestPausingReaderDoesNotPauseABulkStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		r := &pausingReader{Reader: bytes.NewReader(make([]byte, 64<<10)), pause: 5 * time.Millisecond}
+		buf := make([]byte, 16<<10)
+		for range 4 {
+			n, err := r.Read(buf)
+			require.NoError(t, err)
+			require.Equal(t, len(buf), n)
+		}
+		assert.Zero(t, time.Since(start), "no pause after full reads")
+		_, err := r.Read(buf)
+		assert.ErrorIs(t, err, io.EOF)
+	})
 }
