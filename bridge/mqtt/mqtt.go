@@ -9,12 +9,14 @@
 //
 // What it does:
 //   - CONNECT with the options' client id, username, password, clean-session
-//     flag and keepalive; a refused CONNACK (return codes 1–5) fails
-//     Subscribe with the broker's reason, and is retried on later reconnects.
+//     flag and keepalive. A CONNACK refusing the client (return codes 1, 2,
+//     4, 5) fails Subscribe with the broker's reason; "server unavailable"
+//     (3), and any refusal on a later reconnect, is retried.
 //   - SUBSCRIBE to one filter (a plain topic filter or $share/<group>/…) at
 //     QoS 1 after every CONNACK, since a broker that lost the session has
-//     lost the subscription too; a SUBACK refusing it (0x80) or granting
-//     QoS 0 fails the connection: the bridge's guarantees need QoS 1.
+//     lost the subscription too. A SUBACK refusing it (0x80) or granting
+//     QoS 0 fails the connection (and, on the first, Subscribe): the
+//     bridge's guarantees need QoS 1.
 //   - PUBLISH received at QoS 0 and 1, handed on in the order the broker
 //     sent them, from one goroutine at a time. A QoS 1 message carries an
 //     Ack; AckAll writes PUBACKs in whatever order and grouping the caller
@@ -29,6 +31,11 @@
 //     connection, so every PUBACK written before it has been read.
 //   - tcp:// and mqtt:// (port 1883 by default), ssl://, tls://, mqtts://
 //     (TLS, port 8883 by default).
+//
+// MQTT 3.1.1 has no flow control for what a subscriber receives: the
+// broker's in-flight window bounds the unacknowledged messages it sends,
+// and the client reads on whatever the application holds, so keepalives
+// never stall.
 //
 // What it does not do: publish (no outbound PUBLISH, PUBACK handling, or
 // message store); QoS 2 (subscribed at QoS 1, the broker sends none, and
