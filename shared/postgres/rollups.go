@@ -148,7 +148,7 @@ func (s *ReadingStore) collectDays(ctx context.Context, q string, args []any) ([
 
 // keepZone reports whether the daily rollups of f's client are kept in
 // f.Timezone, registering the zone (and building its days) on first use
-// unless the client has the most extra zones allowed (migration 032).
+// unless the client has the most extra zones allowed (the baseline migration).
 func (s *ReadingStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
 	client := f.ClientID
 	if client == "" {

@@ -253,7 +253,7 @@ func TestDailyAveragesMatchBruteForce(t *testing.T) {
 	check := func(stage string) {
 		for _, o := range sensors {
 			// The client's own zone and the others it was asked in (first
-			// check) read daily rollups kept by the trigger (migration 032).
+			// check) read daily rollups kept by the trigger (the baseline migration).
 			for _, tz := range zones {
 				for _, rangeQ := range []url.Values{all, all2} {
 					q := url.Values{"tz": {tz}, "limit": {"3"}, "from": rangeQ["from"], "to": rangeQ["to"]}
