@@ -12,11 +12,9 @@ import (
 	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	goredis "github.com/redis/go-redis/v9"
 	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/mongo"
@@ -38,11 +36,12 @@ type Needs struct {
 
 // Env is what Load opened.
 type Env struct {
-	Log         *slog.Logger
-	DB          *pgxpool.Pool
-	Redis       *goredis.Client
-	RedisPrefix string
-	JWT         auth.JWTConfig
+	Log *slog.Logger
+	DB  *pgxpool.Pool
+	// Redis is the Redis adapter's client, on REDIS_PREFIX, reporting its
+	// failures to Log.
+	Redis *redis.Client
+	JWT   auth.JWTConfig
 	// Mongo is the archive's database, when Needs.Mongo asked for it.
 	Mongo *gomongo.Database
 }
@@ -55,9 +54,9 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
+	redisPrefix := r.String("REDIS_PREFIX", redis.DefaultPrefix)
 	e := &Env{
-		RedisPrefix: r.String("REDIS_PREFIX", "tw:"),
-		Log:         logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
+		Log: logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
 	}
 	if needs.JWT {
 		e.JWT = auth.LoadJWTConfig(r)
@@ -73,7 +72,7 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	rdb, err := redis.Open(redisURL)
+	rdb, err := redis.Open(redisURL, redis.Options{Prefix: redisPrefix, Log: e.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +110,6 @@ func Exit(name string, err error) {
 // Authenticated puts the bearer-token check (with revocations kept in Redis)
 // in front of h.
 func (e *Env) Authenticated(h http.Handler) http.Handler {
-	v := auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix))
+	v := auth.NewVerifier(e.JWT).WithRevocations(redis.NewRevocations(e.Redis))
 	return auth.MiddlewareLog(v, e.Log, h)
-}
-
-// Cache returns the Redis read cache, falling back to PostgreSQL for reads.
-func (e *Env) Cache(opt cache.Options) *cache.Cache {
-	opt.Prefix = e.RedisPrefix
-	opt.Log = e.Log
-	return cache.New(e.Redis, opt)
 }

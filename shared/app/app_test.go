@@ -41,7 +41,7 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	var n int
 	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n))
 	assert.Positive(t, n, "Load applies the migrations")
-	require.NoError(t, env.Redis.Ping(context.Background()).Err())
+	require.NoError(t, env.Redis.Ping(context.Background()))
 
 	reached := false
 	h := env.Authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))

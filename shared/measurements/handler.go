@@ -15,9 +15,11 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Invalidator drops cached readings and aggregates of sensors; *cache.Cache is one.
+// Invalidator drops cached readings and aggregates of sensors (redis.Cache).
+// It never fails the write: a failure is reported where it happens, and the
+// entries expire.
 type Invalidator interface {
-	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+	InvalidateSensor(ctx context.Context, sensorIDs ...string)
 }
 
 // Handler serves /measurements.
@@ -50,11 +52,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // invalidate runs after the commit, so a reader that refills the cache sees
-// the new rows. A failure is logged: the write stands and entries expire.
+// the new rows.
 func (h *Handler) invalidate(r *http.Request, sensorID string) {
-	if err := h.inv.InvalidateSensor(r.Context(), sensorID); err != nil {
-		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", sensorID, "error", err)
-	}
+	h.inv.InvalidateSensor(r.Context(), sensorID)
 }
 
 // sensor returns the sensor with id if p may read it (and, with write, change its data).

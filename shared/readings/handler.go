@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -22,19 +21,28 @@ import (
 // OwnerTTL is how long a sensor's owner is kept in process memory.
 const OwnerTTL = 10 * time.Second
 
+// LatestCache is where the handler reads latest readings (redis.Cache:
+// Redis, else PostgreSQL).
+type LatestCache interface {
+	// Latest returns the latest reading of the sensor, or ENOTFOUND.
+	Latest(ctx context.Context, sensorID string) (tempwatch.Reading, error)
+	// LatestReadings returns the latest reading of each of sensorIDs that has one.
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error)
+}
+
 // Handler serves the readings routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
-	cache  *cache.Cache
-	owners *cache.Owners
+	cache  LatestCache
+	owners *Owners
 	log    *slog.Logger
 	mux    *http.ServeMux
 }
 
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
-func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, OwnerTTL), log: log, mux: http.NewServeMux()}
+func NewHandler(q tempwatch.ReadingQuery, c LatestCache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: NewOwners(q.FindSensorOwner, OwnerTTL), log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /sensors/{id}/readings", h.handleList)
 	h.mux.HandleFunc("GET /sensors/{id}/readings/latest", h.handleLatest)
 	h.mux.Handle("/", httpapi.NotFound(log))
@@ -43,7 +51,7 @@ func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http
 
 // AuthorizeSensor returns the owner of sensorID when the caller of ctx may
 // read it; another client's sensor is ENOTFOUND, like a missing one.
-func AuthorizeSensor(ctx context.Context, owners *cache.Owners, sensorID string) (tempwatch.SensorOwner, error) {
+func AuthorizeSensor(ctx context.Context, owners *Owners, sensorID string) (tempwatch.SensorOwner, error) {
 	p, ok := tempwatch.PrincipalFrom(ctx)
 	if !ok {
 		return tempwatch.SensorOwner{}, tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "Authentication is required.")

@@ -38,14 +38,14 @@ func deadRedisURL(t *testing.T) string {
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
-	rdb, err := redis.Open(deadRedisURL(t))
+	rc, err := redis.Open(deadRedisURL(t), redis.Options{})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
+	t.Cleanup(func() { _ = rc.Close() })
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
 	e.srv = httptest.NewServer(session.NewHandler(session.Deps{
 		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
-		Revocations: auth.NewRedisRevocations(rdb, "tw:"), Limiter: auth.NewRedisLimiter(rdb, "tw:"),
+		Revocations: redis.NewRevocations(rc), Limiter: redis.NewLimiter(rc),
 		Log: apitest.Discard(),
 	}))
 	t.Cleanup(e.srv.Close)
@@ -66,6 +66,10 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", refreshBody(refresh)).status)
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "").status)
+	// Each way auth uses Redis was tried and counted as degraded.
+	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "revoked.check", "revoked.add"} {
+		assert.Positive(t, rc.Degraded()[op], op)
+	}
 }
 
 // Two refreshes racing with one token: exactly one wins; the loser is

@@ -22,6 +22,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
@@ -36,15 +37,15 @@ type env struct {
 func newEnv(t *testing.T, limits session.Limits) *env {
 	t.Helper()
 	db := pgtest.MustDB(t)
-	rdb, prefix := redistest.MustClient(t)
+	rc := redistest.MustAdapter(t)
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
 	e.srv = httptest.NewServer(openapitest.Handler(t, session.NewHandler(session.Deps{
 		Users:       e.users,
 		Tokens:      postgres.NewRefreshTokenStore(db),
 		JWT:         cfg,
-		Revocations: auth.NewRedisRevocations(rdb, prefix),
-		Limiter:     auth.NewRedisLimiter(rdb, prefix),
+		Revocations: redis.NewRevocations(rc),
+		Limiter:     redis.NewLimiter(rc),
 		Limits:      limits,
 		Log:         apitest.Discard(),
 	})))

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 // DefaultURL is the development machine's Redis (README, "Quick start"); TEST_REDIS_URL overrides it.
@@ -47,4 +49,12 @@ func MustClient(tb testing.TB) (*goredis.Client, string) {
 		_ = c.Close()
 	})
 	return c, prefix
+}
+
+// MustAdapter returns the Redis adapter's client over MustClient's client
+// and prefix.
+func MustAdapter(tb testing.TB) *redis.Client {
+	tb.Helper()
+	rdb, prefix := MustClient(tb)
+	return redis.New(rdb, redis.Options{Prefix: prefix})
 }
