@@ -58,6 +58,15 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingQueryStore(db)}}
 }
 
+// cache returns a read cache over the fixture's store on a Redis prefix of
+// the test's own, with its Client and the raw connection.
+func (f *fixture) cache(t *testing.T) (*redis.Cache, *redis.Client, *goredis.Client) {
+	t.Helper()
+	rdb, prefix := redistest.MustClient(t)
+	rc := redis.New(rdb, redis.Options{Prefix: prefix})
+	return redis.NewCache(rc, redis.CacheOptions{Store: f.store}), rc, rdb
+}
+
 // write stores a reading as ingest does and returns it.
 func (f *fixture) write(t *testing.T, v float64, at time.Time) tempwatch.Reading {
 	t.Helper()
@@ -83,9 +92,7 @@ func latestValue(t *testing.T, c *redis.Cache, sensor string) float64 {
 func TestLatestFollowsWrites(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rdb, prefix := redistest.MustClient(t)
-	rc := redis.New(rdb, redis.Options{Prefix: prefix})
-	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
+	c, rc, _ := f.cache(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 
@@ -131,9 +138,7 @@ func TestLatestFollowsWrites(t *testing.T) {
 func TestOfferLatestMany(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rdb, prefix := redistest.MustClient(t)
-	rc := redis.New(rdb, redis.Options{Prefix: prefix})
-	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
+	c, _, rdb := f.cache(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	other := pgtest.MustSensor(t, f.db, pgtest.MustClient(t, f.db, "globex", "UTC"), "d2", "k2")
@@ -175,8 +180,7 @@ func TestSlowReaderCannotPutOldValueBack(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			rdb, prefix := redistest.MustClient(t)
-			c := redis.NewCache(redis.New(rdb, redis.Options{Prefix: prefix}), redis.CacheOptions{Store: f.store})
+			c, _, _ := f.cache(t)
 			t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 			f.write(t, 1, t0)
 			old := f.write(t, 2, t0.Add(time.Minute))

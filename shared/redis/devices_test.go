@@ -153,7 +153,7 @@ func TestDeviceStoreWithoutRedis(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
 	sensor := pgtest.MustSensor(t, db, pgtest.MustClient(t, db, "acme", "UTC"), "cr-1", "k")
-	rc, err := redis.Open(deadRedisURL(t), redis.Options{})
+	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	pg := &countingDevices{next: postgres.NewReadingStore(db)}

@@ -16,16 +16,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// deadRedisURL returns the URL of a port nothing listens on.
-func deadRedisURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "redis://" + addr + "/0"
-}
-
 // silentRedisURL returns the URL of a server that accepts connections and
 // never answers: a Redis that hangs.
 func silentRedisURL(t *testing.T) string {
@@ -166,7 +156,7 @@ func TestRevocationsLastAtLeastASecond(t *testing.T) {
 // operation, except the revocation list, which returns the failure.
 func TestWithoutRedis(t *testing.T) {
 	t.Parallel()
-	rc, err := redis.Open(deadRedisURL(t), redis.Options{})
+	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	ctx := context.Background()

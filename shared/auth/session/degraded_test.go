@@ -2,7 +2,6 @@ package session_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -20,17 +19,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
-
-// deadRedisURL returns the URL of a port nothing listens on.
-func deadRedisURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "redis://" + addr + "/0"
-}
 
 // With Redis down, login, me, refresh and password change keep working (the
 // rate limiter and the revocation check degrade open, logged), and logout and
@@ -38,7 +28,7 @@ func deadRedisURL(t *testing.T) string {
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
-	rc, err := redis.Open(deadRedisURL(t), redis.Options{})
+	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	cfg := apitest.MustJWT(t)

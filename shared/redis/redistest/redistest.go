@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"testing"
 
@@ -57,4 +58,19 @@ func MustAdapter(tb testing.TB) *redis.Client {
 	tb.Helper()
 	rdb, prefix := MustClient(tb)
 	return redis.New(rdb, redis.Options{Prefix: prefix})
+}
+
+// DeadURL returns the URL of a local port nothing listens on: a Redis that
+// is down.
+func DeadURL(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	return "redis://" + addr + "/0"
 }
