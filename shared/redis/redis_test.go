@@ -60,7 +60,7 @@ func (noLatest) LatestReadings(context.Context, []string) (map[string]tempwatch.
 // waiting while the auth operations still try.
 func TestTimeoutBoundsEveryCall(t *testing.T) {
 	t.Parallel()
-	const timeout = 500 * time.Millisecond
+	const timeout = time.Second
 	rc, err := redis.Open(silentRedisURL(t), redis.Options{Timeout: timeout, Backoff: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
@@ -80,7 +80,7 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 	start = time.Now()
 	_, err = redis.NewRevocations(rc).AnyRevoked(short, "jti")
 	require.Error(t, err)
-	assert.Less(t, time.Since(start), timeout*3/5, "the caller's deadline bounds the call")
+	assert.Less(t, time.Since(start), timeout/2, "the caller's deadline bounds the call")
 
 	start = time.Now()
 	m, err := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}}).LatestReadings(ctx, []string{"s1"})
@@ -140,10 +140,11 @@ func TestRevocationsLastAtLeastASecond(t *testing.T) {
 	rdb, prefix := redistest.MustClient(t)
 	l := redis.NewRevocations(redis.New(rdb, redis.Options{Prefix: prefix}))
 	ctx := context.Background()
+	start := time.Now()
 	require.NoError(t, l.Revoke(ctx, "jti-1", time.Millisecond))
 	ttl, err := rdb.PTTL(ctx, prefix+"revoked:jti-1").Result()
 	require.NoError(t, err)
-	assert.Greater(t, ttl, 900*time.Millisecond)
+	assert.GreaterOrEqual(t, ttl, time.Second-time.Since(start)-time.Millisecond, "listed for a second, not a millisecond (PTTL rounds down)")
 	revoked, err := l.AnyRevoked(ctx, "other", "jti-1")
 	require.NoError(t, err)
 	assert.True(t, revoked)
