@@ -16,9 +16,9 @@ type DeviceCacheOptions struct {
 	LocalTTL time.Duration // in-process lifetime, default 30 s
 }
 
-// SharedDevices is the device store a DeviceCache stands in front of: the
-// system of record behind the lookups every process shares
-// (redis.DeviceStore over PostgreSQL).
+// SharedDevices is what a DeviceCache asks for the devices its process does
+// not hold: a device store whose lookups every process shares and that can
+// drop them (redis.DeviceStore over PostgreSQL).
 type SharedDevices interface {
 	tempwatch.DeviceStore
 	// ForgetDevices drops the shared lookups of the sensors' devices.
@@ -62,6 +62,7 @@ func NewDeviceCache(store SharedDevices, opt DeviceCacheOptions) *DeviceCache {
 		unknownKeys: expirable.NewLRU[string, struct{}](opt.Size, nil, opt.LocalTTL)}
 }
 
+// The keys of the in-process LRU.
 func refKey(r tempwatch.DeviceRef) string { return "device:" + r.String() }
 func hashKey(hash []byte) string          { return "devkey:" + hex.EncodeToString(hash) }
 
