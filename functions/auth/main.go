@@ -3,10 +3,10 @@ package main
 
 import (
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
@@ -15,8 +15,8 @@ func main() {
 		Users:       postgres.NewUserStore(env.DB),
 		Tokens:      postgres.NewRefreshTokenStore(env.DB),
 		JWT:         env.JWT,
-		Revocations: auth.NewRedisRevocations(env.Redis, env.RedisPrefix),
-		Limiter:     auth.NewRedisLimiter(env.Redis, env.RedisPrefix),
+		Revocations: redis.NewRevocations(env.Redis),
+		Limiter:     redis.NewLimiter(env.Redis),
 		Log:         env.Log,
 	})))
 }

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
@@ -40,7 +40,7 @@ func main() {
 	}
 	cancel()
 	cfg.Outbox = postgres.NewArchiveOutbox(env.DB)
-	devices := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
-	svc := ingest.NewService(devices, postgres.NewReadingStore(env.DB), payloads, env.Cache(cache.Options{}), env.Log, cfg)
+	devices := ingest.NewDeviceCache(redis.NewDeviceStore(env.Redis, postgres.NewDeviceStore(env.DB)), ingest.DeviceCacheOptions{})
+	svc := ingest.NewService(devices, postgres.NewReadingStore(env.DB), payloads, redis.NewCache(env.Redis, redis.CacheOptions{}), env.Log, cfg)
 	lambdahttp.StartWithEvents(app.Middleware(env.Log, nil, ingest.NewHandler(svc, env.Log)), ingest.BatchEventHandler(svc))
 }

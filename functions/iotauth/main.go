@@ -10,11 +10,12 @@ import (
 	"github.com/tempwatch/tempwatch/shared/awsiot"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
 	env := app.MustLoad("iotauth", app.Needs{})
-	keys := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	keys := ingest.NewDeviceCache(redis.NewDeviceStore(env.Redis, postgres.NewDeviceStore(env.DB)), ingest.DeviceCacheOptions{})
 	authority, err := awsiot.NewAuthority(keys)
 	if err != nil {
 		app.Exit("iotauth", err)

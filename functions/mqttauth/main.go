@@ -12,12 +12,13 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
 	var cfg emqx.Config
 	env := app.MustLoad("mqttauth", app.Needs{Config: func(r *config.Reader) { cfg = emqx.LoadConfig(r) }})
-	keys := ingest.NewDeviceCache(postgres.NewDeviceStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
+	keys := ingest.NewDeviceCache(redis.NewDeviceStore(env.Redis, postgres.NewDeviceStore(env.DB)), ingest.DeviceCacheOptions{})
 	authority, err := deviceauth.New(keys, cfg.Bridge)
 	if err != nil {
 		app.Exit("mqttauth", err)

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
@@ -20,6 +20,6 @@ func main() {
 		localTTL = r.Duration("LATEST_LOCAL_TTL", 0, 0, time.Minute)
 	}})
 	store := postgres.NewReadingStore(env.DB)
-	c := env.Cache(cache.Options{Store: store, LocalTTL: localTTL})
+	c := redis.NewCache(env.Redis, redis.CacheOptions{Store: store, LocalTTL: localTTL})
 	lambdahttp.Start(env.HTTP(readings.NewHandler(store, c, env.Log)))
 }

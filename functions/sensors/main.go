@@ -5,11 +5,12 @@ import (
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 )
 
 func main() {
 	env := app.MustLoad("sensors", app.Needs{JWT: true})
-	caches := sensors.NewRedisCaches(env.Redis, env.RedisPrefix, postgres.NewReadingStore(env.DB))
+	caches := redis.NewSensorCaches(env.Redis, postgres.NewReadingStore(env.DB))
 	lambdahttp.Start(env.HTTP(sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, env.Log)))
 }

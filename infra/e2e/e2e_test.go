@@ -18,7 +18,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/e2e"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
@@ -127,13 +126,13 @@ func (w *world) assertStored(t *testing.T, rs []e2e.Reading) {
 		assert.Equal(t, r.Value, v)
 	}
 
-	rdb, err := redis.Open("redis://127.0.0.1:6379/0")
+	rc, err := redis.Open("redis://127.0.0.1:6379/0", redis.Options{Prefix: w.h.RedisPrefix})
 	require.NoError(t, err)
-	defer rdb.Close()
+	defer rc.Close()
 	// The latest reading as the readings route serves it: the function's
 	// Redis entries, falling back to PostgreSQL. (The ingest function
 	// currently invalidates the entry it just offered, so this reads through.)
-	c := cache.New(rdb, cache.Options{Prefix: w.h.RedisPrefix, Store: postgres.NewReadingStore(w.db)})
+	c := redis.NewCache(rc, redis.CacheOptions{Store: postgres.NewReadingStore(w.db)})
 	for id, a := range want {
 		var n int
 		var sum, lo, hi float64

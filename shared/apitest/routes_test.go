@@ -18,7 +18,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/archive"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/clients"
 	"github.com/tempwatch/tempwatch/shared/console"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
@@ -32,6 +31,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/statistics"
@@ -69,32 +69,33 @@ type fixture struct {
 func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	t.Helper()
 	env := apitest.MustEnv(t)
-	rdb, prefix := redistest.MustClient(t)
+	rc := redistest.MustAdapter(t)
 	jwt := apitest.MustJWT(t)
 	log := apitest.Discard()
-	revocations := auth.NewRedisRevocations(rdb, prefix)
+	revocations := redis.NewRevocations(rc)
 	verifier := auth.NewVerifier(jwt).WithRevocations(revocations)
 	withToken := func(h http.Handler) http.Handler { return app.Middleware(log, verifier, h) }
 	public := func(h http.Handler) http.Handler { return app.Middleware(log, nil, h) }
 	db := env.DB
-	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingStore(db)})
-	deviceStore := postgres.NewDeviceStore(db)
+	readCache := redis.NewCache(rc, redis.CacheOptions{Store: postgres.NewReadingStore(db)})
+	readingStore := postgres.NewReadingStore(db)
+	deviceStore := redis.NewDeviceStore(rc, postgres.NewDeviceStore(db))
 	archiveStore := mongo.NewPayloadStore(mongotest.MustDatabase(t))
 	// The ingest route's entry only sends user tokens, which are refused
 	// before a payload is archived, so no archive is configured.
-	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
-		postgres.NewReadingStore(db), nil, readCache, log, ingest.Config{})
-	authority, err := deviceauth.New(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
+	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, ingest.DeviceCacheOptions{}),
+		readingStore, nil, readCache, log, ingest.Config{})
+	authority, err := deviceauth.New(ingest.NewDeviceCache(deviceStore, ingest.DeviceCacheOptions{}),
 		deviceauth.Bridge{Password: "routes-test-bridge-password-0123"})
 	require.NoError(t, err)
 	mqttAuth, err := emqx.NewHandler(authority, emqx.Config{Secret: brokerSecret, DeviceSession: time.Hour}, log, nil)
 	require.NoError(t, err)
 	functions := map[string]http.Handler{
 		"AuthFunction": withToken(session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
-			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log})),
+			JWT: jwt, Revocations: revocations, Limiter: redis.NewLimiter(rc), Log: log})),
 		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
 		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
-		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingStore(db)), log)),
+		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), redis.NewSensorCaches(rc, postgres.NewReadingStore(db)), log)),
 		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewReadingStore(db), postgres.NewSensorStore(db), readCache, log)),
 		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingStore(db), readCache, log)),
 		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingStore(db), readCache, log)),

@@ -12,11 +12,9 @@ import (
 	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	goredis "github.com/redis/go-redis/v9"
 	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/logging"
@@ -39,27 +37,27 @@ type Needs struct {
 
 // Env is what Load opened.
 type Env struct {
-	Log         *slog.Logger
-	DB          *pgxpool.Pool
-	Redis       *goredis.Client
-	RedisPrefix string
-	JWT         auth.JWTConfig
+	Log *slog.Logger
+	DB  *pgxpool.Pool
+	// Redis is the Redis adapter's client, on REDIS_PREFIX, reporting its
+	// failures to Log.
+	Redis *redis.Client
+	JWT   auth.JWTConfig
 	// Mongo is the archive's database, when Needs.Mongo asked for it.
 	Mongo *gomongo.Database
 }
 
 // Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
-// asks for) through getenv, then opens PostgreSQL (refusing a schema that
-// the migrate step has not brought to this build's migrations: functions
-// run no DDL), a Redis client (which does not fail when Redis is away: it is a cache) and,
+// asks for) through getenv, then opens PostgreSQL (applying migrations), a
+// Redis client (which does not fail when Redis is away: it is a cache) and,
 // when asked, MongoDB (which must answer).
 func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (*Env, error) {
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
+	redisPrefix := r.String("REDIS_PREFIX", redis.DefaultPrefix)
 	e := &Env{
-		RedisPrefix: r.String("REDIS_PREFIX", "tw:"),
-		Log:         logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
+		Log: logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
 	}
 	if needs.JWT {
 		e.JWT = auth.LoadJWTConfig(r)
@@ -75,7 +73,7 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	rdb, err := redis.Open(redisURL)
+	rdb, err := redis.Open(redisURL, redis.Options{Prefix: redisPrefix, Log: e.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +111,7 @@ func Exit(name string, err error) {
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
 // check (revocations kept in Redis).
 func (e *Env) HTTP(h http.Handler) http.Handler {
-	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix)), h)
+	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(redis.NewRevocations(e.Redis)), h)
 }
 
 // Middleware is the one middleware stack of every HTTP function, applied
@@ -125,11 +123,4 @@ func Middleware(log *slog.Logger, v *auth.Verifier, h http.Handler) http.Handler
 		h = auth.Authenticated(v, log, h)
 	}
 	return httpapi.Wrap(log, h)
-}
-
-// Cache returns the Redis read cache, falling back to PostgreSQL for reads.
-func (e *Env) Cache(opt cache.Options) *cache.Cache {
-	opt.Prefix = e.RedisPrefix
-	opt.Log = e.Log
-	return cache.New(e.Redis, opt)
 }

@@ -61,7 +61,10 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	}), app.Needs{JWT: true})
 	require.NoError(t, err)
 	t.Cleanup(env.DB.Close)
-	require.NoError(t, env.Redis.Ping(context.Background()).Err())
+	var n int
+	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n))
+	assert.Positive(t, n, "Load applies the migrations")
+	require.NoError(t, env.Redis.Ping(context.Background()))
 
 	reached := false
 	rt := httpapi.NewRouter(env.Log)

@@ -40,9 +40,7 @@ type Handler struct {
 	Deps
 }
 
-// NewHandler returns the handler of the archive's routes. It expects the
-// caller's Principal in the request context (auth.Middleware); without one it
-// answers 401.
+// NewHandler returns the archive's routes.
 func NewHandler(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now

@@ -13,9 +13,11 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Invalidator drops cached readings and aggregates of sensors; *cache.Cache is one.
+// Invalidator drops cached readings and aggregates of sensors (redis.Cache).
+// It never fails the write: a failure is reported where it happens, and the
+// entries expire.
 type Invalidator interface {
-	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+	InvalidateSensor(ctx context.Context, sensorIDs ...string)
 }
 
 // Handler serves /measurements.
@@ -29,8 +31,7 @@ type Handler struct {
 
 // NewHandler returns the /measurements handler over svc, looking up sensors
 // (for tenant checks) in ss and invalidating the sensor's cached readings and
-// aggregates through inv after every committed write. It expects the caller's
-// Principal in the request context (auth.Middleware); without one it answers 401.
+// aggregates through inv after every committed write.
 func NewHandler(svc tempwatch.ReadingService, ss tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
 	h := &Handler{svc: svc, sensors: ss, inv: inv, log: log, now: time.Now}
 	rt := httpapi.NewRouter(log)
@@ -43,11 +44,9 @@ func NewHandler(svc tempwatch.ReadingService, ss tempwatch.SensorService, inv In
 }
 
 // invalidate runs after the commit, so a reader that refills the cache sees
-// the new rows. A failure is logged: the write stands and entries expire.
+// the new rows.
 func (h *Handler) invalidate(r *http.Request, sensorID string) {
-	if err := h.inv.InvalidateSensor(r.Context(), sensorID); err != nil {
-		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", sensorID, "error", err)
-	}
+	h.inv.InvalidateSensor(r.Context(), sensorID)
 }
 
 // sensor returns the sensor with id if p may read it (and, for Write, change its data).

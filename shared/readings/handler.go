@@ -4,29 +4,38 @@
 package readings
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
+// LatestCache is where the handler reads latest readings (redis.Cache:
+// Redis, else PostgreSQL).
+type LatestCache interface {
+	// Latest returns the latest reading of the sensor, or ENOTFOUND.
+	Latest(ctx context.Context, sensorID string) (tempwatch.Reading, error)
+	// LatestReadings returns the latest reading of each of sensorIDs that has one.
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error)
+}
+
 // Handler serves the readings routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
-	cache  *cache.Cache
-	owners *cache.Owners
+	cache  LatestCache
+	owners *Owners
 	log    *slog.Logger
 }
 
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
-func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, cache.OwnerTTL), log: log}
+func NewHandler(q tempwatch.ReadingQuery, c LatestCache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/readings", h.handleList)
 	rt.Handle("GET /sensors/{id}/readings/latest", h.handleLatest)

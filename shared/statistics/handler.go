@@ -10,26 +10,33 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
+	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // MaxDays caps the from..to range of one request.
 const MaxDays = 366
 
+// AggregateCache keeps query results (redis.Cache): Aggregate returns the
+// cached result of the query named by kind and params over sensorIDs, or
+// runs load and keeps its result until a write to one of the sensors.
+type AggregateCache interface {
+	Aggregate(ctx context.Context, kind, params string, sensorIDs []string, load func(context.Context) ([]byte, error)) ([]byte, error)
+}
+
 // Handler serves the daily-averages routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
-	cache  *cache.Cache
-	owners *cache.Owners
+	cache  AggregateCache
+	owners *readings.Owners
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // NewHandler returns the statistics handler over q, with results cached in c.
-func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, cache.OwnerTTL),
+func NewHandler(q tempwatch.ReadingQuery, c AggregateCache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: readings.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
 		log: log, now: time.Now}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/daily-averages", h.handleSensor)
