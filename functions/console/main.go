@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/console"
-	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 )
@@ -22,5 +21,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lambdahttp.Start(httpapi.Wrap(log, console.NewHandler(log)))
+	lambdahttp.Start(app.Console(log))
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 func main() {
@@ -40,7 +39,6 @@ func main() {
 	}
 	cancel()
 	cfg.Outbox = postgres.NewArchiveOutbox(env.DB)
-	devices := ingest.NewDeviceCache(redis.NewDeviceStore(env.Redis, postgres.NewDeviceStore(env.DB)), ingest.DeviceCacheOptions{})
-	svc := ingest.NewService(devices, postgres.NewReadingStore(env.DB), payloads, redis.NewCache(env.Redis, redis.CacheOptions{}), env.Log, cfg)
-	lambdahttp.StartWithEvents(app.Middleware(env.Log, nil, ingest.NewHandler(svc, env.Log)), ingest.BatchEventHandler(svc))
+	h, svc := app.Ingest(env, payloads, cfg)
+	lambdahttp.StartWithEvents(h, ingest.BatchEventHandler(svc))
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/openapi"
@@ -23,5 +23,5 @@ func main() {
 		log.Error("start-up failed", "error", err)
 		os.Exit(1)
 	}
-	lambdahttp.Start(httpapi.Wrap(log, openapi.NewHandler(log)))
+	lambdahttp.Start(app.OpenAPI(log))
 }
