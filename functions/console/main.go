@@ -5,7 +5,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/tempwatch/tempwatch/shared/app"
@@ -18,8 +17,7 @@ func main() {
 	r := config.NewReader(os.Getenv)
 	log := logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", "console")
 	if err := r.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		config.Exit("console", err)
 	}
 	lambdahttp.Start(app.Console(log))
 }

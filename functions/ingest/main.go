@@ -30,7 +30,7 @@ func main() {
 	// waits in the PostgreSQL outbox.
 	mc, err := mongo.Connect(mongoURL)
 	if err != nil {
-		app.Exit("ingest", err)
+		config.Exit("ingest", err)
 	}
 	payloads := mongo.NewPayloadStore(mc.Database(mongoDB))
 	ictx, cancel := context.WithTimeout(ctx, cfg.ArchiveTimeout)

@@ -7,12 +7,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tempwatch/tempwatch/shared/app"
+	"github.com/tempwatch/tempwatch/shared/config"
 )
 
 func main() {
 	h, err := app.IoTAuth(app.MustLoad("iotauth", app.Needs{}))
 	if err != nil {
-		app.Exit("iotauth", err)
+		config.Exit("iotauth", err)
 	}
 	lambda.Start(h.Handle)
 }

@@ -14,14 +14,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/migrate"
 )
 
 func main() {
 	cfg, err := migrate.LoadConfig(os.Getenv)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "migrate: start-up failed: %v\n", err)
-		os.Exit(1)
+		config.Exit("migrate", err)
 	}
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		lambda.Start(migrate.NewHandler(cfg.DatabaseURL, os.Stdout).Handle)

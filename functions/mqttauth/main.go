@@ -16,7 +16,7 @@ func main() {
 	env := app.MustLoad("mqttauth", app.Needs{Config: func(r *config.Reader) { cfg = emqx.LoadConfig(r) }})
 	h, err := app.MQTTAuth(env, cfg)
 	if err != nil {
-		app.Exit("mqttauth", err)
+		config.Exit("mqttauth", err)
 	}
 	lambdahttp.Start(h)
 }

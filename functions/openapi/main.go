@@ -2,7 +2,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/tempwatch/tempwatch/shared/app"
@@ -16,12 +15,10 @@ func main() {
 	r := config.NewReader(os.Getenv)
 	log := logging.New(os.Stderr, r.String("LOG_LEVEL", "info")).With("function", "openapi")
 	if err := r.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		config.Exit("openapi", err)
 	}
 	if _, err := openapi.JSON(); err != nil {
-		log.Error("start-up failed", "error", err)
-		os.Exit(1)
+		config.Exit("openapi", err)
 	}
 	lambdahttp.Start(app.OpenAPI(log))
 }

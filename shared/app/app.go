@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -97,15 +96,9 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 func MustLoad(name string, needs Needs) *Env {
 	e, err := Load(context.Background(), name, os.Getenv, needs)
 	if err != nil {
-		Exit(name, err)
+		config.Exit(name, err)
 	}
 	return e
-}
-
-// Exit reports a start-up failure and ends the process.
-func Exit(name string, err error) {
-	fmt.Fprintf(os.Stderr, "%s: start-up failed: %v\n", name, err)
-	os.Exit(1)
 }
 
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
