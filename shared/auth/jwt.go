@@ -207,7 +207,7 @@ func (v *Verifier) WithRevocations(rl tempwatch.RevocationList) *Verifier {
 	return &c
 }
 
-// Verify checks token's signature and claims and returns its tempwatch.Principal. It
+// Verify checks token's signature and claims and returns its Principal. It
 // does not consult the revocation list; Middleware does.
 func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
