@@ -205,10 +205,10 @@ func TestInstancesServeConcurrently(t *testing.T) {
 	for p := range pids {
 		distinct[p]++
 	}
-	assert.Len(t, distinct, 2, "two instances, each serving two of the four requests")
-	for pid, count := range distinct {
-		assert.Equal(t, 2, count, "pid %d", pid)
-	}
+	// Both instances serve; how the four split between them is the
+	// scheduler's (a loaded machine has seen 3 and 1), so only the elapsed
+	// time below says they ran in parallel, one invocation each at a time.
+	assert.Len(t, distinct, 2, "two instances serve the four requests")
 	assert.GreaterOrEqual(t, elapsed, 2*delay, "one invocation at a time per instance")
 	assert.Less(t, elapsed, 4*delay, "the two instances run in parallel")
 }
