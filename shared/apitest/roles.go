@@ -81,6 +81,15 @@ func (w *Writes) Add(name string) {
 	w.names = append(w.names, name)
 }
 
+// Done records the write op when err is nil (the fake found what op
+// changes) and returns err: the tail of a fake's write method.
+func (w *Writes) Done(op string, err error) error {
+	if err == nil {
+		w.Add(op)
+	}
+	return err
+}
+
 // Names returns the writes recorded, in order.
 func (w *Writes) Names() []string {
 	w.mu.Lock()

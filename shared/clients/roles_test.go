@@ -5,7 +5,9 @@ package clients_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,27 +42,17 @@ func fakeClients(tn apitest.Tenants, w *apitest.Writes) *mock.ClientService {
 		},
 		FindClientByIDFn: func(_ context.Context, id string) (*tempwatch.Client, error) { return find(id) },
 		FindClientsFn: func(_ context.Context, f tempwatch.ClientFilter) ([]*tempwatch.Client, error) {
-			var out []*tempwatch.Client
-			for _, c := range byID {
-				if f.OnlyID == "" || f.OnlyID == c.ID {
-					out = append(out, c)
-				}
-			}
-			return out, nil
+			return slices.DeleteFunc(slices.Collect(maps.Values(byID)), func(c *tempwatch.Client) bool {
+				return f.OnlyID != "" && f.OnlyID != c.ID
+			}), nil
 		},
 		UpdateClientFn: func(_ context.Context, id string, _ tempwatch.ClientUpdate) (*tempwatch.Client, error) {
 			c, err := find(id)
-			if err == nil {
-				w.Add("UpdateClient")
-			}
-			return c, err
+			return c, w.Done("UpdateClient", err)
 		},
 		DeleteClientFn: func(_ context.Context, id string) error {
 			_, err := find(id)
-			if err == nil {
-				w.Add("DeleteClient")
-			}
-			return err
+			return w.Done("DeleteClient", err)
 		},
 	}
 }

@@ -58,10 +58,7 @@ func (mw measurementWorld) fakeMeasurements(tn apitest.Tenants, w *apitest.Write
 	}
 	changed := func(op, id string) (*tempwatch.Measurement, error) {
 		got, err := find(id)
-		if err == nil {
-			w.Add(op)
-		}
-		return got, err
+		return got, w.Done(op, err)
 	}
 	return &mock.MeasurementService{
 		CreateMeasurementFn: func(_ context.Context, m *tempwatch.Measurement) error {

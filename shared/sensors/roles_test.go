@@ -5,7 +5,9 @@ package sensors_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,13 +45,9 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 		}
 		return nil, tempwatch.NotFound("Sensor")
 	}
-	// changed returns the sensor of id, recording the write op, or ENOTFOUND.
 	changed := func(op, id string) (*tempwatch.Sensor, error) {
 		s, err := find(id)
-		if err == nil {
-			w.Add(op)
-		}
-		return s, err
+		return s, w.Done(op, err)
 	}
 	return &mock.SensorService{
 		CreateSensorFn: func(_ context.Context, s *tempwatch.Sensor, _ []byte) error {
@@ -59,13 +57,9 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 		},
 		FindSensorByIDFn: func(_ context.Context, id string) (*tempwatch.Sensor, error) { return find(id) },
 		FindSensorsFn: func(_ context.Context, f tempwatch.SensorFilter) ([]*tempwatch.Sensor, error) {
-			var out []*tempwatch.Sensor
-			for _, s := range byID {
-				if f.ClientID == "" || f.ClientID == s.ClientID {
-					out = append(out, s)
-				}
-			}
-			return out, nil
+			return slices.DeleteFunc(slices.Collect(maps.Values(byID)), func(s *tempwatch.Sensor) bool {
+				return f.ClientID != "" && f.ClientID != s.ClientID
+			}), nil
 		},
 		UpdateSensorFn: func(_ context.Context, id string, _ tempwatch.SensorUpdate) (*tempwatch.Sensor, error) {
 			return changed("UpdateSensor", id)

@@ -5,7 +5,9 @@ package users_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -52,27 +54,17 @@ func (uw userWorld) fakeUsers(w *apitest.Writes) *mock.UserStore {
 		},
 		FindUserByIDFn: func(_ context.Context, id string) (*tempwatch.User, error) { return find(id) },
 		FindUsersFn: func(_ context.Context, f tempwatch.UserFilter) ([]*tempwatch.User, error) {
-			var out []*tempwatch.User
-			for _, u := range byID {
-				if f.ClientID == "" || f.ClientID == u.ClientID {
-					out = append(out, u)
-				}
-			}
-			return out, nil
+			return slices.DeleteFunc(slices.Collect(maps.Values(byID)), func(u *tempwatch.User) bool {
+				return f.ClientID != "" && f.ClientID != u.ClientID
+			}), nil
 		},
 		UpdateUserFn: func(_ context.Context, u *tempwatch.User) error {
 			_, err := find(u.ID)
-			if err == nil {
-				w.Add("UpdateUser")
-			}
-			return err
+			return w.Done("UpdateUser", err)
 		},
 		DeleteUserFn: func(_ context.Context, id string) error {
 			_, err := find(id)
-			if err == nil {
-				w.Add("DeleteUser")
-			}
-			return err
+			return w.Done("DeleteUser", err)
 		},
 	}
 }
