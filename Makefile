@@ -13,7 +13,7 @@ GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
 # The admin console's type checker, pinned in its package-lock.json.
 CONSOLE_TSC := shared/console/node_modules/.bin/tsc
 
-.PHONY: help build test test-unit lint bench run images up down admin simulate clean tools compose-env
+.PHONY: help build test test-unit lint bench run migrate images up down admin simulate clean tools compose-env
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,8 +39,8 @@ lint: tools ## gofmt, go vet and golangci-lint on both modules; tsc on the admin
 		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd infra && $(GO) vet ./...
-	$(GOLANGCI) run ./...
-	cd infra && $(GOLANGCI) run ./...
+	$(GOLANGCI) run --allow-parallel-runners ./...
+	cd infra && $(GOLANGCI) run --allow-parallel-runners ./...
 	cd shared/console && node_modules/.bin/tsc --noEmit -p .
 
 tools: $(GOLANGCI) $(CONSOLE_TSC)
@@ -54,9 +54,12 @@ $(CONSOLE_TSC): shared/console/package-lock.json
 	cd shared/console && npm ci --no-audit --no-fund
 	@touch $@
 
-run: ## start the whole system locally without Docker (devstack) and print its URLs
+run: ## migrate, then start the whole system locally without Docker (devstack) and print its URLs
 	@echo "devstack: JWT signing key from .devstack/jwt_keys unless JWT_KEYS is set"
 	@cd infra && JWT_KEYS="$${JWT_KEYS:-$(DEV_JWT_KEYS)}" DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./devstack -root ..
+
+migrate: ## bring DATABASE_URL (default make run's database) to this build's schema: functions/migrate as a plain command
+	@DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./functions/migrate
 
 admin: ## create the first admin: make admin EMAIL=you@example.com (asks for the password)
 	@[ -n "$(EMAIL)" ] || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }

@@ -5,21 +5,20 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/invoker"
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/logging"
 )
 
 func main() {
 	cfg, err := bridge.Load(os.Getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		config.Exit("bridge", err)
 	}
 	log := logging.New(os.Stderr, cfg.LogLevel).With("program", "bridge")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -27,8 +26,7 @@ func main() {
 	inv, err := invoker.New(ctx, invoker.Config{Function: cfg.Function, Endpoint: cfg.LambdaEndpoint,
 		Region: cfg.Region, MaxConns: cfg.Workers()}, os.Getenv)
 	if err != nil {
-		log.Error("start-up failed", "error", err)
-		os.Exit(1)
+		config.Exit("bridge", err)
 	}
 	if err := bridge.New(cfg, inv.Invoke, log).Run(ctx); err != nil {
 		log.Error("bridge failed", "error", err)

@@ -3,6 +3,7 @@ package batcher_test
 import (
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -21,14 +22,19 @@ func nextAsync(b *batcher.Batcher[int]) <-chan []int {
 	return got
 }
 
-// next returns Next's batch, failing the test if none comes within within.
-func next(t *testing.T, b *batcher.Batcher[int], within time.Duration) []int {
+// ready returns the batch Next has at once. Call it in a synctest bubble:
+// the batcher's timers run on the bubble's clock, which moves only when
+// every goroutine waits, so "at once" is exact and a batch that is not
+// there never will be without time passing.
+func ready(t *testing.T, b *batcher.Batcher[int]) []int {
 	t.Helper()
+	got := nextAsync(b)
+	synctest.Wait()
 	select {
-	case batch := <-nextAsync(b):
+	case batch := <-got:
 		return batch
-	case <-time.After(within):
-		t.Fatalf("no batch within %s", within)
+	default:
+		t.Fatal("no batch ready")
 		return nil
 	}
 }
@@ -42,82 +48,97 @@ func addAll(t *testing.T, b *batcher.Batcher[int], from, to int) {
 
 func TestBatcherClosesBatches(t *testing.T) {
 	tests := []struct {
-		name  string
-		cfg   batcher.Config[int]
-		send  int
-		want  [][]int
-		after time.Duration // wait before Close
+		name   string
+		cfg    batcher.Config[int]
+		send   int
+		want   [][]int
+		closes time.Duration // when the last wanted batch closes
 	}{
-		{"on size", batcher.Config[int]{Size: 3, Timeout: time.Hour}, 7, [][]int{{0, 1, 2}, {3, 4, 5}}, 50 * time.Millisecond},
-		{"on timeout", batcher.Config[int]{Size: 100, Timeout: 30 * time.Millisecond}, 5, [][]int{{0, 1, 2, 3, 4}}, 200 * time.Millisecond},
-		{"on idle", batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, [][]int{{0, 1, 2, 3}}, 200 * time.Millisecond},
+		{"on size", batcher.Config[int]{Size: 3, Timeout: time.Hour}, 7, [][]int{{0, 1, 2}, {3, 4, 5}}, 0},
+		{"on timeout", batcher.Config[int]{Size: 100, Timeout: 30 * time.Millisecond}, 5, [][]int{{0, 1, 2, 3, 4}}, 30 * time.Millisecond},
+		{"on idle", batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 20 * time.Millisecond}, 4, [][]int{{0, 1, 2, 3}}, 20 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := batcher.New[int](tt.cfg)
-			addAll(t, b, 0, tt.send)
-			time.Sleep(tt.after)
-			var got [][]int
-			for range tt.want {
-				got = append(got, next(t, b, time.Second))
-			}
-			assert.Equal(t, tt.want, got)
-			b.Close()
-			if rest, ok := b.Next(); ok {
-				assert.Len(t, rest, tt.send%tt.cfg.Size, "Close hands out the open batch, which neither size nor time closed")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				b := batcher.New[int](tt.cfg)
+				addAll(t, b, 0, tt.send)
+				if tt.closes > 0 {
+					time.Sleep(tt.closes - time.Nanosecond)
+					synctest.Wait()
+					got := nextAsync(b)
+					synctest.Wait()
+					assert.Empty(t, got, "closed before its time")
+					time.Sleep(time.Nanosecond)
+					assert.Equal(t, tt.want[0], <-got)
+				} else {
+					for _, want := range tt.want {
+						assert.Equal(t, want, ready(t, b))
+					}
+				}
+				b.Close()
+				if rest, ok := b.Next(); ok {
+					assert.Len(t, rest, tt.send%tt.cfg.Size, "Close hands out the open batch, which neither size nor time closed")
+				}
+			})
 		})
 	}
 }
 
 func TestBatcherIdleWaitsForTheLastItem(t *testing.T) {
-	b := batcher.New[int](batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 100 * time.Millisecond})
-	start := time.Now()
-	for i := range 8 { // 10 ms apart: never idle for 100 ms
-		require.True(t, b.Add(i))
-		time.Sleep(10 * time.Millisecond)
-	}
-	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7}, next(t, b, time.Second), "the batch stayed open while items kept arriving")
-	assert.GreaterOrEqual(t, time.Since(start), 7*10*time.Millisecond+100*time.Millisecond, "and closed Idle after the last")
+	synctest.Test(t, func(t *testing.T) {
+		b := batcher.New[int](batcher.Config[int]{Size: 100, Timeout: time.Hour, Idle: 100 * time.Millisecond})
+		start := time.Now()
+		got := nextAsync(b)
+		for i := range 8 { // 10 ms apart: never idle for 100 ms
+			require.True(t, b.Add(i))
+			time.Sleep(10 * time.Millisecond)
+		}
+		assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7}, <-got, "the batch stayed open while items kept arriving")
+		assert.Equal(t, 7*10*time.Millisecond+100*time.Millisecond, time.Since(start), "and closed Idle after the last")
+	})
 }
 
 func TestBatcherTimeoutBoundsABusyBatch(t *testing.T) {
-	b := batcher.New[int](batcher.Config[int]{Size: 1000, Timeout: 50 * time.Millisecond, Idle: 30 * time.Millisecond})
-	start := time.Now()
-	for i := 0; time.Since(start) < 200*time.Millisecond; i++ {
-		require.True(t, b.Add(i))
-		time.Sleep(5 * time.Millisecond)
-	}
-	first := next(t, b, time.Second)
-	assert.NotEmpty(t, first)
-	assert.Less(t, len(first), 30, "closed about Timeout after its first item, though items kept coming")
-	assert.Equal(t, 0, first[0])
+	synctest.Test(t, func(t *testing.T) {
+		b := batcher.New[int](batcher.Config[int]{Size: 1000, Timeout: 50 * time.Millisecond, Idle: 30 * time.Millisecond})
+		start := time.Now()
+		got := nextAsync(b)
+		for i := 0; i < 40; i++ { // every 5 ms: never idle
+			require.True(t, b.Add(i))
+			time.Sleep(5 * time.Millisecond)
+		}
+		first := <-got
+		assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, first[:10], "closed Timeout after its first item, though items kept coming")
+		assert.LessOrEqual(t, len(first), 11, "the item added as Timeout ran out may go either way")
+		assert.Equal(t, 200*time.Millisecond, time.Since(start))
+		b.Close()
+	})
 }
 
 func TestBatcherHoldsAtMostMax(t *testing.T) {
-	b := batcher.New[int](batcher.Config[int]{Size: 2, Timeout: time.Hour, Max: 4})
-	addAll(t, b, 0, 9)
-	assert.Equal(t, []int{0, 1}, next(t, b, time.Second))
-	assert.Equal(t, []int{2, 3}, next(t, b, time.Second))
-	assert.Equal(t, 9, b.Held())
+	synctest.Test(t, func(t *testing.T) {
+		b := batcher.New[int](batcher.Config[int]{Size: 2, Timeout: time.Hour, Max: 4})
+		addAll(t, b, 0, 9)
+		assert.Equal(t, []int{0, 1}, ready(t, b))
+		assert.Equal(t, []int{2, 3}, ready(t, b))
+		assert.Equal(t, 9, b.Held())
 
-	waiting := nextAsync(b)
-	select {
-	case batch := <-waiting:
-		t.Fatalf("Next returned %v with Max items held", batch)
-	case <-time.After(50 * time.Millisecond):
-	}
-	b.Done(2) // 0 and 1 acked: 4 and 5 move in, in order
-	assert.Equal(t, []int{4, 5}, <-waiting)
-	b.Done(1)
-	addAll(t, b, 9, 10) // queues behind 6..8, not ahead of them
-	b.Done(1)
-	assert.Equal(t, []int{6, 7}, next(t, b, time.Second))
-	assert.Equal(t, 6, b.Held(), "4..9")
+		waiting := nextAsync(b)
+		synctest.Wait()
+		assert.Empty(t, waiting, "Next returned a batch with Max items held")
+		b.Done(2) // 0 and 1 acked: 4 and 5 move in, in order
+		assert.Equal(t, []int{4, 5}, <-waiting)
+		b.Done(1)
+		addAll(t, b, 9, 10) // queues behind 6..8, not ahead of them
+		b.Done(1)
+		assert.Equal(t, []int{6, 7}, ready(t, b))
+		assert.Equal(t, 6, b.Held(), "4..9")
 
-	assert.Equal(t, 2, b.Close(), "8 and 9 waited beyond Max: dropped, the broker redelivers them")
-	_, ok := b.Next()
-	assert.False(t, ok)
+		assert.Equal(t, 2, b.Close(), "8 and 9 waited beyond Max: dropped, the broker redelivers them")
+		_, ok := b.Next()
+		assert.False(t, ok)
+	})
 }
 
 func TestBatcherCloseHandsOutTheOpenBatchAndStopsTaking(t *testing.T) {
@@ -205,16 +226,18 @@ func TestBatcherCapsBatchesInBytes(t *testing.T) {
 
 // Items waiting beyond Max move into batches by the same cap.
 func TestBatcherCapsInBytesWhatWaitedBeyondMax(t *testing.T) {
-	b := batcher.New(batcher.Config[int]{Size: 4, Timeout: time.Hour, Max: 20, MaxBytes: 10, Weight: func(w int) int { return w }})
-	for range 30 { // 20 in batches of two, 10 waiting
-		require.True(t, b.Add(5))
-	}
-	for range 10 {
-		assert.Equal(t, []int{5, 5}, next(t, b, time.Second))
-	}
-	assert.Equal(t, 30, b.Held())
-	b.Done(20)
-	for range 5 {
-		assert.Equal(t, []int{5, 5}, next(t, b, time.Second))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := batcher.New(batcher.Config[int]{Size: 4, Timeout: time.Hour, Max: 20, MaxBytes: 10, Weight: func(w int) int { return w }})
+		for range 30 { // 20 in batches of two, 10 waiting
+			require.True(t, b.Add(5))
+		}
+		for range 10 {
+			assert.Equal(t, []int{5, 5}, ready(t, b))
+		}
+		assert.Equal(t, 30, b.Held())
+		b.Done(20)
+		for range 5 {
+			assert.Equal(t, []int{5, 5}, ready(t, b))
+		}
+	})
 }

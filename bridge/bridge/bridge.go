@@ -75,10 +75,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// room. handle runs in the goroutine reading the broker connection and
 	// never blocks, so reading (keepalives included) goes on while the
 	// function is slow.
-	batches := batcher.New(batcher.Config[delivery.Item]{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
+	batches := batcher.New(batcher.Config[item]{Size: b.cfg.BatchSize, Timeout: b.cfg.BatchTimeout,
 		Idle: b.cfg.BatchIdle, Max: b.cfg.MaxInFlight,
 		MaxBytes: b.cfg.BatchMaxBytes - invoker.RequestOverhead,
-		Weight:   func(it delivery.Item) int { return invoker.EncodedSize(it.Message) }})
+		Weight:   func(it item) int { return invoker.EncodedSize(it.Message) }})
 	b.metrics.SetInFlight(batches.Held)
 	var seq atomic.Uint64
 	handle := func(m mqtt.Message) {
@@ -101,7 +101,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		// After Close the message is not taken: unacked, the broker
 		// redelivers it to the next session.
-		batches.Add(delivery.Item{Message: msg, Ack: m.Ack})
+		batches.Add(item{Message: msg, Receipt: m.Ack})
 	}
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
@@ -122,8 +122,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// batches in flight can still be stored and acked.
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
 	defer cancelDeliver()
-	d := &delivery.Deliverer{Invoke: b.invoke, Metrics: b.metrics, Log: b.log,
-		Ack:             func(items []delivery.Item) { ackAll(items); batches.Done(len(items)) },
+	d := &delivery.Deliverer[mqtt.Ack]{Invoke: b.invoke, Metrics: b.metrics, Log: b.log,
+		Ack:             func(items []item) { ackAll(items); batches.Done(len(items)) },
 		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
 		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
 		IsTooLarge:      func(err error) bool { return errors.Is(err, invoker.ErrTooLarge) },
@@ -162,11 +162,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return nil
 }
 
+// item is a message on its way, with the broker's receipt for it.
+type item = delivery.Item[mqtt.Ack]
+
 // ackAll acknowledges items to the broker.
-func ackAll(items []delivery.Item) {
+func ackAll(items []item) {
 	acks := make([]mqtt.Ack, len(items))
 	for i, it := range items {
-		acks[i] = it.Ack
+		acks[i] = it.Receipt
 	}
 	mqtt.AckAll(acks)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -188,6 +189,35 @@ func publish(tb testing.TB, brokerURL string, from, to int) {
 	}
 }
 
+// publishPayload publishes one payload at QoS 1 to a readings topic.
+func publishPayload(tb testing.TB, brokerURL, payload string) {
+	tb.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(fmt.Sprintf("pub-one-%d", time.Now().UnixNano())))
+	require.True(tb, c.Connect().WaitTimeout(5*time.Second))
+	defer c.Disconnect(100)
+	tok := c.Publish("tempwatch/acme/sensors/dev-s/readings", 1, false, payload)
+	require.True(tb, tok.WaitTimeout(10*time.Second))
+	require.NoError(tb, tok.Error())
+}
+
+// storedUpToSentinel publishes a sentinel and waits until the function
+// stored it and r holds nothing: a broker sends what a session held before
+// what is published after the subscription, so whatever came back to r's
+// session has been received, and settled, by then. It returns what the
+// function stored, the sentinel left out.
+func storedUpToSentinel(tb testing.TB, f *fakeFunction, brokerURL string, r running) map[string]int {
+	tb.Helper()
+	sentinel := fmt.Sprintf(`{"sentinel":%d}`, time.Now().UnixNano())
+	publishPayload(tb, brokerURL, sentinel)
+	require.Eventually(tb, func() bool {
+		_, stored := f.snapshot()
+		return stored[sentinel] == 1 && inFlight(tb, r.b) == 0
+	}, 20*time.Second, 10*time.Millisecond, "the sentinel is stored and nothing is held")
+	_, stored := f.snapshot()
+	delete(stored, sentinel)
+	return stored
+}
+
 func payloads(from, to int) map[string]int {
 	m := map[string]int{}
 	for i := from; i < to; i++ {
@@ -243,12 +273,9 @@ func TestBridgeAcksOnlyAfterStorage(t *testing.T) {
 	second.stop()
 
 	// Everything was acked: a third session of the same client gets nothing.
-	callsBefore, _ := f.snapshot()
-	startBridge(t, broker.URL, endpoint, nil)
-	time.Sleep(500 * time.Millisecond)
-	callsAfter, stored := f.snapshot()
-	assert.Equal(t, callsBefore, callsAfter, "acked messages must not come back")
-	assert.Equal(t, payloads(0, 40), stored)
+	third := startBridge(t, broker.URL, endpoint, nil)
+	assert.Equal(t, payloads(0, 40), storedUpToSentinel(t, f, broker.URL, third))
+	assert.Equal(t, 1.0, testutil.ToFloat64(third.b.Metrics().MessagesIn), "acked messages must not come back")
 }
 
 func TestBridgeAcksRejectedMessages(t *testing.T) {
@@ -262,11 +289,9 @@ func TestBridgeAcksRejectedMessages(t *testing.T) {
 	publish(t, broker.URL, 0, 5)
 	waitStored(t, f, payloads(0, 5))
 	b.stop()
-	calls, _ := f.snapshot()
-	startBridge(t, broker.URL, endpoint, nil)
-	time.Sleep(500 * time.Millisecond)
-	after, _ := f.snapshot()
-	assert.Equal(t, calls, after, "a rejected message is acked and never redelivered")
+	again := startBridge(t, broker.URL, endpoint, nil)
+	assert.Equal(t, payloads(0, 5), storedUpToSentinel(t, f, broker.URL, again))
+	assert.Equal(t, 1.0, testutil.ToFloat64(again.b.Metrics().MessagesIn), "a rejected message is acked and never redelivered")
 }
 
 func TestBridgePersistentSessionKeepsWhatArrivesWhileDown(t *testing.T) {
@@ -292,14 +317,13 @@ func TestBridgeCleanSessionLosesWhatArrivesWhileDown(t *testing.T) {
 	waitStored(t, f, payloads(0, 10))
 	b.stop()
 	publish(t, broker.URL, 10, 20)
-	startBridge(t, broker.URL, endpoint, env)
+	again := startBridge(t, broker.URL, endpoint, env)
 	publish(t, broker.URL, 20, 30)
-	time.Sleep(300 * time.Millisecond)
 	want := payloads(0, 10)
 	for k, v := range payloads(20, 30) {
 		want[k] = v
 	}
-	waitStored(t, f, want)
+	assert.Equal(t, want, storedUpToSentinel(t, f, broker.URL, again), "what was published while the bridge was away is lost")
 }
 
 func TestBridgeShutdownFlushesOpenBatch(t *testing.T) {
@@ -309,21 +333,22 @@ func TestBridgeShutdownFlushesOpenBatch(t *testing.T) {
 	env := map[string]string{"BATCH_SIZE": "1000", "MAX_IN_FLIGHT": "1000", "BATCH_TIMEOUT": "1m", "BATCH_IDLE": "0s"}
 	b := startBridge(t, broker.URL, endpoint, env)
 	publish(t, broker.URL, 0, 25)
-	time.Sleep(300 * time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(b.b.Metrics().MessagesIn) == 25 }, 10*time.Second, 10*time.Millisecond,
+		"the bridge received them")
 	calls, _ := f.snapshot()
 	require.Zero(t, calls, "the batch is still open")
 	b.stop()
-	_, stored := f.snapshot()
+	calls, stored := f.snapshot()
 	assert.Equal(t, payloads(0, 25), stored, "shutdown delivered the open batch")
+	assert.Equal(t, 1, calls)
 
-	startBridge(t, broker.URL, endpoint, nil) // batches close quickly again
-	time.Sleep(500 * time.Millisecond)
-	after, _ := f.snapshot()
-	assert.Equal(t, 1, after, "and acked it: nothing comes back")
+	again := startBridge(t, broker.URL, endpoint, nil) // batches close quickly again
+	assert.Equal(t, payloads(0, 25), storedUpToSentinel(t, f, broker.URL, again))
+	assert.Equal(t, 1.0, testutil.ToFloat64(again.b.Metrics().MessagesIn), "and acked it: nothing comes back")
 }
 
 // inFlight scrapes the bridge's in_flight gauge.
-func inFlight(t *testing.T, b *bridge.Bridge) float64 {
+func inFlight(t testing.TB, b *bridge.Bridge) float64 {
 	t.Helper()
 	addr, err := b.MetricsAddr(context.Background())
 	require.NoError(t, err)
@@ -352,10 +377,9 @@ func TestBridgeHoldsAtMostMaxInFlightInBatches(t *testing.T) {
 	publish(t, broker.URL, 0, 100)
 	require.Eventually(t, func() bool { return inFlight(t, first.b) == 100 }, 10*time.Second, 10*time.Millisecond,
 		"in_flight counts the 20 in batches and the 80 waiting beyond MAX_IN_FLIGHT")
-	time.Sleep(200 * time.Millisecond)
-	calls, _ := stuck.snapshot()
-	assert.Equal(t, 2, calls, "MAX_IN_FLIGHT / BATCH_SIZE batches are delivered at once")
 	first.stop() // leaves all 100 unacked: the 80 waiting were never handed over
+	calls, _ := stuck.snapshot()
+	assert.Equal(t, 2, calls, "MAX_IN_FLIGHT / BATCH_SIZE batches were delivered at once, and no more while it ran")
 
 	f, endpoint := newFake(t)
 	startBridge(t, broker.URL, endpoint, env)

@@ -10,7 +10,7 @@ import (
 )
 
 // BrokerLimits is what the operator says the broker is configured with.
-// MQTT 3.1.1 (paho) carries no receive-maximum and no queue size, so the
+// MQTT 3.1.1 carries no receive-maximum and no queue size, so the
 // bridge cannot read the broker's window or queue over MQTT; the operator
 // states the window (BROKER_MAX_INFLIGHT: Mosquitto's
 // max_inflight_messages, EMQX's mqtt.max_inflight) and the bridge checks it

@@ -50,7 +50,7 @@ type Config struct {
 func Load(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
-		MQTTURL:         r.URL("MQTT_URL", "tcp://127.0.0.1:1883", "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"),
+		MQTTURL:         r.URL("MQTT_URL", "tcp://127.0.0.1:1883", "tcp", "mqtt", "ssl", "tls", "mqtts"),
 		MQTTClientID:    r.String("MQTT_CLIENT_ID", "tempwatch-bridge"),
 		MQTTUsername:    r.String("MQTT_USERNAME", ""),
 		MQTTPassword:    r.String("MQTT_PASSWORD", ""),

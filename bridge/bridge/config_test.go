@@ -70,6 +70,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		want string
 	}{
 		{"broker scheme", map[string]string{"MQTT_URL": "http://broker:1883"}, "MQTT_URL"},
+		{"websocket: not spoken (bridge/mqtt's scope)", map[string]string{"MQTT_URL": "wss://broker:8084/mqtt"}, "MQTT_URL"},
 		{"endpoint not a URL", map[string]string{"LAMBDA_ENDPOINT": "localhost:3001"}, "LAMBDA_ENDPOINT"},
 		{"batch size zero", map[string]string{"BATCH_SIZE": "0"}, "BATCH_SIZE"},
 		{"batch size word", map[string]string{"BATCH_SIZE": "many"}, "BATCH_SIZE"},

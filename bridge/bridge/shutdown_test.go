@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,7 +27,9 @@ func TestShutdownWhileFunctionHangs(t *testing.T) {
 	publish(t, broker.URL, 0, 15)
 	require.Eventually(t, func() bool { calls, _ := f.snapshot(); return calls >= 2 }, 10*time.Second, 10*time.Millisecond)
 	publish(t, broker.URL, 15, 20)
-	time.Sleep(300 * time.Millisecond) // past BATCH_TIMEOUT: the third batch is closed
+	// The 5 fill MAX_IN_FLIGHT: whether their batch is still open or closed
+	// and waiting for a worker, the stop must end in time.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(b.b.Metrics().MessagesIn) == 20 }, 10*time.Second, 10*time.Millisecond)
 
 	start := time.Now()
 	stopped := make(chan struct{})

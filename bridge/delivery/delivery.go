@@ -3,6 +3,10 @@
 // else is retried with backoff and stays unacknowledged, except a message
 // that keeps failing on its own account: that one is refused, handed over
 // as a dead letter, and acknowledged once the function has stored that.
+//
+// It knows nothing of MQTT: each item carries a receipt of the caller's
+// type (the bridge's is an mqtt.Ack), which delivery only hands back to the
+// Ack function it was given.
 package delivery
 
 import (
@@ -15,25 +19,25 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/bridge/metrics"
-	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // InvokeFunc sends one batch to the ingest function.
 type InvokeFunc func(ctx context.Context, req tempwatch.BatchRequest) (tempwatch.BatchResponse, error)
 
-// Item is a received message and what acknowledges it to the broker.
-type Item struct {
+// Item is a received message and its receipt: what acknowledges it to
+// the broker, of a type delivery never looks into.
+type Item[R any] struct {
 	Message tempwatch.Message
-	Ack     mqtt.Ack
+	Receipt R
 }
 
 // Deliverer retries a batch until every message is acknowledged.
-type Deliverer struct {
+type Deliverer[R any] struct {
 	Invoke InvokeFunc
 	// Ack acknowledges items the function stored or rejected for good, all
 	// at once; each item is passed to it exactly once.
-	Ack     func([]Item)
+	Ack     func([]Item[R])
 	Backoff Backoff
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
@@ -73,18 +77,18 @@ var ErrAbandoned = errors.New("delivery abandoned before every message was store
 // rejected; messages named in batchItemFailures, or the whole batch after
 // an invoke or function error, are sent again after a backoff. It returns
 // nil once everything is acked, or ErrAbandoned when ctx ends first.
-func (d *Deliverer) Deliver(ctx context.Context, batch []Item) error {
+func (d *Deliverer[R]) Deliver(ctx context.Context, batch []Item[R]) error {
 	d.once.Do(func() {
 		if d.Concurrency > 0 {
 			d.slots = make(chan struct{}, d.Concurrency)
 		}
 	})
-	return d.deliver(ctx, part{items: batch})
+	return d.deliver(ctx, part[R]{items: batch})
 }
 
 // part is what one deliver call settles: a batch, or a piece of one.
-type part struct {
-	items []Item
+type part[R any] struct {
+	items []Item[R]
 	// strikes counts, item by item, the failed attempts that were the
 	// item's own fault; nil while there are none, so a batch that goes
 	// through costs nothing for it.
@@ -99,7 +103,7 @@ type part struct {
 }
 
 // deliver settles p.items.
-func (d *Deliverer) deliver(ctx context.Context, p part) error {
+func (d *Deliverer[R]) deliver(ctx context.Context, p part[R]) error {
 	items, strikes, failures, since := p.items, p.strikes, p.failures, p.since
 	resent := !since.IsZero()
 	for len(items) > 0 {
@@ -133,7 +137,7 @@ func (d *Deliverer) deliver(ctx context.Context, p part) error {
 		case d.IsTooLarge != nil && d.IsTooLarge(err):
 			if len(items) > 1 {
 				d.Log.Warn("splitting a batch the Invoke API refused as too large", "messages", len(items), "error", err)
-				return d.split(ctx, part{items: items, strikes: strikes, since: start})
+				return d.split(ctx, part[R]{items: items, strikes: strikes, since: start})
 			}
 			if items[0].Message.Refused == "" {
 				d.refuse(&items[0], metrics.RefusedInvokeTooLarge,
@@ -153,7 +157,7 @@ func (d *Deliverer) deliver(ctx context.Context, p part) error {
 				// working, though, it may be failing on everything; the
 				// halves then wait a backoff, so that an outage does not
 				// turn every batch into a storm of single invocations.
-				next := part{items: items, strikes: strikes, since: start}
+				next := part[R]{items: items, strikes: strikes, since: start}
 				if !works {
 					next.failures = failures + 1
 				}
@@ -171,9 +175,9 @@ func (d *Deliverer) deliver(ctx context.Context, p part) error {
 
 // split delivers the halves of p side by side, so the good half is not
 // held behind the bad.
-func (d *Deliverer) split(ctx context.Context, p part) error {
+func (d *Deliverer[R]) split(ctx context.Context, p part[R]) error {
 	half := len(p.items) / 2
-	halves := []part{p, p}
+	halves := []part[R]{p, p}
 	halves[0].items, halves[1].items = p.items[:half], p.items[half:]
 	if p.strikes != nil {
 		halves[0].strikes, halves[1].strikes = p.strikes[:half], p.strikes[half:]
@@ -188,7 +192,7 @@ func (d *Deliverer) split(ctx context.Context, p part) error {
 }
 
 // invoke sends items once a slot is free, and returns when it sent them.
-func (d *Deliverer) invoke(ctx context.Context, items []Item) (time.Time, tempwatch.BatchResponse, error) {
+func (d *Deliverer[R]) invoke(ctx context.Context, items []Item[R]) (time.Time, tempwatch.BatchResponse, error) {
 	if d.slots != nil {
 		select {
 		case d.slots <- struct{}{}:
@@ -209,7 +213,7 @@ func (d *Deliverer) invoke(ctx context.Context, items []Item) (time.Time, tempwa
 }
 
 // worksSince reports whether an answer since t reported a message stored.
-func (d *Deliverer) worksSince(t time.Time) bool {
+func (d *Deliverer[R]) worksSince(t time.Time) bool {
 	return d.stored.Load() > int64(t.Sub(epoch))
 }
 
@@ -220,7 +224,7 @@ func (d *Deliverer) worksSince(t time.Time) bool {
 // or the function down for every message) counts against none. An item out
 // of attempts is refused. A refused item is never blamed: its dead letter
 // is retried until the function stores it. It returns the items' strikes.
-func (d *Deliverer) blame(items []Item, strikes []int, own bool, why string) []int {
+func (d *Deliverer[R]) blame(items []Item[R], strikes []int, own bool, why string) []int {
 	if !own || d.MaxAttempts <= 0 {
 		return strikes
 	}
@@ -240,7 +244,7 @@ func (d *Deliverer) blame(items []Item, strikes []int, own bool, why string) []i
 }
 
 // refuse makes it a refused message, to be dead-lettered with reason.
-func (d *Deliverer) refuse(it *Item, class, reason string) {
+func (d *Deliverer[R]) refuse(it *Item[R], class, reason string) {
 	it.Message = Refuse(it.Message, len(it.Message.Payload), reason)
 	d.Metrics.Refused.WithLabelValues(class).Inc()
 	d.Log.Warn("refused a message; it goes to the dead letters", "id", it.Message.ID, "topic", it.Message.Topic,
@@ -277,14 +281,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // settle acks every item the response does not name for retry and returns
 // those it does, with their strikes (strikes is nil or items'). An answer
 // that stored any of items is recorded as evidence that the function works.
-func (d *Deliverer) settle(items []Item, strikes []int, resp tempwatch.BatchResponse) (left []Item, leftStrikes []int) {
+func (d *Deliverer[R]) settle(items []Item[R], strikes []int, resp tempwatch.BatchResponse) (left []Item[R], leftStrikes []int) {
 	acked := items
 	if len(resp.BatchItemFailures) > 0 {
 		retry := make(map[string]bool, len(resp.BatchItemFailures))
 		for _, f := range resp.BatchItemFailures {
 			retry[f.ItemIdentifier] = true
 		}
-		acked = make([]Item, 0, len(items))
+		acked = make([]Item[R], 0, len(items))
 		for i, it := range items {
 			if retry[it.Message.ID] {
 				left = append(left, it)

@@ -48,29 +48,35 @@ type recorder struct {
 	mu    sync.Mutex
 	acked map[string]int
 	calls int // calls of ack
+	// wrongReceipts counts items of items acked with another receipt than
+	// the one they were given.
+	wrongReceipts int
 }
 
-func (r *recorder) items(n int) []delivery.Item {
+func (r *recorder) items(n int) []delivery.Item[int] {
 	r.acked = map[string]int{}
-	out := make([]delivery.Item, n)
+	out := make([]delivery.Item[int], n)
 	for i := range out {
-		out[i] = delivery.Item{Message: tempwatch.Message{ID: strconv.Itoa(i)}}
+		out[i] = delivery.Item[int]{Message: tempwatch.Message{ID: strconv.Itoa(i)}, Receipt: i}
 	}
 	return out
 }
 
-func (r *recorder) ack(items []delivery.Item) {
+func (r *recorder) ack(items []delivery.Item[int]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
 	for _, it := range items {
 		r.acked[it.Message.ID]++
+		if id, err := strconv.Atoi(it.Message.ID); err == nil && it.Receipt != id {
+			r.wrongReceipts++
+		}
 	}
 }
 
-func newDeliverer(invoke delivery.InvokeFunc, r *recorder) (*delivery.Deliverer, *metrics.Metrics) {
+func newDeliverer(invoke delivery.InvokeFunc, r *recorder) (*delivery.Deliverer[int], *metrics.Metrics) {
 	m := metrics.New()
-	return &delivery.Deliverer{Invoke: invoke, Ack: r.ack, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &delivery.Deliverer[int]{Invoke: invoke, Ack: r.ack, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Backoff: delivery.Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond}}, m
 }
 
@@ -100,6 +106,7 @@ func TestDeliverRetriesOnlyWhatFailed(t *testing.T) {
 	assert.Equal(t, [][]string{{"0", "1", "2", "3"}, {"1"}, {"1"}, {"1"}}, calls)
 	assert.Equal(t, map[string]int{"0": 1, "1": 1, "2": 1, "3": 1}, r.acked, "every message acked exactly once")
 	assert.Equal(t, 2, r.calls, "the first answer's three acks went out together")
+	assert.Zero(t, r.wrongReceipts, "each receipt handed back with its own message")
 	assert.Equal(t, 4.0, testutil.ToFloat64(m.Acked))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.Rejected))
 	assert.Equal(t, 3.0, testutil.ToFloat64(m.Retries))

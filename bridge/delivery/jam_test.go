@@ -133,9 +133,9 @@ func (f *function) snapshot() (stored, deadN map[string]int, dead map[string]tem
 	return stored, deadN, dead, slices.Clone(f.sizes)
 }
 
-func newJamDeliverer(f *function, r *recorder, maxAttempts int) (*delivery.Deliverer, *metrics.Metrics) {
+func newJamDeliverer(f *function, r *recorder, maxAttempts int) (*delivery.Deliverer[int], *metrics.Metrics) {
 	m := metrics.New()
-	return &delivery.Deliverer{Invoke: f.invoke, Ack: r.ack, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &delivery.Deliverer[int]{Invoke: f.invoke, Ack: r.ack, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Backoff:         delivery.Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond},
 		IsFunctionError: func(err error) bool { return errors.Is(err, errCrash) },
 		IsTooLarge:      func(err error) bool { return errors.Is(err, errTooLarge) },
@@ -143,7 +143,7 @@ func newJamDeliverer(f *function, r *recorder, maxAttempts int) (*delivery.Deliv
 }
 
 // sized returns items whose payloads are sizes bytes long.
-func sized(r *recorder, sizes ...int) []delivery.Item {
+func sized(r *recorder, sizes ...int) []delivery.Item[int] {
 	items := r.items(len(sizes))
 	for i, n := range sizes {
 		items[i].Message.Payload = []byte(strings.Repeat(strconv.Itoa(i%10), n))
@@ -186,6 +186,7 @@ func TestDeliverSplitsWhatTheInvokeAPIRefusesAsTooLarge(t *testing.T) {
 			assert.Equal(t, tt.wantSizes, sizes, "requests, by length")
 			assert.Equal(t, ids(0, len(tt.sizes), tt.refused...), stored, "every other message stored once")
 			assert.Equal(t, ids(0, len(tt.sizes)), r.acked, "every message acked once")
+			assert.Zero(t, r.wrongReceipts, "each receipt handed back with its own message, through the splits")
 			assert.Len(t, deadN, len(tt.refused))
 			for _, id := range tt.refused {
 				assert.Equal(t, 1, deadN[id])
@@ -202,7 +203,7 @@ func TestDeliverSplitsWhatTheInvokeAPIRefusesAsTooLarge(t *testing.T) {
 
 // traffic delivers batches of good messages through d until stop is
 // closed, as the rest of a bridge's stream does meanwhile.
-func traffic(t assert.TestingT, d *delivery.Deliverer, stop <-chan struct{}) (wait func()) {
+func traffic(t assert.TestingT, d *delivery.Deliverer[int], stop <-chan struct{}) (wait func()) {
 	var wg sync.WaitGroup
 	var n atomic.Int64
 	wg.Go(func() {
@@ -212,7 +213,7 @@ func traffic(t assert.TestingT, d *delivery.Deliverer, stop <-chan struct{}) (wa
 				return
 			default:
 			}
-			batch := make([]delivery.Item, 10)
+			batch := make([]delivery.Item[int], 10)
 			for i := range batch {
 				batch[i].Message.ID = fmt.Sprintf("traffic-%d", n.Add(1))
 			}
@@ -377,11 +378,11 @@ func BenchmarkPoisonedBatch(b *testing.B) {
 		start := time.Now()
 		var goodAt, deadAt time.Duration
 		m := metrics.New()
-		d := &delivery.Deliverer{Invoke: f.invoke, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		d := &delivery.Deliverer[int]{Invoke: f.invoke, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Backoff:         delivery.Backoff{Base: 200 * time.Millisecond, Max: 30 * time.Second},
 			IsFunctionError: func(err error) bool { return errors.Is(err, errCrash) },
 			MaxAttempts:     5, Concurrency: 4,
-			Ack: func(items []delivery.Item) {
+			Ack: func(items []delivery.Item[int]) {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, it := range items {
@@ -397,7 +398,7 @@ func BenchmarkPoisonedBatch(b *testing.B) {
 			}}
 		stop := make(chan struct{})
 		wait := traffic(nil, d, stop)
-		batch := make([]delivery.Item, size)
+		batch := make([]delivery.Item[int], size)
 		for i := range batch {
 			batch[i].Message.ID = strconv.Itoa(i)
 		}
@@ -434,7 +435,7 @@ func TestDeliverPoisonedBatchesDoNotStopTheOthers(t *testing.T) {
 	defer cancel()
 	var poisoned sync.WaitGroup
 	for b := range d.Concurrency {
-		batch := make([]delivery.Item, 50)
+		batch := make([]delivery.Item[int], 50)
 		for i := range batch {
 			batch[i].Message.ID = fmt.Sprintf("%d-%d", b, i)
 		}
@@ -447,7 +448,7 @@ func TestDeliverPoisonedBatchesDoNotStopTheOthers(t *testing.T) {
 		return len(r.acked) == d.Concurrency*49
 	}, 10*time.Second, time.Millisecond, "the good messages of the poisoned batches are stored")
 
-	late := make([]delivery.Item, 10)
+	late := make([]delivery.Item[int], 10)
 	for i := range late {
 		late[i].Message.ID = fmt.Sprintf("late-%d", i)
 	}

@@ -2,277 +2,258 @@ package mqtt
 
 import (
 	"bufio"
-	"crypto/tls"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
+// readBufferSize is the connection's read buffer; a PUBLISH that fits it
+// is parsed in place.
+const readBufferSize = 64 << 10
+
+// subscribeID is the packet id of the client's one SUBSCRIBE per
+// connection (the client's ids are its own, apart from the broker's).
+const subscribeID = 1
+
+// CONNACK return codes (3.2.2.3).
 const (
-	readBufferSize = 64 << 10
-	// maxPending bounds what writers may queue ahead of the socket; beyond
-	// it they wait for the flusher.
-	maxPending = 256 << 10
-	// closeFlushTimeout bounds how long Close waits for pending bytes on a
-	// connection that no longer drains. paho may call Close holding its
-	// connection lock, so this also bounds a reconnect's delay.
-	closeFlushTimeout = time.Second
+	connackAccepted    = 0
+	connackUnavailable = 3
 )
 
-// BufferedConnections makes the client reach tcp, mqtt, ssl, tls and mqtts
-// brokers over a connection that reads through a buffer and coalesces
-// writes: paho reads each packet with three or more tiny reads and writes
-// each packet (every PUBACK) with its own write, and where syscalls are
-// expensive those dominate. It dials exactly as paho would (the options'
-// Dialer, so ConnectTimeout, and TLSConfig). Call it after AddBroker. It
-// leaves paho's own dialing in place when any broker is another scheme
-// (ws, wss, unix) or a proxy is set in ALL_PROXY/all_proxy.
-func BufferedConnections(o *paho.ClientOptions) *paho.ClientOptions {
-	if !bufferable(o) {
-		return o
+var connackReasons = map[byte]string{
+	1: "unacceptable protocol version",
+	2: "client identifier rejected",
+	3: "server unavailable",
+	4: "bad user name or password",
+	5: "not authorized",
+}
+
+// errSubscriptionRefused is a SUBACK that refuses the filter or grants
+// less than QoS 1.
+var errSubscriptionRefused = errors.New("subscription refused by the broker")
+
+// RefusedError is a broker's refusal of CONNECT.
+type RefusedError struct {
+	URL  string // redacted
+	Code byte   // the CONNACK return code
+}
+
+func (e *RefusedError) Error() string {
+	reason, ok := connackReasons[e.Code]
+	if !ok {
+		reason = "unknown return code"
 	}
-	return o.SetCustomOpenConnectionFn(func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-		c, err := dialBuffered(uri, o, 0, nil)
-		if err != nil {
-			return nil, err // not a nil *bufferedConn in a non-nil net.Conn
-		}
-		return c, nil
+	return fmt.Sprintf("mqtt connect to %s: refused: %s (CONNACK %d)", e.URL, reason, e.Code)
+}
+
+// conn is one network connection to the broker, from CONNECT to its close.
+// Writes (PUBACKs from any goroutine, PINGREQ, DISCONNECT) are serialized,
+// each in one syscall; reads happen in one goroutine (read).
+type conn struct {
+	nc   net.Conn
+	r    reader
+	born time.Time // the clock of lastWrite and pingSent
+
+	wmu          sync.Mutex
+	writeTimeout time.Duration
+	writeClosed  bool         // DISCONNECT sent, or failed
+	lastWrite    atomic.Int64 // since born, ns
+	pingSent     atomic.Int64 // since born, ns, of an unanswered PINGREQ; 0 when none
+
+	connected atomic.Bool   // CONNACK accepted
+	subacks   chan []byte   // SUBACK bodies
+	done      chan struct{} // closed when the connection is closed and read no more
+
+	failOnce sync.Once
+	err      error // why the connection ended; set once, before nc closes
+}
+
+func newConn(nc net.Conn, o Options) *conn {
+	var src io.Reader = nc
+	if o.ReadPause > 0 {
+		src = &pausingReader{Reader: nc, pause: o.ReadPause}
+	}
+	return &conn{
+		nc: nc, born: time.Now(), writeTimeout: o.KeepAlive,
+		r:       reader{br: bufio.NewReaderSize(src, readBufferSize), maxPayload: o.MaxPayload, head: o.HeadBytes},
+		subacks: make(chan []byte, 1), done: make(chan struct{}),
+	}
+}
+
+// fail closes the connection, recording err as why unless a cause is
+// recorded already.
+func (c *conn) fail(err error) {
+	c.failOnce.Do(func() {
+		c.err = err
+		_ = c.nc.Close()
 	})
 }
 
-// bufferable reports whether dialBuffered can dial every broker of o as
-// paho would.
-func bufferable(o *paho.ClientOptions) bool {
-	if os.Getenv("ALL_PROXY") != "" || os.Getenv("all_proxy") != "" || len(o.Servers) == 0 {
-		return false
+// cause is why the connection ended (read it after done is closed).
+func (c *conn) cause() error { return c.err }
+
+// write writes b in one call, within writeTimeout. A failed or late write
+// ends the connection: a packet half written leaves the stream unusable.
+func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		return net.ErrClosed
 	}
-	for _, u := range o.Servers {
-		if !bufferedScheme(u.Scheme) {
-			return false
-		}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.writeClosed = true
+		c.fail(fmt.Errorf("mqtt write: %w", err))
+		return err
 	}
-	return true
+	c.lastWrite.Store(int64(time.Since(c.born)))
+	return nil
 }
 
-func bufferedScheme(s string) bool {
-	switch s {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
-		return true
-	}
-	return false
-}
-
-// dialBuffered is paho's openConnection (netconn.go) for the schemes of
-// bufferedScheme without a proxy, wrapped in a bufferedConn (see
-// newBufferedConn for readPause and in).
-func dialBuffered(uri *url.URL, o paho.ClientOptions, readPause time.Duration, in *inbound) (*bufferedConn, error) {
-	// The Dialer carries ConnectTimeout (SetConnectTimeout sets its
-	// Timeout); paho falls back to this one when it is nil.
-	d := o.Dialer
-	if d == nil {
-		d = &net.Dialer{Timeout: 30 * time.Second}
-	}
-	var c net.Conn
-	var err error
-	switch uri.Scheme {
-	case "tcp", "mqtt":
-		c, err = d.Dial("tcp", uri.Host)
-	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
-		cfg := o.TLSConfig
-		if o.OnConnectAttempt != nil {
-			cfg = o.OnConnectAttempt(uri, cfg)
+// login sends CONNECT and reads CONNACK, within ctx. On failure the
+// connection is closed and done.
+func (c *conn) login(ctx context.Context, o Options) (present bool, err error) {
+	defer func() {
+		if err != nil {
+			c.fail(err)
+			close(c.done)
 		}
-		// Sets ServerName from the host when cfg has none, and bounds the
-		// handshake by d.Timeout.
-		c, err = tls.DialWithDialer(d, "tcp", uri.Host, cfg)
-	default:
-		return nil, fmt.Errorf("buffered mqtt connection: unsupported scheme %q", uri.Scheme)
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := c.write(connectPacket(o.ClientID, o.Username, o.Password, o.CleanSession, o.KeepAlive)); err != nil {
+		return false, fmt.Errorf("mqtt connect to %s: %w", redact(o.URL), err)
+	}
+	early := false
+	first, body, err := c.r.next(func(publish) { early = true })
+	if err == nil && (early || first != typeConnack<<4 || len(body) != 2) {
+		err = fmt.Errorf("%w: packet type %d where CONNACK belongs", errMalformed, first>>4)
 	}
 	if err != nil {
-		return nil, err
-	}
-	return newBufferedConn(c, readPause, in), nil
-}
-
-// bufferedConn reads through a buffer and hands writes to one flusher
-// goroutine, which writes everything queued since its last write in one
-// syscall: at low load each packet goes out at once, under load many go out
-// together. Deadlines pass through to the underlying connection; a write
-// deadline bounds the flusher's syscall and, through it, a writer waiting
-// for room.
-//
-// A Write only queues, so bytes queued when the connection dies are lost
-// even though Write succeeded, as bytes in the kernel's socket buffer always
-// could be. For the bridge's PUBACKs that is harmless: the broker redelivers
-// the unacknowledged messages when the persistent session reconnects, and
-// ingest counts them as duplicates. A QoS 1 publish is safe too: paho
-// completes its token only on the broker's PUBACK (a QoS 0 publish's token
-// completes once queued).
-type bufferedConn struct {
-	net.Conn
-	r io.Reader // a bufio.Reader or a publishReader
-
-	mu      sync.Mutex
-	pending sync.Cond // signalled when buf gains bytes or closed is set
-	room    sync.Cond // broadcast when buf is taken, err is set or closed is set
-	buf     []byte
-	err     error // the first write error; sticky
-	closed  bool
-
-	done      chan struct{} // closed when the flusher has returned
-	closeConn func() error  // closes the underlying connection once
-}
-
-// inbound says how a bufferedConn takes the PUBLISH packets of QoS 0 and 1
-// off its stream (publishReader).
-type inbound struct {
-	// deliver is handed each of them with the connection it arrived on.
-	deliver func(*bufferedConn, publish)
-	// maxPayload and head are publishReader's: when maxPayload is
-	// positive, a longer payload is delivered as its first head bytes.
-	maxPayload, head int
-}
-
-// newBufferedConn wraps c. A positive readPause pauses after short reads
-// (pausingReader); a non-nil in takes the PUBLISH packets of QoS 0 and 1
-// off the stream, and Read returns only the other packets.
-func newBufferedConn(c net.Conn, readPause time.Duration, in *inbound) *bufferedConn {
-	var src io.Reader = c
-	if readPause > 0 {
-		src = &pausingReader{Reader: c, pause: readPause}
-	}
-	b := &bufferedConn{
-		Conn:      c,
-		done:      make(chan struct{}),
-		closeConn: sync.OnceValue(c.Close),
-	}
-	if in != nil {
-		pr := newPublishReader(src, readBufferSize, func(p publish) { in.deliver(b, p) })
-		pr.maxPayload, pr.head = in.maxPayload, in.head
-		b.r = pr
-	} else {
-		b.r = bufio.NewReaderSize(src, readBufferSize)
-	}
-	b.pending.L = &b.mu
-	b.room.L = &b.mu
-	go b.flush()
-	return b
-}
-
-// pausingReader waits pause before a read that follows a short one, so
-// that what the broker sends meanwhile comes in with that one read. A
-// subscriber reading a steady stream of small messages as they arrive pays
-// a read syscall and a netpoller wake-up for each; pausing a few
-// milliseconds lets it take dozens at once for as much latency. A read
-// that fills a quarter of the buffer does not pause the next: the stream
-// already arrives in bulk.
-type pausingReader struct {
-	io.Reader
-	pause time.Duration
-	short bool // the last read filled less than a quarter of p
-}
-
-func (r *pausingReader) Read(p []byte) (int, error) {
-	if r.short {
-		time.Sleep(r.pause)
-	}
-	n, err := r.Reader.Read(p)
-	r.short = n < len(p)/4
-	return n, err
-}
-
-// Read reads through the buffer. Once a write failed it returns that error,
-// so paho's reader (blocked in Read until the flusher closes the connection)
-// reports the broken connection instead of a silent close.
-func (b *bufferedConn) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil {
-		b.mu.Lock()
-		if b.err != nil {
-			err = b.err
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		b.mu.Unlock()
+		return false, fmt.Errorf("mqtt connect to %s: %w", redact(o.URL), err)
 	}
-	return n, err
+	if body[1] != connackAccepted {
+		return false, &RefusedError{URL: redact(o.URL), Code: body[1]}
+	}
+	if !stop() {
+		return false, fmt.Errorf("mqtt connect to %s: %w", redact(o.URL), ctx.Err())
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	c.connected.Store(true)
+	return body[0]&1 != 0, nil
 }
 
-// Write queues p for the flusher, waiting while more than maxPending bytes
-// are queued. It returns the first write error of the connection, or
-// net.ErrClosed after Close (paho ignores that one: it closed the connection).
-func (b *bufferedConn) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
-		b.room.Wait()
+// subscribe sends SUBSCRIBE and waits for its SUBACK, which read passes on.
+func (c *conn) subscribe(ctx context.Context, filter string) error {
+	if err := c.write(subscribePacket(subscribeID, filter)); err != nil {
+		return fmt.Errorf("mqtt subscribe to %s: %w", filter, err)
 	}
-	if b.err != nil {
-		return 0, b.err
-	}
-	if b.closed {
-		return 0, net.ErrClosed
-	}
-	b.buf = append(b.buf, p...)
-	b.pending.Signal()
-	return len(p), nil
-}
-
-// flush writes what is queued until Close drained the queue or a write failed.
-func (b *bufferedConn) flush() {
-	defer close(b.done)
-	var out []byte
-	for {
-		b.mu.Lock()
-		for len(b.buf) == 0 && !b.closed {
-			b.pending.Wait()
-		}
-		if len(b.buf) == 0 { // closed and drained
-			b.mu.Unlock()
-			return
-		}
-		out, b.buf = b.buf, out[:0]
-		b.room.Broadcast()
-		b.mu.Unlock()
-
-		if _, err := b.Conn.Write(out); err != nil {
-			b.mu.Lock()
-			b.err = err
-			b.room.Broadcast()
-			b.mu.Unlock()
-			// A partial write leaves the stream unusable; closing it also
-			// wakes the reader (see Read).
-			_ = b.closeConn()
-			return
-		}
-	}
-}
-
-// Close writes what is queued (waiting at most closeFlushTimeout) and closes
-// the connection. It returns the connection's write error, if any. Calling
-// it again, or concurrently, is safe.
-func (b *bufferedConn) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.pending.Signal()
-	b.room.Broadcast()
-	b.mu.Unlock()
-
 	select {
-	case <-b.done:
-	case <-time.After(closeFlushTimeout):
+	case b := <-c.subacks:
+		switch {
+		case len(b) != 3 || uint16(b[0])<<8|uint16(b[1]) != subscribeID:
+			return fmt.Errorf("mqtt subscribe to %s: %w: SUBACK % x", filter, errMalformed, b)
+		case b[2] == 0x80:
+			return fmt.Errorf("mqtt subscribe to %s: %w (SUBACK 0x80)", filter, errSubscriptionRefused)
+		case b[2] == 0:
+			return fmt.Errorf("mqtt subscribe to %s: %w: granted QoS 0; acknowledging after storage needs QoS 1", filter, errSubscriptionRefused)
+		}
+		return nil
+	case <-c.done:
+		return fmt.Errorf("mqtt subscribe to %s: %w", filter, c.cause())
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt subscribe to %s: no SUBACK: %w", filter, ctx.Err())
 	}
-	err := b.closeConn() // unblocks a flusher stuck in Write
-	<-b.done
+}
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return b.err
+// read reads the connection until it fails, handing each PUBLISH to s.
+func (c *conn) read(s *Subscriber) {
+	defer close(c.done)
+	deliver := func(p publish) {
+		if s.closing.Load() { // after Close: left for the next session
+			return
+		}
+		var ack Ack
+		if p.qos == 1 {
+			ack = Ack{c: c, id: p.id}
+		}
+		s.handle(Message{Topic: p.topic, Payload: p.payload, Size: p.size, Dup: p.dup, Retained: p.retain, Ack: ack})
 	}
-	return err
+	for {
+		first, body, err := c.r.next(deliver)
+		if err != nil {
+			c.fail(fmt.Errorf("mqtt read: %w", err))
+			return
+		}
+		switch first {
+		case typePingresp << 4:
+			c.pingSent.Store(0)
+		case typeSuback << 4:
+			select {
+			case c.subacks <- body:
+			default: // none asked for
+			}
+		default:
+			c.fail(fmt.Errorf("mqtt read: %w: unexpected packet type %d (flags %#x)", errMalformed, first>>4, first&0xf))
+			return
+		}
+	}
+}
+
+// keepalive sends PINGREQ once nothing was written for half of every, and
+// ends the connection when a PINGREQ goes unanswered for every.
+func (c *conn) keepalive(every time.Duration) {
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		now := int64(time.Since(c.born))
+		if sent := c.pingSent.Load(); sent != 0 {
+			if time.Duration(now-sent) >= every {
+				c.fail(fmt.Errorf("mqtt keepalive: no PINGRESP within %s", every))
+				return
+			}
+			continue
+		}
+		if time.Duration(now-c.lastWrite.Load()) >= every/2 {
+			c.pingSent.Store(max(now, 1))
+			if c.write(pingreqPacket) != nil {
+				return
+			}
+		}
+	}
+}
+
+// disconnect ends the connection gracefully: DISCONNECT, then wait (at
+// most quiesce) for the broker to close its side, which it does after
+// reading everything sent before.
+func (c *conn) disconnect(quiesce time.Duration) {
+	if c.connected.Load() && c.write(disconnectPacket) == nil {
+		c.wmu.Lock()
+		c.writeClosed = true
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		c.wmu.Unlock()
+		t := time.NewTimer(quiesce)
+		select {
+		case <-c.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.fail(net.ErrClosed)
 }

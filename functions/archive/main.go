@@ -12,7 +12,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -28,7 +27,5 @@ func main() {
 	}
 	expiry := archive.NewExpiry(store, ttl, env.Log)
 	expiry.Prepare(ctx)
-	h := archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store,
-		Measurements: postgres.NewMeasurementStore(env.DB), TTL: ttl, Log: env.Log})
-	lambdahttp.StartWithEvents(env.HTTP(h), expiry.HandleEvent)
+	lambdahttp.StartWithEvents(app.Archive(env, store, ttl), expiry.HandleEvent)
 }

@@ -5,12 +5,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/console"
-	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 )
@@ -19,8 +17,7 @@ func main() {
 	r := config.NewReader(os.Getenv)
 	log := logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", "console")
 	if err := r.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		config.Exit("console", err)
 	}
-	lambdahttp.Start(httpapi.Wrap(log, console.NewHandler(log)))
+	lambdahttp.Start(app.Console(log))
 }

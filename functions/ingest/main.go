@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
@@ -31,7 +30,7 @@ func main() {
 	// waits in the PostgreSQL outbox.
 	mc, err := mongo.Connect(mongoURL)
 	if err != nil {
-		app.Exit("ingest", err)
+		config.Exit("ingest", err)
 	}
 	payloads := mongo.NewPayloadStore(mc.Database(mongoDB))
 	ictx, cancel := context.WithTimeout(ctx, cfg.ArchiveTimeout)
@@ -40,8 +39,6 @@ func main() {
 	}
 	cancel()
 	cfg.Outbox = postgres.NewArchiveOutbox(env.DB)
-	store := postgres.NewReadingStore(env.DB)
-	devices := ingest.NewDeviceCache(store, env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
-	svc := ingest.NewService(devices, store, payloads, env.Cache(cache.Options{}), env.Log, cfg)
-	lambdahttp.StartWithEvents(app.Middleware(env.Log, nil, ingest.NewHandler(svc, env.Log)), ingest.BatchEventHandler(svc))
+	h, svc := app.Ingest(env, payloads, cfg)
+	lambdahttp.StartWithEvents(h, ingest.BatchEventHandler(svc))
 }

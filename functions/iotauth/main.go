@@ -7,17 +7,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/awsiot"
-	"github.com/tempwatch/tempwatch/shared/ingest"
-	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/config"
 )
 
 func main() {
-	env := app.MustLoad("iotauth", app.Needs{})
-	keys := ingest.NewDeviceCache(postgres.NewReadingStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
-	authority, err := awsiot.NewAuthority(keys)
+	h, err := app.IoTAuth(app.MustLoad("iotauth", app.Needs{}))
 	if err != nil {
-		app.Exit("iotauth", err)
+		config.Exit("iotauth", err)
 	}
-	lambda.Start(awsiot.NewHandler(authority, env.Log).Handle)
+	lambda.Start(h.Handle)
 }

@@ -7,24 +7,16 @@ package main
 import (
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/emqx"
-	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/postgres"
 )
 
 func main() {
 	var cfg emqx.Config
 	env := app.MustLoad("mqttauth", app.Needs{Config: func(r *config.Reader) { cfg = emqx.LoadConfig(r) }})
-	keys := ingest.NewDeviceCache(postgres.NewReadingStore(env.DB), env.Redis, ingest.DeviceCacheOptions{Prefix: env.RedisPrefix})
-	authority, err := deviceauth.New(keys, cfg.Bridge)
+	h, err := app.MQTTAuth(env, cfg)
 	if err != nil {
-		app.Exit("mqttauth", err)
+		config.Exit("mqttauth", err)
 	}
-	h, err := emqx.NewHandler(authority, cfg, env.Log, nil)
-	if err != nil {
-		app.Exit("mqttauth", err)
-	}
-	lambdahttp.Start(app.Middleware(env.Log, nil, h))
+	lambdahttp.Start(h)
 }

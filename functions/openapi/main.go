@@ -2,11 +2,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/openapi"
@@ -16,12 +15,10 @@ func main() {
 	r := config.NewReader(os.Getenv)
 	log := logging.New(os.Stderr, r.String("LOG_LEVEL", "info")).With("function", "openapi")
 	if err := r.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		config.Exit("openapi", err)
 	}
 	if _, err := openapi.JSON(); err != nil {
-		log.Error("start-up failed", "error", err)
-		os.Exit(1)
+		config.Exit("openapi", err)
 	}
-	lambdahttp.Start(httpapi.Wrap(log, openapi.NewHandler(log)))
+	lambdahttp.Start(app.OpenAPI(log))
 }

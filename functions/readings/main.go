@@ -6,11 +6,8 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/readings"
 )
 
 func main() {
@@ -19,7 +16,5 @@ func main() {
 		// Off by default: other instances' writes do not reach process memory.
 		localTTL = r.Duration("LATEST_LOCAL_TTL", 0, 0, time.Minute)
 	}})
-	store := postgres.NewReadingQueryStore(env.DB)
-	c := env.Cache(cache.Options{Store: store, LocalTTL: localTTL})
-	lambdahttp.Start(env.HTTP(readings.NewHandler(store, c, env.Log)))
+	lambdahttp.Start(app.Readings(env, localTTL))
 }

@@ -4,12 +4,8 @@ package main
 import (
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/sensors"
 )
 
 func main() {
-	env := app.MustLoad("sensors", app.Needs{JWT: true})
-	caches := sensors.NewRedisCaches(env.Redis, env.RedisPrefix, postgres.NewReadingQueryStore(env.DB))
-	lambdahttp.Start(env.HTTP(sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, env.Log)))
+	lambdahttp.Start(app.Sensors(app.MustLoad("sensors", app.Needs{JWT: true})))
 }

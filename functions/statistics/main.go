@@ -4,14 +4,9 @@ package main
 
 import (
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/lambdahttp"
-	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/statistics"
 )
 
 func main() {
-	env := app.MustLoad("statistics", app.Needs{JWT: true})
-	store := postgres.NewReadingQueryStore(env.DB)
-	lambdahttp.Start(env.HTTP(statistics.NewHandler(store, env.Cache(cache.Options{Store: store}), env.Log)))
+	lambdahttp.Start(app.Statistics(app.MustLoad("statistics", app.Needs{JWT: true})))
 }

@@ -104,6 +104,48 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
 	t.Run("broker limits", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBrokerLimits(ctx, root)) })
 	t.Run("aws iot", func(t *testing.T) { assert.Empty(t, deploycheck.CheckAWSIoT(root)) })
+	t.Run("migrate", func(t *testing.T) { assert.Empty(t, deploycheck.CheckMigrate(ctx, root)) })
+}
+
+func TestCheckMigrateFindsProblems(t *testing.T) {
+	root := repoRoot(t)
+	edit := func(file, old, new string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			mustEdit(t, filepath.Join(dir, file), func(s string) string { return strings.Replace(s, old, new, 1) })
+		}
+	}
+	tpl, compose := deploycheck.TemplateFile, deploycheck.ComposeFile
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, dir string)
+		want   []string
+	}{
+		{"no custom resource runs it", edit(tpl, "ServiceToken: !GetAtt MigrateFunction.Arn", "ServiceToken: arn:aws:lambda:us-east-1:000000000000:function:x"),
+			[]string{"want one custom resource with ServiceToken !GetAtt MigrateFunction.Arn", "found 0"}},
+		{"schema version behind the migrations", edit(tpl, "SchemaVersion: 1", "SchemaVersion: 0"),
+			[]string{"SchemaMigration: SchemaVersion is \"0\", but the latest migration is 001_baseline.sql: set it to 1"}},
+		{"a function that does not wait for it", edit(tpl, "  UsersFunction:\n    Type: AWS::Serverless::Function\n    DependsOn: SchemaMigration", "  UsersFunction:\n    Type: AWS::Serverless::Function"),
+			[]string{"UsersFunction does not DependOn SchemaMigration"}},
+		{"too short a timeout", edit(tpl, "Timeout: 900 #", "Timeout: 20 #"), []string{"MigrateFunction: Timeout 20s leaves no time"}},
+		{"run under the emulator", edit(compose, `    entrypoint: ["/var/runtime/bootstrap"]`+"\n", ""), []string{"service migrate: entrypoint must be"}},
+		{"restarted", edit(compose, `    restart: "no"`, `    restart: on-failure`), []string{`service migrate: restart "on-failure"`}},
+		{"functions do not wait for it", edit(compose, "    migrate: {condition: service_completed_successfully}", "    migrate: {condition: service_started}"),
+			[]string{"service clients reads DATABASE_URL but does not depend on migrate with condition service_completed_successfully"}},
+		{"localstack never migrates", edit(deploycheck.LocalStackDeploy, "awslocal lambda invoke --function-name migrate", "awslocal lambda get-function --function-name migrate"),
+			[]string{"does not invoke the migrate function"}},
+		{"localstack serves first", func(t *testing.T, dir string) {
+			mustEdit(t, filepath.Join(dir, deploycheck.LocalStackDeploy), func(s string) string {
+				return strings.Replace(s, "# --- database schema", "awslocal apigateway create-rest-api --name early\n# --- database schema", 1)
+			})
+		}, []string{"puts up the REST API before it invokes migrate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := MustCopyTree(t, root)
+			tt.break_(t, dir)
+			assertHasError(t, deploycheck.CheckMigrate(context.Background(), dir), tt.want...)
+		})
+	}
 }
 
 func TestCheckAWSIoTFindsProblems(t *testing.T) {

@@ -37,7 +37,7 @@ func concretePath(p string) string {
 // TestEveryTemplateRouteIsServedByItsFunction runs every function's real
 // bootstrap under devstack and sends each of its template routes: the answer
 // may be 401, 400, 404 for a missing resource, anything but the handler's own
-// "No route for" 404 (shared/httpapi.NotFound), which would mean the template
+// "No route for" 404 (shared/httpapi.Router), which would mean the template
 // promises a route the code does not serve.
 func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 	root := repoRoot(t)

@@ -1,6 +1,8 @@
-// Command devstack runs tempwatch locally without Docker: every function of
-// template.yaml as its real bootstrap behind an emulated Lambda Runtime API,
-// the Lambda Invoke API, and the API Gateway routes. See package stack.
+// Command devstack runs tempwatch locally without Docker: the template's
+// deploy steps first (functions/migrate migrates DATABASE_URL), then every
+// other function of template.yaml as its real bootstrap behind an emulated
+// Lambda Runtime API, the Lambda Invoke API, and the API Gateway routes. See
+// package stack.
 //
 // Environment passed to the functions: DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable, created if
@@ -62,8 +64,12 @@ func main() {
 		}
 		bridgeLine = "http://" + *bridgeMetrics + "/metrics (MQTT " + s.MQTTURL() + " -> ingest)"
 	}
-	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n",
-		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "))
+	var steps []string
+	for _, f := range s.DeploySteps() {
+		steps = append(steps, f.Name)
+	}
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n  Ran first:  %s\n",
+		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(steps, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
 	stopBridge() // first, so it flushes its open batch into the still-running functions

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -107,7 +106,7 @@ func TestDevicesProveWhoTheyAre(t *testing.T) {
 		fresh := tempwatch.DeviceKeyPrefix + "e2e-rotated"
 		_, err = w.db.Exec(ctx, `UPDATE sensors SET device_key_hash = $1 WHERE id = $2`, tempwatch.HashDeviceKey(fresh), w.sensors[user])
 		require.NoError(t, err)
-		forgetKey(t, w.h.RedisPrefix, old) // as the sensors function does on rotate-key
+		forgetDevice(t, w.h.RedisPrefix, w.sensors[user]) // as the sensors function does on rotate-key
 
 		c, err = w.h.ConnectDevice(user, fresh)
 		require.NoError(t, err, "the new key works at once")
@@ -130,13 +129,12 @@ func TestDevicesProveWhoTheyAre(t *testing.T) {
 	})
 }
 
-// forgetKey drops ingest.DeviceCache's Redis entry for key.
-func forgetKey(t *testing.T, prefix, key string) {
+// forgetDevice drops the Redis lookups of the sensor's device.
+func forgetDevice(t *testing.T, prefix, sensorID string) {
 	t.Helper()
-	rdb, err := redis.Open("redis://127.0.0.1:6379/0")
+	rc, err := redis.Open("redis://127.0.0.1:6379/0", redis.Options{Prefix: prefix})
 	require.NoError(t, err)
-	defer rdb.Close()
-	require.NoError(t, rdb.Del(context.Background(), prefix+"ingest:devkey:"+hexSum(key)).Err())
+	defer rc.Close()
+	redis.NewSensorCaches(rc, nil).ForgetDevices(context.Background(), sensorID)
+	assert.Empty(t, rc.Degraded(), "the forget reached Redis")
 }
-
-func hexSum(key string) string { return hex.EncodeToString(tempwatch.HashDeviceKey(key)) }

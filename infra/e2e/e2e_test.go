@@ -18,7 +18,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/e2e"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
@@ -41,8 +40,8 @@ func mustWorld(t *testing.T) *world { return mustWorldWith(t, e2e.Options{}) }
 // Logs are the world's own; MongoURL defaults to MONGODB_URL).
 func mustWorldWith(t *testing.T, o e2e.Options) *world {
 	t.Helper()
-	dbURL := pgtest.MustSchemaURL(t)
-	db, err := postgres.Open(context.Background(), dbURL) // migrates the schema
+	dbURL := pgtest.MustMigratedURL(t) // the broker opens it before devstack's migrate step runs
+	db, err := postgres.Open(context.Background(), dbURL)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	w := &world{db: db, sensors: map[string]string{}, keys: map[string]string{}, logs: &stack.LogBuffer{}}
@@ -127,13 +126,13 @@ func (w *world) assertStored(t *testing.T, rs []e2e.Reading) {
 		assert.Equal(t, r.Value, v)
 	}
 
-	rdb, err := redis.Open("redis://127.0.0.1:6379/0")
+	rc, err := redis.Open("redis://127.0.0.1:6379/0", redis.Options{Prefix: w.h.RedisPrefix})
 	require.NoError(t, err)
-	defer rdb.Close()
+	defer rc.Close()
 	// The latest reading as the readings route serves it: the function's
 	// Redis entries, falling back to PostgreSQL. (The ingest function
 	// currently invalidates the entry it just offered, so this reads through.)
-	c := cache.New(rdb, cache.Options{Prefix: w.h.RedisPrefix, Store: postgres.NewReadingQueryStore(w.db)})
+	c := redis.NewCache(rc, redis.CacheOptions{Store: postgres.NewReadingStore(w.db)})
 	for id, a := range want {
 		var n int
 		var sum, lo, hi float64

@@ -151,7 +151,7 @@ func Do(tb testing.TB, h http.Handler, p *tempwatch.Principal, method, path, bod
 	return serve(tb, h, req)
 }
 
-// DoToken is Do for a handler behind auth.Middleware: the request carries
+// DoToken is Do for a handler behind app.Middleware: the request carries
 // token as its bearer credential ("" for none).
 func DoToken(tb testing.TB, h http.Handler, token, method, path, body string) Response {
 	tb.Helper()

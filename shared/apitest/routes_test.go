@@ -15,28 +15,16 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/app"
-	"github.com/tempwatch/tempwatch/shared/archive"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/auth/session"
-	"github.com/tempwatch/tempwatch/shared/cache"
-	"github.com/tempwatch/tempwatch/shared/clients"
-	"github.com/tempwatch/tempwatch/shared/console"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/emqx"
 	"github.com/tempwatch/tempwatch/shared/ingest"
-	"github.com/tempwatch/tempwatch/shared/measurements"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
-	"github.com/tempwatch/tempwatch/shared/openapi"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
-	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
-	"github.com/tempwatch/tempwatch/shared/sensors"
-	"github.com/tempwatch/tempwatch/shared/statistics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
-	"github.com/tempwatch/tempwatch/shared/users"
 )
 
 // The callers of the tenant table, in the order of routeCase.want, then the
@@ -69,41 +57,30 @@ type fixture struct {
 func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	t.Helper()
 	env := apitest.MustEnv(t)
-	rdb, prefix := redistest.MustClient(t)
+	rc := redistest.MustAdapter(t)
 	jwt := apitest.MustJWT(t)
 	log := apitest.Discard()
-	revocations := auth.NewRedisRevocations(rdb, prefix)
-	verifier := auth.NewVerifier(jwt).WithRevocations(revocations)
-	withToken := func(h http.Handler) http.Handler { return app.Middleware(log, verifier, h) }
-	public := func(h http.Handler) http.Handler { return app.Middleware(log, nil, h) }
-	db := env.DB
-	readCache := cache.New(rdb, cache.Options{Prefix: prefix, Store: postgres.NewReadingQueryStore(db)})
-	deviceStore := postgres.NewReadingStore(db)
 	archiveStore := mongo.NewPayloadStore(mongotest.MustDatabase(t))
+	deployed := &app.Env{Log: log, DB: env.DB, Redis: rc, JWT: jwt}
 	// The ingest route's entry only sends user tokens, which are refused
 	// before a payload is archived, so no archive is configured.
-	ingestSvc := ingest.NewService(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
-		deviceStore, nil, readCache, log, ingest.Config{})
-	authority, err := deviceauth.New(ingest.NewDeviceCache(deviceStore, rdb, ingest.DeviceCacheOptions{Prefix: prefix}),
-		deviceauth.Bridge{Password: "routes-test-bridge-password-0123"})
-	require.NoError(t, err)
-	mqttAuth, err := emqx.NewHandler(authority, emqx.Config{Secret: brokerSecret, DeviceSession: time.Hour}, log, nil)
+	ingestAPI, _ := app.Ingest(deployed, nil, ingest.Config{})
+	mqttAuth, err := app.MQTTAuth(deployed, emqx.Config{Secret: brokerSecret, DeviceSession: time.Hour,
+		Bridge: deviceauth.Bridge{Password: "routes-test-bridge-password-0123"}})
 	require.NoError(t, err)
 	functions := map[string]http.Handler{
-		"AuthFunction": withToken(session.NewHandler(session.Deps{Users: postgres.NewUserStore(db), Tokens: postgres.NewRefreshTokenStore(db),
-			JWT: jwt, Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, prefix), Log: log})),
-		"UsersFunction":        withToken(users.NewHandler(postgres.NewUserStore(db), log)),
-		"ClientsFunction":      withToken(clients.NewHandler(postgres.NewClientStore(db), log)),
-		"SensorsFunction":      withToken(sensors.NewHandler(postgres.NewSensorStore(db), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(db)), log)),
-		"MeasurementsFunction": withToken(measurements.NewHandler(postgres.NewMeasurementStore(db), postgres.NewSensorStore(db), readCache, log)),
-		"ReadingsFunction":     withToken(readings.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
-		"StatisticsFunction":   withToken(statistics.NewHandler(postgres.NewReadingQueryStore(db), readCache, log)),
-		"IngestFunction":       public(ingest.NewHandler(ingestSvc, log)),
-		"ArchiveFunction": withToken(archive.NewHandler(archive.Deps{DeadLetters: archiveStore, Payloads: archiveStore,
-			Measurements: postgres.NewMeasurementStore(db), TTL: tempwatch.DefaultDeadLetterTTL, Log: log})),
-		"OpenAPIFunction":  public(openapi.NewHandler(log)),
-		"ConsoleFunction":  public(console.NewHandler(log)),
-		"MqttAuthFunction": public(mqttAuth),
+		"AuthFunction":         app.Auth(deployed),
+		"UsersFunction":        app.Users(deployed),
+		"ClientsFunction":      app.Clients(deployed),
+		"SensorsFunction":      app.Sensors(deployed),
+		"MeasurementsFunction": app.Measurements(deployed),
+		"ReadingsFunction":     app.Readings(deployed, 0),
+		"StatisticsFunction":   app.Statistics(deployed),
+		"IngestFunction":       ingestAPI,
+		"ArchiveFunction":      app.Archive(deployed, archiveStore, tempwatch.DefaultDeadLetterTTL),
+		"OpenAPIFunction":      app.OpenAPI(log),
+		"ConsoleFunction":      app.Console(log),
+		"MqttAuthFunction":     mqttAuth,
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {

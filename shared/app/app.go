@@ -6,17 +6,14 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	goredis "github.com/redis/go-redis/v9"
 	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/logging"
@@ -39,11 +36,12 @@ type Needs struct {
 
 // Env is what Load opened.
 type Env struct {
-	Log         *slog.Logger
-	DB          *pgxpool.Pool
-	Redis       *goredis.Client
-	RedisPrefix string
-	JWT         auth.JWTConfig
+	Log *slog.Logger
+	DB  *pgxpool.Pool
+	// Redis is the Redis adapter's client, on REDIS_PREFIX, reporting its
+	// failures to Log.
+	Redis *redis.Client
+	JWT   auth.JWTConfig
 	// Mongo is the archive's database, when Needs.Mongo asked for it.
 	Mongo *gomongo.Database
 }
@@ -56,9 +54,9 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
+	redisPrefix := r.String("REDIS_PREFIX", redis.DefaultPrefix)
 	e := &Env{
-		RedisPrefix: r.String("REDIS_PREFIX", "tw:"),
-		Log:         logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
+		Log: logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
 	}
 	if needs.JWT {
 		e.JWT = auth.LoadJWTConfig(r)
@@ -74,7 +72,7 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	rdb, err := redis.Open(redisURL)
+	rdb, err := redis.Open(redisURL, redis.Options{Prefix: redisPrefix, Log: e.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -98,21 +96,15 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 func MustLoad(name string, needs Needs) *Env {
 	e, err := Load(context.Background(), name, os.Getenv, needs)
 	if err != nil {
-		Exit(name, err)
+		config.Exit(name, err)
 	}
 	return e
-}
-
-// Exit reports a start-up failure and ends the process.
-func Exit(name string, err error) {
-	fmt.Fprintf(os.Stderr, "%s: start-up failed: %v\n", name, err)
-	os.Exit(1)
 }
 
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
 // check (revocations kept in Redis).
 func (e *Env) HTTP(h http.Handler) http.Handler {
-	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(auth.NewRedisRevocations(e.Redis, e.RedisPrefix)), h)
+	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(redis.NewRevocations(e.Redis)), h)
 }
 
 // Middleware is the one middleware stack of every HTTP function, applied
@@ -124,11 +116,4 @@ func Middleware(log *slog.Logger, v *auth.Verifier, h http.Handler) http.Handler
 		h = auth.Authenticated(v, log, h)
 	}
 	return httpapi.Wrap(log, h)
-}
-
-// Cache returns the Redis read cache, falling back to PostgreSQL for reads.
-func (e *Env) Cache(opt cache.Options) *cache.Cache {
-	opt.Prefix = e.RedisPrefix
-	opt.Log = e.Log
-	return cache.New(e.Redis, opt)
 }

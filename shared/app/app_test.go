@@ -16,6 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
+	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
@@ -30,10 +31,31 @@ func TestLoadNamesEveryProblem(t *testing.T) {
 	}
 }
 
+// A function started on a database the migrate step has not reached fails
+// start-up naming both schema versions and how to migrate, and changes
+// nothing.
+func TestLoadRefusesAnUnmigratedSchema(t *testing.T) {
+	t.Parallel()
+	url := pgtest.MustSchemaURL(t)
+	_, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
+		"DATABASE_URL": url, "REDIS_URL": redistest.URL(),
+	}), app.Needs{})
+	require.ErrorIs(t, err, postgres.ErrSchemaBehind)
+	for _, part := range []string{"version 0 (no migrations applied)", "this build needs version", "make migrate"} {
+		assert.Contains(t, err.Error(), part)
+	}
+	db, err := postgres.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer db.Close()
+	var table *string
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT to_regclass('schema_migrations')::text`).Scan(&table))
+	assert.Nil(t, table, "start-up ran no DDL")
+}
+
 func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	t.Parallel()
 	env, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
-		"DATABASE_URL": pgtest.MustSchemaURL(t),
+		"DATABASE_URL": pgtest.MustMigratedURL(t),
 		"REDIS_URL":    redistest.URL(),
 		"JWT_KEYS":     auth.NewKey("k1"),
 	}), app.Needs{JWT: true})
@@ -42,7 +64,7 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	var n int
 	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n))
 	assert.Positive(t, n, "Load applies the migrations")
-	require.NoError(t, env.Redis.Ping(context.Background()).Err())
+	require.NoError(t, env.Redis.Ping(context.Background()))
 
 	reached := false
 	rt := httpapi.NewRouter(env.Log)
@@ -65,7 +87,7 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 
 func TestLoadOpensMongoOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(t), "REDIS_URL": redistest.URL(),
+	env := map[string]string{"DATABASE_URL": pgtest.MustMigratedURL(t), "REDIS_URL": redistest.URL(),
 		"MONGODB_URL": mongotest.URL(t), "MONGODB_DATABASE": "app_test"}
 	e, err := app.Load(context.Background(), "fn", config.MapEnv(env), app.Needs{})
 	require.NoError(t, err)

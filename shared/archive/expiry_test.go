@@ -32,7 +32,7 @@ func TestDeadLettersExpire(t *testing.T) {
 	const shortTTL = time.Second
 	expiry := archive.NewExpiry(store, shortTTL, apitest.Discard())
 	expiry.Prepare(ctx)
-	h := archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store, Measurements: postgres.NewMeasurementStore(env.DB),
+	h := archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store, Measurements: postgres.NewReadingStore(env.DB),
 		TTL: shortTTL, Log: apitest.Discard()})
 
 	received := time.Now()

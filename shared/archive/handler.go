@@ -17,9 +17,9 @@ import (
 )
 
 // MeasurementFinder finds a stored reading with its client;
-// tempwatch.MeasurementService is one.
+// tempwatch.ReadingService is one.
 type MeasurementFinder interface {
-	FindMeasurementByID(ctx context.Context, id string) (*tempwatch.Measurement, error)
+	FindReadingByID(ctx context.Context, id string) (*tempwatch.Reading, error)
 }
 
 // Deps is what the handler reads from.
@@ -40,9 +40,7 @@ type Handler struct {
 	Deps
 }
 
-// NewHandler returns the handler of the archive's routes. It expects the
-// caller's Principal in the request context (auth.Middleware); without one it
-// answers 401.
+// NewHandler returns the archive's routes.
 func NewHandler(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -213,7 +211,7 @@ func (h *Handler) handleGetRawPayload(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	m, err := h.Measurements.FindMeasurementByID(r.Context(), r.PathValue("id"))
+	m, err := h.Measurements.FindReadingByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, store.EnsureIndexes(context.Background()))
 	fx := &fixture{env: env, store: store, now: time.Now().UTC().Truncate(time.Second)}
 	fx.h = archive.NewHandler(archive.Deps{DeadLetters: store, Payloads: store,
-		Measurements: postgres.NewMeasurementStore(env.DB), TTL: ttl, Log: apitest.Discard(),
+		Measurements: postgres.NewReadingStore(env.DB), TTL: ttl, Log: apitest.Discard(),
 		Now: func() time.Time { return fx.now }})
 	return fx
 }
@@ -54,7 +54,7 @@ func (fx *fixture) deadLetter(t *testing.T, client, sensor string, ago time.Dura
 		Topic: "tempwatch/x/sensors/d/readings", Source: "mqtt", ReceivedAt: fx.now.Add(-ago), Raw: []byte(raw)}
 	require.NoError(t, fx.store.InsertDeadLetters(ctx, []tempwatch.DeadLetter{d}))
 	got, err := fx.store.FindDeadLetters(ctx, tempwatch.DeadLetterFilter{AllClients: true,
-		From: &d.ReceivedAt, To: new(d.ReceivedAt.Add(time.Millisecond)), Page: tempwatch.PageRequest{Limit: 100}})
+		From: d.ReceivedAt, To: d.ReceivedAt.Add(time.Millisecond), Page: tempwatch.PageRequest{Limit: 100}})
 	require.NoError(t, err)
 	for _, g := range got {
 		if g.MessageID == d.MessageID {

@@ -50,7 +50,7 @@ func (aw archiveWorld) deps(log *slog.Logger) archive.Deps {
 		dl.MessageID, dl.Reason, dl.Topic, dl.Source, dl.Raw, dl.Size = id, "payload is not JSON", "tempwatch/a/sensors/d/readings", "mqtt", []byte("{"), 1
 		letters[id] = tempwatch.StoredDeadLetter{ID: id, DeadLetter: dl, Head: dl.Raw}
 	}
-	m := &tempwatch.Measurement{ID: 42, SensorID: "6f1c1c55-0d4b-4a57-9b0e-4a3c1c6a9d10", ClientID: aw.tn.ClientA, Value: 21.5, MeasuredAt: aw.now.Add(-time.Hour), CreatedAt: aw.now}
+	m := &tempwatch.Reading{ID: 42, SensorID: "6f1c1c55-0d4b-4a57-9b0e-4a3c1c6a9d10", ClientID: aw.tn.ClientA, Value: 21.5, MeasuredAt: aw.now.Add(-time.Hour), CreatedAt: aw.now}
 	return archive.Deps{
 		DeadLetters: &mock.DeadLetterReader{
 			FindDeadLettersFn: func(_ context.Context, f tempwatch.DeadLetterFilter) ([]tempwatch.StoredDeadLetter, error) {
@@ -73,7 +73,7 @@ func (aw archiveWorld) deps(log *slog.Logger) archive.Deps {
 			return tempwatch.RawPayload{SensorID: sensorID, MeasuredAt: at, Topic: "tempwatch/a/sensors/d/readings", Source: "mqtt",
 				ReceivedAt: at, Raw: []byte(`{"value":21.5}`)}, nil
 		}},
-		Measurements: &mock.MeasurementService{FindMeasurementByIDFn: func(_ context.Context, id string) (*tempwatch.Measurement, error) {
+		Measurements: &mock.ReadingService{FindReadingByIDFn: func(_ context.Context, id string) (*tempwatch.Reading, error) {
 			if id != "42" {
 				return nil, tempwatch.NotFound("Measurement")
 			}
@@ -173,7 +173,7 @@ func TestArchiveStoreFailuresFast(t *testing.T) {
 	t.Run("measurement", func(t *testing.T) {
 		apitest.CheckStoreFailures(t, aw.tn.ViewerA, "GET", "/measurements/42/raw", "", func(log *slog.Logger, err error) http.Handler {
 			d := aw.deps(log)
-			d.Measurements.(*mock.MeasurementService).FindMeasurementByIDFn = func(context.Context, string) (*tempwatch.Measurement, error) {
+			d.Measurements.(*mock.ReadingService).FindReadingByIDFn = func(context.Context, string) (*tempwatch.Reading, error) {
 				return nil, err
 			}
 			return archive.NewHandler(d)

@@ -1,3 +1,6 @@
+// Package auth issues and verifies access tokens (JWT), hashes and checks
+// passwords, and puts the caller of each request into its context
+// (Authenticated); who may do what is the domain's policy (tempwatch).
 package auth
 
 import (

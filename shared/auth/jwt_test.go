@@ -22,6 +22,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
@@ -169,9 +170,8 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 func TestMiddlewareRevocation(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := redistest.MustClient(t)
 	cfg := testConfig(t)
-	rl := auth.NewRedisRevocations(rdb, prefix)
+	rl := redis.NewRevocations(redistest.MustAdapter(t))
 	v := auth.NewVerifier(cfg).WithRevocations(rl)
 	h := guarded(v, func(w http.ResponseWriter, r *http.Request) error {
 		p, ok := tempwatch.PrincipalFrom(r.Context())

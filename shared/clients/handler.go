@@ -20,8 +20,7 @@ type Handler struct {
 	log *slog.Logger
 }
 
-// NewHandler returns the /clients handler over svc. It expects
-// auth.Middleware in front of it (a request without a Principal is 401).
+// NewHandler returns the /clients routes over svc.
 func NewHandler(svc tempwatch.ClientService, log *slog.Logger) http.Handler {
 	h := &Handler{svc: svc, log: log}
 	rt := httpapi.NewRouter(log)

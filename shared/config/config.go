@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -163,4 +164,12 @@ func (r *Reader) OneOf(name, def string, allowed ...string) string {
 	}
 	r.fail(name, "= %q is not one of %v", v, allowed)
 	return def
+}
+
+// Exit is how every program reports a start-up failure: one line on stderr,
+// "<program>: start-up failed: <err>" (as Lambda shows an init error), then
+// exit status 1.
+func Exit(program string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: start-up failed: %v\n", program, err)
+	os.Exit(1)
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,16 +15,17 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 )
 
 // brokerAPI is one mqttauth function instance: its own in-process device
 // cache over the shared PostgreSQL and Redis.
-func brokerAPI(t *testing.T, env *apitest.Env, rdb *goredis.Client, opt ingest.DeviceCacheOptions) *fixture {
+func brokerAPI(t *testing.T, env *apitest.Env, rc *redis.Client, opt ingest.DeviceCacheOptions) *fixture {
 	t.Helper()
-	store := postgres.NewReadingStore(env.DB)
-	auth, err := deviceauth.New(ingest.NewDeviceCache(store, rdb, opt), deviceauth.Bridge{Password: bridgePass})
+	store := redis.NewDeviceStore(rc, postgres.NewDeviceStore(env.DB))
+	auth, err := deviceauth.New(ingest.NewDeviceCache(store, opt), deviceauth.Bridge{Password: bridgePass})
 	require.NoError(t, err)
 	h, err := emqx.NewHandler(auth, emqx.Config{Secret: secret, DeviceSession: time.Hour}, apitest.Discard(), nil)
 	require.NoError(t, err)
@@ -40,12 +40,12 @@ func brokerAPI(t *testing.T, env *apitest.Env, rdb *goredis.Client, opt ingest.D
 func TestRealKeysThroughTheDeviceCache(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
-	rdb, prefix := redistest.MustClient(t)
-	sensorsAPI := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
+	rc := redistest.MustAdapter(t)
+	sensorsAPI := sensors.NewHandler(postgres.NewSensorStore(env.DB), redis.NewSensorCaches(rc, postgres.NewReadingStore(env.DB)), apitest.Discard())
 
 	const localTTL = 300 * time.Millisecond
-	opt := ingest.DeviceCacheOptions{Prefix: prefix, LocalTTL: localTTL}
-	warm := brokerAPI(t, env, rdb, opt)
+	opt := ingest.DeviceCacheOptions{LocalTTL: localTTL}
+	warm := brokerAPI(t, env, rc, opt)
 
 	resp := apitest.Do(t, sensorsAPI, &env.AdminA, "POST", "/sensors", `{"device_id":"fridge-1","name":"Fridge 1"}`)
 	require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
@@ -82,7 +82,7 @@ func TestRealKeysThroughTheDeviceCache(t *testing.T) {
 	// Another instance (a cold function, or a broker retrying elsewhere):
 	// rotate-key dropped the Redis entry, so the old key is asked of
 	// PostgreSQL and refused at once; the new one works at once.
-	cold := brokerAPI(t, env, rdb, opt)
+	cold := brokerAPI(t, env, rc, opt)
 	assert.Equal(t, "deny", connect(cold, created.DeviceKey).Result, "the old key on an instance without it cached")
 	assert.Equal(t, "allow", connect(cold, rotated.DeviceKey).Result, "the new key")
 	assert.Equal(t, "allow", connect(warm, rotated.DeviceKey).Result, "the new key on the instance that cached the old")
@@ -97,7 +97,7 @@ func TestRealKeysThroughTheDeviceCache(t *testing.T) {
 	resp = apitest.Do(t, sensorsAPI, &env.AdminA, "DELETE", "/sensors/"+created.ID, "")
 	require.Equal(t, http.StatusNoContent, resp.Status, string(resp.Body))
 	deletedAt := time.Now()
-	assert.Equal(t, "deny", connect(brokerAPI(t, env, rdb, opt), rotated.DeviceKey).Result, "a deleted sensor's key on a fresh instance")
+	assert.Equal(t, "deny", connect(brokerAPI(t, env, rc, opt), rotated.DeviceKey).Result, "a deleted sensor's key on a fresh instance")
 	require.Eventually(t, func() bool { return connect(cold, rotated.DeviceKey).Result == "deny" },
 		localTTL+5*time.Second, 20*time.Millisecond, "the deleted sensor's key is still accepted")
 	t.Logf("the deleted sensor's key was refused %v after the delete (local TTL %v)", time.Since(deletedAt).Round(time.Millisecond), localTTL)

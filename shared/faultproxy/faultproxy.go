@@ -107,10 +107,22 @@ func (p *Proxy) accept() {
 				return
 			}
 			defer p.untrack(client, server)
+			// Each direction ends on its own: a side that closes its
+			// writing half (a graceful MQTT DISCONNECT) still reads what
+			// the other sends, as it would without the proxy.
 			done := make(chan struct{}, 2)
-			go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
-			go func() { _, _ = io.Copy(client, server); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(server, client); closeWrite(server); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(client, server); closeWrite(client); done <- struct{}{} }()
+			<-done
 			<-done
 		}()
 	}
+}
+
+// closeWrite passes an end of stream on, or closes c where it cannot.
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		return
+	}
+	_ = c.Close()
 }

@@ -90,23 +90,22 @@ func NewPage[T any](items []T, limit int, cursorOf func(T) tempwatch.Cursor) Pag
 }
 
 // ParseTimeRange reads the optional RFC 3339 from and to bounds of a list
-// query, adding to v what is wrong with them (unparsable, or to not after
-// from).
-func ParseTimeRange(q url.Values, v tempwatch.Validation) (from, to *time.Time) {
-	parse := func(name string) *time.Time {
+// query (zero when absent), adding to v what is wrong with them
+// (unparsable, or to not after from).
+func ParseTimeRange(q url.Values, v tempwatch.Validation) (from, to time.Time) {
+	parse := func(name string) time.Time {
 		s := q.Get(name)
 		if s == "" {
-			return nil
+			return time.Time{}
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			v.Add(name, "must be an RFC 3339 time such as 2026-01-31T23:00:00Z")
-			return nil
 		}
-		return &t
+		return t
 	}
 	from, to = parse("from"), parse("to")
-	if from != nil && to != nil && !from.Before(*to) {
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		v.Add("to", "must be after from")
 	}
 	return from, to

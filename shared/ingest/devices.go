@@ -3,37 +3,38 @@ package ingest
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // DeviceCacheOptions configures a DeviceCache. Zero values take the defaults.
 type DeviceCacheOptions struct {
-	Prefix   string        // Redis key prefix, default "tw:"
 	Size     int           // in-process entries, default 10,000
 	LocalTTL time.Duration // in-process lifetime, default 30 s
-	RedisTTL time.Duration // Redis lifetime, default 5 min
-	Timeout  time.Duration // per Redis call, default 200 ms
 }
 
-// DeviceCache resolves devices through an in-process LRU, then Redis, then
-// PostgreSQL — one query for all of a batch's unknown devices. Unknown
-// devices are not cached, so a sensor created a moment ago is found at once
-// (unknown keys are: a new sensor's key is new too).
+// SharedDevices is what a DeviceCache asks for the devices its process does
+// not hold: a device store whose lookups every process shares and that can
+// drop them (redis.DeviceStore over PostgreSQL).
+type SharedDevices interface {
+	tempwatch.DeviceStore
+	// ForgetDevices drops the shared lookups of the sensors' devices.
+	ForgetDevices(ctx context.Context, sensorIDs ...string)
+}
+
+// DeviceCache resolves devices through an in-process LRU, then the shared
+// store (Redis, then PostgreSQL) — one lookup for all of a batch's unknown
+// devices. Unknown devices are not cached, so a sensor created a moment ago
+// is found at once (unknown keys are: a new sensor's key is new too).
 //
-// Redis keys (under Prefix): ingest:device:<slug>/<device-id> and
-// ingest:devkey:<hex SHA-256 of the device key>, each the device as JSON.
-// A writer that changes a sensor's range, unit or key, or deletes it, may
-// DEL them; otherwise they expire after RedisTTL (and the in-process copy
-// after LocalTTL), which bounds how long an old key still authenticates.
+// A writer that changes a sensor's range, unit or key, or deletes it, drops
+// the shared entries (redis.SensorCaches.ForgetDevices); the in-process copy
+// lives LocalTTL, which bounds how long an old key still authenticates.
 type DeviceCache struct {
-	store tempwatch.DeviceStore
-	rdb   *goredis.Client
+	store SharedDevices
 	opt   DeviceCacheOptions
 	local *expirable.LRU[string, tempwatch.Device]
 	// clients maps slugs to client ids, for the dead letters of messages
@@ -47,34 +48,26 @@ type DeviceCache struct {
 	unknownKeys *expirable.LRU[string, struct{}]
 }
 
-// NewDeviceCache returns a cache over store; rdb may be nil (no Redis).
-func NewDeviceCache(store tempwatch.DeviceStore, rdb *goredis.Client, opt DeviceCacheOptions) *DeviceCache {
-	if opt.Prefix == "" {
-		opt.Prefix = "tw:"
-	}
+// NewDeviceCache returns a cache over store.
+func NewDeviceCache(store SharedDevices, opt DeviceCacheOptions) *DeviceCache {
 	if opt.Size <= 0 {
 		opt.Size = 10_000
 	}
 	if opt.LocalTTL <= 0 {
 		opt.LocalTTL = 30 * time.Second
 	}
-	if opt.RedisTTL <= 0 {
-		opt.RedisTTL = 5 * time.Minute
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = 200 * time.Millisecond
-	}
-	return &DeviceCache{store: store, rdb: rdb, opt: opt,
+	return &DeviceCache{store: store, opt: opt,
 		local:       expirable.NewLRU[string, tempwatch.Device](opt.Size, nil, opt.LocalTTL),
 		clients:     expirable.NewLRU[string, string](1000, nil, opt.LocalTTL),
 		unknownKeys: expirable.NewLRU[string, struct{}](opt.Size, nil, opt.LocalTTL)}
 }
 
+// The keys of the in-process LRU.
 func refKey(r tempwatch.DeviceRef) string { return "device:" + r.String() }
 func hashKey(hash []byte) string          { return "devkey:" + hex.EncodeToString(hash) }
 
 // Resolve returns the known devices among refs; unknown ones are absent.
-// Only a PostgreSQL failure is an error; Redis failures fall through to it.
+// Only a store failure is an error.
 func (c *DeviceCache) Resolve(ctx context.Context, refs []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
 	out := make(map[tempwatch.DeviceRef]tempwatch.Device, len(refs))
 	var missing []tempwatch.DeviceRef
@@ -93,34 +86,14 @@ func (c *DeviceCache) Resolve(ctx context.Context, refs []tempwatch.DeviceRef) (
 	if len(missing) == 0 {
 		return out, nil
 	}
-	keys := make([]string, len(missing))
-	for i, r := range missing {
-		keys[i] = refKey(r)
-	}
-	found := c.fromRedis(ctx, keys)
-	var query []tempwatch.DeviceRef
-	for i, r := range missing {
-		if d, ok := found[keys[i]]; ok {
-			out[r] = d
-			c.local.Add(keys[i], d)
-		} else {
-			query = append(query, r)
-		}
-	}
-	if len(query) == 0 {
-		return out, nil
-	}
-	fromDB, err := c.store.DevicesByRef(ctx, query)
+	found, err := c.store.DevicesByRef(ctx, missing)
 	if err != nil {
 		return nil, err
 	}
-	fill := make(map[string]tempwatch.Device, len(fromDB))
-	for r, d := range fromDB {
+	for r, d := range found {
 		out[r] = d
 		c.local.Add(refKey(r), d)
-		fill[refKey(r)] = d
 	}
-	c.toRedis(ctx, fill)
 	return out, nil
 }
 
@@ -166,10 +139,6 @@ func (c *DeviceCache) ByKey(ctx context.Context, key string) (tempwatch.Device, 
 	if c.unknownKeys.Contains(k) {
 		return tempwatch.Device{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Unknown device key.")
 	}
-	if d, ok := c.fromRedis(ctx, []string{k})[k]; ok {
-		c.local.Add(k, d)
-		return d, nil
-	}
 	d, err := c.store.DeviceByKeyHash(ctx, sum)
 	if err != nil {
 		if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
@@ -178,64 +147,16 @@ func (c *DeviceCache) ByKey(ctx context.Context, key string) (tempwatch.Device, 
 		return d, err
 	}
 	c.local.Add(k, d)
-	c.toRedis(ctx, map[string]tempwatch.Device{k: d})
 	return d, nil
 }
 
-// Forget drops refs from both cache levels, after PostgreSQL said one of
-// them no longer exists.
-func (c *DeviceCache) Forget(ctx context.Context, refs []tempwatch.DeviceRef) {
-	keys := make([]string, 0, len(refs))
-	for _, r := range refs {
-		c.local.Remove(refKey(r))
-		keys = append(keys, c.opt.Prefix+"ingest:"+refKey(r))
+// Forget drops devices from the process and the shared store, after
+// PostgreSQL said one of them no longer exists.
+func (c *DeviceCache) Forget(ctx context.Context, devices []tempwatch.Device) {
+	ids := make([]string, 0, len(devices))
+	for _, d := range devices {
+		c.local.Remove(refKey(d.Ref()))
+		ids = append(ids, d.SensorID)
 	}
-	if c.rdb == nil || len(keys) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
-	c.rdb.Del(ctx, keys...)
-}
-
-func (c *DeviceCache) fromRedis(ctx context.Context, keys []string) map[string]tempwatch.Device {
-	out := map[string]tempwatch.Device{}
-	if c.rdb == nil {
-		return out
-	}
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = c.opt.Prefix + "ingest:" + k
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
-	vals, err := c.rdb.MGet(ctx, full...).Result()
-	if err != nil {
-		return out
-	}
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			continue
-		}
-		var d tempwatch.Device
-		if json.Unmarshal([]byte(s), &d) == nil && d.SensorID != "" {
-			out[keys[i]] = d
-		}
-	}
-	return out
-}
-
-func (c *DeviceCache) toRedis(ctx context.Context, devices map[string]tempwatch.Device) {
-	if c.rdb == nil || len(devices) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
-	pipe := c.rdb.Pipeline()
-	for k, d := range devices {
-		b, _ := json.Marshal(d)
-		pipe.Set(ctx, c.opt.Prefix+"ingest:"+k, b, c.opt.RedisTTL)
-	}
-	_, _ = pipe.Exec(ctx)
+	c.store.ForgetDevices(ctx, ids...)
 }

@@ -2,8 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +10,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -52,9 +51,9 @@ func TestDeviceCache(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	store := &countingStore{next: postgres.NewReadingStore(e.db)}
-	opt := ingest.DeviceCacheOptions{Prefix: e.prefix}
-	c := ingest.NewDeviceCache(store, e.rdb, opt)
+	store := &countingStore{next: postgres.NewDeviceStore(e.db)}
+	opt := ingest.DeviceCacheOptions{}
+	c := ingest.NewDeviceCache(redis.NewDeviceStore(e.rc, store), opt)
 
 	var refs []tempwatch.DeviceRef
 	for range 100 {
@@ -79,7 +78,7 @@ func TestDeviceCache(t *testing.T) {
 	// Another process (empty local cache) finds them in Redis, with
 	// PostgreSQL down.
 	down := &countingStore{failAll: true}
-	other := ingest.NewDeviceCache(down, e.rdb, opt)
+	other := ingest.NewDeviceCache(redis.NewDeviceStore(e.rc, down), opt)
 	got, err = other.Resolve(ctx, refs[:3])
 	require.NoError(t, err)
 	assert.Len(t, got, 3)
@@ -102,17 +101,18 @@ func TestDeviceCache(t *testing.T) {
 	_, err = c.ByKey(ctx, "wrong")
 	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err))
 	assert.Equal(t, asked, store.byHash, "a wrong key asked again costs no query (a device's reconnect loop)")
-	// Redis keeps the hash of the key, never the key itself.
-	sum := sha256.Sum256([]byte(e.acme1Key))
+	// Redis never holds the key itself (it holds its hash: shared/redis).
 	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
 	require.NoError(t, err)
+	require.NotEmpty(t, keys)
 	for _, k := range keys {
 		assert.NotContains(t, k, e.acme1Key)
+		v, _ := e.rdb.Dump(ctx, k).Result()
+		assert.NotContains(t, v, e.acme1Key)
 	}
-	assert.Contains(t, keys, e.prefix+"ingest:devkey:"+hex.EncodeToString(sum[:]))
 
 	// Forget drops both levels: the next lookup asks PostgreSQL again.
-	c.Forget(ctx, refs[:1])
+	c.Forget(ctx, []tempwatch.Device{got[refs[0]]})
 	_, err = c.Resolve(ctx, refs[:1])
 	require.NoError(t, err)
 	assert.Len(t, store.byRef, 2)
@@ -133,8 +133,8 @@ func TestDeviceCacheClientIDs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	store := &countingStore{next: postgres.NewReadingStore(e.db)}
-	c := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
+	store := &countingStore{next: postgres.NewDeviceStore(e.db)}
+	c := ingest.NewDeviceCache(redis.NewDeviceStore(e.rc, store), ingest.DeviceCacheOptions{})
 	var acme, globex string
 	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM clients WHERE slug = 'acme'`).Scan(&acme))
 	require.NoError(t, e.db.QueryRow(ctx, `SELECT id FROM clients WHERE slug = 'globex'`).Scan(&globex))

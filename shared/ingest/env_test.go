@@ -15,12 +15,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -30,8 +30,9 @@ import (
 // reporting °F) and globex (its own dev-1).
 type testEnv struct {
 	db       *pgxpool.Pool
-	rdb      *goredis.Client
+	rdb      *goredis.Client // rc's connection, to look at its keys
 	prefix   string
+	rc       *redis.Client
 	mdb      *mongodrv.Database
 	now      time.Time
 	acme1    string // sensor ids
@@ -45,6 +46,7 @@ func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{db: pgtest.MustDB(t), mdb: mongotest.MustDatabase(t), now: time.Now().UTC().Truncate(time.Millisecond)}
 	e.rdb, e.prefix = redistest.MustClient(t)
+	e.rc = redis.New(e.rdb, redis.Options{Prefix: e.prefix})
 	acme := pgtest.MustClient(t, e.db, "acme", "")
 	globex := pgtest.MustClient(t, e.db, "globex", "Asia/Kolkata")
 	e.acme1Key = "key-acme-1"
@@ -75,16 +77,15 @@ func (e *testEnv) serviceWith(cfg ingest.Config, db *pgxpool.Pool, archive tempw
 		archive = mongo.NewPayloadStore(e.mdb)
 	}
 	if latest == nil {
-		latest = cache.New(e.rdb, cache.Options{Prefix: e.prefix})
+		latest = redis.NewCache(e.rc, redis.CacheOptions{})
 	}
-	store := postgres.NewReadingStore(db)
-	devices := ingest.NewDeviceCache(store, e.rdb, ingest.DeviceCacheOptions{Prefix: e.prefix})
+	devices := ingest.NewDeviceCache(redis.NewDeviceStore(e.rc, postgres.NewDeviceStore(db)), ingest.DeviceCacheOptions{})
 	cfg.Now = func() time.Time { return e.now }
 	log := e.log
 	if log == nil {
 		log = quietLog()
 	}
-	return ingest.NewService(devices, store, archive, latest, log, cfg)
+	return ingest.NewService(devices, postgres.NewReadingStore(db), archive, latest, log, cfg)
 }
 
 func (e *testEnv) count(t testing.TB, sql string, args ...any) int {
@@ -143,16 +144,14 @@ type fakeLatest struct {
 	invalidated []string
 }
 
-func (f *fakeLatest) OfferLatest(_ context.Context, rs ...tempwatch.Reading) error {
+func (f *fakeLatest) OfferLatest(_ context.Context, rs ...tempwatch.Reading) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.offered = append(f.offered, rs...)
-	return nil
 }
 
-func (f *fakeLatest) InvalidateAggregates(_ context.Context, ids ...string) error {
+func (f *fakeLatest) InvalidateAggregates(_ context.Context, ids ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invalidated = append(f.invalidated, ids...)
-	return nil
 }

@@ -28,10 +28,12 @@ const (
 	SourceHTTP = "http"
 )
 
-// LatestCache is the part of the read cache ingest feeds (shared/cache.Cache).
+// LatestCache is the part of the read cache ingest feeds (redis.Cache). It
+// never fails the batch: the readings are committed, a failure is reported
+// where it happens, and the entries expire.
 type LatestCache interface {
-	OfferLatest(ctx context.Context, rs ...tempwatch.Reading) error
-	InvalidateAggregates(ctx context.Context, sensorIDs ...string) error
+	OfferLatest(ctx context.Context, rs ...tempwatch.Reading)
+	InvalidateAggregates(ctx context.Context, sensorIDs ...string)
 }
 
 // Config holds the validation window and how the archive is written. Zero
@@ -106,7 +108,7 @@ type item struct {
 	clientID string // the client the message names, when known (dead letters are listed by it)
 	device   tempwatch.Device
 	payload  tempwatch.Payload
-	reading  tempwatch.NewReading
+	reading  tempwatch.Reading
 
 	status    string
 	reason    string
@@ -218,7 +220,7 @@ func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.
 			if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
 				// A cached sensor was deleted: drop the batch's devices from
 				// the cache so the retry resolves them afresh.
-				s.devices.Forget(ctx, refsOf(written))
+				s.devices.Forget(ctx, devicesOf(written))
 			}
 			s.failPending(items)
 		} else {
@@ -332,7 +334,7 @@ func (s *Service) validate(it *item, now time.Time) {
 		it.reject(fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
 		return
 	}
-	it.reading = tempwatch.NewReading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
+	it.reading = tempwatch.Reading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}
 	if it.payload.HasSeq {
 		seq := it.payload.Seq
 		it.reading.Seq = &seq
@@ -341,13 +343,13 @@ func (s *Service) validate(it *item, now time.Time) {
 
 // dedup returns the readings to write, unique by natural key, and the items
 // they came from (same index); later repeats in the batch point at the first.
-func (s *Service) dedup(items []*item) ([]tempwatch.NewReading, []*item) {
+func (s *Service) dedup(items []*item) ([]tempwatch.Reading, []*item) {
 	type key struct {
 		sensor string
 		at     int64
 	}
 	first := make(map[key]*item, len(items))
-	batch := make([]tempwatch.NewReading, 0, len(items))
+	batch := make([]tempwatch.Reading, 0, len(items))
 	written := make([]*item, 0, len(items))
 	for _, it := range items {
 		if it.status != "" {
@@ -429,8 +431,7 @@ func (r archiveResult) apply(items []*item) {
 }
 
 // feedCache offers each sensor's newest inserted reading to the latest cache
-// and invalidates the sensors' aggregates. The data is committed: failures
-// are logged, the entries expire.
+// and invalidates the sensors' aggregates.
 func (s *Service) feedCache(ctx context.Context, items []*item) {
 	if s.latest == nil {
 		return
@@ -456,22 +457,18 @@ func (s *Service) feedCache(ctx context.Context, items []*item) {
 		offers = append(offers, tempwatch.Reading{ID: it.readingID, SensorID: id, Value: it.reading.Value,
 			MeasuredAt: it.reading.MeasuredAt, CreatedAt: it.createdAt, Seq: it.reading.Seq})
 	}
-	if err := s.latest.OfferLatest(ctx, offers...); err != nil {
-		s.log.WarnContext(ctx, "offer latest readings", "error", err, "sensors", len(ids))
-	}
-	if err := s.latest.InvalidateAggregates(ctx, ids...); err != nil {
-		s.log.WarnContext(ctx, "invalidate sensor aggregates", "error", err, "sensors", len(ids))
-	}
+	s.latest.OfferLatest(ctx, offers...)
+	s.latest.InvalidateAggregates(ctx, ids...)
 }
 
-func refsOf(items []*item) []tempwatch.DeviceRef {
-	seen := map[tempwatch.DeviceRef]bool{}
-	var refs []tempwatch.DeviceRef
+func devicesOf(items []*item) []tempwatch.Device {
+	seen := map[string]bool{}
+	var ds []tempwatch.Device
 	for _, it := range items {
-		if !seen[it.ref] {
-			seen[it.ref] = true
-			refs = append(refs, it.ref)
+		if !seen[it.device.SensorID] {
+			seen[it.device.SensorID] = true
+			ds = append(ds, it.device)
 		}
 	}
-	return refs
+	return ds
 }

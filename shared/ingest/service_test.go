@@ -15,6 +15,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -212,25 +213,41 @@ func TestHandleBatchFeedsLatestCache(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	svc := e.service(nil, nil, nil) // real cache.Cache on the env's Redis prefix
+	svc := e.service(nil, nil, nil) // the real redis.Cache on the env's prefix
 	a1 := topic("acme", "dev-1")
 	send := func(id string, v float64, ago time.Duration) {
 		resp := svc.HandleBatch(ctx, tempwatch.BatchRequest{Messages: []tempwatch.Message{
 			msg(id, a1, fmt.Sprintf(`{"value":%g,"ts":%q}`, v, ts(e.now.Add(-ago))), e.now)}})
 		require.Equal(t, 1, resp.Accepted)
 	}
+	// What readers see, from Redis alone: the store behind it fails.
+	c := redis.NewCache(e.rc, redis.CacheOptions{Store: noLatest{}})
+	loads := 0
+	aggregate := func() {
+		_, err := c.Aggregate(ctx, "test", "p", []string{e.acme1}, func(context.Context) ([]byte, error) {
+			loads++
+			return []byte(`"x"`), nil
+		})
+		require.NoError(t, err)
+	}
+	aggregate()
 	send("new", 30, time.Minute)
+	aggregate()
 	send("late", 10, time.Hour)
+	aggregate()
+	aggregate()
 
-	// The cache's documented layout: tw:sensor:<id>:latest {at: µs, r: JSON}.
-	entry, err := e.rdb.HGetAll(ctx, e.prefix+"sensor:"+e.acme1+":latest").Result()
-	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprint(e.now.Add(-time.Minute).UnixMicro()), entry["at"])
-	var got tempwatch.Reading
-	require.NoError(t, json.Unmarshal([]byte(entry["r"]), &got))
-	assert.Equal(t, 30.0, got.Value)
+	got, err := c.Latest(ctx, e.acme1)
+	require.NoError(t, err, "the latest reading is in Redis")
+	assert.Equal(t, 30.0, got.Value, "the late, older reading did not replace it")
+	assert.True(t, e.now.Add(-time.Minute).Equal(got.MeasuredAt), "measured at %s", got.MeasuredAt)
 	assert.NotZero(t, got.ID)
-	ver, err := e.rdb.Get(ctx, e.prefix+"sensor:"+e.acme1+":ver").Int()
-	require.NoError(t, err)
-	assert.Equal(t, 2, ver, "each insert bumps the sensor's aggregate version")
+	assert.Equal(t, 3, loads, "each insert invalidates the sensor's aggregates; the last read is a hit")
+}
+
+// noLatest is a database of record that cannot be read.
+type noLatest struct{}
+
+func (noLatest) LatestReadings(context.Context, []string) (map[string]tempwatch.Reading, error) {
+	return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
 }

@@ -23,7 +23,7 @@ func TestCorrectionsRacingIngestKeepRollupsExact(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
 	sensor := pgtest.MustSensor(t, env.DB, env.ClientA, "probe", "key-1")
-	store := postgres.NewMeasurementStore(env.DB)
+	store := postgres.NewReadingStore(env.DB)
 	writer := postgres.NewReadingStore(env.DB)
 	ctx := context.Background()
 	base := time.Now().UTC().Truncate(15 * time.Minute).Add(-3 * time.Hour)
@@ -34,10 +34,10 @@ func TestCorrectionsRacingIngestKeepRollupsExact(t *testing.T) {
 	go func() { // ingest: even seconds, 30 batches of 10
 		defer wg.Done()
 		for b := range 30 {
-			batch := make([]tempwatch.NewReading, 10)
+			batch := make([]tempwatch.Reading, 10)
 			for i := range batch {
 				n := b*10 + i
-				batch[i] = tempwatch.NewReading{SensorID: sensor, Value: float64(n%37) - 5, MeasuredAt: base.Add(time.Duration(2*n) * time.Second)}
+				batch[i] = tempwatch.Reading{SensorID: sensor, Value: float64(n%37) - 5, MeasuredAt: base.Add(time.Duration(2*n) * time.Second)}
 			}
 			if _, err := writer.WriteReadings(ctx, batch); err != nil {
 				errs <- err
@@ -51,8 +51,8 @@ func TestCorrectionsRacingIngestKeepRollupsExact(t *testing.T) {
 			defer wg.Done()
 			for i := range 20 {
 				at := base.Add(time.Duration(2*(w*100+i)+1) * time.Second)
-				m := &tempwatch.Measurement{SensorID: sensor, Value: float64(i), MeasuredAt: at}
-				if err := store.CreateMeasurement(ctx, m); err != nil {
+				m := &tempwatch.Reading{SensorID: sensor, Value: float64(i), MeasuredAt: at}
+				if err := store.CreateReading(ctx, m); err != nil {
 					errs <- err
 					return
 				}
@@ -61,12 +61,12 @@ func TestCorrectionsRacingIngestKeepRollupsExact(t *testing.T) {
 				case 0:
 					v := 90.0 - float64(i) // a new maximum, later taken back
 					moved := at.Add(20 * time.Minute)
-					if _, err := store.UpdateMeasurement(ctx, id, tempwatch.MeasurementUpdate{Value: &v, MeasuredAt: &moved}); err != nil {
+					if _, err := store.UpdateReading(ctx, id, tempwatch.ReadingUpdate{Value: &v, MeasuredAt: &moved}); err != nil {
 						errs <- err
 						return
 					}
 				case 1:
-					if _, err := store.DeleteMeasurement(ctx, id); err != nil {
+					if _, err := store.DeleteReading(ctx, id); err != nil {
 						errs <- err
 						return
 					}

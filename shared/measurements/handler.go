@@ -13,14 +13,16 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Invalidator drops cached readings and aggregates of sensors; *cache.Cache is one.
+// Invalidator drops cached readings and aggregates of sensors (redis.Cache).
+// It never fails the write: a failure is reported where it happens, and the
+// entries expire.
 type Invalidator interface {
-	InvalidateSensor(ctx context.Context, sensorIDs ...string) error
+	InvalidateSensor(ctx context.Context, sensorIDs ...string)
 }
 
 // Handler serves /measurements.
 type Handler struct {
-	svc     tempwatch.MeasurementService
+	svc     tempwatch.ReadingService
 	sensors tempwatch.SensorService
 	inv     Invalidator
 	log     *slog.Logger
@@ -29,9 +31,8 @@ type Handler struct {
 
 // NewHandler returns the /measurements handler over svc, looking up sensors
 // (for tenant checks) in ss and invalidating the sensor's cached readings and
-// aggregates through inv after every committed write. It expects the caller's
-// Principal in the request context (auth.Middleware); without one it answers 401.
-func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
+// aggregates through inv after every committed write.
+func NewHandler(svc tempwatch.ReadingService, ss tempwatch.SensorService, inv Invalidator, log *slog.Logger) http.Handler {
 	h := &Handler{svc: svc, sensors: ss, inv: inv, log: log, now: time.Now}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /measurements", h.handleList)
@@ -43,11 +44,9 @@ func NewHandler(svc tempwatch.MeasurementService, ss tempwatch.SensorService, in
 }
 
 // invalidate runs after the commit, so a reader that refills the cache sees
-// the new rows. A failure is logged: the write stands and entries expire.
+// the new rows.
 func (h *Handler) invalidate(r *http.Request, sensorID string) {
-	if err := h.inv.InvalidateSensor(r.Context(), sensorID); err != nil {
-		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", sensorID, "error", err)
-	}
+	h.inv.InvalidateSensor(r.Context(), sensorID)
 }
 
 // sensor returns the sensor with id if p may read it (and, for Write, change its data).
@@ -87,11 +86,11 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.sensor(r, p, req.SensorID, tempwatch.Write); err != nil {
 		return err
 	}
-	m := &tempwatch.Measurement{SensorID: req.SensorID, Value: *req.Value, MeasuredAt: h.now()}
+	m := &tempwatch.Reading{SensorID: req.SensorID, Value: *req.Value, MeasuredAt: h.now()}
 	if req.MeasuredAt != nil {
 		m.MeasuredAt = *req.MeasuredAt
 	}
-	if err := h.svc.CreateMeasurement(r.Context(), m); err != nil {
+	if err := h.svc.CreateReading(r.Context(), m); err != nil {
 		return err
 	}
 	h.invalidate(r, m.SensorID)
@@ -102,12 +101,12 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
 
 // find returns the measurement of the path's id if p may read it (and, for Write,
 // change it).
-func (h *Handler) find(r *http.Request, a tempwatch.Access) (*tempwatch.Measurement, error) {
+func (h *Handler) find(r *http.Request, a tempwatch.Access) (*tempwatch.Reading, error) {
 	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.svc.FindMeasurementByID(r.Context(), r.PathValue("id"))
+	m, err := h.svc.FindReadingByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +138,11 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.sensor(r, p, f.SensorID, tempwatch.Read); err != nil {
 		return err
 	}
-	ms, err := h.svc.FindMeasurements(r.Context(), f)
+	ms, err := h.svc.FindReadings(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(ms, page.Limit, func(m *tempwatch.Measurement) tempwatch.Cursor {
+	httpapi.JSON(w, http.StatusOK, httpapi.NewPage(ms, page.Limit, func(m tempwatch.Reading) tempwatch.Cursor {
 		return tempwatch.Cursor{CreatedAt: m.CreatedAt, ID: strconv.FormatInt(m.ID, 10)}
 	}))
 	return nil
@@ -151,9 +150,9 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 
 // parseFilter reads sensor_id (required: a list is always one sensor's, on
 // the readings_page index) and the optional RFC 3339 from/to bounds.
-func parseFilter(r *http.Request, page tempwatch.PageRequest) (tempwatch.MeasurementFilter, error) {
+func parseFilter(r *http.Request, page tempwatch.PageRequest) (tempwatch.ReadingFilter, error) {
 	q := r.URL.Query()
-	f := tempwatch.MeasurementFilter{SensorID: q.Get("sensor_id"), Page: page}
+	f := tempwatch.ReadingFilter{SensorID: q.Get("sensor_id"), Page: page}
 	v := tempwatch.Validation{}
 	if f.SensorID == "" {
 		v.Add("sensor_id", "is required: measurements are listed per sensor")
@@ -163,14 +162,14 @@ func parseFilter(r *http.Request, page tempwatch.PageRequest) (tempwatch.Measure
 }
 
 func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
-	var upd tempwatch.MeasurementUpdate
+	var upd tempwatch.ReadingUpdate
 	if err := httpapi.DecodeJSON(r, &upd); err != nil {
 		return err
 	}
 	if _, err := h.find(r, tempwatch.Write); err != nil {
 		return err
 	}
-	m, err := h.svc.UpdateMeasurement(r.Context(), r.PathValue("id"), upd)
+	m, err := h.svc.UpdateReading(r.Context(), r.PathValue("id"), upd)
 	if err != nil {
 		return err
 	}
@@ -183,7 +182,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.find(r, tempwatch.Write); err != nil {
 		return err
 	}
-	m, err := h.svc.DeleteMeasurement(r.Context(), r.PathValue("id"))
+	m, err := h.svc.DeleteReading(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -23,9 +23,8 @@ import (
 // invalidations records the sensors whose cached readings were dropped.
 type invalidations struct{ sensors []string }
 
-func (i *invalidations) InvalidateSensor(_ context.Context, ids ...string) error {
+func (i *invalidations) InvalidateSensor(_ context.Context, ids ...string) {
 	i.sensors = append(i.sensors, ids...)
-	return nil
 }
 
 // measurementWorld is sensor Sensor of client A with one measurement, ID.
@@ -47,37 +46,37 @@ func (mw measurementWorld) fakeSensors(tn apitest.Tenants) *mock.SensorService {
 }
 
 // fakeMeasurements holds the world's measurement, recording writes in w.
-func (mw measurementWorld) fakeMeasurements(tn apitest.Tenants, w *apitest.Writes) *mock.MeasurementService {
+func (mw measurementWorld) fakeMeasurements(tn apitest.Tenants, w *apitest.Writes) *mock.ReadingService {
 	now := time.Now().UTC().Truncate(time.Second)
-	m := &tempwatch.Measurement{ID: mw.ID, SensorID: mw.Sensor, ClientID: tn.ClientA, Value: 21.5, MeasuredAt: now.Add(-time.Hour), CreatedAt: now}
-	find := func(id string) (*tempwatch.Measurement, error) {
+	m := &tempwatch.Reading{ID: mw.ID, SensorID: mw.Sensor, ClientID: tn.ClientA, Value: 21.5, MeasuredAt: now.Add(-time.Hour), CreatedAt: now}
+	find := func(id string) (*tempwatch.Reading, error) {
 		if id != strconv.FormatInt(m.ID, 10) {
 			return nil, tempwatch.NotFound("Measurement")
 		}
 		return m, nil
 	}
-	changed := func(op, id string) (*tempwatch.Measurement, error) {
+	changed := func(op, id string) (*tempwatch.Reading, error) {
 		got, err := find(id)
 		return got, w.Done(op, err)
 	}
-	return &mock.MeasurementService{
-		CreateMeasurementFn: func(_ context.Context, m *tempwatch.Measurement) error {
-			w.Add("CreateMeasurement")
+	return &mock.ReadingService{
+		CreateReadingFn: func(_ context.Context, m *tempwatch.Reading) error {
+			w.Add("CreateReading")
 			m.ID, m.ClientID, m.CreatedAt = 43, tn.ClientA, now
 			return nil
 		},
-		FindMeasurementByIDFn: func(_ context.Context, id string) (*tempwatch.Measurement, error) { return find(id) },
-		FindMeasurementsFn: func(_ context.Context, f tempwatch.MeasurementFilter) ([]*tempwatch.Measurement, error) {
+		FindReadingByIDFn: func(_ context.Context, id string) (*tempwatch.Reading, error) { return find(id) },
+		FindReadingsFn: func(_ context.Context, f tempwatch.ReadingFilter) ([]tempwatch.Reading, error) {
 			if f.SensorID != m.SensorID {
 				return nil, nil
 			}
-			return []*tempwatch.Measurement{m}, nil
+			return []tempwatch.Reading{*m}, nil
 		},
-		UpdateMeasurementFn: func(_ context.Context, id string, _ tempwatch.MeasurementUpdate) (*tempwatch.Measurement, error) {
-			return changed("UpdateMeasurement", id)
+		UpdateReadingFn: func(_ context.Context, id string, _ tempwatch.ReadingUpdate) (*tempwatch.Reading, error) {
+			return changed("UpdateReading", id)
 		},
-		DeleteMeasurementFn: func(_ context.Context, id string) (*tempwatch.Measurement, error) {
-			return changed("DeleteMeasurement", id)
+		DeleteReadingFn: func(_ context.Context, id string) (*tempwatch.Reading, error) {
+			return changed("DeleteReading", id)
 		},
 	}
 }
@@ -137,7 +136,7 @@ func TestMeasurementStoreFailuresFast(t *testing.T) {
 	mw := newMeasurementWorld()
 	apitest.CheckStoreFailures(t, tn.AdminA, "PATCH", "/measurements/42", `{"value":3}`, func(log *slog.Logger, err error) http.Handler {
 		svc := mw.fakeMeasurements(tn, &apitest.Writes{})
-		svc.UpdateMeasurementFn = func(context.Context, string, tempwatch.MeasurementUpdate) (*tempwatch.Measurement, error) {
+		svc.UpdateReadingFn = func(context.Context, string, tempwatch.ReadingUpdate) (*tempwatch.Reading, error) {
 			return nil, err
 		}
 		return measurements.NewHandler(svc, mw.fakeSensors(tn), &invalidations{}, log)

@@ -78,14 +78,14 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f tempwatch.DeadLett
 	}
 	received := bson.D{}
 	from := f.Since
-	if f.From != nil && f.From.After(from) {
-		from = *f.From
+	if f.From.After(from) {
+		from = f.From
 	}
 	if !from.IsZero() {
 		received = append(received, bson.E{Key: "$gte", Value: ceilMillis(from)})
 	}
-	if f.To != nil {
-		received = append(received, bson.E{Key: "$lt", Value: ceilMillis(*f.To)})
+	if !f.To.IsZero() {
+		received = append(received, bson.E{Key: "$lt", Value: ceilMillis(f.To)})
 	}
 	c := f.Page.Cursor
 	if c != nil {
@@ -128,7 +128,7 @@ func (s *PayloadStore) FindDeadLetters(ctx context.Context, f tempwatch.DeadLett
 
 // FindDeadLetterByID returns the dead letter with id and its kept bytes, or ENOTFOUND.
 func (s *PayloadStore) FindDeadLetterByID(ctx context.Context, id string) (tempwatch.StoredDeadLetter, error) {
-	notFound := tempwatch.Errorf(tempwatch.ENOTFOUND, "Dead letter not found.")
+	notFound := tempwatch.NotFound("Dead letter")
 	if !deadLetterIDPattern.MatchString(id) {
 		return tempwatch.StoredDeadLetter{}, notFound
 	}

@@ -94,7 +94,6 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 		ds = append(ds, d)
 	}
 	require.NoError(t, s.InsertDeadLetters(ctx, ds))
-	ptr := func(t time.Time) *time.Time { return &t }
 
 	for _, tc := range []struct {
 		name string
@@ -108,12 +107,12 @@ func TestFindDeadLettersFiltersAndPages(t *testing.T) {
 		{"one client's sensor", tempwatch.DeadLetterFilter{ClientID: clientA, SensorID: sensor2}, []string{"1", "4", "7", "10"}},
 		{"a sensor of another client", tempwatch.DeadLetterFilter{ClientID: clientB, SensorID: sensor1}, nil},
 		{"from inclusive, to exclusive", tempwatch.DeadLetterFilter{ClientID: clientA,
-			From: ptr(base.Add(time.Minute)), To: ptr(base.Add(3 * time.Minute))}, []string{"3", "4"}},
+			From: base.Add(time.Minute), To: base.Add(3 * time.Minute)}, []string{"3", "4"}},
 		{"bounds between milliseconds", tempwatch.DeadLetterFilter{AllClients: true,
-			From: ptr(base.Add(time.Minute - time.Microsecond)), To: ptr(base.Add(2*time.Minute + time.Microsecond))},
+			From: base.Add(time.Minute - time.Microsecond), To: base.Add(2*time.Minute + time.Microsecond)},
 			[]string{"2", "3", "4", "5"}},
 		{"since hides the expired", tempwatch.DeadLetterFilter{AllClients: true, Since: base.Add(5 * time.Minute)}, []string{"10", "11"}},
-		{"from before since is since", tempwatch.DeadLetterFilter{ClientID: clientB, From: ptr(base), Since: base.Add(4 * time.Minute)},
+		{"from before since is since", tempwatch.DeadLetterFilter{ClientID: clientB, From: base, Since: base.Add(4 * time.Minute)},
 			[]string{"8"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

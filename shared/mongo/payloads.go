@@ -231,7 +231,7 @@ func (s *PayloadStore) FindPayload(ctx context.Context, sensorID string, measure
 	if err := cur.Err(); err != nil {
 		return tempwatch.RawPayload{}, translate(err, "find raw payload")
 	}
-	return tempwatch.RawPayload{}, tempwatch.Errorf(tempwatch.ENOTFOUND, "Raw payload not found.")
+	return tempwatch.RawPayload{}, tempwatch.NotFound("Raw payload")
 }
 
 // CountPayloads returns how many distinct readings have a raw payload

@@ -46,7 +46,7 @@ func (s *ClientStore) CreateClient(ctx context.Context, c *tempwatch.Client) err
 // FindClientByID returns the client with id, or ENOTFOUND.
 func (s *ClientStore) FindClientByID(ctx context.Context, id string) (*tempwatch.Client, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+		return nil, tempwatch.NotFound("Client")
 	}
 	rows, _ := s.db.Query(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
 	c, err := pgx.CollectExactlyOneRow(rows, scanClient)
@@ -68,7 +68,7 @@ func (s *ClientStore) FindClients(ctx context.Context, f tempwatch.ClientFilter)
 // UpdateClient applies the fields upd sets and returns the stored client.
 func (s *ClientStore) UpdateClient(ctx context.Context, id string, upd tempwatch.ClientUpdate) (*tempwatch.Client, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+		return nil, tempwatch.NotFound("Client")
 	}
 	if err := upd.Validate(); err != nil {
 		return nil, err
@@ -86,14 +86,14 @@ func (s *ClientStore) UpdateClient(ctx context.Context, id string, upd tempwatch
 // DeleteClient removes the client and, by cascade, its users, sensors and readings.
 func (s *ClientStore) DeleteClient(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
-		return tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+		return tempwatch.NotFound("Client")
 	}
 	tag, err := s.db.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
 	if err != nil {
 		return translate(err, "Client")
 	}
 	if tag.RowsAffected() == 0 {
-		return tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+		return tempwatch.NotFound("Client")
 	}
 	return nil
 }

@@ -18,8 +18,6 @@ import (
 type listQuery struct {
 	sql  string
 	args []any
-	// alias prefixes created_at and id ("r." when the table is aliased).
-	alias string
 	// numericID says ids are bigint (readings), not uuid.
 	numericID bool
 }
@@ -50,9 +48,9 @@ func collect[T any](ctx context.Context, db *pgxpool.Pool, q *listQuery, p tempw
 		} else if !tempwatch.IsUUID(c.ID) {
 			return nil, errForeignCursor()
 		}
-		q.and(fmt.Sprintf("(%[1]screated_at, %[1]sid) < (%s, %s)", q.alias, q.arg(c.CreatedAt), q.arg(id)))
+		q.and(fmt.Sprintf("(created_at, id) < (%s, %s)", q.arg(c.CreatedAt), q.arg(id)))
 	}
-	q.sql += fmt.Sprintf(" ORDER BY %[1]screated_at DESC, %[1]sid DESC LIMIT %s", q.alias, q.arg(p.Limit+1))
+	q.sql += " ORDER BY created_at DESC, id DESC LIMIT " + q.arg(p.Limit+1)
 	rows, _ := db.Query(ctx, q.sql, q.args...)
 	items, err := pgx.CollectRows(rows, scan)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package postgres is the PostgreSQL adapter: the connection pool, schema
-// migrations, the stores of the domain types, and driver-error translation.
+// migrations and the check of them, the stores of the domain types, and
+// driver-error translation.
 package postgres
 
 import (
@@ -15,9 +16,26 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Open connects a pool to url, checks the server answers, and applies any
-// pending migrations.
+// Open connects a pool to url, checks the server answers, and checks that
+// the schema has every migration this build embeds (CheckSchema). It changes
+// nothing: the migrate step applies migrations, so the role of url needs no
+// right to change the schema.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckSchema(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Connect connects a pool to url and checks the server answers, whatever
+// its schema: for the migrate step and for tests that migrate a schema of
+// their own.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse error may quote the URL, password included.
@@ -39,10 +57,6 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 			"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): %w",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	if err := Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
 	return pool, nil
 }
 
@@ -54,7 +68,7 @@ func translate(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return tempwatch.Errorf(tempwatch.ENOTFOUND, "%s not found.", what)
+		return tempwatch.NotFound(what)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -14,80 +14,23 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// ReadingStore is the ingest write path: device lookups and bulk reading
-// writes that keep the 15-minute rollups current.
-type ReadingStore struct {
-	db *pgxpool.Pool
-}
-
 var (
-	_ tempwatch.DeviceStore   = (*ReadingStore)(nil)
-	_ tempwatch.ReadingWriter = (*ReadingStore)(nil)
+	_ tempwatch.ReadingWriter  = (*ReadingStore)(nil)
+	_ tempwatch.ReadingQuery   = (*ReadingStore)(nil)
+	_ tempwatch.ReadingService = (*ReadingStore)(nil)
 )
 
-// NewReadingStore returns a ReadingStore on db.
-func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: db} }
-
-const deviceColumns = `s.id, s.client_id, c.slug, s.device_id, s.unit, s.min_value, s.max_value`
-
-func scanDevice(row pgx.Row) (tempwatch.Device, error) {
-	var d tempwatch.Device
-	err := row.Scan(&d.SensorID, &d.ClientID, &d.ClientSlug, &d.DeviceID, &d.Unit, &d.MinValue, &d.MaxValue)
-	return d, err
+// ReadingStore keeps readings, the one large table, and their rollups: the
+// ingest write path (WriteReadings, below), the read side (pages, latest
+// readings, daily averages: readings_query.go, rollups.go) and the
+// corrections of single readings (reading_service.go).
+type ReadingStore struct {
+	db  *pgxpool.Pool
+	now func() time.Time
 }
 
-// DevicesByRef looks up all refs in one query.
-func (s *ReadingStore) DevicesByRef(ctx context.Context, refs []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
-	out := make(map[tempwatch.DeviceRef]tempwatch.Device, len(refs))
-	if len(refs) == 0 {
-		return out, nil
-	}
-	slugs := make([]string, len(refs))
-	ids := make([]string, len(refs))
-	for i, r := range refs {
-		slugs[i], ids[i] = r.ClientSlug, r.DeviceID
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+deviceColumns+`
-		FROM unnest($1::text[], $2::text[]) AS want(slug, device_id)
-		JOIN clients c ON c.slug = want.slug
-		JOIN sensors s ON s.client_id = c.id AND s.device_id = want.device_id`, slugs, ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up devices: %w", err)
-	}
-	devices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tempwatch.Device, error) { return scanDevice(r) })
-	if err != nil {
-		return nil, fmt.Errorf("look up devices: %w", err)
-	}
-	for _, d := range devices {
-		out[d.Ref()] = d
-	}
-	return out, nil
-}
-
-// ClientIDsBySlug looks up all slugs in one query.
-func (s *ReadingStore) ClientIDsBySlug(ctx context.Context, slugs []string) (map[string]string, error) {
-	out := make(map[string]string, len(slugs))
-	if len(slugs) == 0 {
-		return out, nil
-	}
-	rows, _ := s.db.Query(ctx, `SELECT slug, id FROM clients WHERE slug = ANY($1::text[])`, slugs)
-	var slug, id string
-	if _, err := pgx.ForEachRow(rows, []any{&slug, &id}, func() error {
-		out[slug] = id
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("look up clients by slug: %w", err)
-	}
-	return out, nil
-}
-
-// DeviceByKeyHash returns the sensor whose device key hashes to hash.
-func (s *ReadingStore) DeviceByKeyHash(ctx context.Context, hash []byte) (tempwatch.Device, error) {
-	d, err := scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceColumns+`
-		FROM sensors s JOIN clients c ON c.id = s.client_id
-		WHERE s.device_key_hash = $1`, hash))
-	return d, translate(err, "Device")
-}
+// NewReadingStore returns a ReadingStore over db.
+func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: db, now: time.Now} }
 
 // writeReadingsSQL inserts the batch, skipping rows whose (sensor_id,
 // measured_at) exists, and folds exactly the inserted rows into
@@ -128,7 +71,7 @@ JOIN readings r ON r.sensor_id = want.sensor_id AND r.measured_at = want.measure
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
 // once; other errors are returned as they are, the batch unwritten.
-func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.NewReading) ([]tempwatch.WriteResult, error) {
+func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	results := make([]tempwatch.WriteResult, len(rs))
 	if len(rs) == 0 {
 		return results, nil

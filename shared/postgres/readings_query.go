@@ -5,19 +5,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
-
-var _ tempwatch.ReadingQuery = (*ReadingQueryStore)(nil)
-
-// ReadingQueryStore is the read side of readings: pages, latest readings and
-// daily averages (rollups.go).
-type ReadingQueryStore struct{ db *pgxpool.Pool }
-
-// NewReadingQueryStore returns a ReadingQueryStore over db.
-func NewReadingQueryStore(db *pgxpool.Pool) *ReadingQueryStore { return &ReadingQueryStore{db: db} }
 
 const readingColumns = `id, sensor_id, value, measured_at, created_at, seq`
 
@@ -28,10 +18,10 @@ func scanReading(row pgx.CollectableRow) (tempwatch.Reading, error) {
 }
 
 // FindSensorOwner returns the client of sensorID and its time zone.
-func (s *ReadingQueryStore) FindSensorOwner(ctx context.Context, sensorID string) (tempwatch.SensorOwner, error) {
+func (s *ReadingStore) FindSensorOwner(ctx context.Context, sensorID string) (tempwatch.SensorOwner, error) {
 	o := tempwatch.SensorOwner{SensorID: sensorID}
 	if !tempwatch.IsUUID(sensorID) {
-		return o, tempwatch.Errorf(tempwatch.ENOTFOUND, "Sensor not found.")
+		return o, tempwatch.NotFound("Sensor")
 	}
 	err := s.db.QueryRow(ctx, `SELECT s.client_id, c.timezone FROM sensors s JOIN clients c ON c.id = s.client_id
 		WHERE s.id = $1`, sensorID).Scan(&o.ClientID, &o.Timezone)
@@ -39,9 +29,9 @@ func (s *ReadingQueryStore) FindSensorOwner(ctx context.Context, sensorID string
 }
 
 // FindClientTimezone returns the time zone of clientID.
-func (s *ReadingQueryStore) FindClientTimezone(ctx context.Context, clientID string) (string, error) {
+func (s *ReadingStore) FindClientTimezone(ctx context.Context, clientID string) (string, error) {
 	if !tempwatch.IsUUID(clientID) {
-		return "", tempwatch.Errorf(tempwatch.ENOTFOUND, "Client not found.")
+		return "", tempwatch.NotFound("Client")
 	}
 	var tz string
 	err := s.db.QueryRow(ctx, `SELECT timezone FROM clients WHERE id = $1`, clientID).Scan(&tz)
@@ -49,7 +39,7 @@ func (s *ReadingQueryStore) FindClientTimezone(ctx context.Context, clientID str
 }
 
 // SensorIDsOfClient returns the ids of every sensor of clientID, in id order.
-func (s *ReadingQueryStore) SensorIDsOfClient(ctx context.Context, clientID string) ([]string, error) {
+func (s *ReadingStore) SensorIDsOfClient(ctx context.Context, clientID string) ([]string, error) {
 	rows, _ := s.db.Query(ctx, `SELECT id::text FROM sensors WHERE client_id = $1 ORDER BY id`, clientID)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
@@ -61,7 +51,7 @@ func (s *ReadingQueryStore) SensorIDsOfClient(ctx context.Context, clientID stri
 // FindReadings returns up to f.Page.Limit+1 readings of f.SensorID, newest
 // created first, read along the readings_page index: a deep page costs what
 // the first one does.
-func (s *ReadingQueryStore) FindReadings(ctx context.Context, f tempwatch.ReadingFilter) ([]tempwatch.Reading, error) {
+func (s *ReadingStore) FindReadings(ctx context.Context, f tempwatch.ReadingFilter) ([]tempwatch.Reading, error) {
 	q := newListQuery(`SELECT ` + readingColumns + ` FROM readings`)
 	q.numericID = true
 	q.and(`sensor_id = ` + q.arg(f.SensorID))
@@ -77,7 +67,7 @@ func (s *ReadingQueryStore) FindReadings(ctx context.Context, f tempwatch.Readin
 // LatestReadings returns, for each of sensorIDs that has readings, the one
 // with the newest measured_at (one backward step of UNIQUE(sensor_id,
 // measured_at) per sensor). Ids that are not UUIDs are skipped.
-func (s *ReadingQueryStore) LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error) {
+func (s *ReadingStore) LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error) {
 	ids := make([]string, 0, len(sensorIDs))
 	for _, id := range sensorIDs {
 		if tempwatch.IsUUID(id) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -12,33 +12,61 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
+// The daily-averages queries. Days kept in reading_rollups_daily are read
+// as they are; days of any other zone are grouped from the 15-minute
+// reading_rollups by local date, exact for every zone since local midnights
+// fall on 15-minute boundaries. Parameters: $1 the zone, $2 the sensor (or
+// client) id, $3 and $4 the first and last local date, then for a client's
+// days the page cursor ($5 day and $6 sensor; NULL on the first page), and
+// the row limit last.
+const (
+	dailyKeptOfSensor = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
+		FROM reading_rollups_daily
+		WHERE sensor_id = $2::uuid AND timezone = $1 AND day BETWEEN $3::date AND $4::date
+		ORDER BY day DESC LIMIT $5`
+	dailyKeptOfClient = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
+		FROM reading_rollups_daily
+		WHERE sensor_id IN (SELECT id FROM sensors WHERE client_id = $2::uuid)
+		  AND timezone = $1 AND day BETWEEN $3::date AND $4::date
+		  AND ($5::date IS NULL OR day < $5::date OR (day = $5::date AND sensor_id > $6::uuid))
+		ORDER BY day DESC, sensor_id LIMIT $7`
+	dailyGroupedOfSensor = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
+			SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg,
+				min(min) AS min, max(max) AS max, sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
+			FROM reading_rollups
+			WHERE sensor_id = $2::uuid
+			  AND bucket_start >= ($3::date::timestamp AT TIME ZONE $1)
+			  AND bucket_start < (($4::date + 1)::timestamp AT TIME ZONE $1)
+			GROUP BY 1, 2) d
+		ORDER BY day DESC LIMIT $5`
+	// An array, not IN (subquery): the planner then range-scans each
+	// sensor's rows instead of hash-joining a scan of the whole table.
+	dailyGroupedOfClient = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
+			SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg,
+				min(min) AS min, max(max) AS max, sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
+			FROM reading_rollups
+			WHERE sensor_id = ANY (ARRAY(SELECT id FROM sensors WHERE client_id = $2::uuid))
+			  AND bucket_start >= ($3::date::timestamp AT TIME ZONE $1)
+			  AND bucket_start < (($4::date + 1)::timestamp AT TIME ZONE $1)
+			GROUP BY 1, 2) d
+		WHERE $5::date IS NULL OR day < $5::date OR (day = $5::date AND sensor_id > $6::uuid)
+		ORDER BY day DESC, sensor_id LIMIT $7`
+)
+
 // DailyAverages returns up to f.Limit+1 local days (newest first; for a
 // client, sensors in id order within a day) of f.SensorID or of every sensor
 // of f.ClientID. Days in the client's own zone, and in up to
-// max_rollup_zones() other zones it has been asked in, are read from
-// reading_rollups_daily (one row per day, migrations 030 and 032); further
-// zones group the 15-minute reading_rollups by local date, exact for every
-// zone since local midnights fall on 15-minute boundaries.
-func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
-	args := []any{f.Timezone}
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	var sensors, clientArg string
-	if f.SensorID != "" {
-		sensors = `sensor_id = ` + arg(f.SensorID) + `::uuid`
-	} else {
-		clientArg = arg(f.ClientID)
-		sensors = `sensor_id IN (SELECT id FROM sensors WHERE client_id = ` + clientArg + `::uuid)`
-	}
+// max_rollup_zones() other zones it has been asked in, are kept in
+// reading_rollups_daily; other zones are grouped from reading_rollups.
+func (s *ReadingStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	from, to := f.From, f.To
-	cursor := ""
+	var beforeDay, beforeSensor any // NULL: the first page
 	if !f.BeforeDay.IsZero() {
 		if f.SensorID != "" || f.BeforeSensor == "" {
 			to = f.BeforeDay.AddDate(0, 0, -1)
 		} else {
-			if f.BeforeDay.Before(to) {
-				to = f.BeforeDay
-			}
-			cursor = ` AND (day < ` + arg(f.BeforeDay) + `::date OR (day = ` + arg(f.BeforeDay) + `::date AND sensor_id > ` + arg(f.BeforeSensor) + `::uuid))`
+			to = minTime(to, f.BeforeDay)
+			beforeDay, beforeSensor = f.BeforeDay.Format(time.DateOnly), f.BeforeSensor
 		}
 	}
 	if to.Before(from) {
@@ -51,29 +79,20 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 			return nil, err
 		}
 	}
-	if !kept && f.SensorID == "" {
-		// An array, not IN (subquery): the planner then range-scans each
-		// sensor's rows instead of hash-joining a scan of the whole table.
-		sensors = `sensor_id = ANY (ARRAY(SELECT id FROM sensors WHERE client_id = ` + clientArg + `::uuid))`
+	q, id := dailyKeptOfSensor, f.SensorID
+	switch {
+	case kept && f.SensorID == "":
+		q, id = dailyKeptOfClient, f.ClientID
+	case !kept && f.SensorID != "":
+		q = dailyGroupedOfSensor
+	case !kept:
+		q, id = dailyGroupedOfClient, f.ClientID
 	}
-	fromArg, toArg := arg(from.Format("2006-01-02")), arg(to.Format("2006-01-02"))
-	var q string
-	if kept {
-		q = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
-			FROM reading_rollups_daily
-			WHERE ` + sensors + ` AND timezone = $1 AND day BETWEEN ` + fromArg + `::date AND ` + toArg + `::date` + cursor
-	} else {
-		q = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
-				SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max,
-					sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
-				FROM reading_rollups
-				WHERE ` + sensors + `
-				  AND bucket_start >= (` + fromArg + `::date::timestamp AT TIME ZONE $1)
-				  AND bucket_start < ((` + toArg + `::date + 1)::timestamp AT TIME ZONE $1)
-				GROUP BY 1, 2) d
-			WHERE true` + cursor
+	args := []any{f.Timezone, id, from.Format(time.DateOnly), to.Format(time.DateOnly)}
+	if f.SensorID == "" {
+		args = append(args, beforeDay, beforeSensor)
 	}
-	q += ` ORDER BY day DESC, sensor_id LIMIT ` + arg(f.Limit+1)
+	args = append(args, f.Limit+1)
 	if kept {
 		return s.collectDays(ctx, q, args)
 	}
@@ -90,14 +109,14 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 	}
 	// Planned for each window's bounds (a generic plan cannot range-scan).
 	args = append([]any{pgx.QueryExecModeExec}, args...)
-	fromIdx, _ := strconv.Atoi(fromArg[1:])
+	const fromArg = 3 // $3, after the exec mode
 	for {
 		start := to.AddDate(0, 0, 1-window)
 		if !start.After(from) {
-			args[fromIdx] = from.Format("2006-01-02")
+			args[fromArg] = from.Format(time.DateOnly)
 			return s.collectDays(ctx, q, args)
 		}
-		args[fromIdx] = start.Format("2006-01-02")
+		args[fromArg] = start.Format(time.DateOnly)
 		out, err := s.collectDays(ctx, q, args)
 		if err != nil || len(out) > f.Limit {
 			return out, err
@@ -106,8 +125,15 @@ func (s *ReadingQueryStore) DailyAverages(ctx context.Context, f tempwatch.Daily
 	}
 }
 
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // collectDays runs a daily-averages query.
-func (s *ReadingQueryStore) collectDays(ctx context.Context, q string, args []any) ([]tempwatch.DailyAverage, error) {
+func (s *ReadingStore) collectDays(ctx context.Context, q string, args []any) ([]tempwatch.DailyAverage, error) {
 	rows, _ := s.db.Query(ctx, q, args...)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.DailyAverage, error) {
 		var d tempwatch.DailyAverage
@@ -122,8 +148,8 @@ func (s *ReadingQueryStore) collectDays(ctx context.Context, q string, args []an
 
 // keepZone reports whether the daily rollups of f's client are kept in
 // f.Timezone, registering the zone (and building its days) on first use
-// unless the client has the most extra zones allowed (migration 032).
-func (s *ReadingQueryStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
+// unless the client has the most extra zones allowed (the baseline migration).
+func (s *ReadingStore) keepZone(ctx context.Context, f tempwatch.DailyAverageFilter) (bool, error) {
 	client := f.ClientID
 	if client == "" {
 		if err := s.db.QueryRow(ctx, `SELECT client_id::text FROM sensors WHERE id = $1`, f.SensorID).Scan(&client); err != nil {

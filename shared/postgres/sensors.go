@@ -18,40 +18,61 @@ type SensorStore struct{ db *pgxpool.Pool }
 func NewSensorStore(db *pgxpool.Pool) *SensorStore { return &SensorStore{db: db} }
 
 const sensorColumns = `id, client_id, device_id, name, location, unit, min_value, max_value,
-	alert_low, alert_high, created_at, updated_at,
-	(SELECT slug FROM clients WHERE clients.id = sensors.client_id), device_key_hash`
+	alert_low, alert_high, created_at, updated_at`
 
 func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
 	var s tempwatch.Sensor
-	err := row.Scan(&s.ID, &s.ClientID, &s.DeviceID, &s.Name, &s.Location, &s.Unit, &s.MinValue, &s.MaxValue,
-		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt, &s.ClientSlug, &s.KeyHash)
+	err := row.Scan(sensorFields(&s)...)
 	return &s, err
 }
 
-func sensorNotFound() error { return tempwatch.Errorf(tempwatch.ENOTFOUND, "Sensor not found.") }
+func sensorFields(s *tempwatch.Sensor) []any {
+	return []any{&s.ID, &s.ClientID, &s.DeviceID, &s.Name, &s.Location, &s.Unit, &s.MinValue, &s.MaxValue,
+		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt}
+}
 
-// CreateSensor inserts s with the given device key hash and fills its id and
-// timestamps. Zero Unit and an unset range get the defaults.
-func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, keyHash []byte) error {
-	if err := sn.Validate(); err != nil {
-		return err
-	}
-	rows, _ := s.db.Query(ctx, `INSERT INTO sensors
-			(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns,
-		sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
-	created, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+// withDeviceRef wraps a write that returns sensorColumns (a data-modifying
+// CTE named s) to return the device's ref too: its client's slug, which
+// only the writes that issue a key need.
+func withDeviceRef(write string) string {
+	return `WITH s AS (` + write + `) SELECT s.*, c.slug FROM s JOIN clients c ON c.id = s.client_id`
+}
+
+// scanSensorRef reads a row of withDeviceRef.
+func scanSensorRef(rows pgx.Rows) (*tempwatch.Sensor, tempwatch.DeviceRef, error) {
+	var slug string
+	sn, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
+		var s tempwatch.Sensor
+		return &s, row.Scan(append(sensorFields(&s), &slug)...)
+	})
 	if err != nil {
-		return translate(err, "Sensor")
+		return nil, tempwatch.DeviceRef{}, translate(err, "Sensor")
+	}
+	return sn, tempwatch.DeviceRef{ClientSlug: slug, DeviceID: sn.DeviceID}, nil
+}
+
+// CreateSensor inserts s with the given device key hash, fills its id and
+// timestamps, and returns its device's ref.
+func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, keyHash []byte) (tempwatch.DeviceRef, error) {
+	if err := sn.Validate(); err != nil {
+		return tempwatch.DeviceRef{}, err
+	}
+	rows, _ := s.db.Query(ctx, withDeviceRef(`INSERT INTO sensors
+			(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns),
+		sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
+	created, ref, err := scanSensorRef(rows)
+	if err != nil {
+		return ref, err
 	}
 	*sn = *created
-	return nil
+	return ref, nil
 }
 
 // FindSensorByID returns the sensor with id, or ENOTFOUND.
 func (s *SensorStore) FindSensorByID(ctx context.Context, id string) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	rows, _ := s.db.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1`, id)
 	sn, err := pgx.CollectExactlyOneRow(rows, scanSensor)
@@ -78,7 +99,7 @@ func (s *SensorStore) FindSensors(ctx context.Context, f tempwatch.SensorFilter)
 // max_value), under a row lock so two updates cannot each pass alone.
 func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch.SensorUpdate) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	var out *tempwatch.Sensor
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -107,25 +128,25 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 // DeleteSensor removes the sensor and, by cascade, its readings and rollups.
 func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
-		return sensorNotFound()
+		return tempwatch.NotFound("Sensor")
 	}
 	tag, err := s.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, id)
 	if err != nil {
 		return translate(err, "Sensor")
 	}
 	if tag.RowsAffected() == 0 {
-		return sensorNotFound()
+		return tempwatch.NotFound("Sensor")
 	}
 	return nil
 }
 
-// SetDeviceKeyHash replaces the sensor's device key hash and returns the sensor.
-func (s *SensorStore) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, error) {
+// SetDeviceKeyHash replaces the sensor's device key hash and returns the
+// sensor and its device's ref.
+func (s *SensorStore) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, tempwatch.DeviceRef, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.DeviceRef{}, tempwatch.NotFound("Sensor")
 	}
-	rows, _ := s.db.Query(ctx, `UPDATE sensors SET device_key_hash = $2, updated_at = now()
-		WHERE id = $1 RETURNING `+sensorColumns, id, keyHash)
-	sn, err := pgx.CollectExactlyOneRow(rows, scanSensor)
-	return sn, translate(err, "Sensor")
+	rows, _ := s.db.Query(ctx, withDeviceRef(`UPDATE sensors SET device_key_hash = $2, updated_at = now()
+		WHERE id = $1 RETURNING `+sensorColumns), id, keyHash)
+	return scanSensorRef(rows)
 }

@@ -27,8 +27,6 @@ func scanUser(row pgx.CollectableRow) (*tempwatch.User, error) {
 	return &u, err
 }
 
-func userNotFound() error { return tempwatch.Errorf(tempwatch.ENOTFOUND, "User not found.") }
-
 // CreateUser inserts u and fills its id and timestamps.
 func (s *UserStore) CreateUser(ctx context.Context, u *tempwatch.User) error {
 	if err := u.Validate(); err != nil {
@@ -48,7 +46,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *tempwatch.User) error {
 // FindUserByID returns the user with id, or ENOTFOUND.
 func (s *UserStore) FindUserByID(ctx context.Context, id string) (*tempwatch.User, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, userNotFound()
+		return nil, tempwatch.NotFound("User")
 	}
 	rows, _ := s.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
@@ -85,7 +83,7 @@ func (s *UserStore) FindUsers(ctx context.Context, f tempwatch.UserFilter) ([]*t
 // reset ends the sessions of whoever knew the old one.
 func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 	if !tempwatch.IsUUID(u.ID) {
-		return userNotFound()
+		return tempwatch.NotFound("User")
 	}
 	if err := u.Validate(); err != nil {
 		return err
@@ -121,7 +119,7 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 // a token since activeSince: their access tokens may still be live.
 func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, userNotFound()
+		return nil, tempwatch.NotFound("User")
 	}
 	var sessions []string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -190,7 +188,7 @@ func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*te
 	}
 	switch {
 	case target == nil:
-		return nil, userNotFound()
+		return nil, tempwatch.NotFound("User")
 	case removesAdmin && target.Role == tempwatch.RoleAdmin && admins < 2:
 		return nil, errLastAdmin
 	}
@@ -201,7 +199,7 @@ func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*te
 // the last admin is ECONFLICT.
 func (s *UserStore) DeleteUser(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
-		return userNotFound()
+		return tempwatch.NotFound("User")
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := lockUser(ctx, tx, id, true); err != nil {

@@ -4,35 +4,38 @@
 package readings
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// OwnerTTL is how long a sensor's owner is kept in process memory.
-const OwnerTTL = 10 * time.Second
+// LatestCache is where the handler reads latest readings (redis.Cache:
+// Redis, else PostgreSQL).
+type LatestCache interface {
+	// Latest returns the latest reading of the sensor, or ENOTFOUND.
+	Latest(ctx context.Context, sensorID string) (tempwatch.Reading, error)
+	// LatestReadings returns the latest reading of each of sensorIDs that has one.
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error)
+}
 
 // Handler serves the readings routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
-	cache  *cache.Cache
-	owners *cache.Owners
+	cache  LatestCache
+	owners *Owners
 	log    *slog.Logger
 }
 
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
-func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
+func NewHandler(q tempwatch.ReadingQuery, c LatestCache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/readings", h.handleList)
 	rt.Handle("GET /sensors/{id}/readings/latest", h.handleLatest)
@@ -86,7 +89,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, v any) {
 		httpapi.Error(w, r, h.log, err)
 		return
 	}
-	ServeJSON(w, r, b)
+	httpapi.ServeJSON(w, r, b)
 }
 
 // parseFilter reads limit, cursor, from, to (RFC 3339) and latest.
@@ -98,21 +101,7 @@ func parseFilter(r *http.Request) (tempwatch.ReadingFilter, bool, error) {
 	}
 	q := r.URL.Query()
 	f := tempwatch.ReadingFilter{Page: page}
-	parseTime := func(name string) time.Time {
-		s := q.Get(name)
-		if s == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			v.Add(name, "must be an RFC 3339 time such as 2026-01-31T23:00:00Z")
-		}
-		return t
-	}
-	f.From, f.To = parseTime("from"), parseTime("to")
-	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
-		v.Add("to", "must be after from")
-	}
+	f.From, f.To = httpapi.ParseTimeRange(q, v)
 	var latest bool
 	switch strings.ToLower(q.Get("latest")) {
 	case "", "false", "0":
@@ -122,36 +111,6 @@ func parseFilter(r *http.Request) (tempwatch.ReadingFilter, bool, error) {
 		v.Add("latest", "must be true or false")
 	}
 	return f, latest, v.Err()
-}
-
-// ServeJSON writes body as a 200 JSON response with a strong ETag, answering
-// 304 when the client's If-None-Match already names it. Responses are
-// private (per caller) and revalidated on every use, so a client never shows
-// data older than the server's.
-func ServeJSON(w http.ResponseWriter, r *http.Request, body []byte) {
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	hdr := w.Header()
-	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Set("Vary", "Authorization")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	hdr.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
-
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -31,8 +31,8 @@ func TestReadingsRoutes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
 	rdb, prefix := redistest.MustClient(t)
-	store := postgres.NewReadingQueryStore(db)
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: store})
+	store := postgres.NewReadingStore(db)
+	c := redis.NewCache(redis.New(rdb, redis.Options{Prefix: prefix}), redis.CacheOptions{Store: store})
 	h := readings.NewHandler(store, c, slog.New(slog.DiscardHandler))
 	client := pgtest.MustClient(t, db, "acme", "UTC")
 	sensor := pgtest.MustSensor(t, db, client, "d1", "k1")
@@ -57,10 +57,10 @@ func TestReadingsRoutes(t *testing.T) {
 	t0 := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 	ws := postgres.NewReadingStore(db)
 	for i := range 25 {
-		_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
+		_, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: float64(i), MeasuredAt: t0.Add(time.Duration(i) * time.Minute)}})
 		require.NoError(t, err)
 	}
-	_, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
+	_, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: -1, MeasuredAt: t0.Add(-time.Hour)}})
 	require.NoError(t, err)
 
 	t.Run("pages newest created first", func(t *testing.T) {
@@ -114,10 +114,10 @@ func TestReadingsRoutes(t *testing.T) {
 		assert.Equal(t, http.StatusNotModified, w.Code)
 		assert.Empty(t, w.Body.String())
 
-		res, err := ws.WriteReadings(context.Background(), []tempwatch.NewReading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
+		res, err := ws.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: sensor, Value: 99, MeasuredAt: t0.Add(time.Hour)}})
 		require.NoError(t, err)
-		require.NoError(t, c.OfferLatest(context.Background(), tempwatch.Reading{ID: res[0].ReadingID, SensorID: sensor, Value: 99,
-			MeasuredAt: t0.Add(time.Hour), CreatedAt: res[0].CreatedAt}))
+		c.OfferLatest(context.Background(), tempwatch.Reading{ID: res[0].ReadingID, SensorID: sensor, Value: 99,
+			MeasuredAt: t0.Add(time.Hour), CreatedAt: res[0].CreatedAt})
 		w = get(base+"/latest", nil, "If-None-Match", etag)
 		assert.Equal(t, http.StatusOK, w.Code, "a new reading changes the tag")
 		assert.Contains(t, w.Body.String(), `"value":99`)

@@ -18,11 +18,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -58,11 +58,14 @@ func mustBenchDB(b *testing.B) (*pgxpool.Pool, string, []string) {
 		b.Fatal(err)
 	}
 	url := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable&pool_max_conns=8", cfg.User, cfg.Host, cfg.Port, benchDB)
-	db, err := postgres.Open(ctx, url)
+	db, err := postgres.Connect(ctx, url)
 	if err != nil {
 		b.Fatalf("bench: %v", err)
 	}
 	b.Cleanup(db.Close)
+	if _, err := postgres.Migrate(ctx, db, nil); err != nil {
+		b.Fatalf("bench: %v", err)
+	}
 	exec := func(q string, args ...any) {
 		if _, err := db.Exec(ctx, q, args...); err != nil {
 			b.Fatalf("bench: %s: %v", q, err)
@@ -157,7 +160,7 @@ func mustBenchDB(b *testing.B) (*pgxpool.Pool, string, []string) {
 func BenchmarkReadPaths(b *testing.B) {
 	db, clientID, sensors := mustBenchDB(b)
 	ctx := context.Background()
-	store := postgres.NewReadingQueryStore(db)
+	store := postgres.NewReadingStore(db)
 	from := time.Date(benchYear, 1, 1, 0, 0, 0, 0, time.UTC)
 	to := time.Date(benchYear, 12, 31, 0, 0, 0, 0, time.UTC)
 	rows := func(q string, args ...any) int {
@@ -272,7 +275,7 @@ func BenchmarkReadPaths(b *testing.B) {
 		})
 	}
 	log := slog.New(slog.DiscardHandler)
-	h := withAdmin(readings.NewHandler(store, cache.New(rdb, cache.Options{Prefix: prefix, Store: store}), log))
+	h := withAdmin(readings.NewHandler(store, redis.NewCache(redis.New(rdb, redis.Options{Prefix: prefix}), redis.CacheOptions{Store: store}), log))
 	var deepAt time.Time
 	var deepID int64
 	if err := db.QueryRow(ctx, `SELECT created_at, id FROM readings WHERE sensor_id = $1 ORDER BY created_at DESC, id DESC OFFSET 999999 LIMIT 1`, sensors[0]).Scan(&deepAt, &deepID); err != nil {
@@ -305,7 +308,7 @@ func BenchmarkReadPaths(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
-	local := withAdmin(readings.NewHandler(store, cache.New(rdb, cache.Options{Prefix: prefix, Store: store, LocalTTL: time.Minute}), log))
+	local := withAdmin(readings.NewHandler(store, redis.NewCache(redis.New(rdb, redis.Options{Prefix: prefix}), redis.CacheOptions{Store: store, LocalTTL: time.Minute}), log))
 	fmt.Printf("\nlatest-reading route, %d-byte body, %d concurrent keep-alive clients, %s each:\n", len(body), latestClients, latestDuration)
 	ref := throughput(b, trivial, latestPath)
 	viaRedis := throughput(b, h, latestPath)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/readings"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
 )
@@ -42,7 +42,7 @@ func fakeReadings(tn apitest.Tenants, sensor string) *mock.ReadingQuery {
 }
 
 func newReadingsAPI(q *mock.ReadingQuery, log *slog.Logger) http.Handler {
-	return readings.NewHandler(q, cache.New(nil, cache.Options{Store: q}), log)
+	return readings.NewHandler(q, redis.NewCache(redis.New(nil, redis.Options{}), redis.CacheOptions{Store: q}), log)
 }
 
 func TestReadingRolesFast(t *testing.T) {

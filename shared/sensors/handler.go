@@ -3,6 +3,7 @@
 package sensors
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -18,10 +19,23 @@ type Handler struct {
 	log    *slog.Logger
 }
 
+// Caches are what the handler reads through and drops after each committed
+// change (redis.SensorCaches). They never fail a request: a failure is
+// reported where it happens, and every entry expires.
+type Caches interface {
+	// LatestReadings returns the latest reading of each of sensorIDs that has one.
+	LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error)
+	// ForgetDevices drops the device lookups of the sensors (by topic and by
+	// key), so a rotated key stops authenticating at once in Redis (and
+	// within the in-process lifetime of running device checks).
+	ForgetDevices(ctx context.Context, sensorIDs ...string)
+	// InvalidateSensor drops cached readings and aggregates of the sensors.
+	InvalidateSensor(ctx context.Context, sensorIDs ...string)
+}
+
 // NewHandler returns the /sensors handler over svc, showing each sensor's
 // latest reading from caches and invalidating them after every committed
-// change. It expects the caller's Principal in the request context
-// (auth.Middleware); without one it answers 401.
+// change.
 func NewHandler(svc tempwatch.SensorService, caches Caches, log *slog.Logger) http.Handler {
 	h := &Handler{svc: svc, caches: caches, log: log}
 	rt := httpapi.NewRouter(log)
@@ -78,25 +92,18 @@ type MQTTCredentials struct {
 	Topic    string `json:"topic"`
 }
 
-func withKey(s *tempwatch.Sensor, key string) WithKey {
-	ref := tempwatch.DeviceRef{ClientSlug: s.ClientSlug, DeviceID: s.DeviceID}
+func withKey(s *tempwatch.Sensor, ref tempwatch.DeviceRef, key string) WithKey {
 	user := deviceauth.Username(ref)
 	return WithKey{Sensor: s, DeviceKey: key,
 		MQTT: MQTTCredentials{Username: user, ClientID: user, Password: key, Topic: ref.Topic()}}
 }
 
-// invalidate drops cached copies of s as it was before a committed change
-// (and, when deleted, its cached readings). Failures are logged: the change
-// stands, and the entries expire.
-func (h *Handler) invalidate(r *http.Request, before *tempwatch.Sensor, deleted bool) {
-	if err := h.caches.ForgetDevice(r.Context(), before); err != nil {
-		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
-	}
-	if !deleted {
-		return
-	}
-	if err := h.caches.InvalidateSensor(r.Context(), before.ID); err != nil {
-		h.log.WarnContext(r.Context(), "cache invalidation failed", "sensor_id", before.ID, "error", err)
+// invalidate drops the cached device lookups of a sensor after a committed
+// change (and, when deleted, its cached readings).
+func (h *Handler) invalidate(r *http.Request, sensorID string, deleted bool) {
+	h.caches.ForgetDevices(r.Context(), sensorID)
+	if deleted {
+		h.caches.InvalidateSensor(r.Context(), sensorID)
 	}
 }
 
@@ -145,12 +152,13 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.svc.CreateSensor(r.Context(), s, tempwatch.HashDeviceKey(key)); err != nil {
+	ref, err := h.svc.CreateSensor(r.Context(), s, tempwatch.HashDeviceKey(key))
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/sensors/"+s.ID)
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.JSON(w, http.StatusCreated, withKey(s, key))
+	httpapi.JSON(w, http.StatusCreated, withKey(s, ref, key))
 	return nil
 }
 
@@ -227,7 +235,7 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.invalidate(r, before, false)
+	h.invalidate(r, before.ID, false)
 	httpapi.JSON(w, http.StatusOK, s)
 	return nil
 }
@@ -240,7 +248,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := h.svc.DeleteSensor(r.Context(), s.ID); err != nil {
 		return err
 	}
-	h.invalidate(r, s, true)
+	h.invalidate(r, s.ID, true)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -254,12 +262,12 @@ func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s, err := h.svc.SetDeviceKeyHash(r.Context(), before.ID, tempwatch.HashDeviceKey(key))
+	s, ref, err := h.svc.SetDeviceKeyHash(r.Context(), before.ID, tempwatch.HashDeviceKey(key))
 	if err != nil {
 		return err
 	}
-	h.invalidate(r, before, false)
+	h.invalidate(r, s.ID, false)
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.JSON(w, http.StatusOK, withKey(s, key))
+	httpapi.JSON(w, http.StatusOK, withKey(s, ref, key))
 	return nil
 }

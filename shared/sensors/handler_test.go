@@ -2,7 +2,6 @@ package sensors_test
 
 import (
 	"context"
-	"encoding/hex"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -23,8 +23,8 @@ import (
 func newHandler(t *testing.T) (*apitest.Env, http.Handler) {
 	t.Helper()
 	env := apitest.MustEnv(t)
-	rdb, prefix := redistest.MustClient(t)
-	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
+	caches := redis.NewSensorCaches(redistest.MustAdapter(t), postgres.NewReadingStore(env.DB))
+	return env, sensors.NewHandler(postgres.NewSensorStore(env.DB), caches, apitest.Discard())
 }
 
 var keyPattern = regexp.MustCompile(`^twk_[A-Za-z0-9_-]{43}$`)
@@ -287,27 +287,49 @@ func TestSensorListTenantScopeAndPaging(t *testing.T) {
 	}
 }
 
+// downDevices is PostgreSQL unreachable: whatever a device store over it
+// finds comes from Redis.
+type downDevices struct{}
+
+func (downDevices) DevicesByRef(context.Context, []tempwatch.DeviceRef) (map[tempwatch.DeviceRef]tempwatch.Device, error) {
+	return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+}
+
+func (downDevices) DeviceByKeyHash(context.Context, []byte) (tempwatch.Device, error) {
+	return tempwatch.Device{}, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+}
+
+func (downDevices) ClientIDsBySlug(context.Context, []string) (map[string]string, error) {
+	return nil, tempwatch.Errorf(tempwatch.EUNAVAILABLE, "down")
+}
+
 // TestRotationAndDeleteDropIngestDeviceLookups warms ingest's device cache
-// (Redis level) with the key, rotates it through the API, and expects a fresh
-// ingest process to refuse the old key and accept the new one at once.
+// (Redis level) with the key and the topic, changes the sensor through the
+// API, and expects a fresh ingest process to refuse what it no longer is at
+// once: the old key after a rotation, the old device id after a rename, the
+// key after a delete.
 func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
 	t.Parallel()
 	env := apitest.MustEnv(t)
-	rdb, prefix := redistest.MustClient(t)
-	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), sensors.NewRedisCaches(rdb, prefix, postgres.NewReadingQueryStore(env.DB)), apitest.Discard())
-	devices := postgres.NewReadingStore(env.DB)
-	freshIngest := func() *ingest.DeviceCache {
-		return ingest.NewDeviceCache(devices, rdb, ingest.DeviceCacheOptions{Prefix: prefix})
-	}
+	rc := redistest.MustAdapter(t)
+	h := sensors.NewHandler(postgres.NewSensorStore(env.DB), redis.NewSensorCaches(rc, postgres.NewReadingStore(env.DB)), apitest.Discard())
+	devices := redis.NewDeviceStore(rc, postgres.NewDeviceStore(env.DB))
+	freshIngest := func() *ingest.DeviceCache { return ingest.NewDeviceCache(devices, ingest.DeviceCacheOptions{}) }
+	// onlyRedis is a fresh ingest process while PostgreSQL is down.
+	onlyRedis := ingest.NewDeviceCache(redis.NewDeviceStore(rc, downDevices{}), ingest.DeviceCacheOptions{})
 	ctx := context.Background()
 
 	created := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"dock-3","name":"Dock"}`).JSON(t)
 	id, oldKey := created["id"].(string), created["device_key"].(string)
+	user := created["mqtt"].(map[string]any)["username"].(string)
+	slug, _, _ := strings.Cut(user, "/")
+	oldRef := tempwatch.DeviceRef{ClientSlug: slug, DeviceID: "dock-3"}
 	_, err := freshIngest().ByKey(ctx, oldKey)
 	require.NoError(t, err, "ingest knows the key and caches it in Redis")
-	n, err := rdb.Exists(ctx, prefix+"ingest:devkey:"+hex.EncodeToString(tempwatch.HashDeviceKey(oldKey))).Result()
+	_, err = freshIngest().Resolve(ctx, []tempwatch.DeviceRef{oldRef})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, n, "precondition: the lookup is cached in Redis")
+	_, err = onlyRedis.ByKey(ctx, oldKey)
+	require.NoError(t, err, "precondition: the key's lookup is in Redis")
 
 	resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors/"+id+"/rotate-key", "")
 	require.Equal(t, http.StatusOK, resp.Status)
@@ -316,6 +338,15 @@ func TestRotationAndDeleteDropIngestDeviceLookups(t *testing.T) {
 	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "the old key must stop working: %v", err)
 	_, err = freshIngest().ByKey(ctx, newKey)
 	require.NoError(t, err)
+
+	got, err := freshIngest().Resolve(ctx, []tempwatch.DeviceRef{oldRef})
+	require.NoError(t, err)
+	require.Contains(t, got, oldRef, "precondition: the topic's lookup is in Redis again")
+	require.Equal(t, http.StatusOK, apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+id, `{"device_id":"dock-4"}`).Status)
+	got, err = freshIngest().Resolve(ctx, []tempwatch.DeviceRef{oldRef, {ClientSlug: slug, DeviceID: "dock-4"}})
+	require.NoError(t, err)
+	assert.NotContains(t, got, oldRef, "the old device id must stop resolving")
+	assert.Equal(t, id, got[tempwatch.DeviceRef{ClientSlug: slug, DeviceID: "dock-4"}].SensorID)
 
 	require.Equal(t, http.StatusNoContent, apitest.Do(t, h, &env.AdminA, "DELETE", "/sensors/"+id, "").Status)
 	_, err = freshIngest().ByKey(ctx, newKey)

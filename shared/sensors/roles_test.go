@@ -27,8 +27,8 @@ type noCaches struct{}
 func (noCaches) LatestReadings(context.Context, []string) (map[string]tempwatch.Reading, error) {
 	return map[string]tempwatch.Reading{}, nil
 }
-func (noCaches) ForgetDevice(context.Context, *tempwatch.Sensor) error { return nil }
-func (noCaches) InvalidateSensor(context.Context, ...string) error     { return nil }
+func (noCaches) ForgetDevices(context.Context, ...string)    {}
+func (noCaches) InvalidateSensor(context.Context, ...string) {}
 
 // fakeSensors holds sensor a of client A and sensor b of client B,
 // recording its writes in w.
@@ -37,7 +37,7 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 	byID := map[string]*tempwatch.Sensor{}
 	for id, client := range map[string]string{a: tn.ClientA, b: tn.ClientB} {
 		byID[id] = &tempwatch.Sensor{ID: id, ClientID: client, DeviceID: "dev-" + id[:8], Name: "Fridge", Unit: "C",
-			MinValue: -100, MaxValue: 200, CreatedAt: now, UpdatedAt: now, ClientSlug: "slug-" + client[:8], KeyHash: []byte{1}}
+			MinValue: -100, MaxValue: 200, CreatedAt: now, UpdatedAt: now}
 	}
 	find := func(id string) (*tempwatch.Sensor, error) {
 		if s, ok := byID[id]; ok {
@@ -49,11 +49,14 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 		s, err := find(id)
 		return s, w.Done(op, err)
 	}
+	ref := func(s *tempwatch.Sensor) tempwatch.DeviceRef {
+		return tempwatch.DeviceRef{ClientSlug: "slug-" + s.ClientID[:8], DeviceID: s.DeviceID}
+	}
 	return &mock.SensorService{
-		CreateSensorFn: func(_ context.Context, s *tempwatch.Sensor, _ []byte) error {
+		CreateSensorFn: func(_ context.Context, s *tempwatch.Sensor, _ []byte) (tempwatch.DeviceRef, error) {
 			w.Add("CreateSensor")
-			s.ID, s.ClientSlug, s.CreatedAt, s.UpdatedAt = auth.NewID(), "slug", now, now
-			return nil
+			s.ID, s.CreatedAt, s.UpdatedAt = auth.NewID(), now, now
+			return ref(s), nil
 		},
 		FindSensorByIDFn: func(_ context.Context, id string) (*tempwatch.Sensor, error) { return find(id) },
 		FindSensorsFn: func(_ context.Context, f tempwatch.SensorFilter) ([]*tempwatch.Sensor, error) {
@@ -68,8 +71,12 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 			_, err := changed("DeleteSensor", id)
 			return err
 		},
-		SetDeviceKeyHashFn: func(_ context.Context, id string, _ []byte) (*tempwatch.Sensor, error) {
-			return changed("SetDeviceKeyHash", id)
+		SetDeviceKeyHashFn: func(_ context.Context, id string, _ []byte) (*tempwatch.Sensor, tempwatch.DeviceRef, error) {
+			s, err := changed("SetDeviceKeyHash", id)
+			if err != nil {
+				return nil, tempwatch.DeviceRef{}, err
+			}
+			return s, ref(s), nil
 		},
 	}
 }
@@ -153,7 +160,9 @@ func TestSensorStoreFailuresFast(t *testing.T) {
 	})
 	t.Run("rotate key", func(t *testing.T) {
 		apitest.CheckStoreFailures(t, tn.AdminA, "POST", "/sensors/"+a+"/rotate-key", "", newAPI(func(svc *mock.SensorService, err error) {
-			svc.SetDeviceKeyHashFn = func(context.Context, string, []byte) (*tempwatch.Sensor, error) { return nil, err }
+			svc.SetDeviceKeyHashFn = func(context.Context, string, []byte) (*tempwatch.Sensor, tempwatch.DeviceRef, error) {
+				return nil, tempwatch.DeviceRef{}, err
+			}
 		}))
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -19,20 +18,25 @@ import (
 // MaxDays caps the from..to range of one request.
 const MaxDays = 366
 
-const dateLayout = "2006-01-02"
+// AggregateCache keeps query results (redis.Cache): Aggregate returns the
+// cached result of the query named by kind and params over sensorIDs, or
+// runs load and keeps its result until a write to one of the sensors.
+type AggregateCache interface {
+	Aggregate(ctx context.Context, kind, params string, sensorIDs []string, load func(context.Context) ([]byte, error)) ([]byte, error)
+}
 
 // Handler serves the daily-averages routes.
 type Handler struct {
 	q      tempwatch.ReadingQuery
-	cache  *cache.Cache
-	owners *cache.Owners
+	cache  AggregateCache
+	owners *readings.Owners
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // NewHandler returns the statistics handler over q, with results cached in c.
-func NewHandler(q tempwatch.ReadingQuery, c *cache.Cache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: cache.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
+func NewHandler(q tempwatch.ReadingQuery, c AggregateCache, log *slog.Logger) http.Handler {
+	h := &Handler{q: q, cache: c, owners: readings.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
 		log: log, now: time.Now}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/daily-averages", h.handleSensor)
@@ -93,16 +97,16 @@ func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) error {
 // sensorIDs, or from PostgreSQL.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f tempwatch.DailyAverageFilter, sensorIDs []string) {
 	params := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%d", f.SensorID, f.ClientID, f.Timezone, f.ClientTimezone,
-		f.From.Format(dateLayout), f.To.Format(dateLayout), f.BeforeDay.Format(dateLayout), f.BeforeSensor, f.Limit)
+		f.From.Format(time.DateOnly), f.To.Format(time.DateOnly), f.BeforeDay.Format(time.DateOnly), f.BeforeSensor, f.Limit)
 	body, err := h.cache.Aggregate(r.Context(), kind, params, sensorIDs, func(ctx context.Context) ([]byte, error) {
 		days, err := h.q.DailyAverages(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(response{
-			Timezone: f.Timezone, From: f.From.Format(dateLayout), To: f.To.Format(dateLayout),
+			Timezone: f.Timezone, From: f.From.Format(time.DateOnly), To: f.To.Format(time.DateOnly),
 			Page: httpapi.NewPage(days, f.Limit, func(d tempwatch.DailyAverage) tempwatch.Cursor {
-				day, _ := time.Parse(dateLayout, d.Day)
+				day, _ := time.Parse(time.DateOnly, d.Day)
 				return tempwatch.Cursor{CreatedAt: day, ID: d.SensorID}
 			}),
 		})
@@ -111,7 +115,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f t
 		httpapi.Error(w, r, h.log, err)
 		return
 	}
-	readings.ServeJSON(w, r, body)
+	httpapi.ServeJSON(w, r, body)
 }
 
 // parseFilter reads from, to, tz, limit and cursor. tz defaults to the
@@ -135,7 +139,7 @@ func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.Daily
 		if s == "" {
 			return time.Time{}, false
 		}
-		d, err := time.Parse(dateLayout, s)
+		d, err := time.Parse(time.DateOnly, s)
 		if err != nil {
 			v.Add(name, "must be a date YYYY-MM-DD")
 			return time.Time{}, false

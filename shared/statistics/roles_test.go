@@ -15,7 +15,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/cache"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/statistics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
@@ -58,7 +58,7 @@ func fakeAverages(tn apitest.Tenants, sensor string) *mock.ReadingQuery {
 }
 
 func newStatisticsAPI(q *mock.ReadingQuery, log *slog.Logger) http.Handler {
-	return statistics.NewHandler(q, cache.New(nil, cache.Options{Store: q}), log)
+	return statistics.NewHandler(q, redis.NewCache(redis.New(nil, redis.Options{}), redis.CacheOptions{Store: q}), log)
 }
 
 func TestStatisticsRolesFast(t *testing.T) {

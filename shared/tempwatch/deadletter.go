@@ -30,8 +30,8 @@ type DeadLetterFilter struct {
 	ClientID   string
 	AllClients bool
 	SensorID   string
-	// From and To, when set, bound received_at: From <= received_at < To.
-	From, To *time.Time
+	// From and To, when set (not zero), bound received_at: From <= received_at < To.
+	From, To time.Time
 	// Since hides dead letters received before it: those past their time to
 	// live, whether or not the server has deleted them yet.
 	Since time.Time

@@ -19,15 +19,7 @@ type Device struct {
 // Ref returns the device's topic name.
 func (d Device) Ref() DeviceRef { return DeviceRef{ClientSlug: d.ClientSlug, DeviceID: d.DeviceID} }
 
-// NewReading is a validated reading to store; Value is in °C.
-type NewReading struct {
-	SensorID   string
-	Value      float64
-	MeasuredAt time.Time
-	Seq        *int64
-}
-
-// WriteResult tells, for each NewReading written (same index), the id of the
+// WriteResult tells, for each Reading written (same index), the id of the
 // row and whether this write inserted it (false: a duplicate of a stored
 // reading). ReadingID is 0 for a duplicate whose row the writer could not see.
 type WriteResult struct {
@@ -50,7 +42,7 @@ type DeviceStore interface {
 // ReadingWriter stores readings in bulk, skipping duplicates of the natural
 // key (sensor, measured_at) and keeping the rollups of what it inserts.
 type ReadingWriter interface {
-	WriteReadings(ctx context.Context, rs []NewReading) ([]WriteResult, error)
+	WriteReadings(ctx context.Context, rs []Reading) ([]WriteResult, error)
 }
 
 // RawPayload is a device payload as received, linked to its reading by the

@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// Reading is one stored temperature measurement of a sensor. Value is always
-// in degrees Celsius, whatever unit the device sent.
+// Reading is one temperature measurement of a sensor: what ingest writes,
+// the read paths page through, and the measurements API shows and corrects
+// (a "measurement" is the API's name for a reading). Value is always in
+// degrees Celsius, whatever unit the device sent.
 type Reading struct {
 	ID         int64     `json:"id"`
 	SensorID   string    `json:"sensor_id"`
@@ -14,6 +16,9 @@ type Reading struct {
 	MeasuredAt time.Time `json:"measured_at"`
 	CreatedAt  time.Time `json:"created_at"`
 	Seq        *int64    `json:"seq,omitempty"`
+	// ClientID is the client of the sensor, for tenant checks; set by the
+	// single-reading reads and writes of ReadingService.
+	ClientID string `json:"-"`
 }
 
 // ReadingFilter selects a page of one sensor's readings, newest created

@@ -28,11 +28,6 @@ type Sensor struct {
 	AlertHigh *float64  `json:"alert_high"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
-
-	// ClientSlug and KeyHash are what ingest looks devices up by (topic
-	// slug/device id, key hash): writers use them to drop cached lookups.
-	ClientSlug string `json:"-"`
-	KeyHash    []byte `json:"-"`
 }
 
 // Sensor defaults: the physical range a sensor gets when none is given.
@@ -112,16 +107,18 @@ type SensorFilter struct {
 	Page PageRequest
 }
 
-// SensorService stores sensors. Device keys reach it only as hashes.
+// SensorService stores sensors. Device keys reach it only as hashes. The
+// writes that issue a key also return the name its device logs in with.
 type SensorService interface {
-	CreateSensor(ctx context.Context, s *Sensor, keyHash []byte) error
+	// CreateSensor stores s with the key hash, filling its id and timestamps.
+	CreateSensor(ctx context.Context, s *Sensor, keyHash []byte) (DeviceRef, error)
 	FindSensorByID(ctx context.Context, id string) (*Sensor, error)
 	FindSensors(ctx context.Context, f SensorFilter) ([]*Sensor, error)
 	UpdateSensor(ctx context.Context, id string, upd SensorUpdate) (*Sensor, error)
 	DeleteSensor(ctx context.Context, id string) error
 	// SetDeviceKeyHash replaces the sensor's key (the old key stops working)
 	// and returns the updated sensor.
-	SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*Sensor, error)
+	SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*Sensor, DeviceRef, error)
 }
 
 // ValidDeviceID reports whether s is a device id as the sensors table holds

@@ -109,7 +109,7 @@ func TestValidateMeasurement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fields := tempwatch.ErrorFields(tempwatch.ValidateMeasurement(s, tt.value, tt.at, now))
+			fields := tempwatch.ErrorFields(tempwatch.ValidateReading(s, tt.value, tt.at, now))
 			assert.Len(t, fields, len(tt.wantFields), "ValidateMeasurement fields = %v", fields)
 			for _, f := range tt.wantFields {
 				assert.Contains(t, fields, f)

@@ -53,22 +53,29 @@ func HashRefreshSecret(secret string) []byte {
 }
 
 // RevocationList holds the ids of revoked access tokens and sessions until
-// the tokens they cover would have expired anyway.
+// the tokens they cover would have expired anyway. Unlike the caches, it
+// returns its failures: whether to accept a token that could not be checked,
+// or what to do about a revocation that could not be written, is the
+// caller's decision.
 type RevocationList interface {
 	// Revoke marks id revoked for ttl.
 	Revoke(ctx context.Context, id string, ttl time.Duration) error
-	// AnyRevoked reports whether any of ids is revoked.
+	// AnyRevoked reports whether any of ids is revoked; an error means the
+	// list could not be read.
 	AnyRevoked(ctx context.Context, ids ...string) (bool, error)
 }
 
 // Limiter counts failures (such as failed password checks) per key in fixed
-// windows.
+// windows. It never fails its caller: when its counters cannot be reached it
+// reports nobody blocked and counts nothing, since locking every user out
+// whenever the cache blinks is worse than a short window without
+// throttling, and argon2id keeps each guess expensive.
 type Limiter interface {
 	// Hit counts one failure for key in a window of length window.
-	Hit(ctx context.Context, key string, window time.Duration) error
-	// Blocked reports, when key has max or more failures in its window, how
+	Hit(ctx context.Context, key string, window time.Duration)
+	// Blocked reports, when key has limit or more failures in its window, how
 	// long until the window ends; 0 when key is not blocked.
-	Blocked(ctx context.Context, key string, max int) (time.Duration, error)
+	Blocked(ctx context.Context, key string, limit int) time.Duration
 	// Reset forgets the failures of key.
-	Reset(ctx context.Context, key string) error
+	Reset(ctx context.Context, key string)
 }

@@ -19,7 +19,7 @@ import (
 
 func TestAdminCommand(t *testing.T) {
 	t.Parallel()
-	dbURL := pgtest.MustSchemaURL(t)
+	dbURL := pgtest.MustMigratedURL(t)
 	ctx := context.Background()
 	call := func(stdin string, env map[string]string, args ...string) (string, error) {
 		env["DATABASE_URL"] = dbURL

@@ -25,7 +25,7 @@ import (
 // command, log in, use the token, create a tenant and its client admin, and
 // check tenant scoping, rate limiting by source address, and logout.
 func TestAPITourEndToEnd(t *testing.T) {
-	dbURL := pgtest.MustSchemaURL(t)
+	dbURL := pgtest.MustMigratedURL(t)
 	_, prefix := redistest.MustClient(t)
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-email", "admin@example.com"},

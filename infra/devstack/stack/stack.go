@@ -1,11 +1,14 @@
 // Package stack runs tempwatch locally without Docker: it builds every
-// function of template.yaml, runs each as its own bootstrap process(es)
-// behind an emulated Lambda Runtime API, and serves the Lambda Invoke API and
-// the API Gateway (REST, proxy integration) routes in front of them. Where no
-// MQTT broker or MongoDB is configured it starts embedded ones.
+// function of template.yaml, runs the deploy steps (functions a custom
+// resource invokes: functions/migrate) once as plain commands, runs each
+// other function as its own bootstrap process(es) behind an emulated Lambda
+// Runtime API, and serves the Lambda Invoke API and the API Gateway (REST,
+// proxy integration) routes in front of them. Where no MQTT broker or
+// MongoDB is configured it starts embedded ones.
 package stack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -62,7 +66,8 @@ type Stack struct {
 	cfg      Config
 	env      map[string]string
 	pools    map[string]*pool // by Name and by LogicalID
-	fns      []sam.Function
+	fns      []sam.Function   // the functions served, each by a pool
+	steps    []sam.Function   // the deploy steps, run once before the others
 	apiURL   string
 	invURL   string
 	servers  []*http.Server
@@ -89,7 +94,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.fns, err = selectFunctions(tpl.Functions, cfg.Only)
+	s.steps = tpl.DeploySteps()
+	s.fns, err = selectFunctions(serving(tpl), cfg.Only)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +107,20 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		s.cfg.WorkDir = s.tmpDir
 	}
 
-	if err := s.startServices(ctx); err != nil {
+	if err := s.checkServices(ctx); err != nil {
 		return nil, err
 	}
-	binaries, err := build(ctx, cfg.Root, filepath.Join(cfg.WorkDir, "functions"), s.fns)
+	binaries, err := build(ctx, cfg.Root, filepath.Join(cfg.WorkDir, "functions"), append(slices.Clone(s.steps), s.fns...))
 	if err != nil {
+		return nil, err
+	}
+	// The deploy steps (functions/migrate) run before anything that reads
+	// the database: the embedded broker's device check and the functions
+	// check the schema at start.
+	if err := s.runDeploySteps(ctx, binaries); err != nil {
+		return nil, err
+	}
+	if err := s.startEmbedded(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.startPools(ctx, binaries); err != nil {
@@ -146,6 +161,14 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
+// serving returns the template's functions but its deploy steps.
+func serving(tpl *sam.Template) []sam.Function {
+	steps := tpl.DeploySteps()
+	return slices.DeleteFunc(slices.Clone(tpl.Functions), func(f sam.Function) bool {
+		return slices.ContainsFunc(steps, func(s sam.Function) bool { return s.Name == f.Name })
+	})
+}
+
 func selectFunctions(all []sam.Function, only []string) ([]sam.Function, error) {
 	// Functions are built and addressed by folder name, so two resources
 	// sharing a CodeUri would collide (deploycheck reports it too).
@@ -177,9 +200,9 @@ func selectFunctions(all []sam.Function, only []string) ([]sam.Function, error) 
 	return out, nil
 }
 
-// startServices checks PostgreSQL and Redis and starts the embedded broker
-// and FerretDB where no URL is configured.
-func (s *Stack) startServices(ctx context.Context) error {
+// checkServices fills in the service URLs and secrets, checks PostgreSQL and
+// Redis answer and creates the database when it is missing.
+func (s *Stack) checkServices(ctx context.Context) error {
 	for k, v := range s.cfg.Env {
 		s.env[k] = v
 	}
@@ -198,9 +221,36 @@ func (s *Stack) startServices(ctx context.Context) error {
 	if err := checkReachable(ctx, "Redis", s.env["REDIS_URL"], "6379", startRedis); err != nil {
 		return err
 	}
-	if err := ensureDatabase(ctx, s.env["DATABASE_URL"]); err != nil {
-		return err
+	return ensureDatabase(ctx, s.env["DATABASE_URL"])
+}
+
+// runDeploySteps runs each function that a custom resource of the template
+// invokes (functions/migrate) once, as a plain command (no Runtime API) with
+// that function's environment, as CloudFormation runs it before the
+// functions that DependOn it. A step that fails stops the start, with what
+// it said.
+func (s *Stack) runDeploySteps(ctx context.Context, binaries map[string]string) error {
+	for _, fn := range s.steps {
+		var said bytes.Buffer
+		out := &prefixWriter{w: io.MultiWriter(s.cfg.Logs, &said), mu: &logMu, prefix: "[" + fn.Name + "] "}
+		cmd := exec.CommandContext(ctx, binaries[fn.Name])
+		cmd.Env = s.functionEnv(fn)
+		cmd.Dir = dirOf(binaries[fn.Name])
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.WaitDelay = 2 * time.Second
+		err := cmd.Run()
+		out.Flush()
+		if err != nil {
+			return fmt.Errorf("deploy step %s (%s) failed: %v; it said:\n%s",
+				fn.Name, fn.CodeURI, err, strings.TrimRight(said.String(), "\n"))
+		}
 	}
+	return nil
+}
+
+// startEmbedded starts the embedded broker and FerretDB where no URL is
+// configured.
+func (s *Stack) startEmbedded(ctx context.Context) error {
 	if s.env["MQTT_URL"] == "" {
 		auth, closeAuth, err := broker.NewAuthority(ctx, func(k string) string { return s.env[k] })
 		if err != nil {
@@ -367,6 +417,9 @@ func (s *Stack) DatabaseURL() string { return s.env["DATABASE_URL"] }
 
 // Functions lists the running functions.
 func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
+
+// DeploySteps lists the functions that ran once before the others.
+func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 
 // Close stops the servers, every bootstrap process and the embedded servers.
 func (s *Stack) Close() error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +274,9 @@ func TestStartFailsClearly(t *testing.T) {
 		{"postgres down", stack.Config{Env: map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"}}, "PostgreSQL is not reachable at 127.0.0.1:1", false},
 		{"redis down", stack.Config{Env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}}, "Redis is not reachable at 127.0.0.1:1", true},
 		{"unknown only", stack.Config{Only: []string{"nope"}}, `no function "nope"`, false},
+		{"a deploy step is not served", stack.Config{Only: []string{"stepfn"}}, `no function "stepfn"`, false},
+		{"deploy step fails", stack.Config{Env: map[string]string{"STEP_FAIL": "no schema for you"}},
+			"deploy step stepfn (stepfn/) failed: exit status 1; it said:\n[stepfn] stepfn: no schema for you", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +290,35 @@ func TestStartFailsClearly(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// A function that a custom resource invokes is a deploy step: it runs once,
+// as a plain command with its function's environment, before any function
+// starts, and is not served.
+func TestDeployStepRunsFirst(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "step-ran")
+	s, logs := MustStartFixture(t, 1, map[string]string{
+		"MQTT_URL": "tcp://127.0.0.1:1883", "MONGODB_URL": "mongodb://127.0.0.1:1/", "STEP_MARKER": marker,
+	})
+	var served, steps []string
+	for _, f := range s.Functions() {
+		served = append(served, f.Name)
+	}
+	for _, f := range s.DeploySteps() {
+		steps = append(steps, f.Name)
+	}
+	assert.Equal(t, []string{"echofn"}, served)
+	assert.Equal(t, []string{"stepfn"}, steps)
+	assert.Contains(t, logs.String(), "[stepfn] stepfn: ran as a plain command, function StepFunction\n")
+
+	resp, body := do(t, "GET", s.APIURL()+"/items", nil, nil)
+	require.Equal(t, 201, resp.StatusCode, string(body))
+	var e echo
+	require.NoError(t, json.Unmarshal(body, &e))
+	assert.Equal(t, "true", e.Env["STEP_RAN_BEFORE"], "the step had run when the function started")
+
+	resp, _ = do(t, "POST", s.InvokeURL()+"/2015-03-31/functions/stepfn/invocations", strings.NewReader(`{}`), nil)
+	assert.Equal(t, 404, resp.StatusCode, "a deploy step has no warm instances")
 }
 
 func mustField(tb testing.TB, body []byte, key string) json.RawMessage {

@@ -23,7 +23,7 @@ func NewAuthority(ctx context.Context, getenv config.Getenv) (auth *deviceauth.A
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
-	prefix := r.String("REDIS_PREFIX", "tw:")
+	prefix := r.String("REDIS_PREFIX", redis.DefaultPrefix)
 	ttl := r.Duration("DEVICE_CACHE_TTL", 30*time.Second, time.Second, 30*time.Second)
 	bridge := deviceauth.LoadBridge(r)
 	if err := r.Err(); err != nil {
@@ -33,12 +33,12 @@ func NewAuthority(ctx context.Context, getenv config.Getenv) (auth *deviceauth.A
 	if err != nil {
 		return nil, nil, fmt.Errorf("broker: %w", err)
 	}
-	rdb, err := redis.Open(redisURL)
+	rdb, err := redis.Open(redisURL, redis.Options{Prefix: prefix})
 	if err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("broker: %w", err)
 	}
-	devices := ingest.NewDeviceCache(postgres.NewReadingStore(db), rdb, ingest.DeviceCacheOptions{Prefix: prefix, LocalTTL: ttl})
+	devices := ingest.NewDeviceCache(redis.NewDeviceStore(rdb, postgres.NewDeviceStore(db)), ingest.DeviceCacheOptions{LocalTTL: ttl})
 	if auth, err = deviceauth.New(devices, bridge); err != nil {
 		_ = rdb.Close()
 		db.Close()

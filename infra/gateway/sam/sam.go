@@ -20,6 +20,21 @@ import (
 // Template is what the tools need from a SAM template.
 type Template struct {
 	Functions []Function // sorted by Name
+	// CustomResources are the resources that CloudFormation creates by
+	// invoking a function of the template, sorted by LogicalID.
+	CustomResources []CustomResource
+}
+
+// CustomResource is an AWS::CloudFormation::CustomResource or Custom::<name>
+// resource whose ServiceToken is a function of the template (!GetAtt
+// <Function>.Arn): CloudFormation invokes that function when it creates,
+// updates or deletes the resource, before it touches the resources that
+// DependOn it.
+type CustomResource struct {
+	LogicalID  string
+	Type       string
+	Function   string            // Function.Name the ServiceToken names
+	Properties map[string]string // its scalar properties but ServiceToken
 }
 
 // Function is one AWS::Serverless::Function, with Globals applied.
@@ -33,6 +48,7 @@ type Function struct {
 	MemorySize int           // MB; SAM default 128
 	Env        []EnvVar      // Globals first, then the function's own
 	Routes     []Route       // sorted by Path, then Method
+	DependsOn  []string      // the resource's DependsOn, as written
 }
 
 // EnvVar is one environment variable of a function. Ref names the template
@@ -95,10 +111,92 @@ func Parse(b []byte) (*Template, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
+		fn.DependsOn = dependsOn(Get(res, "DependsOn"))
 		t.Functions = append(t.Functions, fn)
 	}
 	sort.Slice(t.Functions, func(i, j int) bool { return t.Functions[i].Name < t.Functions[j].Name })
+	names := map[string]string{}
+	for _, f := range t.Functions {
+		names[f.LogicalID] = f.Name
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		id, res := resources.Content[i].Value, resources.Content[i+1]
+		typ := Scalar(Get(res, "Type"))
+		if typ != "AWS::CloudFormation::CustomResource" && !strings.HasPrefix(typ, "Custom::") {
+			continue
+		}
+		props := Get(res, "Properties")
+		fn, ok := names[arnOf(Get(props, "ServiceToken"))]
+		if !ok {
+			continue // another account's or service's handler: nothing of ours runs
+		}
+		cr := CustomResource{LogicalID: id, Type: typ, Function: fn, Properties: map[string]string{}}
+		for j := 0; props != nil && props.Kind == yaml.MappingNode && j+1 < len(props.Content); j += 2 {
+			if k, v := props.Content[j].Value, props.Content[j+1]; k != "ServiceToken" && v.Kind == yaml.ScalarNode {
+				cr.Properties[k] = v.Value
+			}
+		}
+		t.CustomResources = append(t.CustomResources, cr)
+	}
+	sort.Slice(t.CustomResources, func(i, j int) bool { return t.CustomResources[i].LogicalID < t.CustomResources[j].LogicalID })
 	return t, nil
+}
+
+// arnOf returns X of a !GetAtt X.Arn in any of its spellings (!GetAtt
+// X.Arn, !GetAtt [X, Arn], {Fn::GetAtt: X.Arn}, {Fn::GetAtt: [X, Arn]}),
+// or "".
+func arnOf(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "Fn::GetAtt" {
+		n = n.Content[1]
+	} else if n.Tag != "!GetAtt" {
+		return ""
+	}
+	var id, attr string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		id, attr, _ = strings.Cut(n.Value, ".")
+	case yaml.SequenceNode:
+		if len(n.Content) == 2 {
+			id, attr = Scalar(n.Content[0]), Scalar(n.Content[1])
+		}
+	}
+	if attr != "Arn" {
+		return ""
+	}
+	return id
+}
+
+// dependsOn reads a DependsOn attribute: one name or a list.
+func dependsOn(n *yaml.Node) []string {
+	if v := Scalar(n); v != "" {
+		return []string{v}
+	}
+	var out []string
+	for _, item := range Seq(n) {
+		if v := Scalar(item); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DeploySteps returns the functions that custom resources invoke, in Name
+// order: CloudFormation runs them at deploy, and devstack runs them once,
+// as plain commands, before it starts the others.
+func (t *Template) DeploySteps() []Function {
+	var out []Function
+	for _, f := range t.Functions {
+		for _, cr := range t.CustomResources {
+			if cr.Function == f.Name {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func parseFunction(id string, props, globals *yaml.Node) (Function, error) {

@@ -165,3 +165,61 @@ func TestParseSkipsWhatIsNotAFunctionOrARoute(t *testing.T) {
 	assert.Empty(t, iotauth.Routes, "a function without events serves no route")
 	assert.Len(t, tpl.Routes(), 1)
 }
+
+// deployTemplate has a function that CloudFormation runs at deploy through
+// custom resources (each ServiceToken spelling), one that depends on it, and
+// custom resources that name no function of the template.
+const deployTemplate = `
+Resources:
+  MigrateFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/migrate/, Timeout: 900}
+  SchemaMigration:
+    Type: Custom::SchemaMigration
+    Properties:
+      ServiceToken: !GetAtt MigrateFunction.Arn
+      SchemaVersion: 3
+      Nested: {not: scalar}
+  SeqForm:
+    Type: AWS::CloudFormation::CustomResource
+    Properties: {ServiceToken: !GetAtt [MigrateFunction, Arn]}
+  LongForm:
+    Type: Custom::Long
+    Properties: {ServiceToken: {"Fn::GetAtt": [MigrateFunction, Arn]}}
+  ElsewhereHandled:
+    Type: Custom::Elsewhere
+    Properties: {ServiceToken: arn:aws:lambda:us-east-1:000000000000:function:other}
+  NotAnArn:
+    Type: Custom::Name
+    Properties: {ServiceToken: !GetAtt MigrateFunction.FunctionName}
+  UsersFunction:
+    Type: AWS::Serverless::Function
+    DependsOn: SchemaMigration
+    Properties: {CodeUri: functions/users/}
+  ClientsFunction:
+    Type: AWS::Serverless::Function
+    DependsOn: [SchemaMigration, SeqForm]
+    Properties: {CodeUri: functions/clients/}
+`
+
+func TestParseCustomResources(t *testing.T) {
+	tpl, err := sam.Parse([]byte(deployTemplate))
+	require.NoError(t, err)
+	assert.Equal(t, []sam.CustomResource{
+		{LogicalID: "LongForm", Type: "Custom::Long", Function: "migrate", Properties: map[string]string{}},
+		{LogicalID: "SchemaMigration", Type: "Custom::SchemaMigration", Function: "migrate", Properties: map[string]string{"SchemaVersion": "3"}},
+		{LogicalID: "SeqForm", Type: "AWS::CloudFormation::CustomResource", Function: "migrate", Properties: map[string]string{}},
+	}, tpl.CustomResources, "only custom resources that a function of the template serves")
+
+	var steps []string
+	for _, f := range tpl.DeploySteps() {
+		steps = append(steps, f.Name)
+	}
+	assert.Equal(t, []string{"migrate"}, steps)
+
+	deps := map[string][]string{}
+	for _, f := range tpl.Functions {
+		deps[f.Name] = f.DependsOn
+	}
+	assert.Equal(t, map[string][]string{"clients": {"SchemaMigration", "SeqForm"}, "migrate": nil, "users": {"SchemaMigration"}}, deps)
+}

@@ -7,7 +7,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/tempwatch/tempwatch/bridge/mqtt"
+	"github.com/tempwatch/tempwatch/infra/pahoconn"
 )
 
 // Devices are the fleet's MQTT connections: each sensor is a device of its
@@ -25,7 +25,7 @@ func ConnectDevices(broker string, fleet []*Sensor) (*Devices, error) {
 			d.Close()
 			return nil, fmt.Errorf("sensor %s has no device key (run the setup first)", s.Username())
 		}
-		c := paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
+		c := paho.NewClient(pahoconn.Buffered(paho.NewClientOptions().AddBroker(broker).
 			SetClientID(s.Username()).SetUsername(s.Username()).SetPassword(s.Key).
 			SetAutoReconnect(true).SetConnectRetry(false)))
 		if t := c.Connect(); !t.WaitTimeout(30*time.Second) || t.Error() != nil {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # LocalStack ready hook: deploys every function and the REST API that
 # template.yaml declares, from what localstack/build.sh produced (mounted at
-# $TEMPWATCH_BUILD). Adding a function or route needs no edit here.
+# $TEMPWATCH_BUILD), and runs the migrate function before the REST API goes
+# up. Adding a function or route needs no edit here.
 #
 # Functions are named after their folder (clients, ingest, ...); the bridge
 # invokes `ingest` directly through the Lambda API (LAMBDA_ENDPOINT=
@@ -63,6 +64,20 @@ while read -r fn; do
 	fi
 	awslocal lambda wait function-active-v2 --function-name "$fn"
 done <"$BUILD/functions.txt"
+
+# --- database schema ---------------------------------------------------------------
+# The functions refuse a schema older than their build, so the migrate
+# function runs (a plain invoke) before the REST API goes up; if it fails,
+# so does the deploy.
+echo "tempwatch: migrating the database (function migrate)"
+answer=$(mktemp)
+failed=$(awslocal lambda invoke --function-name migrate --cli-binary-format raw-in-base64-out \
+	--cli-read-timeout 0 --payload '{}' --query FunctionError --output text "$answer")
+echo "tempwatch: migrate answered $(cat "$answer")"
+if [ "$failed" != "None" ]; then
+	echo "tempwatch: migrate failed ($failed); its log: awslocal logs tail /aws/lambda/migrate" >&2
+	exit 1
+fi
 
 # --- REST API --------------------------------------------------------------------
 # Recreated on every run, so removed routes disappear too.

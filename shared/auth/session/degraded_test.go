@@ -2,7 +2,6 @@ package session_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -21,17 +20,8 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
-
-// deadRedisURL returns the URL of a port nothing listens on.
-func deadRedisURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "redis://" + addr + "/0"
-}
 
 // With Redis down, login, me, refresh and password change keep working (the
 // rate limiter and the revocation check degrade open, logged), and logout and
@@ -39,15 +29,15 @@ func deadRedisURL(t *testing.T) string {
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
-	rdb, err := redis.Open(deadRedisURL(t))
+	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
+	t.Cleanup(func() { _ = rc.Close() })
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	revocations := auth.NewRedisRevocations(rdb, "tw:")
+	revocations := redis.NewRevocations(rc)
 	h := session.NewHandler(session.Deps{
 		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
-		Revocations: revocations, Limiter: auth.NewRedisLimiter(rdb, "tw:"),
+		Revocations: revocations, Limiter: redis.NewLimiter(rc),
 		Log: apitest.Discard(),
 	})
 	e.srv = httptest.NewServer(app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h))
@@ -69,6 +59,10 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", refreshBody(refresh)).status)
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "").status)
+	// Each way auth uses Redis was tried and counted as degraded.
+	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "revoked.check", "revoked.add"} {
+		assert.Positive(t, rc.Degraded()[op], op)
+	}
 }
 
 // Two refreshes racing with one token: exactly one wins; the loser is

@@ -20,6 +20,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
 )
@@ -103,18 +104,16 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 		},
 	}
 	sw.limiter = &mock.Limiter{
-		BlockedFn: func(context.Context, string, int) (time.Duration, error) { return 0, nil },
-		HitFn: func(_ context.Context, key string, _ time.Duration) error {
+		BlockedFn: func(context.Context, string, int) time.Duration { return 0 },
+		HitFn: func(_ context.Context, key string, _ time.Duration) {
 			sw.mu.Lock()
 			defer sw.mu.Unlock()
 			sw.hits = append(sw.hits, key)
-			return nil
 		},
-		ResetFn: func(_ context.Context, key string) error {
+		ResetFn: func(_ context.Context, key string) {
 			sw.mu.Lock()
 			defer sw.mu.Unlock()
 			sw.resets = append(sw.resets, key)
-			return nil
 		},
 	}
 	return sw
@@ -123,6 +122,12 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 func (sw *sessionWorld) handler(jwt auth.JWTConfig, log *slog.Logger) http.Handler {
 	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
 		Limiter: sw.limiter, Log: log})
+}
+
+// handlerOver is handler with another limiter.
+func (sw *sessionWorld) handlerOver(l tempwatch.Limiter, jwt auth.JWTConfig, log *slog.Logger) http.Handler {
+	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
+		Limiter: l, Log: log})
 }
 
 func TestSessionRolesFast(t *testing.T) {
@@ -153,7 +158,7 @@ func TestLoginLimitsFast(t *testing.T) {
 
 	t.Run("blocked", func(t *testing.T) {
 		sw := newSessionWorld(tn, &apitest.Writes{})
-		sw.limiter.BlockedFn = func(context.Context, string, int) (time.Duration, error) { return 90 * time.Second, nil }
+		sw.limiter.BlockedFn = func(context.Context, string, int) time.Duration { return 90 * time.Second }
 		asked := 0
 		sw.users.FindUserByEmailFn = func(context.Context, string) (*tempwatch.User, error) { asked++; return nil, errors.New("not asked") }
 		resp := apitest.Do(t, sw.handler(jwt, apitest.Logger(t)), nil, "POST", "/auth/login", login(loginEmail, password))
@@ -190,23 +195,22 @@ func TestLoginLimitsFast(t *testing.T) {
 	})
 }
 
-// TestLimiterDownDegradesOpenFast: when the limiter cannot answer, logins
-// still work (argon2id keeps guesses expensive), and the outage is logged.
+// TestLimiterDownDegradesOpenFast: when the limiter's counters are out of
+// reach (the Redis limiter with no Redis), logins still work (argon2id keeps
+// guesses expensive), and the outage is logged, by the adapter.
 func TestLimiterDownDegradesOpenFast(t *testing.T) {
 	t.Parallel()
 	sw := newSessionWorld(apitest.NewTenants(), &apitest.Writes{})
-	down := errors.New("redis: connection refused")
-	sw.limiter.BlockedFn = func(context.Context, string, int) (time.Duration, error) { return 0, down }
-	sw.limiter.HitFn = func(context.Context, string, time.Duration) error { return down }
-	sw.limiter.ResetFn = func(context.Context, string) error { return down }
 	var logs bytes.Buffer
-	h := sw.handler(apitest.MustJWT(t), slog.New(slog.NewTextHandler(&logs, nil)))
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	h := sw.handlerOver(redis.NewLimiter(redis.New(nil, redis.Options{Log: log})), apitest.MustJWT(t), log)
 
 	resp := apitest.Do(t, h, nil, "POST", "/auth/login", login(loginEmail, password))
 	assert.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
 	resp = apitest.Do(t, h, nil, "POST", "/auth/login", login(loginEmail, "not the password"))
 	assert.Equal(t, http.StatusUnauthorized, resp.Status, string(resp.Body))
-	assert.Contains(t, logs.String(), "auth_rate_limit_unavailable")
+	assert.Contains(t, logs.String(), "redis unavailable")
+	assert.Contains(t, logs.String(), "op=limit.check")
 }
 
 // TestRefreshReuseEndsTheSessionFast: a refresh token presented twice ends

@@ -21,8 +21,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-var _ tempwatch.Limiter = (*auth.RedisLimiter)(nil)
-
 // Limits of failed password checks: per account (logins and password changes
 // together) and per source address (logins), in one window.
 type Limits struct {
@@ -176,37 +174,25 @@ func (h *Handler) accountLimit(email string) limit {
 	return limit{accountKey(email), h.Limits.PerAccount}
 }
 
-// blocked returns how long the caller must wait, 0 if they may try. When
-// Redis is down the limiter lets attempts through (logged): locking everyone
-// out whenever the cache blinks is worse than a short window without
-// throttling, and argon2id keeps each guess expensive.
+// blocked returns how long the caller must wait, 0 if they may try (also
+// when the limiter's counters are out of reach: see tempwatch.Limiter).
 func (h *Handler) blocked(ctx context.Context, limits ...limit) time.Duration {
 	var wait time.Duration
 	for _, l := range limits {
-		d, err := h.Limiter.Blocked(ctx, l.key, l.max)
-		if err != nil {
-			h.Log.WarnContext(ctx, "rate limiter unavailable; allowing password check", "metric", "auth_rate_limit_unavailable", "error", err)
-			return 0
-		}
-		wait = max(wait, d)
+		wait = max(wait, h.Limiter.Blocked(ctx, l.key, l.max))
 	}
 	return wait
 }
 
 func (h *Handler) countFailure(ctx context.Context, limits ...limit) {
 	for _, l := range limits {
-		if err := h.Limiter.Hit(ctx, l.key, h.Limits.Window); err != nil {
-			h.Log.WarnContext(ctx, "rate limiter unavailable; failure not counted", "error", err)
-			return
-		}
+		h.Limiter.Hit(ctx, l.key, h.Limits.Window)
 	}
 }
 
 // resetFailures forgets the failures of the account after a right password.
 func (h *Handler) resetFailures(ctx context.Context, account limit) {
-	if err := h.Limiter.Reset(ctx, account.key); err != nil {
-		h.Log.WarnContext(ctx, "rate limiter unavailable", "error", err)
-	}
+	h.Limiter.Reset(ctx, account.key)
 }
 
 // tooMany answers 429 with Retry-After: wait, in whole seconds.

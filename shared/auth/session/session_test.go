@@ -23,6 +23,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
@@ -37,16 +38,16 @@ type env struct {
 func newEnv(t *testing.T, limits session.Limits) *env {
 	t.Helper()
 	db := pgtest.MustDB(t)
-	rdb, prefix := redistest.MustClient(t)
+	rc := redistest.MustAdapter(t)
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	revocations := auth.NewRedisRevocations(rdb, prefix)
+	revocations := redis.NewRevocations(rc)
 	h := session.NewHandler(session.Deps{
 		Users:       e.users,
 		Tokens:      postgres.NewRefreshTokenStore(db),
 		JWT:         cfg,
 		Revocations: revocations,
-		Limiter:     auth.NewRedisLimiter(rdb, prefix),
+		Limiter:     redis.NewLimiter(rc),
 		Limits:      limits,
 		Log:         apitest.Discard(),
 	})

@@ -27,15 +27,28 @@ func BaseURL() string {
 	return DefaultURL
 }
 
+// MustBaseURL returns BaseURL for a test that connects to the server
+// itself; under -short (make test-unit) it skips the test instead.
+func MustBaseURL(tb testing.TB) string {
+	tb.Helper()
+	skipShort(tb)
+	return BaseURL()
+}
+
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("pgtest: needs PostgreSQL, so not run with -short (make test-unit)")
+	}
+}
+
 // MustSchemaURL creates an empty schema, dropped when tb ends, and returns a
 // connection URL whose search_path is that schema. A missing server fails the
 // test: it is never a skip. Under -short (make test-unit, the tier that runs
 // without services) the test is skipped before the server is asked.
 func MustSchemaURL(tb testing.TB) string {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("pgtest: needs PostgreSQL, so not run with -short (make test-unit)")
-	}
+	skipShort(tb)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, BaseURL())
 	if err != nil {
@@ -69,13 +82,48 @@ func MustSchemaURL(tb testing.TB) string {
 	return u.String()
 }
 
+// MustMigratedURL is MustSchemaURL with the schema migrated, for programs
+// under test that open it as functions do (postgres.Open checks the schema
+// and changes nothing).
+func MustMigratedURL(tb testing.TB) string {
+	tb.Helper()
+	u := MustSchemaURL(tb)
+	mustMigrate(tb, u).Close()
+	return u
+}
+
 // MustDB returns a pool on a fresh, migrated schema of its own.
 func MustDB(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := postgres.Open(context.Background(), MustSchemaURL(tb))
+	pool := mustMigrate(tb, MustSchemaURL(tb))
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// mustMigrate connects to u and applies the migrations directly, as the
+// migrate step would.
+func mustMigrate(tb testing.TB, u string) *pgxpool.Pool {
+	tb.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, u)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
-	tb.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool, nil); err != nil {
+		pool.Close()
+		tb.Fatalf("pgtest: %v", err)
+	}
 	return pool
+}
+
+// CheckSchema is postgres.CheckSchema on the database at u, as a function
+// checks it at start: nil only when u is migrated.
+func CheckSchema(tb testing.TB, u string) error {
+	tb.Helper()
+	pool, err := postgres.Connect(context.Background(), u)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer pool.Close()
+	return postgres.CheckSchema(context.Background(), pool)
 }

@@ -6,10 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
 // DefaultURL is the development machine's Redis (README, "Quick start"); TEST_REDIS_URL overrides it.
@@ -52,4 +55,27 @@ func MustClient(tb testing.TB) (*goredis.Client, string) {
 		_ = c.Close()
 	})
 	return c, prefix
+}
+
+// MustAdapter returns the Redis adapter's client over MustClient's client
+// and prefix.
+func MustAdapter(tb testing.TB) *redis.Client {
+	tb.Helper()
+	rdb, prefix := MustClient(tb)
+	return redis.New(rdb, redis.Options{Prefix: prefix})
+}
+
+// DeadURL returns the URL of a local port nothing listens on: a Redis that
+// is down.
+func DeadURL(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	return "redis://" + addr + "/0"
 }

@@ -37,11 +37,11 @@ func (s *DeviceStore) ClientIDsBySlug(ctx context.Context, slugs []string) (map[
 
 // ReadingWriter is a fake tempwatch.ReadingWriter.
 type ReadingWriter struct {
-	WriteReadingsFn func(ctx context.Context, rs []tempwatch.NewReading) ([]tempwatch.WriteResult, error)
+	WriteReadingsFn func(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error)
 }
 
 // WriteReadings calls WriteReadingsFn.
-func (w *ReadingWriter) WriteReadings(ctx context.Context, rs []tempwatch.NewReading) ([]tempwatch.WriteResult, error) {
+func (w *ReadingWriter) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	return w.WriteReadingsFn(ctx, rs)
 }
 

@@ -10,16 +10,16 @@ var _ tempwatch.SensorService = (*SensorService)(nil)
 
 // SensorService is a fake tempwatch.SensorService.
 type SensorService struct {
-	CreateSensorFn     func(ctx context.Context, s *tempwatch.Sensor, keyHash []byte) error
+	CreateSensorFn     func(ctx context.Context, s *tempwatch.Sensor, keyHash []byte) (tempwatch.DeviceRef, error)
 	FindSensorByIDFn   func(ctx context.Context, id string) (*tempwatch.Sensor, error)
 	FindSensorsFn      func(ctx context.Context, f tempwatch.SensorFilter) ([]*tempwatch.Sensor, error)
 	UpdateSensorFn     func(ctx context.Context, id string, upd tempwatch.SensorUpdate) (*tempwatch.Sensor, error)
 	DeleteSensorFn     func(ctx context.Context, id string) error
-	SetDeviceKeyHashFn func(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, error)
+	SetDeviceKeyHashFn func(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, tempwatch.DeviceRef, error)
 }
 
 // CreateSensor calls CreateSensorFn.
-func (s *SensorService) CreateSensor(ctx context.Context, sensor *tempwatch.Sensor, keyHash []byte) error {
+func (s *SensorService) CreateSensor(ctx context.Context, sensor *tempwatch.Sensor, keyHash []byte) (tempwatch.DeviceRef, error) {
 	return s.CreateSensorFn(ctx, sensor, keyHash)
 }
 
@@ -44,6 +44,6 @@ func (s *SensorService) DeleteSensor(ctx context.Context, id string) error {
 }
 
 // SetDeviceKeyHash calls SetDeviceKeyHashFn.
-func (s *SensorService) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, error) {
+func (s *SensorService) SetDeviceKeyHash(ctx context.Context, id string, keyHash []byte) (*tempwatch.Sensor, tempwatch.DeviceRef, error) {
 	return s.SetDeviceKeyHashFn(ctx, id, keyHash)
 }

@@ -53,22 +53,22 @@ func (l *RevocationList) AnyRevoked(ctx context.Context, ids ...string) (bool, e
 
 // Limiter is a fake tempwatch.Limiter.
 type Limiter struct {
-	HitFn     func(ctx context.Context, key string, window time.Duration) error
-	BlockedFn func(ctx context.Context, key string, max int) (time.Duration, error)
-	ResetFn   func(ctx context.Context, key string) error
+	HitFn     func(ctx context.Context, key string, window time.Duration)
+	BlockedFn func(ctx context.Context, key string, limit int) time.Duration
+	ResetFn   func(ctx context.Context, key string)
 }
 
 // Hit calls HitFn.
-func (l *Limiter) Hit(ctx context.Context, key string, window time.Duration) error {
-	return l.HitFn(ctx, key, window)
+func (l *Limiter) Hit(ctx context.Context, key string, window time.Duration) {
+	l.HitFn(ctx, key, window)
 }
 
 // Blocked calls BlockedFn.
-func (l *Limiter) Blocked(ctx context.Context, key string, max int) (time.Duration, error) {
-	return l.BlockedFn(ctx, key, max)
+func (l *Limiter) Blocked(ctx context.Context, key string, limit int) time.Duration {
+	return l.BlockedFn(ctx, key, limit)
 }
 
 // Reset calls ResetFn.
-func (l *Limiter) Reset(ctx context.Context, key string) error {
-	return l.ResetFn(ctx, key)
+func (l *Limiter) Reset(ctx context.Context, key string) {
+	l.ResetFn(ctx, key)
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/mqtt"
 	"github.com/tempwatch/tempwatch/infra/e2e"
+	"github.com/tempwatch/tempwatch/infra/pahoconn"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -89,12 +90,12 @@ func run(n, clients, perClient, publishers, window, backlog, instances, batch, i
 		return err
 	}
 	defer dropCopy()
-	db, err := postgres.Open(ctx, e2eURL)
+	db, err := migrated(ctx, e2eURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	copyDB, err := postgres.Open(ctx, copyURL)
+	copyDB, err := migrated(ctx, copyURL)
 	if err != nil {
 		return err
 	}
@@ -365,7 +366,7 @@ type deviceConns struct {
 }
 
 // connectDevices connects every sensor of fleet over its own buffered
-// connection (bridge/mqtt.BufferedConnections: publishes queued together
+// connection (infra/pahoconn: publishes queued together
 // leave in one write, PUBACKs are read in bulk).
 func connectDevices(broker string, fleet []sensor, publishers int) (*deviceConns, error) {
 	d := &deviceConns{fleet: fleet, topics: make([]string, len(fleet)), conns: make([]paho.Client, len(fleet)),
@@ -379,7 +380,7 @@ func connectDevices(broker string, fleet []sensor, publishers int) (*deviceConns
 		ref := tempwatch.DeviceRef{ClientSlug: s.slug, DeviceID: s.device}
 		d.topics[i] = ref.Topic()
 		user := deviceauth.Username(ref)
-		d.conns[i] = paho.NewClient(mqtt.BufferedConnections(paho.NewClientOptions().AddBroker(broker).
+		d.conns[i] = paho.NewClient(pahoconn.Buffered(paho.NewClientOptions().AddBroker(broker).
 			SetClientID(user).SetUsername(user).SetPassword(s.key).SetOrderMatters(false).SetWriteTimeout(30 * time.Second)))
 		wg.Add(1)
 		go func() {
@@ -647,6 +648,19 @@ func schema(ctx context.Context, base string) (string, func(), error) {
 		}
 	}
 	return u.String(), drop, nil
+}
+
+// migrated connects to a schema of the benchmark's own and migrates it.
+func migrated(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	db, err := postgres.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := postgres.Migrate(ctx, db, nil); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // cpu sums utime+stime (seconds) of each group's processes from /proc.

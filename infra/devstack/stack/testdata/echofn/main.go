@@ -26,6 +26,10 @@ type echo struct {
 	Env       map[string]string             `json:"env"`
 }
 
+// stepRan says whether the deploy step's marker existed when this process
+// started.
+var stepRan string
+
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var ev events.APIGatewayProxyRequest
 	_ = json.Unmarshal(raw, &ev)
@@ -69,6 +73,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	if lc != nil {
 		out.RequestID, out.ARN = lc.AwsRequestID, lc.InvokedFunctionArn
 	}
+	out.Env["STEP_RAN_BEFORE"] = stepRan
 	for _, k := range []string{"GREETING", "DATABASE_URL", "REDIS_URL", "MQTT_URL", "MONGODB_URL", "ECHO_SUB",
 		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "TEMPWATCH_EXTRA", "MQTT_BROKER_SECRET"} {
 		out.Env[k] = os.Getenv(k)
@@ -85,4 +90,10 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	}, nil
 }
 
-func main() { lambda.Start(handle) }
+func main() {
+	if m := os.Getenv("STEP_MARKER"); m != "" {
+		_, err := os.Stat(m)
+		stepRan = strconv.FormatBool(err == nil)
+	}
+	lambda.Start(handle)
+}

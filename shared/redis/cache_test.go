@@ -1,4 +1,4 @@
-package cache_test
+package redis_test
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/cache"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -31,7 +31,7 @@ import (
 // countingStore is the real PostgreSQL store, counting its calls and
 // optionally pausing after the query (a slow reader).
 type countingStore struct {
-	real  *postgres.ReadingQueryStore
+	real  *postgres.ReadingStore
 	calls atomic.Int64
 	pause func()
 }
@@ -55,14 +55,23 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := pgtest.MustDB(t)
 	c := pgtest.MustClient(t, db, "acme", "UTC")
-	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingQueryStore(db)}}
+	return &fixture{db: db, sensor: pgtest.MustSensor(t, db, c, "d1", "k1"), store: &countingStore{real: postgres.NewReadingStore(db)}}
+}
+
+// cache returns a read cache over the fixture's store on a Redis prefix of
+// the test's own, with its Client and the raw connection.
+func (f *fixture) cache(t *testing.T) (*redis.Cache, *redis.Client, *goredis.Client) {
+	t.Helper()
+	rdb, prefix := redistest.MustClient(t)
+	rc := redis.New(rdb, redis.Options{Prefix: prefix})
+	return redis.NewCache(rc, redis.CacheOptions{Store: f.store}), rc, rdb
 }
 
 // write stores a reading as ingest does and returns it.
 func (f *fixture) write(t *testing.T, v float64, at time.Time) tempwatch.Reading {
 	t.Helper()
 	res, err := postgres.NewReadingStore(f.db).WriteReadings(context.Background(),
-		[]tempwatch.NewReading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
+		[]tempwatch.Reading{{SensorID: f.sensor, Value: v, MeasuredAt: at}})
 	require.NoError(t, err)
 	return tempwatch.Reading{ID: res[0].ReadingID, SensorID: f.sensor, Value: v, MeasuredAt: at, CreatedAt: res[0].CreatedAt}
 }
@@ -73,7 +82,7 @@ func (f *fixture) deleteReading(t *testing.T, id int64) {
 	require.NoError(t, err)
 }
 
-func latestValue(t *testing.T, c *cache.Cache, sensor string) float64 {
+func latestValue(t *testing.T, c *redis.Cache, sensor string) float64 {
 	t.Helper()
 	r, err := c.Latest(context.Background(), sensor)
 	require.NoError(t, err)
@@ -83,8 +92,7 @@ func latestValue(t *testing.T, c *cache.Cache, sensor string) float64 {
 func TestLatestFollowsWrites(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rdb, prefix := redistest.MustClient(t)
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	c, rc, _ := f.cache(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 
@@ -92,35 +100,35 @@ func TestLatestFollowsWrites(t *testing.T) {
 	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "no readings yet")
 
 	a := f.write(t, 1, t0)
-	require.NoError(t, c.OfferLatest(ctx, a))
+	c.OfferLatest(ctx, a)
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
 	calls := f.store.calls.Load()
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
 	assert.Equal(t, calls, f.store.calls.Load(), "second read is a cache hit")
 
 	b := f.write(t, 2, t0.Add(time.Minute))
-	require.NoError(t, c.OfferLatest(ctx, b))
+	c.OfferLatest(ctx, b)
 	assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "newer reading replaces")
 
 	late := f.write(t, 3, t0.Add(-time.Minute))
-	require.NoError(t, c.OfferLatest(ctx, late))
-	require.NoError(t, c.InvalidateAggregates(ctx, f.sensor))
+	c.OfferLatest(ctx, late)
+	c.InvalidateAggregates(ctx, f.sensor)
 	calls = f.store.calls.Load()
 	assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "late reading never replaces a newer one")
 	assert.Equal(t, calls, f.store.calls.Load(), "ingest's invalidation keeps the offered latest")
 
 	f.deleteReading(t, b.ID)
-	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
+	c.InvalidateSensor(ctx, f.sensor)
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor), "after a delete the next read sees the database")
 	calls = f.store.calls.Load()
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
 	assert.Equal(t, calls, f.store.calls.Load(), "the reader filled Redis")
-	assert.Zero(t, c.DegradedReads())
+	assert.Empty(t, rc.Degraded())
 
 	// An insert offered while the entry is marked gone must not be lost.
-	require.NoError(t, c.InvalidateSensor(ctx, f.sensor))
+	c.InvalidateSensor(ctx, f.sensor)
 	d := f.write(t, 4, t0.Add(2*time.Minute))
-	require.NoError(t, c.OfferLatest(ctx, d))
+	c.OfferLatest(ctx, d)
 	assert.Equal(t, 4.0, latestValue(t, c, f.sensor))
 }
 
@@ -130,16 +138,15 @@ func TestLatestFollowsWrites(t *testing.T) {
 func TestOfferLatestMany(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rdb, prefix := redistest.MustClient(t)
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+	c, _, rdb := f.cache(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	other := pgtest.MustSensor(t, f.db, pgtest.MustClient(t, f.db, "globex", "UTC"), "d2", "k2")
 
 	newest, older := f.write(t, 1, t0), f.write(t, 2, t0.Add(-time.Minute))
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	require.NoError(t, c.OfferLatest(ctx, newest, older,
-		tempwatch.Reading{ID: 99, SensorID: other, Value: 7, MeasuredAt: t0, CreatedAt: t0}))
+	c.OfferLatest(ctx, newest, older,
+		tempwatch.Reading{ID: 99, SensorID: other, Value: 7, MeasuredAt: t0, CreatedAt: t0})
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
 	assert.Equal(t, 7.0, latestValue(t, c, other))
 	assert.Zero(t, f.store.calls.Load(), "both were cache hits")
@@ -150,22 +157,22 @@ func TestOfferLatestMany(t *testing.T) {
 func TestSlowReaderCannotPutOldValueBack(t *testing.T) {
 	tests := []struct {
 		name  string
-		write func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 // returns the value to expect
+		write func(t *testing.T, f *fixture, c *redis.Cache, old tempwatch.Reading) float64 // returns the value to expect
 	}{
-		{"delete of the latest", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
+		{"delete of the latest", func(t *testing.T, f *fixture, c *redis.Cache, old tempwatch.Reading) float64 {
 			f.deleteReading(t, old.ID)
-			require.NoError(t, c.InvalidateSensor(context.Background(), f.sensor))
+			c.InvalidateSensor(context.Background(), f.sensor)
 			return 1
 		}},
-		{"newer reading", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
+		{"newer reading", func(t *testing.T, f *fixture, c *redis.Cache, old tempwatch.Reading) float64 {
 			r := f.write(t, 3, old.MeasuredAt.Add(time.Minute))
-			require.NoError(t, c.OfferLatest(context.Background(), r))
+			c.OfferLatest(context.Background(), r)
 			return 3
 		}},
-		{"newer reading after an invalidation", func(t *testing.T, f *fixture, c *cache.Cache, old tempwatch.Reading) float64 {
-			require.NoError(t, c.InvalidateSensor(context.Background(), f.sensor))
+		{"newer reading after an invalidation", func(t *testing.T, f *fixture, c *redis.Cache, old tempwatch.Reading) float64 {
+			c.InvalidateSensor(context.Background(), f.sensor)
 			r := f.write(t, 3, old.MeasuredAt.Add(time.Minute))
-			require.NoError(t, c.OfferLatest(context.Background(), r))
+			c.OfferLatest(context.Background(), r)
 			return 3
 		}},
 	}
@@ -173,8 +180,7 @@ func TestSlowReaderCannotPutOldValueBack(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			rdb, prefix := redistest.MustClient(t)
-			c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store})
+			c, _, _ := f.cache(t)
 			t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 			f.write(t, 1, t0)
 			old := f.write(t, 2, t0.Add(time.Minute))
@@ -203,7 +209,8 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	rdb, prefix := redistest.MustClient(t)
 	// A generous timeout: this test is about sharing, not about a slow Redis
 	// on a loaded machine (a timed-out read would fall back to a load).
-	c := cache.New(rdb, cache.Options{Prefix: prefix, Store: f.store, Timeout: 5 * time.Second})
+	rc := redis.New(rdb, redis.Options{Prefix: prefix, Timeout: 5 * time.Second})
+	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 	f.write(t, 7, time.Now().Add(-time.Minute))
 
 	var loads atomic.Int64
@@ -230,13 +237,13 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int64(1), f.store.calls.Load(), "latest-reading queries for 1,000 concurrent misses")
 	assert.Equal(t, int64(1), loads.Load(), "aggregate loads for 1,000 concurrent misses")
-	assert.Zero(t, c.DegradedReads())
+	assert.Empty(t, rc.Degraded())
 }
 
 func TestAggregateKeyFollowsVersions(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := redistest.MustClient(t)
-	c := cache.New(rdb, cache.Options{Prefix: prefix})
+	c := redis.NewCache(redis.New(rdb, redis.Options{Prefix: prefix}), redis.CacheOptions{})
 	ctx := context.Background()
 	n := 0
 	load := func(context.Context) ([]byte, error) { n++; return []byte(strconv.Itoa(n)), nil }
@@ -247,11 +254,11 @@ func TestAggregateKeyFollowsVersions(t *testing.T) {
 	}
 	assert.Equal(t, "1", get())
 	assert.Equal(t, "1", get(), "cached")
-	require.NoError(t, c.InvalidateSensor(ctx, "s2"))
+	c.InvalidateSensor(ctx, "s2")
 	assert.Equal(t, "2", get(), "an invalidation of any sensor read gives a new key")
-	require.NoError(t, c.InvalidateSensor(ctx, "s3"))
+	c.InvalidateSensor(ctx, "s3")
 	assert.Equal(t, "2", get(), "other sensors do not matter")
-	require.NoError(t, c.InvalidateAggregates(ctx, "s1"))
+	c.InvalidateAggregates(ctx, "s1")
 	assert.Equal(t, "3", get(), "InvalidateAggregates changes the key too")
 }
 
@@ -282,26 +289,27 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	cmd, addr := startRedis(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	c := cache.New(rdb, cache.Options{Store: f.store, Backoff: 50 * time.Millisecond})
+	rc := redis.New(rdb, redis.Options{Backoff: 50 * time.Millisecond})
+	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	agg := func(v string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(v), nil }
 	}
 
-	require.NoError(t, c.OfferLatest(ctx, f.write(t, 1, t0)))
+	c.OfferLatest(ctx, f.write(t, 1, t0))
 	assert.Equal(t, 1.0, latestValue(t, c, f.sensor))
 	b, err := c.Aggregate(ctx, "k", "p", []string{f.sensor}, agg("one"))
 	require.NoError(t, err)
 	assert.Equal(t, "one", string(b))
-	assert.Zero(t, c.DegradedReads())
+	assert.Empty(t, rc.Degraded())
 
 	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
-	global := expvar.Get("cache_degraded_reads_total").(*expvar.Int).Value()
+	global := degradedTotal("latest.get")
 
-	r2 := f.write(t, 2, t0.Add(time.Minute))
-	assert.Error(t, c.OfferLatest(ctx, r2), "the writer learns the cache was not updated")
+	c.OfferLatest(ctx, f.write(t, 2, t0.Add(time.Minute)))
+	assert.Equal(t, map[string]int64{"latest.offer": 1}, rc.Degraded(), "the lost offer is counted")
 	for i := range 3 {
 		start := time.Now()
 		assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "read %d answers from PostgreSQL", i)
@@ -310,8 +318,18 @@ func TestRedisStoppedMidTest(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "fresh", string(b))
 	}
-	assert.Equal(t, int64(6), c.DegradedReads())
-	assert.GreaterOrEqual(t, expvar.Get("cache_degraded_reads_total").(*expvar.Int).Value()-global, int64(6))
+	assert.Equal(t, map[string]int64{"latest.offer": 1, "latest.get": 3, "aggregate.get": 3}, rc.Degraded(),
+		"each read is counted once, whether it failed or skipped Redis")
+	assert.GreaterOrEqual(t, degradedTotal("latest.get")-global, int64(3), "the process-wide count")
+}
+
+// degradedTotal reads the process-wide count of op in expvar.
+func degradedTotal(op string) int64 {
+	v, ok := expvar.Get("redis_degraded_total").(*expvar.Map).Get(op).(*expvar.Int)
+	if !ok {
+		return 0
+	}
+	return v.Value()
 }
 
 func TestStartsWithoutRedis(t *testing.T) {
@@ -319,25 +337,28 @@ func TestStartsWithoutRedis(t *testing.T) {
 	f := newFixture(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	for _, c := range []*cache.Cache{cache.New(rdb, cache.Options{Store: f.store}), cache.New(nil, cache.Options{Store: f.store})} {
+	for _, rc := range []*redis.Client{redis.New(rdb, redis.Options{}), redis.New(nil, redis.Options{})} {
+		c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 		f.write(t, 5, time.Now().Add(-time.Duration(f.store.calls.Load()+1)*time.Minute).Truncate(time.Microsecond))
 		m, err := c.LatestReadings(context.Background(), []string{f.sensor, "not-a-uuid"})
 		require.NoError(t, err)
 		assert.Equal(t, 5.0, m[f.sensor].Value)
 		assert.Len(t, m, 1)
-		assert.Equal(t, int64(1), c.DegradedReads())
+		assert.Equal(t, map[string]int64{"latest.get": 1}, rc.Degraded())
 	}
 }
 
 // Under Lambda nobody scrapes expvar: a failing Redis is reported in the log
-// as a CloudWatch Embedded Metric Format record, once per backoff window.
+// as a CloudWatch Embedded Metric Format record, once per operation and
+// backoff window.
 func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
 	var logs bytes.Buffer
-	c := cache.New(rdb, cache.Options{Store: f.store, Backoff: time.Hour, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	rc := redis.New(rdb, redis.Options{Backoff: time.Hour, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 	f.write(t, 7, time.Now().Add(-time.Minute).Truncate(time.Microsecond))
 	for range 3 {
 		_, err := c.LatestReadings(context.Background(), []string{f.sensor})
@@ -346,18 +367,24 @@ func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Len(t, lines, 1, "one record per backoff window, not one per read: %s", logs.String())
 	var rec struct {
+		Msg string
+		Op  string
 		AWS struct {
 			CloudWatchMetrics []struct {
-				Namespace string
-				Metrics   []struct{ Name string }
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name string }
 			}
 		} `json:"_aws"`
-		Degraded int64 `json:"cache_degraded_reads_total"`
+		Degraded int64 `json:"redis_degraded_total"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	assert.Equal(t, "redis unavailable", rec.Msg)
+	assert.Equal(t, "latest.get", rec.Op)
 	require.Len(t, rec.AWS.CloudWatchMetrics, 1)
 	assert.Equal(t, "tempwatch", rec.AWS.CloudWatchMetrics[0].Namespace)
-	assert.Equal(t, "cache_degraded_reads_total", rec.AWS.CloudWatchMetrics[0].Metrics[0].Name)
-	assert.Positive(t, rec.Degraded)
-	assert.Equal(t, int64(3), c.DegradedReads())
+	assert.Equal(t, [][]string{{"op"}}, rec.AWS.CloudWatchMetrics[0].Dimensions)
+	assert.Equal(t, "redis_degraded_total", rec.AWS.CloudWatchMetrics[0].Metrics[0].Name)
+	assert.Equal(t, int64(1), rec.Degraded, "the count since the previous record: the first failure")
+	assert.Equal(t, map[string]int64{"latest.get": 3}, rc.Degraded())
 }

@@ -9,16 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-var _ tempwatch.MeasurementService = (*MeasurementStore)(nil)
-
-// MeasurementStore keeps measurements (the rows of readings) in PostgreSQL
-// and keeps reading_rollups exact on every write, by rebuilding each touched
-// bucket with recompute_rollup in the write's transaction.
+// Corrections of single readings (the measurements API) keep
+// reading_rollups exact by rebuilding each touched bucket with
+// recompute_rollup in the write's transaction.
 //
 // Against concurrent ingest (incremental upserts of the same rollup rows)
 // recompute_rollup is exact because it deletes the bucket's row first: an
@@ -30,33 +27,20 @@ var _ tempwatch.MeasurementService = (*MeasurementStore)(nil)
 // by a FOR NO KEY UPDATE lock on its row, which (unlike FOR UPDATE) does not
 // block the FOR KEY SHARE that ingest's foreign key check takes, so ingest
 // never waits for a correction's row lock on the sensor and cannot deadlock on it.
-type MeasurementStore struct {
-	db  *pgxpool.Pool
-	now func() time.Time
-}
 
-// NewMeasurementStore returns a MeasurementStore over db.
-func NewMeasurementStore(db *pgxpool.Pool) *MeasurementStore {
-	return &MeasurementStore{db: db, now: time.Now}
-}
+const readingWithClientColumns = `r.id, r.sensor_id, r.value, r.measured_at, r.created_at, r.seq, s.client_id`
 
-const measurementColumns = `r.id, r.sensor_id, r.value, r.measured_at, r.created_at, s.client_id`
-
-func scanMeasurement(row pgx.CollectableRow) (*tempwatch.Measurement, error) {
-	var m tempwatch.Measurement
-	err := row.Scan(&m.ID, &m.SensorID, &m.Value, &m.MeasuredAt, &m.CreatedAt, &m.ClientID)
+func scanReadingWithClient(row pgx.CollectableRow) (*tempwatch.Reading, error) {
+	var m tempwatch.Reading
+	err := row.Scan(&m.ID, &m.SensorID, &m.Value, &m.MeasuredAt, &m.CreatedAt, &m.Seq, &m.ClientID)
 	return &m, err
-}
-
-func measurementNotFound() error {
-	return tempwatch.Errorf(tempwatch.ENOTFOUND, "Measurement not found.")
 }
 
 // parseMeasurementID returns the bigint id, or ENOTFOUND for anything else.
 func parseMeasurementID(id string) (int64, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, measurementNotFound()
+		return 0, tempwatch.NotFound("Measurement")
 	}
 	return n, nil
 }
@@ -72,12 +56,12 @@ func translateMeasurement(err error) error {
 	return translate(err, "Measurement")
 }
 
-// writeAttempts bounds the retries of a write transaction (see MeasurementStore).
+// writeAttempts bounds the retries of a write transaction (see the top of this file).
 const writeAttempts = 4
 
 // inTx runs fn in a transaction, again when it failed for a reason a retry
 // cures: a deadlock, a serialization failure, or the rollup row race.
-func (s *MeasurementStore) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+func (s *ReadingStore) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range writeAttempts {
 		if err = pgx.BeginFunc(ctx, s.db, fn); err == nil || (!retryable(err) && !rollupRace(err)) {
@@ -95,10 +79,10 @@ func rollupRace(err error) bool {
 }
 
 // lockSensor returns the sensor, locked against other corrections until tx
-// ends (see MeasurementStore).
+// ends (see the top of this file).
 func lockSensor(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Sensor, error) {
 	if !tempwatch.IsUUID(id) {
-		return nil, sensorNotFound()
+		return nil, tempwatch.NotFound("Sensor")
 	}
 	rows, _ := tx.Query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE id = $1 FOR NO KEY UPDATE`, id)
 	s, err := pgx.CollectExactlyOneRow(rows, scanSensor)
@@ -115,15 +99,15 @@ func recomputeRollups(ctx context.Context, tx pgx.Tx, sensorID string, times ...
 	return nil
 }
 
-// CreateMeasurement validates m against its sensor, inserts it and rebuilds
+// CreateReading validates m against its sensor, inserts it and rebuilds
 // its bucket, filling m's id, timestamps and client.
-func (s *MeasurementStore) CreateMeasurement(ctx context.Context, m *tempwatch.Measurement) error {
+func (s *ReadingStore) CreateReading(ctx context.Context, m *tempwatch.Reading) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		sensor, err := lockSensor(ctx, tx, m.SensorID)
 		if err != nil {
 			return err
 		}
-		if err := tempwatch.ValidateMeasurement(sensor, m.Value, m.MeasuredAt, s.now()); err != nil {
+		if err := tempwatch.ValidateReading(sensor, m.Value, m.MeasuredAt, s.now()); err != nil {
 			return err
 		}
 		err = tx.QueryRow(ctx, `INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, $2, $3)
@@ -136,39 +120,21 @@ func (s *MeasurementStore) CreateMeasurement(ctx context.Context, m *tempwatch.M
 	})
 }
 
-// FindMeasurementByID returns the measurement with id, or ENOTFOUND.
-func (s *MeasurementStore) FindMeasurementByID(ctx context.Context, id string) (*tempwatch.Measurement, error) {
+// FindReadingByID returns the measurement with id, or ENOTFOUND.
+func (s *ReadingStore) FindReadingByID(ctx context.Context, id string) (*tempwatch.Reading, error) {
 	n, err := parseMeasurementID(id)
 	if err != nil {
 		return nil, err
 	}
-	rows, _ := s.db.Query(ctx, `SELECT `+measurementColumns+`
+	rows, _ := s.db.Query(ctx, `SELECT `+readingWithClientColumns+`
 		FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE r.id = $1`, n)
-	m, err := pgx.CollectExactlyOneRow(rows, scanMeasurement)
+	m, err := pgx.CollectExactlyOneRow(rows, scanReadingWithClient)
 	return m, translate(err, "Measurement")
-}
-
-// FindMeasurements returns up to f.Page.Limit+1 measurements of f.SensorID,
-// newest first by created_at then id, on the readings_page index.
-func (s *MeasurementStore) FindMeasurements(ctx context.Context, f tempwatch.MeasurementFilter) ([]*tempwatch.Measurement, error) {
-	if !tempwatch.IsUUID(f.SensorID) {
-		return []*tempwatch.Measurement{}, nil
-	}
-	q := newListQuery(`SELECT ` + measurementColumns + ` FROM readings r JOIN sensors s ON s.id = r.sensor_id`)
-	q.alias, q.numericID = "r.", true
-	q.and(`r.sensor_id = ` + q.arg(f.SensorID))
-	if f.From != nil {
-		q.and(`r.measured_at >= ` + q.arg(*f.From))
-	}
-	if f.To != nil {
-		q.and(`r.measured_at < ` + q.arg(*f.To))
-	}
-	return collect(ctx, s.db, q, f.Page, scanMeasurement, "measurements")
 }
 
 // lockMeasurement returns the measurement with id after locking its sensor
 // and then the row itself.
-func lockMeasurement(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Measurement, *tempwatch.Sensor, error) {
+func lockMeasurement(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Reading, *tempwatch.Sensor, error) {
 	n, err := parseMeasurementID(id)
 	if err != nil {
 		return nil, nil, err
@@ -179,23 +145,23 @@ func lockMeasurement(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Meas
 	}
 	sensor, err := lockSensor(ctx, tx, sensorID)
 	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
-		return nil, nil, measurementNotFound() // deleted with its sensor meanwhile
+		return nil, nil, tempwatch.NotFound("Measurement") // deleted with its sensor meanwhile
 	} else if err != nil {
 		return nil, nil, err
 	}
-	rows, _ := tx.Query(ctx, `SELECT `+measurementColumns+`
+	rows, _ := tx.Query(ctx, `SELECT `+readingWithClientColumns+`
 		FROM readings r JOIN sensors s ON s.id = r.sensor_id WHERE r.id = $1 FOR UPDATE OF r`, n)
-	m, err := pgx.CollectExactlyOneRow(rows, scanMeasurement)
+	m, err := pgx.CollectExactlyOneRow(rows, scanReadingWithClient)
 	if err != nil {
 		return nil, nil, translate(err, "Measurement")
 	}
 	return m, sensor, nil
 }
 
-// UpdateMeasurement corrects the value and/or measured_at of a measurement
+// UpdateReading corrects the value and/or measured_at of a measurement
 // and rebuilds the buckets of both its old and new measured_at.
-func (s *MeasurementStore) UpdateMeasurement(ctx context.Context, id string, upd tempwatch.MeasurementUpdate) (*tempwatch.Measurement, error) {
-	var out *tempwatch.Measurement
+func (s *ReadingStore) UpdateReading(ctx context.Context, id string, upd tempwatch.ReadingUpdate) (*tempwatch.Reading, error) {
+	var out *tempwatch.Reading
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		cur, sensor, err := lockMeasurement(ctx, tx, id)
 		if err != nil {
@@ -208,14 +174,14 @@ func (s *MeasurementStore) UpdateMeasurement(ctx context.Context, id string, upd
 		if upd.MeasuredAt != nil {
 			next.MeasuredAt = *upd.MeasuredAt
 		}
-		if err := onlySetFields(tempwatch.ValidateMeasurement(sensor, next.Value, next.MeasuredAt, s.now()),
+		if err := onlySetFields(tempwatch.ValidateReading(sensor, next.Value, next.MeasuredAt, s.now()),
 			upd.Value != nil, upd.MeasuredAt != nil); err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, `UPDATE readings r SET value = $2, measured_at = $3
-			FROM sensors s WHERE s.id = r.sensor_id AND r.id = $1 RETURNING `+measurementColumns,
+			FROM sensors s WHERE s.id = r.sensor_id AND r.id = $1 RETURNING `+readingWithClientColumns,
 			cur.ID, next.Value, next.MeasuredAt)
-		out, err = pgx.CollectExactlyOneRow(rows, scanMeasurement)
+		out, err = pgx.CollectExactlyOneRow(rows, scanReadingWithClient)
 		if err != nil {
 			return translateMeasurement(err)
 		}
@@ -245,10 +211,10 @@ func onlySetFields(err error, valueSet, measuredAtSet bool) error {
 	return v.Err()
 }
 
-// DeleteMeasurement removes a measurement, rebuilds its bucket, and returns
+// DeleteReading removes a measurement, rebuilds its bucket, and returns
 // what was deleted (callers invalidate caches of its sensor).
-func (s *MeasurementStore) DeleteMeasurement(ctx context.Context, id string) (*tempwatch.Measurement, error) {
-	var out *tempwatch.Measurement
+func (s *ReadingStore) DeleteReading(ctx context.Context, id string) (*tempwatch.Reading, error) {
+	var out *tempwatch.Reading
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		cur, _, err := lockMeasurement(ctx, tx, id)
 		if err != nil {

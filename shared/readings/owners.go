@@ -1,4 +1,4 @@
-package cache
+package readings
 
 import (
 	"context"
@@ -30,6 +30,11 @@ type ownerEntry struct {
 	o   tempwatch.SensorOwner
 	exp time.Time
 }
+
+// OwnerTTL is how long the read paths keep a sensor's owner in process
+// memory: a sensor never changes client, and a deleted one is found missing
+// by the query that follows.
+const OwnerTTL = 10 * time.Second
 
 // NewOwners returns an Owners cache over load, keeping entries for ttl
 // (0: no caching).

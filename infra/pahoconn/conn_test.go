@@ -1,20 +1,12 @@
-package mqtt
+package pahoconn
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -101,7 +93,7 @@ func flusherDone(b *bufferedConn) bool {
 
 func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	const writers, each = 8, 2000
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -130,7 +122,7 @@ func TestBufferedConnKeepsEachWritersOrder(t *testing.T) {
 func TestBufferedConnCoalescesWrites(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	counted := &countingConn{Conn: raw, before: func() { time.Sleep(time.Millisecond) }}
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	const n = 10000
 	var want bytes.Buffer
 	for i := range n {
@@ -146,7 +138,7 @@ func TestBufferedConnCoalescesWrites(t *testing.T) {
 
 func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	defer c.Close()
 	_, err := c.Write([]byte("ping"))
 	require.NoError(t, err)
@@ -160,7 +152,7 @@ func TestBufferedConnSendsALoneWriteAtOnce(t *testing.T) {
 func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	raw, server, _ := mustLoopback(t, false)
 	counted := &countingConn{Conn: raw}
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	defer c.Close()
 	want := bytes.Repeat([]byte("0123456789"), 1000)
 	go func() { _, _ = server.Write(want) }()
@@ -173,34 +165,13 @@ func TestBufferedConnReadsThroughABuffer(t *testing.T) {
 	assert.Less(t, counted.reads.Load(), int64(len(want)/100))
 }
 
-func TestBufferedConnPausesAfterShortReads(t *testing.T) {
-	raw, server, _ := mustLoopback(t, false)
-	counted := &countingConn{Conn: raw}
-	c := newBufferedConn(counted, 5*time.Millisecond, nil)
-	defer c.Close()
-	const n = 200
-	go func() { // a message every 100 µs, each in a write of its own
-		for i := range n {
-			_, _ = fmt.Fprintf(server, "m%03d;", i)
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
-	got := make([]byte, 5*n)
-	_, err := io.ReadFull(c, got)
-	require.NoError(t, err)
-	for i := range n {
-		require.Equal(t, fmt.Sprintf("m%03d;", i), string(got[5*i:5*i+5]))
-	}
-	assert.Less(t, counted.reads.Load(), int64(n/4), "reads for %d messages written one by one over 20 ms or more", n)
-}
-
 func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	counted := &countingConn{Conn: raw, before: func() { <-release }} // writes wait for release
-	c := newBufferedConn(counted, 0, nil)
+	c := newBufferedConn(counted)
 	chunk := make([]byte, 1<<10)
 	_, err := c.Write(chunk)
 	require.NoError(t, err)
@@ -235,7 +206,7 @@ func TestBufferedConnBoundsWhatIsQueued(t *testing.T) {
 
 func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 	raw, _, received := mustLoopback(t, true)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	want := bytes.Repeat([]byte("x"), 3*maxPending)
 	_, err := c.Write(want)
 	require.NoError(t, err)
@@ -250,7 +221,7 @@ func TestBufferedConnCloseFlushesAndEndsTheFlusher(t *testing.T) {
 
 func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false) // nobody reads the server side
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	_, err := c.Write(make([]byte, 16<<20)) // far beyond the socket buffers
 	require.NoError(t, err)
 	start := time.Now()
@@ -261,7 +232,7 @@ func TestBufferedConnCloseGivesUpOnAStuckConnection(t *testing.T) {
 
 func TestBufferedConnSurfacesAWriteError(t *testing.T) {
 	raw, _, _ := mustLoopback(t, false)
-	c := newBufferedConn(raw, 0, nil)
+	c := newBufferedConn(raw)
 	// A write deadline passes through to the real connection: the
 	// flusher's write fails.
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(-time.Second)))
@@ -303,8 +274,8 @@ func TestBufferedConnectionsOnlyForSchemesItDials(t *testing.T) {
 			for _, u := range tc.urls {
 				o.AddBroker(u)
 			}
-			got := BufferedConnections(o).CustomOpenConnectionFn != nil
-			assert.Equal(t, tc.custom, got, "BufferedConnections(%v) sets the dial function", tc.urls)
+			got := Buffered(o).CustomOpenConnectionFn != nil
+			assert.Equal(t, tc.custom, got, "Buffered(%v) sets the dial function", tc.urls)
 		})
 	}
 }
@@ -331,7 +302,7 @@ func TestBufferedConnectionsLeaveNoFlusherAcrossReconnects(t *testing.T) {
 	o := paho.NewClientOptions().AddBroker(broker.URL).SetClientID("reconnecting").
 		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
 		SetOnConnectHandler(func(paho.Client) { connects.Add(1) })
-	c := paho.NewClient(BufferedConnections(o))
+	c := paho.NewClient(Buffered(o))
 	require.True(t, c.Connect().WaitTimeout(10*time.Second))
 	for i := range 5 {
 		// Another client with the same id takes the session over: the
@@ -351,21 +322,15 @@ func TestBufferedConnectionsLeaveNoFlusherAcrossReconnects(t *testing.T) {
 }
 
 func TestBufferedConnectionsOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	roots := mustLocalhostCert(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	mosquittotest.MustStart(t, "listener "+port+" 127.0.0.1",
-		"certfile "+filepath.Join(dir, "cert.pem"), "keyfile "+filepath.Join(dir, "key.pem"))
+	broker := mosquittotest.MustStartTLS(t)
+	port, roots := broker.TLSPort, broker.Roots
 
 	base := flushers()
 	got := make(chan string, 1)
 	// No ServerName: dialing must take it from the URL's host, as paho does.
 	o := paho.NewClientOptions().AddBroker("ssl://localhost:" + port).SetClientID("tls").
 		SetTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
-	c := paho.NewClient(BufferedConnections(o))
+	c := paho.NewClient(Buffered(o))
 	require.NotNil(t, o.CustomOpenConnectionFn)
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second))
@@ -385,37 +350,4 @@ func TestBufferedConnectionsOverTLS(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message back over TLS in 10s")
 	}
-}
-
-// mustLocalhostCert writes a self-signed certificate for localhost and its
-// key to dir/cert.pem and dir/key.pem and returns a pool that trusts it.
-func mustLocalhostCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	// Readable by all: mosquitto started as root reads them as its own user.
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755)) // t.TempDir's own parent
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o644))
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	return roots
 }

@@ -1,0 +1,183 @@
+package redis_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/redis"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// silentRedisURL returns the URL of a server that accepts connections and
+// never answers: a Redis that hangs.
+func silentRedisURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return "redis://" + l.Addr().String() + "/0"
+}
+
+// noLatest is a database of record with no readings.
+type noLatest struct{}
+
+func (noLatest) LatestReadings(context.Context, []string) (map[string]tempwatch.Reading, error) {
+	return map[string]tempwatch.Reading{}, nil
+}
+
+// TestTimeoutBoundsEveryCall: against a Redis that never answers, one
+// operation of a client from Open waits Options.Timeout once, or less when
+// the caller's deadline is sooner, and lookups then skip Redis without
+// waiting while the auth operations still try.
+func TestTimeoutBoundsEveryCall(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Second
+	rc, err := redis.Open(silentRedisURL(t), redis.Options{Timeout: timeout, Backoff: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+
+	start := time.Now()
+	_, err = redis.NewRevocations(rc).AnyRevoked(ctx, "jti")
+	elapsed := time.Since(start)
+	require.Error(t, err, "the revocation list hands its failure to the caller")
+	assert.GreaterOrEqual(t, elapsed, timeout)
+	assert.Less(t, elapsed, timeout*9/5, "one bounded attempt")
+	// A caller's own deadline, when sooner, ends the call too (the driver
+	// would otherwise wait out its read timeout); a caller that gave up is
+	// not counted as a Redis failure.
+	short, cancel := context.WithTimeout(ctx, timeout/5)
+	defer cancel()
+	start = time.Now()
+	_, err = redis.NewRevocations(rc).AnyRevoked(short, "jti")
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), timeout/2, "the caller's deadline bounds the call")
+
+	start = time.Now()
+	m, err := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}}).LatestReadings(ctx, []string{"s1"})
+	require.NoError(t, err, "a lookup answers as on a miss")
+	assert.Empty(t, m)
+	assert.Less(t, time.Since(start), timeout/2, "a lookup in the backoff does not wait for Redis")
+
+	start = time.Now()
+	assert.Zero(t, redis.NewLimiter(rc).Blocked(ctx, "acct", 1), "the limiter reports nobody blocked")
+	assert.GreaterOrEqual(t, time.Since(start), timeout, "the limiter still tries")
+	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1}, rc.Degraded())
+}
+
+// TestCallerGivingUpIsNoRedisFailure: a request whose context ended is not
+// counted, and does not make the next lookups skip Redis.
+func TestCallerGivingUpIsNoRedisFailure(t *testing.T) {
+	t.Parallel()
+	rc := redistest.MustAdapter(t)
+	l := redis.NewLimiter(rc)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	l.Hit(gone, "acct", time.Minute)
+	assert.Empty(t, rc.Degraded())
+
+	ctx := context.Background()
+	l.Hit(ctx, "acct", time.Minute)
+	assert.Positive(t, l.Blocked(ctx, "acct", 1), "only the live hit counted")
+	assert.Zero(t, l.Blocked(ctx, "acct", 2))
+	c := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}})
+	_, _ = c.LatestReadings(gone, []string{"s1"})
+	_, err := c.LatestReadings(ctx, []string{"s1"})
+	require.NoError(t, err)
+	assert.Empty(t, rc.Degraded(), "no lookup was skipped")
+}
+
+func TestLimiterCountsFailuresInAWindow(t *testing.T) {
+	t.Parallel()
+	rc := redistest.MustAdapter(t)
+	l := redis.NewLimiter(rc)
+	ctx := context.Background()
+	assert.Zero(t, l.Blocked(ctx, "acct", 3))
+	for range 3 {
+		l.Hit(ctx, "acct", time.Minute)
+	}
+	wait := l.Blocked(ctx, "acct", 3)
+	assert.Greater(t, wait, 50*time.Second, "blocked until the window ends")
+	assert.LessOrEqual(t, wait, time.Minute)
+	assert.Zero(t, l.Blocked(ctx, "acct", 4), "under the limit")
+	assert.Zero(t, l.Blocked(ctx, "other", 1), "keys count apart")
+	l.Reset(ctx, "acct")
+	assert.Zero(t, l.Blocked(ctx, "acct", 1), "a reset forgets the failures")
+	assert.Empty(t, rc.Degraded())
+}
+
+func TestRevocationsLastAtLeastASecond(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := redistest.MustClient(t)
+	l := redis.NewRevocations(redis.New(rdb, redis.Options{Prefix: prefix}))
+	ctx := context.Background()
+	start := time.Now()
+	require.NoError(t, l.Revoke(ctx, "jti-1", time.Millisecond))
+	ttl, err := rdb.PTTL(ctx, prefix+"revoked:jti-1").Result()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, ttl, time.Second-time.Since(start)-time.Millisecond, "listed for a second, not a millisecond (PTTL rounds down)")
+	revoked, err := l.AnyRevoked(ctx, "other", "jti-1")
+	require.NoError(t, err)
+	assert.True(t, revoked)
+	revoked, err = l.AnyRevoked(ctx, "other")
+	require.NoError(t, err)
+	assert.False(t, revoked)
+}
+
+// TestWithoutRedis: every family answers as on a miss and counts the
+// operation, except the revocation list, which returns the failure.
+func TestWithoutRedis(t *testing.T) {
+	t.Parallel()
+	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+	require.Error(t, rc.Ping(ctx))
+
+	l := redis.NewLimiter(rc)
+	l.Hit(ctx, "acct", time.Minute)
+	assert.Zero(t, l.Blocked(ctx, "acct", 1))
+	l.Reset(ctx, "acct")
+	rl := redis.NewRevocations(rc)
+	assert.Error(t, rl.Revoke(ctx, "jti", time.Minute))
+	_, err = rl.AnyRevoked(ctx, "jti")
+	assert.Error(t, err)
+	c := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}})
+	c.OfferLatest(ctx, tempwatch.Reading{SensorID: "s1", MeasuredAt: time.Now()})
+	c.InvalidateSensor(ctx, "s1")
+	c.InvalidateAggregates(ctx, "s1")
+	redis.NewSensorCaches(rc, noLatest{}).ForgetDevices(ctx, "s1")
+	assert.Equal(t, map[string]int64{
+		"limit.hit": 1, "limit.check": 1, "limit.reset": 1, "revoked.add": 1, "revoked.check": 1,
+		"latest.offer": 1, "sensor.invalidate": 1, "aggregates.invalidate": 1, "device.forget": 1,
+	}, rc.Degraded())
+}
