@@ -13,7 +13,7 @@ GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
 # The admin console's type checker, pinned in its package-lock.json.
 CONSOLE_TSC := shared/console/node_modules/.bin/tsc
 
-.PHONY: help build test lint bench run migrate images up down admin simulate clean tools compose-env
+.PHONY: help build test test-unit lint bench run migrate images up down admin simulate clean tools compose-env
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 
 test: ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh
+
+test-unit: ## the fast tier: every test that needs no service (go test -short -race), both modules and the console script
+	@infra/scripts/test.sh unit
 
 bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters; default all)
 	@infra/scripts/bench.sh

@@ -83,6 +83,9 @@ func TestIngestSurvivesMongoOutage(t *testing.T) {
 	// MongoDB is down for outageRows of the stream's readings, a third of
 	// it at a steady pace.
 	const total, outageRows = 10_000, 3_300
+	if testing.Short() { // before building its FerretDB, which takes a while
+		t.Skip("e2e: needs PostgreSQL and Redis, so not run with -short (make test-unit)")
+	}
 	ctx := context.Background()
 	ferret := startFerret(t)
 

@@ -1,6 +1,7 @@
 // Package apitest drives HTTP handlers in tests as each role of two tenants
-// would, on a real PostgreSQL schema, and checks every response against the
-// OpenAPI document.
+// would, on a real PostgreSQL schema (Env) or over fakes of the domain's
+// stores (Tenants, CheckRoles, CheckStoreFailures: the fast tier), and checks
+// every response against the OpenAPI document.
 package apitest
 
 import (

@@ -275,7 +275,7 @@ func TestRecomputeRollupMatchesRawReadings(t *testing.T) {
 
 func TestMigrateNamesAMissingSchema(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(pgtest.BaseURL())
+	u, err := url.Parse(pgtest.MustBaseURL(t))
 	require.NoError(t, err)
 	q := u.Query()
 	q.Set("search_path", "no_such_schema")

@@ -98,9 +98,10 @@ func (p Principal) CanRead(clientID string) bool {
 	return p.IsAdmin() || (p.ClientID != "" && p.ClientID == clientID)
 }
 
-// CanWrite reports whether p may change data of clientID.
+// CanWrite reports whether p may change data of clientID. Like CanRead, it
+// gives a non-admin without a client nothing, not even data of no client.
 func (p Principal) CanWrite(clientID string) bool {
-	return p.IsAdmin() || (p.Role == RoleClientAdmin && p.ClientID == clientID)
+	return p.IsAdmin() || (p.Role == RoleClientAdmin && p.ClientID != "" && p.ClientID == clientID)
 }
 
 // ListScope returns the client a list p asked for, of clientID or of every

@@ -20,15 +20,27 @@ type Broker struct {
 	cmd  *exec.Cmd
 }
 
-// MustStart starts a broker (see Start) that stops when tb ends.
+// MustStart starts a broker (see Start) that stops when tb ends. Under
+// -short (make test-unit, the tier that runs without services) the test is
+// skipped instead; without -short a missing mosquitto fails it.
 func MustStart(tb testing.TB, extra ...string) *Broker {
 	tb.Helper()
+	skipShort(tb)
 	b, err := Start(tb.TempDir(), extra...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.Stop)
 	return b
+}
+
+// skipShort skips tb under -short: every broker this package starts is a
+// Mosquitto process, a service the fast tier runs without.
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("mosquittotest: needs Mosquitto, so not run with -short (make test-unit)")
+	}
 }
 
 // Start runs `mosquitto -c <dir>/mosquitto.conf` on a free port with

@@ -31,6 +31,7 @@ var testOnly = []string{"listener", "persistence_location", "password_file", "ac
 // when tb ends.
 func MustStartShipped(tb testing.TB, conf, acl string, users map[string]string) *Shipped {
 	tb.Helper()
+	skipShort(tb)
 	// mosquitto run as root drops to the mosquitto user, which must reach
 	// its files: tb.TempDir is private to this user.
 	dir, err := os.MkdirTemp("", "mosquitto-shipped-")

@@ -266,19 +266,23 @@ func TestInvokeAPI(t *testing.T) {
 
 func TestStartFailsClearly(t *testing.T) {
 	tests := []struct {
-		name string
-		cfg  stack.Config
-		want string
+		name     string
+		cfg      stack.Config
+		want     string
+		postgres bool // the check is reached past the machine's PostgreSQL
 	}{
-		{"postgres down", stack.Config{Env: map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"}}, "PostgreSQL is not reachable at 127.0.0.1:1"},
-		{"redis down", stack.Config{Env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}}, "Redis is not reachable at 127.0.0.1:1"},
-		{"unknown only", stack.Config{Only: []string{"nope"}}, `no function "nope"`},
-		{"a deploy step is not served", stack.Config{Only: []string{"stepfn"}}, `no function "stepfn"`},
+		{"postgres down", stack.Config{Env: map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"}}, "PostgreSQL is not reachable at 127.0.0.1:1", false},
+		{"redis down", stack.Config{Env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}}, "Redis is not reachable at 127.0.0.1:1", true},
+		{"unknown only", stack.Config{Only: []string{"nope"}}, `no function "nope"`, false},
+		{"a deploy step is not served", stack.Config{Only: []string{"stepfn"}}, `no function "stepfn"`, false},
 		{"deploy step fails", stack.Config{Env: map[string]string{"STEP_FAIL": "no schema for you"}},
-			"deploy step stepfn (stepfn/) failed: exit status 1; it said:\n[stepfn] stepfn: no schema for you"},
+			"deploy step stepfn (stepfn/) failed: exit status 1; it said:\n[stepfn] stepfn: no schema for you", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.postgres && testing.Short() {
+				t.Skip("needs PostgreSQL, so not run with -short (make test-unit)")
+			}
 			tt.cfg.Root = "testdata"
 			tt.cfg.APIAddr, tt.cfg.LambdaAddr = "127.0.0.1:0", "127.0.0.1:0"
 			_, err := stack.Start(context.Background(), tt.cfg)

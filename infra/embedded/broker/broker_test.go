@@ -197,6 +197,9 @@ func TestBridgeKeepsPersistentSessionQoS1(t *testing.T) {
 // acks none of them, once while it is connected and once while its
 // persistent session is away: none may be dropped.
 func TestBridgeBacklogBeyondMochisDefaultWindowIsKept(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 messages take minutes under -race on a loaded machine, so not run with -short (make test-unit)")
+	}
 	const n = 10_000
 	for _, away := range []bool{false, true} {
 		t.Run(map[bool]string{false: "connected", true: "session away"}[away], func(t *testing.T) {

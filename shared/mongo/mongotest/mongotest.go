@@ -15,9 +15,14 @@ import (
 	tmongo "github.com/tempwatch/tempwatch/shared/mongo"
 )
 
-// URL returns MONGODB_URL; tests fail without it (make test sets it).
+// URL returns MONGODB_URL; tests fail without it (make test sets it). Under
+// -short (make test-unit, the tier that runs without services) the test is
+// skipped instead, whether or not MONGODB_URL is set.
 func URL(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("mongotest: needs MongoDB (FerretDB), so not run with -short (make test-unit)")
+	}
 	u := os.Getenv("MONGODB_URL")
 	if u == "" {
 		tb.Fatal("mongotest: MONGODB_URL is not set; run the tests with `make test`, which starts FerretDB")

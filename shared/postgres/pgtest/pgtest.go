@@ -27,11 +27,28 @@ func BaseURL() string {
 	return DefaultURL
 }
 
+// MustBaseURL returns BaseURL for a test that connects to the server
+// itself; under -short (make test-unit) it skips the test instead.
+func MustBaseURL(tb testing.TB) string {
+	tb.Helper()
+	skipShort(tb)
+	return BaseURL()
+}
+
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("pgtest: needs PostgreSQL, so not run with -short (make test-unit)")
+	}
+}
+
 // MustSchemaURL creates an empty schema, dropped when tb ends, and returns a
 // connection URL whose search_path is that schema. A missing server fails the
-// test: it is never a skip.
+// test: it is never a skip. Under -short (make test-unit, the tier that runs
+// without services) the test is skipped before the server is asked.
 func MustSchemaURL(tb testing.TB) string {
 	tb.Helper()
+	skipShort(tb)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, BaseURL())
 	if err != nil {

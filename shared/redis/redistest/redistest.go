@@ -27,9 +27,14 @@ func URL() string {
 }
 
 // MustClient returns a client and a unique key prefix ("t:<random>:"). A
-// missing server fails the test: it is never a skip.
+// missing server fails the test: it is never a skip. Under -short (make
+// test-unit, the tier that runs without services) the test is skipped before
+// the server is asked.
 func MustClient(tb testing.TB) (*goredis.Client, string) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("redistest: needs Redis, so not run with -short (make test-unit)")
+	}
 	opt, err := goredis.ParseURL(URL())
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)

@@ -12,9 +12,14 @@ import (
 
 // MustStart starts a stack on free local ports (unless cfg names them),
 // collecting every process's output in the returned LogBuffer, which is
-// printed if the test fails. The stack is closed when the test ends.
+// printed if the test fails. The stack is closed when the test ends. Under
+// -short (make test-unit, the tier that runs without services) the test is
+// skipped: a stack's functions need PostgreSQL and Redis.
 func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("stacktest: a devstack needs PostgreSQL and Redis, so not run with -short (make test-unit)")
+	}
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = "127.0.0.1:0"
 	}

@@ -1,0 +1,74 @@
+package mock
+
+import (
+	"context"
+	"time"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+var (
+	_ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
+	_ tempwatch.RevocationList    = (*RevocationList)(nil)
+	_ tempwatch.Limiter           = (*Limiter)(nil)
+)
+
+// RefreshTokenStore is a fake tempwatch.RefreshTokenStore.
+type RefreshTokenStore struct {
+	CreateRefreshTokenFn  func(ctx context.Context, t tempwatch.RefreshToken) error
+	RotateRefreshTokenFn  func(ctx context.Context, oldHash []byte, next *tempwatch.RefreshToken) (tempwatch.RefreshToken, error)
+	RevokeRefreshFamilyFn func(ctx context.Context, userID, familyID string) error
+}
+
+// CreateRefreshToken calls CreateRefreshTokenFn.
+func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t tempwatch.RefreshToken) error {
+	return s.CreateRefreshTokenFn(ctx, t)
+}
+
+// RotateRefreshToken calls RotateRefreshTokenFn.
+func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next *tempwatch.RefreshToken) (tempwatch.RefreshToken, error) {
+	return s.RotateRefreshTokenFn(ctx, oldHash, next)
+}
+
+// RevokeRefreshFamily calls RevokeRefreshFamilyFn.
+func (s *RefreshTokenStore) RevokeRefreshFamily(ctx context.Context, userID, familyID string) error {
+	return s.RevokeRefreshFamilyFn(ctx, userID, familyID)
+}
+
+// RevocationList is a fake tempwatch.RevocationList.
+type RevocationList struct {
+	RevokeFn     func(ctx context.Context, id string, ttl time.Duration) error
+	AnyRevokedFn func(ctx context.Context, ids ...string) (bool, error)
+}
+
+// Revoke calls RevokeFn.
+func (l *RevocationList) Revoke(ctx context.Context, id string, ttl time.Duration) error {
+	return l.RevokeFn(ctx, id, ttl)
+}
+
+// AnyRevoked calls AnyRevokedFn.
+func (l *RevocationList) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
+	return l.AnyRevokedFn(ctx, ids...)
+}
+
+// Limiter is a fake tempwatch.Limiter.
+type Limiter struct {
+	HitFn     func(ctx context.Context, key string, window time.Duration)
+	BlockedFn func(ctx context.Context, key string, limit int) time.Duration
+	ResetFn   func(ctx context.Context, key string)
+}
+
+// Hit calls HitFn.
+func (l *Limiter) Hit(ctx context.Context, key string, window time.Duration) {
+	l.HitFn(ctx, key, window)
+}
+
+// Blocked calls BlockedFn.
+func (l *Limiter) Blocked(ctx context.Context, key string, limit int) time.Duration {
+	return l.BlockedFn(ctx, key, limit)
+}
+
+// Reset calls ResetFn.
+func (l *Limiter) Reset(ctx context.Context, key string) {
+	l.ResetFn(ctx, key)
+}
