@@ -28,7 +28,7 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 test: ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh
 
-test-unit: ## the fast tier: every test that needs no service (go test -short -race), both modules and the console script
+test-unit: ## the fast tier: every test that needs no service (go test -short), both modules and the console script
 	@infra/scripts/test.sh unit
 
 bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters; default all)

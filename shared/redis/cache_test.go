@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,10 +214,14 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 	f.write(t, 7, time.Now().Add(-time.Minute))
 
-	var loads atomic.Int64
+	// The load stays open until every caller has asked: without the shared
+	// flight each would miss and load; a caller that joins after it ended
+	// finds the result in Redis (it is written inside the flight).
+	const callers = 1000
+	var loads, asking atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for range 1000 {
+	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,9 +229,12 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 			v, err := c.Latest(context.Background(), f.sensor)
 			assert.NoError(t, err)
 			assert.Equal(t, 7.0, v.Value)
+			asking.Add(1)
 			b, err := c.Aggregate(context.Background(), "test", "p", []string{f.sensor}, func(context.Context) ([]byte, error) {
 				loads.Add(1)
-				time.Sleep(5 * time.Millisecond)
+				for asking.Load() < callers {
+					runtime.Gosched()
+				}
 				return []byte(`"x"`), nil
 			})
 			assert.NoError(t, err)

@@ -389,7 +389,13 @@ func testCleanSession(t *testing.T, c *contract) {
 	s := c.subscribe(t, true)
 	assert.False(t, s.connected(t), "no session present")
 	s.Close(time.Second)
+	// A PUBACK does not say the message has been routed (the embedded broker
+	// acks first), so a witness on another client id receiving all three is
+	// the signal that they were routed before the next session subscribed.
+	witness := c.subscribe(t, true, func(o *mqtt.Options) { o.ClientID += "-witness" })
+	witness.connected(t)
 	c.publish(t, 1, c.payloads(3)...) // nobody's session holds these
+	ackAll(witness.receive(t, 3))
 	s = c.subscribe(t, true)
 	assert.False(t, s.connected(t), "no session present")
 	c.onlyThese(t, s)
