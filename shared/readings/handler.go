@@ -28,14 +28,14 @@ type LatestCache interface {
 type Handler struct {
 	q      tempwatch.ReadingQuery
 	cache  LatestCache
-	owners *Owners
+	owners *tempwatch.Owners
 	log    *slog.Logger
 }
 
 // NewHandler returns the readings handler over q, with latest readings read
 // through c.
 func NewHandler(q tempwatch.ReadingQuery, c LatestCache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: NewOwners(q.FindSensorOwner, OwnerTTL), log: log}
+	h := &Handler{q: q, cache: c, owners: tempwatch.NewOwners(q.FindSensorOwner, tempwatch.OwnerTTL), log: log}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/readings", h.handleList)
 	rt.Handle("GET /sensors/{id}/readings/latest", h.handleLatest)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
-	"github.com/tempwatch/tempwatch/shared/readings"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -29,14 +28,14 @@ type AggregateCache interface {
 type Handler struct {
 	q      tempwatch.ReadingQuery
 	cache  AggregateCache
-	owners *readings.Owners
+	owners *tempwatch.Owners
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // NewHandler returns the statistics handler over q, with results cached in c.
 func NewHandler(q tempwatch.ReadingQuery, c AggregateCache, log *slog.Logger) http.Handler {
-	h := &Handler{q: q, cache: c, owners: readings.NewOwners(q.FindSensorOwner, readings.OwnerTTL),
+	h := &Handler{q: q, cache: c, owners: tempwatch.NewOwners(q.FindSensorOwner, tempwatch.OwnerTTL),
 		log: log, now: time.Now}
 	rt := httpapi.NewRouter(log)
 	rt.Handle("GET /sensors/{id}/daily-averages", h.handleSensor)

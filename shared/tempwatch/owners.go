@@ -1,4 +1,4 @@
-package readings
+package tempwatch
 
 import (
 	"context"
@@ -6,19 +6,17 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // maxOwners bounds the memory of an Owners cache; past it the map restarts.
 const maxOwners = 50_000
 
 // Owners keeps sensor owners (client id, client time zone) in process memory
-// for a short TTL, so a hot read path does not ask PostgreSQL who owns a
-// sensor on every request. A sensor never moves to another client; a deleted
+// for a short TTL, so a hot read path (readings, statistics) does not ask
+// PostgreSQL who owns a sensor on every request. A sensor never moves to another client; a deleted
 // sensor or a changed client zone shows after at most the TTL.
 type Owners struct {
-	load    func(context.Context, string) (tempwatch.SensorOwner, error)
+	load    func(context.Context, string) (SensorOwner, error)
 	ttl     time.Duration
 	flights singleflight.Group
 
@@ -27,7 +25,7 @@ type Owners struct {
 }
 
 type ownerEntry struct {
-	o   tempwatch.SensorOwner
+	o   SensorOwner
 	exp time.Time
 }
 
@@ -38,12 +36,12 @@ const OwnerTTL = 10 * time.Second
 
 // NewOwners returns an Owners cache over load, keeping entries for ttl
 // (0: no caching).
-func NewOwners(load func(context.Context, string) (tempwatch.SensorOwner, error), ttl time.Duration) *Owners {
+func NewOwners(load func(context.Context, string) (SensorOwner, error), ttl time.Duration) *Owners {
 	return &Owners{load: load, ttl: ttl, m: map[string]ownerEntry{}}
 }
 
 // Get returns the owner of sensorID.
-func (c *Owners) Get(ctx context.Context, sensorID string) (tempwatch.SensorOwner, error) {
+func (c *Owners) Get(ctx context.Context, sensorID string) (SensorOwner, error) {
 	if c.ttl > 0 {
 		c.mu.Lock()
 		e, ok := c.m[sensorID]
@@ -54,9 +52,9 @@ func (c *Owners) Get(ctx context.Context, sensorID string) (tempwatch.SensorOwne
 	}
 	v, err, _ := c.flights.Do(sensorID, func() (any, error) { return c.load(ctx, sensorID) })
 	if err != nil {
-		return tempwatch.SensorOwner{}, err
+		return SensorOwner{}, err
 	}
-	o := v.(tempwatch.SensorOwner)
+	o := v.(SensorOwner)
 	if c.ttl > 0 {
 		c.mu.Lock()
 		if len(c.m) >= maxOwners {
