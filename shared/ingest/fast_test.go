@@ -155,7 +155,9 @@ func TestArchiveDownGoesToTheOutboxFast(t *testing.T) {
 			stashed.dead += len(ds)
 			return nil
 		},
-		DrainFn: func(context.Context, tempwatch.PayloadArchive, int) (int, error) { return 0, errors.New("archive down") },
+		DrainFn: func(context.Context, tempwatch.PayloadArchive, int) (int, error) {
+			return 0, errors.New("archive down")
+		},
 		PendingFn: func(context.Context) (tempwatch.OutboxPending, error) {
 			return tempwatch.OutboxPending{}, nil
 		},
