@@ -56,24 +56,23 @@ type fakeArchive struct {
 func (a *fakeArchive) archive() *mock.PayloadArchive {
 	return &mock.PayloadArchive{
 		InsertRawPayloadsFn: func(_ context.Context, ps []tempwatch.RawPayload) error {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			if a.down {
-				return errors.New("archive down")
-			}
-			a.payloads = append(a.payloads, ps...)
-			return nil
+			return a.take(func() { a.payloads = append(a.payloads, ps...) })
 		},
 		InsertDeadLettersFn: func(_ context.Context, ds []tempwatch.DeadLetter) error {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			if a.down {
-				return errors.New("archive down")
-			}
-			a.dead = append(a.dead, ds...)
-			return nil
+			return a.take(func() { a.dead = append(a.dead, ds...) })
 		},
 	}
+}
+
+// take runs keep under the lock, or fails when the archive is down.
+func (a *fakeArchive) take(keep func()) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.down {
+		return errors.New("archive down")
+	}
+	keep()
+	return nil
 }
 
 // storedOnce is a reading writer that keeps one reading per sensor and
