@@ -125,11 +125,7 @@ func (h *Handler) visible(p tempwatch.Principal, d tempwatch.StoredDeadLetter) b
 }
 
 func (h *Handler) handleListDeadLetters(w http.ResponseWriter, r *http.Request) error {
-	p, err := tempwatch.Caller(r.Context())
-	if err != nil {
-		return err
-	}
-	page, err := httpapi.ParsePage(r)
+	p, page, err := httpapi.ListRequest(r)
 	if err != nil {
 		return err
 	}

@@ -84,11 +84,7 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
-	p, err := tempwatch.Caller(r.Context())
-	if err != nil {
-		return err
-	}
-	page, err := httpapi.ParsePage(r)
+	p, page, err := httpapi.ListRequest(r)
 	if err != nil {
 		return err
 	}

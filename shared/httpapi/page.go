@@ -23,6 +23,17 @@ func EncodeCursor(c tempwatch.Cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// ListRequest returns the caller of a list route and the page it asks for
+// (ParsePage): the start of every list handler.
+func ListRequest(r *http.Request) (tempwatch.Principal, tempwatch.PageRequest, error) {
+	p, err := tempwatch.Caller(r.Context())
+	if err != nil {
+		return tempwatch.Principal{}, tempwatch.PageRequest{}, err
+	}
+	page, err := ParsePage(r)
+	return p, page, err
+}
+
 // ParsePage reads limit and cursor from the query. A limit above MaxLimit is
 // refused rather than silently cut, so a caller never mistakes a short page
 // for the end.
