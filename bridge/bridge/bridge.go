@@ -83,25 +83,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	var seq atomic.Uint64
 	handle := func(m mqtt.Message) {
 		b.metrics.MessagesIn.Inc()
-		msg := tempwatch.Message{ID: strconv.FormatUint(seq.Add(1), 36), Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()}
-		if m.Size > tempwatch.MaxPayloadBytes {
-			// Refused before batching: it would take a batch over the
-			// invoke limit, and its whole is not kept (m.Payload is its head).
-			msg = delivery.Refuse(msg, m.Size,
-				fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, tempwatch.MaxPayloadBytes))
-			b.metrics.Refused.WithLabelValues(metrics.RefusedPayloadTooLarge).Inc()
-			b.log.Warn("refused a message over the payload limit; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic, "size", m.Size)
-		} else if m.Retained {
-			// The broker replays a retained message to every new
-			// subscription: stored again, one without a timestamp would
-			// be a new reading each time the bridge subscribes.
-			msg = delivery.Refuse(msg, m.Size, "retained message replayed by the broker: readings are taken as they are published, not from the retained store")
-			b.metrics.Refused.WithLabelValues(metrics.RefusedRetained).Inc()
-			b.log.Warn("refused a retained message replayed by the broker; it goes to the dead letters", "id", msg.ID, "topic", msg.Topic)
-		}
 		// After Close the message is not taken: unacked, the broker
 		// redelivers it to the next session.
-		batches.Add(item{Message: msg, Receipt: m.Ack})
+		batches.Add(item{Message: b.admit(m, strconv.FormatUint(seq.Add(1), 36)), Receipt: m.Ack})
 	}
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
@@ -160,6 +144,29 @@ func (b *Bridge) Run(ctx context.Context) error {
 	sub.Close(250 * time.Millisecond)
 	b.log.Info("bridge stopped")
 	return nil
+}
+
+// admit turns a message from the broker into the ingest contract's, under
+// id; one over the payload limit or replayed from the retained store is
+// refused here, before batching, and goes to the dead letters.
+func (b *Bridge) admit(m mqtt.Message, id string) tempwatch.Message {
+	msg := tempwatch.Message{ID: id, Topic: m.Topic, Payload: m.Payload, ReceivedAt: time.Now().UTC()}
+	switch {
+	case m.Size > tempwatch.MaxPayloadBytes:
+		// It would take a batch over the invoke limit, and its whole is
+		// not kept (m.Payload is its head).
+		b.metrics.Refused.WithLabelValues(metrics.RefusedPayloadTooLarge).Inc()
+		b.log.Warn("refused a message over the payload limit; it goes to the dead letters", "id", id, "topic", m.Topic, "size", m.Size)
+		return delivery.Refuse(msg, m.Size, fmt.Sprintf("payload is %d bytes, over the %d-byte limit", m.Size, tempwatch.MaxPayloadBytes))
+	case m.Retained:
+		// The broker replays a retained message to every new subscription:
+		// stored again, one without a timestamp would be a new reading each
+		// time the bridge subscribes.
+		b.metrics.Refused.WithLabelValues(metrics.RefusedRetained).Inc()
+		b.log.Warn("refused a retained message replayed by the broker; it goes to the dead letters", "id", id, "topic", m.Topic)
+		return delivery.Refuse(msg, m.Size, "retained message replayed by the broker: readings are taken as they are published, not from the retained store")
+	}
+	return msg
 }
 
 // item is a message on its way, with the broker's receipt for it.
