@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -178,6 +179,20 @@ func parsePublicKey(b []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("is a PKIX %T, want an Ed25519 key", k)
 	}
 	return ek, nil
+}
+
+// PublicKeysValue returns cfg's public keys in the JWT_PUBLIC_KEYS form,
+// sorted by kid: what a signer's verifiers are given.
+func (cfg JWTConfig) PublicKeysValue() string {
+	kids := make([]string, 0, len(cfg.PublicKeys))
+	for kid := range cfg.PublicKeys {
+		kids = append(kids, kid)
+	}
+	sort.Strings(kids)
+	for i, kid := range kids {
+		kids[i] = kid + ":" + base64.StdEncoding.EncodeToString(cfg.PublicKeys[kid])
+	}
+	return strings.Join(kids, ",")
 }
 
 // NewKeyPair returns a fresh Ed25519 key named kid in the two forms the
