@@ -41,16 +41,18 @@ func testConfig(t *testing.T) auth.JWTConfig {
 
 func mustSigner(t *testing.T, env map[string]string) auth.JWTConfig {
 	t.Helper()
-	r := config.NewReader(config.MapEnv(env))
-	cfg := auth.LoadJWTSigner(r)
-	require.NoError(t, r.Err())
-	return cfg
+	return mustLoad(t, auth.LoadJWTSigner, env)
 }
 
 func mustVerifier(t *testing.T, env map[string]string) auth.JWTConfig {
 	t.Helper()
+	return mustLoad(t, auth.LoadJWTVerifier, env)
+}
+
+func mustLoad(t *testing.T, load func(*config.Reader) auth.JWTConfig, env map[string]string) auth.JWTConfig {
+	t.Helper()
 	r := config.NewReader(config.MapEnv(env))
-	cfg := auth.LoadJWTVerifier(r)
+	cfg := load(r)
 	require.NoError(t, r.Err())
 	return cfg
 }

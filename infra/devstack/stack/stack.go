@@ -41,11 +41,12 @@ type Config struct {
 	LambdaAddr string // Lambda Invoke API listen address; default 127.0.0.1:3001
 	Instances  int    // warm instances per function; default 2
 	Only       []string
-	// Env is passed to every function (after the template's variables) and
-	// resolves the template's intrinsic values (!Ref DatabaseURL for
-	// DATABASE_URL). DATABASE_URL and REDIS_URL get defaults; a missing
-	// MQTT_URL or MONGODB_URL starts an embedded server; a missing
-	// MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD gets a random value.
+	// Env resolves the template's intrinsic values (!Ref DatabaseURL for
+	// DATABASE_URL) and overrides its plain ones; a variable no function of
+	// the template lists is passed to every function. DATABASE_URL and
+	// REDIS_URL get defaults; a missing MQTT_URL or MONGODB_URL starts an
+	// embedded server; a missing MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD
+	// gets a random value, a missing JWT_SIGNING_KEYS a fresh key pair.
 	Env       map[string]string
 	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
 	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
