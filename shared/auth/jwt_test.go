@@ -96,6 +96,8 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 	require.NoError(t, err)
 	k1, k2 := cfg.SigningKeys["k1"], cfg.SigningKeys["k2"]
 	ed := jwt.SigningMethodEdDSA
+	forgedAdmin := with("role", tempwatch.RoleAdmin)
+	delete(forgedAdmin, "cid")
 
 	tests := []struct {
 		name  string
@@ -106,6 +108,10 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 		// attacker can read from the JWKS) or with the private seed.
 		{"HS256 keyed with the public key", sign(t, jwt.SigningMethodHS256, "k2", []byte(cfg.PublicKeys["k2"]), good())},
 		{"HS256 keyed with the seed", sign(t, jwt.SigningMethodHS256, "k2", k2.Seed(), good())},
+		// The attack: an admin token forged with the HMAC secret the
+		// compose file and the LocalStack script used to fall back to.
+		{"HS256 admin with the old published secret", sign(t, jwt.SigningMethodHS256, "local", []byte("local-dev-only-jwt-secret-never-use-it-elsewhere"),
+			forgedAdmin)},
 		{"wrong alg ES256", sign(t, jwt.SigningMethodES256, "k2", ecKey, good())},
 		{"wrong key", sign(t, ed, "k2", otherKey, good())},
 		{"key of other kid", sign(t, ed, "k2", k1, good())},
@@ -148,6 +154,8 @@ func TestVerifierRefusesBadTokens(t *testing.T) {
 	p, err := v.Verify(sign(t, ed, "k2", k2, good()))
 	require.NoError(t, err)
 	assert.Equal(t, tempwatch.RoleViewer, p.Role)
+	_, err = v.Verify(sign(t, ed, "k2", k2, forgedAdmin))
+	require.NoError(t, err, "the forged admin's claims are refused for their signature alone")
 	p, err = v.Verify(sign(t, ed, "k1", k1, good()))
 	require.NoError(t, err, "tokens of a listed older key stay valid until they expire")
 }
