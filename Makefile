@@ -5,15 +5,14 @@ SHELL := /bin/bash
 GO        ?= go
 BIN       := .bin
 FUNCTIONS := $(notdir $(patsubst %/main.go,%,$(wildcard functions/*/main.go)))
-# Local-development database and JWT key for `make run` and `make admin`.
+# Local-development database for `make run` and `make admin`.
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable
-DEV_JWT_KEYS = $(shell mkdir -p .devstack && { [ -s .devstack/jwt_keys ] || echo "dev:$$(head -c 48 /dev/urandom | base64 -w0)" > .devstack/jwt_keys; } && cat .devstack/jwt_keys)
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
 # The admin console's type checker, pinned in its package-lock.json.
 CONSOLE_TSC := shared/console/node_modules/.bin/tsc
 
-.PHONY: help build test test-unit lint bench run migrate images up down admin simulate clean tools compose-env
+.PHONY: help build test test-unit lint bench run migrate images up down admin simulate clean tools compose-env keys
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,8 +54,8 @@ $(CONSOLE_TSC): shared/console/package-lock.json
 	@touch $@
 
 run: ## migrate, then start the whole system locally without Docker (devstack) and print its URLs
-	@echo "devstack: JWT signing key from .devstack/jwt_keys unless JWT_KEYS is set"
-	@cd infra && JWT_KEYS="$${JWT_KEYS:-$(DEV_JWT_KEYS)}" DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./devstack -root ..
+	@echo "devstack: a fresh token key for this run unless JWT_SIGNING_KEYS is set (make keys prints one)"
+	@cd infra && DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./devstack -root ..
 
 migrate: ## bring DATABASE_URL (default make run's database) to this build's schema: functions/migrate as a plain command
 	@DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" $(GO) run ./functions/migrate
@@ -77,6 +76,9 @@ images: ## build container images for every function, the bridge and the simulat
 	docker build -f infra/docker/bridge.Dockerfile -t tempwatch/bridge:dev .
 	docker build -f infra/docker/simulator.Dockerfile -t tempwatch/simulator:dev .
 	docker build -f infra/docker/gateway.Dockerfile -t tempwatch/gateway:dev .
+
+keys: ## print a fresh Ed25519 token key as JWT_SIGNING_KEYS (auth only) and JWT_PUBLIC_KEYS (KID=... names it)
+	@cd infra && $(GO) run ./cmd/jwtkeys $(if $(KID),-kid "$(KID)")
 
 compose-env: ## write the secrets docker compose requires into .env (keeps those already there)
 	@infra/scripts/compose-env.sh

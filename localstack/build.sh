@@ -2,6 +2,9 @@
 # Builds what localstack/init/ready.d/10-deploy.sh deploys, from template.yaml:
 #   localstack/build/functions.txt   one function folder name a line
 #   localstack/build/routes.txt      METHOD PATH FUNCTION, one route a line
+#   localstack/build/env.txt         FUNCTION NAME [VALUE]: the variables each function lists
+#   localstack/build/jwt.env         a fresh token key pair (JWT_SIGNING_KEYS, JWT_PUBLIC_KEYS),
+#                                    unless TEMPWATCH_JWT_SIGNING_KEYS is set when the deploy runs
 #   localstack/build/<name>.zip      the function's static bootstrap (provided.al2023)
 # Run it on the host before starting LocalStack (the LocalStack image has no Go).
 set -euo pipefail
@@ -13,6 +16,9 @@ mkdir -p "$out"
 
 (cd infra && go run ./cmd/routes -template "$root/template.yaml" -functions) >"$out/functions.txt"
 (cd infra && go run ./cmd/routes -template "$root/template.yaml") >"$out/routes.txt"
+(cd infra && go run ./cmd/routes -template "$root/template.yaml" -env) >"$out/env.txt"
+(cd infra && go run ./cmd/jwtkeys -kid localstack) >"$out/jwt.env"
+chmod 600 "$out/jwt.env"
 
 zipdir() { # zipfile dir: zip dir's files at the archive root, keeping modes
 	if command -v zip >/dev/null; then

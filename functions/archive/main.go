@@ -18,7 +18,7 @@ import (
 func main() {
 	ctx := context.Background()
 	var ttl time.Duration
-	env := app.MustLoad("archive", app.Needs{JWT: true, Mongo: true, Config: func(r *config.Reader) {
+	env := app.MustLoad("archive", app.Needs{Tokens: app.VerifiesTokens, Mongo: true, Config: func(r *config.Reader) {
 		ttl = r.Duration("DEAD_LETTER_TTL", tempwatch.DefaultDeadLetterTTL, time.Minute, 10*365*24*time.Hour)
 	}})
 	store := mongo.NewPayloadStore(env.Mongo)

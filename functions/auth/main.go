@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Auth(app.MustLoad("auth", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Auth(app.MustLoad("auth", app.Needs{Tokens: app.SignsTokens})))
 }

@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Clients(app.MustLoad("clients", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Clients(app.MustLoad("clients", app.Needs{Tokens: app.VerifiesTokens})))
 }

@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Measurements(app.MustLoad("measurements", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Measurements(app.MustLoad("measurements", app.Needs{Tokens: app.VerifiesTokens})))
 }

@@ -12,7 +12,7 @@ import (
 
 func main() {
 	var localTTL time.Duration
-	env := app.MustLoad("readings", app.Needs{JWT: true, Config: func(r *config.Reader) {
+	env := app.MustLoad("readings", app.Needs{Tokens: app.VerifiesTokens, Config: func(r *config.Reader) {
 		// Off by default: other instances' writes do not reach process memory.
 		localTTL = r.Duration("LATEST_LOCAL_TTL", 0, 0, time.Minute)
 	}})

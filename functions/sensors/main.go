@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Sensors(app.MustLoad("sensors", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Sensors(app.MustLoad("sensors", app.Needs{Tokens: app.VerifiesTokens})))
 }

@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Statistics(app.MustLoad("statistics", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Statistics(app.MustLoad("statistics", app.Needs{Tokens: app.VerifiesTokens})))
 }

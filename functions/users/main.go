@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	lambdahttp.Start(app.Users(app.MustLoad("users", app.Needs{JWT: true})))
+	lambdahttp.Start(app.Users(app.MustLoad("users", app.Needs{Tokens: app.VerifiesTokens})))
 }

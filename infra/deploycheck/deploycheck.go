@@ -152,7 +152,8 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 // RequiredSecrets are the variables docker-compose.yml must require from
 // the operator (${NAME:?...}): a default written in the file is published
 // with it, so anyone who reads the repository could use it.
-var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE", "EMQX_DASHBOARD_PASSWORD"}
+var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE", "EMQX_DASHBOARD_PASSWORD",
+	"JWT_SIGNING_KEYS", "JWT_PUBLIC_KEYS"}
 
 // composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
 // capturing the name and the operator (:?, ?, :-, -, :+, +).

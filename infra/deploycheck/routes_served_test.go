@@ -44,7 +44,6 @@ func TestEveryTemplateRouteIsServedByItsFunction(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL": pgtest.MustSchemaURL(t),
 		"LOG_LEVEL":    "warn",
-		"JWT_KEYS":     "deploycheck:ZGVwbG95Y2hlY2stc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2RlZg==",
 		"JWT_ISSUER":   "tempwatch-deploycheck",
 		"JWT_AUDIENCE": "tempwatch-api",
 	}

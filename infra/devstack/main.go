@@ -7,9 +7,11 @@
 // Environment passed to the functions: DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable, created if
 // missing), REDIS_URL (default redis://127.0.0.1:6379/0), MQTT_URL and
-// MONGODB_URL (embedded broker / FerretDB when unset), REDIS_PREFIX, LOG_LEVEL, JWT_*,
-// MQTT_* (MQTT_BROKER_SECRET and MQTT_BRIDGE_PASSWORD random when unset) and
-// TEMPWATCH_*.
+// MONGODB_URL (embedded broker / FerretDB when unset), REDIS_PREFIX, LOG_LEVEL, JWT_*
+// (a fresh JWT_SIGNING_KEYS/JWT_PUBLIC_KEYS pair when unset), MQTT_*
+// (MQTT_BROKER_SECRET and MQTT_BRIDGE_PASSWORD random when unset) and
+// TEMPWATCH_*. A variable template.yaml lists for some functions goes to
+// those only.
 package main
 
 import (

@@ -7,7 +7,7 @@ import (
 )
 
 func TestFunctionEnvPassesWhatFunctionsRead(t *testing.T) {
-	got := functionEnv([]string{"DATABASE_URL=postgres://x", "REDIS_PREFIX=dev1:", "MQTT_BRIDGE_PASSWORD=p", "JWT_KEYS=k",
+	got := functionEnv([]string{"DATABASE_URL=postgres://x", "REDIS_PREFIX=dev1:", "MQTT_BRIDGE_PASSWORD=p", "JWT_SIGNING_KEYS=k",
 		"HOME=/root", "AWS_SECRET_ACCESS_KEY=s"})
-	assert.Equal(t, map[string]string{"DATABASE_URL": "postgres://x", "REDIS_PREFIX": "dev1:", "MQTT_BRIDGE_PASSWORD": "p", "JWT_KEYS": "k"}, got)
+	assert.Equal(t, map[string]string{"DATABASE_URL": "postgres://x", "REDIS_PREFIX": "dev1:", "MQTT_BRIDGE_PASSWORD": "p", "JWT_SIGNING_KEYS": "k"}, got)
 }

@@ -29,8 +29,8 @@ import (
 func TestSimulateAgainstDevstack(t *testing.T) {
 	dbURL := pgtest.MustSchemaURL(t)
 	_, prefix := redistest.MustClient(t)
-	jwtKeys := auth.NewKey("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "JWT_KEYS": jwtKeys}
+	jwtKeys, _ := auth.NewKeyPair("dev")
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "JWT_SIGNING_KEYS": jwtKeys}
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
@@ -41,8 +41,10 @@ func TestSimulateAgainstDevstack(t *testing.T) {
 	require.NoError(t, err)
 	defer stopBridge()
 
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": jwtKeys}))
-	jwtCfg := auth.LoadJWTConfig(r)
+	// The functions verify with the public half devstack derived; the test
+	// signs as the auth function would.
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": jwtKeys}))
+	jwtCfg := auth.LoadJWTSigner(r)
 	require.NoError(t, r.Err())
 	token, err := auth.NewIssuer(jwtCfg).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
 	require.NoError(t, err)

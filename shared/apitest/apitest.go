@@ -117,12 +117,15 @@ func (r Response) Decode(tb testing.TB, v any) {
 	}
 }
 
-// MustJWT returns a JWT configuration as a deployment loads it, with one
-// fresh signing key and the default issuer, audience and lifetimes.
+// MustJWT returns the auth function's JWT configuration as a deployment
+// loads it (app.SignsTokens), with one fresh Ed25519 key and the default
+// issuer, audience and lifetimes: it signs tokens and verifies them with the
+// key's public half; its PublicOnly is what the other functions load.
 func MustJWT(tb testing.TB) auth.JWTConfig {
 	tb.Helper()
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_KEYS": auth.NewKey("k1")}))
-	cfg := auth.LoadJWTConfig(r)
+	signing, _ := auth.NewKeyPair("k1")
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": signing}))
+	cfg := auth.LoadJWTSigner(r)
 	if err := r.Err(); err != nil {
 		tb.Fatalf("apitest: JWT config: %v", err)
 	}

@@ -61,7 +61,10 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 	jwt := apitest.MustJWT(t)
 	log := apitest.Discard()
 	archiveStore := mongo.NewPayloadStore(mongotest.MustDatabase(t))
-	deployed := &app.Env{Log: log, DB: env.DB, Redis: rc, JWT: jwt}
+	// Only the auth function holds the private key; the others verify its
+	// tokens with the public half, as deployed.
+	signer := &app.Env{Log: log, DB: env.DB, Redis: rc, JWT: jwt}
+	deployed := &app.Env{Log: log, DB: env.DB, Redis: rc, JWT: jwt.PublicOnly()}
 	// The ingest route's entry only sends user tokens, which are refused
 	// before a payload is archived, so no archive is configured.
 	ingestAPI, _ := app.Ingest(deployed, nil, ingest.Config{})
@@ -69,7 +72,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		Bridge: deviceauth.Bridge{Password: "routes-test-bridge-password-0123"}})
 	require.NoError(t, err)
 	functions := map[string]http.Handler{
-		"AuthFunction":         app.Auth(deployed),
+		"AuthFunction":         app.Auth(signer),
 		"UsersFunction":        app.Users(deployed),
 		"ClientsFunction":      app.Clients(deployed),
 		"SensorsFunction":      app.Sensors(deployed),
@@ -359,7 +362,8 @@ var tenantTable = []routeCase{
 			user, user, strings.Replace(user, "/", "/sensors/", 1))}
 	}, [5]int{401, 401, 401, 401, 401}},
 
-	// The contract is public.
+	// The token key set and the contract are public.
+	{"GET /.well-known/jwks.json", func(fx *fixture) request { return get("/.well-known/jwks.json") }, [5]int{200, 200, 200, 200, 200}},
 	{"GET /openapi.json", func(fx *fixture) request { return get("/openapi.json") }, [5]int{200, 200, 200, 200, 200}},
 
 	// The admin console holds no data: its page and files are public.

@@ -22,10 +22,25 @@ import (
 	"github.com/tempwatch/tempwatch/shared/redis"
 )
 
+// Tokens says what a function does with access tokens, and so which keys it
+// is given: only the auth function holds private keys.
+type Tokens int
+
+const (
+	// NoTokens: the function reads no JWT_* variable (devices, the broker).
+	NoTokens Tokens = iota
+	// VerifiesTokens loads JWT_PUBLIC_KEYS, JWT_ISSUER and JWT_AUDIENCE.
+	VerifiesTokens
+	// SignsTokens loads JWT_SIGNING_KEYS, JWT_ACTIVE_KID, JWT_ISSUER,
+	// JWT_AUDIENCE and the token lifetimes: the auth function.
+	SignsTokens
+)
+
 // Needs says what a function reads beyond the common variables.
 type Needs struct {
-	// JWT loads the JWT_* variables, for functions that check or issue tokens.
-	JWT bool
+	// Tokens selects the JWT_* variables loaded: none, public keys or
+	// signing keys.
+	Tokens Tokens
 	// Mongo loads MONGODB_URL (required) and MONGODB_DATABASE and opens that
 	// database, for functions that read or write the archive.
 	Mongo bool
@@ -58,8 +73,11 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	e := &Env{
 		Log: logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
 	}
-	if needs.JWT {
-		e.JWT = auth.LoadJWTConfig(r)
+	switch needs.Tokens {
+	case VerifiesTokens:
+		e.JWT = auth.LoadJWTVerifier(r)
+	case SignsTokens:
+		e.JWT = auth.LoadJWTSigner(r)
 	}
 	var mongoURL, mongoDB string
 	if needs.Mongo {

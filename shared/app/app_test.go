@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
@@ -24,10 +25,38 @@ import (
 func TestLoadNamesEveryProblem(t *testing.T) {
 	_, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
 		"REDIS_URL": "http://not-redis", "LOG_LEVEL": "chatty",
-	}), app.Needs{JWT: true, Mongo: true, Config: func(r *config.Reader) { r.Required("FN_ONLY") }})
+	}), app.Needs{Tokens: app.VerifiesTokens, Mongo: true, Config: func(r *config.Reader) { r.Required("FN_ONLY") }})
 	require.Error(t, err)
-	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "JWT_KEYS", "MONGODB_URL", "FN_ONLY"} {
+	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "JWT_PUBLIC_KEYS", "MONGODB_URL", "FN_ONLY"} {
 		assert.Contains(t, err.Error(), name)
+	}
+}
+
+// Each kind of function reads its own keys and no other: only a signer
+// asks for private keys, and a function without tokens asks for none.
+func TestLoadReadsTheKeysOfItsTokens(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		tokens    app.Tokens
+		want, not []string
+	}{
+		{app.NoTokens, nil, []string{"JWT_"}},
+		{app.VerifiesTokens, []string{"JWT_PUBLIC_KEYS"}, []string{"JWT_SIGNING_KEYS", "JWT_ACTIVE_KID"}},
+		{app.SignsTokens, []string{"JWT_SIGNING_KEYS"}, []string{"JWT_PUBLIC_KEYS"}},
+	}
+	for _, tt := range tests {
+		read := map[string]bool{}
+		_, err := app.Load(context.Background(), "fn", func(k string) string { read[k] = true; return "" }, app.Needs{Tokens: tt.tokens})
+		require.Error(t, err, "DATABASE_URL is missing")
+		for _, name := range tt.want {
+			assert.True(t, read[name], "Tokens %d reads %s", tt.tokens, name)
+			assert.Contains(t, err.Error(), name+" is required")
+		}
+		for name := range read {
+			for _, not := range tt.not {
+				assert.False(t, strings.HasPrefix(name, not), "Tokens %d reads %s", tt.tokens, name)
+			}
+		}
 	}
 }
 
@@ -54,11 +83,12 @@ func TestLoadRefusesAnUnmigratedSchema(t *testing.T) {
 
 func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	t.Parallel()
+	signing, _ := auth.NewKeyPair("k1")
 	env, err := app.Load(context.Background(), "fn", config.MapEnv(map[string]string{
-		"DATABASE_URL": pgtest.MustMigratedURL(t),
-		"REDIS_URL":    redistest.URL(),
-		"JWT_KEYS":     auth.NewKey("k1"),
-	}), app.Needs{JWT: true})
+		"DATABASE_URL":     pgtest.MustMigratedURL(t),
+		"REDIS_URL":        redistest.URL(),
+		"JWT_SIGNING_KEYS": signing,
+	}), app.Needs{Tokens: app.SignsTokens})
 	require.NoError(t, err)
 	t.Cleanup(env.DB.Close)
 	var n int

@@ -4,10 +4,13 @@
 package auth
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -18,21 +21,23 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 )
 
-// Algorithm is the one JWT signing algorithm tempwatch issues and accepts.
-// Every token whose header names another one (none included) is refused.
-const Algorithm = "HS256"
+// Algorithm is the one JWT signing algorithm tempwatch issues and accepts:
+// EdDSA over Ed25519 (RFC 8037). Every token whose header names another one
+// (HS256 and none included) is refused.
+const Algorithm = "EdDSA"
 
-// MinKeyBytes is the shortest HMAC secret accepted (RFC 7518 §3.2: at least
-// the hash size).
-const MinKeyBytes = 32
-
-// JWTConfig holds the signing keys and token policy, shared by the auth
-// function (which issues tokens) and every function that verifies them.
+// JWTConfig holds the token keys and policy. The auth function's (LoadJWTSigner)
+// has the private keys and their public halves; every other function's
+// (LoadJWTVerifier) has public keys only, so it can check tokens but not make
+// them.
 type JWTConfig struct {
-	// Keys maps a key id (the token's kid header) to its HMAC secret. Old
-	// keys stay listed after a rotation until their tokens have expired.
-	Keys map[string][]byte
-	// ActiveKID names the key new tokens are signed with.
+	// PublicKeys maps a key id (the token's kid header) to the key that
+	// verifies its tokens. Old keys stay listed after a rotation until their
+	// tokens have expired.
+	PublicKeys map[string]ed25519.PublicKey
+	// SigningKeys maps a kid to its private key; empty but in the auth function.
+	SigningKeys map[string]ed25519.PrivateKey
+	// ActiveKID names the signing key new tokens are signed with.
 	ActiveKID  string
 	Issuer     string
 	Audience   string
@@ -40,59 +45,92 @@ type JWTConfig struct {
 	RefreshTTL time.Duration
 }
 
-// LoadJWTConfig reads the JWT_* variables through r; problems are recorded in r:
+// PublicOnly is cfg without its private keys: what a function that only
+// verifies tokens holds.
+func (cfg JWTConfig) PublicOnly() JWTConfig {
+	cfg.SigningKeys = nil
+	cfg.ActiveKID = ""
+	return cfg
+}
+
+// LoadJWTVerifier reads what a function that checks tokens needs; problems are
+// recorded in r:
 //
-//	JWT_KEYS        comma-separated kid:base64secret pairs (secret ≥ 32 bytes), required
-//	JWT_ACTIVE_KID  kid that signs new tokens (default: the first of JWT_KEYS)
+//	JWT_PUBLIC_KEYS comma-separated kid:base64 Ed25519 public keys (32 bytes raw,
+//	                or PKIX DER), required; list the old and the new during a rotation
 //	JWT_ISSUER      iss claim (default "tempwatch")
 //	JWT_AUDIENCE    aud claim (default "tempwatch-api")
-//	JWT_ACCESS_TTL  access token lifetime (default 15m, 1m–24h)
-//	JWT_REFRESH_TTL refresh token lifetime (default 720h, 1h–8760h)
-func LoadJWTConfig(r *config.Reader) JWTConfig {
+func LoadJWTVerifier(r *config.Reader) JWTConfig {
+	cfg := JWTConfig{
+		Issuer:   r.String("JWT_ISSUER", "tempwatch"),
+		Audience: r.String("JWT_AUDIENCE", "tempwatch-api"),
+	}
+	var err error
+	if cfg.PublicKeys, _, err = parseKeys(r.Required("JWT_PUBLIC_KEYS"), parsePublicKey); err != nil {
+		r.Fail("JWT_PUBLIC_KEYS", err.Error())
+	}
+	return cfg
+}
+
+// LoadJWTSigner reads what the auth function, the one that issues tokens,
+// needs; problems are recorded in r. It verifies tokens with the public
+// halves of its signing keys.
+//
+//	JWT_SIGNING_KEYS comma-separated kid:base64 Ed25519 private keys (32-byte seed,
+//	                 or PKCS#8 DER), required
+//	JWT_ACTIVE_KID   kid that signs new tokens (default: the first of JWT_SIGNING_KEYS)
+//	JWT_ISSUER       iss claim (default "tempwatch")
+//	JWT_AUDIENCE     aud claim (default "tempwatch-api")
+//	JWT_ACCESS_TTL   access token lifetime (default 15m, 1m–24h)
+//	JWT_REFRESH_TTL  refresh token lifetime (default 720h, 1h–8760h)
+func LoadJWTSigner(r *config.Reader) JWTConfig {
 	cfg := JWTConfig{
 		Issuer:     r.String("JWT_ISSUER", "tempwatch"),
 		Audience:   r.String("JWT_AUDIENCE", "tempwatch-api"),
 		AccessTTL:  r.Duration("JWT_ACCESS_TTL", 15*time.Minute, time.Minute, 24*time.Hour),
 		RefreshTTL: r.Duration("JWT_REFRESH_TTL", 720*time.Hour, time.Hour, 8760*time.Hour),
 	}
-	keys, first, err := parseKeys(r.Required("JWT_KEYS"))
+	keys, first, err := parseKeys(r.Required("JWT_SIGNING_KEYS"), parsePrivateKey)
 	if err != nil {
-		r.Fail("JWT_KEYS", err.Error())
+		r.Fail("JWT_SIGNING_KEYS", err.Error())
 	}
-	cfg.Keys = keys
+	cfg.SigningKeys = keys
+	cfg.PublicKeys = make(map[string]ed25519.PublicKey, len(keys))
+	for kid, k := range keys {
+		cfg.PublicKeys[kid] = k.Public().(ed25519.PublicKey)
+	}
 	cfg.ActiveKID = r.String("JWT_ACTIVE_KID", first)
 	if _, ok := keys[cfg.ActiveKID]; !ok && len(keys) > 0 {
-		r.Fail("JWT_ACTIVE_KID", fmt.Sprintf("= %q is not a kid listed in JWT_KEYS", cfg.ActiveKID))
+		r.Fail("JWT_ACTIVE_KID", fmt.Sprintf("= %q is not a kid listed in JWT_SIGNING_KEYS", cfg.ActiveKID))
 	}
 	return cfg
 }
 
-// parseKeys parses "kid:base64secret,kid2:base64secret2" and returns the keys
-// and the first kid. Error messages name kids, never secrets.
-func parseKeys(s string) (map[string][]byte, string, error) {
-	keys := map[string][]byte{}
+// parseKeys parses "kid:base64key,kid2:base64key2" with parse and returns the
+// keys and the first kid. Error messages name kids, never keys.
+func parseKeys[K any](s string, parse func([]byte) (K, error)) (map[string]K, string, error) {
+	keys := map[string]K{}
 	var first string
 	if strings.TrimSpace(s) == "" {
 		return keys, "", nil
 	}
 	for i, part := range strings.Split(s, ",") {
-		kid, secret, ok := strings.Cut(strings.TrimSpace(part), ":")
+		kid, encoded, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok || kid == "" {
-			return nil, "", fmt.Errorf("entry %d is not kid:base64secret", i+1)
+			return nil, "", fmt.Errorf("entry %d is not kid:base64key", i+1)
 		}
-		b, err := base64.StdEncoding.DecodeString(secret)
+		b, err := decodeBase64(encoded)
 		if err != nil {
-			if b, err = base64.RawURLEncoding.DecodeString(secret); err != nil {
-				return nil, "", fmt.Errorf("secret of kid %q is not base64", kid)
-			}
+			return nil, "", fmt.Errorf("key of kid %q is not base64", kid)
 		}
-		if len(b) < MinKeyBytes {
-			return nil, "", fmt.Errorf("secret of kid %q is %d bytes, want at least %d", kid, len(b), MinKeyBytes)
+		k, err := parse(b)
+		if err != nil {
+			return nil, "", fmt.Errorf("key of kid %q %v", kid, err)
 		}
 		if _, dup := keys[kid]; dup {
 			return nil, "", fmt.Errorf("kid %q is listed twice", kid)
 		}
-		keys[kid] = b
+		keys[kid] = k
 		if first == "" {
 			first = kid
 		}
@@ -100,12 +138,74 @@ func parseKeys(s string) (map[string][]byte, string, error) {
 	return keys, first, nil
 }
 
-// NewKey returns a random secret in the JWT_KEYS form "kid:base64secret",
-// for development set-ups and tests.
-func NewKey(kid string) string {
-	b := make([]byte, MinKeyBytes)
-	_, _ = rand.Read(b)
-	return kid + ":" + base64.StdEncoding.EncodeToString(b)
+// decodeBase64 takes standard or URL-safe base64, padded or not (a JWKS x
+// value pastes as it is).
+func decodeBase64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// parsePrivateKey reads a 32-byte Ed25519 seed or a PKCS#8 DER private key.
+func parsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
+	if len(b) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(b), nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("is neither a %d-byte Ed25519 seed nor a PKCS#8 key (%d bytes)", ed25519.SeedSize, len(b))
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("is a PKCS#8 %T, want an Ed25519 key", k)
+	}
+	return ek, nil
+}
+
+// parsePublicKey reads a 32-byte Ed25519 public key or a PKIX DER one.
+func parsePublicKey(b []byte) (ed25519.PublicKey, error) {
+	if len(b) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(b), nil
+	}
+	k, err := x509.ParsePKIXPublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("is neither a %d-byte Ed25519 public key nor a PKIX one (%d bytes)", ed25519.PublicKeySize, len(b))
+	}
+	ek, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("is a PKIX %T, want an Ed25519 key", k)
+	}
+	return ek, nil
+}
+
+// PublicKeysValue returns cfg's public keys in the JWT_PUBLIC_KEYS form,
+// sorted by kid: what a signer's verifiers are given.
+func (cfg JWTConfig) PublicKeysValue() string {
+	kids := make([]string, 0, len(cfg.PublicKeys))
+	for kid := range cfg.PublicKeys {
+		kids = append(kids, kid)
+	}
+	sort.Strings(kids)
+	for i, kid := range kids {
+		kids[i] = kid + ":" + base64.StdEncoding.EncodeToString(cfg.PublicKeys[kid])
+	}
+	return strings.Join(kids, ",")
+}
+
+// NewKeyPair returns a fresh Ed25519 key named kid in the two forms the
+// configuration takes: "kid:base64seed" for JWT_SIGNING_KEYS (the auth
+// function only) and "kid:base64public" for JWT_PUBLIC_KEYS (every function
+// that verifies tokens). For key generation (infra/cmd/jwtkeys), development
+// set-ups and tests.
+func NewKeyPair(kid string) (signing, public string) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(fmt.Sprintf("auth: generate Ed25519 key: %v", err)) // crypto/rand does not fail on supported platforms
+	}
+	return kid + ":" + base64.StdEncoding.EncodeToString(priv.Seed()), kid + ":" + base64.StdEncoding.EncodeToString(pub)
 }
 
 // claims is the body of an access token.
@@ -123,7 +223,7 @@ type AccessToken struct {
 	ExpiresAt time.Time
 }
 
-// Issuer signs access tokens with the active key.
+// Issuer signs access tokens with the active signing key.
 type Issuer struct {
 	cfg JWTConfig
 	now func() time.Time
@@ -135,9 +235,9 @@ func NewIssuer(cfg JWTConfig) *Issuer { return &Issuer{cfg: cfg, now: time.Now} 
 // Issue signs an access token for p in session sessionID (the refresh-token
 // family, so logout and reuse detection can revoke it).
 func (is *Issuer) Issue(p tempwatch.Principal, sessionID string) (AccessToken, error) {
-	key, ok := is.cfg.Keys[is.cfg.ActiveKID]
+	key, ok := is.cfg.SigningKeys[is.cfg.ActiveKID]
 	if !ok {
-		return AccessToken{}, errors.New("auth: active JWT key missing")
+		return AccessToken{}, errors.New("auth: active JWT signing key missing (only the auth function signs)")
 	}
 	now := is.now().Truncate(time.Second)
 	exp := now.Add(is.cfg.AccessTTL)
@@ -178,8 +278,8 @@ func NewID() string {
 // without saying why: the reason is for logs only.
 var ErrInvalidToken = errors.New("auth: invalid token")
 
-// Verifier checks access tokens: signature with the key named by kid, the
-// pinned algorithm, exp (required), iat, nbf, iss and aud.
+// Verifier checks access tokens: signature with the public key named by kid,
+// the pinned algorithm (EdDSA), exp (required), iat, nbf, iss and aud.
 type Verifier struct {
 	cfg     JWTConfig
 	parser  *jwt.Parser
@@ -213,7 +313,7 @@ func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		key, ok := v.cfg.Keys[kid]
+		key, ok := v.cfg.PublicKeys[kid]
 		if !ok {
 			return nil, fmt.Errorf("unknown kid %q", kid)
 		}

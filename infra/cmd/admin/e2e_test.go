@@ -14,7 +14,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
@@ -34,8 +33,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 
 	s, _ := stacktest.MustStart(t, stack.Config{
 		Root: "../../..", Instances: 1, Only: []string{"auth", "users", "clients"},
-		Env: map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix,
-			"JWT_KEYS": auth.NewKey("dev")},
+		Env: map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix},
 	})
 	api := s.APIURL()
 	call := func(method, path, token, body string) (int, http.Header, map[string]any) {

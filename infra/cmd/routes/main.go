@@ -3,6 +3,9 @@
 //
 //	routes [-template FILE]              METHOD PATH FUNCTION, one route a line
 //	routes [-template FILE] -functions   one function folder name a line
+//	routes [-template FILE] -env         FUNCTION NAME [VALUE], one variable a line:
+//	                                     the variables each function lists, with the
+//	                                     value when it is written out (not an intrinsic)
 package main
 
 import (
@@ -11,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 )
@@ -18,24 +22,39 @@ import (
 func main() {
 	file := flag.String("template", "template.yaml", "SAM template to read")
 	functions := flag.Bool("functions", false, "print function names instead of routes")
+	env := flag.Bool("env", false, "print each function's environment variables instead of routes")
 	flag.Parse()
-	if err := run(os.Stdout, *file, *functions); err != nil {
+	what := "routes"
+	switch {
+	case *functions:
+		what = "functions"
+	case *env:
+		what = "env"
+	}
+	if err := run(os.Stdout, *file, what); err != nil {
 		fmt.Fprintln(os.Stderr, "routes:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer, file string, functions bool) error {
+func run(out io.Writer, file, what string) error {
 	tpl, err := sam.Load(file)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(out)
-	if functions {
+	switch what {
+	case "functions":
 		for _, f := range tpl.Functions {
 			fmt.Fprintln(w, f.Name)
 		}
-	} else {
+	case "env":
+		for _, f := range tpl.Functions {
+			for _, v := range f.Env {
+				fmt.Fprintln(w, strings.TrimSpace(f.Name+" "+v.Name+" "+v.Value))
+			}
+		}
+	default:
 		for _, r := range tpl.Routes() {
 			fmt.Fprintln(w, r.String())
 		}

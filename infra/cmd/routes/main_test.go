@@ -24,24 +24,29 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/auth/
+      Environment:
+        Variables:
+          JWT_SIGNING_KEYS: !Ref Keys
+          JWT_ACCESS_TTL: 15m
       Events:
         Login: {Type: Api, Properties: {Path: /auth/login, Method: post}}
 `), 0o644))
 
 	tests := []struct {
-		name      string
-		functions bool
-		want      string
+		name string
+		what string
+		want string
 	}{
-		{"routes", false, "POST /auth/login auth\nGET /sensors/{id} sensors\n"},
-		{"functions", true, "auth\nsensors\n"},
+		{"routes", "routes", "POST /auth/login auth\nGET /sensors/{id} sensors\n"},
+		{"functions", "functions", "auth\nsensors\n"},
+		{"env", "env", "auth JWT_SIGNING_KEYS\nauth JWT_ACCESS_TTL 15m\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			require.NoError(t, run(&out, file, tt.functions))
+			require.NoError(t, run(&out, file, tt.what))
 			assert.Equal(t, tt.want, out.String())
 		})
 	}
-	assert.Error(t, run(&strings.Builder{}, filepath.Join(t.TempDir(), "missing.yaml"), false))
+	assert.Error(t, run(&strings.Builder{}, filepath.Join(t.TempDir(), "missing.yaml"), "routes"))
 }

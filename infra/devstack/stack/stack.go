@@ -41,11 +41,12 @@ type Config struct {
 	LambdaAddr string // Lambda Invoke API listen address; default 127.0.0.1:3001
 	Instances  int    // warm instances per function; default 2
 	Only       []string
-	// Env is passed to every function (after the template's variables) and
-	// resolves the template's intrinsic values (!Ref DatabaseURL for
-	// DATABASE_URL). DATABASE_URL and REDIS_URL get defaults; a missing
-	// MQTT_URL or MONGODB_URL starts an embedded server; a missing
-	// MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD gets a random value.
+	// Env resolves the template's intrinsic values (!Ref DatabaseURL for
+	// DATABASE_URL) and overrides its plain ones; a variable no function of
+	// the template lists is passed to every function. DATABASE_URL and
+	// REDIS_URL get defaults; a missing MQTT_URL or MONGODB_URL starts an
+	// embedded server; a missing MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD
+	// gets a random value, a missing JWT_SIGNING_KEYS a fresh key pair.
 	Env       map[string]string
 	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
 	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
@@ -63,11 +64,14 @@ const (
 
 // Stack is a running local system; Close stops it.
 type Stack struct {
-	cfg      Config
-	env      map[string]string
-	pools    map[string]*pool // by Name and by LogicalID
-	fns      []sam.Function   // the functions served, each by a pool
-	steps    []sam.Function   // the deploy steps, run once before the others
+	cfg   Config
+	env   map[string]string
+	pools map[string]*pool // by Name and by LogicalID
+	fns   []sam.Function   // the functions served, each by a pool
+	steps []sam.Function   // the deploy steps, run once before the others
+	// declared holds every variable some function of the template lists:
+	// functionEnv gives such a variable only to the functions that list it.
+	declared map[string]bool
 	apiURL   string
 	invURL   string
 	servers  []*http.Server
@@ -95,6 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.steps = tpl.DeploySteps()
+	s.declared = map[string]bool{}
+	for _, fn := range tpl.Functions {
+		for _, v := range fn.Env {
+			s.declared[v.Name] = true
+		}
+	}
 	s.fns, err = selectFunctions(serving(tpl), cfg.Only)
 	if err != nil {
 		return nil, err
@@ -280,21 +290,27 @@ func (s *Stack) startEmbedded(ctx context.Context) error {
 var logMu sync.Mutex
 
 // functionEnv is the environment of one function's processes: the template
-// variables (intrinsics resolved from s.env), then s.env, then Lambda's own.
+// variables (intrinsics resolved from s.env, which overrides them), the
+// variables of s.env that no function of the template lists (overrides,
+// TEMPWATCH_*), then Lambda's own. A variable some function lists goes to
+// those functions only, as on AWS: the signing keys reach the auth function
+// alone, a connection string no function that does not read it.
 func (s *Stack) functionEnv(fn sam.Function) []string {
 	vars := map[string]string{}
 	for _, v := range fn.Env {
 		switch {
-		case v.Ref == "":
-			vars[v.Name] = v.Value
 		case s.env[v.Name] != "":
 			vars[v.Name] = s.env[v.Name]
+		case v.Ref == "":
+			vars[v.Name] = v.Value
 		case s.env[v.Ref] != "":
 			vars[v.Name] = s.env[v.Ref]
 		}
 	}
 	for k, v := range s.env {
-		vars[k] = v
+		if !s.declared[k] {
+			vars[k] = v
+		}
 	}
 	for k, v := range map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME":        fn.LogicalID,

@@ -58,6 +58,7 @@ func do(tb testing.TB, method, url string, body io.Reader, hdr http.Header) (*ht
 func TestGateway(t *testing.T) {
 	s, logs := MustStartFixture(t, 2, map[string]string{
 		"MQTT_URL": "tcp://127.0.0.1:1883", "MONGODB_URL": "mongodb://127.0.0.1:1/", "TEMPWATCH_EXTRA": "x",
+		"STEP_ONLY_SECRET": "for the step function only",
 	})
 
 	t.Run("routes", func(t *testing.T) {
@@ -131,6 +132,7 @@ func TestGateway(t *testing.T) {
 		assert.Equal(t, stack.DefaultRedisURL, e.Env["REDIS_URL"])
 		assert.Equal(t, "tcp://127.0.0.1:1883", e.Env["MQTT_URL"])
 		assert.Equal(t, "x", e.Env["TEMPWATCH_EXTRA"])
+		assert.NotContains(t, e.Env, "STEP_ONLY_SECRET", "a variable another function lists is that function's alone")
 		assert.GreaterOrEqual(t, len(e.Env["MQTT_BROKER_SECRET"]), 32, "an unset broker secret is generated")
 		assert.Equal(t, "EchoFunction", e.Env["AWS_LAMBDA_FUNCTION_NAME"])
 		assert.Equal(t, "256", e.Env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])

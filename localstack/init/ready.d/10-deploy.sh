@@ -16,27 +16,60 @@ STAGE=${TEMPWATCH_STAGE:-v1}
 API_NAME=${TEMPWATCH_API_NAME:-tempwatch}
 ROLE=arn:aws:iam::$ACCOUNT:role/tempwatch-lambda
 
-if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ]; then
-	echo "tempwatch: $BUILD/functions.txt or routes.txt missing; run localstack/build.sh on the host first" >&2
+if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ] || [ ! -s "$BUILD/env.txt" ]; then
+	echo "tempwatch: $BUILD/functions.txt, routes.txt or env.txt missing; run localstack/build.sh on the host first" >&2
 	exit 1
 fi
 
-# Local development defaults only: the functions reach the host's (or the
-# compose stack's published) services through host.docker.internal. The
-# broker secrets have no default: mqttauth fails to start, naming them,
-# until TEMPWATCH_MQTT_BROKER_SECRET and TEMPWATCH_MQTT_BRIDGE_PASSWORD are set.
+# Each function gets the variables template.yaml lists for it and no other
+# (build.sh wrote them into env.txt): the signing key reaches the auth
+# function alone. A value is TEMPWATCH_<NAME> when set, else the template's
+# own, else the local default below; the functions reach the host's (or the
+# compose stack's published) services through host.docker.internal. Secrets
+# have no default: the token key is TEMPWATCH_JWT_SIGNING_KEYS and
+# TEMPWATCH_JWT_PUBLIC_KEYS, or the pair build.sh generated; mqttauth fails
+# to start, naming them, until TEMPWATCH_MQTT_BROKER_SECRET and
+# TEMPWATCH_MQTT_BRIDGE_PASSWORD are set.
+if [ -z "${TEMPWATCH_JWT_SIGNING_KEYS:-}" ]; then
+	if [ ! -s "$BUILD/jwt.env" ]; then
+		echo "tempwatch: no token key: set TEMPWATCH_JWT_SIGNING_KEYS and TEMPWATCH_JWT_PUBLIC_KEYS (make keys prints a pair), or run localstack/build.sh, which generates one" >&2
+		exit 1
+	fi
+	TEMPWATCH_JWT_SIGNING_KEYS=$(sed -n 's/^JWT_SIGNING_KEYS=//p' "$BUILD/jwt.env")
+	TEMPWATCH_JWT_PUBLIC_KEYS=$(sed -n 's/^JWT_PUBLIC_KEYS=//p' "$BUILD/jwt.env")
+fi
+if [ -z "${TEMPWATCH_JWT_PUBLIC_KEYS:-}" ]; then
+	echo "tempwatch: TEMPWATCH_JWT_SIGNING_KEYS is set but TEMPWATCH_JWT_PUBLIC_KEYS is not: set its public half too" >&2
+	exit 1
+fi
+
+local_default() {
+	case $1 in
+	DATABASE_URL) echo "postgres://tempwatch:tempwatch-dev@host.docker.internal:5432/tempwatch?sslmode=disable" ;;
+	REDIS_URL) echo "redis://host.docker.internal:6379/0" ;;
+	MONGODB_URL) echo "mongodb://host.docker.internal:27017/tempwatch" ;;
+	JWT_ISSUER) echo "tempwatch" ;;
+	JWT_AUDIENCE) echo "tempwatch-api" ;;
+	esac
+}
+
+# env_json FUNCTION: the Lambda Environment of FUNCTION.
 env_json() {
-	printf '{"Variables":{"DATABASE_URL":"%s","REDIS_URL":"%s","MONGODB_URL":"%s","MQTT_URL":"%s","LOG_LEVEL":"%s","JWT_KEYS":"%s","JWT_ISSUER":"%s","JWT_AUDIENCE":"%s","MQTT_BROKER_SECRET":"%s","MQTT_BRIDGE_PASSWORD":"%s"}}' \
-		"${TEMPWATCH_DATABASE_URL:-postgres://tempwatch:tempwatch-dev@host.docker.internal:5432/tempwatch?sslmode=disable}" \
-		"${TEMPWATCH_REDIS_URL:-redis://host.docker.internal:6379/0}" \
-		"${TEMPWATCH_MONGODB_URL:-mongodb://host.docker.internal:27017/tempwatch}" \
-		"${TEMPWATCH_MQTT_URL:-tcp://host.docker.internal:1883}" \
-		"${TEMPWATCH_LOG_LEVEL:-info}" \
-		"${TEMPWATCH_JWT_KEYS:-local:bG9jYWwtZGV2LW9ubHktand0LXNlY3JldC1uZXZlci11c2UtaXQtZWxzZXdoZXJl}" \
-		"${TEMPWATCH_JWT_ISSUER:-tempwatch}" \
-		"${TEMPWATCH_JWT_AUDIENCE:-tempwatch-api}" \
-		"${TEMPWATCH_MQTT_BROKER_SECRET:-}" \
-		"${TEMPWATCH_MQTT_BRIDGE_PASSWORD:-}"
+	local fn=$1 f name value override sep=""
+	printf '{"Variables":{'
+	while read -r f name value; do
+		[ "$f" = "$fn" ] || continue
+		override="TEMPWATCH_$name"
+		value=${!override:-${value:-$(local_default "$name")}}
+		[ -n "$value" ] || continue
+		case $value in *'"'* | *'\'*)
+			echo "tempwatch: $override holds a quote or a backslash, which this script does not escape" >&2
+			return 1 ;;
+		esac
+		printf '%s"%s":"%s"' "$sep" "$name" "$value"
+		sep=,
+	done <"$BUILD/env.txt"
+	printf '}}'
 }
 
 # --- functions -----------------------------------------------------------------
@@ -48,7 +81,7 @@ while read -r fn; do
 		echo "tempwatch: updating function $fn"
 		awslocal lambda update-function-code --function-name "$fn" --zip-file "fileb://$zip" >/dev/null
 		awslocal lambda wait function-updated-v2 --function-name "$fn"
-		awslocal lambda update-function-configuration --function-name "$fn" --environment "$(env_json)" >/dev/null
+		awslocal lambda update-function-configuration --function-name "$fn" --environment "$(env_json "$fn")" >/dev/null
 	else
 		echo "tempwatch: creating function $fn"
 		awslocal lambda create-function \
@@ -60,7 +93,7 @@ while read -r fn; do
 			--timeout 30 \
 			--role "$ROLE" \
 			--zip-file "fileb://$zip" \
-			--environment "$(env_json)" >/dev/null
+			--environment "$(env_json "$fn")" >/dev/null
 	fi
 	awslocal lambda wait function-active-v2 --function-name "$fn"
 done <"$BUILD/functions.txt"

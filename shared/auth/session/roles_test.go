@@ -145,6 +145,7 @@ func TestSessionRolesFast(t *testing.T) {
 		{Route: "GET /auth/me", Want: [5]int{200, 200, 200, 200, 401}},
 		{Route: "POST /auth/password", Body: `{"current_password":"` + password + `","new_password":"another long enough password"}`,
 			Want: [5]int{200, 200, 200, 200, 401}},
+		{Route: "GET /.well-known/jwks.json", Want: [5]int{200, 200, 200, 200, 200}},
 	})
 }
 

@@ -49,7 +49,8 @@ type Handler struct {
 	issuer *auth.Issuer
 }
 
-// NewHandler returns the /auth routes. Login and refresh are public; logout,
+// NewHandler returns the /auth routes and the token key set. Login, refresh
+// and the key set are public; logout,
 // me and password need an authenticated caller (the function's composition
 // root checks the bearer token: app.Middleware).
 func NewHandler(d Deps) http.Handler {
@@ -63,7 +64,21 @@ func NewHandler(d Deps) http.Handler {
 	rt.Handle("POST /auth/logout", h.handleLogout)
 	rt.Handle("GET /auth/me", h.handleMe)
 	rt.Handle("POST /auth/password", h.handlePassword)
+	rt.Public("GET /.well-known/jwks.json", h.handleJWKS)
 	return rt
+}
+
+// JWKSMaxAge is how long clients may cache the key set. A rotation lists the
+// new key for longer than this before it signs (README, "Rotating the token
+// signing key"), so a cached copy always holds the key of a fresh token.
+const JWKSMaxAge = 5 * time.Minute
+
+// handleJWKS serves the public halves of the signing keys (RFC 7517), for
+// whoever verifies tempwatch's tokens outside the functions.
+func (h *Handler) handleJWKS(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(JWKSMaxAge.Seconds())))
+	httpapi.JSON(w, http.StatusOK, h.JWT.JWKS())
+	return nil
 }
 
 // TokenResponse is the body of a successful login or refresh.

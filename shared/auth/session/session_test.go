@@ -21,6 +21,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
@@ -281,4 +282,31 @@ func TestLoginValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The key set serves the public half of every signing key: a token from a
+// login verifies with the key set's x values as a verifier's JWT_PUBLIC_KEYS,
+// and nothing private is in it.
+func TestJWKS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, session.Limits{})
+	e.mustUser(t, "jwks@example.com", tempwatch.RoleAdmin, "")
+
+	r := e.do(t, "GET", "/.well-known/jwks.json", "", "")
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	assert.Equal(t, "public, max-age=300", r.header.Get("Cache-Control"))
+	var set auth.JWKS
+	require.NoError(t, json.Unmarshal([]byte(r.raw), &set))
+	require.Len(t, set.Keys, 1)
+	k := set.Keys[0]
+	assert.Equal(t, auth.JWK{KeyType: "OKP", Curve: "Ed25519", X: k.X, KeyID: "k1", Use: "sig", Algorithm: "EdDSA"}, k)
+	assert.NotContains(t, r.raw, `"d"`, "no private key")
+
+	tokens := e.do(t, "POST", "/auth/login", "", login("jwks@example.com", password))
+	require.Equal(t, http.StatusOK, tokens.status, tokens.raw)
+	rd := config.NewReader(config.MapEnv(map[string]string{"JWT_PUBLIC_KEYS": k.KeyID + ":" + k.X}))
+	verifier := auth.NewVerifier(auth.LoadJWTVerifier(rd))
+	require.NoError(t, rd.Err())
+	_, err := verifier.Verify(tokens.body["access_token"].(string))
+	assert.NoError(t, err, "a login's token verifies with the published key")
 }
