@@ -32,11 +32,11 @@ var (
 	hostileQuery = []string{"%00", "a%00b", "%ff", "%zz", "%", "%4", "a;b", url.QueryEscape(sql),
 		url.QueryEscape(unicode), url.QueryEscape(huge), "-1", "99999999999999999999999"}
 	hostileQueryLarge = replaced(hostileQuery, url.QueryEscape(huge), url.QueryEscape(large))
-	hostileJSON = []string{`"a\u0000b"`, "\"\xff\xfe\"", `"` + huge + `"`, fmt.Sprintf("%q", unicode), fmt.Sprintf("%q", sql),
+	hostileJSON       = []string{`"a\u0000b"`, "\"\xff\xfe\"", `"` + huge + `"`, fmt.Sprintf("%q", unicode), fmt.Sprintf("%q", sql),
 		`"%00%25"`, `123`, `-1.5e308`, `1e400`, `99999999999999999999999`, `true`, `null`, `[]`, `{}`,
 		strings.Repeat("[", 100) + strings.Repeat("]", 100)}
 	hostileJSONLarge = replaced(hostileJSON, `"`+huge+`"`, `"`+large+`"`)
-	hostileBodies = []string{``, `not json`, `{`, `[{}]`, `"x"`, `{"a":1}{"a":2}`, "\x00",
+	hostileBodies    = []string{``, `not json`, `{`, `[{}]`, `"x"`, `{"a":1}{"a":2}`, "\x00",
 		strings.Repeat(`{"a":`, 10_000) + `1` + strings.Repeat(`}`, 10_000)}
 )
 
