@@ -18,6 +18,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/emqx"
+	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
@@ -47,11 +48,12 @@ var brokerGets = map[string]int{"POST /mqtt/authn": 200, "POST /mqtt/authz": 200
 // routes, as API Gateway routes them) over a fresh database, Redis prefix
 // and MongoDB database.
 type fixture struct {
-	t       *testing.T
-	env     *apitest.Env
-	api     http.Handler
-	jwt     auth.JWTConfig
-	archive *mongo.PayloadStore
+	t         *testing.T
+	env       *apitest.Env
+	api       http.Handler
+	functions map[string]http.Handler // each function's handler by its template name
+	jwt       auth.JWTConfig
+	archive   *mongo.PayloadStore
 }
 
 func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
@@ -93,7 +95,11 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		}
 		mux.Handle(r.Method+" "+r.Path, h)
 	}
-	return &fixture{t: t, env: env, api: mux, jwt: jwt, archive: archiveStore}
+	// A route template.yaml has not is answered as the gateways answer it
+	// (infra/gateway; on AWS the API's gateway responses): a 404 problem
+	// with a code and a request id, as every function answers one.
+	mux.Handle("/", httpapi.Wrap(log, httpapi.NewRouter(log)))
+	return &fixture{t: t, env: env, api: mux, functions: functions, jwt: jwt, archive: archiveStore}
 }
 
 func random() string {

@@ -79,6 +79,13 @@ func TestDecodeJSON(t *testing.T) {
 		{"wrong type", "application/json", `{"n":"x"}`, "n", true},
 		{"trailing value", "application/json", `{"n":1}{"n":2}`, "", true},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, "", true},
+		{"NUL in a value", "application/json", `{"name":"a\u0000b"}`, "name", true},
+		{"invalid UTF-8 in a value", "application/json", "{\"name\":\"a\xffb\"}", "name", true},
+		{"NUL in a key", "application/json", `{"na\u0000me":"a"}`, `"na\x00me"`, true},
+		{"NUL deep down", "application/json", `{"name":"a","n":1,"x":{"y":[1,"ok",{"z":"\u0000"}]}}`, "x.y[2].z", true},
+		{"NUL in a top-level string", "application/json", `"\u0000"`, "body", true},
+		{"too deep", "application/json", strings.Repeat("[", httpapi.MaxJSONDepth+1) + strings.Repeat("]", httpapi.MaxJSONDepth+1), "body", true},
+		{"NUL escaped as text is fine", "application/json", `{"name":"a","nme":"\\u0000"}`, "nme", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,4 +159,88 @@ func TestWrapRequestIDAndPanic(t *testing.T) {
 	assert.Equal(t, 500, w.Code)
 	assert.Len(t, w.Header().Get("X-Request-Id"), 32, "an unsafe request id is replaced")
 	assert.NotContains(t, w.Body.String(), "boom")
+}
+
+// A NUL, invalid UTF-8 or a malformed escape in a path or query parameter
+// is a 400 naming it before the handler runs; a well-formed escape reaches
+// the handler decoded.
+func TestRouterChecksPathAndQuery(t *testing.T) {
+	rt := httpapi.NewRouter(slog.New(slog.DiscardHandler))
+	rt.Public("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		httpapi.JSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "name": r.URL.Query().Get("name")})
+		return nil
+	})
+	tests := []struct {
+		name, target string
+		field        string // "" for a 200
+		want         string // the body of a 200
+	}{
+		{"plain", "/things/42?name=x", "", `{"id":"42","name":"x"}`},
+		{"escaped percent", "/things/%25?name=100%25", "", `{"id":"%","name":"100%"}`},
+		{"unicode", "/things/%C3%A4?name=%E2%82%AC", "", `{"id":"ä","name":"€"}`},
+		{"NUL in the path", "/things/a%00b", "id", ""},
+		{"invalid UTF-8 in the path", "/things/%ff", "id", ""},
+		{"NUL in the query", "/things/1?name=%00", "name", ""},
+		{"invalid UTF-8 in the query", "/things/1?name=%C3", "name", ""},
+		{"malformed escape", "/things/1?name=%zz", "name", ""},
+		{"truncated escape", "/things/1?limit=5&name=%4", "name", ""},
+		{"malformed escape in a name", "/things/1?na%zme=1", "na%zme", ""},
+		{"semicolon", "/things/1?name=a;b=c", "name", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			rt.ServeHTTP(w, httptest.NewRequest("GET", tt.target, nil))
+			if tt.field == "" {
+				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+				assert.JSONEq(t, tt.want, w.Body.String())
+				return
+			}
+			require.Equal(t, http.StatusBadRequest, w.Code, "GET %s: %s", tt.target, w.Body.String())
+			var p httpapi.Problem
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p))
+			assert.Equal(t, tempwatch.EINVALID, p.Code)
+			assert.Contains(t, p.Errors, tt.field, "GET %s names the parameter", tt.target)
+		})
+	}
+}
+
+// Every response says nosniff; an authenticated route's answers are
+// no-store; the Bearer challenge has an error code only for a token that
+// was sent and refused (RFC 6750 §3).
+func TestSecurityHeaders(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	rt := httpapi.NewRouter(log)
+	rt.Handle("GET /mine", func(w http.ResponseWriter, r *http.Request) error {
+		httpapi.ServeJSON(w, r, []byte(`{}`))
+		return nil
+	})
+	rt.Public("GET /open", func(w http.ResponseWriter, r *http.Request) error { return nil })
+	h := httpapi.Wrap(log, rt)
+	serve := func(r *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+
+	for _, target := range []string{"/mine", "/open", "/nowhere"} {
+		assert.Equal(t, "nosniff", serve(httptest.NewRequest("GET", target, nil)).Header().Get("X-Content-Type-Options"), target)
+	}
+
+	anonymous := serve(httptest.NewRequest("GET", "/mine", nil))
+	assert.Equal(t, http.StatusUnauthorized, anonymous.Code)
+	assert.Equal(t, `Bearer realm="tempwatch"`, anonymous.Header().Get("WWW-Authenticate"))
+
+	refused := httptest.NewRequest("GET", "/mine", nil)
+	refused = refused.WithContext(httpapi.WithRefusedToken(refused.Context()))
+	w := serve(refused)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Equal(t, `Bearer realm="tempwatch", error="invalid_token"`, w.Header().Get("WWW-Authenticate"))
+
+	mine := httptest.NewRequest("GET", "/mine", nil)
+	mine = mine.WithContext(tempwatch.WithPrincipal(mine.Context(), tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}))
+	w = serve(mine)
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+	assert.NotEmpty(t, w.Header().Get("ETag"))
 }

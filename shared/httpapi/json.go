@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,7 +20,8 @@ const MaxBodyBytes = 1 << 20
 
 // DecodeJSON reads r's body into dst: JSON only, at most MaxBodyBytes, no
 // unknown fields (so a misspelt or forbidden field is named, not ignored),
-// exactly one value.
+// exactly one value, no string holding NUL or invalid UTF-8 and no nesting
+// deeper than MaxJSONDepth (each refusal names its field).
 func DecodeJSON(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -27,7 +29,14 @@ func DecodeJSON(r *http.Request, dst any) error {
 			return tempwatch.Errorf(tempwatch.EINVALID, "Content-Type must be application/json.")
 		}
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return tempwatch.Errorf(tempwatch.EINVALID, "The body could not be read.")
+	}
+	if err := checkJSONStrings(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
@@ -73,15 +82,14 @@ func JSON(w http.ResponseWriter, status int, v any) {
 }
 
 // ServeJSON writes body as a 200 JSON response with a strong ETag, answering
-// 304 when the client's If-None-Match already names it. Responses are
-// private (per caller) and revalidated on every use, so a client never shows
-// data older than the server's.
+// 304 when the client's If-None-Match already names it. It serves
+// authenticated reads, which the Router marks Cache-Control: no-store: a
+// client that keeps a copy itself still asks with its ETag.
 func ServeJSON(w http.ResponseWriter, r *http.Request, body []byte) {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	hdr := w.Header()
 	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", "private, no-cache")
 	hdr.Set("Vary", "Authorization")
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)

@@ -15,8 +15,9 @@ import (
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Wrap adds what every function's handler needs: a request id (taken from
-// X-Request-Id when sane), an access log line, and a recovered panic as a 500
-// problem instead of a dropped connection.
+// X-Request-Id when sane), X-Content-Type-Options: nosniff (no browser
+// reads an answer as anything but its declared type), an access log line,
+// and a recovered panic as a 500 problem instead of a dropped connection.
 // The composition root of each function applies it once (app.Middleware).
 func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +27,7 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		r = r.WithContext(logging.WithRequestID(r.Context(), id))
 		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {

@@ -16,7 +16,9 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // with Handle is only reached by an authenticated caller (see
 // Authenticated); Public routes prove who calls them their own way (a
 // device key, the broker's secret) or serve anyone (the login, the
-// documents). An unknown route is a 404 problem.
+// documents). An unknown route is a 404 problem. No route is reached with
+// a path or query parameter holding NUL or invalid UTF-8, or with a
+// malformed query escape: that is a 400 naming the parameter.
 //
 // A Router adds no request id, log line or panic recovery: the composition
 // root wraps the whole function once (Wrap).
@@ -36,16 +38,19 @@ func NewRouter(log *slog.Logger) *Router {
 
 // Handle serves pattern (net/http's pattern syntax) with h for
 // authenticated callers; anyone else gets a 401 problem with a Bearer
-// challenge and h is not called.
+// challenge (RFC 6750 §3: an error code only when a token was sent and
+// refused) and h is not called. What h answers is never stored by a cache
+// (Cache-Control: no-store): it is one caller's data.
 func (rt *Router) Handle(pattern string, h HandlerFunc) {
 	rt.Public(pattern, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
 		if _, ok := tempwatch.PrincipalFrom(r.Context()); !ok {
-			msg := "A bearer token is required: send Authorization: Bearer <access_token>."
 			if refused(r.Context()) {
-				msg = "The access token is invalid, expired or revoked."
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch", error="invalid_token"`)
+				return tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The access token is invalid, expired or revoked.")
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch", error="invalid_token"`)
-			return tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "%s", msg)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch"`)
+			return tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "A bearer token is required: send Authorization: Bearer <access_token>.")
 		}
 		return h(w, r)
 	})
@@ -54,7 +59,11 @@ func (rt *Router) Handle(pattern string, h HandlerFunc) {
 // Public serves pattern with h for every caller.
 func (rt *Router) Public(pattern string, h HandlerFunc) {
 	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := checkPathAndQuery(r, pattern)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			Error(w, r, rt.log, err)
 		}
 	})

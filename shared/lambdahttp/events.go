@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
@@ -52,7 +51,7 @@ func (h rawHandler) Invoke(ctx context.Context, event []byte) ([]byte, error) {
 // httpMethod or requestContext is an API Gateway REST proxy request for h;
 // anything else goes to other.
 func Dispatch(h http.Handler, other EventHandler) EventHandler {
-	adapter := httpadapter.New(h)
+	serve := proxy(h)
 	return func(ctx context.Context, event json.RawMessage) (any, error) {
 		var probe struct {
 			HTTPMethod     string          `json:"httpMethod"`
@@ -71,6 +70,6 @@ func Dispatch(h http.Handler, other EventHandler) EventHandler {
 		if err := json.Unmarshal(event, &req); err != nil {
 			return nil, fmt.Errorf("lambdahttp: malformed API Gateway proxy event: %w", err)
 		}
-		return adapter.ProxyWithContext(ctx, req)
+		return serve(ctx, req)
 	}
 }

@@ -3,13 +3,54 @@
 package lambdahttp
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 )
 
 // Start serves h for API Gateway REST proxy events until the runtime stops.
 func Start(h http.Handler) {
-	lambda.Start(httpadapter.New(h).ProxyWithContext)
+	lambda.Start(proxy(h))
+}
+
+// proxy returns the REST proxy handler for h: aws-lambda-go-api-proxy's,
+// handed a path it can always parse (escapedPath).
+func proxy(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	adapter := httpadapter.New(h)
+	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		req.Path = escapedPath(req.Path)
+		return adapter.ProxyWithContext(ctx, req)
+	}
+}
+
+// escapedPath returns path as a valid percent-encoded URL path. A REST API
+// sends the path still encoded, which passes unchanged; a decoded one (an
+// HTTP API, another emulator) could hold what a URL cannot: a bare % or a
+// control character makes the adapter fail (a 502 for the caller), a ? or
+// # would cut the path. Those bytes are escaped, so the handler sees the
+// path the caller sent and its router judges it.
+func escapedPath(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case c == '%' && i+2 < len(path) && isHex(path[i+1]) && isHex(path[i+2]):
+			b.WriteByte(c)
+		case c == '%' || c == '?' || c == '#' || c == ' ' || c < 0x20 || c >= 0x7f:
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

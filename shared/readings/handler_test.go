@@ -109,7 +109,7 @@ func TestReadingsRoutes(t *testing.T) {
 		w := get(base+"/latest", nil)
 		etag := w.Header().Get("ETag")
 		require.NotEmpty(t, etag)
-		assert.Equal(t, "private, no-cache", w.Header().Get("Cache-Control"))
+		assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
 		w = get(base+"/latest", nil, "If-None-Match", etag)
 		assert.Equal(t, http.StatusNotModified, w.Code)
 		assert.Empty(t, w.Body.String())

@@ -39,7 +39,7 @@ func NewHandler(store tempwatch.UserStore, log *slog.Logger) http.Handler {
 // setPassword checks the policy and hashes password into u, as POST
 // /auth/password does for a user's own change.
 func setPassword(u *tempwatch.User, password string) error {
-	hash, err := auth.HashNewPassword("password", password)
+	hash, err := auth.HashNewPassword("password", password, u.Email)
 	if err != nil {
 		return err
 	}

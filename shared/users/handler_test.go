@@ -119,6 +119,10 @@ func TestUserRoleAndTenantRules(t *testing.T) {
 		{"viewer changes own role: 403", "viewerA", "PATCH", "/users/{viewerA}", `{"role":"client_admin"}`, 403},
 		{"viewer changes own email: 403", "viewerA", "PATCH", "/users/{viewerA}", `{"email":"v@example.com"}`, 403},
 		{"short password: 400", "admin", "PATCH", "/users/{targetA}", `{"password":"short"}`, 400},
+		{"common password: 400", "admin", "PATCH", "/users/{targetA}", `{"password":"1QAZ2WSX3EDC"}`, 400},
+		{"trivial password: 400", "admin", "PATCH", "/users/{targetA}", `{"password":"123456789012"}`, 400},
+		{"reset to the user's own email: 400", "admin", "PATCH", "/users/{targetA}", `{"password":"targetA@example.com!"}`, 400},
+		{"create with the new user's email as password: 400", "admin", "POST", "/users", `{"email":"n10@example.com","role":"admin","password":"my n10@example.com"}`, 400},
 		{"admin moves a user", "admin", "PATCH", "/users/{targetA}", `{"client_id":"{B}"}`, 200},
 		{"admin demotes admin without client: 400", "admin", "PATCH", "/users/{admin}", `{"role":"viewer"}`, 400},
 

@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdin io.Read
 	if err != nil {
 		return err
 	}
-	if msg := auth.CheckPasswordPolicy(password); msg != "" {
+	if msg := auth.CheckPasswordPolicy(password, *email); msg != "" {
 		return fmt.Errorf("password %s", msg)
 	}
 	hash, err := auth.HashPassword(password)

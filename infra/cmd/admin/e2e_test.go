@@ -28,7 +28,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 	_, prefix := redistest.MustClient(t)
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-email", "admin@example.com"},
-		config.MapEnv(map[string]string{"DATABASE_URL": dbURL, passwordEnv: "admin password 123"}),
+		config.MapEnv(map[string]string{"DATABASE_URL": dbURL, passwordEnv: "operator secret 123"}),
 		strings.NewReader(""), &out, io.Discard))
 
 	s, _ := stacktest.MustStart(t, stack.Config{
@@ -60,7 +60,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 		return call("POST", "/auth/login", "", `{"email":"`+email+`","password":"`+pw+`"}`)
 	}
 
-	status, _, body := login("admin@example.com", "admin password 123")
+	status, _, body := login("admin@example.com", "operator secret 123")
 	require.Equal(t, 200, status, body)
 	admin := body["access_token"].(string)
 
@@ -79,9 +79,9 @@ func TestAPITourEndToEnd(t *testing.T) {
 	require.Equal(t, 201, status, body)
 	polar := body["id"].(string)
 
-	status, _, body = call("POST", "/users", admin, `{"email":"boss@acme.example","role":"client_admin","client_id":"`+acme+`","password":"acme boss password"}`)
+	status, _, body = call("POST", "/users", admin, `{"email":"boss@acme.example","role":"client_admin","client_id":"`+acme+`","password":"acme chief passphrase"}`)
 	require.Equal(t, 201, status, body)
-	status, _, body = login("boss@acme.example", "acme boss password")
+	status, _, body = login("boss@acme.example", "acme chief passphrase")
 	require.Equal(t, 200, status, body)
 	boss := body["access_token"].(string)
 
@@ -100,7 +100,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 		status, _, _ = login("boss@acme.example", "wrong password!")
 		require.Equal(t, 401, status)
 	}
-	status, hdr, _ = login("boss@acme.example", "acme boss password")
+	status, hdr, _ = login("boss@acme.example", "acme chief passphrase")
 	assert.Equal(t, 429, status)
 	assert.NotEmpty(t, hdr.Get("Retry-After"))
 

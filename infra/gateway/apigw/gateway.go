@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -86,25 +87,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, params, ok := g.Router.Match(r.Method, r.URL.Path)
 	if !ok {
 		if g.Router.Allowed(r.URL.Path) {
-			writeProblem(w, http.StatusMethodNotAllowed, "Method Not Allowed", fmt.Sprintf("No API method %s on %s.", r.Method, r.URL.Path))
+			writeProblem(w, http.StatusMethodNotAllowed, "not_found", fmt.Sprintf("No API method %s on %s.", r.Method, r.URL.Path), nil)
 			return
 		}
-		writeProblem(w, http.StatusNotFound, "Not Found", fmt.Sprintf("No API resource for %s %s.", r.Method, r.URL.Path))
+		writeProblem(w, http.StatusNotFound, "not_found", fmt.Sprintf("No API resource for %s %s.", r.Method, r.URL.Path), nil)
+		return
+	}
+	query, bad := parseQuery(r.URL.RawQuery)
+	if len(bad) > 0 {
+		writeProblem(w, http.StatusBadRequest, "invalid", "The query string has malformed percent-escapes.", bad)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "Bad Request", "The request body could not be read.")
+		writeProblem(w, http.StatusBadRequest, "invalid", "The request body could not be read.", nil)
 		return
 	}
 	if len(body) > MaxBodyBytes {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "Payload Too Large", "The request body exceeds 10 MB.")
+		writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "The request body exceeds 10 MB.", nil)
 		return
 	}
-	event := g.event(r, route.Path, params, body)
+	event := g.event(r, route.Path, params, query, body)
 	payload, err := json.Marshal(event)
 	if err != nil {
-		writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "The request could not be encoded.")
+		writeProblem(w, http.StatusInternalServerError, "internal", "The request could not be encoded.", nil)
 		return
 	}
 	timeout := g.Timeout
@@ -117,16 +123,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
 		if errors.Is(err, context.DeadlineExceeded) {
-			writeProblem(w, http.StatusGatewayTimeout, "Gateway Timeout", "The function did not answer in time.")
+			writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
 			return
 		}
-		writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function failed or could not be reached.")
+		writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
 		return
 	}
 	var resp events.APIGatewayProxyResponse
 	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
 		g.logger().ErrorContext(r.Context(), "malformed function response", "function", route.Function, "payload", truncate(out))
-		writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function returned a malformed response.")
+		writeProblem(w, http.StatusBadGateway, "unavailable", "The function returned a malformed response.", nil)
 		return
 	}
 	writeResponse(w, resp)
@@ -140,8 +146,9 @@ func (g *Gateway) logger() *slog.Logger {
 }
 
 // event builds the REST API (v1) proxy event, as API Gateway's AWS_PROXY
-// integration sends it.
-func (g *Gateway) event(r *http.Request, resource string, params map[string]string, body []byte) events.APIGatewayProxyRequest {
+// integration sends it: the path still percent-encoded, path and query
+// parameters decoded.
+func (g *Gateway) event(r *http.Request, resource string, params map[string]string, q url.Values, body []byte) events.APIGatewayProxyRequest {
 	headers := map[string]string{}
 	multiHeaders := map[string][]string{}
 	for k, vs := range r.Header {
@@ -154,7 +161,7 @@ func (g *Gateway) event(r *http.Request, resource string, params map[string]stri
 	}
 	var query map[string]string
 	var multiQuery map[string][]string
-	if q := r.URL.Query(); len(q) > 0 {
+	if len(q) > 0 {
 		query, multiQuery = map[string]string{}, map[string][]string{}
 		for k, vs := range q {
 			query[k] = vs[len(vs)-1]
@@ -166,7 +173,7 @@ func (g *Gateway) event(r *http.Request, resource string, params map[string]stri
 	}
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        resource,
-		Path:                            r.URL.Path,
+		Path:                            r.URL.EscapedPath(),
 		HTTPMethod:                      r.Method,
 		Headers:                         headers,
 		MultiValueHeaders:               multiHeaders,
@@ -179,7 +186,7 @@ func (g *Gateway) event(r *http.Request, resource string, params map[string]stri
 			Stage:            g.Stage,
 			RequestID:        requestID(),
 			HTTPMethod:       r.Method,
-			Path:             "/" + g.Stage + r.URL.Path,
+			Path:             "/" + g.Stage + r.URL.EscapedPath(),
 			APIID:            "local",
 			Protocol:         r.Proto,
 			RequestTimeEpoch: time.Now().UnixMilli(),
@@ -213,7 +220,7 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 	if resp.IsBase64Encoded {
 		decoded, err := base64.StdEncoding.DecodeString(resp.Body)
 		if err != nil {
-			writeProblem(w, http.StatusBadGateway, "Bad Gateway", "The function returned a malformed base64 body.")
+			writeProblem(w, http.StatusBadGateway, "unavailable", "The function returned a malformed base64 body.", nil)
 			return
 		}
 		body = decoded
@@ -223,10 +230,48 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 	_, _ = w.Write(body)
 }
 
-func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+// parseQuery decodes a query string as url.ParseQuery does, and names each
+// parameter with a malformed percent-escape, which url.ParseQuery would
+// drop without a word (so a caller's filter would silently not apply).
+func parseQuery(raw string) (url.Values, map[string]string) {
+	q, bad := url.Values{}, map[string]string{}
+	for _, pair := range strings.Split(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			bad[rawKey] = "has a malformed percent-escape in its name (write % as %25)"
+			continue
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			bad[key] = "has a malformed percent-escape (write % as %25)"
+			continue
+		}
+		q.Add(key, value)
+	}
+	return q, bad
+}
+
+// writeProblem answers what the gateway itself refuses as every function
+// answers an error: an RFC 9457 problem with a code (of the API's codes),
+// a request id (also in X-Request-Id), the fields at fault if any, and
+// nosniff.
+func writeProblem(w http.ResponseWriter, status int, code, detail string, fields map[string]string) {
+	id := requestID()
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+	p := map[string]any{"type": "https://tempwatch.dev/problems/" + code, "title": http.StatusText(status), "status": status,
+		"detail": detail, "code": code, "request_id": id}
+	if len(fields) > 0 {
+		p["errors"] = fields
+	}
+	_ = json.NewEncoder(w).Encode(p)
 }
 
 func sourceIP(r *http.Request) string {

@@ -191,6 +191,12 @@ func TestGatewayErrors(t *testing.T) {
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 			body, _ := io.ReadAll(resp.Body)
 			assert.NotContains(t, string(body), "boom", "function internals must not leak")
+			var p map[string]any
+			require.NoError(t, json.Unmarshal(body, &p), string(body))
+			assert.NotEmpty(t, p["code"], "a problem like every function's: %s", body)
+			assert.Equal(t, resp.Header.Get("X-Request-Id"), p["request_id"])
+			assert.NotEmpty(t, p["request_id"])
+			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 		})
 	}
 }
@@ -202,4 +208,54 @@ func TestGatewayUnreachableFunction(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+}
+
+// The path goes to the function still percent-encoded, as a REST API sends
+// it, so an escaped % or NUL reaches its router instead of failing its
+// adapter; a malformed query escape is refused here, naming the parameter,
+// since the event can only carry decoded values.
+func TestGatewayEscapes(t *testing.T) {
+	var got events.APIGatewayProxyRequest
+	calls := 0
+	rie := fakeRIE(t, func(ev events.APIGatewayProxyRequest) (int, http.Header, string) {
+		got, calls = ev, calls+1
+		return 200, nil, `{"statusCode":204}`
+	})
+	srv := httptest.NewServer(newGateway(rie.URL))
+	defer srv.Close()
+	get := func(target string) (*http.Response, map[string]any) {
+		resp, err := http.Get(srv.URL + target)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var p map[string]any
+		if b, _ := io.ReadAll(resp.Body); len(b) > 0 {
+			require.NoError(t, json.Unmarshal(b, &p), string(b))
+		}
+		return resp, p
+	}
+
+	for _, tt := range []struct{ target, path, id string }{
+		{"/clients/%25", "/clients/%25", "%"},
+		{"/clients/a%00b", "/clients/a%00b", "a\x00b"},
+		{"/clients/%C3%A4", "/clients/%C3%A4", "ä"},
+	} {
+		resp, _ := get(tt.target + "?name=%25x")
+		require.Equal(t, 204, resp.StatusCode, tt.target)
+		assert.Equal(t, tt.path, got.Path)
+		assert.Equal(t, "/v1"+tt.path, got.RequestContext.Path)
+		assert.Equal(t, tt.id, got.PathParameters["id"])
+		assert.Equal(t, "%x", got.QueryStringParameters["name"])
+	}
+
+	before := calls
+	resp, p := get("/clients?limit=5&name=%zz")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "invalid", p["code"])
+	assert.Equal(t, map[string]any{"name": "has a malformed percent-escape (write % as %25)"}, p["errors"])
+	assert.Equal(t, before, calls, "the function is not invoked")
+
+	resp, p = get("/nowhere/%25")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "not_found", p["code"])
+	assert.NotEmpty(t, p["request_id"])
 }

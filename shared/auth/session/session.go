@@ -377,7 +377,7 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.resetFailures(ctx, account)
-	hash, err := auth.HashNewPassword("new_password", req.NewPassword)
+	hash, err := auth.HashNewPassword("new_password", req.NewPassword, u.Email)
 	if err != nil {
 		return err
 	}
