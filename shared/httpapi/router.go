@@ -36,10 +36,14 @@ func NewRouter(log *slog.Logger) *Router {
 
 // Handle serves pattern (net/http's pattern syntax) with h for
 // authenticated callers; anyone else gets a 401 problem with a Bearer
-// challenge and h is not called.
+// challenge (the error of WithUncheckedToken, a 503, when the token could
+// not be checked) and h is not called.
 func (rt *Router) Handle(pattern string, h HandlerFunc) {
 	rt.Public(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := tempwatch.PrincipalFrom(r.Context()); !ok {
+			if err, _ := r.Context().Value(uncheckedKey{}).(error); err != nil {
+				return err
+			}
 			msg := "A bearer token is required: send Authorization: Bearer <access_token>."
 			if refused(r.Context()) {
 				msg = "The access token is invalid, expired or revoked."
@@ -72,3 +76,12 @@ func WithRefusedToken(ctx context.Context) context.Context {
 }
 
 func refused(ctx context.Context) bool { v, _ := ctx.Value(refusedKey{}).(bool); return v }
+
+type uncheckedKey struct{}
+
+// WithUncheckedToken marks ctx as carrying a bearer token that could not be
+// checked (what decides was unreachable): a route that needs a caller
+// answers err instead of letting the request through or saying 401.
+func WithUncheckedToken(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, uncheckedKey{}, err)
+}

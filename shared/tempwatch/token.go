@@ -79,3 +79,17 @@ type Limiter interface {
 	// Reset forgets the failures of key.
 	Reset(ctx context.Context, key string)
 }
+
+// TokenCutoffs tells from when each user's tokens count. A change that takes
+// access away (deleting the user or their client, a new role or client, a
+// new password) moves the user's cutoff forward in its own transaction;
+// every authenticated request then refuses a token issued under an earlier
+// cutoff. The cutoff a token carries is the stored value it was issued
+// under, not a clock reading, so no clock skew and no second-granular iat
+// can let a token from before a change pass, or refuse one issued after it.
+type TokenCutoffs interface {
+	// TokensValidAfter returns user id's cutoff: ENOTFOUND when there is no
+	// such user (deleted, so none of their tokens passes); any other error
+	// means it could not be read, and the token must be refused.
+	TokensValidAfter(ctx context.Context, userID string) (time.Time, error)
+}
