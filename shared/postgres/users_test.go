@@ -62,7 +62,8 @@ func TestChangePassword(t *testing.T) {
 	issue := func(userID string, age time.Duration) (family string, hash []byte) {
 		family = auth.NewID()
 		_, hash = tempwatch.NewRefreshSecret()
-		require.NoError(t, ts.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}))
+		require.NoError(t, ts.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: hash,
+			ExpiresAt: time.Now().Add(time.Hour), ValidAfter: mustCutoff(t, us, userID)}))
 		_, err := db.Exec(ctx, `UPDATE refresh_tokens SET created_at = now() - $2 * interval '1 second' WHERE token_hash = $1`, hash, age.Seconds())
 		require.NoError(t, err)
 		return family, hash
@@ -121,12 +122,16 @@ func TestTokenCutoffs(t *testing.T) {
 	assert.Equal(t, time.Unix(0, 0).UTC(), u.TokensValidAfter.UTC(), "a new user's cutoff is the epoch")
 	session := func() []byte {
 		_, hash := tempwatch.NewRefreshSecret()
-		require.NoError(t, ts.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}))
+		require.NoError(t, ts.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: hash,
+			ExpiresAt: time.Now().Add(time.Hour), ValidAfter: u.TokensValidAfter}))
 		return hash
 	}
 	rotate := func(h []byte) error {
 		_, nh := tempwatch.NewRefreshSecret()
-		_, err := ts.RotateRefreshToken(ctx, h, &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
+		old, err := ts.RotateRefreshToken(ctx, h, &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
+		if err == nil {
+			assert.Equal(t, u.TokensValidAfter.UnixMicro(), old.ValidAfter.UnixMicro(), "RotateRefreshToken reads the user's cutoff")
+		}
 		return err
 	}
 
@@ -145,14 +150,20 @@ func TestTokenCutoffs(t *testing.T) {
 			refresh := session()
 			before := u.TokensValidAfter
 			tc.change(u)
+			_, lateHash := tempwatch.NewRefreshSecret()
+			late := tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: lateHash, ExpiresAt: time.Now().Add(time.Hour), ValidAfter: before}
 			require.NoError(t, us.UpdateUser(ctx, u))
 			assert.Equal(t, u.TokensValidAfter, mustCutoff(t, us, u.ID), "UpdateUser fills the stored cutoff")
+			// late is a login that read the user before the change and stores
+			// its refresh token after it.
 			if tc.ends {
 				assert.True(t, u.TokensValidAfter.After(before), "the cutoff moved on from %v to %v", before, u.TokensValidAfter)
 				assert.ErrorIs(t, rotate(refresh), tempwatch.ErrRefreshInvalid, "the refresh tokens are revoked")
+				assert.ErrorIs(t, ts.CreateRefreshToken(ctx, late), tempwatch.ErrRefreshInvalid, "a login that read the user before the change opens no session")
 			} else {
 				assert.Equal(t, before, u.TokensValidAfter, "the cutoff stays")
 				assert.NoError(t, rotate(refresh), "the refresh tokens stay")
+				assert.NoError(t, ts.CreateRefreshToken(ctx, late), "a login across a name change opens its session")
 			}
 		})
 	}

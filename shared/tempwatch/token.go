@@ -15,15 +15,21 @@ type RefreshToken struct {
 	UserID    string
 	Hash      []byte
 	ExpiresAt time.Time
+	// ValidAfter is the user's token cutoff (TokenCutoffs) the token is
+	// issued under, or was read with when it was rotated.
+	ValidAfter time.Time
 }
 
 // RefreshTokenStore keeps refresh tokens.
 type RefreshTokenStore interface {
-	// CreateRefreshToken stores t.
+	// CreateRefreshToken stores t, unless its user's cutoff is no longer
+	// t.ValidAfter (a change ended the user's tokens since they were read):
+	// that is ErrRefreshInvalid.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken marks the live token whose hash is oldHash used and
 	// stores next (given only Hash and ExpiresAt) in the same family, returning
-	// the old token. An unknown, expired or revoked token is EUNAUTHORIZED; a
+	// the old token with its user's cutoff as of the rotation (ValidAfter). An
+	// unknown, expired or revoked token is EUNAUTHORIZED; a
 	// token already used is ErrRefreshReused, after the whole family has been
 	// revoked, and the old token is returned so its session can be revoked too.
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken) (RefreshToken, error)

@@ -11,7 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
-		"strconv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +121,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwa
 	family := auth.NewID()
 	secret, hash := tempwatch.NewRefreshSecret()
 	if err := h.Tokens.CreateRefreshToken(r.Context(), tempwatch.RefreshToken{
-		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
+		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL), ValidAfter: u.TokensValidAfter,
 	}); err != nil {
 		return err
 	}
@@ -246,6 +246,11 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.Users.FindUserByID(ctx, old.UserID)
 	if err != nil {
 		return err
+	}
+	if !u.TokensValidAfter.Equal(old.ValidAfter) {
+		// A change ended the user's tokens after the rotation: it revoked the
+		// refresh token just made, and no access token may outlive it.
+		return tempwatch.ErrRefreshInvalid
 	}
 	return h.respondTokens(w, u, old.FamilyID, secret)
 }
