@@ -156,10 +156,12 @@ func (is *Issuer) Issue(p tempwatch.Principal, sessionID string) (AccessToken, e
 			NotBefore: jwt.NewNumericDate(now),
 			ID:        id,
 		},
-		ClientID:   p.ClientID,
-		Role:       p.Role,
-		SessionID:  sessionID,
-		ValidAfter: p.ValidAfter.UnixMicro(),
+		ClientID:  p.ClientID,
+		Role:      p.Role,
+		SessionID: sessionID,
+	}
+	if !p.ValidAfter.IsZero() {
+		c.ValidAfter = p.ValidAfter.UnixMicro()
 	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(Algorithm), c)
 	t.Header["kid"] = is.cfg.ActiveKID
