@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -187,21 +185,8 @@ func TestAccessEndsWhenTakenAway(t *testing.T) {
 // PostgreSQL is back.
 func TestAccessEndsWithRedisDown(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	direct := pgtest.MustDB(t)
-	var schema string
-	require.NoError(t, direct.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
-	u, err := url.Parse(pgtest.BaseURL())
-	require.NoError(t, err)
-	proxy := faultproxy.MustStart(t, u.Host)
-	u.Host = proxy.Addr()
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, u.String())
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
+	db, proxy := pgtest.MustProxiedDB(t, direct)
 	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{Prefix: "dead:"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })

@@ -179,8 +179,9 @@ var errLastAdmin = tempwatch.Errorf(tempwatch.ECONFLICT,
 // the first's committed result (READ COMMITTED re-checks a row it waited for
 // against the WHERE clause), so demoting two admins at once cannot leave none.
 // Rows are locked in id order, so these transactions wait for each other
-// instead of deadlocking; NO KEY UPDATE leaves logins (which insert refresh
-// tokens referencing the row) unblocked.
+// instead of deadlocking. A login storing its refresh token share-locks the
+// user's row (CreateRefreshToken), so it waits for a change under way and
+// then sees the cutoff that change set.
 func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*tempwatch.User, error) {
 	q := `SELECT ` + userColumns + ` FROM users WHERE id = $1 FOR NO KEY UPDATE`
 	if removesAdmin {
