@@ -82,9 +82,9 @@ func bearerToken(r *http.Request) (string, bool) {
 // token goes on without a principal, one whose token fails the check goes
 // on marked so (httpapi.WithRefusedToken), one that could not be checked
 // marked that way (httpapi.WithUncheckedToken), and the router answers 401,
-// or 503, on every route that needs a caller. So a login or a refresh sent with an
-// expired access token still works, and the one rule for who may call what
-// lives in the router and the domain policy.
+// or 503, on every route that needs a caller. So a login or a refresh sent
+// with an expired access token still works, and the one rule for who may
+// call what lives in the router and the domain policy.
 func Authenticated(v *Verifier, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {

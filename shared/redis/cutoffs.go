@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -56,7 +57,7 @@ type localCutoff struct {
 }
 
 // usGone is a deleted user's cutoff in memory.
-const usGone = int64(^uint64(0) >> 1)
+const usGone = math.MaxInt64
 
 // NewTokenCutoffs returns next behind process memory and Redis on c.
 func NewTokenCutoffs(c *Client, next tempwatch.TokenCutoffs) *TokenCutoffs {
