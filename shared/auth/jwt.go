@@ -224,7 +224,7 @@ func (v *Verifier) WithCutoffs(c tempwatch.TokenCutoffs) *Verifier {
 }
 
 // Verify checks token's signature and claims and returns its Principal. It
-// does not consult the revocation list; Middleware does.
+// consults neither the user's cutoff nor the revocation list; Authenticate does.
 func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
