@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
@@ -59,6 +60,9 @@ type Env struct {
 	JWT   auth.JWTConfig
 	// Mongo is the archive's database, when Needs.Mongo asked for it.
 	Mongo *gomongo.Database
+
+	cutoffsOnce sync.Once
+	cutoffs     *redis.TokenCutoffs
 }
 
 // Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
@@ -120,9 +124,17 @@ func MustLoad(name string, needs Needs) *Env {
 }
 
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
-// check (revocations kept in Redis).
+// check (the users' token cutoffs, revocations kept in Redis).
 func (e *Env) HTTP(h http.Handler) http.Handler {
-	return Middleware(e.Log, auth.NewVerifier(e.JWT).WithRevocations(redis.NewRevocations(e.Redis)), h)
+	v := auth.NewVerifier(e.JWT).WithCutoffs(e.TokenCutoffs()).WithRevocations(redis.NewRevocations(e.Redis))
+	return Middleware(e.Log, v, h)
+}
+
+// TokenCutoffs is the users' token cutoffs of this process, one copy in
+// memory shared by its token check and the changes it writes through.
+func (e *Env) TokenCutoffs() *redis.TokenCutoffs {
+	e.cutoffsOnce.Do(func() { e.cutoffs = redis.NewTokenCutoffs(e.Redis, postgres.NewUserStore(e.DB)) })
+	return e.cutoffs
 }
 
 // Middleware is the one middleware stack of every HTTP function, applied

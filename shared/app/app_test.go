@@ -106,13 +106,23 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 	assert.False(t, reached)
 	assert.NotEmpty(t, w.Header().Get("X-Request-Id"), "a refused request still carries a request id")
 
-	tok, err := auth.NewIssuer(env.JWT).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
+	admin := &tempwatch.User{Email: "root@example.com", Role: tempwatch.RoleAdmin, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$a2V5"}
+	require.NoError(t, postgres.NewUserStore(env.DB).CreateUser(context.Background(), admin))
+	tok, err := auth.NewIssuer(env.JWT).Issue(admin.Principal(), "")
 	require.NoError(t, err)
 	r := httptest.NewRequest("GET", "/clients", nil)
 	r.Header.Set("Authorization", "Bearer "+tok.Token)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.True(t, reached)
+
+	// A token of no stored user (deleted, or never there) is refused.
+	tok, err = auth.NewIssuer(env.JWT).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
+	require.NoError(t, err)
+	r.Header.Set("Authorization", "Bearer "+tok.Token)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
 }
 
 func TestLoadOpensMongoOnlyWhenAsked(t *testing.T) {

@@ -34,7 +34,7 @@ import (
 // Auth is the auth function: login, refresh, logout, me, password.
 func Auth(e *Env) http.Handler {
 	return e.HTTP(session.NewHandler(session.Deps{
-		Users:       postgres.NewUserStore(e.DB),
+		Users:       e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)),
 		Tokens:      postgres.NewRefreshTokenStore(e.DB),
 		JWT:         e.JWT,
 		Revocations: redis.NewRevocations(e.Redis),
@@ -45,12 +45,12 @@ func Auth(e *Env) http.Handler {
 
 // Users is the users function.
 func Users(e *Env) http.Handler {
-	return e.HTTP(users.NewHandler(postgres.NewUserStore(e.DB), e.Log))
+	return e.HTTP(users.NewHandler(e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)), e.Log))
 }
 
 // Clients is the clients function.
 func Clients(e *Env) http.Handler {
-	return e.HTTP(clients.NewHandler(postgres.NewClientStore(e.DB), e.Log))
+	return e.HTTP(clients.NewHandler(e.TokenCutoffs().Clients(postgres.NewClientStore(e.DB)), e.Log))
 }
 
 // Sensors is the sensors function: sensors with their latest reading, and

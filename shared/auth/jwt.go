@@ -214,6 +214,10 @@ type claims struct {
 	ClientID  string `json:"cid,omitempty"`
 	Role      string `json:"role"`
 	SessionID string `json:"sid,omitempty"`
+	// ValidAfter is the user's token cutoff the token was issued under, in
+	// unix microseconds (tempwatch.TokenCutoffs); absent for the cutoff of a
+	// user never changed and in tokens of builds before it.
+	ValidAfter int64 `json:"tva,omitempty"`
 }
 
 // AccessToken is a signed access token and what a login response tells about it.
@@ -256,6 +260,9 @@ func (is *Issuer) Issue(p tempwatch.Principal, sessionID string) (AccessToken, e
 		Role:      p.Role,
 		SessionID: sessionID,
 	}
+	if !p.ValidAfter.IsZero() {
+		c.ValidAfter = p.ValidAfter.UnixMicro()
+	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(Algorithm), c)
 	t.Header["kid"] = is.cfg.ActiveKID
 	s, err := t.SignedString(key)
@@ -284,10 +291,11 @@ type Verifier struct {
 	cfg     JWTConfig
 	parser  *jwt.Parser
 	revoked tempwatch.RevocationList
+	cutoffs tempwatch.TokenCutoffs
 }
 
-// NewVerifier returns a Verifier for cfg. Without WithRevocations it checks
-// signatures and claims only.
+// NewVerifier returns a Verifier for cfg. Without WithRevocations and
+// WithCutoffs it checks signatures and claims only.
 func NewVerifier(cfg JWTConfig) *Verifier {
 	return &Verifier{cfg: cfg, parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{Algorithm}),
@@ -307,8 +315,16 @@ func (v *Verifier) WithRevocations(rl tempwatch.RevocationList) *Verifier {
 	return &c
 }
 
+// WithCutoffs returns a copy of v that also refuses a token issued under an
+// earlier cutoff than its user's, or whose user is gone (tempwatch.TokenCutoffs).
+func (v *Verifier) WithCutoffs(c tempwatch.TokenCutoffs) *Verifier {
+	cp := *v
+	cp.cutoffs = c
+	return &cp
+}
+
 // Verify checks token's signature and claims and returns its Principal. It
-// does not consult the revocation list; Middleware does.
+// consults neither the user's cutoff nor the revocation list; Authenticate does.
 func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
@@ -325,6 +341,15 @@ func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	p := tempwatch.Principal{UserID: c.Subject, ClientID: c.ClientID, Role: c.Role, TokenID: c.ID, SessionID: c.SessionID}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time
+	}
+	switch {
+	case c.ValidAfter != 0:
+		p.ValidAfter = time.UnixMicro(c.ValidAfter)
+	case c.IssuedAt != nil:
+		// A token without the claim counts from when it was issued: iat is
+		// whole seconds, never later than the issue, so one issued before a
+		// change is never taken for one issued after it.
+		p.ValidAfter = c.IssuedAt.Time
 	}
 	if err := p.Validate(); err != nil {
 		return tempwatch.Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)

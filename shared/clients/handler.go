@@ -130,7 +130,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := tempwatch.AuthorizeAdmin(p, "delete clients"); err != nil {
 		return err
 	}
-	if err := h.svc.DeleteClient(r.Context(), id); err != nil {
+	if _, err := h.svc.DeleteClient(r.Context(), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -50,9 +50,9 @@ func fakeClients(tn apitest.Tenants, w *apitest.Writes) *mock.ClientService {
 			c, err := find(id)
 			return c, w.Done("UpdateClient", err)
 		},
-		DeleteClientFn: func(_ context.Context, id string) error {
+		DeleteClientFn: func(_ context.Context, id string) ([]string, error) {
 			_, err := find(id)
-			return w.Done("DeleteClient", err)
+			return nil, w.Done("DeleteClient", err)
 		},
 	}
 }

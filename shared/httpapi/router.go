@@ -39,12 +39,16 @@ func NewRouter(log *slog.Logger) *Router {
 // Handle serves pattern (net/http's pattern syntax) with h for
 // authenticated callers; anyone else gets a 401 problem with a Bearer
 // challenge (RFC 6750 §3: an error code only when a token was sent and
-// refused) and h is not called. What h answers is never stored by a cache
+// refused; the error of WithUncheckedToken, a 503, when the token could not
+// be checked) and h is not called. What h answers is never stored by a cache
 // (Cache-Control: no-store): it is one caller's data.
 func (rt *Router) Handle(pattern string, h HandlerFunc) {
 	rt.Public(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		if _, ok := tempwatch.PrincipalFrom(r.Context()); !ok {
+			if err, _ := r.Context().Value(uncheckedKey{}).(error); err != nil {
+				return err
+			}
 			if refused(r.Context()) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tempwatch", error="invalid_token"`)
 				return tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The access token is invalid, expired or revoked.")
@@ -81,3 +85,12 @@ func WithRefusedToken(ctx context.Context) context.Context {
 }
 
 func refused(ctx context.Context) bool { v, _ := ctx.Value(refusedKey{}).(bool); return v }
+
+type uncheckedKey struct{}
+
+// WithUncheckedToken marks ctx as carrying a bearer token that could not be
+// checked (what decides was unreachable): a route that needs a caller
+// answers err instead of letting the request through or saying 401.
+func WithUncheckedToken(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, uncheckedKey{}, err)
+}

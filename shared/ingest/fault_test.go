@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/mongo"
-	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -120,19 +118,5 @@ func TestHandleBatchMongoDown(t *testing.T) {
 // the test can cut.
 func (e *testEnv) proxiedPool(t *testing.T) (*pgxpool.Pool, *faultproxy.Proxy) {
 	t.Helper()
-	ctx := context.Background()
-	var schema string
-	require.NoError(t, e.db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
-	u, err := url.Parse(pgtest.BaseURL())
-	require.NoError(t, err)
-	proxy := faultproxy.MustStart(t, u.Host)
-	u.Host = proxy.Addr()
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
-	pool, err := postgres.Open(ctx, u.String())
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool, proxy
+	return pgtest.MustProxiedDB(t, e.db)
 }

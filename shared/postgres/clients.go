@@ -83,17 +83,31 @@ func (s *ClientStore) UpdateClient(ctx context.Context, id string, upd tempwatch
 	return c, translate(err, "Client")
 }
 
-// DeleteClient removes the client and, by cascade, its users, sensors and readings.
-func (s *ClientStore) DeleteClient(ctx context.Context, id string) error {
+// DeleteClient removes the client and, by cascade, its sensors and readings.
+// Its users are deleted first in the same transaction, to return their ids:
+// with their rows gone, none of their tokens passes (TokensValidAfter).
+func (s *ClientStore) DeleteClient(ctx context.Context, id string) ([]string, error) {
 	if !tempwatch.IsUUID(id) {
-		return tempwatch.NotFound("Client")
+		return nil, tempwatch.NotFound("Client")
 	}
-	tag, err := s.db.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	var users []string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `DELETE FROM users WHERE client_id = $1 RETURNING id::text`, id)
+		var err error
+		if users, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return translate(err, "Client")
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		if err != nil {
+			return translate(err, "Client")
+		}
+		if tag.RowsAffected() == 0 {
+			return tempwatch.NotFound("Client")
+		}
+		return nil
+	})
 	if err != nil {
-		return translate(err, "Client")
+		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
-		return tempwatch.NotFound("Client")
-	}
-	return nil
+	return users, nil
 }

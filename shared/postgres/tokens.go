@@ -20,11 +20,20 @@ type RefreshTokenStore struct{ db *pgxpool.Pool }
 // NewRefreshTokenStore returns a RefreshTokenStore over db.
 func NewRefreshTokenStore(db *pgxpool.Pool) *RefreshTokenStore { return &RefreshTokenStore{db: db} }
 
-// CreateRefreshToken stores t.
+// CreateRefreshToken stores t if its user's cutoff is still t.ValidAfter.
+// The user's row is share-locked, so a change that ends the user's tokens
+// either commits first (and t is refused) or waits for t, and then revokes it.
 func (s *RefreshTokenStore) CreateRefreshToken(ctx context.Context, t tempwatch.RefreshToken) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
-		VALUES ($1, $2, $3, $4)`, t.FamilyID, t.UserID, t.Hash, t.ExpiresAt)
-	return translate(err, "Refresh token")
+	tag, err := s.db.Exec(ctx, `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
+		SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND tokens_valid_after = $5 FOR SHARE`,
+		t.FamilyID, t.UserID, t.Hash, t.ExpiresAt, t.ValidAfter)
+	if err != nil {
+		return translate(err, "Refresh token")
+	}
+	if tag.RowsAffected() == 0 {
+		return tempwatch.ErrRefreshInvalid
+	}
+	return nil
 }
 
 // RotateRefreshToken marks the token used and stores next in its family, in
@@ -35,9 +44,10 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 	var expiresAt time.Time
 	var used, revoked bool
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT family_id, user_id, expires_at, used_at IS NOT NULL, revoked_at IS NOT NULL
-			FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, oldHash).
-			Scan(&old.FamilyID, &old.UserID, &expiresAt, &used, &revoked)
+		err := tx.QueryRow(ctx, `SELECT t.family_id, t.user_id, t.expires_at, t.used_at IS NOT NULL, t.revoked_at IS NOT NULL,
+				u.tokens_valid_after
+			FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t`, oldHash).
+			Scan(&old.FamilyID, &old.UserID, &expiresAt, &used, &revoked, &old.ValidAfter)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tempwatch.ErrRefreshInvalid
 		}

@@ -29,7 +29,9 @@ func TestRefreshTokenStates(t *testing.T) {
 	alice, bob := newUser("alice@example.com"), newUser("bob@example.com")
 	issue := func(userID, family string, ttl time.Duration) []byte {
 		_, h := tempwatch.NewRefreshSecret()
-		require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: h, ExpiresAt: time.Now().Add(ttl)}))
+		cutoff, err := us.TokensValidAfter(ctx, userID)
+		require.NoError(t, err)
+		require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: userID, Hash: h, ExpiresAt: time.Now().Add(ttl), ValidAfter: cutoff}))
 		return h
 	}
 	rotate := func(h []byte) error {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-var _ tempwatch.UserStore = (*UserStore)(nil)
+var (
+	_ tempwatch.UserStore    = (*UserStore)(nil)
+	_ tempwatch.TokenCutoffs = (*UserStore)(nil)
+)
 
 // UserStore keeps users in PostgreSQL.
 type UserStore struct{ db *pgxpool.Pool }
@@ -19,12 +23,28 @@ type UserStore struct{ db *pgxpool.Pool }
 // NewUserStore returns a UserStore over db.
 func NewUserStore(db *pgxpool.Pool) *UserStore { return &UserStore{db: db} }
 
-const userColumns = `id, coalesce(client_id::text, ''), email, name, role, password_hash, created_at, updated_at`
+const userColumns = `id, coalesce(client_id::text, ''), email, name, role, password_hash, tokens_valid_after, created_at, updated_at`
 
 func scanUser(row pgx.CollectableRow) (*tempwatch.User, error) {
 	var u tempwatch.User
-	err := row.Scan(&u.ID, &u.ClientID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.ClientID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.TokensValidAfter, &u.CreatedAt, &u.UpdatedAt)
 	return &u, err
+}
+
+// nextCutoff is the SQL of a user's new tokens_valid_after: now, and always
+// later than the one it replaces, so a token issued under the old cutoff can
+// never equal the new one.
+const nextCutoff = `greatest(now(), tokens_valid_after + interval '1 microsecond')`
+
+// TokensValidAfter returns user id's token cutoff, ENOTFOUND when there is no
+// such user.
+func (s *UserStore) TokensValidAfter(ctx context.Context, id string) (time.Time, error) {
+	var t time.Time
+	if !tempwatch.IsUUID(id) {
+		return t, tempwatch.NotFound("User")
+	}
+	err := s.db.QueryRow(ctx, `SELECT tokens_valid_after FROM users WHERE id = $1`, id).Scan(&t)
+	return t, translate(err, "User")
 }
 
 // CreateUser inserts u and fills its id and timestamps.
@@ -78,9 +98,10 @@ func (s *UserStore) FindUsers(ctx context.Context, f tempwatch.UserFilter) ([]*t
 // UpdateUser stores every field of u. It refuses, with ECONFLICT, a u read
 // before another change to the user (its UpdatedAt is stale: writing every
 // field back would undo that change, say a password the user just set) and
-// taking the admin role from the last admin. When the password hash changes,
-// the user's refresh tokens are revoked in the same transaction: a password
-// reset ends the sessions of whoever knew the old one.
+// taking the admin role from the last admin. When the role, client or
+// password hash changes (User.EndsTokens), the same transaction moves the
+// user's token cutoff on and revokes their refresh tokens: a demotion or a
+// password reset ends every session the user had.
 func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 	if !tempwatch.IsUUID(u.ID) {
 		return tempwatch.NotFound("User")
@@ -96,14 +117,16 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 		if !current.UpdatedAt.Equal(u.UpdatedAt) {
 			return tempwatch.Errorf(tempwatch.ECONFLICT, "The user was changed by another request; read it again and retry.")
 		}
+		endsTokens := u.EndsTokens(current)
 		rows, _ := tx.Query(ctx, `UPDATE users SET client_id = nullif($2, '')::uuid, email = $3, name = $4,
-				role = $5, password_hash = $6, updated_at = now()
-			WHERE id = $1 RETURNING `+userColumns, u.ID, u.ClientID, u.Email, u.Name, u.Role, u.PasswordHash)
+				role = $5, password_hash = $6, updated_at = now(),
+				tokens_valid_after = CASE WHEN $7 THEN `+nextCutoff+` ELSE tokens_valid_after END
+			WHERE id = $1 RETURNING `+userColumns, u.ID, u.ClientID, u.Email, u.Name, u.Role, u.PasswordHash, endsTokens)
 		updated, err := pgx.CollectExactlyOneRow(rows, scanUser)
 		if err != nil {
 			return translate(err, "User")
 		}
-		if current.PasswordHash != u.PasswordHash {
+		if endsTokens {
 			if err := revokeRefreshTokens(ctx, tx, u.ID); err != nil {
 				return err
 			}
@@ -114,34 +137,26 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 }
 
 // ChangePassword replaces the password hash of user id with newHash if it is
-// still oldHash (ECONFLICT when another change came first), revokes the user's
-// refresh tokens in the same transaction, and returns the sessions that issued
-// a token since activeSince: their access tokens may still be live.
-func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error) {
+// still oldHash (ECONFLICT when another change came first), and in the same
+// transaction moves the user's token cutoff on and revokes their refresh
+// tokens. It returns the new cutoff.
+func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string) (time.Time, error) {
+	var cutoff time.Time
 	if !tempwatch.IsUUID(id) {
-		return nil, tempwatch.NotFound("User")
+		return cutoff, tempwatch.NotFound("User")
 	}
-	var sessions []string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, updated_at = now()
-			WHERE id = $1 AND password_hash = $2`, id, oldHash, newHash)
+		err := tx.QueryRow(ctx, `UPDATE users SET password_hash = $3, updated_at = now(), tokens_valid_after = `+nextCutoff+`
+			WHERE id = $1 AND password_hash = $2 RETURNING tokens_valid_after`, id, oldHash, newHash).Scan(&cutoff)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tempwatch.Errorf(tempwatch.ECONFLICT, "The password was changed by another request; try again.")
+		}
 		if err != nil {
 			return fmt.Errorf("change password: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return tempwatch.Errorf(tempwatch.ECONFLICT, "The password was changed by another request; try again.")
-		}
-		if err := revokeRefreshTokens(ctx, tx, id); err != nil {
-			return err
-		}
-		rows, _ := tx.Query(ctx, `SELECT DISTINCT family_id::text FROM refresh_tokens
-			WHERE user_id = $1 AND created_at >= $2`, id, activeSince)
-		if sessions, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return fmt.Errorf("find recent sessions: %w", err)
-		}
-		return nil
+		return revokeRefreshTokens(ctx, tx, id)
 	})
-	return sessions, err
+	return cutoff, err
 }
 
 // revokeRefreshTokens revokes every live refresh token of user id.
@@ -164,8 +179,9 @@ var errLastAdmin = tempwatch.Errorf(tempwatch.ECONFLICT,
 // the first's committed result (READ COMMITTED re-checks a row it waited for
 // against the WHERE clause), so demoting two admins at once cannot leave none.
 // Rows are locked in id order, so these transactions wait for each other
-// instead of deadlocking; NO KEY UPDATE leaves logins (which insert refresh
-// tokens referencing the row) unblocked.
+// instead of deadlocking. A login storing its refresh token share-locks the
+// user's row (CreateRefreshToken), so it waits for a change under way and
+// then sees the cutoff that change set.
 func lockUser(ctx context.Context, tx pgx.Tx, id string, removesAdmin bool) (*tempwatch.User, error) {
 	q := `SELECT ` + userColumns + ` FROM users WHERE id = $1 FOR NO KEY UPDATE`
 	if removesAdmin {

@@ -7,6 +7,7 @@
 //	devices := redis.NewDeviceStore(c, postgresDevices)               // device lookups (devices.go)
 //	caches := redis.NewSensorCaches(c, readings)                      // what the sensors function drops (sensors.go)
 //	revoked, limiter := redis.NewRevocations(c), redis.NewLimiter(c)  // auth (auth.go)
+//	cutoffs := redis.NewTokenCutoffs(c, postgresUsers)                // every token check (cutoffs.go)
 //
 // # Key layout
 //
@@ -30,6 +31,9 @@
 //	                                       covers expire (≥ 1 s)
 //	<p>rl:<key>                    integer the window            Limiter: failures of key (an account's email
 //	                                                             hash, a client address) in a fixed window
+//	<p>user:<id>:cutoff            string  CutoffTTL (10 s)      TokenCutoffs: the user's token cutoff in unix µs,
+//	                                                             or "gone" (deleted); a write keeps the later of
+//	                                                             the two (also in memory, CutoffLocalTTL, 1 s)
 //
 // # When Redis fails
 //
@@ -49,8 +53,10 @@
 //     (the service asks PostgreSQL), a fill, offer, invalidation or forget
 //     is dropped (every entry expires within its lifetime above, the bound
 //     the design already lives with), the limiter reports nobody blocked
-//     and counts nothing. No request fails because of Redis, and nothing
-//     fails at start-up without it.
+//     and counts nothing; a token cutoff is read from PostgreSQL, and the
+//     token refused (503) only if PostgreSQL does not answer either. No
+//     request fails because of Redis alone, and nothing fails at start-up
+//     without it.
 //  4. After a failure, lookups and fills (which PostgreSQL stands behind)
 //     skip Redis for Options.Backoff (default 1 s) and count as degraded, so
 //     an outage costs no timeout per request. Writes that keep entries
@@ -60,7 +66,9 @@
 //  5. The one exception is the revocation list, whose contract
 //     (tempwatch.RevocationList) hands its errors to the caller, because what
 //     follows is a security decision: auth accepts the token and logs it,
-//     and logs a revocation that could not be written.
+//     and logs a revocation that could not be written. What must hold with
+//     Redis down, a user's access ending, is the token cutoff's, which
+//     PostgreSQL stands behind (rule 3).
 package redis
 
 import (
@@ -139,6 +147,9 @@ const (
 	opLimitCheck
 	opLimitHit
 	opLimitReset
+	opCutoffGet
+	opCutoffFill
+	opCutoffSet
 	numOps
 )
 
@@ -163,6 +174,9 @@ var ops = [numOps]struct {
 	opLimitCheck:           {"limit.check", false},
 	opLimitHit:             {"limit.hit", false},
 	opLimitReset:           {"limit.reset", false},
+	opCutoffGet:            {"cutoff.get", true},
+	opCutoffFill:           {"cutoff.fill", true},
+	opCutoffSet:            {"cutoff.set", false},
 }
 
 // New returns a Client over rdb (nil: no Redis, every operation degraded).
@@ -256,6 +270,9 @@ func (c *Client) sensorDevicesKey(sensorID string) string {
 func (c *Client) devicesGenKey() string       { return c.opt.Prefix + "devices:gen" }
 func (c *Client) revokedKey(id string) string { return c.opt.Prefix + "revoked:" + id }
 func (c *Client) limitKey(key string) string  { return c.opt.Prefix + "rl:" + key }
+func (c *Client) cutoffKey(userID string) string {
+	return c.opt.Prefix + "user:" + userID + ":cutoff"
+}
 
 // do runs fn on the connection within the call timeout. It returns nil when
 // fn succeeded; otherwise it reports the failure (rule 2), opens the

@@ -41,7 +41,9 @@ type ClientService interface {
 	FindClientByID(ctx context.Context, id string) (*Client, error)
 	FindClients(ctx context.Context, f ClientFilter) ([]*Client, error)
 	UpdateClient(ctx context.Context, id string, upd ClientUpdate) (*Client, error)
-	DeleteClient(ctx context.Context, id string) error
+	// DeleteClient removes client id with its users, sensors and readings,
+	// and returns the ids of the users removed (whose tokens end with them).
+	DeleteClient(ctx context.Context, id string) (users []string, err error)
 }
 
 // ValidSlug reports whether s is a client slug as the clients table holds

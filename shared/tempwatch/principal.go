@@ -28,6 +28,10 @@ type Principal struct {
 	TokenID   string
 	SessionID string
 	ExpiresAt time.Time
+	// ValidAfter is the user's TokensValidAfter the token was issued under
+	// (its issue time for a token that carries none); the token is refused
+	// once the user's cutoff is later (TokenCutoffs).
+	ValidAfter time.Time
 }
 
 // ValidRole reports whether role is one of the three roles.

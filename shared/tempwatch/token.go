@@ -15,15 +15,21 @@ type RefreshToken struct {
 	UserID    string
 	Hash      []byte
 	ExpiresAt time.Time
+	// ValidAfter is the user's token cutoff (TokenCutoffs) the token is
+	// issued under, or was read with when it was rotated.
+	ValidAfter time.Time
 }
 
 // RefreshTokenStore keeps refresh tokens.
 type RefreshTokenStore interface {
-	// CreateRefreshToken stores t.
+	// CreateRefreshToken stores t, unless its user's cutoff is no longer
+	// t.ValidAfter (a change ended the user's tokens since they were read):
+	// that is ErrRefreshInvalid.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken marks the live token whose hash is oldHash used and
 	// stores next (given only Hash and ExpiresAt) in the same family, returning
-	// the old token. An unknown, expired or revoked token is EUNAUTHORIZED; a
+	// the old token with its user's cutoff as of the rotation (ValidAfter). An
+	// unknown, expired or revoked token is EUNAUTHORIZED; a
 	// token already used is ErrRefreshReused, after the whole family has been
 	// revoked, and the old token is returned so its session can be revoked too.
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken) (RefreshToken, error)
@@ -78,4 +84,18 @@ type Limiter interface {
 	Blocked(ctx context.Context, key string, limit int) time.Duration
 	// Reset forgets the failures of key.
 	Reset(ctx context.Context, key string)
+}
+
+// TokenCutoffs tells from when each user's tokens count. A change that takes
+// access away (deleting the user or their client, a new role or client, a
+// new password) moves the user's cutoff forward in its own transaction;
+// every authenticated request then refuses a token issued under an earlier
+// cutoff. The cutoff a token carries is the stored value it was issued
+// under, not a clock reading, so no clock skew and no second-granular iat
+// can let a token from before a change pass, or refuse one issued after it.
+type TokenCutoffs interface {
+	// TokensValidAfter returns user id's cutoff: ENOTFOUND when there is no
+	// such user (deleted, so none of their tokens passes); any other error
+	// means it could not be read, and the token must be refused.
+	TokensValidAfter(ctx context.Context, userID string) (time.Time, error)
 }

@@ -15,14 +15,17 @@ type User struct {
 	Name     string `json:"name"`
 	Role     string `json:"role"`
 	// PasswordHash is the argon2id PHC string; never serialised.
-	PasswordHash string    `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	PasswordHash string `json:"-"`
+	// TokensValidAfter is the user's token cutoff (see TokenCutoffs): the
+	// tokens issued to u carry it, and a change that ends them moves it on.
+	TokensValidAfter time.Time `json:"-"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 // Principal returns the caller u becomes after logging in.
 func (u *User) Principal() Principal {
-	return Principal{UserID: u.ID, ClientID: u.ClientID, Role: u.Role}
+	return Principal{UserID: u.ID, ClientID: u.ClientID, Role: u.Role, ValidAfter: u.TokensValidAfter}
 }
 
 // UserFilter selects users for a list.
@@ -41,17 +44,25 @@ type UserStore interface {
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	// FindUsers returns up to f.Page.Limit+1 users, newest first.
 	FindUsers(ctx context.Context, f UserFilter) ([]*User, error)
-	// UpdateUser stores every field of u; a changed password hash revokes
-	// the user's refresh tokens. A u read before another change of the user,
-	// and taking the admin role from the last admin, are ECONFLICT.
+	// UpdateUser stores every field of u; a changed role, client or
+	// password hash ends the user's tokens (EndsTokens) and u gets the new
+	// TokensValidAfter. A u read before another change of the user, and
+	// taking the admin role from the last admin, are ECONFLICT.
 	UpdateUser(ctx context.Context, u *User) error
 	// ChangePassword replaces user id's password hash with newHash if it is
-	// still oldHash (else ECONFLICT), revokes the user's refresh tokens, and
-	// returns the sessions (refresh-token families) that issued a token since
-	// activeSince, whose access tokens may still be live.
-	ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error)
-	// DeleteUser removes user id; deleting the last admin is ECONFLICT.
+	// still oldHash (else ECONFLICT), ends the user's tokens, and returns the
+	// new TokensValidAfter, which the caller's new session is issued under.
+	ChangePassword(ctx context.Context, id, oldHash, newHash string) (time.Time, error)
+	// DeleteUser removes user id (and so every token of theirs); deleting
+	// the last admin is ECONFLICT.
 	DeleteUser(ctx context.Context, id string) error
+}
+
+// EndsTokens reports whether changing the user from old to u takes away
+// access the user's live tokens carry: their role, their client, or the
+// password they were obtained with.
+func (u *User) EndsTokens(old *User) bool {
+	return u.Role != old.Role || u.ClientID != old.ClientID || u.PasswordHash != old.PasswordHash
 }
 
 // Validate checks u's fields, naming each bad one.

@@ -16,10 +16,12 @@ import (
 //   - client_admin: users of their own client only; creates and edits roles up
 //     to client_admin, never moves a user to another client.
 //   - viewer: reads the users of their own client.
-//   - everyone may change their own name and password.
+//   - everyone may change their own name; their own password only through
+//     POST /auth/password, which asks for the current one (a 400 here).
 //
 // Another client's user is 404 (ids do not leak); a user the caller can see
-// but not change is 403.
+// but not change is 403. A change of a user's role, client or password (an
+// admin's reset) ends every session the user had (tempwatch.UserStore).
 type Handler struct {
 	store tempwatch.UserStore
 }
@@ -145,6 +147,11 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// errOwnPassword refuses a password change of one's own account here: a
+// stolen access token must not be enough to take the account for good.
+var errOwnPassword = tempwatch.Invalid("password",
+	"cannot be changed here for your own account: use POST /auth/password, which asks for the current password")
+
 type updateRequest struct {
 	Email    *string `json:"email"`
 	Name     *string `json:"name"`
@@ -171,6 +178,9 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.find(r, p)
 	if err != nil {
 		return err
+	}
+	if u.ID == p.UserID && upd.Password != nil {
+		return errOwnPassword
 	}
 	if !(u.ID == p.UserID && upd.selfService()) {
 		if err := tempwatch.AuthorizeUser(p, tempwatch.Write, u); err != nil {

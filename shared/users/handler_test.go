@@ -115,7 +115,9 @@ func TestUserRoleAndTenantRules(t *testing.T) {
 		{"client admin keeps own client: ok", "caA", "PATCH", "/users/{targetA}", `{"client_id":"{A}"}`, 200},
 		{"password_hash field: 400", "caA", "PATCH", "/users/{targetA}", `{"password_hash":"$argon2id$x"}`, 400},
 		{"id field: 400", "admin", "PATCH", "/users/{targetA}", `{"id":"{caB}"}`, 400},
-		{"viewer changes own password", "viewerA", "PATCH", "/users/{viewerA}", `{"password":"another long password"}`, 200},
+		{"viewer changes own password: 400", "viewerA", "PATCH", "/users/{viewerA}", `{"password":"another long password"}`, 400},
+		{"admin changes own password: 400", "admin", "PATCH", "/users/{admin}", `{"name":"A","password":"another long password"}`, 400},
+		{"viewer changes own name", "viewerA", "PATCH", "/users/{viewerA}", `{"name":"V"}`, 200},
 		{"viewer changes own role: 403", "viewerA", "PATCH", "/users/{viewerA}", `{"role":"client_admin"}`, 403},
 		{"viewer changes own email: 403", "viewerA", "PATCH", "/users/{viewerA}", `{"email":"v@example.com"}`, 403},
 		{"short password: 400", "admin", "PATCH", "/users/{targetA}", `{"password":"short"}`, 400},
@@ -184,6 +186,15 @@ func TestUserCreateFieldsAndNoMassAssignment(t *testing.T) {
 	u, err = f.store.FindUserByID(context.Background(), f.ids["targetA"])
 	require.NoError(t, err)
 	assert.NoError(t, auth.CheckPassword(u.PasswordHash, "brand new password"))
+
+	// One's own password changes only through POST /auth/password, which
+	// asks for the current one: the 400 names the field and the way.
+	res = f.do(t, "viewerA", "PATCH", f.expand("/users/{viewerA}"), `{"password":"brand new password"}`)
+	require.Equal(t, 400, res.status, res.raw)
+	assert.Contains(t, res.body["errors"].(map[string]any)["password"], "POST /auth/password")
+	u, err = f.store.FindUserByID(context.Background(), f.ids["viewerA"])
+	require.NoError(t, err)
+	assert.NoError(t, auth.CheckPassword(u.PasswordHash, password), "the password is unchanged")
 
 	// Promoting to admin drops the client.
 	res = f.do(t, "admin", "PATCH", f.expand("/users/{targetA}"), `{"role":"admin"}`)

@@ -90,6 +90,8 @@ func TestUserRolesFast(t *testing.T) {
 		{Route: "GET /users/{id}", Path: a, Want: [5]int{200, 200, 200, 404, 401}},
 		{Route: "GET /users/{id}", Name: "GET /users/{id} of an admin", Path: admin, Want: [5]int{200, 404, 404, 404, 401}},
 		{Route: "PATCH /users/{id}", Path: a, Body: `{"name":"Renamed"}`, Want: [5]int{200, 200, 403, 404, 401}},
+		{Route: "PATCH /users/{id}", Name: "PATCH /users/{id} password (a reset)", Path: a, Body: `{"password":"correct horse battery staple"}`,
+			Want: [5]int{200, 200, 403, 404, 401}},
 		{Route: "PATCH /users/{id}", Name: "PATCH /users/{id} to admin", Path: a, Body: `{"role":"admin"}`, Want: [5]int{200, 403, 403, 404, 401}},
 		{Route: "PATCH /users/{id}", Name: "PATCH /users/{id} to client B", Path: a, Body: `{"client_id":"` + clientB + `"}`,
 			Want: [5]int{200, 404, 403, 404, 401}},

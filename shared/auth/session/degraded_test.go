@@ -3,18 +3,15 @@ package session_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -24,24 +21,16 @@ import (
 )
 
 // With Redis down, login, me, refresh and password change keep working (the
-// rate limiter and the revocation check degrade open, logged), and logout and
-// password change still revoke the refresh tokens, which live in PostgreSQL.
+// rate limiter and the revocation check degrade open, logged; the token
+// cutoffs are read from PostgreSQL), and logout and password change still
+// revoke the refresh tokens, which live in PostgreSQL.
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
 	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
-	cfg := apitest.MustJWT(t)
-	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
-	revocations := redis.NewRevocations(rc)
-	h := session.NewHandler(session.Deps{
-		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
-		Revocations: revocations, Limiter: redis.NewLimiter(rc),
-		Log: apitest.Discard(),
-	})
-	e.srv = httptest.NewServer(app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h))
-	t.Cleanup(e.srv.Close)
+	e := newEnvOver(t, db, rc, session.Limits{})
 	e.mustUser(t, "ops@example.com", tempwatch.RoleAdmin, "")
 
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/login", "", login("ops@example.com", "wrong password!")).status)
@@ -60,7 +49,7 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", refreshBody(refresh)).status)
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "").status)
 	// Each way auth uses Redis was tried and counted as degraded.
-	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "revoked.check", "revoked.add"} {
+	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "revoked.check", "revoked.add", "cutoff.get", "cutoff.set"} {
 		assert.Positive(t, rc.Degraded()[op], op)
 	}
 }
@@ -75,7 +64,7 @@ func TestConcurrentRotationOneWinner(t *testing.T) {
 	u := e.mustUser(t, "race@example.com", tempwatch.RoleAdmin, "")
 	ctx := context.Background()
 	secret, h := tempwatch.NewRefreshSecret()
-	require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: h, ExpiresAt: time.Now().Add(time.Hour)}))
+	require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: auth.NewID(), UserID: u.ID, Hash: h, ExpiresAt: time.Now().Add(time.Hour), ValidAfter: u.TokensValidAfter}))
 
 	const n = 8
 	var wg sync.WaitGroup

@@ -75,9 +75,9 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 			}
 			return nil, tempwatch.NotFound("User")
 		},
-		ChangePasswordFn: func(context.Context, string, string, string, time.Time) ([]string, error) {
+		ChangePasswordFn: func(context.Context, string, string, string) (time.Time, error) {
 			w.Add("ChangePassword")
-			return nil, nil
+			return time.Now(), nil
 		},
 	}
 	sw.tokens = &mock.RefreshTokenStore{

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +136,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwa
 	family := auth.NewID()
 	secret, hash := tempwatch.NewRefreshSecret()
 	if err := h.Tokens.CreateRefreshToken(r.Context(), tempwatch.RefreshToken{
-		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL),
+		FamilyID: family, UserID: u.ID, Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL), ValidAfter: u.TokensValidAfter,
 	}); err != nil {
 		return err
 	}
@@ -263,6 +262,11 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !u.TokensValidAfter.Equal(old.ValidAfter) {
+		// A change ended the user's tokens after the rotation: it revoked the
+		// refresh token just made, and no access token may outlive it.
+		return tempwatch.ErrRefreshInvalid
+	}
 	return h.respondTokens(w, u, old.FamilyID, secret)
 }
 
@@ -301,16 +305,14 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// revokeAccessTokens lists in Redis the caller's access token, its session and
-// sessions, so every access token they issued is refused from now on. If Redis
-// is down those tokens live until they expire (at most JWT_ACCESS_TTL; the
-// refresh tokens are revoked in PostgreSQL regardless); the failure is logged.
-func (h *Handler) revokeAccessTokens(ctx context.Context, p tempwatch.Principal, sessions ...string) {
-	if p.SessionID != "" && !slices.Contains(sessions, p.SessionID) {
-		sessions = append(sessions, p.SessionID)
-	}
-	for _, s := range sessions {
-		if err := h.Revocations.Revoke(ctx, s, h.sessionRevocationTTL()); err != nil {
+// revokeAccessTokens lists in Redis the caller's access token and its
+// session, so every access token the session issued is refused from now on.
+// If Redis is down those tokens live until they expire (at most
+// JWT_ACCESS_TTL; the refresh tokens are revoked in PostgreSQL regardless);
+// the failure is logged.
+func (h *Handler) revokeAccessTokens(ctx context.Context, p tempwatch.Principal) {
+	if p.SessionID != "" {
+		if err := h.Revocations.Revoke(ctx, p.SessionID, h.sessionRevocationTTL()); err != nil {
 			h.Log.ErrorContext(ctx, "cannot revoke session access tokens", "error", err)
 			return
 		}
@@ -334,8 +336,9 @@ var errWrongCurrentPassword = &tempwatch.Error{Code: tempwatch.EINVALID, Message
 // checked as a login checks it, and a wrong one counts against the account's
 // login limit, so a stolen access token guesses no faster than logging in
 // would. The new one must pass the policy of user creation. Then every session
-// of the user ends, this one included (refresh tokens in PostgreSQL, access
-// tokens in Redis), and the answer carries the tokens of a new session: the
+// of the user ends, this one included (the user's token cutoff moves on and
+// their refresh tokens are revoked, in one transaction), and the answer
+// carries the tokens of a new session, issued under the new cutoff: the
 // caller stays logged in, whoever held the old tokens does not.
 func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	p, err := tempwatch.Caller(r.Context())
@@ -381,12 +384,10 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sessions, err := h.Users.ChangePassword(ctx, u.ID, u.PasswordHash, hash, time.Now().Add(-h.sessionRevocationTTL()))
-	if err != nil {
+	if u.TokensValidAfter, err = h.Users.ChangePassword(ctx, u.ID, u.PasswordHash, hash); err != nil {
 		return err
 	}
-	h.revokeAccessTokens(ctx, p, sessions...)
-	h.Log.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID, "sessions", len(sessions))
+	h.Log.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID)
 	return h.startSession(w, r, u)
 }
 

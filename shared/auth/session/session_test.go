@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 
@@ -39,13 +40,20 @@ type env struct {
 
 func newEnv(t *testing.T, limits session.Limits) *env {
 	t.Helper()
-	db := pgtest.MustDB(t)
-	rc := redistest.MustAdapter(t)
+	return newEnvOver(t, pgtest.MustDB(t), redistest.MustAdapter(t), limits)
+}
+
+// newEnvOver serves the /auth routes over db and rc as app.Auth wires them:
+// the token check asks the users' cutoffs, which the handler's changes write
+// through.
+func newEnvOver(t *testing.T, db *pgxpool.Pool, rc *redis.Client, limits session.Limits) *env {
+	t.Helper()
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
+	cutoffs := redis.NewTokenCutoffs(rc, e.users)
 	revocations := redis.NewRevocations(rc)
 	h := session.NewHandler(session.Deps{
-		Users:       e.users,
+		Users:       cutoffs.Users(e.users),
 		Tokens:      postgres.NewRefreshTokenStore(db),
 		JWT:         cfg,
 		Revocations: revocations,
@@ -53,7 +61,8 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Limits:      limits,
 		Log:         apitest.Discard(),
 	})
-	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h)))
+	v := auth.NewVerifier(cfg).WithCutoffs(cutoffs).WithRevocations(revocations)
+	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), v, h)))
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 )
 
@@ -126,4 +127,31 @@ func CheckSchema(tb testing.TB, u string) error {
 	}
 	defer pool.Close()
 	return postgres.CheckSchema(context.Background(), pool)
+}
+
+// MustProxiedDB returns a second pool on db's schema through a proxy the
+// test can cut (faultproxy), giving up on a missing server within 2 s.
+func MustProxiedDB(tb testing.TB, db *pgxpool.Pool) (*pgxpool.Pool, *faultproxy.Proxy) {
+	tb.Helper()
+	ctx := context.Background()
+	var schema string
+	if err := db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		tb.Fatalf("pgtest: current schema: %v", err)
+	}
+	u, err := url.Parse(BaseURL())
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	proxy := faultproxy.MustStart(tb, u.Host)
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	pool, err := postgres.Open(ctx, u.String())
+	if err != nil {
+		tb.Fatalf("pgtest: open through the proxy: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool, proxy
 }

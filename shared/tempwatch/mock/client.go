@@ -14,7 +14,7 @@ type ClientService struct {
 	FindClientByIDFn func(ctx context.Context, id string) (*tempwatch.Client, error)
 	FindClientsFn    func(ctx context.Context, f tempwatch.ClientFilter) ([]*tempwatch.Client, error)
 	UpdateClientFn   func(ctx context.Context, id string, upd tempwatch.ClientUpdate) (*tempwatch.Client, error)
-	DeleteClientFn   func(ctx context.Context, id string) error
+	DeleteClientFn   func(ctx context.Context, id string) ([]string, error)
 }
 
 // CreateClient calls CreateClientFn.
@@ -38,6 +38,6 @@ func (s *ClientService) UpdateClient(ctx context.Context, id string, upd tempwat
 }
 
 // DeleteClient calls DeleteClientFn.
-func (s *ClientService) DeleteClient(ctx context.Context, id string) error {
+func (s *ClientService) DeleteClient(ctx context.Context, id string) ([]string, error) {
 	return s.DeleteClientFn(ctx, id)
 }

@@ -11,6 +11,7 @@ var (
 	_ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
 	_ tempwatch.RevocationList    = (*RevocationList)(nil)
 	_ tempwatch.Limiter           = (*Limiter)(nil)
+	_ tempwatch.TokenCutoffs      = (*TokenCutoffs)(nil)
 )
 
 // RefreshTokenStore is a fake tempwatch.RefreshTokenStore.
@@ -71,4 +72,14 @@ func (l *Limiter) Blocked(ctx context.Context, key string, limit int) time.Durat
 // Reset calls ResetFn.
 func (l *Limiter) Reset(ctx context.Context, key string) {
 	l.ResetFn(ctx, key)
+}
+
+// TokenCutoffs is a fake tempwatch.TokenCutoffs.
+type TokenCutoffs struct {
+	TokensValidAfterFn func(ctx context.Context, userID string) (time.Time, error)
+}
+
+// TokensValidAfter calls TokensValidAfterFn.
+func (c *TokenCutoffs) TokensValidAfter(ctx context.Context, userID string) (time.Time, error) {
+	return c.TokensValidAfterFn(ctx, userID)
 }

@@ -16,7 +16,7 @@ type UserStore struct {
 	FindUserByEmailFn func(ctx context.Context, email string) (*tempwatch.User, error)
 	FindUsersFn       func(ctx context.Context, f tempwatch.UserFilter) ([]*tempwatch.User, error)
 	UpdateUserFn      func(ctx context.Context, u *tempwatch.User) error
-	ChangePasswordFn  func(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error)
+	ChangePasswordFn  func(ctx context.Context, id, oldHash, newHash string) (time.Time, error)
 	DeleteUserFn      func(ctx context.Context, id string) error
 }
 
@@ -46,8 +46,8 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 }
 
 // ChangePassword calls ChangePasswordFn.
-func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string, activeSince time.Time) ([]string, error) {
-	return s.ChangePasswordFn(ctx, id, oldHash, newHash, activeSince)
+func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash string) (time.Time, error) {
+	return s.ChangePasswordFn(ctx, id, oldHash, newHash)
 }
 
 // DeleteUser calls DeleteUserFn.
