@@ -38,7 +38,7 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	h := session.NewHandler(session.Deps{
 		Users: e.users, Tokens: postgres.NewRefreshTokenStore(db), JWT: cfg,
 		Revocations: revocations, Limiter: redis.NewLimiter(rc),
-		Log: apitest.Discard(),
+		Audit: postgres.NewAuditLog(db), Log: apitest.Discard(),
 	})
 	e.srv = httptest.NewServer(app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h))
 	t.Cleanup(e.srv.Close)

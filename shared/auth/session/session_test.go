@@ -50,6 +50,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Revocations: revocations,
 		Limiter:     redis.NewLimiter(rc),
 		Limits:      limits,
+		Audit:       postgres.NewAuditLog(db),
 		Log:         apitest.Discard(),
 	})
 	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h)))
