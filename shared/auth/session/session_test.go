@@ -33,6 +33,7 @@ const password = "a long enough password"
 type env struct {
 	srv   *httptest.Server
 	users *postgres.UserStore
+	audit *postgres.AuditLog
 	jwt   auth.JWTConfig
 }
 
@@ -41,7 +42,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 	db := pgtest.MustDB(t)
 	rc := redistest.MustAdapter(t)
 	cfg := apitest.MustJWT(t)
-	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
+	e := &env{users: postgres.NewUserStore(db), audit: postgres.NewAuditLog(db), jwt: cfg}
 	revocations := redis.NewRevocations(rc)
 	h := session.NewHandler(session.Deps{
 		Users:       e.users,
@@ -50,7 +51,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Revocations: revocations,
 		Limiter:     redis.NewLimiter(rc),
 		Limits:      limits,
-		Audit:       postgres.NewAuditLog(db),
+		Audit:       e.audit,
 		Log:         apitest.Discard(),
 	})
 	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), auth.NewVerifier(cfg).WithRevocations(revocations), h)))
