@@ -66,12 +66,18 @@ func parseFilter(r *http.Request) (tempwatch.AuditFilter, error) {
 	return f, v.Err()
 }
 
-func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+// reader returns the caller of r if they may read the audit trail.
+func reader(r *http.Request) (tempwatch.Principal, error) {
 	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
-		return err
+		return p, err
 	}
-	if err := tempwatch.AuthorizeAuditRead(p); err != nil {
+	return p, tempwatch.AuthorizeAuditRead(p)
+}
+
+func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
+	p, err := reader(r)
+	if err != nil {
 		return err
 	}
 	f, err := parseFilter(r)
@@ -95,11 +101,8 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) error {
-	p, err := tempwatch.Caller(r.Context())
+	p, err := reader(r)
 	if err != nil {
-		return err
-	}
-	if err := tempwatch.AuthorizeAuditRead(p); err != nil {
 		return err
 	}
 	e, err := h.log.FindAuditEventByID(r.Context(), r.PathValue("id"))
