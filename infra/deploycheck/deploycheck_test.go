@@ -153,8 +153,8 @@ func TestCheckMigrateFindsProblems(t *testing.T) {
 	}{
 		{"no custom resource runs it", edit(tpl, "ServiceToken: !GetAtt MigrateFunction.Arn", "ServiceToken: arn:aws:lambda:us-east-1:000000000000:function:x"),
 			[]string{"want one custom resource with ServiceToken !GetAtt MigrateFunction.Arn", "found 0"}},
-		{"schema version behind the migrations", edit(tpl, "SchemaVersion: 2", "SchemaVersion: 0"),
-			[]string{"SchemaMigration: SchemaVersion is \"0\", but the latest migration is 002_token_valid_after.sql: set it to 2"}},
+		{"schema version behind the migrations", edit(tpl, "SchemaVersion: 3", "SchemaVersion: 0"),
+			[]string{"SchemaMigration: SchemaVersion is \"0\", but the latest migration is 003_audit.sql: set it to 3"}},
 		{"a function that does not wait for it", edit(tpl, "  UsersFunction:\n    Type: AWS::Serverless::Function\n    DependsOn: SchemaMigration", "  UsersFunction:\n    Type: AWS::Serverless::Function"),
 			[]string{"UsersFunction does not DependOn SchemaMigration"}},
 		{"too short a timeout", edit(tpl, "Timeout: 900 #", "Timeout: 20 #"), []string{"MigrateFunction: Timeout 20s leaves no time"}},

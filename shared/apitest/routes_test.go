@@ -23,6 +23,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/openapi/openapitest"
+	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -175,6 +176,14 @@ func (fx *fixture) deadLetterA() string {
 	}
 	fx.t.Fatalf("dead letter %s not found", msg)
 	return ""
+}
+
+// auditEventA records an audit event of client A and returns its id.
+func (fx *fixture) auditEventA() string {
+	ev := &tempwatch.AuditEvent{ClientID: fx.env.ClientA, Action: tempwatch.ActionUpdate,
+		Entity: tempwatch.AuditClient, EntityID: fx.env.ClientA}
+	require.NoError(fx.t, postgres.NewAuditLog(fx.env.DB).RecordAudit(context.Background(), ev))
+	return ev.ID
 }
 
 // deviceA returns the MQTT username (and client id) and the device key of
@@ -336,6 +345,15 @@ var tenantTable = []routeCase{
 	}, [5]int{204, 204, 403, 404, 401}},
 
 	// archive: a dead letter of A, and the raw payload of a reading of A.
+	// audit: read-only; client admins their own client's, viewers nothing.
+	{"GET /audit", func(fx *fixture) request {
+		r := get("/audit?limit=500")
+		r.listed = fx.auditEventA()
+		return r
+	}, [5]int{200, 200, 403, 200, 401}},
+	{"GET /audit/{id}", func(fx *fixture) request {
+		return get("/audit/" + fx.auditEventA())
+	}, [5]int{200, 200, 403, 404, 401}},
 	{"GET /dead-letters", func(fx *fixture) request {
 		r := get("/dead-letters?limit=500")
 		r.listed = fx.deadLetterA()

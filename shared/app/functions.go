@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/archive"
+	"github.com/tempwatch/tempwatch/shared/audit"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
 	"github.com/tempwatch/tempwatch/shared/awsiot"
 	"github.com/tempwatch/tempwatch/shared/clients"
@@ -39,13 +40,25 @@ func Auth(e *Env) http.Handler {
 		JWT:         e.JWT,
 		Revocations: redis.NewRevocations(e.Redis),
 		Limiter:     redis.NewLimiter(e.Redis),
+		Audit:       postgres.NewAuditLog(e.DB),
 		Log:         e.Log,
 	}))
 }
 
-// Users is the users function.
+// Users is the users function: the users, and the audit trail.
 func Users(e *Env) http.Handler {
-	return e.HTTP(users.NewHandler(e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)), e.Log))
+	return e.HTTP(UsersRoutes(e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)), postgres.NewAuditLog(e.DB), e.Log))
+}
+
+// UsersRoutes are the users function's routes over its stores, without
+// middleware: /users, and /audit (read-only).
+func UsersRoutes(store tempwatch.UserStore, trail tempwatch.AuditLog, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	auditRoutes := audit.NewHandler(trail, log)
+	mux.Handle("/audit", auditRoutes)
+	mux.Handle("/audit/", auditRoutes)
+	mux.Handle("/", users.NewHandler(store, log))
+	return mux
 }
 
 // Clients is the clients function.

@@ -108,6 +108,7 @@ func Authenticated(v *Verifier, log *slog.Logger, next http.Handler) http.Handle
 			next.ServeHTTP(w, r.WithContext(httpapi.WithRefusedToken(ctx)))
 			return
 		}
+		httpapi.NoteCaller(ctx, p.UserID)
 		next.ServeHTTP(w, r.WithContext(tempwatch.WithPrincipal(ctx, p)))
 	})
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"time"
@@ -16,8 +18,10 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Wrap adds what every function's handler needs: a request id (taken from
 // X-Request-Id when sane), X-Content-Type-Options: nosniff (no browser
-// reads an answer as anything but its declared type), an access log line,
-// and a recovered panic as a 500 problem instead of a dropped connection.
+// reads an answer as anything but its declared type), the caller's address
+// (RemoteIP, for the audit trail), an access log line naming the user
+// (NoteCaller), and a recovered panic as a 500 problem instead of a dropped
+// connection.
 // The composition root of each function applies it once (app.Middleware).
 func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -25,7 +29,9 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 		if !validRequestID.MatchString(id) {
 			id = logging.NewRequestID()
 		}
-		r = r.WithContext(logging.WithRequestID(r.Context(), id))
+		acc := &access{}
+		ctx := context.WithValue(logging.WithRequestID(r.Context(), id), accessKey{}, acc)
+		r = r.WithContext(tempwatch.WithRemoteAddress(ctx, RemoteIP(r)))
 		w.Header().Set("X-Request-Id", id)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -36,7 +42,7 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 				Error(rec, r, log, tempwatch.Errorf(tempwatch.EINTERNAL, "panic: %v", p))
 			}
 			log.InfoContext(r.Context(), "request",
-				"method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"method", r.Method, "path", r.URL.Path, "status", rec.status, "user_id", acc.userID,
 				"duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
 		next.ServeHTTP(rec, r)
@@ -51,4 +57,29 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// access is what the access log line learns while the request is served.
+type access struct{ userID string }
+
+type accessKey struct{}
+
+// NoteCaller names userID in the access log line of the request of ctx
+// (Wrap's): auth.Authenticated calls it with the token's user, a login with
+// the user it let in. The line is written outside them, so they fill a slot
+// that Wrap put in the context.
+func NoteCaller(ctx context.Context, userID string) {
+	if a, ok := ctx.Value(accessKey{}).(*access); ok {
+		a.userID = userID
+	}
+}
+
+// RemoteIP is the caller's address. Behind API Gateway, the Lambda proxy
+// adapter sets RemoteAddr to requestContext.identity.sourceIp (the address
+// API Gateway saw); X-Forwarded-For is not read because a client can forge it.
+func RemoteIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -33,14 +33,16 @@ func (s *ClientStore) CreateClient(ctx context.Context, c *tempwatch.Client) err
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	rows, _ := s.db.Query(ctx, `INSERT INTO clients (name, slug, timezone) VALUES ($1, $2, $3)
-		RETURNING `+clientColumns, c.Name, c.Slug, c.Timezone)
-	created, err := pgx.CollectExactlyOneRow(rows, scanClient)
-	if err != nil {
-		return translate(err, "Client")
-	}
-	*c = *created
-	return nil
+	return audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, `INSERT INTO clients (name, slug, timezone) VALUES ($1, $2, $3)
+			RETURNING `+clientColumns, c.Name, c.Slug, c.Timezone)
+		created, err := pgx.CollectExactlyOneRow(rows, scanClient)
+		if err != nil {
+			return nil, translate(err, "Client")
+		}
+		*c = *created
+		return entityEvent(tempwatch.ActionCreate, tempwatch.AuditClient, c.ID, c.ID, nil, c), nil
+	})
 }
 
 // FindClientByID returns the client with id, or ENOTFOUND.
@@ -73,14 +75,28 @@ func (s *ClientStore) UpdateClient(ctx context.Context, id string, upd tempwatch
 	if err := upd.Validate(); err != nil {
 		return nil, err
 	}
-	rows, _ := s.db.Query(ctx, `UPDATE clients SET
-			name = coalesce($2, name),
-			slug = coalesce($3, slug),
-			timezone = coalesce($4, timezone),
-			updated_at = now()
-		WHERE id = $1 RETURNING `+clientColumns, id, upd.Name, upd.Slug, upd.Timezone)
-	c, err := pgx.CollectExactlyOneRow(rows, scanClient)
-	return c, translate(err, "Client")
+	var c *tempwatch.Client
+	err := audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR NO KEY UPDATE`, id)
+		before, err := pgx.CollectExactlyOneRow(rows, scanClient)
+		if err != nil {
+			return nil, translate(err, "Client")
+		}
+		rows, _ = tx.Query(ctx, `UPDATE clients SET
+				name = coalesce($2, name),
+				slug = coalesce($3, slug),
+				timezone = coalesce($4, timezone),
+				updated_at = now()
+			WHERE id = $1 RETURNING `+clientColumns, id, upd.Name, upd.Slug, upd.Timezone)
+		if c, err = pgx.CollectExactlyOneRow(rows, scanClient); err != nil {
+			return nil, translate(err, "Client")
+		}
+		return entityEvent(tempwatch.ActionUpdate, tempwatch.AuditClient, id, id, before, c), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // DeleteClient removes the client and, by cascade, its sensors and readings.
@@ -91,20 +107,18 @@ func (s *ClientStore) DeleteClient(ctx context.Context, id string) ([]string, er
 		return nil, tempwatch.NotFound("Client")
 	}
 	var users []string
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
 		rows, _ := tx.Query(ctx, `DELETE FROM users WHERE client_id = $1 RETURNING id::text`, id)
 		var err error
 		if users, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return translate(err, "Client")
+			return nil, translate(err, "Client")
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		rows, _ = tx.Query(ctx, `DELETE FROM clients WHERE id = $1 RETURNING `+clientColumns, id)
+		before, err := pgx.CollectExactlyOneRow(rows, scanClient)
 		if err != nil {
-			return translate(err, "Client")
+			return nil, translate(err, "Client")
 		}
-		if tag.RowsAffected() == 0 {
-			return tempwatch.NotFound("Client")
-		}
-		return nil
+		return entityEvent(tempwatch.ActionDelete, tempwatch.AuditClient, id, id, before, nil), nil
 	})
 	if err != nil {
 		return nil, err

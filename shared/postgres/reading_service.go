@@ -116,6 +116,9 @@ func (s *ReadingStore) CreateReading(ctx context.Context, m *tempwatch.Reading) 
 			return translateMeasurement(err)
 		}
 		m.ClientID = sensor.ClientID
+		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionCreate, nil, m)); err != nil {
+			return err
+		}
 		return recomputeRollups(ctx, tx, m.SensorID, m.MeasuredAt)
 	})
 }
@@ -185,6 +188,9 @@ func (s *ReadingStore) UpdateReading(ctx context.Context, id string, upd tempwat
 		if err != nil {
 			return translateMeasurement(err)
 		}
+		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionUpdate, cur, out)); err != nil {
+			return err
+		}
 		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt)
 	})
 	if err != nil {
@@ -224,6 +230,9 @@ func (s *ReadingStore) DeleteReading(ctx context.Context, id string) (*tempwatch
 			return fmt.Errorf("delete measurement: %w", err)
 		}
 		out = cur
+		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionDelete, cur, nil)); err != nil {
+			return err
+		}
 		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt)
 	})
 	if err != nil {

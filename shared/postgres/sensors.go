@@ -57,16 +57,20 @@ func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, ke
 	if err := sn.Validate(); err != nil {
 		return tempwatch.DeviceRef{}, err
 	}
-	rows, _ := s.db.Query(ctx, withDeviceRef(`INSERT INTO sensors
-			(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns),
-		sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
-	created, ref, err := scanSensorRef(rows)
-	if err != nil {
-		return ref, err
-	}
-	*sn = *created
-	return ref, nil
+	var ref tempwatch.DeviceRef
+	err := audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, withDeviceRef(`INSERT INTO sensors
+				(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns),
+			sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
+		created, r, err := scanSensorRef(rows)
+		if err != nil {
+			return nil, err
+		}
+		*sn, ref = *created, r
+		return sensorEvent(tempwatch.ActionCreate, nil, sn), nil
+	})
+	return ref, err
 }
 
 // FindSensorByID returns the sensor with id, or ENOTFOUND.
@@ -116,8 +120,10 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 				min_value = $6, max_value = $7, alert_low = $8, alert_high = $9, updated_at = now()
 			WHERE id = $1 RETURNING `+sensorColumns,
 			id, next.DeviceID, next.Name, next.Location, next.Unit, next.MinValue, next.MaxValue, next.AlertLow, next.AlertHigh)
-		out, err = pgx.CollectExactlyOneRow(rows, scanSensor)
-		return translate(err, "Sensor")
+		if out, err = pgx.CollectExactlyOneRow(rows, scanSensor); err != nil {
+			return translate(err, "Sensor")
+		}
+		return recordAudit(ctx, tx, sensorEvent(tempwatch.ActionUpdate, cur, out))
 	})
 	if err != nil {
 		return nil, err
@@ -130,14 +136,14 @@ func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {
 	if !tempwatch.IsUUID(id) {
 		return tempwatch.NotFound("Sensor")
 	}
-	tag, err := s.db.Exec(ctx, `DELETE FROM sensors WHERE id = $1`, id)
-	if err != nil {
-		return translate(err, "Sensor")
-	}
-	if tag.RowsAffected() == 0 {
-		return tempwatch.NotFound("Sensor")
-	}
-	return nil
+	return audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, `DELETE FROM sensors WHERE id = $1 RETURNING `+sensorColumns, id)
+		before, err := pgx.CollectExactlyOneRow(rows, scanSensor)
+		if err != nil {
+			return nil, translate(err, "Sensor")
+		}
+		return sensorEvent(tempwatch.ActionDelete, before, nil), nil
+	})
 }
 
 // SetDeviceKeyHash replaces the sensor's device key hash and returns the
@@ -146,7 +152,19 @@ func (s *SensorStore) SetDeviceKeyHash(ctx context.Context, id string, keyHash [
 	if !tempwatch.IsUUID(id) {
 		return nil, tempwatch.DeviceRef{}, tempwatch.NotFound("Sensor")
 	}
-	rows, _ := s.db.Query(ctx, withDeviceRef(`UPDATE sensors SET device_key_hash = $2, updated_at = now()
-		WHERE id = $1 RETURNING `+sensorColumns), id, keyHash)
-	return scanSensorRef(rows)
+	var sn *tempwatch.Sensor
+	var ref tempwatch.DeviceRef
+	err := audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, withDeviceRef(`UPDATE sensors SET device_key_hash = $2, updated_at = now()
+			WHERE id = $1 RETURNING `+sensorColumns), id, keyHash)
+		var err error
+		if sn, ref, err = scanSensorRef(rows); err != nil {
+			return nil, err
+		}
+		return sensorEvent(tempwatch.ActionKeyRotation, nil, sn), nil
+	})
+	if err != nil {
+		return nil, tempwatch.DeviceRef{}, err
+	}
+	return sn, ref, nil
 }

@@ -52,15 +52,17 @@ func (s *UserStore) CreateUser(ctx context.Context, u *tempwatch.User) error {
 	if err := u.Validate(); err != nil {
 		return err
 	}
-	rows, _ := s.db.Query(ctx, `INSERT INTO users (client_id, email, name, role, password_hash)
-		VALUES (nullif($1, '')::uuid, $2, $3, $4, $5) RETURNING `+userColumns,
-		u.ClientID, u.Email, u.Name, u.Role, u.PasswordHash)
-	created, err := pgx.CollectExactlyOneRow(rows, scanUser)
-	if err != nil {
-		return translate(err, "User")
-	}
-	*u = *created
-	return nil
+	return audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
+		rows, _ := tx.Query(ctx, `INSERT INTO users (client_id, email, name, role, password_hash)
+			VALUES (nullif($1, '')::uuid, $2, $3, $4, $5) RETURNING `+userColumns,
+			u.ClientID, u.Email, u.Name, u.Role, u.PasswordHash)
+		created, err := pgx.CollectExactlyOneRow(rows, scanUser)
+		if err != nil {
+			return nil, translate(err, "User")
+		}
+		*u = *created
+		return userEvent(tempwatch.ActionCreate, nil, u), nil
+	})
 }
 
 // FindUserByID returns the user with id, or ENOTFOUND.
@@ -131,6 +133,9 @@ func (s *UserStore) UpdateUser(ctx context.Context, u *tempwatch.User) error {
 				return err
 			}
 		}
+		if err := recordAudit(ctx, tx, userUpdateEvent(current, updated)); err != nil {
+			return err
+		}
 		*u = *updated
 		return nil
 	})
@@ -154,7 +159,10 @@ func (s *UserStore) ChangePassword(ctx context.Context, id, oldHash, newHash str
 		if err != nil {
 			return fmt.Errorf("change password: %w", err)
 		}
-		return revokeRefreshTokens(ctx, tx, id)
+		if err := revokeRefreshTokens(ctx, tx, id); err != nil {
+			return err
+		}
+		return recordPasswordChange(ctx, tx, id)
 	})
 	return cutoff, err
 }
@@ -218,12 +226,13 @@ func (s *UserStore) DeleteUser(ctx context.Context, id string) error {
 		return tempwatch.NotFound("User")
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := lockUser(ctx, tx, id, true); err != nil {
+		u, err := lockUser(ctx, tx, id, true)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
 			return translate(err, "User")
 		}
-		return nil
+		return recordAudit(ctx, tx, userEvent(tempwatch.ActionDelete, u, nil))
 	})
 }

@@ -120,3 +120,13 @@ func ListScope(p Principal, clientID string) (scope string, ok bool) {
 func NotFound(what string) error {
 	return Errorf(ENOTFOUND, "%s not found.", what)
 }
+
+// AuthorizeAuditRead lets admins and client admins read the audit trail (a
+// client admin only their own client's events: ListScope, Authorize);
+// viewers may not.
+func AuthorizeAuditRead(p Principal) error {
+	if !p.IsAdmin() && p.Role != RoleClientAdmin {
+		return Errorf(EFORBIDDEN, "Your role (%s) cannot read the audit trail.", p.Role)
+	}
+	return nil
+}

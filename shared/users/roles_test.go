@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
+	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
@@ -26,10 +27,38 @@ import (
 type userWorld struct {
 	tn             apitest.Tenants
 	ViewerA, Admin string
+	// EventA is an audit event of client A; EventAdmin one of no client
+	// (an admin's account).
+	EventA, EventAdmin string
 }
 
 func newUserWorld() userWorld {
-	return userWorld{tn: apitest.NewTenants(), ViewerA: auth.NewID(), Admin: auth.NewID()}
+	return userWorld{tn: apitest.NewTenants(), ViewerA: auth.NewID(), Admin: auth.NewID(),
+		EventA: auth.NewID(), EventAdmin: auth.NewID()}
+}
+
+// fakeAudit holds the world's two audit events.
+func (uw userWorld) fakeAudit() *mock.AuditLog {
+	now := time.Now().UTC()
+	events := []*tempwatch.AuditEvent{
+		{ID: uw.EventA, At: now, ClientID: uw.tn.ClientA, Action: tempwatch.ActionUpdate, Entity: tempwatch.AuditUser, EntityID: uw.ViewerA},
+		{ID: uw.EventAdmin, At: now, Action: tempwatch.ActionLogin, Entity: tempwatch.AuditUser, EntityID: uw.Admin},
+	}
+	return &mock.AuditLog{
+		FindAuditEventsFn: func(_ context.Context, f tempwatch.AuditFilter) ([]*tempwatch.AuditEvent, error) {
+			return slices.DeleteFunc(slices.Clone(events), func(e *tempwatch.AuditEvent) bool {
+				return f.ClientID != "" && f.ClientID != e.ClientID
+			}), nil
+		},
+		FindAuditEventByIDFn: func(_ context.Context, id string) (*tempwatch.AuditEvent, error) {
+			for _, e := range events {
+				if e.ID == id {
+					return e, nil
+				}
+			}
+			return nil, tempwatch.NotFound("Audit event")
+		},
+	}
 }
 
 // fakeUsers holds the world's accounts (fresh copies for each store),
@@ -81,8 +110,12 @@ func TestUserRolesFast(t *testing.T) {
 		return body + "}"
 	}
 	apitest.CheckRoles(t, "UsersFunction", uw.tn, func(log *slog.Logger, w *apitest.Writes) http.Handler {
-		return users.NewHandler(uw.fakeUsers(w), log)
+		return app.UsersRoutes(uw.fakeUsers(w), uw.fakeAudit(), log)
 	}, []apitest.RoleCase{
+		{Route: "GET /audit", Want: [5]int{200, 200, 403, 200, 401}},
+		{Route: "GET /audit", Name: "GET /audit of client B", Path: "/audit?client_id=" + clientB, Want: [5]int{200, 200, 403, 200, 401}},
+		{Route: "GET /audit/{id}", Path: "/audit/" + uw.EventA, Want: [5]int{200, 200, 403, 404, 401}},
+		{Route: "GET /audit/{id}", Name: "GET /audit/{id} of no client", Path: "/audit/" + uw.EventAdmin, Want: [5]int{200, 404, 403, 404, 401}},
 		{Route: "GET /users", Want: [5]int{200, 200, 200, 200, 401}},
 		{Route: "POST /users", Body: newUser("viewer", clientA), Want: [5]int{201, 201, 403, 404, 401}},
 		{Route: "POST /users", Name: "POST /users client_admin", Body: newUser("client_admin", clientA), Want: [5]int{201, 201, 403, 404, 401}},

@@ -119,15 +119,19 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 	return sw
 }
 
+// acceptAudit takes every audit event: what /auth records is checked
+// against PostgreSQL (audit_test.go).
+var acceptAudit = &mock.AuditLog{RecordAuditFn: func(context.Context, *tempwatch.AuditEvent) error { return nil }}
+
 func (sw *sessionWorld) handler(jwt auth.JWTConfig, log *slog.Logger) http.Handler {
 	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
-		Limiter: sw.limiter, Log: log})
+		Limiter: sw.limiter, Audit: acceptAudit, Log: log})
 }
 
 // handlerOver is handler with another limiter.
 func (sw *sessionWorld) handlerOver(l tempwatch.Limiter, jwt auth.JWTConfig, log *slog.Logger) http.Handler {
 	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
-		Limiter: l, Log: log})
+		Limiter: l, Audit: acceptAudit, Log: log})
 }
 
 func TestSessionRolesFast(t *testing.T) {

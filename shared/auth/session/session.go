@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,7 +38,10 @@ type Deps struct {
 	Revocations tempwatch.RevocationList
 	Limiter     tempwatch.Limiter
 	Limits      Limits // zero: DefaultLimits
-	Log         *slog.Logger
+	// Audit records logins (and failed ones), logouts and revoked sessions;
+	// password changes are recorded by Users in their own transaction.
+	Audit tempwatch.AuditLog
+	Log   *slog.Logger
 }
 
 // Handler serves /auth.
@@ -123,10 +125,16 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
 			h.countFailure(ctx, account, address)
+			h.recordFailedLogin(ctx, req.Email, u)
 		}
 		return err
 	}
 	h.resetFailures(ctx, account)
+	// No token is handed out without its record.
+	if err := h.Audit.RecordAudit(ctx, sessionEvent(tempwatch.ActionLogin, u.ID, u.ID, u.ClientID, "")); err != nil {
+		return err
+	}
+	httpapi.NoteCaller(ctx, u.ID)
 	return h.startSession(w, r, u)
 }
 
@@ -144,7 +152,8 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwa
 }
 
 // checkCredentials returns the user whose email and password match, or
-// errBadCredentials. An unknown email still pays for one hash check, so both
+// errBadCredentials (with the user whose password did not match, for the
+// audit trail). An unknown email still pays for one hash check, so both
 // failures take about the same time.
 func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*tempwatch.User, error) {
 	u, err := h.Users.FindUserByEmail(ctx, strings.TrimSpace(req.Email))
@@ -157,7 +166,7 @@ func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*temp
 	}
 	switch err := checkPassword(u, req.Password); {
 	case errors.Is(err, auth.ErrMismatch):
-		return nil, errBadCredentials
+		return u, errBadCredentials
 	case err != nil:
 		return nil, err
 	}
@@ -222,15 +231,8 @@ func accountKey(email string) string {
 	return "login:acct:" + hex.EncodeToString(sum[:16])
 }
 
-// sourceIP is the caller's address. Behind API Gateway, the Lambda proxy
-// adapter sets RemoteAddr to requestContext.identity.sourceIp (the address
-// API Gateway saw); X-Forwarded-For is not read because a client can forge it.
-func sourceIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
+// sourceIP is the caller's address (httpapi.RemoteIP).
+func sourceIP(r *http.Request) string { return httpapi.RemoteIP(r) }
 
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -254,6 +256,7 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 		if rerr := h.Revocations.Revoke(ctx, old.FamilyID, h.sessionRevocationTTL()); rerr != nil {
 			h.Log.ErrorContext(ctx, "cannot revoke access tokens of reused session", "error", rerr)
 		}
+		h.recordReuse(ctx, old)
 	}
 	if err != nil {
 		return err
@@ -295,6 +298,11 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	// Recorded first: a failure to record refuses the logout, which the
+	// caller retries, rather than leave a revocation without its record.
+	if err := h.Audit.RecordAudit(ctx, sessionEvent(tempwatch.ActionLogout, "", p.UserID, p.ClientID, p.SessionID)); err != nil {
+		return err
+	}
 	if p.SessionID != "" {
 		if err := h.Tokens.RevokeRefreshFamily(ctx, p.UserID, p.SessionID); err != nil {
 			return err

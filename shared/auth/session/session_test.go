@@ -35,6 +35,7 @@ const password = "a long enough password"
 type env struct {
 	srv   *httptest.Server
 	users *postgres.UserStore
+	audit *postgres.AuditLog
 	jwt   auth.JWTConfig
 }
 
@@ -49,7 +50,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 func newEnvOver(t *testing.T, db *pgxpool.Pool, rc *redis.Client, limits session.Limits) *env {
 	t.Helper()
 	cfg := apitest.MustJWT(t)
-	e := &env{users: postgres.NewUserStore(db), jwt: cfg}
+	e := &env{users: postgres.NewUserStore(db), audit: postgres.NewAuditLog(db), jwt: cfg}
 	cutoffs := redis.NewTokenCutoffs(rc, e.users)
 	revocations := redis.NewRevocations(rc)
 	h := session.NewHandler(session.Deps{
@@ -59,6 +60,7 @@ func newEnvOver(t *testing.T, db *pgxpool.Pool, rc *redis.Client, limits session
 		Revocations: revocations,
 		Limiter:     redis.NewLimiter(rc),
 		Limits:      limits,
+		Audit:       e.audit,
 		Log:         apitest.Discard(),
 	})
 	v := auth.NewVerifier(cfg).WithCutoffs(cutoffs).WithRevocations(revocations)
