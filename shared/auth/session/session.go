@@ -3,6 +3,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -372,9 +373,10 @@ var errWrongCurrentPassword = &tempwatch.Error{Code: tempwatch.EINVALID, Message
 	Fields: map[string]string{"current_password": "is incorrect"}}
 
 // handlePassword changes the caller's own password. The current password is
-// checked as a login checks it, and a wrong one counts against the account's
-// login limit, so a stolen access token guesses no faster than logging in
-// would. The new one must pass the policy of user creation. Then every session
+// checked as a login checks it; the session is a trusted client with a budget
+// of its own (Limits.PerDevice), which failed logins of others do not touch,
+// and a wrong one counts against the account's login limit too, so a stolen
+// access token guesses no faster than a device token would. The new one must pass the policy of user creation. Then every session
 // of the user ends, this one included (the user's token cutoff moves on and
 // their refresh tokens are revoked, in one transaction), and the answer
 // carries the tokens of a new session, issued under the new cutoff: the
@@ -406,19 +408,21 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	account := h.accountLimit(u.Email)
-	if wait := h.blocked(ctx, account); wait > 0 {
+	// The session is a trusted client: its own budget, blocked by no one
+	// else's failures; its failures count against the account as well.
+	own := limit{"login:sess:" + cmp.Or(p.SessionID, "user:"+u.ID), h.Limits.PerDevice}
+	if wait := h.blocked(ctx, own); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many wrong passwords for this account; try again later.")
 		return nil
 	}
 	switch err := checkPassword(u, req.CurrentPassword); {
 	case errors.Is(err, auth.ErrMismatch):
-		h.countFailure(ctx, account)
+		h.countFailure(ctx, own, h.accountLimit(u.Email))
 		return errWrongCurrentPassword
 	case err != nil:
 		return err
 	}
-	h.resetFailures(ctx, account)
+	h.resetFailures(ctx, own)
 	hash, err := auth.HashNewPassword("new_password", req.NewPassword, u.Email)
 	if err != nil {
 		return err
