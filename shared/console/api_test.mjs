@@ -141,6 +141,22 @@ test('login sends no token, keeps the tokens and sends them as a bearer', async 
   assert.ok(session.signedIn);
 });
 
+test('login keeps the device token per account and sends it at that account\'s next login', async () => {
+  const f = scriptedFetch({
+    'POST /v1/auth/login': () => json(200, { ...tokens(1), device_token: 'twd1.dev' }),
+    'GET /v1/auth/me': () => json(200, { id: 'u1' }),
+  });
+  const session = createApi({ base: 'https://x.example/v1/', fetchFn: f.fetchFn });
+  await session.login('a@example.test', 'secret');
+  assert.deepEqual(f.calls[0].body, { email: 'a@example.test', password: 'secret' });
+  await session.login('A@example.test', 'secret');
+  assert.deepEqual(f.calls[2].body, { email: 'A@example.test', password: 'secret', device_token: 'twd1.dev' });
+  await session.login('b@example.test', 'secret');
+  assert.deepEqual(f.calls[4].body, { email: 'b@example.test', password: 'secret' }, 'another account gets no token of a');
+  await session.login('a@example.test', 'secret');
+  assert.equal(f.calls[6].body.device_token, 'twd1.dev', 'a\'s token is still kept after b logged in');
+});
+
 test('a refused login is an ApiError with the problem, and no refresh', async () => {
   const f = scriptedFetch({ 'POST /v1/auth/login': () => unauthorized() });
   const session = createApi({ base: 'https://x.example/v1/', fetchFn: f.fetchFn });

@@ -30,7 +30,8 @@
 //	<p>revoked:<token/session id>  string  until the tokens it   Revocations: a revoked access token or session
 //	                                       covers expire (≥ 1 s)
 //	<p>rl:<key>                    integer the window            Limiter: failures of key (an account's email
-//	                                                             hash, a client address) in a fixed window
+//	                                                             hash, a client address, a device token's
+//	                                                             nonce) in a fixed window
 //	<p>user:<id>:cutoff            string  CutoffTTL (10 s)      TokenCutoffs: the user's token cutoff in unix µs,
 //	                                                             or "gone" (deleted); a write keeps the later of
 //	                                                             the two (also in memory, CutoffLocalTTL, 1 s)

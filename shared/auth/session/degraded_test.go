@@ -20,8 +20,9 @@ import (
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
-// With Redis down, login, me, refresh and password change keep working (the
-// rate limiter and the revocation check degrade open, logged; the token
+// With Redis down, login (with or without a device token), me, refresh and
+// password change keep working (the rate limiter and the revocation check
+// degrade open, logged; the token
 // cutoffs are read from PostgreSQL), and logout and password change still
 // revoke the refresh tokens, which live in PostgreSQL.
 func TestRedisDownDegradesOpen(t *testing.T) {
@@ -37,6 +38,10 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	res := e.do(t, "POST", "/auth/login", "", login("ops@example.com", password))
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	access, refresh := res.body["access_token"].(string), res.body["refresh_token"].(string)
+	// Device tokens need no Redis: issued, and honoured.
+	device, _ := res.body["device_token"].(string)
+	require.NotEmpty(t, device)
+	assert.Equal(t, http.StatusOK, e.do(t, "POST", "/auth/login", "", loginWithDevice("ops@example.com", password, device)).status)
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", access, "").status)
 	assert.Equal(t, http.StatusNoContent, e.do(t, "POST", "/auth/logout", access, "").status)
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`).status,

@@ -3,6 +3,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,16 +20,22 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-// Limits of failed password checks: per account (logins and password changes
-// together) and per source address (logins), in one window.
+// Limits of failed password checks, each in one window. Untrusted clients
+// (no valid device token for the account) count per account (logins and
+// password changes together) and per source address (logins); a trusted
+// client (device.go) counts only against its own device token, and neither
+// of the others blocks it. A device token past its budget is untrusted until
+// its window ends.
 type Limits struct {
 	PerAccount int
 	PerAddress int
+	PerDevice  int
 	Window     time.Duration
 }
 
-// DefaultLimits allow 5 failures per account and 20 per address in 15 minutes.
-var DefaultLimits = Limits{PerAccount: 5, PerAddress: 20, Window: 15 * time.Minute}
+// DefaultLimits allow, in 15 minutes, 5 failures per account and 20 per
+// address to untrusted clients, and 5 to each device token.
+var DefaultLimits = Limits{PerAccount: 5, PerAddress: 20, PerDevice: 5, Window: 15 * time.Minute}
 
 // Deps is what the /auth handler needs.
 type Deps struct {
@@ -57,6 +64,9 @@ type Handler struct {
 func NewHandler(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
+	}
+	if d.Limits.PerDevice == 0 {
+		d.Limits.PerDevice = DefaultLimits.PerDevice
 	}
 	h := &Handler{Deps: d, issuer: auth.NewIssuer(d.JWT)}
 	rt := httpapi.NewRouter(d.Log)
@@ -88,11 +98,15 @@ type TokenResponse struct {
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
 	RefreshToken string `json:"refresh_token"`
+	// DeviceToken (login only) marks this client trusted for this account
+	// at its next logins (device.go).
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 type loginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	DeviceToken string `json:"device_token"`
 }
 
 // errBadCredentials is the one answer for an unknown email and a wrong
@@ -115,32 +129,45 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	account := h.accountLimit(req.Email)
-	address := limit{"login:addr:" + sourceIP(r), h.Limits.PerAddress}
-	if wait := h.blocked(ctx, account, address); wait > 0 {
+	limits := h.loginLimits(ctx, req, sourceIP(r))
+	if wait := h.blocked(ctx, limits...); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many failed logins; try again later.")
 		return nil
 	}
 	u, err := h.checkCredentials(ctx, req)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
-			h.countFailure(ctx, account, address)
+			h.countFailure(ctx, limits...)
 			h.recordFailedLogin(ctx, req.Email, u)
 		}
 		return err
 	}
-	h.resetFailures(ctx, account)
+	h.resetFailures(ctx, limits[0])
 	// No token is handed out without its record.
 	if err := h.Audit.RecordAudit(ctx, sessionEvent(tempwatch.ActionLogin, u.ID, u.ID, u.ClientID, "")); err != nil {
 		return err
 	}
 	httpapi.NoteCaller(ctx, u.ID)
-	return h.startSession(w, r, u)
+	return h.startSession(w, r, u, h.newDeviceToken(accountHash(u.Email), time.Now()))
+}
+
+// loginLimits are the counters a login is checked against and its failure
+// counts on, the one a success resets first: a trusted client's own device
+// token while within its budget; else the account's and the address's.
+func (h *Handler) loginLimits(ctx context.Context, req loginRequest, ip string) []limit {
+	account := accountHash(req.Email)
+	if nonce, ok := h.trustedDevice(req.DeviceToken, account, time.Now()); ok {
+		device := limit{"login:dev:" + nonce, h.Limits.PerDevice}
+		if h.blocked(ctx, device) == 0 {
+			return []limit{device}
+		}
+	}
+	return []limit{h.accountLimit(req.Email), {"login:addr:" + ip, h.Limits.PerAddress}}
 }
 
 // startSession opens a new session (refresh-token family) for u and answers
-// with its first tokens.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwatch.User) error {
+// with its first tokens, and device (a login's device token) if not "".
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwatch.User, device string) error {
 	family := auth.NewID()
 	secret, hash := tempwatch.NewRefreshSecret()
 	if err := h.Tokens.CreateRefreshToken(r.Context(), tempwatch.RefreshToken{
@@ -148,7 +175,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwa
 	}); err != nil {
 		return err
 	}
-	return h.respondTokens(w, u, family, secret)
+	return h.respondTokens(w, u, family, secret, device)
 }
 
 // checkCredentials returns the user whose email and password match, or
@@ -226,9 +253,13 @@ func tooMany(w http.ResponseWriter, r *http.Request, log *slog.Logger, wait time
 
 // accountKey names an account's failure counter by a hash of the email, so
 // Redis holds no addresses.
-func accountKey(email string) string {
+func accountKey(email string) string { return "login:acct:" + accountHash(email) }
+
+// accountHash names the account with email, in any case, in failure counters
+// and device tokens.
+func accountHash(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return "login:acct:" + hex.EncodeToString(sum[:16])
+	return hex.EncodeToString(sum[:16])
 }
 
 // sourceIP is the caller's address (httpapi.RemoteIP).
@@ -270,12 +301,12 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 		// refresh token just made, and no access token may outlive it.
 		return tempwatch.ErrRefreshInvalid
 	}
-	return h.respondTokens(w, u, old.FamilyID, secret)
+	return h.respondTokens(w, u, old.FamilyID, secret, "")
 }
 
 // respondTokens issues an access token for u's current role and client (a
 // refresh picks up changes) and answers with it and the refresh token.
-func (h *Handler) respondTokens(w http.ResponseWriter, u *tempwatch.User, family, refresh string) error {
+func (h *Handler) respondTokens(w http.ResponseWriter, u *tempwatch.User, family, refresh, device string) error {
 	at, err := h.issuer.Issue(u.Principal(), family)
 	if err != nil {
 		return err
@@ -286,6 +317,7 @@ func (h *Handler) respondTokens(w http.ResponseWriter, u *tempwatch.User, family
 		TokenType:    "Bearer",
 		ExpiresIn:    int(h.JWT.AccessTTL.Seconds()),
 		RefreshToken: refresh,
+		DeviceToken:  device,
 	})
 	return nil
 }
@@ -341,9 +373,10 @@ var errWrongCurrentPassword = &tempwatch.Error{Code: tempwatch.EINVALID, Message
 	Fields: map[string]string{"current_password": "is incorrect"}}
 
 // handlePassword changes the caller's own password. The current password is
-// checked as a login checks it, and a wrong one counts against the account's
-// login limit, so a stolen access token guesses no faster than logging in
-// would. The new one must pass the policy of user creation. Then every session
+// checked as a login checks it; the session is a trusted client with a budget
+// of its own (Limits.PerDevice), which failed logins of others do not touch,
+// and a wrong one counts against the account's login limit too, so a stolen
+// access token guesses no faster than a device token would. The new one must pass the policy of user creation. Then every session
 // of the user ends, this one included (the user's token cutoff moves on and
 // their refresh tokens are revoked, in one transaction), and the answer
 // carries the tokens of a new session, issued under the new cutoff: the
@@ -375,19 +408,21 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	account := h.accountLimit(u.Email)
-	if wait := h.blocked(ctx, account); wait > 0 {
+	// The session is a trusted client: its own budget, blocked by no one
+	// else's failures; its failures count against the account as well.
+	own := limit{"login:sess:" + cmp.Or(p.SessionID, "user:"+u.ID), h.Limits.PerDevice}
+	if wait := h.blocked(ctx, own); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many wrong passwords for this account; try again later.")
 		return nil
 	}
 	switch err := checkPassword(u, req.CurrentPassword); {
 	case errors.Is(err, auth.ErrMismatch):
-		h.countFailure(ctx, account)
+		h.countFailure(ctx, own, h.accountLimit(u.Email))
 		return errWrongCurrentPassword
 	case err != nil:
 		return err
 	}
-	h.resetFailures(ctx, account)
+	h.resetFailures(ctx, own)
 	hash, err := auth.HashNewPassword("new_password", req.NewPassword, u.Email)
 	if err != nil {
 		return err
@@ -396,7 +431,7 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.Log.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID)
-	return h.startSession(w, r, u)
+	return h.startSession(w, r, u, "")
 }
 
 func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) error {

@@ -33,7 +33,7 @@
  * @typedef {(method: string, route: string, opts?: CallOptions) => Promise<any>} Api
  */
 
-/** @typedef {{ access_token: string, refresh_token: string }} TokenPair */
+/** @typedef {{ access_token: string, refresh_token: string, device_token?: string }} TokenPair */
 
 /**
  * The user a session acts as (GET /auth/me).
@@ -210,6 +210,12 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
   let generation = 0; // bumped on every sign-in and sign-out
   /** @type {Promise<boolean> | null} */
   let refreshing = null;
+  // Each account's device token (login's device_token), by lower-case
+  // email, sent back at the account's next login so that others' failed
+  // logins do not lock this page out. In memory like the tokens: a reload
+  // starts as an untrusted client.
+  /** @type {Map<string, string>} */
+  const devices = new Map();
 
   /** @param {TokenPair} t */
   function setTokens(t) {
@@ -304,7 +310,11 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
      * @returns {Promise<User>}
      */
     async login(email, password) {
-      const t = await api('POST', '/auth/login', { body: { email, password }, auth: false });
+      const account = email.trim().toLowerCase();
+      const device = devices.get(account);
+      const body = device ? { email, password, device_token: device } : { email, password };
+      const t = await api('POST', '/auth/login', { body, auth: false });
+      if (t.device_token) devices.set(account, t.device_token);
       clear();
       setTokens(t);
       return api('GET', '/auth/me');
