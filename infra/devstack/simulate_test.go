@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
@@ -43,12 +40,7 @@ func TestSimulateAgainstDevstack(t *testing.T) {
 
 	// The functions verify with the public half devstack derived; the test
 	// signs as the auth function would.
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": jwtKeys}))
-	jwtCfg := auth.LoadJWTSigner(r)
-	require.NoError(t, r.Err())
-	token, err := auth.NewIssuer(jwtCfg).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
-	require.NoError(t, err)
-	api := &sim.API{BaseURL: s.APIURL(), Token: token.Token}
+	api := &sim.API{BaseURL: s.APIURL(), Token: stacktest.MustAdminToken(t, dbURL, jwtKeys)}
 	db, err := postgres.Open(ctx, dbURL)
 	require.NoError(t, err)
 	defer db.Close()

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tempwatch/tempwatch/shared/tempwatch"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,7 +19,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
@@ -58,12 +55,7 @@ func TestClientsEndToEnd(t *testing.T) {
 
 	// The functions verify with the public half devstack derived; the test
 	// signs as the auth function would.
-	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": jwtKeys}))
-	jwtCfg := auth.LoadJWTSigner(r)
-	require.NoError(t, r.Err())
-	token, err := auth.NewIssuer(jwtCfg).Issue(tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}, "")
-	require.NoError(t, err)
-	bearer := "Bearer " + token.Token
+	bearer := "Bearer " + stacktest.MustAdminToken(t, env["DATABASE_URL"], jwtKeys)
 	jsonAuthz := http.Header{"Content-Type": {"application/json"}, "Authorization": {bearer}}
 	authz := http.Header{"Authorization": {bearer}}
 	resp, body = do(t, "POST", api+"/clients", strings.NewReader(`{"name":"Acme","slug":"acme","timezone":"Europe/Berlin"}`),

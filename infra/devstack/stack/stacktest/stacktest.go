@@ -8,6 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
+	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // MustStart starts a stack on free local ports (unless cfg names them),
@@ -37,4 +41,25 @@ func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { s.Close() })
 	return s, logs
+}
+
+// MustAdminToken creates an admin in the stack's database (dbURL, migrated
+// by the stack) and returns an access token for them, signed with
+// signingKeys (JWT_SIGNING_KEYS) as the auth function would: the functions
+// refuse a token whose user does not exist.
+func MustAdminToken(tb testing.TB, dbURL, signingKeys string) string {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
+	require.NoError(tb, err)
+	defer db.Close()
+	u := &tempwatch.User{Email: "admin-" + auth.NewID() + "@devstack.test", Name: "Test admin", Role: tempwatch.RoleAdmin,
+		PasswordHash: "$argon2id$unused"}
+	require.NoError(tb, postgres.NewUserStore(db).CreateUser(ctx, u))
+	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": signingKeys}))
+	cfg := auth.LoadJWTSigner(r)
+	require.NoError(tb, r.Err())
+	tok, err := auth.NewIssuer(cfg).Issue(u.Principal(), "")
+	require.NoError(tb, err)
+	return tok.Token
 }
