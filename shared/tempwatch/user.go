@@ -67,6 +67,17 @@ func (u *User) EndsTokens(old *User) bool {
 
 // Validate checks u's fields, naming each bad one.
 func (u *User) Validate() error {
+	v := u.FieldProblems()
+	if u.PasswordHash == "" {
+		v.Add("password", "is required")
+	}
+	return v.Err()
+}
+
+// FieldProblems are the problems Validate finds but a missing password hash:
+// a caller adds the new password's and refuses a bad request before the
+// costly hashing.
+func (u *User) FieldProblems() Validation {
 	v := Validation{}
 	if msg := checkEmail(u.Email); msg != "" {
 		v.Add("email", msg)
@@ -84,10 +95,7 @@ func (u *User) Validate() error {
 	case u.ClientID != "" && !IsUUID(u.ClientID):
 		v.Add("client_id", "must be a client id")
 	}
-	if u.PasswordHash == "" {
-		v.Add("password", "is required")
-	}
-	return v.Err()
+	return v
 }
 
 func checkEmail(e string) string {

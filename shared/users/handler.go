@@ -79,7 +79,16 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.ClientID != nil {
 		u.ClientID = *req.ClientID
 	}
-	if err := setPassword(u, req.Password); err != nil {
+	// Every bad field is named before the password is hashed, which costs
+	// tens of milliseconds.
+	v := u.FieldProblems()
+	if msg := auth.CheckPasswordPolicy(req.Password, u.Email); msg != "" {
+		v.Add("password", msg)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if u.PasswordHash, err = auth.HashPassword(req.Password); err != nil {
 		return err
 	}
 	if err := h.store.CreateUser(r.Context(), u); err != nil {
