@@ -200,7 +200,7 @@ func (fx *fixture) deviceA() (username, key string) {
 func (fx *fixture) loginA() string {
 	email := "login-" + random() + "@example.test"
 	apitest.MustLoginUser(fx.t, fx.env, fx.env.ClientA, tempwatch.RoleViewer, email, "correct horse battery staple")
-	return fmt.Sprintf(`{"email":%q,"password":"correct horse battery staple"}`, email)
+	return fmt.Sprintf(`{"client":"client-a","email":%q,"password":"correct horse battery staple"}`, email)
 }
 
 // callersKnowPassword gives every caller of the table the password pw, so

@@ -38,7 +38,7 @@ func newStack(t *testing.T, db *pgxpool.Pool, rc *redis.Client) *stack {
 	env := func() *app.Env { return &app.Env{Log: apitest.Discard(), DB: db, Redis: rc, JWT: jwt} }
 	s := &stack{db: db, auth: app.Auth(env()), users: app.Users(env()), clients: app.Clients(env()), sensors: app.Sensors(env())}
 	s.mustUser(t, "root@example.com", tempwatch.RoleAdmin, "")
-	s.admin, _ = s.login(t, "root@example.com", revokePassword)
+	s.admin, _ = s.login(t, "", "root@example.com", revokePassword)
 	return s
 }
 
@@ -52,9 +52,11 @@ func (s *stack) mustUser(t *testing.T, email, role, clientID string) string {
 }
 
 // login returns the access and refresh tokens of a new session.
-func (s *stack) login(t *testing.T, email, password string) (access, refresh string) {
+// login logs in to the account with email of the client with slug client
+// ("" for an admin).
+func (s *stack) login(t *testing.T, client, email, password string) (access, refresh string) {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	b, _ := json.Marshal(map[string]string{"client": client, "email": email, "password": password})
 	res := apitest.DoToken(t, s.auth, "", "POST", "/auth/login", string(b))
 	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
 	body := res.JSON(t)
@@ -101,7 +103,7 @@ func TestAccessEndsWhenTakenAway(t *testing.T) {
 
 	t.Run("deleted client admin creates a user", func(t *testing.T) {
 		id := s.mustUser(t, "gone@acme.example", tempwatch.RoleClientAdmin, clientA)
-		token, refresh := s.login(t, "gone@acme.example", revokePassword)
+		token, refresh := s.login(t, "acme", "gone@acme.example", revokePassword)
 		require.Equal(t, http.StatusOK, do(t, s.sensors, token, "GET", "/sensors", ""), "the token works before")
 		require.Equal(t, http.StatusNoContent, do(t, s.users, s.admin, "DELETE", "/users/"+id, ""))
 
@@ -109,26 +111,26 @@ func TestAccessEndsWhenTakenAway(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, do(t, s.users, token, "POST", "/users", newUser), "on the function that deleted the user: at once")
 		refusedWithin(t, s.sensors, token, "GET", "/sensors", "", http.StatusUnauthorized)
 		assert.Equal(t, http.StatusUnauthorized, s.refresh(t, refresh))
-		_, err := postgres.NewUserStore(db).FindUserByEmail(context.Background(), "backdoor@acme.example")
+		_, err := postgres.NewUserStore(db).FindUserByLogin(context.Background(), "acme", "backdoor@acme.example")
 		assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "no account was created")
 	})
 
 	t.Run("demoted viewer creates a sensor", func(t *testing.T) {
 		id := s.mustUser(t, "demoted@acme.example", tempwatch.RoleClientAdmin, clientA)
-		token, refresh := s.login(t, "demoted@acme.example", revokePassword)
+		token, refresh := s.login(t, "acme", "demoted@acme.example", revokePassword)
 		require.Equal(t, http.StatusCreated, do(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "before")), "the token works before")
 		require.Equal(t, http.StatusOK, do(t, s.users, s.admin, "PATCH", "/users/"+id, `{"role":"viewer"}`))
 
 		refusedWithin(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "after"), http.StatusUnauthorized)
 		assert.Equal(t, http.StatusUnauthorized, s.refresh(t, refresh), "the session ended")
-		viewer, _ := s.login(t, "demoted@acme.example", revokePassword)
+		viewer, _ := s.login(t, "acme", "demoted@acme.example", revokePassword)
 		assert.Equal(t, http.StatusForbidden, do(t, s.sensors, viewer, "POST", "/sensors", sensorBody(clientA, "again")), "a new login has the new role")
 	})
 
 	t.Run("admin reset ends the other sessions", func(t *testing.T) {
 		id := s.mustUser(t, "reset@acme.example", tempwatch.RoleViewer, clientA)
-		phone, phoneRefresh := s.login(t, "reset@acme.example", revokePassword)
-		laptop, laptopRefresh := s.login(t, "reset@acme.example", revokePassword)
+		phone, phoneRefresh := s.login(t, "acme", "reset@acme.example", revokePassword)
+		laptop, laptopRefresh := s.login(t, "acme", "reset@acme.example", revokePassword)
 		require.Equal(t, http.StatusOK, do(t, s.sensors, laptop, "GET", "/sensors", ""))
 		require.Equal(t, http.StatusOK, do(t, s.users, s.admin, "PATCH", "/users/"+id, `{"password":"the admin's new password"}`))
 
@@ -137,14 +139,14 @@ func TestAccessEndsWhenTakenAway(t *testing.T) {
 		refusedWithin(t, s.auth, phone, "GET", "/auth/me", "", http.StatusUnauthorized)
 		assert.Equal(t, http.StatusUnauthorized, s.refresh(t, phoneRefresh))
 		assert.Equal(t, http.StatusUnauthorized, s.refresh(t, laptopRefresh))
-		fresh, _ := s.login(t, "reset@acme.example", "the admin's new password")
+		fresh, _ := s.login(t, "acme", "reset@acme.example", "the admin's new password")
 		assert.Equal(t, http.StatusOK, do(t, s.sensors, fresh, "GET", "/sensors", ""), "the new password's session works")
 	})
 
 	t.Run("own password change ends the other sessions", func(t *testing.T) {
 		s.mustUser(t, "self@acme.example", tempwatch.RoleViewer, clientA)
-		this, _ := s.login(t, "self@acme.example", revokePassword)
-		other, otherRefresh := s.login(t, "self@acme.example", revokePassword)
+		this, _ := s.login(t, "acme", "self@acme.example", revokePassword)
+		other, otherRefresh := s.login(t, "acme", "self@acme.example", revokePassword)
 		require.Equal(t, http.StatusOK, do(t, s.sensors, other, "GET", "/sensors", ""))
 		res := apitest.DoToken(t, s.auth, this, "POST", "/auth/password",
 			`{"current_password":"`+revokePassword+`","new_password":"my own new password"}`)
@@ -162,8 +164,8 @@ func TestAccessEndsWhenTakenAway(t *testing.T) {
 		clientB := pgtest.MustClient(t, db, "bolt", "")
 		s.mustUser(t, "ca@bolt.example", tempwatch.RoleClientAdmin, clientB)
 		s.mustUser(t, "v@bolt.example", tempwatch.RoleViewer, clientB)
-		ca, caRefresh := s.login(t, "ca@bolt.example", revokePassword)
-		viewer, _ := s.login(t, "v@bolt.example", revokePassword)
+		ca, caRefresh := s.login(t, "bolt", "ca@bolt.example", revokePassword)
+		viewer, _ := s.login(t, "bolt", "v@bolt.example", revokePassword)
 		for _, tok := range []string{ca, viewer} {
 			require.Equal(t, http.StatusOK, do(t, s.users, tok, "GET", "/users", ""))
 			require.Equal(t, http.StatusOK, do(t, s.sensors, tok, "GET", "/sensors", ""))
@@ -194,13 +196,13 @@ func TestAccessEndsWithRedisDown(t *testing.T) {
 	s := newStack(t, db, rc)
 	clientA := pgtest.MustClient(t, direct, "acme", "")
 	id := s.mustUser(t, "ca@acme.example", tempwatch.RoleClientAdmin, clientA)
-	token, _ := s.login(t, "ca@acme.example", revokePassword)
+	token, _ := s.login(t, "acme", "ca@acme.example", revokePassword)
 	require.Equal(t, http.StatusCreated, do(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "before")))
 	require.Equal(t, http.StatusOK, do(t, s.users, s.admin, "PATCH", "/users/"+id, `{"role":"viewer"}`))
 	refusedWithin(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "after"), http.StatusUnauthorized)
 	assert.Positive(t, rc.Degraded()["cutoff.get"], "the cutoffs were read without Redis")
 
-	viewer, _ := s.login(t, "ca@acme.example", revokePassword)
+	viewer, _ := s.login(t, "acme", "ca@acme.example", revokePassword)
 	require.Equal(t, http.StatusOK, do(t, s.sensors, viewer, "GET", "/sensors", ""))
 	proxy.Cut()
 	res := apitest.DoToken(t, s.users, viewer, "GET", "/users/"+id, "")

@@ -155,6 +155,9 @@ test('login keeps the device token per account and sends it at that account\'s n
   assert.deepEqual(f.calls[4].body, { email: 'b@example.test', password: 'secret' }, 'another account gets no token of a');
   await session.login('a@example.test', 'secret');
   assert.equal(f.calls[6].body.device_token, 'twd1.dev', 'a\'s token is still kept after b logged in');
+  await session.login('a@example.test', 'secret', 'acme');
+  assert.deepEqual(f.calls[8].body, { client: 'acme', email: 'a@example.test', password: 'secret' },
+    'the same email at a client company is another account');
 });
 
 test('a refused login is an ApiError with the problem, and no refresh', async () => {

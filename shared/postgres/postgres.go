@@ -90,8 +90,8 @@ func conflictField(e *pgconn.PgError) string {
 	switch e.ConstraintName {
 	case "clients_slug_key":
 		return "slug is taken"
-	case "users_email":
-		return "email is taken"
+	case "users_client_email":
+		return "email is taken by another user of this client"
 	case "sensors_client_id_device_id_key":
 		return "device_id is taken for this client"
 	default:

@@ -75,9 +75,12 @@ func (s *UserStore) FindUserByID(ctx context.Context, id string) (*tempwatch.Use
 	return u, translate(err, "User")
 }
 
-// FindUserByEmail returns the user whose email matches case-insensitively.
-func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*tempwatch.User, error) {
-	rows, _ := s.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
+// FindUserByLogin returns the user with email (case-insensitively) of the
+// client with slug client, or of no client when client is "".
+func (s *UserStore) FindUserByLogin(ctx context.Context, client, email string) (*tempwatch.User, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE lower(email) = lower($2)
+		  AND coalesce((SELECT slug FROM clients WHERE clients.id = users.client_id), '') = $1`, client, email)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	return u, translate(err, "User")
 }

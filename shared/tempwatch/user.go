@@ -40,8 +40,11 @@ type UserStore interface {
 	// CreateUser inserts u (PasswordHash set) and fills its id and timestamps.
 	CreateUser(ctx context.Context, u *User) error
 	FindUserByID(ctx context.Context, id string) (*User, error)
-	// FindUserByEmail matches email case-insensitively.
-	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// FindUserByLogin returns the account a login names: the user with
+	// email (case-insensitively) of the client with slug client, or of no
+	// client (an admin) when client is "". An email is unique per client,
+	// not across clients.
+	FindUserByLogin(ctx context.Context, client, email string) (*User, error)
 	// FindUsers returns up to f.Page.Limit+1 users, newest first.
 	FindUsers(ctx context.Context, f UserFilter) ([]*User, error)
 	// UpdateUser stores every field of u; a changed role, client or

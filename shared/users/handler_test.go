@@ -138,6 +138,8 @@ func TestUserRoleAndTenantRules(t *testing.T) {
 		{"admin creates admin", "admin", "POST", "/users", `{"email":"n7@example.com","role":"admin","password":"a long password!"}`, 201},
 		{"admin creates admin with client: 400", "admin", "POST", "/users", `{"email":"n8@example.com","role":"admin","client_id":"{A}","password":"a long password!"}`, 400},
 		{"duplicate email any case: 409", "admin", "POST", "/users", `{"email":"TARGETA@example.com","role":"viewer","client_id":"{A}","password":"a long password!"}`, 409},
+		{"another client's email, by its client admin: 201 (no oracle)", "caB", "POST", "/users", `{"email":"TargetA@example.com","role":"viewer","password":"a long password!"}`, 201},
+		{"a client user's email for an admin: 201", "admin", "POST", "/users", `{"email":"targeta@example.com","role":"admin","password":"a long password!"}`, 201},
 		{"bad email: 400", "admin", "POST", "/users", `{"email":"nope","role":"admin","password":"a long password!"}`, 400},
 
 		{"viewer deletes: 403", "viewerA", "DELETE", "/users/{targetA}", "", 403},

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdin io.Read
 	defer db.Close()
 	store := postgres.NewUserStore(db)
 
-	u, err := store.FindUserByEmail(ctx, *email)
+	u, err := store.FindUserByLogin(ctx, "", *email)
 	switch {
 	case tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND:
 		u = &tempwatch.User{Email: strings.TrimSpace(*email), Name: *name, Role: tempwatch.RoleAdmin, PasswordHash: hash}

@@ -56,11 +56,11 @@ func TestAPITourEndToEnd(t *testing.T) {
 		}
 		return resp.StatusCode, resp.Header, m
 	}
-	login := func(email, pw string) (int, http.Header, map[string]any) {
-		return call("POST", "/auth/login", "", `{"email":"`+email+`","password":"`+pw+`"}`)
+	login := func(client, email, pw string) (int, http.Header, map[string]any) {
+		return call("POST", "/auth/login", "", `{"client":"`+client+`","email":"`+email+`","password":"`+pw+`"}`)
 	}
 
-	status, _, body := login("admin@example.com", "operator secret 123")
+	status, _, body := login("", "admin@example.com", "operator secret 123")
 	require.Equal(t, 200, status, body)
 	admin := body["access_token"].(string)
 
@@ -81,7 +81,7 @@ func TestAPITourEndToEnd(t *testing.T) {
 
 	status, _, body = call("POST", "/users", admin, `{"email":"boss@acme.example","role":"client_admin","client_id":"`+acme+`","password":"acme chief passphrase"}`)
 	require.Equal(t, 201, status, body)
-	status, _, body = login("boss@acme.example", "acme chief passphrase")
+	status, _, body = login("acme", "boss@acme.example", "acme chief passphrase")
 	require.Equal(t, 200, status, body)
 	boss := body["access_token"].(string)
 
@@ -97,10 +97,10 @@ func TestAPITourEndToEnd(t *testing.T) {
 
 	// Failed logins are counted per account: the sixth try is refused.
 	for range 5 {
-		status, _, _ = login("boss@acme.example", "wrong password!")
+		status, _, _ = login("acme", "boss@acme.example", "wrong password!")
 		require.Equal(t, 401, status)
 	}
-	status, hdr, _ = login("boss@acme.example", "acme chief passphrase")
+	status, hdr, _ = login("acme", "boss@acme.example", "acme chief passphrase")
 	assert.Equal(t, 429, status)
 	assert.NotEmpty(t, hdr.Get("Retry-After"))
 

@@ -16,6 +16,7 @@ import (
 // tried by a failed login (never the password), the session (refresh-token
 // family) that started or ended.
 type sessionState struct {
+	Client    string `json:"client,omitempty"`
 	Email     string `json:"email,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 }
@@ -30,11 +31,11 @@ func sessionEvent(action, actorID, userID, clientID, sessionID string) *tempwatc
 	return ev
 }
 
-// recordFailedLogin records a login refused for email, of user u when the
-// email is an account's (u nil: no such account, which only admins see).
-func (h *Handler) recordFailedLogin(ctx context.Context, email string, u *tempwatch.User) {
+// recordFailedLogin records the refused login req, of user u when it named
+// an account (u nil: no such account, which only admins see).
+func (h *Handler) recordFailedLogin(ctx context.Context, req loginRequest, u *tempwatch.User) {
 	ev := &tempwatch.AuditEvent{Action: tempwatch.ActionLoginFailed, Entity: tempwatch.AuditUser,
-		After: tempwatch.AuditState(sessionState{Email: email})}
+		After: tempwatch.AuditState(sessionState{Client: req.Client, Email: req.Email})}
 	if u != nil {
 		ev.EntityID, ev.ClientID = u.ID, u.ClientID
 	}

@@ -20,7 +20,7 @@ import (
 //
 //	twd1.<kid>.<account>.<expires, unix s>.<nonce, 32 hex>.<HMAC-SHA256, base64url>
 //
-// account is the account's counter name (a hash of the email, accountKey);
+// account is the account's counter name (loginAccount: a hash of its id);
 // the MAC covers everything before it, under a key derived from the auth
 // function's token signing key kid (HMAC rather than a table: no new secret
 // to deploy and no database round trip before the limits are checked; a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
 // A device token is honoured for DeviceTokenTTL, for its account, under a
@@ -25,14 +26,14 @@ func TestDeviceTokenLifetimeAndKeys(t *testing.T) {
 	}
 	h := &Handler{Deps: Deps{JWT: signer("k1")}}
 	now := time.Now()
-	account := accountHash("a@example.com")
+	account := userAccount(&tempwatch.User{ID: "a"})
 	token := h.newDeviceToken(account, now)
 
 	_, ok := h.trustedDevice(token, account, now.Add(DeviceTokenTTL-time.Minute))
 	assert.True(t, ok, "within its lifetime")
 	_, ok = h.trustedDevice(token, account, now.Add(DeviceTokenTTL+time.Second))
 	assert.False(t, ok, "expired")
-	_, ok = h.trustedDevice(token, accountHash("b@example.com"), now)
+	_, ok = h.trustedDevice(token, userAccount(&tempwatch.User{ID: "b"}), now)
 	assert.False(t, ok, "another account")
 	other := &Handler{Deps: Deps{JWT: signer("k1")}}
 	_, ok = other.trustedDevice(token, account, now)

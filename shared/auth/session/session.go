@@ -104,6 +104,11 @@ type TokenResponse struct {
 }
 
 type loginRequest struct {
+	// Client is the slug of the client company whose account this is; ""
+	// for an admin's account (admins belong to no client). An email is
+	// unique within a client, not across clients, so that no one learns
+	// from a conflict that an address has an account at another company.
+	Client      string `json:"client"`
 	Email       string `json:"email"`
 	Password    string `json:"password"`
 	DeviceToken string `json:"device_token"`
@@ -111,7 +116,8 @@ type loginRequest struct {
 
 // errBadCredentials is the one answer for an unknown email and a wrong
 // password alike, so the response does not tell which accounts exist.
-var errBadCredentials = tempwatch.Errorf(tempwatch.EUNAUTHORIZED, "The email or password is incorrect.")
+var errBadCredentials = tempwatch.Errorf(tempwatch.EUNAUTHORIZED,
+	"The client, email or password is incorrect (the users of a client company log in with its slug as client).")
 
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
@@ -125,20 +131,30 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		v.Add("password", "is required")
 	}
+	if req.Client != "" && !tempwatch.ValidSlug(req.Client) {
+		v.Add("client", "must be a client's slug (lower-case letters, digits and hyphens), or absent for an admin")
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	limits := h.loginLimits(ctx, req, sourceIP(r))
+	u, err := h.Users.FindUserByLogin(ctx, req.Client, strings.TrimSpace(req.Email))
+	switch {
+	case tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND:
+		u = nil
+	case err != nil:
+		return err
+	}
+	account := loginAccount(req, u)
+	limits := h.loginLimits(ctx, account, req.DeviceToken, sourceIP(r))
 	if wait := h.blocked(ctx, limits...); wait > 0 {
 		tooMany(w, r, h.Log, wait, "Too many failed logins; try again later.")
 		return nil
 	}
-	u, err := h.checkCredentials(ctx, req)
-	if err != nil {
+	if err := checkLogin(u, req.Password); err != nil {
 		if errors.Is(err, errBadCredentials) {
 			h.countFailure(ctx, limits...)
-			h.recordFailedLogin(ctx, req.Email, u)
+			h.recordFailedLogin(ctx, req, u)
 		}
 		return err
 	}
@@ -148,21 +164,21 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpapi.NoteCaller(ctx, u.ID)
-	return h.startSession(w, r, u, h.newDeviceToken(accountHash(u.Email), time.Now()))
+	return h.startSession(w, r, u, h.newDeviceToken(account, time.Now()))
 }
 
-// loginLimits are the counters a login is checked against and its failure
-// counts on, the one a success resets first: a trusted client's own device
-// token while within its budget; else the account's and the address's.
-func (h *Handler) loginLimits(ctx context.Context, req loginRequest, ip string) []limit {
-	account := accountHash(req.Email)
-	if nonce, ok := h.trustedDevice(req.DeviceToken, account, time.Now()); ok {
+// loginLimits are the counters a login for account is checked against and
+// its failure counts on, the one a success resets first: a trusted client's
+// own device token while within its budget; else the account's and the
+// address's.
+func (h *Handler) loginLimits(ctx context.Context, account, deviceToken, ip string) []limit {
+	if nonce, ok := h.trustedDevice(deviceToken, account, time.Now()); ok {
 		device := limit{"login:dev:" + nonce, h.Limits.PerDevice}
 		if h.blocked(ctx, device) == 0 {
 			return []limit{device}
 		}
 	}
-	return []limit{h.accountLimit(req.Email), {"login:addr:" + ip, h.Limits.PerAddress}}
+	return []limit{h.accountLimit(account), {"login:addr:" + ip, h.Limits.PerAddress}}
 }
 
 // startSession opens a new session (refresh-token family) for u and answers
@@ -178,26 +194,19 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *tempwa
 	return h.respondTokens(w, u, family, secret, device)
 }
 
-// checkCredentials returns the user whose email and password match, or
-// errBadCredentials (with the user whose password did not match, for the
-// audit trail). An unknown email still pays for one hash check, so both
-// failures take about the same time.
-func (h *Handler) checkCredentials(ctx context.Context, req loginRequest) (*tempwatch.User, error) {
-	u, err := h.Users.FindUserByEmail(ctx, strings.TrimSpace(req.Email))
-	if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
-		auth.CheckDummyPassword(req.Password)
-		return nil, errBadCredentials
+// checkLogin checks password against u's, answering errBadCredentials for a
+// wrong one and for no account (u nil), which still pays for one hash check
+// so that both failures take about the same time.
+func checkLogin(u *tempwatch.User, password string) error {
+	if u == nil {
+		auth.CheckDummyPassword(password)
+		return errBadCredentials
 	}
-	if err != nil {
-		return nil, err
+	err := checkPassword(u, password)
+	if errors.Is(err, auth.ErrMismatch) {
+		return errBadCredentials
 	}
-	switch err := checkPassword(u, req.Password); {
-	case errors.Is(err, auth.ErrMismatch):
-		return u, errBadCredentials
-	case err != nil:
-		return nil, err
-	}
-	return u, nil
+	return err
 }
 
 // checkPassword is the one password check of login and password change:
@@ -218,10 +227,10 @@ type limit struct {
 	max int
 }
 
-// accountLimit is the failure counter of the account with email, shared by
-// logins and password changes.
-func (h *Handler) accountLimit(email string) limit {
-	return limit{accountKey(email), h.Limits.PerAccount}
+// accountLimit is the failure counter of account (loginAccount,
+// userAccount), shared by logins and password changes.
+func (h *Handler) accountLimit(account string) limit {
+	return limit{"login:acct:" + account, h.Limits.PerAccount}
 }
 
 // blocked returns how long the caller must wait, 0 if they may try (also
@@ -251,14 +260,22 @@ func tooMany(w http.ResponseWriter, r *http.Request, log *slog.Logger, wait time
 	httpapi.Error(w, r, log, tempwatch.Errorf(tempwatch.ETOOMANY, "%s", msg))
 }
 
-// accountKey names an account's failure counter by a hash of the email, so
-// Redis holds no addresses.
-func accountKey(email string) string { return "login:acct:" + accountHash(email) }
+// loginAccount names the account a login is for, in failure counters and
+// device tokens: u's (userAccount), or when no account matches (u nil) the
+// client and email the login named, hashed so that Redis holds no addresses.
+func loginAccount(req loginRequest, u *tempwatch.User) string {
+	if u != nil {
+		return userAccount(u)
+	}
+	return accountHash("login\x00" + req.Client + "\x00" + strings.ToLower(strings.TrimSpace(req.Email)))
+}
 
-// accountHash names the account with email, in any case, in failure counters
-// and device tokens.
-func accountHash(email string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+// userAccount names u's account by its id, which neither an email change nor
+// a renamed client slug moves.
+func userAccount(u *tempwatch.User) string { return accountHash("user\x00" + u.ID) }
+
+func accountHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -417,7 +434,7 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch err := checkPassword(u, req.CurrentPassword); {
 	case errors.Is(err, auth.ErrMismatch):
-		h.countFailure(ctx, own, h.accountLimit(u.Email))
+		h.countFailure(ctx, own, h.accountLimit(userAccount(u)))
 		return errWrongCurrentPassword
 	case err != nil:
 		return err

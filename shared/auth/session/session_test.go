@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -220,6 +221,41 @@ func TestLoginSameAnswerUnknownEmailAndWrongPassword(t *testing.T) {
 	// Both pay for one argon2id check; allow generous noise on a 2-core machine.
 	ratio := float64(dUnknown) / float64(dWrong)
 	assert.True(t, ratio > 0.33 && ratio < 3, "unknown email took %s, wrong password %s", dUnknown, dWrong)
+}
+
+// TestLoginNamesTheClient: an email is unique per client, so one address
+// may have an account at two companies and as an admin; a login names the
+// client's slug (none for an admin) and gets that account and no other.
+func TestLoginNamesTheClient(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	e := newEnvOver(t, db, redistest.MustAdapter(t), session.Limits{})
+	acme, polar := pgtest.MustClient(t, db, "acme", ""), pgtest.MustClient(t, db, "polar", "")
+	const email = "sam@example.com"
+	accounts := map[string]*tempwatch.User{
+		"acme":  e.mustUser(t, email, tempwatch.RoleViewer, acme),
+		"polar": e.mustUser(t, "SAM@example.com", tempwatch.RoleClientAdmin, polar),
+		"":      e.mustUser(t, email, tempwatch.RoleAdmin, ""),
+	}
+	for client, u := range accounts {
+		res := e.do(t, "POST", "/auth/login", "", fmt.Sprintf(`{"client":%q,"email":%q,"password":%q}`, client, email, password))
+		require.Equal(t, http.StatusOK, res.status, "client %q: %s", client, res.raw)
+		me := e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "")
+		assert.Equal(t, u.ID, me.body["id"], "client %q logs in to its own account", client)
+	}
+	for _, client := range []string{"nowhere", "acme-2"} {
+		res := e.do(t, "POST", "/auth/login", "", fmt.Sprintf(`{"client":%q,"email":%q,"password":%q}`, client, email, password))
+		assert.Equal(t, http.StatusUnauthorized, res.status, "an unknown client is no admin login: %s", res.raw)
+	}
+	res := e.do(t, "POST", "/auth/login", "", fmt.Sprintf(`{"client":"Acme Inc","email":%q,"password":%q}`, email, password))
+	assert.Equal(t, http.StatusBadRequest, res.status, res.raw)
+	assert.Contains(t, res.raw, "client")
+	// Failures count per account: locking out acme's Sam leaves polar's alone.
+	for range 6 {
+		e.do(t, "POST", "/auth/login", "", fmt.Sprintf(`{"client":"acme","email":%q,"password":"not the password!"}`, email))
+	}
+	res = e.do(t, "POST", "/auth/login", "", fmt.Sprintf(`{"client":"polar","email":%q,"password":%q}`, email, password))
+	assert.Equal(t, http.StatusOK, res.status, res.raw)
 }
 
 func median(ds []time.Duration) time.Duration {

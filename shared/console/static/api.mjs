@@ -210,8 +210,8 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
   let generation = 0; // bumped on every sign-in and sign-out
   /** @type {Promise<boolean> | null} */
   let refreshing = null;
-  // Each account's device token (login's device_token), by lower-case
-  // email, sent back at the account's next login so that others' failed
+  // Each account's device token (login's device_token), by client slug and
+  // lower-case email, sent back at the account's next login so that others' failed
   // logins do not lock this page out. In memory like the tokens: a reload
   // starts as an untrusted client.
   /** @type {Map<string, string>} */
@@ -307,12 +307,16 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
     /**
      * @param {string} email
      * @param {string} password
+     * @param {string} [client] the slug of the user's client company; '' for an admin
      * @returns {Promise<User>}
      */
-    async login(email, password) {
-      const account = email.trim().toLowerCase();
+    async login(email, password, client = '') {
+      const account = `${client}\u0000${email.trim().toLowerCase()}`;
       const device = devices.get(account);
-      const body = device ? { email, password, device_token: device } : { email, password };
+      /** @type {Record<string, string>} */
+      const body = { email, password };
+      if (client) body.client = client;
+      if (device) body.device_token = device;
       const t = await api('POST', '/auth/login', { body, auth: false });
       if (t.device_token) devices.set(account, t.device_token);
       clear();

@@ -13,7 +13,7 @@ var _ tempwatch.UserStore = (*UserStore)(nil)
 type UserStore struct {
 	CreateUserFn      func(ctx context.Context, u *tempwatch.User) error
 	FindUserByIDFn    func(ctx context.Context, id string) (*tempwatch.User, error)
-	FindUserByEmailFn func(ctx context.Context, email string) (*tempwatch.User, error)
+	FindUserByLoginFn func(ctx context.Context, client, email string) (*tempwatch.User, error)
 	FindUsersFn       func(ctx context.Context, f tempwatch.UserFilter) ([]*tempwatch.User, error)
 	UpdateUserFn      func(ctx context.Context, u *tempwatch.User) error
 	ChangePasswordFn  func(ctx context.Context, id, oldHash, newHash string) (time.Time, error)
@@ -30,9 +30,9 @@ func (s *UserStore) FindUserByID(ctx context.Context, id string) (*tempwatch.Use
 	return s.FindUserByIDFn(ctx, id)
 }
 
-// FindUserByEmail calls FindUserByEmailFn.
-func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*tempwatch.User, error) {
-	return s.FindUserByEmailFn(ctx, email)
+// FindUserByLogin calls FindUserByLoginFn.
+func (s *UserStore) FindUserByLogin(ctx context.Context, client, email string) (*tempwatch.User, error) {
+	return s.FindUserByLoginFn(ctx, client, email)
 }
 
 // FindUsers calls FindUsersFn.
