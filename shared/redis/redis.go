@@ -58,12 +58,15 @@
 //     token refused (503) only if PostgreSQL does not answer either. No
 //     request fails because of Redis alone, and nothing fails at start-up
 //     without it.
-//  4. After a failure, lookups and fills (which PostgreSQL stands behind)
+//  4. After a failure, lookups and fills (which PostgreSQL stands behind),
+//     and the auth reads whose answer without Redis is the same whether
+//     they were sent or not (revocation and limiter checks, limiter hits),
 //     skip Redis for Options.Backoff (default 1 s) and count as degraded, so
 //     an outage costs no timeout per request. Writes that keep entries
-//     right (offers, invalidations, forgets) and the auth operations always
-//     try: a skipped invalidation would leave an entry stale for its whole
-//     lifetime.
+//     right (offers, invalidations, forgets, revocations, cutoffs, limiter
+//     resets) always try: a skipped invalidation would leave an entry stale.
+//     A refused connection fails at once (one dial, no pause before the
+//     retry), so with Redis down even those cost next to nothing.
 //  5. The one exception is the revocation list, whose contract
 //     (tempwatch.RevocationList) hands its errors to the caller, because what
 //     follows is a security decision: auth accepts the token and logs it,
@@ -151,11 +154,12 @@ const (
 	opCutoffGet
 	opCutoffFill
 	opCutoffSet
+	opTokenCheck
 	numOps
 )
 
 // ops: each operation's name and whether it skips Redis for Backoff after
-// a failure (lookups and fills, which PostgreSQL stands behind).
+// a failure (rule 4 of the package documentation).
 var ops = [numOps]struct {
 	name      string
 	skippable bool
@@ -170,14 +174,15 @@ var ops = [numOps]struct {
 	opDeviceGet:            {"device.get", true},
 	opDeviceFill:           {"device.fill", true},
 	opDeviceForget:         {"device.forget", false},
-	opRevokedCheck:         {"revoked.check", false},
+	opRevokedCheck:         {"revoked.check", true},
 	opRevokedAdd:           {"revoked.add", false},
-	opLimitCheck:           {"limit.check", false},
-	opLimitHit:             {"limit.hit", false},
+	opLimitCheck:           {"limit.check", true},
+	opLimitHit:             {"limit.hit", true},
 	opLimitReset:           {"limit.reset", false},
 	opCutoffGet:            {"cutoff.get", true},
 	opCutoffFill:           {"cutoff.fill", true},
 	opCutoffSet:            {"cutoff.set", false},
+	opTokenCheck:           {"token.check", true},
 }
 
 // New returns a Client over rdb (nil: no Redis, every operation degraded).
@@ -210,7 +215,19 @@ func Open(url string, opt Options) (*Client, error) {
 	// once a command is on the wire and waits out ReadTimeout instead.
 	o.ContextTimeoutEnabled = true
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = c.opt.Timeout, c.opt.Timeout, c.opt.Timeout
+	// Waiting for a free connection is part of the call too.
+	o.PoolTimeout = c.opt.Timeout
+	// The driver dials again after a refused connection, several times and
+	// with a pause between attempts, so a Redis that is down made every call
+	// wait out its whole timeout. One attempt: a refusal is an answer, and
+	// the driver's own probe (once the pool has seen enough refusals) finds
+	// Redis back.
+	o.DialerRetries = 1
+	// One retry, at once, lets a command that met a connection broken by a
+	// Redis restart go again on a fresh one; a pause before it would only
+	// spend the call's time.
 	o.MaxRetries = 1
+	o.MinRetryBackoff, o.MaxRetryBackoff = -1, -1
 	c.rdb = goredis.NewClient(o)
 	return c, nil
 }
