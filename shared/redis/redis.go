@@ -15,7 +15,7 @@
 // so deployments and tests can share one Redis. <p> is the prefix.
 //
 //	key                            type    lifetime              held by, and what
-//	<p>sensor:<id>:latest          hash    LatestTTL (10 min)    Cache: the sensor's latest reading,
+//	<p>sensor:<id>:latest          hash    LatestTTL (30 s)      Cache: the sensor's latest reading,
 //	                                                             {at: measured_at in unix µs | "gone", r: reading JSON}
 //	<p>sensor:<id>:ver             integer none                  Cache: INCR by every invalidation of the sensor
 //	<p>agg:<kind>:<sha256>         string  AggregateTTL (5 min)  Cache: an aggregate's JSON; the hash covers the
@@ -53,7 +53,9 @@
 //  3. The caller then goes on as on a miss: a lookup returns nothing cached
 //     (the service asks PostgreSQL), a fill, offer, invalidation or forget
 //     is dropped (every entry expires within its lifetime above, the bound
-//     the design already lives with), the limiter reports nobody blocked
+//     the design already lives with; the Cache also remembers the sensors
+//     of a lost write and repairs them with its first write that Redis
+//     takes again), the limiter reports nobody blocked
 //     and counts nothing; a token cutoff is read from PostgreSQL, and the
 //     token refused (503) only if PostgreSQL does not answer either. No
 //     request fails because of Redis alone, and nothing fails at start-up
@@ -155,6 +157,7 @@ const (
 	opCutoffFill
 	opCutoffSet
 	opTokenCheck
+	opSensorRepair
 	numOps
 )
 
@@ -183,6 +186,7 @@ var ops = [numOps]struct {
 	opCutoffFill:           {"cutoff.fill", true},
 	opCutoffSet:            {"cutoff.set", false},
 	opTokenCheck:           {"token.check", true},
+	opSensorRepair:         {"sensor.repair", true},
 }
 
 // New returns a Client over rdb (nil: no Redis, every operation degraded).
@@ -311,6 +315,10 @@ func (c *Client) do(ctx context.Context, o op, fn func(ctx context.Context, rdb 
 	defer cancel()
 	err := fn(cctx, c.rdb)
 	if err == nil {
+		// Redis answers: the lookups need not wait out the backoff.
+		if c.downUntil.Load() != 0 {
+			c.downUntil.Store(0)
+		}
 		return nil
 	}
 	if ctx.Err() != nil {

@@ -93,7 +93,12 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 	start = time.Now()
 	redis.NewLimiter(rc).Reset(ctx, "acct")
 	assert.GreaterOrEqual(t, time.Since(start), timeout, "a write still tries")
-	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1, "limit.reset": 1}, rc.Degraded())
+	degraded := rc.Degraded()
+	// The short call's network deadline may fire a hair before its context
+	// reports done, so whether it counts is a race; TestCallerGivingUpIsNoRedisFailure
+	// checks a caller that gave up is not counted.
+	delete(degraded, "revoked.add")
+	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1, "limit.reset": 1}, degraded)
 }
 
 // TestCallerGivingUpIsNoRedisFailure: a request whose context ended is not

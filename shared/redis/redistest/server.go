@@ -50,9 +50,10 @@ func MustServer(tb testing.TB) *Server {
 }
 
 // URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.addr() + "/0" }
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
-func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 func (s *Server) start() {
 	s.tb.Helper()
@@ -63,7 +64,7 @@ func (s *Server) start() {
 	}
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
-	c := goredis.NewClient(&goredis.Options{Addr: s.addr(), DialTimeout: 100 * time.Millisecond})
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), DialTimeout: 100 * time.Millisecond})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -121,4 +122,4 @@ func (s *Server) signal(sig syscall.Signal) {
 }
 
 // String names the server in failure messages.
-func (s *Server) String() string { return fmt.Sprintf("private redis-server %s", s.addr()) }
+func (s *Server) String() string { return fmt.Sprintf("private redis-server %s", s.Addr()) }
