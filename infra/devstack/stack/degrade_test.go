@@ -71,7 +71,7 @@ func TestRedisDownCostsLittle(t *testing.T) {
 		{fmt.Sprintf("POST /ingest/readings (%d readings)", ingestBatch), func() (*http.Response, []byte) {
 			items := make([]string, ingestBatch)
 			for i := range items {
-				at = at.Add(time.Second)
+				at = at.Add(time.Millisecond)
 				items[i] = fmt.Sprintf(`{"value":21.5,"ts":%q}`, at.UTC().Format(time.RFC3339Nano))
 			}
 			h := jsonType()
