@@ -48,9 +48,9 @@ type Config struct {
 	// embedded server; a missing MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD
 	// gets a random value, a missing JWT_SIGNING_KEYS a fresh key pair.
 	Env       map[string]string
-	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
-	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
-	WorkDir   string    // build output; default a new temporary directory
+	MQTTAddr  string // embedded broker address; default 127.0.0.1:0
+	MongoAddr string // embedded FerretDB address; default 127.0.0.1:0
+	WorkDir   string // build output; default a new temporary directory
 	// FerretDir keeps the embedded FerretDB's data (devstack: .devstack/ferretdb
 	// in the repository, so dead letters and raw payloads outlive a run);
 	// default WorkDir/ferretdb, gone with a temporary WorkDir.
@@ -60,7 +60,7 @@ type Config struct {
 	// /metrics listen on BridgeMetricsAddr (default 127.0.0.1:0).
 	Bridge            bool
 	BridgeMetricsAddr string
-	Logs      io.Writer // function output, one prefixed line each; default os.Stderr
+	Logs              io.Writer // function output, one prefixed line each; default os.Stderr
 }
 
 const (
@@ -88,8 +88,8 @@ type Stack struct {
 	// supervised are the servers devstack restarts when they die, by name.
 	supervised map[string]*supervisor
 	bridge     *supervisor // nil when the bridge is off
-	tmpDir   string
-	closeOne sync.Once
+	tmpDir     string
+	closeOne   sync.Once
 }
 
 // Start builds and runs the functions and serves the APIs. It returns once
