@@ -293,9 +293,12 @@ func (s *Stack) startEmbedded(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			// Restarts listen where the functions were told to connect.
-			url = srv.URL()
-			addr = strings.TrimPrefix(url, "tcp://")
+			// Restarts listen where the functions were told to connect
+			// (set once, by the first start, before the watching begins).
+			if url == "" {
+				url = srv.URL()
+				addr = strings.TrimPrefix(url, "tcp://")
+			}
 			return doneRun(srv.Done(), srv.Close, "the broker's listener"), nil
 		})
 		if err != nil {
@@ -316,8 +319,10 @@ func (s *Stack) startEmbedded(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			uri = srv.URI()
-			addr = strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+			if uri == "" {
+				uri = srv.URI()
+				addr = strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+			}
 			return doneRun(srv.Done(), srv.Close, "FerretDB"), nil
 		})
 		if err != nil {
