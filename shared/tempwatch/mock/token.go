@@ -12,6 +12,7 @@ var (
 	_ tempwatch.RevocationList    = (*RevocationList)(nil)
 	_ tempwatch.Limiter           = (*Limiter)(nil)
 	_ tempwatch.TokenCutoffs      = (*TokenCutoffs)(nil)
+	_ tempwatch.TokenChecker      = (*TokenChecker)(nil)
 )
 
 // RefreshTokenStore is a fake tempwatch.RefreshTokenStore.
@@ -82,4 +83,14 @@ type TokenCutoffs struct {
 // TokensValidAfter calls TokensValidAfterFn.
 func (c *TokenCutoffs) TokensValidAfter(ctx context.Context, userID string) (time.Time, error) {
 	return c.TokensValidAfterFn(ctx, userID)
+}
+
+// TokenChecker is a fake tempwatch.TokenChecker.
+type TokenChecker struct {
+	CheckTokenFn func(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus
+}
+
+// CheckToken calls CheckTokenFn.
+func (c *TokenChecker) CheckToken(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus {
+	return c.CheckTokenFn(ctx, userID, ids...)
 }
