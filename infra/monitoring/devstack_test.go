@@ -401,4 +401,3 @@ func listIDs(t *testing.T, base, token, path string) []string {
 	slices.Sort(ids)
 	return ids
 }
-
