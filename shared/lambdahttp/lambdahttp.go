@@ -40,8 +40,7 @@ func NewHandler(h http.Handler) func(context.Context, events.APIGatewayProxyRequ
 var emfOut io.Writer = os.Stdout
 
 // Invocation starts one invocation: ctx carries a fresh metrics Set and the
-// Lambda request id (for every log line). end writes the Set, with what
-// was recorded outside any invocation since the last, as Embedded Metric
+// Lambda request id (for every log line). end writes the Set as Embedded Metric
 // Format to stdout: the values of this invocation only.
 func Invocation(ctx context.Context) (_ context.Context, end func()) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
@@ -49,8 +48,7 @@ func Invocation(ctx context.Context) (_ context.Context, end func()) {
 	}
 	set := metrics.NewSet()
 	return metrics.WithSet(ctx, set), func() {
-		series := append(set.Take(), metrics.Pending().Take()...)
-		if len(series) > 0 {
+		if series := set.Take(); len(series) > 0 {
 			_ = metrics.WriteEMF(emfOut, series, time.Now())
 		}
 	}

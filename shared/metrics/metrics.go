@@ -120,7 +120,7 @@ func NewSet() *Set { return &Set{} }
 
 // Add adds v to counter d with labels (in d.Labels order).
 func (s *Set) Add(d *Def, v float64, labels ...string) {
-	if v == 0 {
+	if s == nil || v == 0 {
 		return
 	}
 	s.mu.Lock()
@@ -130,6 +130,9 @@ func (s *Set) Add(d *Def, v float64, labels ...string) {
 
 // Observe records v for histogram d with labels.
 func (s *Set) Observe(d *Def, v float64, labels ...string) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	sr := s.get(d, labels)
 	sr.Values = append(sr.Values, v)
@@ -190,22 +193,17 @@ func sorted(m map[string]*Series) []Series {
 
 type setKey struct{}
 
-// pending holds what is recorded outside any invocation (at start-up, by
-// background work): the next invocation publishes it.
-var pending = NewSet()
-
-// Pending is the Set of values recorded outside an invocation.
-func Pending() *Set { return pending }
-
 // WithSet returns ctx whose recordings go to s.
 func WithSet(ctx context.Context, s *Set) context.Context { return context.WithValue(ctx, setKey{}, s) }
 
-// From is the Set of ctx's invocation, or Pending.
+// From is the Set of ctx's invocation, or nil outside one: what is
+// recorded there is dropped (a nil Set records nothing), so a test or a
+// benchmark serving a handler without an invocation holds nothing for
+// nobody. Background work of an invocation keeps its context's values
+// (context.WithoutCancel does) and so its Set.
 func From(ctx context.Context) *Set {
-	if s, ok := ctx.Value(setKey{}).(*Set); ok {
-		return s
-	}
-	return pending
+	s, _ := ctx.Value(setKey{}).(*Set)
+	return s
 }
 
 // Add adds v to counter d in ctx's Set.
