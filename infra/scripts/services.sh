@@ -32,3 +32,18 @@ start_ferretdb() { # repo root
 	done
 	export MONGODB_URL="mongodb://127.0.0.1:$port/"
 }
+
+# need_prometheus installs Debian's prometheus package (prometheus and
+# promtool) when promtool is missing: the metrics and dashboard tests run
+# `promtool check metrics` and a real Prometheus. A failed install ends the
+# run with the reason; the tests fail, never skip, without promtool.
+need_prometheus() {
+	command -v promtool >/dev/null && return 0
+	echo "installing Debian's prometheus package (promtool, prometheus) for the metrics tests"
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	if ! { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends prometheus; }; then
+		echo "could not install the prometheus package (apt-get install prometheus): the metrics tests need promtool" >&2
+		exit 1
+	fi
+}

@@ -94,6 +94,7 @@ gotest() {
 if [ "$tier" = all ]; then
 	say "checking PostgreSQL, Redis and Mosquitto"
 	check_services
+	need_prometheus
 	start_ferretdb "$PWD"
 else
 	say "fast tier: go test -short; tests that need PostgreSQL, Redis, Mosquitto or MongoDB are skipped"
