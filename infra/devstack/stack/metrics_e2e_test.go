@@ -80,18 +80,18 @@ func TestMetricsEndToEnd(t *testing.T) {
 	require.Equal(t, 1, out.Duplicates, string(body))
 
 	want := map[string]float64{
-		`tempwatch_http_requests_total{code="4xx",function="clients",method="GET",route="/clients"}`:                   3,
-		`tempwatch_http_requests_total{code="2xx",function="clients",method="POST",route="/clients"}`:                  1,
-		`tempwatch_http_requests_total{code="2xx",function="sensors",method="POST",route="/sensors"}`:                  1,
-		`tempwatch_http_requests_total{code="2xx",function="sensors",method="GET",route="/sensors/{id}"}`:             1,
-		`tempwatch_http_request_duration_seconds_count{function="clients",method="GET",route="/clients"}`:             3,
-		`tempwatch_http_request_duration_seconds_count{function="ingest",method="POST",route="/ingest/readings"}`:     1,
-		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="stored",reason="none"}`:                       2,
-		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="duplicate",reason="none"}`:                    1,
-		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="rejected",reason="out_of_range"}`:             1,
-		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="rejected",reason="invalid_payload"}`:          1,
-		`tempwatch_ingest_batch_duration_seconds_count{source="http"}`:                                                1,
-		`tempwatch_ingest_batch_duration_seconds_count{source="bridge"}`:                                              1,
+		`tempwatch_http_requests_total{code="4xx",function="clients",method="GET",route="/clients"}`:              3,
+		`tempwatch_http_requests_total{code="2xx",function="clients",method="POST",route="/clients"}`:             1,
+		`tempwatch_http_requests_total{code="2xx",function="sensors",method="POST",route="/sensors"}`:             1,
+		`tempwatch_http_requests_total{code="2xx",function="sensors",method="GET",route="/sensors/{id}"}`:         1,
+		`tempwatch_http_request_duration_seconds_count{function="clients",method="GET",route="/clients"}`:         3,
+		`tempwatch_http_request_duration_seconds_count{function="ingest",method="POST",route="/ingest/readings"}`: 1,
+		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="stored",reason="none"}`:                   2,
+		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="duplicate",reason="none"}`:                1,
+		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="rejected",reason="out_of_range"}`:         1,
+		`tempwatch_ingest_readings_total{client="` + slug + `",outcome="rejected",reason="invalid_payload"}`:      1,
+		`tempwatch_ingest_batch_duration_seconds_count{source="http"}`:                                            1,
+		`tempwatch_ingest_batch_duration_seconds_count{source="bridge"}`:                                          1,
 	}
 	var got map[string]float64
 	var text []byte
