@@ -34,8 +34,9 @@ start_ferretdb() { # repo root
 }
 
 # need_prometheus installs Debian's prometheus package when prometheus or
-# promtool is missing: the monitoring tests (infra/monitoring) run a real
-# Prometheus and promtool, and fail without them. The package's own service
+# promtool is missing: the metrics tests run `promtool check metrics`, the
+# monitoring tests (infra/monitoring) promtool and a real Prometheus; they
+# fail, never skip, without them. The package's own service
 # (port 9090) is stopped and disabled where apt started one: the tests run
 # their own instance on a spare port.
 need_prometheus() {
@@ -44,7 +45,7 @@ need_prometheus() {
 	local sudo=()
 	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
 	if ! { "${sudo[@]}" apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus; }; then
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }; then
 		echo "could not install Debian's prometheus package: the monitoring tests need prometheus and promtool" >&2
 		exit 1
 	fi

@@ -34,6 +34,8 @@ type rawHandler EventHandler
 
 // Invoke encodes the answer as the runtime encodes a handler's result.
 func (h rawHandler) Invoke(ctx context.Context, event []byte) ([]byte, error) {
+	ctx, end := Invocation(ctx)
+	defer end()
 	out, err := h(ctx, event)
 	if err != nil {
 		return nil, err

@@ -4,17 +4,54 @@ package lambdahttp
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/metrics"
 )
 
 // Start serves h for API Gateway REST proxy events until the runtime stops.
 func Start(h http.Handler) {
-	lambda.Start(proxy(h))
+	lambda.Start(NewHandler(h))
+}
+
+// NewHandler returns the runtime handler Start runs: each invocation is one
+// Invocation (metrics, request ids) around the proxy.
+func NewHandler(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	serve := proxy(h)
+	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		ctx, end := Invocation(ctx)
+		defer end()
+		return serve(ctx, req)
+	}
+}
+
+// emfOut is where invocations write their metrics: stdout, which Lambda
+// sends to CloudWatch Logs, which extracts EMF documents.
+var emfOut io.Writer = os.Stdout
+
+// Invocation starts one invocation: ctx carries a fresh metrics Set and the
+// Lambda request id (for every log line). end writes the Set as Embedded Metric
+// Format to stdout: the values of this invocation only.
+func Invocation(ctx context.Context) (_ context.Context, end func()) {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		ctx = logging.WithLambdaRequestID(ctx, lc.AwsRequestID)
+	}
+	set := metrics.NewSet()
+	return metrics.WithSet(ctx, set), func() {
+		if series := set.Take(); len(series) > 0 {
+			_ = metrics.WriteEMF(emfOut, series, time.Now())
+		}
+	}
 }
 
 // proxy returns the REST proxy handler for h: aws-lambda-go-api-proxy's,
@@ -23,6 +60,9 @@ func proxy(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) 
 	adapter := httpadapter.New(h)
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		req.Path = escapedPath(req.Path)
+		if id := req.RequestContext.RequestID; id != "" {
+			ctx = logging.WithGatewayRequestID(ctx, id)
+		}
 		return adapter.ProxyWithContext(ctx, req)
 	}
 }
