@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +30,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
 // TestDashboardAgainstDevstack runs a devstack (the functions of
@@ -51,21 +54,27 @@ func TestDashboardAgainstDevstack(t *testing.T) {
 	rules := loadAlertRules(t)
 
 	dbURL := pgtest.MustSchemaURL(t)
-	_, prefix := redistest.MustClient(t)
+	// A Redis of the test's own, which the second part stops.
+	redisSrv := startRedis(t)
 	jwtKeys, _ := auth.NewKeyPair("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix,
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": "redis://" + redisSrv.addr + "/0",
 		"JWT_SIGNING_KEYS": jwtKeys, "LOG_LEVEL": "warn"}
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
 	// The functions the load drives (building the others only costs time).
-	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1, Env: env,
+	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1, Env: env, MetricsAddr: "127.0.0.1:0",
 		Only: []string{"auth", "clients", "sensors", "measurements", "readings", "statistics", "ingest", "archive", "users", "openapi"}})
 	bridgeAddr := startBridge(t, s)
 
 	alertsPath, err := filepath.Abs("alerts.yml")
 	require.NoError(t, err)
-	jobs := []scrapeJob{{Name: "bridge", Targets: []string{bridgeAddr}}}
+	fnMetrics, err := url.Parse(s.MetricsURL())
+	require.NoError(t, err)
+	jobs := []scrapeJob{
+		{Name: "bridge", Targets: []string{bridgeAddr}},
+		{Name: "functions", Targets: []string{fnMetrics.Host}, Path: fnMetrics.Path},
+	}
 	prom := startPrometheus(t, prometheusConfig(jobs, []string{alertsPath}))
 
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -93,6 +102,63 @@ func TestDashboardAgainstDevstack(t *testing.T) {
 	require.Empty(t, failed, "panel queries that failed against the devstack's metrics")
 
 	checkRules(t, prom, rules)
+
+	// Redis stopped: the degraded series appear, the panels that show them
+	// show more than their zeros, and TempwatchRedisDegraded goes pending.
+	load.redisDown.Store(true)
+	redisSrv.stop()
+	for _, sig := range []string{`tempwatch_cache_requests_total{result="degraded"}`, `tempwatch_redis_degraded_total`} {
+		waitData(t, prom, fmt.Sprintf("sum(rate(%s[1m])) > 0", sig))
+	}
+	for _, q := range queries {
+		if !strings.Contains(q.Expr, "degraded") {
+			continue
+		}
+		r, err := prom.query(context.Background(), q.Expr)
+		require.NoError(t, err, "panel %q [%s]", q.Panel, q.RefID)
+		t.Logf("Redis stopped: panel %q [%s] -> %d series, %d above zero", q.Panel, q.RefID, r.Series, r.Positive)
+		require.Positive(t, r.Positive, "panel %q [%s] with Redis stopped: %s", q.Panel, q.RefID, q.Expr)
+	}
+	waitFor(t, 60*time.Second, "TempwatchRedisDegraded pending with Redis stopped", func(ctx context.Context) error {
+		var d alertsData
+		if err := get(ctx, prom, "alerts", nil, &d); err != nil {
+			return err
+		}
+		for _, a := range d.Alerts {
+			if a.Labels["alertname"] == "TempwatchRedisDegraded" {
+				t.Logf("Redis stopped: TempwatchRedisDegraded %s for %s %s", a.State, a.Labels["function"], a.Labels["operation"])
+				return nil
+			}
+		}
+		return errors.New("not active")
+	})
+}
+
+// redisServer is a redis-server process of the test's own.
+type redisServer struct {
+	addr string
+	stop func()
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	require.NoError(t, err, "redis-server (Debian's redis-server package) is needed")
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	require.NoError(t, cmd.Start())
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
+	waitFor(t, 10*time.Second, "redis-server listening on "+addr, func(ctx context.Context) error {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	})
+	return &redisServer{addr: addr, stop: stop}
 }
 
 // startBridge runs the bridge in this process against the stack's broker
@@ -159,20 +225,39 @@ func waitForScrapes(t *testing.T, prom *prometheusServer, jobs []scrapeJob) {
 		return nil
 	})
 	// Samples the load makes, each scraped at least three times.
-	signals := []string{`tempwatch_bridge_acked_total > 0`}
-	for _, sig := range signals {
-		expr := fmt.Sprintf("count_over_time((%s)[1m:1s]) >= 3", sig)
-		waitFor(t, 90*time.Second, "scraped: "+sig, func(ctx context.Context) error {
-			r, err := prom.query(ctx, expr)
-			if err != nil {
-				return err
-			}
-			if r.Series == 0 {
-				return errors.New("not yet")
-			}
-			return nil
-		})
+	signals := []string{
+		`tempwatch_bridge_acked_total > 0`,
+		`tempwatch_ingest_readings_total{outcome="stored"} > 0`,
+		`tempwatch_ingest_readings_total{outcome="duplicate"} > 0`,
+		`tempwatch_ingest_readings_total{outcome="rejected"} > 0`,
+		`tempwatch_ingest_batch_duration_seconds_count{source="http"} > 0`,
+		`tempwatch_http_requests_total{code="4xx"} > 0`,
 	}
+	for _, sig := range signals {
+		waitScraped(t, prom, sig)
+	}
+}
+
+// waitScraped waits until the samples expr selects have been in at least
+// three scrapes.
+func waitScraped(t *testing.T, prom *prometheusServer, expr string) {
+	t.Helper()
+	waitData(t, prom, fmt.Sprintf("count_over_time((%s)[1m:1s]) >= 3", expr))
+}
+
+// waitData waits until q answers some series.
+func waitData(t *testing.T, prom *prometheusServer, q string) {
+	t.Helper()
+	waitFor(t, 90*time.Second, "data for "+q, func(ctx context.Context) error {
+		r, err := prom.query(ctx, q)
+		if err != nil {
+			return err
+		}
+		if r.Series == 0 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 }
 
 // checkRules waits until Prometheus has evaluated every rule of alerts.yml,
@@ -204,7 +289,7 @@ func checkRules(t *testing.T, prom *prometheusServer, rules []alertRule) {
 	for _, r := range rules {
 		res, err := prom.query(context.Background(), r.Expr)
 		require.NoError(t, err, "alert %s: %s", r.Name, r.Expr)
-		t.Logf("alert %s: %s\n    -> %d series", r.Name, strings.TrimSpace(r.Expr), res.Series)
+		t.Logf("alert %s: %s\n    -> %d series", r.Name, strings.Join(strings.Fields(r.Expr), " "), res.Series)
 	}
 	waitFor(t, 30*time.Second, "no alert pending or firing on a healthy stack", func(ctx context.Context) error {
 		var d alertsData
@@ -225,6 +310,7 @@ func checkRules(t *testing.T, prom *prometheusServer, rules []alertRule) {
 // load is the traffic of startLoad: devices publishing over MQTT and API
 // clients, until its context ends.
 type load struct {
+	redisDown atomic.Bool // from here on, answers are counted apart
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	published int
@@ -340,8 +426,12 @@ func (l *load) apiRound(ctx context.Context, base, token, sensorID, deviceKey st
 			l.fail(fmt.Errorf("%s %s: %w", r.method, r.path, err))
 			continue
 		}
+		class := fmt.Sprintf("%dxx", code/100)
+		if l.redisDown.Load() {
+			class += " (Redis stopped)"
+		}
 		l.mu.Lock()
-		l.byClass[fmt.Sprintf("%dxx", code/100)]++
+		l.byClass[class]++
 		l.mu.Unlock()
 		if code >= 500 || (r.want != 0 && code/100 != r.want) {
 			l.fail(fmt.Errorf("%s %s: %d, want %dxx", r.method, r.path, code, r.want))

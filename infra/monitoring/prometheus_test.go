@@ -223,9 +223,10 @@ func get[T any](ctx context.Context, p *prometheusServer, path string, params ur
 
 // queryResult is an instant query's answer, summed up.
 type queryResult struct {
-	Type   string
-	Series int // series (or 1 for a scalar)
-	Finite int // of which with a finite value (not NaN or ±Inf)
+	Type     string
+	Series   int // series (or 1 for a scalar)
+	Finite   int // of which with a finite value (not NaN or ±Inf)
+	Positive int // of which above zero
 }
 
 func (p *prometheusServer) query(ctx context.Context, expr string) (queryResult, error) {
@@ -241,6 +242,9 @@ func (p *prometheusServer) query(ctx context.Context, expr string) (queryResult,
 			if v, ok := s.Value[1].(string); ok {
 				if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 					r.Finite++
+					if f > 0 {
+						r.Positive++
+					}
 				}
 			}
 		}
