@@ -78,8 +78,9 @@ func startPrometheus(t *testing.T, config string) *prometheusServer {
 		"--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -95,8 +96,8 @@ func startPrometheus(t *testing.T, config string) *prometheusServer {
 	p := &prometheusServer{URL: "http://" + addr}
 	waitFor(t, 60*time.Second, "prometheus ready at "+p.URL, func(ctx context.Context) error {
 		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited before it was ready: %v\n%s\nconfig:\n%s", err, logs.String(), config)
+		case <-exited:
+			t.Fatalf("prometheus exited before it was ready: %v\n%s\nconfig:\n%s", waitErr, logs.String(), config)
 		default:
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/-/ready", nil)
