@@ -18,6 +18,7 @@ type EventHandler func(ctx context.Context, event json.RawMessage) (any, error)
 // StartWithEvents serves h for API Gateway REST proxy events and other for
 // every other event (such as a direct Invoke with a batch) in one function.
 func StartWithEvents(h http.Handler, other EventHandler) {
+	mustServeMetrics()
 	lambda.Start(NewEventsHandler(h, other))
 }
 

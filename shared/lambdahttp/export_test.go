@@ -8,3 +8,6 @@ func SetEMFOutput(w io.Writer) (restore func()) {
 	emfOut = w
 	return func() { emfOut = old }
 }
+
+// ServeMetrics is serveMetrics: the address it listens on.
+func ServeMetrics(addr string) (string, error) { return serveMetrics(addr) }

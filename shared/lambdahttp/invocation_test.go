@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -91,4 +92,29 @@ func TestNewHandlerWritesMetricsPerInvocation(t *testing.T) {
 		}
 	}
 	assert.Equal(t, [][]string{{metrics.Function(), "unmatched", "GET", "4xx"}}, labels, "no route: one label value, not the path")
+}
+
+// With METRICS_ADDR (compose), the process also serves the sum of its
+// invocations' metrics for Prometheus, the same values its EMF lines carry.
+func TestMetricsAddrServesTheInvocationsTotals(t *testing.T) {
+	defer lambdahttp.SetEMFOutput(io.Discard)()
+	addr, err := lambdahttp.ServeMetrics("127.0.0.1:0")
+	require.NoError(t, err)
+	rt := httpapi.NewRouter(slog.New(slog.DiscardHandler))
+	rt.Public("GET /totals/{id}", func(w http.ResponseWriter, _ *http.Request) error { w.WriteHeader(http.StatusOK); return nil })
+	h := lambdahttp.NewHandler(httpapi.Wrap(slog.New(slog.DiscardHandler), rt))
+	for range 3 {
+		_, err := h(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/totals/7"})
+		require.NoError(t, err)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `tempwatch_http_requests_total{code="2xx",function="`+metrics.Function()+`",method="GET",route="/totals/{id}"} 3`)
+	assert.Contains(t, string(body), `tempwatch_http_request_duration_seconds_count{function="`+metrics.Function()+`",method="GET",route="/totals/{id}"} 3`)
+
+	_, err = lambdahttp.ServeMetrics(addr)
+	assert.ErrorContains(t, err, "METRICS_ADDR", "an address in use is a configuration error naming the variable")
 }

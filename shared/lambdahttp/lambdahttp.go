@@ -4,10 +4,13 @@ package lambdahttp
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -15,12 +18,15 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/logging"
 	"github.com/tempwatch/tempwatch/shared/metrics"
+	"github.com/tempwatch/tempwatch/shared/metrics/replay"
 )
 
 // Start serves h for API Gateway REST proxy events until the runtime stops.
 func Start(h http.Handler) {
+	mustServeMetrics()
 	lambda.Start(NewHandler(h))
 }
 
@@ -39,6 +45,41 @@ func NewHandler(h http.Handler) func(context.Context, events.APIGatewayProxyRequ
 // sends to CloudWatch Logs, which extracts EMF documents.
 var emfOut io.Writer = os.Stdout
 
+// local, when METRICS_ADDR is set, adds up every invocation's metrics for
+// a Prometheus scrape of this process.
+var local atomic.Pointer[replay.Registry]
+
+// serveMetrics serves this process's metrics at addr/metrics when addr is
+// set: where functions run as long-lived containers (docker-compose.yml,
+// under the runtime interface emulator) and Prometheus can reach each one.
+// On Lambda it is unset: an instance cannot be scraped, its EMF lines are
+// the metrics. The totals are the same invocations' values replayed
+// (shared/metrics/replay), so both paths count alike.
+func serveMetrics(addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("METRICS_ADDR %s: %w", addr, err)
+	}
+	r := replay.NewRegistry()
+	local.Store(r)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", r.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// mustServeMetrics is serveMetrics from METRICS_ADDR; an address it cannot
+// listen on ends the process as a configuration error.
+func mustServeMetrics() {
+	if _, err := serveMetrics(os.Getenv("METRICS_ADDR")); err != nil {
+		config.Exit(metrics.Function(), err)
+	}
+}
+
 // Invocation starts one invocation: ctx carries a fresh metrics Set and the
 // Lambda request id (for every log line). end writes the Set as Embedded Metric
 // Format to stdout: the values of this invocation only.
@@ -50,6 +91,9 @@ func Invocation(ctx context.Context) (_ context.Context, end func()) {
 	return metrics.WithSet(ctx, set), func() {
 		if series := set.Take(); len(series) > 0 {
 			_ = metrics.WriteEMF(emfOut, series, time.Now())
+			if r := local.Load(); r != nil {
+				r.Apply(series)
+			}
 		}
 	}
 }

@@ -320,7 +320,9 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	assert.Equal(t, map[string]int64{"latest.offer": 1}, rc.Degraded(), "the lost offer is counted")
 	for i := range 3 {
 		start := time.Now()
-		assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "read %d answers from PostgreSQL", i)
+		r, err := c.Latest(ctx, f.sensor)
+		require.NoError(t, err)
+		assert.Equal(t, 2.0, r.Value, "read %d answers from PostgreSQL", i)
 		assert.Less(t, time.Since(start), time.Second, "a read does not hang on the dead Redis")
 		b, err := c.Aggregate(ctx, "k", "p", []string{f.sensor}, agg("fresh"))
 		require.NoError(t, err)
@@ -329,6 +331,18 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	assert.Equal(t, map[string]int64{"latest.offer": 1, "latest.get": 3, "aggregate.get": 3}, rc.Degraded(),
 		"each read is counted once, whether it failed or skipped Redis")
 	assert.Equal(t, 3.0, degradedCount(set, "latest.get"), "the invocation's metric")
+	assert.Equal(t, 3.0, cacheCount(set, "latest", "degraded"), "the reads answered without Redis")
+	assert.Equal(t, 3.0, cacheCount(set, "aggregate", "degraded"))
+}
+
+// cacheCount is tempwatch_cache_requests_total of cache and result in set.
+func cacheCount(set *metrics.Set, cache, result string) float64 {
+	for _, s := range set.Snapshot() {
+		if s.Def == metrics.CacheRequests && s.Labels[1] == cache && s.Labels[2] == result {
+			return s.Sum
+		}
+	}
+	return 0
 }
 
 // degradedCount is tempwatch_redis_degraded_total of op in set.
