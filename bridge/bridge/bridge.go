@@ -80,17 +80,25 @@ func (b *Bridge) Run(ctx context.Context) error {
 		MaxBytes: b.cfg.BatchMaxBytes - invoker.RequestOverhead,
 		Weight:   func(it item) int { return invoker.EncodedSize(it.Message) }})
 	b.metrics.SetInFlight(batches.Held)
+	pending := newUnacked()
+	b.metrics.SetOldestUnacked(pending.oldest)
 	var seq atomic.Uint64
 	handle := func(m mqtt.Message) {
 		b.metrics.MessagesIn.Inc()
+		msg := b.admit(m, strconv.FormatUint(seq.Add(1), 36))
+		pending.add(msg)
 		// After Close the message is not taken: unacked, the broker
 		// redelivers it to the next session.
-		batches.Add(item{Message: b.admit(m, strconv.FormatUint(seq.Add(1), 36)), Receipt: m.Ack})
+		if !batches.Add(item{Message: msg, Receipt: m.Ack}) {
+			pending.remove(msg.ID)
+		}
 	}
 	sub, err := mqtt.Subscribe(mqtt.Options{
 		URL: b.cfg.MQTTURL, ClientID: b.cfg.MQTTClientID, Topic: b.cfg.MQTTTopic, SharedGroup: b.cfg.SharedGroup,
 		CleanSession: b.cfg.CleanSession, Username: b.cfg.MQTTUsername, Password: b.cfg.MQTTPassword, Log: b.log,
 		ReadPause: b.cfg.ReadPause(), MaxPayload: tempwatch.MaxPayloadBytes, HeadBytes: tempwatch.RefusedHeadBytes,
+		OnConnect:    func(bool) { b.metrics.BrokerConnects.Inc(); b.metrics.BrokerConnected.Set(1) },
+		OnDisconnect: func() { b.metrics.BrokerConnected.Set(0) },
 	}, handle)
 	if err != nil {
 		return err
@@ -107,7 +115,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
 	defer cancelDeliver()
 	d := &delivery.Deliverer[mqtt.Ack]{Invoke: b.invoke, Metrics: b.metrics, Log: b.log,
-		Ack:             func(items []item) { ackAll(items); batches.Done(len(items)) },
+		Ack:             func(items []item) { ackAll(items); batches.Done(len(items)); pending.done(items) },
 		Backoff:         delivery.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax},
 		IsFunctionError: func(err error) bool { var fe *invoker.FunctionError; return errors.As(err, &fe) },
 		IsTooLarge:      func(err error) bool { return errors.Is(err, invoker.ErrTooLarge) },
@@ -171,6 +179,49 @@ func (b *Bridge) admit(m mqtt.Message, id string) tempwatch.Message {
 
 // item is a message on its way, with the broker's receipt for it.
 type item = delivery.Item[mqtt.Ack]
+
+// unacked is the receipt times of the messages received and not yet
+// acknowledged, by id, for the oldest_unacked_age_seconds gauge.
+type unacked struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func newUnacked() *unacked { return &unacked{at: map[string]time.Time{}} }
+
+func (u *unacked) add(m tempwatch.Message) {
+	u.mu.Lock()
+	u.at[m.ID] = m.ReceivedAt
+	u.mu.Unlock()
+}
+
+func (u *unacked) remove(id string) {
+	u.mu.Lock()
+	delete(u.at, id)
+	u.mu.Unlock()
+}
+
+func (u *unacked) done(items []item) {
+	u.mu.Lock()
+	for _, it := range items {
+		delete(u.at, it.Message.ID)
+	}
+	u.mu.Unlock()
+}
+
+// oldest is the earliest receipt held, or zero: read at scrape time, so
+// the walk over at most the messages in flight costs receiving nothing.
+func (u *unacked) oldest() time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var first time.Time
+	for _, t := range u.at {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
+}
 
 // ackAll acknowledges items to the broker.
 func ackAll(items []item) {

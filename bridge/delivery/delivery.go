@@ -206,6 +206,7 @@ func (d *Deliverer[R]) invoke(ctx context.Context, items []Item[R]) (time.Time, 
 		req.Messages[i] = it.Message
 	}
 	d.Metrics.Batches.Inc()
+	d.Metrics.BatchMessages.Observe(float64(len(items)))
 	start := time.Now()
 	resp, err := d.Invoke(ctx, req)
 	d.Metrics.InvokeLatency.Observe(time.Since(start).Seconds())
@@ -320,9 +321,16 @@ func (d *Deliverer[R]) settle(items []Item[R], strikes []int, resp tempwatch.Bat
 		for old := d.stored.Load(); now > old && !d.stored.CompareAndSwap(old, now); old = d.stored.Load() {
 		}
 	}
+	d.Metrics.Duplicates.Add(float64(resp.Duplicates))
 	if len(acked) > 0 {
 		d.Ack(acked)
 		d.Metrics.Acked.Add(float64(len(acked)))
+		now := time.Now()
+		for _, it := range acked {
+			if !it.Message.ReceivedAt.IsZero() {
+				d.Metrics.AckDelay.Observe(now.Sub(it.Message.ReceivedAt).Seconds())
+			}
+		}
 	}
 	return left, leftStrikes
 }

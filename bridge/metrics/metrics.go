@@ -5,6 +5,7 @@ package metrics
 import (
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,8 +30,21 @@ type Metrics struct {
 	Rejected      prometheus.Counter
 	Refused       *prometheus.CounterVec // by reason class
 	InvokeLatency prometheus.Histogram
-	registry      *prometheus.Registry
-	inFlight      atomic.Pointer[func() int]
+	// Duplicates counts the readings the ingest function reported as
+	// already stored (redeliveries, devices sending twice).
+	Duplicates prometheus.Counter
+	// AckDelay is each message's time from its receipt by the bridge to its
+	// ack: the publish-to-stored lag as the bridge sees it.
+	AckDelay prometheus.Histogram
+	// BatchMessages is the messages per invoked batch.
+	BatchMessages prometheus.Histogram
+	// BrokerConnected is 1 while subscribed to the broker, else 0.
+	BrokerConnected prometheus.Gauge
+	// BrokerConnects counts successful (re)connections.
+	BrokerConnects prometheus.Counter
+	registry       *prometheus.Registry
+	inFlight       atomic.Pointer[func() int]
+	oldest         atomic.Pointer[func() time.Time]
 }
 
 // New returns instruments registered on a fresh registry.
@@ -52,7 +66,16 @@ func New() *Metrics {
 		InvokeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge",
 			Name: "invoke_duration_seconds", Help: "Ingest function invocation latency.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-		registry: reg,
+		Duplicates: f("duplicates_total", "Readings the ingest function reported as duplicates (already stored)."),
+		AckDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge", Name: "ack_delay_seconds",
+			Help:    "Time from a message's receipt by the bridge to its acknowledgement (the publish-to-stored lag the bridge sees).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		BatchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tempwatch_bridge", Name: "batch_messages",
+			Help: "Messages per invoked batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		BrokerConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "broker_connected",
+			Help: "1 while the bridge is subscribed to the broker, else 0."}),
+		BrokerConnects: f("broker_connects_total", "Successful connections (and reconnections) to the broker."),
+		registry:       reg,
 	}
 	// Read at scrape time, so receiving and acking cost the gauge nothing.
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "in_flight",
@@ -62,10 +85,19 @@ func New() *Metrics {
 		}
 		return 0
 	})
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tempwatch_bridge", Name: "oldest_unacked_age_seconds",
+		Help: "Age of the oldest message received and not yet acknowledged (0 when none)."}, func() float64 {
+		if f := m.oldest.Load(); f != nil {
+			if t := (*f)(); !t.IsZero() {
+				return time.Since(t).Seconds()
+			}
+		}
+		return 0
+	})
 	for _, r := range []string{RefusedPayloadTooLarge, RefusedInvokeTooLarge, RefusedMaxAttempts, RefusedRetained} {
 		m.Refused.WithLabelValues(r) // every class is scraped from the start, at zero
 	}
-	reg.MustRegister(inFlight, m.InvokeLatency, m.Refused, collectors.NewGoCollector(),
+	reg.MustRegister(inFlight, oldest, m.InvokeLatency, m.AckDelay, m.BatchMessages, m.BrokerConnected, m.Refused, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,6 +107,10 @@ func (m *Metrics) Register(cs ...prometheus.Collector) { m.registry.MustRegister
 
 // SetInFlight makes the in_flight gauge report f's count.
 func (m *Metrics) SetInFlight(f func() int) { m.inFlight.Store(&f) }
+
+// SetOldestUnacked makes the oldest_unacked_age_seconds gauge report the
+// age of f's time (zero: none unacknowledged).
+func (m *Metrics) SetOldestUnacked(f func() time.Time) { m.oldest.Store(&f) }
 
 // Handler serves the instruments in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -89,7 +89,10 @@ type Options struct {
 	// (CONNACK and SUBACK in), with the CONNACK's session-present flag: a
 	// persistent session the broker kept says true.
 	OnConnect func(sessionPresent bool)
-	Log       *slog.Logger
+	// OnDisconnect, when set, is called when a subscribed connection ends
+	// (lost, or closed by Close).
+	OnDisconnect func()
+	Log          *slog.Logger
 	// ReadPause, when positive, makes the connection wait this long after
 	// a read that brought little, so that many messages come in with the
 	// next read instead of one read (and wake-up) each; it adds up to
@@ -290,6 +293,9 @@ func (s *Subscriber) run(first chan<- error) {
 			first <- nil
 		}
 		<-c.done
+		if s.o.OnDisconnect != nil {
+			s.o.OnDisconnect()
+		}
 		if s.ctx.Err() != nil {
 			return
 		}

@@ -134,6 +134,7 @@ func TestRealTreeHasNoProblems(t *testing.T) {
 	t.Run("broker", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBroker(ctx, root)) })
 	t.Run("broker limits", func(t *testing.T) { assert.Empty(t, deploycheck.CheckBrokerLimits(ctx, root)) })
 	t.Run("aws iot", func(t *testing.T) { assert.Empty(t, deploycheck.CheckAWSIoT(root)) })
+	t.Run("scrapes", func(t *testing.T) { assert.Empty(t, deploycheck.CheckScrapes(ctx, root)) })
 	t.Run("migrate", func(t *testing.T) { assert.Empty(t, deploycheck.CheckMigrate(ctx, root)) })
 	t.Run("environment", func(t *testing.T) { assert.Empty(t, deploycheck.CheckEnvironment(ctx, root)) })
 }

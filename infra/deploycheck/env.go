@@ -37,6 +37,9 @@ var (
 	// SignerEnv is app.SignsTokens: the auth function's private keys.
 	SignerEnv = Reads{Required: []string{"JWT_SIGNING_KEYS"},
 		Optional: []string{"JWT_ACTIVE_KID", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCESS_TTL", "JWT_REFRESH_TTL"}}
+	// MetricsEnv is shared/lambdahttp's: where the process serves its
+	// metrics for a scrape (compose; unset on Lambda).
+	MetricsEnv = Reads{Optional: []string{"METRICS_ADDR"}}
 	// MongoEnv is app.Needs.Mongo (and the ingest function's own MongoDB).
 	MongoEnv = Reads{Required: []string{"MONGODB_URL"}, Optional: []string{"MONGODB_DATABASE"}}
 )
@@ -55,22 +58,22 @@ func reads(parts ...Reads) Reads {
 // docker-compose.yml and the LocalStack deploy may give it (least privilege).
 // A new variable a main reads goes here first.
 var FunctionEnv = map[string]Reads{
-	"archive":      reads(CoreEnv, VerifierEnv, MongoEnv, Reads{Optional: []string{"DEAD_LETTER_TTL"}}),
-	"auth":         reads(CoreEnv, SignerEnv),
-	"clients":      reads(CoreEnv, VerifierEnv),
-	"console":      {Optional: []string{"LOG_LEVEL"}},
-	"ingest":       reads(CoreEnv, MongoEnv, Reads{Optional: []string{"INGEST_MAX_FUTURE", "INGEST_MAX_AGE", "INGEST_ARCHIVE_TIMEOUT", "GOGC"}}),
+	"archive":      reads(CoreEnv, MetricsEnv, VerifierEnv, MongoEnv, Reads{Optional: []string{"DEAD_LETTER_TTL"}}),
+	"auth":         reads(CoreEnv, MetricsEnv, SignerEnv),
+	"clients":      reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"console":      reads(MetricsEnv, Reads{Optional: []string{"LOG_LEVEL"}}),
+	"ingest":       reads(CoreEnv, MetricsEnv, MongoEnv, Reads{Optional: []string{"INGEST_MAX_FUTURE", "INGEST_MAX_AGE", "INGEST_ARCHIVE_TIMEOUT", "GOGC"}}),
 	"iotauth":      CoreEnv,
-	"measurements": reads(CoreEnv, VerifierEnv),
+	"measurements": reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"migrate":      {Required: []string{"DATABASE_URL"}},
 	// emqx.LoadConfig and deviceauth.LoadBridge.
-	"mqttauth": reads(CoreEnv, Reads{Required: []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD"},
+	"mqttauth": reads(CoreEnv, MetricsEnv, Reads{Required: []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD"},
 		Optional: []string{"MQTT_DEVICE_SESSION_MAX", "MQTT_BRIDGE_USERNAME", "MQTT_BRIDGE_CLIENT_ID_PREFIX"}}),
-	"openapi":    {Optional: []string{"LOG_LEVEL"}},
-	"readings":   reads(CoreEnv, VerifierEnv, Reads{Optional: []string{"LATEST_LOCAL_TTL"}}),
-	"sensors":    reads(CoreEnv, VerifierEnv),
-	"statistics": reads(CoreEnv, VerifierEnv),
-	"users":      reads(CoreEnv, VerifierEnv),
+	"openapi":    reads(MetricsEnv, Reads{Optional: []string{"LOG_LEVEL"}}),
+	"readings":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"LATEST_LOCAL_TTL"}}),
+	"sensors":    reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"statistics": reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"users":      reads(CoreEnv, MetricsEnv, VerifierEnv),
 }
 
 // TokenKeyVariables carry the token keys: none of them may have a default in

@@ -31,6 +31,7 @@ func main() {
 	var cfg stack.Config
 	flag.StringVar(&cfg.APIAddr, "addr", envOr("DEVSTACK_ADDR", "127.0.0.1:3000"), "API Gateway listen address")
 	flag.StringVar(&cfg.LambdaAddr, "lambda-addr", envOr("DEVSTACK_LAMBDA_ADDR", "127.0.0.1:3001"), "Lambda Invoke API listen address")
+	flag.StringVar(&cfg.MetricsAddr, "metrics", envOr("DEVSTACK_METRICS_ADDR", "127.0.0.1:9464"), "address serving every function's metrics (all instances merged) at /metrics")
 	flag.IntVar(&cfg.Instances, "instances", 2, "warm instances per function")
 	flag.StringVar(&cfg.Root, "root", envOr("DEVSTACK_ROOT", "."), "repository root (holds template.yaml and functions/)")
 	flag.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1884", "embedded MQTT broker address, used when MQTT_URL is unset")
@@ -65,8 +66,8 @@ func main() {
 	for _, f := range s.DeploySteps() {
 		steps = append(steps, f.Name)
 	}
-	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n  Ran first:  %s\n",
-		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(steps, ", "))
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  Metrics:    %s (every function, all instances)\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n  Ran first:  %s\n",
+		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MetricsURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(steps, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
 	_ = s.Close() // the bridge first, so it flushes its open batch into the still-running functions

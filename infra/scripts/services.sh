@@ -32,3 +32,26 @@ start_ferretdb() { # repo root
 	done
 	export MONGODB_URL="mongodb://127.0.0.1:$port/"
 }
+
+# need_prometheus installs Debian's prometheus package when prometheus or
+# promtool is missing: the metrics tests run `promtool check metrics`, the
+# monitoring tests (infra/monitoring) promtool and a real Prometheus; they
+# fail, never skip, without them. The package's own service
+# (port 9090) is stopped and disabled where apt started one: the tests run
+# their own instance on a spare port.
+need_prometheus() {
+	command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+	echo "installing Debian's prometheus package (prometheus and promtool, for the monitoring tests)"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	if ! { "${sudo[@]}" apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }; then
+		echo "could not install Debian's prometheus package: the monitoring tests need prometheus and promtool" >&2
+		exit 1
+	fi
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		"${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/prometheus ]; then
+		"${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+	fi
+}

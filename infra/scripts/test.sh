@@ -5,6 +5,8 @@
 #                  Redis and Mosquitto must already run (README, "Quick start");
 #                  MongoDB is FerretDB, started here when MONGODB_URL is not set.
 #                  A missing service fails the tests that need it.
+#                  Installs Debian's prometheus package when prometheus or
+#                  promtool is missing (the monitoring tests run both).
 #   test.sh unit   the fast tier (make test-unit): go test -short, under which
 #                  the service helpers (pgtest, redistest, mongotest,
 #                  mosquittotest, stacktest) skip their tests, so nothing here
@@ -94,6 +96,7 @@ gotest() {
 if [ "$tier" = all ]; then
 	say "checking PostgreSQL, Redis and Mosquitto"
 	check_services
+	need_prometheus
 	start_ferretdb "$PWD"
 else
 	say "fast tier: go test -short; tests that need PostgreSQL, Redis, Mosquitto or MongoDB are skipped"

@@ -18,6 +18,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -65,11 +66,13 @@ type Env struct {
 	cutoffs     *redis.TokenCutoffs
 }
 
-// Load reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
+// Load names the process's metrics after the function (metrics.SetFunction),
+// reads DATABASE_URL, REDIS_URL, REDIS_PREFIX, LOG_LEVEL (and what needs
 // asks for) through getenv, then opens PostgreSQL (applying migrations), a
 // Redis client (which does not fail when Redis is away: it is a cache) and,
 // when asked, MongoDB (which must answer).
 func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (*Env, error) {
+	metrics.SetFunction(name)
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")

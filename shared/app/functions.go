@@ -16,6 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/measurements"
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/mongo"
 	"github.com/tempwatch/tempwatch/shared/openapi"
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -132,10 +133,17 @@ func IoTAuth(e *Env) (*awsiot.Handler, error) {
 }
 
 // Console is the console function: the admin console's page and modules.
-func Console(log *slog.Logger) http.Handler { return httpapi.Wrap(log, console.NewHandler(log)) }
+// It loads no Env, so it names its metrics itself.
+func Console(log *slog.Logger) http.Handler {
+	metrics.SetFunction("console")
+	return httpapi.Wrap(log, console.NewHandler(log))
+}
 
 // OpenAPI is the openapi function: the API's document.
-func OpenAPI(log *slog.Logger) http.Handler { return httpapi.Wrap(log, openapi.NewHandler(log)) }
+func OpenAPI(log *slog.Logger) http.Handler {
+	metrics.SetFunction("openapi")
+	return httpapi.Wrap(log, openapi.NewHandler(log))
+}
 
 // devices is the device lookup every device check uses: in process, then
 // Redis, then PostgreSQL.

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -20,7 +22,8 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 // X-Request-Id when sane), X-Content-Type-Options: nosniff (no browser
 // reads an answer as anything but its declared type), the caller's address
 // (RemoteIP, for the audit trail), an access log line naming the user
-// (NoteCaller), and a recovered panic as a 500 problem instead of a dropped
+// (NoteCaller), the request's metrics (count by route pattern, method and
+// status class; duration), and a recovered panic as a 500 problem instead of a dropped
 // connection.
 // The composition root of each function applies it once (app.Middleware).
 func Wrap(log *slog.Logger, next http.Handler) http.Handler {
@@ -41,9 +44,18 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 				log.ErrorContext(r.Context(), "panic", "panic", p)
 				Error(rec, r, log, tempwatch.Errorf(tempwatch.EINTERNAL, "panic: %v", p))
 			}
+			d := time.Since(start)
+			route, method := acc.route, methodLabel(r.Method)
+			if route == "" {
+				route = "unmatched"
+			}
+			fn := metrics.Function()
+			set := metrics.From(r.Context())
+			set.Add(metrics.HTTPRequests, 1, fn, route, method, statusClass(rec.status))
+			set.Observe(metrics.HTTPDuration, d.Seconds(), fn, route, method)
 			log.InfoContext(r.Context(), "request",
 				"method", r.Method, "path", r.URL.Path, "status", rec.status, "user_id", acc.userID,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+				"duration_ms", float64(d.Microseconds())/1000)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -59,8 +71,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// access is what the access log line learns while the request is served.
-type access struct{ userID string }
+// access is what the access log line and the request metrics learn while
+// the request is served.
+type access struct{ userID, route string }
 
 type accessKey struct{}
 
@@ -72,6 +85,38 @@ func NoteCaller(ctx context.Context, userID string) {
 	if a, ok := ctx.Value(accessKey{}).(*access); ok {
 		a.userID = userID
 	}
+}
+
+// noteRoute names the route pattern that serves the request of ctx (its
+// method left out: the method is a label of its own) for the metrics: the
+// pattern, not the path, so the label has as many values as there are
+// routes.
+func noteRoute(ctx context.Context, pattern string) {
+	if a, ok := ctx.Value(accessKey{}).(*access); ok {
+		if _, path, ok := strings.Cut(pattern, " "); ok {
+			pattern = path
+		}
+		a.route = strings.ReplaceAll(pattern, "...}", "}")
+	}
+}
+
+// methodLabel is method when it is one of HTTP's, else "other": a caller
+// cannot add label values.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// statusClass is the status code's class: 2xx, 4xx, ...
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "5xx"
+	}
+	return string(rune('0'+status/100)) + "xx"
 }
 
 // RemoteIP is the caller's address. Behind API Gateway, the Lambda proxy

@@ -63,6 +63,7 @@ func (rt *Router) Handle(pattern string, h HandlerFunc) {
 // Public serves pattern with h for every caller.
 func (rt *Router) Public(pattern string, h HandlerFunc) {
 	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		noteRoute(r.Context(), pattern)
 		err := checkPathAndQuery(r, pattern)
 		if err == nil {
 			err = h(w, r)

@@ -87,7 +87,7 @@ func handleReadings(svc *Service, log *slog.Logger, w http.ResponseWriter, r *ht
 		items[i] = &item{id: strconv.Itoa(i), source: SourceHTTP, raw: raw, receivedAt: now,
 			topic: device.Ref().Topic()}
 	}
-	svc.process(ctx, items, &device)
+	svc.process(ctx, items, &device, batchHTTP)
 
 	resp := HTTPResponse{Items: make([]ItemResult, len(items))}
 	for i, it := range items {

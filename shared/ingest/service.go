@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -112,13 +113,35 @@ type item struct {
 
 	status    string
 	reason    string
+	class     string // the reason's class, a bounded metric label
 	readingID int64
 	createdAt time.Time
 	inserted  bool  // this call inserted its row (even if its archive entry then failed)
 	firstOf   *item // for an in-batch duplicate, the item it repeats
 }
 
-func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, reason }
+// Rejection reason classes: the reason label of the ingest metrics, a few
+// values where the reasons themselves name values and devices.
+const (
+	reasonRefused        = "refused" // the bridge or the SQS body refused it before parsing
+	reasonInvalidTopic   = "invalid_topic"
+	reasonInvalidPayload = "invalid_payload"
+	reasonUnknownSensor  = "unknown_sensor"
+	reasonOutOfRange     = "out_of_range"
+	reasonTooNew         = "too_new"
+	reasonTooOld         = "too_old"
+)
+
+func (it *item) reject(class, reason string) {
+	it.status, it.reason, it.class = StatusRejected, reason, class
+}
+
+// Batch sources, the source label of the batch duration.
+const (
+	batchBridge = "bridge"
+	batchSQS    = "sqs"
+	batchHTTP   = "http"
+)
 
 // HandleBatch ingests a bridge batch. It never fails as a whole: transient
 // failures put the affected messages in BatchItemFailures.
@@ -132,6 +155,10 @@ func (it *item) reject(reason string) { it.status, it.reason = StatusRejected, r
 // its raw payload (the same batch again is skipped; in another batch it is
 // a second copy, see mongo.PayloadStore).
 func (s *Service) HandleBatch(ctx context.Context, req tempwatch.BatchRequest) tempwatch.BatchResponse {
+	return s.handleBatch(ctx, req, batchBridge)
+}
+
+func (s *Service) handleBatch(ctx context.Context, req tempwatch.BatchRequest, source string) tempwatch.BatchResponse {
 	all := make([]item, len(req.Messages)) // one allocation, not one per message
 	items := make([]*item, len(req.Messages))
 	refs := map[string]tempwatch.DeviceRef{} // a device sends many messages per batch
@@ -140,14 +167,14 @@ func (s *Service) HandleBatch(ctx context.Context, req tempwatch.BatchRequest) t
 		it := &all[i]
 		items[i] = it
 		if m.Refused != "" {
-			it.reject(m.Refused)
+			it.reject(reasonRefused, m.Refused)
 		}
 		ref, ok := refs[m.Topic]
 		if !ok {
 			var err error
 			if ref, err = tempwatch.ParseTopic(m.Topic); err != nil {
 				if it.status == "" {
-					it.reject(err.Error())
+					it.reject(reasonInvalidTopic, err.Error())
 				}
 				continue
 			}
@@ -155,7 +182,7 @@ func (s *Service) HandleBatch(ctx context.Context, req tempwatch.BatchRequest) t
 		}
 		it.ref = ref
 	}
-	s.process(ctx, items, nil)
+	s.process(ctx, items, nil, source)
 
 	resp := tempwatch.BatchResponse{BatchItemFailures: []tempwatch.BatchItemFailure{}}
 	for _, it := range items {
@@ -177,8 +204,14 @@ func (s *Service) HandleBatch(ctx context.Context, req tempwatch.BatchRequest) t
 // process runs items through parse, resolve, validate, write and archive
 // (side by side), and cache; a due drain of the archive outbox runs
 // alongside. device, when not nil, is the already-authenticated sender of
-// all items (HTTP); otherwise each item's ref is resolved.
-func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.Device) {
+// all items (HTTP); otherwise each item's ref is resolved. The outcomes and
+// the batch's duration (by source) go to the invocation's metrics.
+func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.Device, source string) {
+	start := time.Now()
+	defer func() {
+		countOutcomes(ctx, items)
+		metrics.Since(ctx, metrics.IngestBatchDuration, start, source)
+	}()
 	defer s.archive.drainAlongside(ctx)()
 	now := s.cfg.Now()
 	for _, it := range items {
@@ -187,7 +220,7 @@ func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.
 		}
 		p, err := tempwatch.ParsePayload(it.raw)
 		if err != nil {
-			it.reject(err.Error())
+			it.reject(reasonInvalidPayload, err.Error())
 			continue
 		}
 		it.payload = p
@@ -248,6 +281,28 @@ func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.
 	cached.Wait()
 }
 
+// countOutcomes counts the items stored, duplicate or rejected (by reason
+// class) per client. A message whose client is not known (a bad topic, an
+// unknown client) counts under client "unknown", so a sender cannot add
+// label values; those to retry are no outcome yet.
+func countOutcomes(ctx context.Context, items []*item) {
+	set := metrics.From(ctx)
+	for _, it := range items {
+		if it.status != StatusStored && it.status != StatusDuplicate && it.status != StatusRejected {
+			continue
+		}
+		client := "unknown"
+		if it.clientID != "" && it.ref.ClientSlug != "" {
+			client = it.ref.ClientSlug
+		}
+		reason := "none"
+		if it.status == StatusRejected {
+			reason = it.class
+		}
+		set.Add(metrics.IngestReadings, 1, client, it.status, reason)
+	}
+}
+
 // resolve fills each item's device, rejecting pending items of unknown
 // devices. Items already rejected are resolved too where their topic names
 // a device, for their dead letters.
@@ -279,7 +334,7 @@ func (s *Service) resolve(ctx context.Context, items []*item, device *tempwatch.
 		if ok {
 			it.device, it.clientID = d, d.ClientID
 		} else if it.status == "" {
-			it.reject(fmt.Sprintf("unknown device %q for client %q", it.ref.DeviceID, it.ref.ClientSlug))
+			it.reject(reasonUnknownSensor, fmt.Sprintf("unknown device %q for client %q", it.ref.DeviceID, it.ref.ClientSlug))
 		}
 	}
 	return nil
@@ -315,7 +370,7 @@ func (s *Service) nameClients(ctx context.Context, items []*item) {
 func (s *Service) validate(it *item, now time.Time) {
 	v := it.payload.Celsius(it.device.Unit)
 	if v < it.device.MinValue || v > it.device.MaxValue {
-		it.reject(fmt.Sprintf("value %g °C is outside the sensor's range [%g, %g]", v, it.device.MinValue, it.device.MaxValue))
+		it.reject(reasonOutOfRange, fmt.Sprintf("value %g °C is outside the sensor's range [%g, %g]", v, it.device.MinValue, it.device.MaxValue))
 		return
 	}
 	at := it.payload.Time
@@ -328,10 +383,10 @@ func (s *Service) validate(it *item, now time.Time) {
 	}
 	switch {
 	case at.After(now.Add(s.cfg.MaxFuture)):
-		it.reject(fmt.Sprintf("timestamp %s is more than %s in the future", at.Format(time.RFC3339), s.cfg.MaxFuture))
+		it.reject(reasonTooNew, fmt.Sprintf("timestamp %s is more than %s in the future", at.Format(time.RFC3339), s.cfg.MaxFuture))
 		return
 	case at.Before(now.Add(-s.cfg.MaxAge)):
-		it.reject(fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
+		it.reject(reasonTooOld, fmt.Sprintf("timestamp %s is older than the maximum age %s", at.Format(time.RFC3339), s.cfg.MaxAge))
 		return
 	}
 	it.reading = tempwatch.Reading{SensorID: it.device.SensorID, Value: v, MeasuredAt: at}

@@ -103,7 +103,7 @@ func (s *Service) HandleSQS(ctx context.Context, ev events.SQSEvent) events.SQSE
 	for i, r := range ev.Records {
 		msgs[i] = sqsMessage(r)
 	}
-	resp := s.HandleBatch(ctx, tempwatch.BatchRequest{Messages: msgs})
+	resp := s.handleBatch(ctx, tempwatch.BatchRequest{Messages: msgs}, batchSQS)
 	out := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, len(resp.BatchItemFailures))}
 	for i, f := range resp.BatchItemFailures {
 		out.BatchItemFailures[i] = events.SQSBatchItemFailure{ItemIdentifier: f.ItemIdentifier}

@@ -18,6 +18,7 @@ type EventHandler func(ctx context.Context, event json.RawMessage) (any, error)
 // StartWithEvents serves h for API Gateway REST proxy events and other for
 // every other event (such as a direct Invoke with a batch) in one function.
 func StartWithEvents(h http.Handler, other EventHandler) {
+	mustServeMetrics()
 	lambda.Start(NewEventsHandler(h, other))
 }
 
@@ -34,6 +35,8 @@ type rawHandler EventHandler
 
 // Invoke encodes the answer as the runtime encodes a handler's result.
 func (h rawHandler) Invoke(ctx context.Context, event []byte) ([]byte, error) {
+	ctx, end := Invocation(ctx)
+	defer end()
 	out, err := h(ctx, event)
 	if err != nil {
 		return nil, err

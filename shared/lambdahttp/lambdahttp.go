@@ -4,17 +4,98 @@ package lambdahttp
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/tempwatch/tempwatch/shared/config"
+	"github.com/tempwatch/tempwatch/shared/logging"
+	"github.com/tempwatch/tempwatch/shared/metrics"
+	"github.com/tempwatch/tempwatch/shared/metrics/replay"
 )
 
 // Start serves h for API Gateway REST proxy events until the runtime stops.
 func Start(h http.Handler) {
-	lambda.Start(proxy(h))
+	mustServeMetrics()
+	lambda.Start(NewHandler(h))
+}
+
+// NewHandler returns the runtime handler Start runs: each invocation is one
+// Invocation (metrics, request ids) around the proxy.
+func NewHandler(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	serve := proxy(h)
+	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		ctx, end := Invocation(ctx)
+		defer end()
+		return serve(ctx, req)
+	}
+}
+
+// emfOut is where invocations write their metrics: stdout, which Lambda
+// sends to CloudWatch Logs, which extracts EMF documents.
+var emfOut io.Writer = os.Stdout
+
+// local, when METRICS_ADDR is set, adds up every invocation's metrics for
+// a Prometheus scrape of this process.
+var local atomic.Pointer[replay.Registry]
+
+// serveMetrics serves this process's metrics at addr/metrics when addr is
+// set: where functions run as long-lived containers (docker-compose.yml,
+// under the runtime interface emulator) and Prometheus can reach each one.
+// On Lambda it is unset: an instance cannot be scraped, its EMF lines are
+// the metrics. The totals are the same invocations' values replayed
+// (shared/metrics/replay), so both paths count alike.
+func serveMetrics(addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("METRICS_ADDR %s: %w", addr, err)
+	}
+	r := replay.NewRegistry()
+	local.Store(r)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", r.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// mustServeMetrics is serveMetrics from METRICS_ADDR; an address it cannot
+// listen on ends the process as a configuration error.
+func mustServeMetrics() {
+	if _, err := serveMetrics(os.Getenv("METRICS_ADDR")); err != nil {
+		config.Exit(metrics.Function(), err)
+	}
+}
+
+// Invocation starts one invocation: ctx carries a fresh metrics Set and the
+// Lambda request id (for every log line). end writes the Set as Embedded Metric
+// Format to stdout: the values of this invocation only.
+func Invocation(ctx context.Context) (_ context.Context, end func()) {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		ctx = logging.WithLambdaRequestID(ctx, lc.AwsRequestID)
+	}
+	set := metrics.NewSet()
+	return metrics.WithSet(ctx, set), func() {
+		if series := set.Take(); len(series) > 0 {
+			_ = metrics.WriteEMF(emfOut, series, time.Now())
+			if r := local.Load(); r != nil {
+				r.Apply(series)
+			}
+		}
+	}
 }
 
 // proxy returns the REST proxy handler for h: aws-lambda-go-api-proxy's,
@@ -25,6 +106,9 @@ func proxy(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) 
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		base := basePath(req)
 		req.Path = escapedPath(req.Path)
+		if id := req.RequestContext.RequestID; id != "" {
+			ctx = logging.WithGatewayRequestID(ctx, id)
+		}
 		resp, err := adapter.ProxyWithContext(ctx, req)
 		if err == nil && base != "" {
 			withBasePath(&resp, base)

@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -328,6 +329,12 @@ func (c *Cache) fillLatest(ctx context.Context, rs map[string]tempwatch.Reading,
 	})
 }
 
+// countCache counts n lookups of cache with result (hit, miss, degraded:
+// Redis did not answer) in ctx's invocation metrics.
+func countCache(ctx context.Context, cache, result string, n int) {
+	metrics.Add(ctx, metrics.CacheRequests, float64(n), metrics.Function(), cache, result)
+}
+
 // LatestReadings returns the latest reading (newest measured_at) of each of
 // sensorIDs that has one, from process memory (when enabled), Redis, or
 // PostgreSQL, in that order. Concurrent calls for the same sensors share one
@@ -335,6 +342,7 @@ func (c *Cache) fillLatest(ctx context.Context, rs map[string]tempwatch.Reading,
 func (c *Cache) LatestReadings(ctx context.Context, sensorIDs []string) (map[string]tempwatch.Reading, error) {
 	out := make(map[string]tempwatch.Reading, len(sensorIDs))
 	missing := c.fromLocal(sensorIDs, out)
+	countCache(ctx, "latest", "hit", len(sensorIDs)-len(missing))
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -373,6 +381,10 @@ func (c *Cache) loadLatest(ctx context.Context, ids []string) (map[string]tempwa
 				versions[id] = cached[i].version
 			}
 		}
+		countCache(ctx, "latest", "hit", len(res))
+		countCache(ctx, "latest", "miss", len(missing))
+	} else {
+		countCache(ctx, "latest", "degraded", len(ids))
 	}
 	if len(missing) == 0 {
 		return res, nil
@@ -431,8 +443,14 @@ func (c *Cache) Latest(ctx context.Context, sensorID string) (tempwatch.Reading,
 func (c *Cache) Aggregate(ctx context.Context, kind, params string, sensorIDs []string, load func(context.Context) ([]byte, error)) ([]byte, error) {
 	v, err, _ := c.flights.Do("agg:"+kind+":"+params+":"+strings.Join(sensorIDs, ","), func() (any, error) {
 		key, b, hit, ok := c.aggregateGet(ctx, kind, params, sensorIDs)
-		if hit {
+		switch {
+		case hit:
+			countCache(ctx, "aggregate", "hit", 1)
 			return b, nil
+		case ok:
+			countCache(ctx, "aggregate", "miss", 1)
+		default:
+			countCache(ctx, "aggregate", "degraded", 1)
 		}
 		b, err := load(ctx)
 		if err != nil {

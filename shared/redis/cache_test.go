@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"expvar"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -276,7 +276,8 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	rc := redis.New(rdb, redis.Options{Backoff: 50 * time.Millisecond})
 	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
-	ctx := context.Background()
+	set := metrics.NewSet()
+	ctx := metrics.WithSet(context.Background(), set)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	agg := func(v string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(v), nil }
@@ -290,13 +291,14 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	assert.Empty(t, rc.Degraded())
 
 	srv.Kill()
-	global := degradedTotal("latest.get")
 
 	c.OfferLatest(ctx, f.write(t, 2, t0.Add(time.Minute)))
 	assert.Equal(t, map[string]int64{"latest.offer": 1}, rc.Degraded(), "the lost offer is counted")
 	for i := range 3 {
 		start := time.Now()
-		assert.Equal(t, 2.0, latestValue(t, c, f.sensor), "read %d answers from PostgreSQL", i)
+		r, err := c.Latest(ctx, f.sensor)
+		require.NoError(t, err)
+		assert.Equal(t, 2.0, r.Value, "read %d answers from PostgreSQL", i)
 		assert.Less(t, time.Since(start), time.Second, "a read does not hang on the dead Redis")
 		b, err := c.Aggregate(ctx, "k", "p", []string{f.sensor}, agg("fresh"))
 		require.NoError(t, err)
@@ -304,16 +306,29 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int64{"latest.offer": 1, "latest.get": 3, "aggregate.get": 3}, rc.Degraded(),
 		"each read is counted once, whether it failed or skipped Redis")
-	assert.GreaterOrEqual(t, degradedTotal("latest.get")-global, int64(3), "the process-wide count")
+	assert.Equal(t, 3.0, degradedCount(set, "latest.get"), "the invocation's metric")
+	assert.Equal(t, 3.0, cacheCount(set, "latest", "degraded"), "the reads answered without Redis")
+	assert.Equal(t, 3.0, cacheCount(set, "aggregate", "degraded"))
 }
 
-// degradedTotal reads the process-wide count of op in expvar.
-func degradedTotal(op string) int64 {
-	v, ok := expvar.Get("redis_degraded_total").(*expvar.Map).Get(op).(*expvar.Int)
-	if !ok {
-		return 0
+// cacheCount is tempwatch_cache_requests_total of cache and result in set.
+func cacheCount(set *metrics.Set, cache, result string) float64 {
+	for _, s := range set.Snapshot() {
+		if s.Def == metrics.CacheRequests && s.Labels[1] == cache && s.Labels[2] == result {
+			return s.Sum
+		}
 	}
-	return v.Value()
+	return 0
+}
+
+// degradedCount is tempwatch_redis_degraded_total of op in set.
+func degradedCount(set *metrics.Set, op string) float64 {
+	for _, s := range set.Snapshot() {
+		if s.Def == metrics.RedisDegraded && s.Labels[1] == op {
+			return s.Sum
+		}
+	}
+	return 0
 }
 
 func TestStartsWithoutRedis(t *testing.T) {
@@ -332,10 +347,10 @@ func TestStartsWithoutRedis(t *testing.T) {
 	}
 }
 
-// Under Lambda nobody scrapes expvar: a failing Redis is reported in the log
-// as a CloudWatch Embedded Metric Format record, once per operation and
-// backoff window.
-func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
+// A failing Redis is logged once per operation and backoff window, and
+// every degraded operation is counted in the invocation's metrics (which
+// shared/lambdahttp publishes as EMF): no running total in the log.
+func TestRedisFailureIsLoggedOnceAndCounted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
@@ -344,8 +359,10 @@ func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
 	rc := redis.New(rdb, redis.Options{Backoff: time.Hour, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
 	f.write(t, 7, time.Now().Add(-time.Minute).Truncate(time.Microsecond))
+	set := metrics.NewSet()
+	ctx := metrics.WithSet(context.Background(), set)
 	for range 3 {
-		_, err := c.LatestReadings(context.Background(), []string{f.sensor})
+		_, err := c.LatestReadings(ctx, []string{f.sensor})
 		require.NoError(t, err)
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
@@ -353,24 +370,14 @@ func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
 	var rec struct {
 		Msg string
 		Op  string
-		AWS struct {
-			CloudWatchMetrics []struct {
-				Namespace  string
-				Dimensions [][]string
-				Metrics    []struct{ Name string }
-			}
-		} `json:"_aws"`
-		Degraded int64 `json:"redis_degraded_total"`
+		AWS json.RawMessage `json:"_aws"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
 	assert.Equal(t, "redis unavailable", rec.Msg)
 	assert.Equal(t, "latest.get", rec.Op)
-	require.Len(t, rec.AWS.CloudWatchMetrics, 1)
-	assert.Equal(t, "tempwatch", rec.AWS.CloudWatchMetrics[0].Namespace)
-	assert.Equal(t, [][]string{{"op"}}, rec.AWS.CloudWatchMetrics[0].Dimensions)
-	assert.Equal(t, "redis_degraded_total", rec.AWS.CloudWatchMetrics[0].Metrics[0].Name)
-	assert.Equal(t, int64(1), rec.Degraded, "the count since the previous record: the first failure")
+	assert.Nil(t, rec.AWS, "the log line carries no metric")
 	assert.Equal(t, map[string]int64{"latest.get": 3}, rc.Degraded())
+	assert.Equal(t, 3.0, degradedCount(set, "latest.get"))
 }
 
 // TestLatestNotStaleAfterPause: an offer lost while Redis is paused

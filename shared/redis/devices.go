@@ -54,6 +54,7 @@ func (s *DeviceStore) DevicesByRef(ctx context.Context, refs []tempwatch.DeviceR
 			missing = append(missing, r)
 		}
 	}
+	countDevices(ctx, ok, len(out), len(missing))
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -78,8 +79,10 @@ func (s *DeviceStore) DeviceByKeyHash(ctx context.Context, hash []byte) (tempwat
 	key := s.c.deviceHashKey(hash)
 	cached, gen, ok := s.get(ctx, []string{key})
 	if d, hit := cached[key]; hit {
+		countDevices(ctx, ok, 1, 0)
 		return d, nil
 	}
+	countDevices(ctx, ok, 0, 1)
 	d, err := s.next.DeviceByKeyHash(ctx, hash)
 	if err != nil {
 		return d, err
@@ -88,6 +91,17 @@ func (s *DeviceStore) DeviceByKeyHash(ctx context.Context, hash []byte) (tempwat
 		s.fill(ctx, gen, map[string]tempwatch.Device{key: d})
 	}
 	return d, nil
+}
+
+// countDevices counts device lookups: hits and misses, or all degraded
+// when Redis did not answer.
+func countDevices(ctx context.Context, ok bool, hits, misses int) {
+	if !ok {
+		countCache(ctx, "device", "degraded", hits+misses)
+		return
+	}
+	countCache(ctx, "device", "hit", hits)
+	countCache(ctx, "device", "miss", misses)
 }
 
 // ClientIDsBySlug asks the next store: client ids are not kept in Redis.

@@ -43,13 +43,11 @@
 //
 //  1. Every call is bounded by Options.Timeout (default [Timeout]), connecting
 //     included.
-//  2. A failed call is reported in one place: counted in the expvar map
-//     redis_degraded_total by operation (and by [Client.Degraded]), and
-//     logged as one warning "redis unavailable" per operation and Backoff
-//     window, carrying the operation, the error and the count since the
-//     previous record as the CloudWatch metric redis_degraded_total
-//     (Embedded Metric Format, dimension op), so it is a metric under
-//     Lambda too.
+//  2. A failed call is reported in one place: counted in the invocation's
+//     metric tempwatch_redis_degraded_total by operation (shared/metrics,
+//     published per invocation; and by [Client.Degraded]), and logged as
+//     one warning "redis unavailable" per operation and Backoff window,
+//     carrying the operation and the error.
 //  3. The caller then goes on as on a miss: a lookup returns nothing cached
 //     (the service asks PostgreSQL), a fill, offer, invalidation or forget
 //     is dropped (every entry expires within its lifetime above, the bound
@@ -81,7 +79,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"expvar"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -89,6 +86,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -104,9 +102,6 @@ var ErrNoRedis = errors.New("redis: no Redis configured")
 
 // errBackoff is what lookups report while they skip Redis after a failure.
 var errBackoff = errors.New("redis: skipped after a recent failure")
-
-// degradedTotal counts operations answered without Redis, by name, process-wide.
-var degradedTotal = expvar.NewMap("redis_degraded_total")
 
 // Options configures a Client. Zero values take the defaults.
 type Options struct {
@@ -130,7 +125,6 @@ type Client struct {
 
 type opState struct {
 	degraded   atomic.Int64
-	reported   atomic.Int64 // degraded at the last log record
 	nextReport atomic.Int64 // unix ns before which no record is written
 }
 
@@ -333,8 +327,8 @@ func (c *Client) do(ctx context.Context, o op, fn func(ctx context.Context, rdb 
 // operation's log record when its window allows.
 func (c *Client) degrade(ctx context.Context, o op, err error) {
 	s := &c.ops[o]
-	n := s.degraded.Add(1)
-	degradedTotal.Add(ops[o].name, 1)
+	s.degraded.Add(1)
+	metrics.Add(ctx, metrics.RedisDegraded, 1, metrics.Function(), ops[o].name)
 	if c.opt.Log == nil {
 		return
 	}
@@ -343,16 +337,5 @@ func (c *Client) degrade(ctx context.Context, o op, err error) {
 	if now.UnixNano() < next || !s.nextReport.CompareAndSwap(next, now.Add(c.opt.Backoff).UnixNano()) {
 		return
 	}
-	c.opt.Log.WarnContext(ctx, "redis unavailable",
-		slog.String("op", ops[o].name),
-		slog.String("error", err.Error()),
-		slog.Group("_aws",
-			slog.Int64("Timestamp", now.UnixMilli()),
-			slog.Any("CloudWatchMetrics", []map[string]any{{
-				"Namespace":  "tempwatch",
-				"Dimensions": [][]string{{"op"}},
-				"Metrics":    []map[string]string{{"Name": "redis_degraded_total", "Unit": "Count"}},
-			}}),
-		),
-		slog.Int64("redis_degraded_total", n-s.reported.Swap(n)))
+	c.opt.Log.WarnContext(ctx, "redis unavailable", slog.String("op", ops[o].name), slog.String("error", err.Error()))
 }

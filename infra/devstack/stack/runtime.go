@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/shared/metrics/replay"
 )
 
 // maxPayload is Lambda's limit for a synchronous request or response.
@@ -69,6 +70,7 @@ type pool struct {
 	size      int // number of instances, fixed before they start
 	logs      io.Writer
 	logMu     *sync.Mutex
+	metrics   *replay.Registry
 }
 
 // invoke queues payload for the function and waits for its result.
@@ -187,7 +189,7 @@ func (in *instance) runOnce() error {
 	cmd.Env = append(append([]string{}, in.pool.env...), "AWS_LAMBDA_RUNTIME_API="+in.addr,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+fmt.Sprintf("devstack/%s/%d", in.pool.fn.Name, in.num))
 	cmd.Dir = dirOf(in.pool.binary)
-	out := &prefixWriter{w: in.pool.logs, mu: in.pool.logMu, prefix: "[" + in.label() + "] "}
+	out := &prefixWriter{w: in.pool.logs, mu: in.pool.logMu, prefix: "[" + in.label() + "] ", metrics: in.pool.metrics}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second
 	in.mu.Lock()
@@ -371,13 +373,16 @@ func newID() string {
 	return s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
 }
 
-// prefixWriter writes whole lines to w, each starting with prefix.
+// prefixWriter writes whole lines to w, each starting with prefix. With
+// metrics, a line that is an EMF document goes there instead: it is the
+// invocation's metrics, served at MetricsURL, not a log line to read.
 type prefixWriter struct {
-	w      io.Writer
-	mu     *sync.Mutex
-	prefix string
-	bufMu  sync.Mutex
-	buf    []byte
+	w       io.Writer
+	mu      *sync.Mutex
+	prefix  string
+	metrics *replay.Registry
+	bufMu   sync.Mutex
+	buf     []byte
 }
 
 func (p *prefixWriter) Write(b []byte) (int, error) {
@@ -389,7 +394,9 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		p.emit(p.buf[:i+1])
+		if p.metrics == nil || !p.metrics.ApplyLine(p.buf[:i]) {
+			p.emit(p.buf[:i+1])
+		}
 		p.buf = p.buf[i+1:]
 	}
 	if len(p.buf) > 64<<10 {

@@ -32,6 +32,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/metrics/replay"
 )
 
 // Config says what to run and where.
@@ -61,6 +62,9 @@ type Config struct {
 	Bridge            bool
 	BridgeMetricsAddr string
 	Logs              io.Writer // function output, one prefixed line each; default os.Stderr
+	// MetricsAddr serves every function's metrics, all instances merged, at
+	// /metrics; default 127.0.0.1:9464 ("127.0.0.1:0" picks a port).
+	MetricsAddr string
 }
 
 const (
@@ -83,6 +87,10 @@ type Stack struct {
 	declared map[string]bool
 	apiURL   string
 	invURL   string
+	// metrics is fed the EMF line each invocation writes (shared/metrics):
+	// the functions' metrics as Lambda publishes them, served merged.
+	metrics    *replay.Registry
+	metricsURL string
 	servers  []*http.Server
 	stops    []func() // embedded servers, in start order
 	// supervised are the servers devstack restarts when they die, by name.
@@ -96,7 +104,7 @@ type Stack struct {
 // every instance is ready for events.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	cfg = withDefaults(cfg)
-	s := &Stack{cfg: cfg, pools: map[string]*pool{}, env: map[string]string{}}
+	s := &Stack{cfg: cfg, pools: map[string]*pool{}, env: map[string]string{}, metrics: replay.NewRegistry()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -187,6 +195,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.BridgeMetricsAddr == "" {
 		cfg.BridgeMetricsAddr = "127.0.0.1:0"
+	}
+	if cfg.MetricsAddr == "" {
+		cfg.MetricsAddr = "127.0.0.1:9464"
 	}
 	return cfg
 }
@@ -405,7 +416,7 @@ func (s *Stack) functionEnv(fn sam.Function) []string {
 func (s *Stack) startPools(ctx context.Context, binaries map[string]string) error {
 	for _, fn := range s.fns {
 		p := &pool{fn: fn, binary: binaries[fn.Name], env: s.functionEnv(fn), queue: make(chan *invocation),
-			logs: s.cfg.Logs, logMu: &logMu, size: s.cfg.Instances}
+			logs: s.cfg.Logs, logMu: &logMu, size: s.cfg.Instances, metrics: s.metrics}
 		s.pools[fn.Name] = p
 		s.pools[fn.LogicalID] = p
 		for i := 1; i <= s.cfg.Instances; i++ {
@@ -458,6 +469,13 @@ func (s *Stack) serve() error {
 		return fmt.Errorf("lambda Invoke API: %w", err)
 	}
 	s.invURL = "http://" + inv
+	metrics := http.NewServeMux()
+	metrics.Handle("GET /metrics", s.metrics.Handler())
+	addr, err := s.listen(s.cfg.MetricsAddr, metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	s.metricsURL = "http://" + addr + "/metrics"
 	return nil
 }
 
@@ -490,6 +508,10 @@ func (s *Stack) listen(addr string, h http.Handler) (string, error) {
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), nil
 }
+
+// MetricsURL is where every function's metrics are served, all instances
+// merged, in Prometheus' text format, e.g. http://127.0.0.1:9464/metrics.
+func (s *Stack) MetricsURL() string { return s.metricsURL }
 
 // APIURL is the base URL of the API Gateway routes, e.g. http://127.0.0.1:3000.
 func (s *Stack) APIURL() string { return s.apiURL }

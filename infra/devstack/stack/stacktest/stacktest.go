@@ -30,6 +30,9 @@ func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer)
 	if cfg.LambdaAddr == "" {
 		cfg.LambdaAddr = "127.0.0.1:0"
 	}
+	if cfg.MetricsAddr == "" {
+		cfg.MetricsAddr = "127.0.0.1:0"
+	}
 	logs := &stack.LogBuffer{}
 	cfg.Logs = logs
 	s, err := stack.Start(context.Background(), cfg)
