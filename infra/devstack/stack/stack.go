@@ -91,8 +91,8 @@ type Stack struct {
 	// the functions' metrics as Lambda publishes them, served merged.
 	metrics    *replay.Registry
 	metricsURL string
-	servers  []*http.Server
-	stops    []func() // embedded servers, in start order
+	servers    []*http.Server
+	stops      []func() // embedded servers, in start order
 	// supervised are the servers devstack restarts when they die, by name.
 	supervised map[string]*supervisor
 	bridge     *supervisor // nil when the bridge is off
