@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,22 +348,7 @@ func TestBridgeShutdownFlushesOpenBatch(t *testing.T) {
 // inFlight scrapes the bridge's in_flight gauge.
 func inFlight(t testing.TB, b *bridge.Bridge) float64 {
 	t.Helper()
-	addr, err := b.MetricsAddr(context.Background())
-	require.NoError(t, err)
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "tempwatch_bridge_in_flight "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	t.Fatal("no tempwatch_bridge_in_flight in /metrics")
-	return 0
+	return gauge(t, b, "tempwatch_bridge_in_flight")
 }
 
 func TestBridgeHoldsAtMostMaxInFlightInBatches(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/bridge/bridge"
 	"github.com/tempwatch/tempwatch/bridge/mqtt/mosquittotest"
 	"github.com/tempwatch/tempwatch/shared/metrics/promtooltest"
 )
@@ -33,32 +34,32 @@ func TestBridgeExportsLagDuplicatesAndBrokerState(t *testing.T) {
 	publish(t, broker.URL, 0, 5)
 	require.Eventually(t, func() bool { c, _ := f.snapshot(); return c >= 2 }, 10*time.Second, 5*time.Millisecond,
 		"the bridge retries the failing function")
-	age := gauge(t, r, "tempwatch_bridge_oldest_unacked_age_seconds")
+	age := gauge(t, r.b, "tempwatch_bridge_oldest_unacked_age_seconds")
 	assert.Positive(t, age, "the messages wait unacked")
-	require.Eventually(t, func() bool { return gauge(t, r, "tempwatch_bridge_oldest_unacked_age_seconds") > age },
+	require.Eventually(t, func() bool { return gauge(t, r.b, "tempwatch_bridge_oldest_unacked_age_seconds") > age },
 		10*time.Second, 5*time.Millisecond, "and their age grows")
 
 	f.setAnswer(nil)
 	waitStored(t, f, payloads(0, 5))
 	require.Eventually(t, func() bool { return testutil.ToFloat64(m.Acked) == 5 }, 10*time.Second, 5*time.Millisecond)
-	assert.Zero(t, gauge(t, r, "tempwatch_bridge_oldest_unacked_age_seconds"), "nothing unacked")
-	assert.Equal(t, 5.0, gauge(t, r, "tempwatch_bridge_ack_delay_seconds_count"), "one ack delay per message")
+	assert.Zero(t, gauge(t, r.b, "tempwatch_bridge_oldest_unacked_age_seconds"), "nothing unacked")
+	assert.Equal(t, 5.0, gauge(t, r.b, "tempwatch_bridge_ack_delay_seconds_count"), "one ack delay per message")
 	publish(t, broker.URL, 0, 5) // the same readings again
 	require.Eventually(t, func() bool { return testutil.ToFloat64(m.Duplicates) == 5 }, 10*time.Second, 5*time.Millisecond)
 
-	assert.Equal(t, 10.0, gauge(t, r, "tempwatch_bridge_ack_delay_seconds_count"))
+	assert.Equal(t, 10.0, gauge(t, r.b, "tempwatch_bridge_ack_delay_seconds_count"))
 	calls, _ := f.snapshot()
-	assert.Equal(t, float64(calls), gauge(t, r, "tempwatch_bridge_batch_messages_count"), "one size per invoked batch")
-	assert.GreaterOrEqual(t, gauge(t, r, "tempwatch_bridge_batch_messages_sum"), 10.0+5, "every message once in a stored batch, and the failed attempts")
-	promtooltest.MustCheckMetrics(t, scrape(t, r))
+	assert.Equal(t, float64(calls), gauge(t, r.b, "tempwatch_bridge_batch_messages_count"), "one size per invoked batch")
+	assert.GreaterOrEqual(t, gauge(t, r.b, "tempwatch_bridge_batch_messages_sum"), 10.0+5, "every message once in a stored batch, and the failed attempts")
+	promtooltest.MustCheckMetrics(t, scrape(t, r.b))
 
 	r.stop()
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.BrokerConnected), "disconnected at shutdown")
 }
 
-func scrape(t *testing.T, r running) []byte {
+func scrape(t testing.TB, b *bridge.Bridge) []byte {
 	t.Helper()
-	addr, err := r.b.MetricsAddr(context.Background())
+	addr, err := b.MetricsAddr(context.Background())
 	require.NoError(t, err)
 	resp, err := http.Get("http://" + addr + "/metrics")
 	require.NoError(t, err)
@@ -68,10 +69,10 @@ func scrape(t *testing.T, r running) []byte {
 	return body
 }
 
-// gauge is the value of the unlabelled series name in /metrics.
-func gauge(t *testing.T, r running, name string) float64 {
+// gauge is the value of the unlabelled series name in b's /metrics.
+func gauge(t testing.TB, b *bridge.Bridge, name string) float64 {
 	t.Helper()
-	for _, line := range strings.Split(string(scrape(t, r)), "\n") {
+	for _, line := range strings.Split(string(scrape(t, b)), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			require.NoError(t, err, line)

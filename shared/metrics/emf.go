@@ -7,8 +7,10 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Namespace is the CloudWatch namespace of every metric.
@@ -48,7 +50,7 @@ func WriteEMF(w io.Writer, series []Series, now time.Time) error {
 		for _, values := range chunks {
 			d := fit(docs, s.Def, labels)
 			if d == nil {
-				d = &emfDoc{root: map[string]any{}}
+				d = newDoc()
 				docs = append(docs, d)
 			}
 			d.add(s.Def, labels, values)
@@ -68,9 +70,10 @@ func WriteEMF(w io.Writer, series []Series, now time.Time) error {
 }
 
 type emfDoc struct {
-	root       map[string]any // dimension values and metric values
+	dims       map[string]string    // dimension values
+	values     map[string][]float64 // metric values
+	counters   map[string]bool      // metrics written as one number
 	directives []emfDirective
-	metrics    int
 }
 
 type emfDirective struct {
@@ -84,11 +87,15 @@ type emfMetric struct {
 	Unit string `json:"Unit,omitempty"`
 }
 
+func newDoc() *emfDoc {
+	return &emfDoc{dims: map[string]string{}, values: map[string][]float64{}, counters: map[string]bool{}}
+}
+
 // fit returns the first document that can take d with labels: d not in it
 // yet, and every label either absent or of the same value.
 func fit(docs []*emfDoc, d *Def, labels []string) *emfDoc {
 	for _, doc := range docs {
-		if doc.metrics < maxMetrics && doc.accepts(d, labels) {
+		if len(doc.values) < maxMetrics && doc.accepts(d, labels) {
 			return doc
 		}
 	}
@@ -96,11 +103,17 @@ func fit(docs []*emfDoc, d *Def, labels []string) *emfDoc {
 }
 
 func (doc *emfDoc) accepts(d *Def, labels []string) bool {
-	if _, taken := doc.root[d.Name]; taken {
+	if _, taken := doc.values[d.Name]; taken {
+		return false
+	}
+	if _, taken := doc.dims[d.Name]; taken {
 		return false
 	}
 	for i, name := range d.Labels {
-		if v, ok := doc.root[name]; ok && v != labels[i] {
+		if _, taken := doc.values[name]; taken {
+			return false
+		}
+		if v, ok := doc.dims[name]; ok && v != labels[i] {
 			return false
 		}
 	}
@@ -109,14 +122,10 @@ func (doc *emfDoc) accepts(d *Def, labels []string) bool {
 
 func (doc *emfDoc) add(d *Def, labels []string, values []float64) {
 	for i, name := range d.Labels {
-		doc.root[name] = labels[i]
+		doc.dims[name] = labels[i]
 	}
-	if d.Kind == Counter {
-		doc.root[d.Name] = values[0]
-	} else {
-		doc.root[d.Name] = values
-	}
-	doc.metrics++
+	doc.values[d.Name] = values
+	doc.counters[d.Name] = d.Kind == Counter
 	m := emfMetric{Name: d.Name, Unit: d.Unit}
 	for i := range doc.directives {
 		if slices.Equal(doc.directives[i].Dimensions[0], d.Labels) {
@@ -128,11 +137,110 @@ func (doc *emfDoc) add(d *Def, labels []string, values []float64) {
 		Dimensions: [][]string{d.Labels}, Metrics: []emfMetric{m}})
 }
 
+// encode appends the document as one JSON line, its root members in name
+// order. It is written by hand: encoding/json over maps cost several times
+// the request it describes.
 func (doc *emfDoc) encode(buf *bytes.Buffer, now time.Time) error {
-	doc.root["_aws"] = map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": doc.directives}
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(doc.root) // map keys sorted: a stable line; ends in a newline
+	b := buf.AvailableBuffer()
+	b = append(b, `{"_aws":{"CloudWatchMetrics":[`...)
+	for i, dir := range doc.directives {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Namespace":`...)
+		b = appendString(b, dir.Namespace)
+		b = append(b, `,"Dimensions":[`...)
+		for j, set := range dir.Dimensions {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for k, name := range set {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, name)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `],"Metrics":[`...)
+		for j, m := range dir.Metrics {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"Name":`...)
+			b = appendString(b, m.Name)
+			if m.Unit != "" {
+				b = append(b, `,"Unit":`...)
+				b = appendString(b, m.Unit)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, `],"Timestamp":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, '}')
+	keys := make([]string, 0, len(doc.dims)+len(doc.values))
+	for k := range doc.dims {
+		keys = append(keys, k)
+	}
+	for k := range doc.values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b = append(b, ',')
+		b = appendString(b, k)
+		b = append(b, ':')
+		if v, ok := doc.dims[k]; ok {
+			b = appendString(b, v)
+			continue
+		}
+		vs := doc.values[k]
+		if doc.counters[k] {
+			b = appendNumber(b, vs[0])
+			continue
+		}
+		b = append(b, '[')
+		for i, v := range vs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendNumber(b, v)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, "}\n"...)
+	_, err := buf.Write(b)
+	return err
+}
+
+// appendNumber appends v as a JSON number; a value JSON cannot hold (NaN,
+// an infinity) is written as 0 rather than breaking the document.
+func appendNumber(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[r>>4], "0123456789abcdef"[r&15])
+		default:
+			b = utf8.AppendRune(b, r) // RuneError for invalid bytes: U+FFFD
+		}
+	}
+	return append(b, '"')
 }
 
 // IsEMF reports whether line looks like an Embedded Metric Format document,

@@ -150,3 +150,17 @@ func TestWriteEMFNothingRecordedWritesNothing(t *testing.T) {
 	require.NoError(t, metrics.WriteEMF(&out, metrics.NewSet().Take(), time.Now()))
 	assert.Empty(t, out.String())
 }
+
+// Label values are written as JSON strings whatever they hold.
+func TestWriteEMFEscapesLabelValues(t *testing.T) {
+	set := metrics.NewSet()
+	odd := "a\"b\\c\n\x01\xffé"
+	set.Add(metrics.IngestReadings, 1, odd, "stored", "none")
+	var out bytes.Buffer
+	require.NoError(t, metrics.WriteEMF(&out, set.Take(), time.Now()))
+	checkEMF(t, strings.TrimSuffix(out.String(), "\n"))
+	got, err := metrics.ParseEMF(out.Bytes())
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "a\"b\\c\n\x01\uFFFDé", got[0].Labels[0])
+}

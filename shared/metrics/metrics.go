@@ -8,13 +8,19 @@
 // Metric Format to stdout (WriteEMF), the values of that invocation only,
 // which is how Lambda publishes metrics without an agent or a scrape.
 //
-// Prometheus reads the same lines: a Registry (client_golang) replays EMF
-// documents into counters and histograms (ParseEMF, Registry.Apply).
-// devstack already reads every function instance's output, so it feeds its
-// one Registry from there and serves all instances merged; a process
-// serving /metrics itself could not, since Lambda instances cannot be
-// scraped and devstack would have to find and scrape every instance. One
-// path, the EMF line, is then the source of truth on Lambda and locally.
+// Prometheus reads the same lines: package replay (client_golang) turns EMF
+// documents back into counters and histograms. devstack already reads every
+// function instance's output, so it feeds one registry from there and
+// serves all instances merged at its MetricsURL; having each process serve
+// /metrics instead would leave Lambda out (an instance cannot be scraped)
+// and make devstack find and scrape every instance. One path, the EMF line,
+// is then the source of truth on Lambda and locally. Where functions run as
+// long-lived containers that Prometheus reaches (docker-compose.yml),
+// shared/lambdahttp also replays each invocation's values into a registry
+// of the process and serves it on METRICS_ADDR: the same values, summed.
+//
+// Outside an invocation (tests, benchmarks, a handler served without the
+// Lambda adapter) nothing is recorded.
 package metrics
 
 import (
