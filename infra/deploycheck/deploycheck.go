@@ -153,7 +153,7 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 // the operator (${NAME:?...}): a default written in the file is published
 // with it, so anyone who reads the repository could use it.
 var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE", "EMQX_DASHBOARD_PASSWORD",
-	"JWT_SIGNING_KEYS", "JWT_PUBLIC_KEYS"}
+	"JWT_SIGNING_KEYS", "JWT_PUBLIC_KEYS", "SIMULATOR_ADMIN_PASSWORD"}
 
 // composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
 // capturing the name and the operator (:?, ?, :-, -, :+, +).

@@ -20,9 +20,9 @@ import (
 type DockerBuild struct {
 	Dockerfile string            // relative to the repository root
 	Args       map[string]string // build args, as compose passes them
-	// Healthchecks are the exec-form healthcheck commands compose runs in
-	// the image (their binaries must be in it).
-	Healthchecks [][]string
+	// Runs are the exec-form commands compose runs in the image, its
+	// services' entrypoints and healthchecks (their binaries must be in it).
+	Runs [][]string
 }
 
 func (b DockerBuild) String() string {
@@ -42,7 +42,7 @@ func (b DockerBuild) String() string {
 // args of the first compose service (by name) that builds it, or none if no
 // service does. Services that differ only in build args (one per function)
 // run the same instructions, so one build of each stands for them; the
-// healthchecks are those of every service built from the file.
+// entrypoints and healthchecks are those of every service built from it.
 func DockerBuilds(ctx context.Context, root string) ([]DockerBuild, error) {
 	p, err := loadCompose(ctx, root, ComposeFile)
 	if err != nil {
@@ -84,7 +84,10 @@ func DockerBuilds(ctx context.Context, root string) ([]DockerBuild, error) {
 			}
 		}
 		if hc := svc.HealthCheck; hc != nil && len(hc.Test) > 1 && hc.Test[0] == "CMD" {
-			b.Healthchecks = append(b.Healthchecks, hc.Test[1:])
+			b.Runs = append(b.Runs, hc.Test[1:])
+		}
+		if len(svc.Entrypoint) > 0 {
+			b.Runs = append(b.Runs, svc.Entrypoint)
 		}
 	}
 	out := make([]DockerBuild, 0, len(files))
@@ -101,8 +104,8 @@ func DockerBuilds(ctx context.Context, root string) ([]DockerBuild, error) {
 // folder (a file the stage did not make is a problem), and each RUN of a
 // golang stage runs on this machine with the stage's ARGs and ENV, the
 // container paths it uses (WORKDIR, what later stages copy out) moved into
-// the stage's folder. Then the final image's ENTRYPOINT and healthcheck
-// binaries must exist. So a folder a Dockerfile forgets to COPY fails its
+// the stage's folder. Then the final image's ENTRYPOINT and HEALTHCHECK
+// binaries, and those compose runs in it (b.Runs), must exist. So a folder a Dockerfile forgets to COPY fails its
 // go build here as it would in docker build.
 func CheckDockerBuild(ctx context.Context, root, scratch string, b DockerBuild) []error {
 	where := b.String()
@@ -133,7 +136,7 @@ func CheckDockerBuild(ctx context.Context, root, scratch string, b DockerBuild) 
 			}
 		}
 	}
-	for _, argv := range append(execs, b.Healthchecks...) {
+	for _, argv := range append(execs, b.Runs...) {
 		if len(argv) == 0 || !path.IsAbs(argv[0]) {
 			continue // shell form, or a name the base image resolves
 		}
