@@ -327,6 +327,16 @@ func CheckBroker(ctx context.Context, root string) []error {
 	return errs
 }
 
+// serviceNames lists p's services by name, so problems come in a stable order.
+func serviceNames(p *types.Project) []string {
+	names := make([]string, 0, len(p.Services))
+	for name := range p.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // checkComposeFile runs the generic checks on any compose file.
 func checkComposeFile(ctx context.Context, root, file string) []error {
 	p, err := loadCompose(ctx, root, file)
@@ -341,11 +351,7 @@ func checkComposeFile(ctx context.Context, root, file string) []error {
 // function, depends_on names services, and bind-mounted repository files exist.
 func checkProject(root, file string, p *types.Project) []error {
 	var errs []error
-	names := make([]string, 0, len(p.Services))
-	for name := range p.Services {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := serviceNames(p)
 	checkedDockerfiles := map[string]bool{}
 	for _, name := range names {
 		svc := p.Services[name]

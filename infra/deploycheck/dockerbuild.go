@@ -56,11 +56,7 @@ func DockerBuilds(ctx context.Context, root string) ([]DockerBuild, error) {
 	for _, f := range files {
 		byFile[rel(root, f)] = &DockerBuild{Dockerfile: rel(root, f), Args: map[string]string{}}
 	}
-	names := make([]string, 0, len(p.Services))
-	for name := range p.Services {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := serviceNames(p)
 	used := map[string]bool{}
 	for _, name := range names {
 		svc := p.Services[name]

@@ -113,11 +113,7 @@ func CheckImagePins(ctx context.Context, root string) []error {
 			errs = append(errs, err)
 			continue
 		}
-		names := make([]string, 0, len(p.Services))
-		for name := range p.Services {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := serviceNames(p)
 		for _, name := range names {
 			svc := p.Services[name]
 			if svc.Build != nil {
