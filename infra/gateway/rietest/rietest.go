@@ -81,7 +81,9 @@ func MustStart(tb testing.TB, bootstrap string, env ...string) string {
 	go func() { exited <- cmd.Wait() }()
 	tb.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		if err := <-exited; err != nil {
+			tb.Logf("aws-lambda-rie stopped: %v", err) // killed: expected
+		}
 		_ = logFile.Close()
 		if tb.Failed() {
 			if out, err := os.ReadFile(logFile.Name()); err == nil {
