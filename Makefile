@@ -22,7 +22,7 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 		echo "build functions/$$f"; \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/functions/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
-	@if [ -d bridge ]; then echo "build bridge"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/bridge ./bridge/...; fi
+	@if [ -d bridge ]; then echo "build bridge"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/bridge ./bridge; fi
 
 test: ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh

@@ -1,10 +1,15 @@
 // Command bridge subscribes to the devices' MQTT readings and hands them in
 // batches to the ingest function through the Lambda Invoke API, acknowledging
 // each message only once it is stored or rejected for good.
+//
+// `bridge -healthcheck` asks a running bridge's /healthz (METRICS_ADDR) and
+// exits 0 if it is subscribed, 1 otherwise: the container healthcheck of an
+// image without a shell.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +21,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-healthcheck" {
+		if err := bridge.Healthcheck(context.Background(), config.NewReader(os.Getenv).String("METRICS_ADDR", ":8081")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := bridge.Load(os.Getenv)
 	if err != nil {
 		config.Exit("bridge", err)

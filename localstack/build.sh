@@ -3,6 +3,7 @@
 #   localstack/build/functions.txt   one function folder name a line
 #   localstack/build/routes.txt      METHOD PATH FUNCTION, one route a line
 #   localstack/build/env.txt         FUNCTION NAME [VALUE]: the variables each function lists
+#   localstack/build/config.txt      FUNCTION TIMEOUT MEMORY: each function's timeout (s) and memory (MB)
 #   localstack/build/jwt.env         a fresh token key pair (JWT_SIGNING_KEYS, JWT_PUBLIC_KEYS),
 #                                    unless TEMPWATCH_JWT_SIGNING_KEYS is set when the deploy runs
 #   localstack/build/<name>.zip      the function's static bootstrap (provided.al2023)
@@ -17,6 +18,7 @@ mkdir -p "$out"
 (cd infra && go run ./cmd/routes -template "$root/template.yaml" -functions) >"$out/functions.txt"
 (cd infra && go run ./cmd/routes -template "$root/template.yaml") >"$out/routes.txt"
 (cd infra && go run ./cmd/routes -template "$root/template.yaml" -env) >"$out/env.txt"
+(cd infra && go run ./cmd/routes -template "$root/template.yaml" -config) >"$out/config.txt"
 (cd infra && go run ./cmd/jwtkeys -kid localstack) >"$out/jwt.env"
 chmod 600 "$out/jwt.env"
 

@@ -153,7 +153,7 @@ func CheckBuild(ctx context.Context, root, outDir string) []error {
 // the operator (${NAME:?...}): a default written in the file is published
 // with it, so anyone who reads the repository could use it.
 var RequiredSecrets = []string{"MQTT_BROKER_SECRET", "MQTT_BRIDGE_PASSWORD", "EMQX_NODE_COOKIE", "EMQX_DASHBOARD_PASSWORD",
-	"JWT_SIGNING_KEYS", "JWT_PUBLIC_KEYS"}
+	"JWT_SIGNING_KEYS", "JWT_PUBLIC_KEYS", "SIMULATOR_ADMIN_PASSWORD"}
 
 // composeVariable matches a variable reference, ${NAME} or ${NAME<op>...},
 // capturing the name and the operator (:?, ?, :-, -, :+, +).
@@ -327,6 +327,16 @@ func CheckBroker(ctx context.Context, root string) []error {
 	return errs
 }
 
+// serviceNames lists p's services by name, so problems come in a stable order.
+func serviceNames(p *types.Project) []string {
+	names := make([]string, 0, len(p.Services))
+	for name := range p.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // checkComposeFile runs the generic checks on any compose file.
 func checkComposeFile(ctx context.Context, root, file string) []error {
 	p, err := loadCompose(ctx, root, file)
@@ -341,11 +351,7 @@ func checkComposeFile(ctx context.Context, root, file string) []error {
 // function, depends_on names services, and bind-mounted repository files exist.
 func checkProject(root, file string, p *types.Project) []error {
 	var errs []error
-	names := make([]string, 0, len(p.Services))
-	for name := range p.Services {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := serviceNames(p)
 	checkedDockerfiles := map[string]bool{}
 	for _, name := range names {
 		svc := p.Services[name]

@@ -119,11 +119,7 @@ func checkMigrateCompose(ctx context.Context, root string) []error {
 	if dep, ok := svc.DependsOn["postgres"]; !ok || dep.Condition != types.ServiceConditionHealthy {
 		fail("service %s must depend on postgres with condition %s", MigrateFunction, types.ServiceConditionHealthy)
 	}
-	names := make([]string, 0, len(p.Services))
-	for name := range p.Services {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	names := serviceNames(p)
 	for _, name := range names {
 		s := p.Services[name]
 		if _, reads := s.Environment["DATABASE_URL"]; !reads || name == MigrateFunction {

@@ -6,7 +6,7 @@
 #
 # Build context: the repository root.
 
-ARG GO_VERSION=1.26
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION} AS build
 # BRIDGE_PKG is the bridge's main package, relative to the repository root.
@@ -19,11 +19,12 @@ COPY bridge/ bridge/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/bridge "${BRIDGE_PKG}"
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 COPY --from=build /out/bridge /usr/local/bin/bridge
 USER nonroot:nonroot
 ENV METRICS_ADDR=:8081
 EXPOSE 8081
-# distroless has no shell or curl: the binary checks itself (compose uses
-# `bridge -healthcheck` if the bridge supports it, else the port is probed).
+# distroless has no shell or curl: the binary checks itself, healthy once it
+# is subscribed (its /healthz).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/usr/local/bin/bridge", "-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/bridge"]

@@ -8,7 +8,7 @@
 #
 # Build context: the repository root.
 
-ARG GO_VERSION=1.26
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION} AS build
 ARG FUNCTION
@@ -23,7 +23,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 GOOS=linux go build -trimpath -tags lambda.norpc -ldflags='-s -w' \
       -o /out/bootstrap "./functions/${FUNCTION}"
 
-FROM public.ecr.aws/lambda/provided:al2023
+FROM public.ecr.aws/lambda/provided:al2023.2026.02.27.21
 # LAMBDA_RUNTIME_DIR is /var/runtime in the base image; its entrypoint runs
 # ${LAMBDA_RUNTIME_DIR}/bootstrap, under the emulator when off AWS.
 COPY --from=build /out/bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap

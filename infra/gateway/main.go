@@ -11,7 +11,15 @@
 //	                               (default http://{name}:8080)
 //	FUNCTION_URL_<NAME>            overrides one function's URL (NAME upper case,
 //	                               '-' as '_'), e.g. FUNCTION_URL_CLIENTS
-//	GATEWAY_TIMEOUT                per-invocation timeout (default 29s)
+//	GATEWAY_TIMEOUT                per-invocation timeout, queueing included (default 29s)
+//	GATEWAY_FUNCTION_CONCURRENCY   invocations sent to one function's container at
+//	                               once (default 1: the emulator runs one at a time)
+//	GATEWAY_QUEUE                  invocations of one function that wait for it
+//	                               beyond those (default 100); more are refused, 503
+//
+// It also serves the Lambda Invoke API (POST /2015-03-31/functions/<name>/
+// invocations) for every function of the template, so that direct invokers
+// (the bridge) queue behind the same per-function limit as API requests.
 //
 // `gateway -healthcheck` probes a running gateway's health endpoint and exits
 // 0 or 1, for container healthchecks on an image without a shell.
@@ -25,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +51,8 @@ type config struct {
 	Stage       string
 	URLTemplate string
 	Timeout     time.Duration
+	Concurrency int
+	Queue       int
 	getenv      func(string) string
 }
 
@@ -52,6 +63,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Stage:       or(getenv("GATEWAY_STAGE"), "v1"),
 		URLTemplate: or(getenv("GATEWAY_FUNCTION_URL_TEMPLATE"), "http://{name}:8080"),
 		Timeout:     29 * time.Second,
+		Concurrency: 1,
+		Queue:       100,
 		getenv:      getenv,
 	}
 	if v := getenv("GATEWAY_TIMEOUT"); v != "" {
@@ -61,7 +74,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.Timeout = d
 	}
+	var err error
+	if c.Concurrency, err = intVar(getenv, "GATEWAY_FUNCTION_CONCURRENCY", c.Concurrency, 1); err != nil {
+		return c, err
+	}
+	if c.Queue, err = intVar(getenv, "GATEWAY_QUEUE", c.Queue, 0); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+func intVar(getenv func(string) string, name string, def, low int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < low {
+		return 0, fmt.Errorf("%s: %q is not a whole number of at least %d", name, v, low)
+	}
+	return n, nil
 }
 
 // functionURL resolves a function's base URL: its own variable first, then the template.
@@ -97,17 +129,24 @@ func run(log *slog.Logger) error {
 	for _, r := range routes {
 		log.Info("route", "method", r.Method, "path", r.Path, "function", r.Function, "url", cfg.functionURL(r.Function))
 	}
+	limit := &apigw.Limiter{PerFunction: cfg.Concurrency, Queue: cfg.Queue}
 	gw := &apigw.Gateway{
 		Router:  apigw.NewRouter(routes),
 		Invoker: apigw.HTTPInvoker{URL: cfg.functionURL, Client: &http.Client{}},
 		Stage:   cfg.Stage,
 		Log:     log,
 		Timeout: cfg.Timeout,
+		Limit:   limit,
+	}
+	names := make([]string, 0, len(tpl.Functions))
+	for _, f := range tpl.Functions {
+		names = append(names, f.Name)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+healthPath, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle(apigw.InvokeAPIPattern, &apigw.InvokeProxy{Functions: names, URL: cfg.functionURL, Limit: limit})
 	mux.Handle("/", gw)
 	srv := &http.Server{Addr: cfg.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -115,7 +154,7 @@ func run(log *slog.Logger) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("gateway listening", "addr", cfg.Addr, "routes", len(routes))
+	log.Info("gateway listening", "addr", cfg.Addr, "routes", len(routes), "function_concurrency", cfg.Concurrency, "queue", cfg.Queue)
 	select {
 	case err := <-errc:
 		return err

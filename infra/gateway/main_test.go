@@ -16,17 +16,24 @@ func TestConfig(t *testing.T) {
 		"GATEWAY_FUNCTION_URL_TEMPLATE": "http://fn-{name}:9000",
 		"FUNCTION_URL_RAW_READINGS":     "http://127.0.0.1:7000",
 		"GATEWAY_TIMEOUT":               "5s",
+		"GATEWAY_QUEUE":                 "7",
 	}
 	cfg, err := loadConfig(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, ":3000", cfg.Addr)
 	assert.Equal(t, "v1", cfg.Stage)
 	assert.Equal(t, 5*time.Second, cfg.Timeout)
+	assert.Equal(t, 1, cfg.Concurrency, "the emulator runs one invocation at a time")
+	assert.Equal(t, 7, cfg.Queue)
 	assert.Equal(t, "http://fn-clients:9000", cfg.functionURL("clients"))
 	assert.Equal(t, "http://127.0.0.1:7000", cfg.functionURL("raw-readings"))
 
 	_, err = loadConfig(func(k string) string { return map[string]string{"GATEWAY_TIMEOUT": "soon"}[k] })
 	assert.ErrorContains(t, err, "GATEWAY_TIMEOUT")
+	for name, v := range map[string]string{"GATEWAY_FUNCTION_CONCURRENCY": "0", "GATEWAY_QUEUE": "many"} {
+		_, err = loadConfig(func(k string) string { return map[string]string{name: v}[k] })
+		assert.ErrorContains(t, err, name)
+	}
 }
 
 func TestHealthcheck(t *testing.T) {

@@ -12,7 +12,7 @@ chmod 600 "$file"
 if [ -s "$file" ] && [ -n "$(tail -c1 "$file")" ]; then
 	echo >>"$file" # the last line had no newline: keep it a line of its own
 fi
-for name in MQTT_BROKER_SECRET MQTT_BRIDGE_PASSWORD EMQX_NODE_COOKIE EMQX_DASHBOARD_PASSWORD; do
+for name in MQTT_BROKER_SECRET MQTT_BRIDGE_PASSWORD EMQX_NODE_COOKIE EMQX_DASHBOARD_PASSWORD SIMULATOR_ADMIN_PASSWORD; do
 	if grep -q "^${name}=" "$file"; then
 		continue
 	fi

@@ -6,6 +6,8 @@
 //	routes [-template FILE] -env         FUNCTION NAME [VALUE], one variable a line:
 //	                                     the variables each function lists, with the
 //	                                     value when it is written out (not an intrinsic)
+//	routes [-template FILE] -config      FUNCTION TIMEOUT MEMORY, one function a line:
+//	                                     its timeout in seconds and memory in MB
 package main
 
 import (
@@ -23,6 +25,7 @@ func main() {
 	file := flag.String("template", "template.yaml", "SAM template to read")
 	functions := flag.Bool("functions", false, "print function names instead of routes")
 	env := flag.Bool("env", false, "print each function's environment variables instead of routes")
+	cfg := flag.Bool("config", false, "print each function's timeout (seconds) and memory (MB) instead of routes")
 	flag.Parse()
 	what := "routes"
 	switch {
@@ -30,6 +33,8 @@ func main() {
 		what = "functions"
 	case *env:
 		what = "env"
+	case *cfg:
+		what = "config"
 	}
 	if err := run(os.Stdout, *file, what); err != nil {
 		fmt.Fprintln(os.Stderr, "routes:", err)
@@ -53,6 +58,10 @@ func run(out io.Writer, file, what string) error {
 			for _, v := range f.Env {
 				fmt.Fprintln(w, strings.TrimSpace(f.Name+" "+v.Name+" "+v.Value))
 			}
+		}
+	case "config":
+		for _, f := range tpl.Functions {
+			fmt.Fprintf(w, "%s %d %d\n", f.Name, int(f.Timeout.Seconds()), f.MemorySize)
 		}
 	default:
 		for _, r := range tpl.Routes() {

@@ -24,6 +24,8 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/auth/
+      Timeout: 10
+      MemorySize: 512
       Environment:
         Variables:
           JWT_SIGNING_KEYS: !Ref Keys
@@ -40,6 +42,7 @@ Resources:
 		{"routes", "routes", "POST /auth/login auth\nGET /sensors/{id} sensors\n"},
 		{"functions", "functions", "auth\nsensors\n"},
 		{"env", "env", "auth JWT_SIGNING_KEYS\nauth JWT_ACCESS_TTL 15m\n"},
+		{"config", "config", "auth 10 512\nsensors 3 128\n"}, // SAM's defaults for B
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

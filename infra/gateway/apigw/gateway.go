@@ -80,6 +80,9 @@ type Gateway struct {
 	Stage   string // request context stage, e.g. v1
 	Log     *slog.Logger
 	Timeout time.Duration // per invocation; 0 means 29s, API Gateway's limit
+	// Limit, if set, holds each function to the invocations its container
+	// takes at once; the time an invocation waits counts in Timeout.
+	Limit *Limiter
 }
 
 // ServeHTTP routes, invokes and answers one request.
@@ -119,6 +122,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	if g.Limit != nil {
+		release, err := g.Limit.Acquire(ctx, route.Function)
+		switch {
+		case errors.Is(err, ErrQueueFull):
+			g.logger().WarnContext(r.Context(), "invocation queue full", "function", route.Function, "route", route.String(), "queue", g.Limit.Queue)
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusServiceUnavailable, "unavailable",
+				fmt.Sprintf("The function is busy: %d invocations already wait for it; retry shortly.", g.Limit.Queue), nil)
+			return
+		case err != nil:
+			g.logger().WarnContext(r.Context(), "invocation queued too long", "function", route.Function, "route", route.String(), "err", err)
+			writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function was busy and did not take the request in time.", nil)
+			return
+		}
+		defer release()
+	}
 	out, err := g.Invoker.Invoke(ctx, route.Function, payload)
 	if err != nil {
 		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)

@@ -16,8 +16,8 @@ STAGE=${TEMPWATCH_STAGE:-v1}
 API_NAME=${TEMPWATCH_API_NAME:-tempwatch}
 ROLE=arn:aws:iam::$ACCOUNT:role/tempwatch-lambda
 
-if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ] || [ ! -s "$BUILD/env.txt" ]; then
-	echo "tempwatch: $BUILD/functions.txt, routes.txt or env.txt missing; run localstack/build.sh on the host first" >&2
+if [ ! -s "$BUILD/functions.txt" ] || [ ! -f "$BUILD/routes.txt" ] || [ ! -s "$BUILD/env.txt" ] || [ ! -s "$BUILD/config.txt" ]; then
+	echo "tempwatch: $BUILD/functions.txt, routes.txt, env.txt or config.txt missing; run localstack/build.sh on the host first" >&2
 	exit 1
 fi
 
@@ -72,16 +72,34 @@ env_json() {
 	printf '}}'
 }
 
+# fn_config FUNCTION: sets timeout (seconds) and memory (MB) as template.yaml
+# gives them to FUNCTION (build.sh wrote them into config.txt).
+fn_config() {
+	local f t m
+	timeout="" memory=""
+	while read -r f t m; do
+		if [ "$f" = "$1" ]; then timeout=$t memory=$m; fi
+	done <"$BUILD/config.txt"
+	if [ -z "$timeout" ] || [ -z "$memory" ]; then
+		echo "tempwatch: $BUILD/config.txt has no timeout and memory for $1; run localstack/build.sh again" >&2
+		return 1
+	fi
+}
+
 # --- functions -----------------------------------------------------------------
 while read -r fn; do
 	[ -n "$fn" ] || continue
 	zip="$BUILD/$fn.zip"
 	[ -f "$zip" ] || { echo "tempwatch: $zip missing; run localstack/build.sh" >&2; exit 1; }
+	fn_config "$fn"
 	if awslocal lambda get-function --function-name "$fn" >/dev/null 2>&1; then
 		echo "tempwatch: updating function $fn"
 		awslocal lambda update-function-code --function-name "$fn" --zip-file "fileb://$zip" >/dev/null
 		awslocal lambda wait function-updated-v2 --function-name "$fn"
-		awslocal lambda update-function-configuration --function-name "$fn" --environment "$(env_json "$fn")" >/dev/null
+		awslocal lambda update-function-configuration --function-name "$fn" \
+			--memory-size "$memory" \
+			--timeout "$timeout" \
+			--environment "$(env_json "$fn")" >/dev/null
 	else
 		echo "tempwatch: creating function $fn"
 		awslocal lambda create-function \
@@ -89,8 +107,8 @@ while read -r fn; do
 			--runtime provided.al2023 \
 			--handler bootstrap \
 			--architectures x86_64 \
-			--memory-size 256 \
-			--timeout 30 \
+			--memory-size "$memory" \
+			--timeout "$timeout" \
 			--role "$ROLE" \
 			--zip-file "fileb://$zip" \
 			--environment "$(env_json "$fn")" >/dev/null
