@@ -457,7 +457,7 @@ func (s *Stack) serve() error {
 		// for a free instance.
 		Timeout: min(timeout+5*time.Second, 29*time.Second),
 	}
-	api, err := s.listen(s.cfg.APIAddr, behindStage(gw))
+	api, err := s.listen(s.cfg.APIAddr, gw)
 	if err != nil {
 		return fmt.Errorf("API Gateway: %w", err)
 	}
@@ -477,25 +477,6 @@ func (s *Stack) serve() error {
 	}
 	s.metricsURL = "http://" + addr + "/metrics"
 	return nil
-}
-
-// behindStage serves h at the root and behind the stage (/v1/...), as an
-// API's execute-api address serves it behind the stage: the functions'
-// Location headers carry the stage the event names (requestContext.path).
-func behindStage(h http.Handler) http.Handler {
-	prefix := "/" + stage
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == prefix || strings.HasPrefix(p, prefix+"/") {
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = strings.TrimPrefix(p, prefix)
-			r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
-			if r2.URL.Path == "" {
-				r2.URL.Path = "/"
-			}
-			r = r2
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (s *Stack) listen(addr string, h http.Handler) (string, error) {

@@ -2,6 +2,7 @@ package apigw
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -87,6 +88,7 @@ type Gateway struct {
 
 // ServeHTTP routes, invokes and answers one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = g.withoutStage(r)
 	route, params, ok := g.Router.Match(r.Method, r.URL.Path)
 	if !ok {
 		if g.Router.Allowed(r.URL.Path) {
@@ -162,6 +164,22 @@ func (g *Gateway) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return g.Log
+}
+
+// withoutStage is r without the stage in front of its path (/v1/sensors is
+// /sensors): the routes are served at the root and behind the stage, as an
+// API's execute-api address serves them behind it, so the Location headers
+// the functions write (the stage in front, from requestContext.path) resolve.
+func (g *Gateway) withoutStage(r *http.Request) *http.Request {
+	prefix := "/" + g.Stage
+	p := r.URL.Path
+	if g.Stage == "" || (p != prefix && !strings.HasPrefix(p, prefix+"/")) {
+		return r
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = cmp.Or(strings.TrimPrefix(p, prefix), "/")
+	r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
+	return r2
 }
 
 // event builds the REST API (v1) proxy event, as API Gateway's AWS_PROXY

@@ -132,6 +132,32 @@ func TestGatewayBuildsProxyEventAndWritesResponse(t *testing.T) {
 	assert.Equal(t, "127.0.0.1", got.RequestContext.Identity.SourceIP)
 }
 
+// TestGatewayServesBehindTheStage: /v1/clients/abc is /clients/abc, as on
+// the API's execute-api address, so a Location the function put the stage in
+// front of (from requestContext.path) resolves.
+func TestGatewayServesBehindTheStage(t *testing.T) {
+	var got events.APIGatewayProxyRequest
+	rie := fakeRIE(t, func(ev events.APIGatewayProxyRequest) (int, http.Header, string) {
+		got = ev
+		out, _ := json.Marshal(events.APIGatewayProxyResponse{StatusCode: 200})
+		return 200, nil, string(out)
+	})
+	srv := httptest.NewServer(newGateway(rie.URL))
+	defer srv.Close()
+	for _, path := range []string{"/clients/abc", "/v1/clients/abc"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, path)
+		assert.Equal(t, "/clients/abc", got.Path, path)
+		assert.Equal(t, "/v1/clients/abc", got.RequestContext.Path, path)
+	}
+	resp, err := http.Get(srv.URL + "/v1clients/abc")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 404, resp.StatusCode, "only the stage as a whole segment")
+}
+
 func TestGatewayBodies(t *testing.T) {
 	var got events.APIGatewayProxyRequest
 	rie := fakeRIE(t, func(ev events.APIGatewayProxyRequest) (int, http.Header, string) {
