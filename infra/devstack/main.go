@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -35,9 +36,11 @@ func main() {
 	flag.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1884", "embedded MQTT broker address, used when MQTT_URL is unset")
 	flag.StringVar(&cfg.MongoAddr, "mongo-addr", "127.0.0.1:27017", "embedded FerretDB address, used when MONGODB_URL is unset")
 	only := flag.String("only", "", "comma-separated functions to run (folder names or logical ids); default all")
-	withBridge := flag.Bool("bridge", true, "run the MQTT bridge against the broker and the ingest function")
-	bridgeMetrics := flag.String("bridge-metrics-addr", "127.0.0.1:8081", "bridge /healthz and /metrics address")
+	flag.BoolVar(&cfg.Bridge, "bridge", true, "run the MQTT bridge against the broker and the ingest function")
+	flag.StringVar(&cfg.BridgeMetricsAddr, "bridge-metrics-addr", "127.0.0.1:8081", "bridge /healthz and /metrics address")
+	ephemeral := flag.Bool("ephemeral", false, "keep the embedded FerretDB's data in a temporary folder removed at shutdown, not in .devstack/")
 	flag.Parse()
+	cfg.FerretDir = ferretDir(cfg.Root, *ephemeral)
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -51,20 +54,12 @@ func main() {
 		os.Exit(1)
 	}
 	var names []string
-	hasIngest := false
 	for _, f := range s.Functions() {
 		names = append(names, f.Name)
-		hasIngest = hasIngest || f.Name == "ingest"
 	}
-	bridgeLine, stopBridge := "off", func() {}
-	if *withBridge && hasIngest {
-		stopBridge, err = startBridge(ctx, cfg.Root, *bridgeMetrics, s)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "devstack:", err)
-			_ = s.Close()
-			os.Exit(1)
-		}
-		bridgeLine = "http://" + *bridgeMetrics + "/metrics (MQTT " + s.MQTTURL() + " -> ingest)"
+	bridgeLine := "off"
+	if s.BridgeRunning() {
+		bridgeLine = "http://" + cfg.BridgeMetricsAddr + "/metrics (MQTT " + s.MQTTURL() + " -> ingest; restarted if it dies)"
 	}
 	var steps []string
 	for _, f := range s.DeploySteps() {
@@ -74,8 +69,7 @@ func main() {
 		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(steps, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
-	stopBridge() // first, so it flushes its open batch into the still-running functions
-	_ = s.Close()
+	_ = s.Close() // the bridge first, so it flushes its open batch into the still-running functions
 }
 
 // functionEnv picks the variables of devstack's environment that functions get.
@@ -90,6 +84,17 @@ func functionEnv(environ []string) map[string]string {
 		}
 	}
 	return env
+}
+
+// ferretDir is where the embedded FerretDB keeps its data: .devstack/ferretdb
+// in the repository root, so dead letters and raw payloads outlive a run
+// (.gitignore lists .devstack/), or, ephemeral, a temporary folder of the
+// stack's ("").
+func ferretDir(root string, ephemeral bool) string {
+	if ephemeral {
+		return ""
+	}
+	return filepath.Join(root, ".devstack", "ferretdb")
 }
 
 func envOr(k, def string) string {

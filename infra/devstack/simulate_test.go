@@ -32,11 +32,8 @@ func TestSimulateAgainstDevstack(t *testing.T) {
 		env["MONGODB_URL"] = v
 	}
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1,
-		Only: []string{"clients", "sensors", "ingest"}, Env: env})
+		Only: []string{"clients", "sensors", "ingest"}, Env: env, Bridge: true})
 	ctx := context.Background()
-	stopBridge, err := startBridge(ctx, "../..", "127.0.0.1:0", s)
-	require.NoError(t, err)
-	defer stopBridge()
 
 	// The functions verify with the public half devstack derived; the test
 	// signs as the auth function would.

@@ -126,7 +126,7 @@ func MustLoad(name string, needs Needs) *Env {
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
 // check (the users' token cutoffs, revocations kept in Redis).
 func (e *Env) HTTP(h http.Handler) http.Handler {
-	v := auth.NewVerifier(e.JWT).WithCutoffs(e.TokenCutoffs()).WithRevocations(redis.NewRevocations(e.Redis))
+	v := auth.NewVerifier(e.JWT).WithChecker(redis.NewTokenChecks(e.TokenCutoffs(), redis.NewRevocations(e.Redis)))
 	return Middleware(e.Log, v, h)
 }
 

@@ -45,7 +45,11 @@ func BenchmarkTokenCheck(b *testing.B) {
 	}
 	log := apitest.Discard()
 	revocations := redis.NewRevocations(rc)
-	deployed := auth.NewVerifier(cfg).WithCutoffs(redis.NewTokenCutoffs(rc, users)).WithRevocations(revocations)
+	// As app.Env.HTTP builds it: cutoff and revocations in one round trip.
+	deployedV := func(rc *redis.Client) *auth.Verifier {
+		return auth.NewVerifier(cfg).WithChecker(redis.NewTokenChecks(redis.NewTokenCutoffs(rc, users), redis.NewRevocations(rc)))
+	}
+	deployed := deployedV(rc)
 
 	refV := auth.NewVerifier(cfg)
 	// check times each case interleaved with the reference, one of each per
@@ -75,12 +79,11 @@ func BenchmarkTokenCheck(b *testing.B) {
 	check("cutoff in memory, no revocation list", func() *auth.Verifier { return memoryOnly })
 	check("deployed: cutoff in memory", func() *auth.Verifier { return deployed })
 	// A new TokenCutoffs has nothing in memory: every check reads Redis.
-	check("deployed: cutoff from Redis", func() *auth.Verifier {
+	check("deployed: cutoff from Redis", func() *auth.Verifier { return deployedV(rc) })
+	check("two round trips: cutoff from Redis, then the revocation list", func() *auth.Verifier {
 		return auth.NewVerifier(cfg).WithCutoffs(redis.NewTokenCutoffs(rc, users)).WithRevocations(revocations)
 	})
-	// Redis down: every check reads PostgreSQL (the revocation list, which
-	// degrades open, is left out: it dials the dead Redis at each check).
-	check("Redis down: cutoff from PostgreSQL", func() *auth.Verifier {
-		return auth.NewVerifier(cfg).WithCutoffs(redis.NewTokenCutoffs(dead, users))
-	})
+	// Redis down: every check reads PostgreSQL, and the revocation list
+	// degrades open (a refused dial, or skipped in the backoff).
+	check("Redis down: cutoff from PostgreSQL", func() *auth.Verifier { return deployedV(dead) })
 }

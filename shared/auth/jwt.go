@@ -292,6 +292,7 @@ type Verifier struct {
 	parser  *jwt.Parser
 	revoked tempwatch.RevocationList
 	cutoffs tempwatch.TokenCutoffs
+	checker tempwatch.TokenChecker
 }
 
 // NewVerifier returns a Verifier for cfg. Without WithRevocations and
@@ -320,6 +321,15 @@ func (v *Verifier) WithRevocations(rl tempwatch.RevocationList) *Verifier {
 func (v *Verifier) WithCutoffs(c tempwatch.TokenCutoffs) *Verifier {
 	cp := *v
 	cp.cutoffs = c
+	return &cp
+}
+
+// WithChecker returns a copy of v that checks both the cutoff and the
+// revocations through c, in one call (redis.TokenChecks: one Redis round
+// trip); it takes the place of WithCutoffs and WithRevocations.
+func (v *Verifier) WithChecker(c tempwatch.TokenChecker) *Verifier {
+	cp := *v
+	cp.checker = c
 	return &cp
 }
 

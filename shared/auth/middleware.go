@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -29,33 +30,49 @@ func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Log
 	if err != nil {
 		return tempwatch.Principal{}, err
 	}
+	ids := []string{p.TokenID}
+	if p.SessionID != "" {
+		ids = append(ids, p.SessionID)
+	}
+	if v.checker != nil {
+		st := v.checker.CheckToken(ctx, p.UserID, ids...)
+		if err := checkCutoff(p, st.ValidAfter, st.CutoffErr); err != nil {
+			return tempwatch.Principal{}, err
+		}
+		return p, checkRevoked(ctx, log, st.Revoked, st.RevokedErr)
+	}
 	if v.cutoffs != nil {
-		if err := v.checkCutoff(ctx, p); err != nil {
+		cutoff, err := v.cutoffs.TokensValidAfter(ctx, p.UserID)
+		if err := checkCutoff(p, cutoff, err); err != nil {
 			return tempwatch.Principal{}, err
 		}
 	}
 	if v.revoked == nil {
 		return p, nil
 	}
-	ids := []string{p.TokenID}
-	if p.SessionID != "" {
-		ids = append(ids, p.SessionID)
-	}
 	revoked, err := v.revoked.AnyRevoked(ctx, ids...)
-	switch {
-	case err != nil:
-		log.WarnContext(ctx, "revocation check unavailable; accepting token", "metric", "auth_revocation_check_failed", "error", err)
-	case revoked:
-		return tempwatch.Principal{}, errors.New("auth: invalid token: revoked")
+	if err := checkRevoked(ctx, log, revoked, err); err != nil {
+		return tempwatch.Principal{}, err
 	}
 	return p, nil
 }
 
-// checkCutoff refuses p when its user is gone or their cutoff is later than
-// the one p's token was issued under, compared to the microsecond, the
-// resolution the cutoff is stored at.
-func (v *Verifier) checkCutoff(ctx context.Context, p tempwatch.Principal) error {
-	cutoff, err := v.cutoffs.TokensValidAfter(ctx, p.UserID)
+// checkRevoked refuses a revoked token; a list that could not be read
+// (err) accepts it, logged.
+func checkRevoked(ctx context.Context, log *slog.Logger, revoked bool, err error) error {
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "revocation check unavailable; accepting token", "metric", "auth_revocation_check_failed", "error", err)
+	case revoked:
+		return errors.New("auth: invalid token: revoked")
+	}
+	return nil
+}
+
+// checkCutoff refuses p when its user is gone (err ENOTFOUND) or cutoff is
+// later than the one p's token was issued under, compared to the
+// microsecond, the resolution the cutoff is stored at.
+func checkCutoff(p tempwatch.Principal, cutoff time.Time, err error) error {
 	switch {
 	case tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND:
 		return fmt.Errorf("%w: the user no longer exists", ErrInvalidToken)

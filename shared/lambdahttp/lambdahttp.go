@@ -18,12 +18,62 @@ func Start(h http.Handler) {
 }
 
 // proxy returns the REST proxy handler for h: aws-lambda-go-api-proxy's,
-// handed a path it can always parse (escapedPath).
+// handed a path it can always parse (escapedPath), its Location headers
+// put behind the caller's base path (withBasePath).
 func proxy(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	adapter := httpadapter.New(h)
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		base := basePath(req)
 		req.Path = escapedPath(req.Path)
-		return adapter.ProxyWithContext(ctx, req)
+		resp, err := adapter.ProxyWithContext(ctx, req)
+		if err == nil && base != "" {
+			withBasePath(&resp, base)
+		}
+		return resp, err
+	}
+}
+
+// basePath is what the caller's URL holds in front of the resource path:
+// the stage ("/v1") on the API's execute-api address, a custom domain's
+// base path mapping, nothing on a custom domain mapped at its root. The
+// event's path is the resource path; requestContext.path is the one the
+// caller sent, so the base is their difference. An event without
+// requestContext.path (another emulator) falls back to the stage.
+func basePath(req events.APIGatewayProxyRequest) string {
+	full := req.RequestContext.Path
+	switch {
+	case full == "":
+		if st := req.RequestContext.Stage; st != "" && st != "$default" {
+			return "/" + st
+		}
+		return ""
+	case strings.HasSuffix(full, req.Path):
+		return strings.TrimSuffix(full, req.Path)
+	}
+	return ""
+}
+
+// withBasePath puts base in front of each Location that is an absolute
+// path: the handlers write /sensors/{id}, which only the base makes right
+// for a caller behind a stage.
+func withBasePath(resp *events.APIGatewayProxyResponse, base string) {
+	fix := func(loc string) string {
+		if strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
+			return base + loc
+		}
+		return loc
+	}
+	for k, v := range resp.Headers {
+		if http.CanonicalHeaderKey(k) == "Location" {
+			resp.Headers[k] = fix(v)
+		}
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		if http.CanonicalHeaderKey(k) == "Location" {
+			for i := range vs {
+				vs[i] = fix(vs[i])
+			}
+		}
 	}
 }
 

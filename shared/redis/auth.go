@@ -33,10 +33,7 @@ func (l *Revocations) Revoke(ctx context.Context, id string, ttl time.Duration) 
 
 // AnyRevoked reports whether any of ids is revoked.
 func (l *Revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = l.c.revokedKey(id)
-	}
+	keys := l.keys(ids)
 	var n int64
 	err := l.c.do(ctx, opRevokedCheck, func(ctx context.Context, rdb *goredis.Client) error {
 		var err error
@@ -44,6 +41,14 @@ func (l *Revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, erro
 		return err
 	})
 	return n > 0, err
+}
+
+func (l *Revocations) keys(ids []string) []string {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = l.c.revokedKey(id)
+	}
+	return keys
 }
 
 // Limiter counts failures per key in fixed windows. With Redis down it

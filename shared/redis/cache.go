@@ -26,7 +26,7 @@ type LatestStore interface {
 // CacheOptions configures a Cache. Zero values take the defaults.
 type CacheOptions struct {
 	Store        LatestStore   // fallback for reads; nil for write-only use
-	LatestTTL    time.Duration // latest-reading entries, default 10 min
+	LatestTTL    time.Duration // latest-reading entries, default DefaultLatestTTL
 	AggregateTTL time.Duration // aggregate entries, default 5 min
 	// LocalTTL, when > 0, keeps latest readings in process memory that long.
 	// Writes in other processes do not reach it, so it trades freshness (up to
@@ -74,7 +74,21 @@ type Cache struct {
 
 	mu    sync.Mutex
 	local map[string]localEntry
+	// dirty holds the sensors whose entries a write of this Cache could
+	// not keep right (Redis did not answer); the next write repairs them.
+	dirty map[string]struct{}
 }
+
+// DefaultLatestTTL is how long a latest-reading entry lives unless
+// CacheOptions.LatestTTL says otherwise, and so the longest a latest reading
+// stays stale when Redis misses an update (paused, partitioned) and the
+// writer never writes again. Writes renew the entries of active sensors, so
+// only an idle sensor's entry is ever refilled for having expired.
+const DefaultLatestTTL = 30 * time.Second
+
+// maxDirty bounds the sensors remembered for repair; past it the rest wait
+// out their entries' lifetime.
+const maxDirty = 10_000
 
 type localEntry struct {
 	r   tempwatch.Reading
@@ -84,12 +98,12 @@ type localEntry struct {
 // NewCache returns the read cache over c.
 func NewCache(c *Client, opt CacheOptions) *Cache {
 	if opt.LatestTTL <= 0 {
-		opt.LatestTTL = 10 * time.Minute
+		opt.LatestTTL = DefaultLatestTTL
 	}
 	if opt.AggregateTTL <= 0 {
 		opt.AggregateTTL = 5 * time.Minute
 	}
-	return &Cache{c: c, opt: opt, local: map[string]localEntry{}}
+	return &Cache{c: c, opt: opt, local: map[string]localEntry{}, dirty: map[string]struct{}{}}
 }
 
 const gone = "gone"
@@ -134,7 +148,7 @@ func (c *Cache) OfferLatest(ctx context.Context, rs ...tempwatch.Reading) {
 		offers = append(offers, offer{[]string{c.c.latestKey(r.SensorID), c.c.versionKey(r.SensorID)},
 			[]any{r.MeasuredAt.UnixMicro(), b, c.opt.LatestTTL.Milliseconds()}})
 	}
-	_ = c.c.do(ctx, opLatestOffer, func(ctx context.Context, rdb *goredis.Client) error {
+	err := c.c.do(ctx, opLatestOffer, func(ctx context.Context, rdb *goredis.Client) error {
 		// EVALSHA, and EVAL again if Redis lost its script cache (a restart):
 		// an offer is a compare-and-set, so running one twice is harmless.
 		run := func(eval func(context.Context, goredis.Scripter, []string, ...any) *goredis.Cmd) error {
@@ -152,6 +166,42 @@ func (c *Cache) OfferLatest(ctx context.Context, rs ...tempwatch.Reading) {
 		}
 		return err
 	})
+	c.settle(ctx, err, sensorsOf(rs))
+}
+
+func sensorsOf(rs []tempwatch.Reading) []string {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.SensorID
+	}
+	return ids
+}
+
+// settle follows a write of ids' entries: a failed one leaves them to
+// repair; a successful one (Redis answers again) repairs those a failed
+// write left, as InvalidateSensor would have. So a latest reading a lost
+// offer left stale is right again with this process's first write after
+// the outage, and in any case when its entry expires (LatestTTL).
+func (c *Cache) settle(ctx context.Context, err error, ids []string) {
+	c.mu.Lock()
+	if err != nil {
+		for _, id := range ids {
+			if len(c.dirty) < maxDirty {
+				c.dirty[id] = struct{}{}
+			}
+		}
+		c.mu.Unlock()
+		return
+	}
+	repair := make([]string, 0, len(c.dirty))
+	for id := range c.dirty {
+		repair = append(repair, id)
+	}
+	clear(c.dirty)
+	c.mu.Unlock()
+	if len(repair) > 0 {
+		c.invalidate(ctx, opSensorRepair, repair)
+	}
 }
 
 // InvalidateSensor bumps the version of each sensor and marks its latest
@@ -162,7 +212,11 @@ func (c *Cache) InvalidateSensor(ctx context.Context, sensorIDs ...string) {
 		delete(c.local, id)
 	}
 	c.mu.Unlock()
-	_ = c.c.do(ctx, opSensorInvalidate, func(ctx context.Context, rdb *goredis.Client) error {
+	c.invalidate(ctx, opSensorInvalidate, sensorIDs)
+}
+
+func (c *Cache) invalidate(ctx context.Context, o op, sensorIDs []string) {
+	err := c.c.do(ctx, o, func(ctx context.Context, rdb *goredis.Client) error {
 		_, err := rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, id := range sensorIDs {
 				p.Incr(ctx, c.c.versionKey(id))
@@ -174,12 +228,13 @@ func (c *Cache) InvalidateSensor(ctx context.Context, sensorIDs ...string) {
 		})
 		return err
 	})
+	c.settle(ctx, err, sensorIDs)
 }
 
 // InvalidateAggregates bumps the version of each sensor, after inserts whose
 // latest readings were offered with OfferLatest.
 func (c *Cache) InvalidateAggregates(ctx context.Context, sensorIDs ...string) {
-	_ = c.c.do(ctx, opAggregatesInvalidate, func(ctx context.Context, rdb *goredis.Client) error {
+	err := c.c.do(ctx, opAggregatesInvalidate, func(ctx context.Context, rdb *goredis.Client) error {
 		_, err := rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, id := range sensorIDs {
 				p.Incr(ctx, c.c.versionKey(id))
@@ -188,6 +243,7 @@ func (c *Cache) InvalidateAggregates(ctx context.Context, sensorIDs ...string) {
 		})
 		return err
 	})
+	c.settle(ctx, err, sensorIDs)
 }
 
 func (c *Cache) offerLocal(r tempwatch.Reading) {

@@ -7,8 +7,6 @@ import (
 	"expvar"
 	"fmt"
 	"log/slog"
-	"net"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -270,32 +268,11 @@ func TestAggregateKeyFollowsVersions(t *testing.T) {
 	assert.Equal(t, "3", get(), "InvalidateAggregates changes the key too")
 }
 
-// startRedis runs a redis-server of the test's own on a free port.
-func startRedis(t *testing.T) (*exec.Cmd, string) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	require.NoError(t, cmd.Start(), "redis-server must be installed")
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 5*time.Second, 20*time.Millisecond)
-	return cmd, addr
-}
-
 func TestRedisStoppedMidTest(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	cmd, addr := startRedis(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	srv := redistest.MustServer(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	rc := redis.New(rdb, redis.Options{Backoff: 50 * time.Millisecond})
 	c := redis.NewCache(rc, redis.CacheOptions{Store: f.store})
@@ -312,8 +289,7 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	assert.Equal(t, "one", string(b))
 	assert.Empty(t, rc.Degraded())
 
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	srv.Kill()
 	global := degradedTotal("latest.get")
 
 	c.OfferLatest(ctx, f.write(t, 2, t0.Add(time.Minute)))
@@ -395,4 +371,50 @@ func TestRedisFailureIsLoggedAsMetric(t *testing.T) {
 	assert.Equal(t, "redis_degraded_total", rec.AWS.CloudWatchMetrics[0].Metrics[0].Name)
 	assert.Equal(t, int64(1), rec.Degraded, "the count since the previous record: the first failure")
 	assert.Equal(t, map[string]int64{"latest.get": 3}, rc.Degraded())
+}
+
+// TestLatestNotStaleAfterPause: an offer lost while Redis is paused
+// (SIGSTOP) leaves another process's reads stale no longer than the
+// writer's next write after Redis resumes (it repairs what it lost), and,
+// were there none, than LatestTTL.
+func TestLatestNotStaleAfterPause(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	other := pgtest.MustSensor(t, f.db, pgtest.MustClient(t, f.db, "other", "UTC"), "d2", "k2")
+	srv := redistest.MustServer(t)
+	const ttl = 2 * time.Second
+	open := func() *redis.Cache {
+		rc, err := redis.Open(srv.URL(), redis.Options{Timeout: 200 * time.Millisecond})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = rc.Close() })
+		return redis.NewCache(rc, redis.CacheOptions{Store: f.store, LatestTTL: ttl})
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	ctx := context.Background()
+
+	for _, writesAgain := range []bool{true, false} {
+		t.Run(fmt.Sprintf("writes again %v", writesAgain), func(t *testing.T) {
+			reader := open() // the readings function
+			t0 = t0.Add(time.Minute)
+			open().OfferLatest(ctx, f.write(t, 1, t0))
+			assert.Equal(t, 1.0, latestValue(t, reader, f.sensor))
+
+			// An ingest instance that connects while Redis hangs: its
+			// connection's handshake times out, so the offer is never sent
+			// (one sent on an open connection would run on resume).
+			srv.Pause()
+			writer := open()
+			writer.OfferLatest(ctx, f.write(t, 2, t0.Add(time.Second)))
+			srv.Resume()
+			resumed := time.Now()
+			if writesAgain {
+				writer.OfferLatest(ctx, tempwatch.Reading{SensorID: other, MeasuredAt: t0})
+				assert.Equal(t, 2.0, latestValue(t, reader, f.sensor), "repaired by the writer's next write")
+				return
+			}
+			require.Eventually(t, func() bool { return latestValue(t, reader, f.sensor) == 2.0 },
+				ttl+2*time.Second, 20*time.Millisecond, "the stale entry expires")
+			assert.Less(t, time.Since(resumed), ttl+time.Second)
+		})
+	}
 }

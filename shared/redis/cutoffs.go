@@ -73,6 +73,11 @@ func (t *TokenCutoffs) TokensValidAfter(ctx context.Context, id string) (time.Ti
 	if us, ok := t.fromRedis(ctx, id); ok {
 		return cutoffResult(t.remember(id, us))
 	}
+	return t.fromNext(ctx, id)
+}
+
+// fromNext reads user id's cutoff from the next store and keeps it.
+func (t *TokenCutoffs) fromNext(ctx context.Context, id string) (time.Time, error) {
 	cutoff, err := t.next.TokensValidAfter(ctx, id)
 	var us int64
 	switch {
@@ -163,11 +168,83 @@ func (t *TokenCutoffs) fromRedis(ctx context.Context, id string) (int64, bool) {
 		}
 		return err
 	})
-	if err != nil || s == "" {
+	if err != nil {
+		return 0, false
+	}
+	return cutoffFound(s)
+}
+
+// cutoffFound parses a cutoff read from Redis; "" is a missing key.
+func cutoffFound(s string) (int64, bool) {
+	if s == "" {
 		return 0, false
 	}
 	us, err := parseCutoff(s)
 	return us, err == nil
+}
+
+var _ tempwatch.TokenChecker = (*TokenChecks)(nil)
+
+// TokenChecks answers both questions of a token check, the user's cutoff
+// (TokenCutoffs) and whether the token or its session is revoked
+// (Revocations), in one Redis round trip: the revocation keys and, unless
+// memory holds it, the cutoff in one pipeline. A cutoff Redis does not hold,
+// or cannot give, comes from the next store, as TokensValidAfter's does; a
+// failed round trip is the revocation list's error, handed to the caller.
+type TokenChecks struct {
+	cutoffs *TokenCutoffs
+	revoked *Revocations
+}
+
+// NewTokenChecks returns the token checks over cutoffs and revoked, which
+// share one Client.
+func NewTokenChecks(cutoffs *TokenCutoffs, revoked *Revocations) *TokenChecks {
+	return &TokenChecks{cutoffs: cutoffs, revoked: revoked}
+}
+
+// CheckToken returns user userID's cutoff and whether any of ids is revoked.
+func (k *TokenChecks) CheckToken(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus {
+	t := k.cutoffs
+	us, inMemory := t.fromMemory(userID)
+	var cutoff string
+	var n int64
+	err := t.c.do(ctx, opTokenCheck, func(ctx context.Context, rdb *goredis.Client) error {
+		p := rdb.Pipeline()
+		var get *goredis.StringCmd
+		if !inMemory {
+			get = p.Get(ctx, t.c.cutoffKey(userID))
+		}
+		exists := p.Exists(ctx, k.revoked.keys(ids)...)
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+			return err
+		}
+		if get != nil {
+			cutoff = get.Val() // "" when missing
+		}
+		n = exists.Val()
+		return nil
+	})
+	var st tempwatch.TokenStatus
+	if err != nil {
+		st.RevokedErr = err
+	} else {
+		st.Revoked = n > 0
+	}
+	switch {
+	case inMemory:
+	case err == nil:
+		var ok bool
+		if us, ok = cutoffFound(cutoff); ok {
+			us = t.remember(userID, us)
+			break
+		}
+		fallthrough
+	default:
+		st.ValidAfter, st.CutoffErr = t.fromNext(ctx, userID)
+		return st
+	}
+	st.ValidAfter, st.CutoffErr = cutoffResult(us)
+	return st
 }
 
 func parseCutoff(s string) (int64, error) {

@@ -131,3 +131,40 @@ func TestTokenCutoffsWithoutRedis(t *testing.T) {
 	_, err = c.TokensValidAfter(ctx, "u2")
 	assert.ErrorIs(t, err, down, "PostgreSQL down too: the error reaches the caller")
 }
+
+// TestTokenChecksAnswerBoth: one call gives the cutoff (from Redis once
+// another instance put it there, from the next store otherwise) and the
+// revocations; without Redis the cutoff still comes from the next store and
+// the revocation list's failure reaches the caller.
+func TestTokenChecksAnswerBoth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cutoff := time.UnixMicro(time.Now().UnixMicro())
+	pg := &countingCutoffs{next: &mock.TokenCutoffs{TokensValidAfterFn: func(context.Context, string) (time.Time, error) {
+		return cutoff, nil
+	}}}
+	rc := redistest.MustAdapter(t)
+	rl := redis.NewRevocations(rc)
+	require.NoError(t, rl.Revoke(ctx, "sess-1", time.Minute))
+	redis.NewTokenCutoffs(rc, pg).Publish(ctx, map[string]time.Time{"u1": cutoff})
+	checks := redis.NewTokenChecks(redis.NewTokenCutoffs(rc, pg), rl)
+
+	st := checks.CheckToken(ctx, "u1", "jti-1", "sess-1")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff, Revoked: true}, st)
+	assert.Zero(t, pg.calls.Load(), "the cutoff came from Redis")
+	st = checks.CheckToken(ctx, "u1", "jti-2")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "from memory, and not revoked")
+	st = checks.CheckToken(ctx, "u2", "jti-2")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "a cutoff Redis lacks")
+	assert.EqualValues(t, 1, pg.calls.Load(), "came from the next store")
+
+	dead, err := redis.Open(redistest.DeadURL(t), redis.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dead.Close() })
+	st = redis.NewTokenChecks(redis.NewTokenCutoffs(dead, pg), redis.NewRevocations(dead)).CheckToken(ctx, "u1", "jti-1")
+	require.Error(t, st.RevokedErr)
+	assert.False(t, st.Revoked)
+	assert.Equal(t, cutoff, st.ValidAfter)
+	assert.NoError(t, st.CutoffErr)
+	assert.Equal(t, map[string]int64{"token.check": 1, "cutoff.fill": 1}, dead.Degraded())
+}

@@ -15,7 +15,7 @@
 // so deployments and tests can share one Redis. <p> is the prefix.
 //
 //	key                            type    lifetime              held by, and what
-//	<p>sensor:<id>:latest          hash    LatestTTL (10 min)    Cache: the sensor's latest reading,
+//	<p>sensor:<id>:latest          hash    LatestTTL (30 s)      Cache: the sensor's latest reading,
 //	                                                             {at: measured_at in unix µs | "gone", r: reading JSON}
 //	<p>sensor:<id>:ver             integer none                  Cache: INCR by every invalidation of the sensor
 //	<p>agg:<kind>:<sha256>         string  AggregateTTL (5 min)  Cache: an aggregate's JSON; the hash covers the
@@ -53,17 +53,22 @@
 //  3. The caller then goes on as on a miss: a lookup returns nothing cached
 //     (the service asks PostgreSQL), a fill, offer, invalidation or forget
 //     is dropped (every entry expires within its lifetime above, the bound
-//     the design already lives with), the limiter reports nobody blocked
+//     the design already lives with; the Cache also remembers the sensors
+//     of a lost write and repairs them with its first write that Redis
+//     takes again), the limiter reports nobody blocked
 //     and counts nothing; a token cutoff is read from PostgreSQL, and the
 //     token refused (503) only if PostgreSQL does not answer either. No
 //     request fails because of Redis alone, and nothing fails at start-up
 //     without it.
-//  4. After a failure, lookups and fills (which PostgreSQL stands behind)
+//  4. After a failure, lookups and fills (which PostgreSQL stands behind),
+//     and the auth reads whose answer without Redis is the same whether
+//     they were sent or not (revocation and limiter checks, limiter hits),
 //     skip Redis for Options.Backoff (default 1 s) and count as degraded, so
 //     an outage costs no timeout per request. Writes that keep entries
-//     right (offers, invalidations, forgets) and the auth operations always
-//     try: a skipped invalidation would leave an entry stale for its whole
-//     lifetime.
+//     right (offers, invalidations, forgets, revocations, cutoffs, limiter
+//     resets) always try: a skipped invalidation would leave an entry stale.
+//     A refused connection fails at once (one dial, no pause before the
+//     retry), so with Redis down even those cost next to nothing.
 //  5. The one exception is the revocation list, whose contract
 //     (tempwatch.RevocationList) hands its errors to the caller, because what
 //     follows is a security decision: auth accepts the token and logs it,
@@ -151,11 +156,13 @@ const (
 	opCutoffGet
 	opCutoffFill
 	opCutoffSet
+	opTokenCheck
+	opSensorRepair
 	numOps
 )
 
 // ops: each operation's name and whether it skips Redis for Backoff after
-// a failure (lookups and fills, which PostgreSQL stands behind).
+// a failure (rule 4 of the package documentation).
 var ops = [numOps]struct {
 	name      string
 	skippable bool
@@ -170,14 +177,16 @@ var ops = [numOps]struct {
 	opDeviceGet:            {"device.get", true},
 	opDeviceFill:           {"device.fill", true},
 	opDeviceForget:         {"device.forget", false},
-	opRevokedCheck:         {"revoked.check", false},
+	opRevokedCheck:         {"revoked.check", true},
 	opRevokedAdd:           {"revoked.add", false},
-	opLimitCheck:           {"limit.check", false},
-	opLimitHit:             {"limit.hit", false},
+	opLimitCheck:           {"limit.check", true},
+	opLimitHit:             {"limit.hit", true},
 	opLimitReset:           {"limit.reset", false},
 	opCutoffGet:            {"cutoff.get", true},
 	opCutoffFill:           {"cutoff.fill", true},
 	opCutoffSet:            {"cutoff.set", false},
+	opTokenCheck:           {"token.check", true},
+	opSensorRepair:         {"sensor.repair", true},
 }
 
 // New returns a Client over rdb (nil: no Redis, every operation degraded).
@@ -210,7 +219,19 @@ func Open(url string, opt Options) (*Client, error) {
 	// once a command is on the wire and waits out ReadTimeout instead.
 	o.ContextTimeoutEnabled = true
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = c.opt.Timeout, c.opt.Timeout, c.opt.Timeout
+	// Waiting for a free connection is part of the call too.
+	o.PoolTimeout = c.opt.Timeout
+	// The driver dials again after a refused connection, several times and
+	// with a pause between attempts, so a Redis that is down made every call
+	// wait out its whole timeout. One attempt: a refusal is an answer, and
+	// the driver's own probe (once the pool has seen enough refusals) finds
+	// Redis back.
+	o.DialerRetries = 1
+	// One retry, at once, lets a command that met a connection broken by a
+	// Redis restart go again on a fresh one; a pause before it would only
+	// spend the call's time.
 	o.MaxRetries = 1
+	o.MinRetryBackoff, o.MaxRetryBackoff = -1, -1
 	c.rdb = goredis.NewClient(o)
 	return c, nil
 }
@@ -294,6 +315,10 @@ func (c *Client) do(ctx context.Context, o op, fn func(ctx context.Context, rdb 
 	defer cancel()
 	err := fn(cctx, c.rdb)
 	if err == nil {
+		// Redis answers: the lookups need not wait out the backoff.
+		if c.downUntil.Load() != 0 {
+			c.downUntil.Store(0)
+		}
 		return nil
 	}
 	if ctx.Err() != nil {

@@ -56,8 +56,8 @@ func (noLatest) LatestReadings(context.Context, []string) (map[string]tempwatch.
 
 // TestTimeoutBoundsEveryCall: against a Redis that never answers, one
 // operation of a client from Open waits Options.Timeout once, or less when
-// the caller's deadline is sooner, and lookups then skip Redis without
-// waiting while the auth operations still try.
+// the caller's deadline is sooner, and lookups and checks then skip Redis
+// without waiting while writes still try.
 func TestTimeoutBoundsEveryCall(t *testing.T) {
 	t.Parallel()
 	const timeout = time.Second
@@ -78,8 +78,7 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, timeout/5)
 	defer cancel()
 	start = time.Now()
-	_, err = redis.NewRevocations(rc).AnyRevoked(short, "jti")
-	require.Error(t, err)
+	require.Error(t, redis.NewRevocations(rc).Revoke(short, "jti", time.Minute))
 	assert.Less(t, time.Since(start), timeout/2, "the caller's deadline bounds the call")
 
 	start = time.Now()
@@ -90,8 +89,16 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 
 	start = time.Now()
 	assert.Zero(t, redis.NewLimiter(rc).Blocked(ctx, "acct", 1), "the limiter reports nobody blocked")
-	assert.GreaterOrEqual(t, time.Since(start), timeout, "the limiter still tries")
-	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1}, rc.Degraded())
+	assert.Less(t, time.Since(start), timeout/2, "a limiter check in the backoff does not wait for Redis")
+	start = time.Now()
+	redis.NewLimiter(rc).Reset(ctx, "acct")
+	assert.GreaterOrEqual(t, time.Since(start), timeout, "a write still tries")
+	degraded := rc.Degraded()
+	// The short call's network deadline may fire a hair before its context
+	// reports done, so whether it counts is a race; TestCallerGivingUpIsNoRedisFailure
+	// checks a caller that gave up is not counted.
+	delete(degraded, "revoked.add")
+	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1, "limit.reset": 1}, degraded)
 }
 
 // TestCallerGivingUpIsNoRedisFailure: a request whose context ended is not
@@ -180,4 +187,48 @@ func TestWithoutRedis(t *testing.T) {
 		"limit.hit": 1, "limit.check": 1, "limit.reset": 1, "revoked.add": 1, "revoked.check": 1,
 		"latest.offer": 1, "sensor.invalidate": 1, "aggregates.invalidate": 1, "device.forget": 1,
 	}, rc.Degraded())
+}
+
+// TestRefusedRedisCostsNoTimeout: once a Redis the client was connected to
+// is killed, every operation, writes included and with no backoff to skip
+// them, fails at once instead of waiting out Options.Timeout (the driver's
+// dial retries and retry pauses did); when Redis is back, the client uses it
+// again.
+func TestRefusedRedisCostsNoTimeout(t *testing.T) {
+	t.Parallel()
+	srv := redistest.MustServer(t)
+	const timeout = time.Second
+	rc, err := redis.Open(srv.URL(), redis.Options{Timeout: timeout, Backoff: time.Nanosecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+	rl, l := redis.NewRevocations(rc), redis.NewLimiter(rc)
+	c := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}})
+	for range 5 { // connections in the pool, to be broken by the kill
+		_, err := rl.AnyRevoked(ctx, "jti")
+		require.NoError(t, err)
+	}
+	srv.Kill()
+
+	var slowest time.Duration
+	for range 20 {
+		start := time.Now()
+		_, err := rl.AnyRevoked(ctx, "jti")
+		assert.Error(t, err)
+		l.Hit(ctx, "acct", time.Minute)
+		assert.Zero(t, l.Blocked(ctx, "acct", 1))
+		l.Reset(ctx, "acct")
+		c.OfferLatest(ctx, tempwatch.Reading{SensorID: "s1", MeasuredAt: time.Now()})
+		_, err = c.LatestReadings(ctx, []string{"s1"})
+		require.NoError(t, err)
+		slowest = max(slowest, time.Since(start))
+	}
+	assert.Less(t, slowest, timeout/10, "six operations against a refused Redis, the slowest round")
+	assert.Positive(t, rc.Degraded()["revoked.check"])
+
+	srv.Restart()
+	require.Eventually(t, func() bool {
+		_, err := rl.AnyRevoked(ctx, "jti")
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "the client reconnects once Redis is back")
 }

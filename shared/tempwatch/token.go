@@ -99,3 +99,20 @@ type TokenCutoffs interface {
 	// means it could not be read, and the token must be refused.
 	TokensValidAfter(ctx context.Context, userID string) (time.Time, error)
 }
+
+// TokenStatus is what a token check learns about one token from the stores:
+// its user's cutoff, as TokenCutoffs answers, and whether the token or its
+// session is revoked, as RevocationList answers.
+type TokenStatus struct {
+	ValidAfter time.Time
+	CutoffErr  error // TokensValidAfter's error: ENOTFOUND for a deleted user, else unreadable
+	Revoked    bool
+	RevokedErr error // AnyRevoked's error: the list could not be read
+}
+
+// TokenChecker answers TokenCutoffs' and RevocationList's questions about
+// one token at once, so a store that holds both asks its server once.
+type TokenChecker interface {
+	// CheckToken returns user userID's cutoff and whether any of ids is revoked.
+	CheckToken(ctx context.Context, userID string, ids ...string) TokenStatus
+}

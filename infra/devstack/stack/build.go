@@ -30,12 +30,7 @@ func build(ctx context.Context, root, workdir string, fns []sam.Function) (map[s
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			pkg := "./" + strings.TrimSuffix(filepath.ToSlash(filepath.Clean(fn.CodeURI)), "/")
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, pkg)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("build %s (go build %s in %s): %w\n%s", fn.Name, pkg, root, err, b)
-			}
+			errs[i] = goBuild(ctx, root, bin, fn.Name, pkg)
 		}()
 	}
 	wg.Wait()
@@ -45,6 +40,17 @@ func build(ctx context.Context, root, workdir string, fns []sam.Function) (map[s
 		}
 	}
 	return out, nil
+}
+
+// goBuild builds pkg (./path, from root) into bin, statically.
+func goBuild(ctx context.Context, root, bin, name, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s (go build %s in %s): %w\n%s", name, pkg, root, err, b)
+	}
+	return nil
 }
 
 func dirOf(p string) string { return filepath.Dir(p) }

@@ -48,10 +48,19 @@ type Config struct {
 	// embedded server; a missing MQTT_BROKER_SECRET or MQTT_BRIDGE_PASSWORD
 	// gets a random value, a missing JWT_SIGNING_KEYS a fresh key pair.
 	Env       map[string]string
-	MQTTAddr  string    // embedded broker address; default 127.0.0.1:0
-	MongoAddr string    // embedded FerretDB address; default 127.0.0.1:0
-	WorkDir   string    // build output and FerretDB data; default a new temporary directory
-	Logs      io.Writer // function output, one prefixed line each; default os.Stderr
+	MQTTAddr  string // embedded broker address; default 127.0.0.1:0
+	MongoAddr string // embedded FerretDB address; default 127.0.0.1:0
+	WorkDir   string // build output; default a new temporary directory
+	// FerretDir keeps the embedded FerretDB's data (devstack: .devstack/ferretdb
+	// in the repository, so dead letters and raw payloads outlive a run);
+	// default WorkDir/ferretdb, gone with a temporary WorkDir.
+	FerretDir string
+	// Bridge runs the MQTT bridge (supervised) against the broker and the
+	// ingest function, when the stack serves ingest; its /healthz and
+	// /metrics listen on BridgeMetricsAddr (default 127.0.0.1:0).
+	Bridge            bool
+	BridgeMetricsAddr string
+	Logs              io.Writer // function output, one prefixed line each; default os.Stderr
 }
 
 const (
@@ -76,8 +85,11 @@ type Stack struct {
 	invURL   string
 	servers  []*http.Server
 	stops    []func() // embedded servers, in start order
-	tmpDir   string
-	closeOne sync.Once
+	// supervised are the servers devstack restarts when they die, by name.
+	supervised map[string]*supervisor
+	bridge     *supervisor // nil when the bridge is off
+	tmpDir     string
+	closeOne   sync.Once
 }
 
 // Start builds and runs the functions and serves the APIs. It returns once
@@ -139,6 +151,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := s.serve(); err != nil {
 		return nil, err
 	}
+	if cfg.Bridge {
+		if err := s.startBridge(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -167,6 +184,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Logs == nil {
 		cfg.Logs = os.Stderr
+	}
+	if cfg.BridgeMetricsAddr == "" {
+		cfg.BridgeMetricsAddr = "127.0.0.1:0"
 	}
 	return cfg
 }
@@ -267,23 +287,62 @@ func (s *Stack) startEmbedded(ctx context.Context) error {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}
 		s.stops = append(s.stops, closeAuth)
-		u, stop, err := broker.Start(s.cfg.MQTTAddr, auth)
+		addr, url := s.cfg.MQTTAddr, ""
+		sup, err := s.supervise("embedded MQTT broker", func() (*serverRun, error) {
+			srv, err := broker.Serve(addr, auth)
+			if err != nil {
+				return nil, err
+			}
+			// Restarts listen where the functions were told to connect.
+			url = srv.URL()
+			addr = strings.TrimPrefix(url, "tcp://")
+			return doneRun(srv.Done(), srv.Close, "the broker's listener"), nil
+		})
 		if err != nil {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}
-		s.stops = append(s.stops, stop)
-		s.env["MQTT_URL"] = u
+		s.stops = append(s.stops, sup.Close)
+		s.env["MQTT_URL"] = url
 	}
 	if s.env["MONGODB_URL"] == "" {
-		u, stop, err := ferret.StartWithOptions(ctx, filepath.Join(s.cfg.WorkDir, "ferretdb"), s.cfg.MongoAddr,
-			ferret.Options{Logger: slog.New(slog.NewTextHandler(&prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[ferretdb] "}, &slog.HandlerOptions{Level: slog.LevelError}))})
+		dir := s.cfg.FerretDir
+		if dir == "" {
+			dir = filepath.Join(s.cfg.WorkDir, "ferretdb")
+		}
+		addr, uri := s.cfg.MongoAddr, ""
+		log := slog.New(slog.NewTextHandler(&prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[ferretdb] "}, &slog.HandlerOptions{Level: slog.LevelError}))
+		sup, err := s.supervise("embedded FerretDB", func() (*serverRun, error) {
+			srv, err := ferret.Serve(context.WithoutCancel(ctx), dir, addr, ferret.Options{Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			uri = srv.URI()
+			addr = strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+			return doneRun(srv.Done(), srv.Close, "FerretDB"), nil
+		})
 		if err != nil {
 			return fmt.Errorf("embedded FerretDB: %w", err)
 		}
-		s.stops = append(s.stops, stop)
-		s.env["MONGODB_URL"] = u
+		s.stops = append(s.stops, sup.Close)
+		s.env["MONGODB_URL"] = uri
 	}
 	return nil
+}
+
+// supervise starts a server devstack restarts when it dies, logging it.
+func (s *Stack) supervise(name string, start func() (*serverRun, error)) (*supervisor, error) {
+	w := &prefixWriter{w: s.cfg.Logs, mu: &logMu, prefix: "[devstack] "}
+	sup, err := supervise(name, start, func(format string, args ...any) {
+		fmt.Fprintf(w, format+"\n", args...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.supervised == nil {
+		s.supervised = map[string]*supervisor{}
+	}
+	s.supervised[name] = sup
+	return sup, nil
 }
 
 // logMu serialises all devstack log lines so prefixes never interleave.
@@ -382,7 +441,7 @@ func (s *Stack) serve() error {
 		// for a free instance.
 		Timeout: min(timeout+5*time.Second, 29*time.Second),
 	}
-	api, err := s.listen(s.cfg.APIAddr, gw)
+	api, err := s.listen(s.cfg.APIAddr, behindStage(gw))
 	if err != nil {
 		return fmt.Errorf("API Gateway: %w", err)
 	}
@@ -395,6 +454,25 @@ func (s *Stack) serve() error {
 	}
 	s.invURL = "http://" + inv
 	return nil
+}
+
+// behindStage serves h at the root and behind the stage (/v1/...), as an
+// API's execute-api address serves it behind the stage: the functions'
+// Location headers carry the stage the event names (requestContext.path).
+func behindStage(h http.Handler) http.Handler {
+	prefix := "/" + stage
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == prefix || strings.HasPrefix(p, prefix+"/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimPrefix(p, prefix)
+			r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
+			if r2.URL.Path == "" {
+				r2.URL.Path = "/"
+			}
+			r = r2
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Stack) listen(addr string, h http.Handler) (string, error) {
@@ -431,6 +509,9 @@ func (s *Stack) MongoDBURL() string { return s.env["MONGODB_URL"] }
 // DatabaseURL is the PostgreSQL database the functions were given.
 func (s *Stack) DatabaseURL() string { return s.env["DATABASE_URL"] }
 
+// BridgeRunning reports whether the stack runs the MQTT bridge.
+func (s *Stack) BridgeRunning() bool { return s.bridge != nil }
+
 // Functions lists the running functions.
 func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
 
@@ -440,6 +521,11 @@ func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 // Close stops the servers, every bootstrap process and the embedded servers.
 func (s *Stack) Close() error {
 	s.closeOne.Do(func() {
+		// The bridge first, so it flushes its open batch into the
+		// still-running functions.
+		if s.bridge != nil {
+			s.bridge.Close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		for _, srv := range s.servers {

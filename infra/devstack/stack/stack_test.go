@@ -69,6 +69,8 @@ func TestGateway(t *testing.T) {
 			params             map[string]string
 		}{
 			{"literal", "GET", "/items", 201, "/items", nil},
+			{"behind the stage", "GET", "/v1/items/42", 201, "/items/{id}", map[string]string{"id": "42"}},
+			{"not the stage", "GET", "/v1items", 404, "", nil},
 			{"literal trailing slash", "GET", "/items/", 201, "/items", nil},
 			{"param", "GET", "/items/42", 201, "/items/{id}", map[string]string{"id": "42"}},
 			{"literal beats param", "GET", "/items/latest", 201, "/items/latest", nil},

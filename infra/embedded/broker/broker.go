@@ -38,8 +38,34 @@ const connectTimeout = 5 * time.Second
 // the broker and its client connections; it is safe to call more than once.
 // The broker logs refusals and its own warnings to stderr.
 func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), err error) {
+	srv, err := Serve(addr, auth)
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.URL(), srv.Close, nil
+}
+
+// Server is a running broker.
+type Server struct {
+	url   string
+	done  chan struct{}
+	close func()
+}
+
+// URL is the broker's tcp:// URL.
+func (s *Server) URL() string { return s.url }
+
+// Done is closed when the broker stops accepting connections, asked
+// (Close) or not.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Close stops the broker; it is safe to call more than once.
+func (s *Server) Close() { s.close() }
+
+// Serve is Start returning the Server, so a caller can tell when it stops.
+func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 	if auth == nil {
-		return "", nil, errors.New("broker: an authority is required (no broker of ours lets everyone in)")
+		return nil, errors.New("broker: an authority is required (no broker of ours lets everyone in)")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// mochi acks a QoS 1 publish before it routes it and drops the message
@@ -64,36 +90,44 @@ func Start(addr string, auth *deviceauth.Authority) (url string, stop func(), er
 	caps.RetainAvailable = 0
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger, Capabilities: caps})
 	if err := srv.AddHook(&authHook{auth: auth, log: logger}, nil); err != nil {
-		return "", nil, fmt.Errorf("broker: add auth hook: %w", err)
+		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
-	tcp := listeners.NewNet("tcp", connectDeadline{ln})
+	done := make(chan struct{})
+	tcp := listeners.NewNet("tcp", connectDeadline{Listener: ln, closed: done, once: new(sync.Once)})
 	if err := srv.AddListener(tcp); err != nil {
 		_ = ln.Close()
-		return "", nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
-		return "", nil, fmt.Errorf("broker: serve: %w", err)
+		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
 	var once sync.Once
-	stop = func() { once.Do(func() { _ = srv.Close() }) }
-	return "tcp://" + tcp.Address(), stop, nil
+	stop := func() { once.Do(func() { _ = srv.Close() }) }
+	return &Server{url: "tcp://" + tcp.Address(), done: done, close: stop}, nil
 }
 
 // connectDeadline gives every new connection connectTimeout to send its
 // CONNECT: mochi sets no deadline before it, so a connection that never
 // sends one would hold a descriptor and its buffers for good. mochi
 // replaces the deadline with the client's keepalive once the CONNECT is in.
-type connectDeadline struct{ net.Listener }
+type connectDeadline struct {
+	net.Listener
+	closed chan struct{} // closed once Accept reports the listener closed
+	once   *sync.Once
+}
 
 func (l connectDeadline) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
 		_ = c.SetDeadline(time.Now().Add(connectTimeout))
+	}
+	if errors.Is(err, net.ErrClosed) {
+		l.once.Do(func() { close(l.closed) })
 	}
 	return c, err
 }

@@ -32,15 +32,50 @@ func Start(ctx context.Context, dir, addr string) (uri string, stop func(), err 
 
 // StartWithOptions is Start with Options.
 func StartWithOptions(ctx context.Context, dir, addr string, opts Options) (uri string, stop func(), err error) {
+	srv, err := Serve(ctx, dir, addr, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.URI(), srv.Close, nil
+}
+
+// Server is a running FerretDB.
+type Server struct {
+	uri   string
+	done  chan struct{}
+	close func()
+}
+
+// URI is the server's mongodb:// URI.
+func (s *Server) URI() string { return s.uri }
+
+// Done is closed when the server has stopped, asked (Close) or not.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Close shuts the server down and waits for it; it is safe to call more
+// than once.
+func (s *Server) Close() { s.close() }
+
+// Serve is StartWithOptions returning the Server, so a caller can tell
+// when it stops.
+func Serve(ctx context.Context, dir, addr string, opts Options) (*Server, error) {
+	uri, stop, done, err := start(ctx, dir, addr, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{uri: uri, done: done, close: stop}, nil
+}
+
+func start(ctx context.Context, dir, addr string, opts Options) (uri string, stop func(), done chan struct{}, err error) {
 	if dir == "" {
-		return "", nil, errors.New("ferret: data directory is empty")
+		return "", nil, nil, errors.New("ferret: data directory is empty")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("ferret: data directory %q: %w", dir, err)
+		return "", nil, nil, fmt.Errorf("ferret: data directory %q: %w", dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return "", nil, fmt.Errorf("ferret: create data directory: %w", err)
+		return "", nil, nil, fmt.Errorf("ferret: create data directory: %w", err)
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -60,11 +95,11 @@ func StartWithOptions(ctx context.Context, dir, addr string, opts Options) (uri 
 		Logger:    logger,
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("ferret: %w", err)
+		return "", nil, nil, fmt.Errorf("ferret: %w", err)
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
+	done = make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = f.Run(runCtx)
@@ -80,21 +115,21 @@ func StartWithOptions(ctx context.Context, dir, addr string, opts Options) (uri 
 	select {
 	case uri = <-uriCh:
 	case <-done:
-		return "", nil, fmt.Errorf("ferret: server on %s stopped during start-up (address in use?)", addr)
+		return "", nil, nil, fmt.Errorf("ferret: server on %s stopped during start-up (address in use?)", addr)
 	case <-ctx.Done():
 		stop()
-		return "", nil, ctx.Err()
+		return "", nil, nil, ctx.Err()
 	case <-time.After(30 * time.Second):
 		stop()
-		return "", nil, fmt.Errorf("ferret: server on %s did not start within 30s", addr)
+		return "", nil, nil, fmt.Errorf("ferret: server on %s did not start within 30s", addr)
 	}
 
 	host := hostOf(uri)
 	if err := waitDial(ctx, host, 30*time.Second); err != nil {
 		stop()
-		return "", nil, fmt.Errorf("ferret: %w", err)
+		return "", nil, nil, fmt.Errorf("ferret: %w", err)
 	}
-	return uri, stop, nil
+	return uri, stop, done, nil
 }
 
 func hostOf(uri string) string {
