@@ -200,7 +200,7 @@ func TestAccessEndsWithRedisDown(t *testing.T) {
 	require.Equal(t, http.StatusCreated, do(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "before")))
 	require.Equal(t, http.StatusOK, do(t, s.users, s.admin, "PATCH", "/users/"+id, `{"role":"viewer"}`))
 	refusedWithin(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "after"), http.StatusUnauthorized)
-	assert.Positive(t, rc.Degraded()["cutoff.get"], "the cutoffs were read without Redis")
+	assert.Positive(t, rc.Degraded()["token.check"], "the cutoffs were read without Redis")
 
 	viewer, _ := s.login(t, "acme", "ca@acme.example", revokePassword)
 	require.Equal(t, http.StatusOK, do(t, s.sensors, viewer, "GET", "/sensors", ""))

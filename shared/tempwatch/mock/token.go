@@ -9,7 +9,6 @@ import (
 
 var (
 	_ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
-	_ tempwatch.RevocationList    = (*RevocationList)(nil)
 	_ tempwatch.Limiter           = (*Limiter)(nil)
 	_ tempwatch.TokenCutoffs      = (*TokenCutoffs)(nil)
 )
@@ -34,22 +33,6 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 // RevokeRefreshFamily calls RevokeRefreshFamilyFn.
 func (s *RefreshTokenStore) RevokeRefreshFamily(ctx context.Context, userID, familyID string) error {
 	return s.RevokeRefreshFamilyFn(ctx, userID, familyID)
-}
-
-// RevocationList is a fake tempwatch.RevocationList.
-type RevocationList struct {
-	RevokeFn     func(ctx context.Context, id string, ttl time.Duration) error
-	AnyRevokedFn func(ctx context.Context, ids ...string) (bool, error)
-}
-
-// Revoke calls RevokeFn.
-func (l *RevocationList) Revoke(ctx context.Context, id string, ttl time.Duration) error {
-	return l.RevokeFn(ctx, id, ttl)
-}
-
-// AnyRevoked calls AnyRevokedFn.
-func (l *RevocationList) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
-	return l.AnyRevokedFn(ctx, ids...)
 }
 
 // Limiter is a fake tempwatch.Limiter.
