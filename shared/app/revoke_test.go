@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -214,4 +216,100 @@ func TestAccessEndsWithRedisDown(t *testing.T) {
 	proxy.Restore()
 	assert.Eventually(t, func() bool { return do(t, s.sensors, viewer, "GET", "/sensors", "") == http.StatusOK },
 		5*time.Second, 20*time.Millisecond, "PostgreSQL back: the token works again")
+}
+
+// sessionOf is the session id (sid) an access token names.
+func sessionOf(t *testing.T, token string) string {
+	t.Helper()
+	var c struct {
+		jwt.RegisteredClaims
+		SessionID string `json:"sid"`
+	}
+	_, _, err := jwt.NewParser().ParseUnverified(token, &c)
+	require.NoError(t, err)
+	require.NotEmpty(t, c.SessionID)
+	return c.SessionID
+}
+
+// With a private Redis killed, a logout still ends the session's access
+// tokens on every function: PostgreSQL answers, within CutoffLocalTTL (the
+// other functions' copies in memory), never "accepted because Redis is
+// away"; a live session's token keeps working; with PostgreSQL unreachable
+// too it is refused with 503.
+func TestLogoutEndsTheSessionWithRedisKilled(t *testing.T) {
+	t.Parallel()
+	direct := pgtest.MustDB(t)
+	db, proxy := pgtest.MustProxiedDB(t, direct)
+	srv := redistest.MustServer(t)
+	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	s := newStack(t, db, rc)
+	clientA := pgtest.MustClient(t, direct, "acme", "")
+	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, clientA)
+	out, _ := s.login(t, "acme", "v@acme.example", revokePassword)
+	live, _ := s.login(t, "acme", "v@acme.example", revokePassword)
+	for _, tok := range []string{out, live} {
+		require.Equal(t, http.StatusOK, do(t, s.sensors, tok, "GET", "/sensors", ""), "live, and held in Redis and memory")
+	}
+
+	srv.Kill()
+	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))
+	assert.Equal(t, http.StatusUnauthorized, do(t, s.auth, out, "GET", "/auth/me", ""), "where it logged out: at once")
+	refusedWithin(t, s.sensors, out, "GET", "/sensors", "", http.StatusUnauthorized)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""), "the other session lives on")
+	assert.Positive(t, rc.Degraded()["token.check"], "checked without Redis")
+	assert.Positive(t, rc.Degraded()["session.set"], "the write-through was tried")
+
+	proxy.Cut()
+	res := apitest.DoToken(t, s.sensors, live, "GET", "/sensors", "")
+	assert.Eventually(t, func() bool {
+		res = apitest.DoToken(t, s.sensors, live, "GET", "/sensors", "")
+		return res.Status == http.StatusServiceUnavailable
+	}, redis.CutoffLocalTTL+5*time.Second, 20*time.Millisecond, "PostgreSQL and Redis down: 503, never accepted")
+	assert.Equal(t, tempwatch.EUNAVAILABLE, res.JSON(t)["code"], string(res.Body))
+	proxy.Restore()
+	assert.Eventually(t, func() bool { return do(t, s.sensors, live, "GET", "/sensors", "") == http.StatusOK },
+		5*time.Second, 20*time.Millisecond, "PostgreSQL back: the live token works again")
+	assert.Equal(t, http.StatusUnauthorized, do(t, s.sensors, out, "GET", "/sensors", ""))
+}
+
+// A logout whose write-through Redis did not take stays a logout once Redis
+// is back: a restarted Redis holds nothing, so PostgreSQL answers; and a
+// Redis that kept the session's old "live" state (the write lost, the entry
+// not) is right again within CutoffTTL, its lifetime.
+func TestLogoutWithRedisDownStaysALogout(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	srv := redistest.MustServer(t)
+	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	s := newStack(t, db, rc)
+	clientA := pgtest.MustClient(t, db, "acme", "")
+	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, clientA)
+	out, _ := s.login(t, "acme", "v@acme.example", revokePassword)
+	live, _ := s.login(t, "acme", "v@acme.example", revokePassword)
+	require.Equal(t, http.StatusOK, do(t, s.sensors, out, "GET", "/sensors", ""))
+
+	srv.Kill()
+	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))
+	srv.Restart()
+	require.Eventually(t, func() bool { return rc.Ping(context.Background()) == nil }, 10*time.Second, 20*time.Millisecond)
+	refusedWithin(t, s.sensors, out, "GET", "/sensors", "", http.StatusUnauthorized)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""))
+
+	// The worst a lost write leaves: Redis still says "live" ("0", as a fill
+	// that read PostgreSQL before the logout writes it).
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	require.NoError(t, rdb.Set(context.Background(), redis.DefaultPrefix+"session:"+sessionOf(t, out)+":state", "0", redis.CutoffTTL).Err())
+	start := time.Now()
+	bound := redis.CutoffTTL + redis.CutoffLocalTTL + 2*time.Second
+	assert.Eventually(t, func() bool {
+		return do(t, s.sensors, out, "GET", "/sensors", "") == http.StatusUnauthorized &&
+			do(t, s.users, out, "GET", "/users", "") == http.StatusUnauthorized
+	}, bound, 50*time.Millisecond, "refused within the Redis entry's lifetime")
+	t.Logf("refused %v after the stale entry was written (bound %v)", time.Since(start).Round(time.Millisecond), bound)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""))
 }
