@@ -231,6 +231,26 @@ func sessionOf(t *testing.T, token string) string {
 	return c.SessionID
 }
 
+// newPrivateRedisStack is newStack over db (direct: the same database,
+// unproxied) and a private redis-server, with a viewer logged in twice: out
+// (to log out) and live, each used once on the sensors function, so both
+// are held in Redis and in its memory.
+func newPrivateRedisStack(t *testing.T, db, direct *pgxpool.Pool) (s *stack, srv *redistest.Server, rc *redis.Client, out, live string) {
+	t.Helper()
+	srv = redistest.MustServer(t)
+	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	s = newStack(t, db, rc)
+	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, pgtest.MustClient(t, direct, "acme", ""))
+	out, _ = s.login(t, "acme", "v@acme.example", revokePassword)
+	live, _ = s.login(t, "acme", "v@acme.example", revokePassword)
+	for _, tok := range []string{out, live} {
+		require.Equal(t, http.StatusOK, do(t, s.sensors, tok, "GET", "/sensors", ""), "live")
+	}
+	return s, srv, rc, out, live
+}
+
 // With a private Redis killed, a logout still ends the session's access
 // tokens on every function: PostgreSQL answers, within CutoffLocalTTL (the
 // other functions' copies in memory), never "accepted because Redis is
@@ -240,18 +260,7 @@ func TestLogoutEndsTheSessionWithRedisKilled(t *testing.T) {
 	t.Parallel()
 	direct := pgtest.MustDB(t)
 	db, proxy := pgtest.MustProxiedDB(t, direct)
-	srv := redistest.MustServer(t)
-	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rc.Close() })
-	s := newStack(t, db, rc)
-	clientA := pgtest.MustClient(t, direct, "acme", "")
-	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, clientA)
-	out, _ := s.login(t, "acme", "v@acme.example", revokePassword)
-	live, _ := s.login(t, "acme", "v@acme.example", revokePassword)
-	for _, tok := range []string{out, live} {
-		require.Equal(t, http.StatusOK, do(t, s.sensors, tok, "GET", "/sensors", ""), "live, and held in Redis and memory")
-	}
+	s, srv, rc, out, live := newPrivateRedisStack(t, db, direct)
 
 	srv.Kill()
 	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))
@@ -281,16 +290,7 @@ func TestLogoutEndsTheSessionWithRedisKilled(t *testing.T) {
 func TestLogoutWithRedisDownStaysALogout(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
-	srv := redistest.MustServer(t)
-	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rc.Close() })
-	s := newStack(t, db, rc)
-	clientA := pgtest.MustClient(t, db, "acme", "")
-	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, clientA)
-	out, _ := s.login(t, "acme", "v@acme.example", revokePassword)
-	live, _ := s.login(t, "acme", "v@acme.example", revokePassword)
-	require.Equal(t, http.StatusOK, do(t, s.sensors, out, "GET", "/sensors", ""))
+	s, srv, rc, out, live := newPrivateRedisStack(t, db, db)
 
 	srv.Kill()
 	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))

@@ -25,20 +25,22 @@ const CutoffLocalTTL = time.Second
 // maxLocalCutoffs bounds the in-process copies; past it they are all dropped.
 const maxLocalCutoffs = 10_000
 
-// cutoffGone is a deleted user's cutoff as Redis keeps it.
+// cutoffGone is a deleted user's (or ended session's) cutoff as Redis keeps it.
 const cutoffGone = "gone"
 
 var _ tempwatch.TokenCutoffs = (*TokenCutoffs)(nil)
 
-// TokenCutoffs keeps the users' token cutoffs of another TokenCutoffs
-// (PostgreSQL) in process memory for CutoffLocalTTL and in Redis for
+// TokenCutoffs keeps the token cutoffs of another TokenCutoffs
+// (PostgreSQL), the users' (NewTokenCutoffs) or the sessions' states
+// (NewSessionStates), in process memory for CutoffLocalTTL and in Redis for
 // CutoffTTL, since every authenticated request asks for one. Unlike the
 // caches it stands in front of a security check, so it never answers
 // without the record behind it: with Redis down it asks the next store, and
 // that store's error (PostgreSQL down too) reaches the caller, who refuses
 // the token.
 //
-// Cutoffs only move forward (a deleted user's is later than any), and every
+// Cutoffs only move forward (a deleted user's, or an ended session's, is
+// later than any), and every
 // write keeps the later of the stored and the written value, in Redis (one
 // script) and in memory: a lookup that read PostgreSQL before a change
 // cannot put the old cutoff back after the change's write.
