@@ -20,6 +20,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
+	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
@@ -201,27 +202,19 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(cfg.AccessTTL), out.ExpiresAt, 2*time.Second)
 }
 
-// checkerFunc is a tempwatch.TokenChecker whose users are all live and
-// whose sessions answer as states says (absent: ended).
-type checkerFunc func(userID, sessionID string) tempwatch.TokenStatus
-
-func (f checkerFunc) CheckToken(_ context.Context, userID, sessionID string) tempwatch.TokenStatus {
-	return f(userID, sessionID)
-}
-
 // With a checker, a token of an ended session is refused (401), one whose
 // session cannot be read too (503), and so is a token naming no session.
 func TestMiddlewareSession(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	states := map[string]error{"sess-live": nil, "sess-unreadable": errors.New("postgres down")}
-	v := auth.NewVerifier(cfg).WithChecker(checkerFunc(func(_, sessionID string) tempwatch.TokenStatus {
+	v := auth.NewVerifier(cfg).WithChecker(&mock.TokenChecker{CheckTokenFn: func(_ context.Context, _, sessionID string) tempwatch.TokenStatus {
 		err, ok := states[sessionID]
 		if !ok {
 			err = tempwatch.NotFound("Session")
 		}
 		return tempwatch.TokenStatus{SessionErr: err}
-	}))
+	}})
 	h := guarded(v, func(w http.ResponseWriter, r *http.Request) error {
 		p, ok := tempwatch.PrincipalFrom(r.Context())
 		require.True(t, ok)

@@ -11,6 +11,7 @@ var (
 	_ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
 	_ tempwatch.Limiter           = (*Limiter)(nil)
 	_ tempwatch.TokenCutoffs      = (*TokenCutoffs)(nil)
+	_ tempwatch.TokenChecker      = (*TokenChecker)(nil)
 )
 
 // RefreshTokenStore is a fake tempwatch.RefreshTokenStore.
@@ -65,4 +66,14 @@ type TokenCutoffs struct {
 // TokensValidAfter calls TokensValidAfterFn.
 func (c *TokenCutoffs) TokensValidAfter(ctx context.Context, userID string) (time.Time, error) {
 	return c.TokensValidAfterFn(ctx, userID)
+}
+
+// TokenChecker is a fake tempwatch.TokenChecker.
+type TokenChecker struct {
+	CheckTokenFn func(ctx context.Context, userID, sessionID string) tempwatch.TokenStatus
+}
+
+// CheckToken calls CheckTokenFn.
+func (c *TokenChecker) CheckToken(ctx context.Context, userID, sessionID string) tempwatch.TokenStatus {
+	return c.CheckTokenFn(ctx, userID, sessionID)
 }
