@@ -16,6 +16,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -206,15 +207,23 @@ func TestAccessEndsWithRedisDown(t *testing.T) {
 
 	viewer, _ := s.login(t, "acme", "ca@acme.example", revokePassword)
 	require.Equal(t, http.StatusOK, do(t, s.sensors, viewer, "GET", "/sensors", ""))
+	unavailableUntilRestored(t, proxy, s.users, viewer, "/users/"+id)
+}
+
+// unavailableUntilRestored cuts PostgreSQL (Redis being down) and asserts
+// that token is refused with 503 on GET path of h, never accepted, and
+// works again once PostgreSQL is back.
+func unavailableUntilRestored(t *testing.T, proxy *faultproxy.Proxy, h http.Handler, token, path string) {
+	t.Helper()
 	proxy.Cut()
-	res := apitest.DoToken(t, s.users, viewer, "GET", "/users/"+id, "")
+	res := apitest.DoToken(t, h, token, "GET", path, "")
 	assert.Eventually(t, func() bool {
-		res = apitest.DoToken(t, s.users, viewer, "GET", "/users/"+id, "")
+		res = apitest.DoToken(t, h, token, "GET", path, "")
 		return res.Status == http.StatusServiceUnavailable
 	}, redis.CutoffLocalTTL+5*time.Second, 20*time.Millisecond, "PostgreSQL and Redis down: 503, never accepted")
 	assert.Equal(t, tempwatch.EUNAVAILABLE, res.JSON(t)["code"], string(res.Body))
 	proxy.Restore()
-	assert.Eventually(t, func() bool { return do(t, s.sensors, viewer, "GET", "/sensors", "") == http.StatusOK },
+	assert.Eventually(t, func() bool { return do(t, h, token, "GET", path, "") == http.StatusOK },
 		5*time.Second, 20*time.Millisecond, "PostgreSQL back: the token works again")
 }
 
@@ -270,16 +279,7 @@ func TestLogoutEndsTheSessionWithRedisKilled(t *testing.T) {
 	assert.Positive(t, rc.Degraded()["token.check"], "checked without Redis")
 	assert.Positive(t, rc.Degraded()["session.set"], "the write-through was tried")
 
-	proxy.Cut()
-	res := apitest.DoToken(t, s.sensors, live, "GET", "/sensors", "")
-	assert.Eventually(t, func() bool {
-		res = apitest.DoToken(t, s.sensors, live, "GET", "/sensors", "")
-		return res.Status == http.StatusServiceUnavailable
-	}, redis.CutoffLocalTTL+5*time.Second, 20*time.Millisecond, "PostgreSQL and Redis down: 503, never accepted")
-	assert.Equal(t, tempwatch.EUNAVAILABLE, res.JSON(t)["code"], string(res.Body))
-	proxy.Restore()
-	assert.Eventually(t, func() bool { return do(t, s.sensors, live, "GET", "/sensors", "") == http.StatusOK },
-		5*time.Second, 20*time.Millisecond, "PostgreSQL back: the live token works again")
+	unavailableUntilRestored(t, proxy, s.sensors, live, "/sensors")
 	assert.Equal(t, http.StatusUnauthorized, do(t, s.sensors, out, "GET", "/sensors", ""))
 }
 
