@@ -132,10 +132,25 @@ func MustJWT(tb testing.TB) auth.JWTConfig {
 	return cfg
 }
 
-// MustToken returns an access token for p signed as cfg says.
+// MustToken returns an access token for p signed as cfg says, in a session
+// of its own that no store holds: for handlers behind a verifier that checks
+// signatures and claims only. Behind the deployed check (app.Env.HTTP),
+// which refuses a session it cannot find, use MustSessionToken.
 func MustToken(tb testing.TB, cfg auth.JWTConfig, p tempwatch.Principal) string {
 	tb.Helper()
-	tok, err := auth.NewIssuer(cfg).Issue(p, "")
+	return mustToken(tb, cfg, p, auth.NewID())
+}
+
+// MustSessionToken is MustToken in a live session stored in db
+// (pgtest.MustSession), which the deployed token check accepts.
+func MustSessionToken(tb testing.TB, db *pgxpool.Pool, cfg auth.JWTConfig, p tempwatch.Principal) string {
+	tb.Helper()
+	return mustToken(tb, cfg, p, pgtest.MustSession(tb, db, p.UserID))
+}
+
+func mustToken(tb testing.TB, cfg auth.JWTConfig, p tempwatch.Principal, session string) string {
+	tb.Helper()
+	tok, err := auth.NewIssuer(cfg).Issue(p, session)
 	if err != nil {
 		tb.Fatalf("apitest: issue token: %v", err)
 	}

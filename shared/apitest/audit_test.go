@@ -25,7 +25,7 @@ func TestChangesThroughTheAPIAreAudited(t *testing.T) {
 	require.NoError(t, err)
 	fx := newFixture(t, routes)
 	sensor := pgtest.MustSensor(t, fx.env.DB, fx.env.ClientA, "dev-"+random(), "key-"+random())
-	token := func(p tempwatch.Principal) string { return apitest.MustToken(t, fx.jwt, p) }
+	token := func(p tempwatch.Principal) string { return apitest.MustSessionToken(t, fx.env.DB, fx.jwt, p) }
 
 	res := apitest.DoToken(t, fx.api, token(fx.env.AdminA), "PATCH", "/sensors/"+sensor, `{"location":"Hall C"}`)
 	require.Equal(t, http.StatusOK, res.Status, string(res.Body))

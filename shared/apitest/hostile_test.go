@@ -72,7 +72,7 @@ func TestHostileInputWalk(t *testing.T) {
 			query, fields := documented(t, doc, route)
 			for _, who := range []int{0, 1} { // admin, client_admin of A
 				p, _ := fx.caller(who)
-				token := apitest.MustToken(t, fx.jwt, p)
+				token := apitest.MustSessionToken(t, fx.env.DB, fx.jwt, p)
 				base := c.build(fx)
 				for _, req := range hostileRequests(route, base, query, fields) {
 					checkNoServerError(t, fx.api, token, req, callers[who])
@@ -84,7 +84,7 @@ func TestHostileInputWalk(t *testing.T) {
 	t.Run("unknown routes", func(t *testing.T) {
 		t.Parallel()
 		fx := newFixture(t, routes)
-		token := apitest.MustToken(t, fx.jwt, fx.env.Admin)
+		token := apitest.MustSessionToken(t, fx.env.DB, fx.jwt, fx.env.Admin)
 		for name, h := range fx.functions {
 			for _, target := range unknownRoutes {
 				for _, tok := range []string{"", token} {

@@ -444,7 +444,7 @@ func TestTenantIsolationRouteTable(t *testing.T) {
 					req := c.build(fx)
 					token := ""
 					if p, ok := fx.caller(i); ok {
-						token = apitest.MustToken(t, fx.jwt, p)
+						token = apitest.MustSessionToken(t, fx.env.DB, fx.jwt, p)
 					}
 					want := c.want[min(i, 4)]
 					if i == broker {

@@ -64,6 +64,7 @@ type Env struct {
 
 	cutoffsOnce sync.Once
 	cutoffs     *redis.TokenCutoffs
+	sessions    *redis.TokenCutoffs
 }
 
 // Load names the process's metrics after the function (metrics.SetFunction),
@@ -127,17 +128,31 @@ func MustLoad(name string, needs Needs) *Env {
 }
 
 // HTTP is h as a function serves it: behind Middleware with the bearer-token
-// check (the users' token cutoffs, revocations kept in Redis).
+// check (the users' token cutoffs and the sessions' states).
 func (e *Env) HTTP(h http.Handler) http.Handler {
-	v := auth.NewVerifier(e.JWT).WithChecker(redis.NewTokenChecks(e.TokenCutoffs(), redis.NewRevocations(e.Redis)))
+	v := auth.NewVerifier(e.JWT).WithChecker(redis.NewTokenChecks(e.TokenCutoffs(), e.SessionStates()))
 	return Middleware(e.Log, v, h)
 }
 
 // TokenCutoffs is the users' token cutoffs of this process, one copy in
 // memory shared by its token check and the changes it writes through.
 func (e *Env) TokenCutoffs() *redis.TokenCutoffs {
-	e.cutoffsOnce.Do(func() { e.cutoffs = redis.NewTokenCutoffs(e.Redis, postgres.NewUserStore(e.DB)) })
+	e.once()
 	return e.cutoffs
+}
+
+// SessionStates is the sessions' states of this process, shared as
+// TokenCutoffs is.
+func (e *Env) SessionStates() *redis.TokenCutoffs {
+	e.once()
+	return e.sessions
+}
+
+func (e *Env) once() {
+	e.cutoffsOnce.Do(func() {
+		e.cutoffs = redis.NewTokenCutoffs(e.Redis, postgres.NewUserStore(e.DB))
+		e.sessions = redis.NewSessionStates(e.Redis, postgres.NewSessionStates(e.DB))
+	})
 }
 
 // Middleware is the one middleware stack of every HTTP function, applied

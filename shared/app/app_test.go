@@ -108,9 +108,18 @@ func TestLoadOpensServicesAndGuardsRoutes(t *testing.T) {
 
 	admin := &tempwatch.User{Email: "root@example.com", Role: tempwatch.RoleAdmin, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$a2V5"}
 	require.NoError(t, postgres.NewUserStore(env.DB).CreateUser(context.Background(), admin))
+	// A token naming no session is refused: the auth function always names one.
 	tok, err := auth.NewIssuer(env.JWT).Issue(admin.Principal(), "")
 	require.NoError(t, err)
 	r := httptest.NewRequest("GET", "/clients", nil)
+	r.Header.Set("Authorization", "Bearer "+tok.Token)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.False(t, reached)
+
+	tok, err = auth.NewIssuer(env.JWT).Issue(admin.Principal(), pgtest.MustSession(t, env.DB, admin.ID))
+	require.NoError(t, err)
 	r.Header.Set("Authorization", "Bearer "+tok.Token)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)

@@ -36,13 +36,12 @@ import (
 // Auth is the auth function: login, refresh, logout, me, password.
 func Auth(e *Env) http.Handler {
 	return e.HTTP(session.NewHandler(session.Deps{
-		Users:       e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)),
-		Tokens:      postgres.NewRefreshTokenStore(e.DB),
-		JWT:         e.JWT,
-		Revocations: redis.NewRevocations(e.Redis),
-		Limiter:     redis.NewLimiter(e.Redis),
-		Audit:       postgres.NewAuditLog(e.DB),
-		Log:         e.Log,
+		Users:   e.TokenCutoffs().Users(postgres.NewUserStore(e.DB)),
+		Tokens:  e.SessionStates().RefreshTokens(postgres.NewRefreshTokenStore(e.DB)),
+		JWT:     e.JWT,
+		Limiter: redis.NewLimiter(e.Redis),
+		Audit:   postgres.NewAuditLog(e.DB),
+		Log:     e.Log,
 	}))
 }
 

@@ -7,13 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/app"
 	"github.com/tempwatch/tempwatch/shared/auth"
+	"github.com/tempwatch/tempwatch/shared/faultproxy"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
@@ -200,18 +203,113 @@ func TestAccessEndsWithRedisDown(t *testing.T) {
 	require.Equal(t, http.StatusCreated, do(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "before")))
 	require.Equal(t, http.StatusOK, do(t, s.users, s.admin, "PATCH", "/users/"+id, `{"role":"viewer"}`))
 	refusedWithin(t, s.sensors, token, "POST", "/sensors", sensorBody(clientA, "after"), http.StatusUnauthorized)
-	assert.Positive(t, rc.Degraded()["cutoff.get"], "the cutoffs were read without Redis")
+	assert.Positive(t, rc.Degraded()["token.check"], "the cutoffs were read without Redis")
 
 	viewer, _ := s.login(t, "acme", "ca@acme.example", revokePassword)
 	require.Equal(t, http.StatusOK, do(t, s.sensors, viewer, "GET", "/sensors", ""))
+	unavailableUntilRestored(t, proxy, s.users, viewer, "/users/"+id)
+}
+
+// unavailableUntilRestored cuts PostgreSQL (Redis being down) and asserts
+// that token is refused with 503 on GET path of h, never accepted, and
+// works again once PostgreSQL is back.
+func unavailableUntilRestored(t *testing.T, proxy *faultproxy.Proxy, h http.Handler, token, path string) {
+	t.Helper()
 	proxy.Cut()
-	res := apitest.DoToken(t, s.users, viewer, "GET", "/users/"+id, "")
+	res := apitest.DoToken(t, h, token, "GET", path, "")
 	assert.Eventually(t, func() bool {
-		res = apitest.DoToken(t, s.users, viewer, "GET", "/users/"+id, "")
+		res = apitest.DoToken(t, h, token, "GET", path, "")
 		return res.Status == http.StatusServiceUnavailable
 	}, redis.CutoffLocalTTL+5*time.Second, 20*time.Millisecond, "PostgreSQL and Redis down: 503, never accepted")
 	assert.Equal(t, tempwatch.EUNAVAILABLE, res.JSON(t)["code"], string(res.Body))
 	proxy.Restore()
-	assert.Eventually(t, func() bool { return do(t, s.sensors, viewer, "GET", "/sensors", "") == http.StatusOK },
+	assert.Eventually(t, func() bool { return do(t, h, token, "GET", path, "") == http.StatusOK },
 		5*time.Second, 20*time.Millisecond, "PostgreSQL back: the token works again")
+}
+
+// sessionOf is the session id (sid) an access token names.
+func sessionOf(t *testing.T, token string) string {
+	t.Helper()
+	var c struct {
+		jwt.RegisteredClaims
+		SessionID string `json:"sid"`
+	}
+	_, _, err := jwt.NewParser().ParseUnverified(token, &c)
+	require.NoError(t, err)
+	require.NotEmpty(t, c.SessionID)
+	return c.SessionID
+}
+
+// newPrivateRedisStack is newStack over db (direct: the same database,
+// unproxied) and a private redis-server, with a viewer logged in twice: out
+// (to log out) and live, each used once on the sensors function, so both
+// are held in Redis and in its memory.
+func newPrivateRedisStack(t *testing.T, db, direct *pgxpool.Pool) (s *stack, srv *redistest.Server, rc *redis.Client, out, live string) {
+	t.Helper()
+	srv = redistest.MustServer(t)
+	rc, err := redis.Open(srv.URL(), redis.Options{Log: apitest.Discard()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	s = newStack(t, db, rc)
+	s.mustUser(t, "v@acme.example", tempwatch.RoleViewer, pgtest.MustClient(t, direct, "acme", ""))
+	out, _ = s.login(t, "acme", "v@acme.example", revokePassword)
+	live, _ = s.login(t, "acme", "v@acme.example", revokePassword)
+	for _, tok := range []string{out, live} {
+		require.Equal(t, http.StatusOK, do(t, s.sensors, tok, "GET", "/sensors", ""), "live")
+	}
+	return s, srv, rc, out, live
+}
+
+// With a private Redis killed, a logout still ends the session's access
+// tokens on every function: PostgreSQL answers, within CutoffLocalTTL (the
+// other functions' copies in memory), never "accepted because Redis is
+// away"; a live session's token keeps working; with PostgreSQL unreachable
+// too it is refused with 503.
+func TestLogoutEndsTheSessionWithRedisKilled(t *testing.T) {
+	t.Parallel()
+	direct := pgtest.MustDB(t)
+	db, proxy := pgtest.MustProxiedDB(t, direct)
+	s, srv, rc, out, live := newPrivateRedisStack(t, db, direct)
+
+	srv.Kill()
+	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))
+	assert.Equal(t, http.StatusUnauthorized, do(t, s.auth, out, "GET", "/auth/me", ""), "where it logged out: at once")
+	refusedWithin(t, s.sensors, out, "GET", "/sensors", "", http.StatusUnauthorized)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""), "the other session lives on")
+	assert.Positive(t, rc.Degraded()["token.check"], "checked without Redis")
+	assert.Positive(t, rc.Degraded()["session.set"], "the write-through was tried")
+
+	unavailableUntilRestored(t, proxy, s.sensors, live, "/sensors")
+	assert.Equal(t, http.StatusUnauthorized, do(t, s.sensors, out, "GET", "/sensors", ""))
+}
+
+// A logout whose write-through Redis did not take stays a logout once Redis
+// is back: a restarted Redis holds nothing, so PostgreSQL answers; and a
+// Redis that kept the session's old "live" state (the write lost, the entry
+// not) is right again within CutoffTTL, its lifetime.
+func TestLogoutWithRedisDownStaysALogout(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	s, srv, rc, out, live := newPrivateRedisStack(t, db, db)
+
+	srv.Kill()
+	require.Equal(t, http.StatusNoContent, do(t, s.auth, out, "POST", "/auth/logout", ""))
+	srv.Restart()
+	require.Eventually(t, func() bool { return rc.Ping(context.Background()) == nil }, 10*time.Second, 20*time.Millisecond)
+	refusedWithin(t, s.sensors, out, "GET", "/sensors", "", http.StatusUnauthorized)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""))
+
+	// The worst a lost write leaves: Redis still says "live" ("0", as a fill
+	// that read PostgreSQL before the logout writes it).
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	require.NoError(t, rdb.Set(context.Background(), redis.DefaultPrefix+"session:"+sessionOf(t, out)+":state", "0", redis.CutoffTTL).Err())
+	start := time.Now()
+	bound := redis.CutoffTTL + redis.CutoffLocalTTL + 2*time.Second
+	assert.Eventually(t, func() bool {
+		return do(t, s.sensors, out, "GET", "/sensors", "") == http.StatusUnauthorized &&
+			do(t, s.users, out, "GET", "/users", "") == http.StatusUnauthorized
+	}, bound, 50*time.Millisecond, "refused within the Redis entry's lifetime")
+	t.Logf("refused %v after the stale entry was written (bound %v)", time.Since(start).Round(time.Millisecond), bound)
+	assert.Equal(t, http.StatusOK, do(t, s.sensors, live, "GET", "/sensors", ""))
 }

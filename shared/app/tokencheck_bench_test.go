@@ -17,10 +17,11 @@ import (
 // BenchmarkTokenCheck is what every authenticated request pays for its
 // token, against the token's signature and claims check alone (the
 // reference, timed in the same iterations; each case reports x-ref, its
-// time over the reference's, and both times): before the cutoffs (the revocation list in
-// Redis), the cutoff alone found in memory, and as deployed (cutoff and
-// revocation list) with the cutoff found in memory (most requests), in Redis (the first request of a user on an instance, and once
-// a second after), and in PostgreSQL (Redis down).
+// time over the reference's, and both times): the cutoff alone found in
+// memory, and as deployed (the user's cutoff and the session's state, one
+// Redis round trip for those memory lacks) with both found in memory (most
+// requests), in Redis (the first request of a session on an instance, and
+// once a second after), and in PostgreSQL (Redis down).
 //
 //	go test -run '^$' -bench TokenCheck ./shared/app/
 func BenchmarkTokenCheck(b *testing.B) {
@@ -39,15 +40,14 @@ func BenchmarkTokenCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := apitest.MustJWT(b)
-	tok, err := auth.NewIssuer(cfg).Issue(u.Principal(), auth.NewID())
+	tok, err := auth.NewIssuer(cfg).Issue(u.Principal(), pgtest.MustSession(b, db, u.ID))
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := apitest.Discard()
-	revocations := redis.NewRevocations(rc)
-	// As app.Env.HTTP builds it: cutoff and revocations in one round trip.
+	sessions := postgres.NewSessionStates(db)
+	// As app.Env.HTTP builds it: cutoff and session state in one round trip.
 	deployedV := func(rc *redis.Client) *auth.Verifier {
-		return auth.NewVerifier(cfg).WithChecker(redis.NewTokenChecks(redis.NewTokenCutoffs(rc, users), redis.NewRevocations(rc)))
+		return auth.NewVerifier(cfg).WithChecker(redis.NewTokenChecks(redis.NewTokenCutoffs(rc, users), redis.NewSessionStates(rc, sessions)))
 	}
 	deployed := deployedV(rc)
 
@@ -59,11 +59,11 @@ func BenchmarkTokenCheck(b *testing.B) {
 			var refTime, caseTime time.Duration
 			for b.Loop() {
 				t0 := time.Now()
-				if _, err := refV.Authenticate(ctx, tok.Token, log); err != nil {
+				if _, err := refV.Authenticate(ctx, tok.Token); err != nil {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, err := v().Authenticate(ctx, tok.Token, log); err != nil {
+				if _, err := v().Authenticate(ctx, tok.Token); err != nil {
 					b.Fatal(err)
 				}
 				refTime, caseTime = refTime+t1.Sub(t0), caseTime+time.Since(t1)
@@ -73,17 +73,12 @@ func BenchmarkTokenCheck(b *testing.B) {
 			b.ReportMetric(float64(caseTime)/float64(refTime), "x-ref")
 		})
 	}
-	plain := auth.NewVerifier(cfg).WithRevocations(revocations)
-	check("before: revocation list", func() *auth.Verifier { return plain })
 	memoryOnly := auth.NewVerifier(cfg).WithCutoffs(redis.NewTokenCutoffs(rc, users))
-	check("cutoff in memory, no revocation list", func() *auth.Verifier { return memoryOnly })
-	check("deployed: cutoff in memory", func() *auth.Verifier { return deployed })
-	// A new TokenCutoffs has nothing in memory: every check reads Redis.
-	check("deployed: cutoff from Redis", func() *auth.Verifier { return deployedV(rc) })
-	check("two round trips: cutoff from Redis, then the revocation list", func() *auth.Verifier {
-		return auth.NewVerifier(cfg).WithCutoffs(redis.NewTokenCutoffs(rc, users)).WithRevocations(revocations)
-	})
-	// Redis down: every check reads PostgreSQL, and the revocation list
-	// degrades open (a refused dial, or skipped in the backoff).
-	check("Redis down: cutoff from PostgreSQL", func() *auth.Verifier { return deployedV(dead) })
+	check("cutoff in memory, no session state", func() *auth.Verifier { return memoryOnly })
+	check("deployed: both in memory", func() *auth.Verifier { return deployed })
+	// New TokenCutoffs have nothing in memory: every check reads Redis.
+	check("deployed: both from Redis", func() *auth.Verifier { return deployedV(rc) })
+	// Redis down (a refused dial, or skipped in the backoff): every check
+	// reads both from PostgreSQL.
+	check("Redis down: both from PostgreSQL", func() *auth.Verifier { return deployedV(dead) })
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/shared/apitest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
@@ -66,7 +65,7 @@ func TestVerifierChecksTheUsersCutoff(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			current, lookupErr = tt.cutoff, tt.err
-			_, err := v.Authenticate(ctx, tt.token, apitest.Discard())
+			_, err := v.Authenticate(ctx, tt.token)
 			if tt.wantErr == nil {
 				assert.NoError(t, err)
 			} else {

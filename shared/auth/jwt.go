@@ -237,7 +237,8 @@ type Issuer struct {
 func NewIssuer(cfg JWTConfig) *Issuer { return &Issuer{cfg: cfg, now: time.Now} }
 
 // Issue signs an access token for p in session sessionID (the refresh-token
-// family, so logout and reuse detection can revoke it).
+// family, so logout and reuse detection can end it). A verifier with a
+// checker refuses a token without a session.
 func (is *Issuer) Issue(p tempwatch.Principal, sessionID string) (AccessToken, error) {
 	key, ok := is.cfg.SigningKeys[is.cfg.ActiveKID]
 	if !ok {
@@ -290,12 +291,11 @@ var ErrInvalidToken = errors.New("auth: invalid token")
 type Verifier struct {
 	cfg     JWTConfig
 	parser  *jwt.Parser
-	revoked tempwatch.RevocationList
 	cutoffs tempwatch.TokenCutoffs
 	checker tempwatch.TokenChecker
 }
 
-// NewVerifier returns a Verifier for cfg. Without WithRevocations and
+// NewVerifier returns a Verifier for cfg. Without WithChecker or
 // WithCutoffs it checks signatures and claims only.
 func NewVerifier(cfg JWTConfig) *Verifier {
 	return &Verifier{cfg: cfg, parser: jwt.NewParser(
@@ -308,14 +308,6 @@ func NewVerifier(cfg JWTConfig) *Verifier {
 	)}
 }
 
-// WithRevocations returns a copy of v that also refuses tokens whose id or
-// session the list holds (logout, refresh-token reuse).
-func (v *Verifier) WithRevocations(rl tempwatch.RevocationList) *Verifier {
-	c := *v
-	c.revoked = rl
-	return &c
-}
-
 // WithCutoffs returns a copy of v that also refuses a token issued under an
 // earlier cutoff than its user's, or whose user is gone (tempwatch.TokenCutoffs).
 func (v *Verifier) WithCutoffs(c tempwatch.TokenCutoffs) *Verifier {
@@ -324,9 +316,9 @@ func (v *Verifier) WithCutoffs(c tempwatch.TokenCutoffs) *Verifier {
 	return &cp
 }
 
-// WithChecker returns a copy of v that checks both the cutoff and the
-// revocations through c, in one call (redis.TokenChecks: one Redis round
-// trip); it takes the place of WithCutoffs and WithRevocations.
+// WithChecker returns a copy of v that checks both the user's cutoff and
+// the token's session through c, in one call (redis.TokenChecks: at most one
+// Redis round trip); it takes the place of WithCutoffs.
 func (v *Verifier) WithChecker(c tempwatch.TokenChecker) *Verifier {
 	cp := *v
 	cp.checker = c
@@ -334,7 +326,7 @@ func (v *Verifier) WithChecker(c tempwatch.TokenChecker) *Verifier {
 }
 
 // Verify checks token's signature and claims and returns its Principal. It
-// consults neither the user's cutoff nor the revocation list; Authenticate does.
+// consults neither the user's cutoff nor the session's state; Authenticate does.
 func (v *Verifier) Verify(token string) (tempwatch.Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
+	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
@@ -26,8 +28,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
-	"github.com/tempwatch/tempwatch/shared/redis"
-	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
 // testConfig is the auth function's configuration with keys k1 and k2, k2
@@ -202,43 +202,46 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(cfg.AccessTTL), out.ExpiresAt, 2*time.Second)
 }
 
-func TestMiddlewareRevocation(t *testing.T) {
+// With a checker, a token of an ended session is refused (401), one whose
+// session cannot be read too (503), and so is a token naming no session.
+func TestMiddlewareSession(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	rl := redis.NewRevocations(redistest.MustAdapter(t))
-	v := auth.NewVerifier(cfg).WithRevocations(rl)
+	states := map[string]error{"sess-live": nil, "sess-unreadable": errors.New("postgres down")}
+	v := auth.NewVerifier(cfg).WithChecker(&mock.TokenChecker{CheckTokenFn: func(_ context.Context, _, sessionID string) tempwatch.TokenStatus {
+		err, ok := states[sessionID]
+		if !ok {
+			err = tempwatch.NotFound("Session")
+		}
+		return tempwatch.TokenStatus{SessionErr: err}
+	}})
 	h := guarded(v, func(w http.ResponseWriter, r *http.Request) error {
 		p, ok := tempwatch.PrincipalFrom(r.Context())
 		require.True(t, ok)
 		_, _ = io.WriteString(w, p.UserID)
 		return nil
 	})
-	call := func(token string) int {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/x", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		h.ServeHTTP(rec, req)
-		return rec.Code
-	}
 	is := auth.NewIssuer(cfg)
 	p := tempwatch.Principal{UserID: auth.NewID(), Role: tempwatch.RoleAdmin}
-	a, err := is.Issue(p, "sess-a")
-	require.NoError(t, err)
-	b, err := is.Issue(p, "sess-b")
-	require.NoError(t, err)
-	c, err := is.Issue(p, "sess-b")
-	require.NoError(t, err)
-
-	assert.Equal(t, http.StatusUnauthorized, call(""), "no token")
-	assert.Equal(t, http.StatusOK, call(a.Token))
-	require.NoError(t, rl.Revoke(context.Background(), a.ID, time.Minute))
-	assert.Equal(t, http.StatusUnauthorized, call(a.Token), "revoked jti")
-	assert.Equal(t, http.StatusOK, call(b.Token))
-	require.NoError(t, rl.Revoke(context.Background(), "sess-b", time.Minute))
-	assert.Equal(t, http.StatusUnauthorized, call(b.Token), "revoked session")
-	assert.Equal(t, http.StatusUnauthorized, call(c.Token), "every token of a revoked session")
+	for _, tt := range []struct {
+		name, session string
+		want          int
+	}{
+		{"live session", "sess-live", http.StatusOK},
+		{"ended session", "sess-ended", http.StatusUnauthorized},
+		{"no session", "", http.StatusUnauthorized},
+		{"session unreadable", "sess-unreadable", http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := is.Issue(p, tt.session)
+			require.NoError(t, err)
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/x", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.Token)
+			h.ServeHTTP(rec, req)
+			assert.Equal(t, tt.want, rec.Code, rec.Body.String())
+		})
+	}
 }
 
 func TestLoadJWTConfigErrors(t *testing.T) {

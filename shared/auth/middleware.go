@@ -14,57 +14,50 @@ import (
 )
 
 // ErrCheckUnavailable is the cause of a token that could not be checked
-// against its user's cutoff (PostgreSQL unreachable, and no cached copy): it
-// is refused with 503, never accepted.
+// against its user's cutoff or its session's state (PostgreSQL unreachable,
+// and no cached copy): it is refused with 503, never accepted.
 var ErrCheckUnavailable = tempwatch.Errorf(tempwatch.EUNAVAILABLE, "The access token cannot be checked now; try again shortly.")
 
 // Authenticate verifies token and, when v has cutoffs, refuses a token issued
-// before its user's cutoff or whose user is gone; a cutoff that cannot be
-// read refuses the token too (ErrCheckUnavailable). When v has a revocation
-// list it refuses a revoked token id or session (logout, refresh reuse); if
-// that list cannot be read (Redis down) the token is accepted and the failure
-// logged: what takes access away for good is the cutoff, and a logged-out
-// session's tokens live at most JWT_ACCESS_TTL.
-func (v *Verifier) Authenticate(ctx context.Context, token string, log *slog.Logger) (tempwatch.Principal, error) {
+// before its user's cutoff or whose user is gone. When v has a checker it
+// also refuses a token whose session ended (logout, refresh-token reuse) or
+// that names no session (the auth function always names one). A cutoff or
+// session state that cannot be read refuses the token too
+// (ErrCheckUnavailable): Redis down means PostgreSQL answers, never "accept".
+func (v *Verifier) Authenticate(ctx context.Context, token string) (tempwatch.Principal, error) {
 	p, err := v.Verify(token)
 	if err != nil {
 		return tempwatch.Principal{}, err
 	}
-	ids := []string{p.TokenID}
-	if p.SessionID != "" {
-		ids = append(ids, p.SessionID)
-	}
-	if v.checker != nil {
-		st := v.checker.CheckToken(ctx, p.UserID, ids...)
+	switch {
+	case v.checker != nil:
+		if p.SessionID == "" {
+			return tempwatch.Principal{}, fmt.Errorf("%w: no session", ErrInvalidToken)
+		}
+		st := v.checker.CheckToken(ctx, p.UserID, p.SessionID)
 		if err := checkCutoff(p, st.ValidAfter, st.CutoffErr); err != nil {
 			return tempwatch.Principal{}, err
 		}
-		return p, checkRevoked(ctx, log, st.Revoked, st.RevokedErr)
-	}
-	if v.cutoffs != nil {
+		if err := checkSession(st.SessionErr); err != nil {
+			return tempwatch.Principal{}, err
+		}
+	case v.cutoffs != nil:
 		cutoff, err := v.cutoffs.TokensValidAfter(ctx, p.UserID)
 		if err := checkCutoff(p, cutoff, err); err != nil {
 			return tempwatch.Principal{}, err
 		}
 	}
-	if v.revoked == nil {
-		return p, nil
-	}
-	revoked, err := v.revoked.AnyRevoked(ctx, ids...)
-	if err := checkRevoked(ctx, log, revoked, err); err != nil {
-		return tempwatch.Principal{}, err
-	}
 	return p, nil
 }
 
-// checkRevoked refuses a revoked token; a list that could not be read
-// (err) accepts it, logged.
-func checkRevoked(ctx context.Context, log *slog.Logger, revoked bool, err error) error {
+// checkSession refuses a token whose session ended (err ENOTFOUND), or
+// whose session's state could not be read.
+func checkSession(err error) error {
 	switch {
+	case tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND:
+		return fmt.Errorf("%w: the session ended", ErrInvalidToken)
 	case err != nil:
-		log.WarnContext(ctx, "revocation check unavailable; accepting token", "metric", "auth_revocation_check_failed", "error", err)
-	case revoked:
-		return errors.New("auth: invalid token: revoked")
+		return fmt.Errorf("%w: %w", ErrCheckUnavailable, err)
 	}
 	return nil
 }
@@ -114,7 +107,7 @@ func Authenticated(v *Verifier, log *slog.Logger, next http.Handler) http.Handle
 			next.ServeHTTP(w, r.WithContext(httpapi.WithRefusedToken(ctx)))
 			return
 		}
-		p, err := v.Authenticate(ctx, token, log)
+		p, err := v.Authenticate(ctx, token)
 		switch {
 		case errors.Is(err, ErrCheckUnavailable):
 			log.WarnContext(ctx, "token check unavailable; refusing token", "metric", "auth_cutoff_check_failed", "error", err)

@@ -92,3 +92,32 @@ func (s *RefreshTokenStore) RevokeRefreshFamily(ctx context.Context, userID, fam
 	}
 	return nil
 }
+
+var _ tempwatch.TokenCutoffs = (*SessionStates)(nil)
+
+// SessionStates is the record of whether each session (refresh-token
+// family) is live, as a tempwatch.TokenCutoffs over session ids, so that
+// redis.NewSessionStates keeps it as it keeps the users' cutoffs.
+type SessionStates struct{ db *pgxpool.Pool }
+
+// NewSessionStates returns the sessions' states over db.
+func NewSessionStates(db *pgxpool.Pool) *SessionStates { return &SessionStates{db: db} }
+
+// TokensValidAfter returns the epoch for a live session; a session with a
+// revoked token (logout, reuse, a change that ended its user's sessions) or
+// no token at all (no such session, or its user deleted) is ENOTFOUND.
+func (s *SessionStates) TokensValidAfter(ctx context.Context, sessionID string) (time.Time, error) {
+	if !tempwatch.IsUUID(sessionID) {
+		return time.Time{}, tempwatch.NotFound("Session")
+	}
+	var live bool
+	err := s.db.QueryRow(ctx, `SELECT count(*) > 0 AND count(revoked_at) = 0 FROM refresh_tokens WHERE family_id = $1`,
+		sessionID).Scan(&live)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read session state: %w", err)
+	}
+	if !live {
+		return time.Time{}, tempwatch.NotFound("Session")
+	}
+	return time.UnixMicro(0), nil
+}

@@ -73,3 +73,63 @@ func TestRefreshTokenStates(t *testing.T) {
 	require.NoError(t, us.DeleteUser(ctx, bob.ID))
 	assert.ErrorIs(t, rotate(d), tempwatch.ErrRefreshInvalid)
 }
+
+// A session is live while its family has tokens and none is revoked: a
+// rotation keeps it live, a logout, a reuse or its user's deletion ends it,
+// and an unknown or malformed id is no session.
+func TestSessionStates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	store := postgres.NewRefreshTokenStore(db)
+	us := postgres.NewUserStore(db)
+	states := postgres.NewSessionStates(db)
+	u := &tempwatch.User{Email: "s@example.com", Role: tempwatch.RoleViewer, ClientID: pgtest.MustClient(t, db, "acme", ""),
+		PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$a2V5"}
+	require.NoError(t, us.CreateUser(ctx, u))
+	open := func() (family string, hash []byte) {
+		family = auth.NewID()
+		_, hash = tempwatch.NewRefreshSecret()
+		require.NoError(t, store.CreateRefreshToken(ctx, tempwatch.RefreshToken{FamilyID: family, UserID: u.ID, Hash: hash,
+			ExpiresAt: time.Now().Add(time.Hour), ValidAfter: u.TokensValidAfter}))
+		return family, hash
+	}
+	rotate := func(h []byte) ([]byte, error) {
+		_, nh := tempwatch.NewRefreshSecret()
+		_, err := store.RotateRefreshToken(ctx, h, &tempwatch.RefreshToken{Hash: nh, ExpiresAt: time.Now().Add(time.Hour)})
+		return nh, err
+	}
+	live := func(family string) bool {
+		at, err := states.TokensValidAfter(ctx, family)
+		if tempwatch.ErrorCode(err) == tempwatch.ENOTFOUND {
+			return false
+		}
+		require.NoError(t, err)
+		assert.Equal(t, time.UnixMicro(0), at)
+		return true
+	}
+
+	loggedOut, _ := open()
+	rotated, h := open()
+	_, err := rotate(h)
+	require.NoError(t, err)
+	reused, h := open()
+	_, err = rotate(h)
+	require.NoError(t, err)
+	assert.True(t, live(loggedOut))
+	assert.True(t, live(rotated), "a rotation keeps the session")
+	assert.True(t, live(reused))
+
+	require.NoError(t, store.RevokeRefreshFamily(ctx, u.ID, loggedOut))
+	_, err = rotate(h)
+	require.ErrorIs(t, err, tempwatch.ErrRefreshReused)
+	assert.False(t, live(loggedOut), "logged out")
+	assert.False(t, live(reused), "a reused token ends the session")
+	assert.True(t, live(rotated))
+	assert.False(t, live(auth.NewID()), "no such session")
+	assert.False(t, live("not-a-uuid"))
+	assert.False(t, live(""))
+
+	require.NoError(t, us.DeleteUser(ctx, u.ID))
+	assert.False(t, live(rotated), "the user's deletion ends their sessions")
+}

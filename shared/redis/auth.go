@@ -10,46 +10,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
-var (
-	_ tempwatch.RevocationList = (*Revocations)(nil)
-	_ tempwatch.Limiter        = (*Limiter)(nil)
-)
-
-// Revocations keeps revoked token and session ids, each expiring when the
-// tokens it covers would. Its errors reach the caller (the exception of the
-// package documentation's rule 5).
-type Revocations struct{ c *Client }
-
-// NewRevocations returns the revocation list over c.
-func NewRevocations(c *Client) *Revocations { return &Revocations{c: c} }
-
-// Revoke marks id revoked for ttl (at least one second).
-func (l *Revocations) Revoke(ctx context.Context, id string, ttl time.Duration) error {
-	ttl = max(ttl, time.Second)
-	return l.c.do(ctx, opRevokedAdd, func(ctx context.Context, rdb *goredis.Client) error {
-		return rdb.Set(ctx, l.c.revokedKey(id), 1, ttl).Err()
-	})
-}
-
-// AnyRevoked reports whether any of ids is revoked.
-func (l *Revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
-	keys := l.keys(ids)
-	var n int64
-	err := l.c.do(ctx, opRevokedCheck, func(ctx context.Context, rdb *goredis.Client) error {
-		var err error
-		n, err = rdb.Exists(ctx, keys...).Result()
-		return err
-	})
-	return n > 0, err
-}
-
-func (l *Revocations) keys(ids []string) []string {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = l.c.revokedKey(id)
-	}
-	return keys
-}
+var _ tempwatch.Limiter = (*Limiter)(nil)
 
 // Limiter counts failures per key in fixed windows. With Redis down it
 // reports nobody blocked and counts nothing (tempwatch.Limiter).

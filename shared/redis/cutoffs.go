@@ -25,25 +25,28 @@ const CutoffLocalTTL = time.Second
 // maxLocalCutoffs bounds the in-process copies; past it they are all dropped.
 const maxLocalCutoffs = 10_000
 
-// cutoffGone is a deleted user's cutoff as Redis keeps it.
+// cutoffGone is a deleted user's (or ended session's) cutoff as Redis keeps it.
 const cutoffGone = "gone"
 
 var _ tempwatch.TokenCutoffs = (*TokenCutoffs)(nil)
 
-// TokenCutoffs keeps the users' token cutoffs of another TokenCutoffs
-// (PostgreSQL) in process memory for CutoffLocalTTL and in Redis for
+// TokenCutoffs keeps the token cutoffs of another TokenCutoffs
+// (PostgreSQL), the users' (NewTokenCutoffs) or the sessions' states
+// (NewSessionStates), in process memory for CutoffLocalTTL and in Redis for
 // CutoffTTL, since every authenticated request asks for one. Unlike the
 // caches it stands in front of a security check, so it never answers
 // without the record behind it: with Redis down it asks the next store, and
 // that store's error (PostgreSQL down too) reaches the caller, who refuses
 // the token.
 //
-// Cutoffs only move forward (a deleted user's is later than any), and every
+// Cutoffs only move forward (a deleted user's, or an ended session's, is
+// later than any), and every
 // write keeps the later of the stored and the written value, in Redis (one
 // script) and in memory: a lookup that read PostgreSQL before a change
 // cannot put the old cutoff back after the change's write.
 type TokenCutoffs struct {
 	c    *Client
+	ns   namespace
 	next tempwatch.TokenCutoffs
 
 	mu    sync.Mutex
@@ -59,19 +62,50 @@ type localCutoff struct {
 // usGone is a deleted user's cutoff in memory.
 const usGone = math.MaxInt64
 
-// NewTokenCutoffs returns next behind process memory and Redis on c.
-func NewTokenCutoffs(c *Client, next tempwatch.TokenCutoffs) *TokenCutoffs {
-	return &TokenCutoffs{c: c, next: next, local: map[string]localCutoff{}}
+// namespace is what tells one kind of cutoff from another in Redis: its
+// key and the names of its operations.
+type namespace struct {
+	what           string // what a "gone" cutoff's ENOTFOUND names
+	key            func(c *Client, id string) string
+	get, fill, set op
 }
+
+var (
+	userCutoffs   = namespace{what: "User", key: (*Client).cutoffKey, get: opCutoffGet, fill: opCutoffFill, set: opCutoffSet}
+	sessionStates = namespace{what: "Session", key: (*Client).sessionKey, get: opSessionGet, fill: opSessionFill, set: opSessionSet}
+)
+
+// NewTokenCutoffs returns next, the users' cutoffs, behind process memory
+// and Redis on c.
+func NewTokenCutoffs(c *Client, next tempwatch.TokenCutoffs) *TokenCutoffs {
+	return newTokenCutoffs(c, userCutoffs, next)
+}
+
+// NewSessionStates returns next, the sessions' states (postgres.SessionStates),
+// behind process memory and Redis on c, kept as the users' cutoffs are: a
+// live session's cutoff is the epoch, an ended one's is "gone" (ENOTFOUND),
+// so an end, written through by PublishGone, is never undone by a fill that
+// read the session live before it. Ending a session is the one way its
+// tokens stop before they expire without its user's cutoff moving (logout,
+// refresh-token reuse).
+func NewSessionStates(c *Client, next tempwatch.TokenCutoffs) *TokenCutoffs {
+	return newTokenCutoffs(c, sessionStates, next)
+}
+
+func newTokenCutoffs(c *Client, ns namespace, next tempwatch.TokenCutoffs) *TokenCutoffs {
+	return &TokenCutoffs{c: c, ns: ns, next: next, local: map[string]localCutoff{}}
+}
+
+func (t *TokenCutoffs) key(id string) string { return t.ns.key(t.c, id) }
 
 // TokensValidAfter returns user id's cutoff (ENOTFOUND for a deleted user):
 // from memory, else Redis, else the next store, keeping what it found.
 func (t *TokenCutoffs) TokensValidAfter(ctx context.Context, id string) (time.Time, error) {
 	if us, ok := t.fromMemory(id); ok {
-		return cutoffResult(us)
+		return t.result(us)
 	}
 	if us, ok := t.fromRedis(ctx, id); ok {
-		return cutoffResult(t.remember(id, us))
+		return t.result(t.remember(id, us))
 	}
 	return t.fromNext(ctx, id)
 }
@@ -88,10 +122,10 @@ func (t *TokenCutoffs) fromNext(ctx context.Context, id string) (time.Time, erro
 	default:
 		us = cutoff.UnixMicro()
 	}
-	if kept, ok := t.keep(ctx, opCutoffFill, map[string]int64{id: us}); ok {
+	if kept, ok := t.keep(ctx, t.ns.fill, map[string]int64{id: us}); ok {
 		us = kept[id]
 	}
-	return cutoffResult(t.remember(id, us))
+	return t.result(t.remember(id, us))
 }
 
 // Publish writes users' new cutoffs through to Redis and memory, after the
@@ -118,7 +152,7 @@ func (t *TokenCutoffs) publish(ctx context.Context, us map[string]int64) {
 	if len(us) == 0 {
 		return
 	}
-	if kept, ok := t.keep(ctx, opCutoffSet, us); ok {
+	if kept, ok := t.keep(ctx, t.ns.set, us); ok {
 		us = kept
 	}
 	for id, v := range us {
@@ -126,9 +160,9 @@ func (t *TokenCutoffs) publish(ctx context.Context, us map[string]int64) {
 	}
 }
 
-func cutoffResult(us int64) (time.Time, error) {
+func (t *TokenCutoffs) result(us int64) (time.Time, error) {
 	if us == usGone {
-		return time.Time{}, tempwatch.NotFound("User")
+		return time.Time{}, tempwatch.NotFound(t.ns.what)
 	}
 	return time.UnixMicro(us), nil
 }
@@ -160,9 +194,9 @@ func (t *TokenCutoffs) remember(id string, us int64) int64 {
 
 func (t *TokenCutoffs) fromRedis(ctx context.Context, id string) (int64, bool) {
 	var s string
-	err := t.c.do(ctx, opCutoffGet, func(ctx context.Context, rdb *goredis.Client) error {
+	err := t.c.do(ctx, t.ns.get, func(ctx context.Context, rdb *goredis.Client) error {
 		var err error
-		s, err = rdb.Get(ctx, t.c.cutoffKey(id)).Result()
+		s, err = rdb.Get(ctx, t.key(id)).Result()
 		if errors.Is(err, goredis.Nil) {
 			s, err = "", nil
 		}
@@ -185,66 +219,70 @@ func cutoffFound(s string) (int64, bool) {
 
 var _ tempwatch.TokenChecker = (*TokenChecks)(nil)
 
-// TokenChecks answers both questions of a token check, the user's cutoff
-// (TokenCutoffs) and whether the token or its session is revoked
-// (Revocations), in one Redis round trip: the revocation keys and, unless
-// memory holds it, the cutoff in one pipeline. A cutoff Redis does not hold,
-// or cannot give, comes from the next store, as TokensValidAfter's does; a
-// failed round trip is the revocation list's error, handed to the caller.
+// TokenChecks answers both questions of a token check, its user's cutoff
+// and its session's state (NewSessionStates), in one Redis round trip: each
+// from memory when held, the others in one pipeline. Each that Redis does not
+// hold, or cannot give, comes from its next store (PostgreSQL), as
+// TokensValidAfter's does: Redis down never answers "accept".
 type TokenChecks struct {
-	cutoffs *TokenCutoffs
-	revoked *Revocations
+	cutoffs, sessions *TokenCutoffs
 }
 
-// NewTokenChecks returns the token checks over cutoffs and revoked, which
-// share one Client.
-func NewTokenChecks(cutoffs *TokenCutoffs, revoked *Revocations) *TokenChecks {
-	return &TokenChecks{cutoffs: cutoffs, revoked: revoked}
+// NewTokenChecks returns the token checks over the users' cutoffs and the
+// sessions' states, which share one Client.
+func NewTokenChecks(cutoffs, sessions *TokenCutoffs) *TokenChecks {
+	return &TokenChecks{cutoffs: cutoffs, sessions: sessions}
 }
 
-// CheckToken returns user userID's cutoff and whether any of ids is revoked.
-func (k *TokenChecks) CheckToken(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus {
-	t := k.cutoffs
-	us, inMemory := t.fromMemory(userID)
-	var cutoff string
-	var n int64
-	err := t.c.do(ctx, opTokenCheck, func(ctx context.Context, rdb *goredis.Client) error {
-		p := rdb.Pipeline()
-		var get *goredis.StringCmd
-		if !inMemory {
-			get = p.Get(ctx, t.c.cutoffKey(userID))
+// CheckToken returns user userID's cutoff and session sessionID's state.
+func (k *TokenChecks) CheckToken(ctx context.Context, userID, sessionID string) tempwatch.TokenStatus {
+	asks := [2]tokenAsk{{t: k.cutoffs, id: userID}, {t: k.sessions, id: sessionID}}
+	var toRedis []*tokenAsk
+	for i := range asks {
+		a := &asks[i]
+		if a.us, a.found = a.t.fromMemory(a.id); !a.found {
+			toRedis = append(toRedis, a)
 		}
-		exists := p.Exists(ctx, k.revoked.keys(ids)...)
-		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-			return err
-		}
-		if get != nil {
-			cutoff = get.Val() // "" when missing
-		}
-		n = exists.Val()
-		return nil
-	})
+	}
+	if len(toRedis) > 0 {
+		// What Redis does not give comes from the next store below.
+		_ = k.cutoffs.c.do(ctx, opTokenCheck, func(ctx context.Context, rdb *goredis.Client) error {
+			p := rdb.Pipeline()
+			gets := make([]*goredis.StringCmd, len(toRedis))
+			for i, a := range toRedis {
+				gets[i] = p.Get(ctx, a.t.key(a.id))
+			}
+			if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+				return err
+			}
+			for i, a := range toRedis {
+				if us, ok := cutoffFound(gets[i].Val()); ok { // "" when missing
+					a.us, a.found = a.t.remember(a.id, us), true
+				}
+			}
+			return nil
+		})
+	}
 	var st tempwatch.TokenStatus
-	if err != nil {
-		st.RevokedErr = err
-	} else {
-		st.Revoked = n > 0
-	}
-	switch {
-	case inMemory:
-	case err == nil:
-		var ok bool
-		if us, ok = cutoffFound(cutoff); ok {
-			us = t.remember(userID, us)
-			break
-		}
-		fallthrough
-	default:
-		st.ValidAfter, st.CutoffErr = t.fromNext(ctx, userID)
-		return st
-	}
-	st.ValidAfter, st.CutoffErr = cutoffResult(us)
+	st.ValidAfter, st.CutoffErr = asks[0].result(ctx)
+	_, st.SessionErr = asks[1].result(ctx)
 	return st
+}
+
+// tokenAsk is one of a token check's two lookups.
+type tokenAsk struct {
+	t     *TokenCutoffs
+	id    string
+	us    int64
+	found bool // us holds the answer, from memory or Redis
+}
+
+// result is the answer found, else the next store's.
+func (a *tokenAsk) result(ctx context.Context) (time.Time, error) {
+	if a.found {
+		return a.t.result(a.us)
+	}
+	return a.t.fromNext(ctx, a.id)
 }
 
 func parseCutoff(s string) (int64, error) {
@@ -283,7 +321,7 @@ func (t *TokenCutoffs) keep(ctx context.Context, o op, cutoffs map[string]int64)
 		}
 		p := rdb.Pipeline()
 		for id, us := range cutoffs {
-			cmds[id] = keepLaterScript.EvalSha(ctx, p, []string{t.c.cutoffKey(id)}, formatCutoff(us), CutoffTTL.Milliseconds())
+			cmds[id] = keepLaterScript.EvalSha(ctx, p, []string{t.key(id)}, formatCutoff(us), CutoffTTL.Milliseconds())
 		}
 		_, err := p.Exec(ctx)
 		return err
@@ -359,4 +397,33 @@ func (s *cutoffClients) DeleteClient(ctx context.Context, id string) ([]string, 
 		s.cutoffs.PublishGone(ctx, users...)
 	}
 	return users, err
+}
+
+// RefreshTokens returns next whose session ends write through that the
+// session is gone (t holds the sessions' states: NewSessionStates): a
+// logout's RevokeRefreshFamily and a reused token's rotation, each after
+// PostgreSQL revoked the family.
+func (t *TokenCutoffs) RefreshTokens(next tempwatch.RefreshTokenStore) tempwatch.RefreshTokenStore {
+	return &sessionTokens{RefreshTokenStore: next, sessions: t}
+}
+
+type sessionTokens struct {
+	tempwatch.RefreshTokenStore
+	sessions *TokenCutoffs
+}
+
+func (s *sessionTokens) RotateRefreshToken(ctx context.Context, oldHash []byte, next *tempwatch.RefreshToken) (tempwatch.RefreshToken, error) {
+	old, err := s.RefreshTokenStore.RotateRefreshToken(ctx, oldHash, next)
+	if errors.Is(err, tempwatch.ErrRefreshReused) {
+		s.sessions.PublishGone(ctx, old.FamilyID)
+	}
+	return old, err
+}
+
+func (s *sessionTokens) RevokeRefreshFamily(ctx context.Context, userID, familyID string) error {
+	if err := s.RefreshTokenStore.RevokeRefreshFamily(ctx, userID, familyID); err != nil {
+		return err
+	}
+	s.sessions.PublishGone(ctx, familyID)
+	return nil
 }

@@ -132,10 +132,11 @@ func TestTokenCutoffsWithoutRedis(t *testing.T) {
 	assert.ErrorIs(t, err, down, "PostgreSQL down too: the error reaches the caller")
 }
 
-// TestTokenChecksAnswerBoth: one call gives the cutoff (from Redis once
-// another instance put it there, from the next store otherwise) and the
-// revocations; without Redis the cutoff still comes from the next store and
-// the revocation list's failure reaches the caller.
+// TestTokenChecksAnswerBoth: one call gives the user's cutoff and the
+// session's state, each from memory, Redis (once another instance put it
+// there) or the next store; an ended session stays ended though a fill read
+// it live; without Redis both come from the next stores, and a next store
+// that fails too hands its error to the caller.
 func TestTokenChecksAnswerBoth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -143,28 +144,61 @@ func TestTokenChecksAnswerBoth(t *testing.T) {
 	pg := &countingCutoffs{next: &mock.TokenCutoffs{TokensValidAfterFn: func(context.Context, string) (time.Time, error) {
 		return cutoff, nil
 	}}}
+	var sessionsDown atomic.Bool
+	pgSessions := &countingCutoffs{next: &mock.TokenCutoffs{TokensValidAfterFn: func(context.Context, string) (time.Time, error) {
+		if sessionsDown.Load() {
+			return time.Time{}, errors.New("postgres down")
+		}
+		return time.UnixMicro(0), nil
+	}}}
 	rc := redistest.MustAdapter(t)
-	rl := redis.NewRevocations(rc)
-	require.NoError(t, rl.Revoke(ctx, "sess-1", time.Minute))
 	redis.NewTokenCutoffs(rc, pg).Publish(ctx, map[string]time.Time{"u1": cutoff})
-	checks := redis.NewTokenChecks(redis.NewTokenCutoffs(rc, pg), rl)
+	redis.NewSessionStates(rc, pgSessions).PublishGone(ctx, "sess-ended")
+	checks := redis.NewTokenChecks(redis.NewTokenCutoffs(rc, pg), redis.NewSessionStates(rc, pgSessions))
 
-	st := checks.CheckToken(ctx, "u1", "jti-1", "sess-1")
-	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff, Revoked: true}, st)
-	assert.Zero(t, pg.calls.Load(), "the cutoff came from Redis")
-	st = checks.CheckToken(ctx, "u1", "jti-2")
-	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "from memory, and not revoked")
-	st = checks.CheckToken(ctx, "u2", "jti-2")
-	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "a cutoff Redis lacks")
-	assert.EqualValues(t, 1, pg.calls.Load(), "came from the next store")
+	st := checks.CheckToken(ctx, "u1", "sess-ended")
+	assert.Equal(t, cutoff, st.ValidAfter)
+	assert.NoError(t, st.CutoffErr)
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(st.SessionErr), "ended, from Redis")
+	assert.Zero(t, pg.calls.Load()+pgSessions.calls.Load(), "both came from Redis")
+	st = checks.CheckToken(ctx, "u1", "sess-live")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "the cutoff from memory, a live session Redis lacks")
+	assert.EqualValues(t, 1, pgSessions.calls.Load(), "came from the next store")
+	st = checks.CheckToken(ctx, "u2", "sess-live")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "a cutoff Redis lacks, the session from memory")
+	assert.EqualValues(t, 1, pg.calls.Load())
+	assert.EqualValues(t, 1, pgSessions.calls.Load())
 
 	dead, err := redis.Open(redistest.DeadURL(t), redis.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dead.Close() })
-	st = redis.NewTokenChecks(redis.NewTokenCutoffs(dead, pg), redis.NewRevocations(dead)).CheckToken(ctx, "u1", "jti-1")
-	require.Error(t, st.RevokedErr)
-	assert.False(t, st.Revoked)
-	assert.Equal(t, cutoff, st.ValidAfter)
-	assert.NoError(t, st.CutoffErr)
-	assert.Equal(t, map[string]int64{"token.check": 1, "cutoff.fill": 1}, dead.Degraded())
+	deadChecks := redis.NewTokenChecks(redis.NewTokenCutoffs(dead, pg), redis.NewSessionStates(dead, pgSessions))
+	st = deadChecks.CheckToken(ctx, "u1", "sess-1")
+	assert.Equal(t, tempwatch.TokenStatus{ValidAfter: cutoff}, st, "Redis down: both from the next stores")
+	assert.Equal(t, map[string]int64{"token.check": 1, "cutoff.fill": 1, "session.fill": 1}, dead.Degraded())
+	sessionsDown.Store(true)
+	st = deadChecks.CheckToken(ctx, "u2", "sess-2")
+	require.Error(t, st.SessionErr, "no store answers: the caller refuses the token")
+	assert.NotEqual(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(st.SessionErr))
+}
+
+// An ended session is ended at once on the instance that ended it (over its
+// own copy in memory of the live state) and, from Redis, on another; the
+// state is its own key, apart from a user's cutoff.
+func TestSessionEndIsNotUndone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := redistest.MustAdapter(t)
+	live := &mock.TokenCutoffs{TokensValidAfterFn: func(context.Context, string) (time.Time, error) { return time.UnixMicro(0), nil }}
+	auth := redis.NewSessionStates(rc, live)
+	_, err := auth.TokensValidAfter(ctx, "sess-1")
+	require.NoError(t, err, "live")
+	auth.PublishGone(ctx, "sess-1")
+	_, err = auth.TokensValidAfter(ctx, "sess-1")
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "ended at once where it ended")
+
+	_, err = redis.NewSessionStates(rc, live).TokensValidAfter(ctx, "sess-1")
+	assert.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "from Redis")
+	_, err = redis.NewTokenCutoffs(rc, live).TokensValidAfter(ctx, "sess-1")
+	assert.NoError(t, err, "a user of that id is another key")
 }

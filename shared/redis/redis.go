@@ -6,8 +6,9 @@
 //	cache := redis.NewCache(c, redis.CacheOptions{Store: readings})   // latest readings, aggregates (cache.go)
 //	devices := redis.NewDeviceStore(c, postgresDevices)               // device lookups (devices.go)
 //	caches := redis.NewSensorCaches(c, readings)                      // what the sensors function drops (sensors.go)
-//	revoked, limiter := redis.NewRevocations(c), redis.NewLimiter(c)  // auth (auth.go)
+//	limiter := redis.NewLimiter(c)                                    // auth (auth.go)
 //	cutoffs := redis.NewTokenCutoffs(c, postgresUsers)                // every token check (cutoffs.go)
+//	sessions := redis.NewSessionStates(c, postgresSessions)           // every token check (cutoffs.go)
 //
 // # Key layout
 //
@@ -27,14 +28,15 @@
 //	                                       by every fill         hold the sensor, to drop them by sensor id
 //	<p>devices:gen                 integer none                  DeviceStore: INCR by every forget; a fill lands
 //	                                                             only if it is unchanged since its lookup began
-//	<p>revoked:<token/session id>  string  until the tokens it   Revocations: a revoked access token or session
-//	                                       covers expire (≥ 1 s)
 //	<p>rl:<key>                    integer the window            Limiter: failures of key (an account's email
 //	                                                             hash, a client address, a device token's
 //	                                                             nonce) in a fixed window
 //	<p>user:<id>:cutoff            string  CutoffTTL (10 s)      TokenCutoffs: the user's token cutoff in unix µs,
 //	                                                             or "gone" (deleted); a write keeps the later of
 //	                                                             the two (also in memory, CutoffLocalTTL, 1 s)
+//	<p>session:<id>:state          string  CutoffTTL (10 s)      TokenCutoffs (NewSessionStates): a session's state
+//	                                                             as a cutoff, "0" (live) or "gone" (ended), kept
+//	                                                             as the users' cutoffs are
 //
 // # When Redis fails
 //
@@ -54,25 +56,19 @@
 //     the design already lives with; the Cache also remembers the sensors
 //     of a lost write and repairs them with its first write that Redis
 //     takes again), the limiter reports nobody blocked
-//     and counts nothing; a token cutoff is read from PostgreSQL, and the
-//     token refused (503) only if PostgreSQL does not answer either. No
-//     request fails because of Redis alone, and nothing fails at start-up
-//     without it.
+//     and counts nothing; a token cutoff or session state is read from
+//     PostgreSQL, and the token refused (503) only if PostgreSQL does not
+//     answer either. No request fails because of Redis alone, and nothing
+//     fails at start-up without it.
 //  4. After a failure, lookups and fills (which PostgreSQL stands behind),
 //     and the auth reads whose answer without Redis is the same whether
-//     they were sent or not (revocation and limiter checks, limiter hits),
+//     they were sent or not (limiter checks and hits),
 //     skip Redis for Options.Backoff (default 1 s) and count as degraded, so
 //     an outage costs no timeout per request. Writes that keep entries
-//     right (offers, invalidations, forgets, revocations, cutoffs, limiter
+//     right (offers, invalidations, forgets, cutoffs, session ends, limiter
 //     resets) always try: a skipped invalidation would leave an entry stale.
 //     A refused connection fails at once (one dial, no pause before the
 //     retry), so with Redis down even those cost next to nothing.
-//  5. The one exception is the revocation list, whose contract
-//     (tempwatch.RevocationList) hands its errors to the caller, because what
-//     follows is a security decision: auth accepts the token and logs it,
-//     and logs a revocation that could not be written. What must hold with
-//     Redis down, a user's access ending, is the token cutoff's, which
-//     PostgreSQL stands behind (rule 3).
 package redis
 
 import (
@@ -114,7 +110,7 @@ type Options struct {
 
 // Client is tempwatch's Redis: a connection, the key prefix, and the
 // bookkeeping of failures. The key families (Cache, DeviceStore,
-// Revocations, Limiter) are built over one Client and share its state: a
+// TokenCutoffs, Limiter) are built over one Client and share its state: a
 // failure seen by one makes the lookups of all skip Redis for Backoff.
 type Client struct {
 	rdb       *goredis.Client
@@ -142,14 +138,15 @@ const (
 	opDeviceGet
 	opDeviceFill
 	opDeviceForget
-	opRevokedCheck
-	opRevokedAdd
 	opLimitCheck
 	opLimitHit
 	opLimitReset
 	opCutoffGet
 	opCutoffFill
 	opCutoffSet
+	opSessionGet
+	opSessionFill
+	opSessionSet
 	opTokenCheck
 	opSensorRepair
 	numOps
@@ -171,14 +168,15 @@ var ops = [numOps]struct {
 	opDeviceGet:            {"device.get", true},
 	opDeviceFill:           {"device.fill", true},
 	opDeviceForget:         {"device.forget", false},
-	opRevokedCheck:         {"revoked.check", true},
-	opRevokedAdd:           {"revoked.add", false},
 	opLimitCheck:           {"limit.check", true},
 	opLimitHit:             {"limit.hit", true},
 	opLimitReset:           {"limit.reset", false},
 	opCutoffGet:            {"cutoff.get", true},
 	opCutoffFill:           {"cutoff.fill", true},
 	opCutoffSet:            {"cutoff.set", false},
+	opSessionGet:           {"session.get", true},
+	opSessionFill:          {"session.fill", true},
+	opSessionSet:           {"session.set", false},
 	opTokenCheck:           {"token.check", true},
 	opSensorRepair:         {"sensor.repair", true},
 }
@@ -283,11 +281,13 @@ func (c *Client) deviceHashKey(hash []byte) string {
 func (c *Client) sensorDevicesKey(sensorID string) string {
 	return c.opt.Prefix + "sensor:" + sensorID + ":devices"
 }
-func (c *Client) devicesGenKey() string       { return c.opt.Prefix + "devices:gen" }
-func (c *Client) revokedKey(id string) string { return c.opt.Prefix + "revoked:" + id }
-func (c *Client) limitKey(key string) string  { return c.opt.Prefix + "rl:" + key }
+func (c *Client) devicesGenKey() string      { return c.opt.Prefix + "devices:gen" }
+func (c *Client) limitKey(key string) string { return c.opt.Prefix + "rl:" + key }
 func (c *Client) cutoffKey(userID string) string {
 	return c.opt.Prefix + "user:" + userID + ":cutoff"
+}
+func (c *Client) sessionKey(sessionID string) string {
+	return c.opt.Prefix + "session:" + sessionID + ":state"
 }
 
 // do runs fn on the connection within the call timeout. It returns nil when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
+	"github.com/tempwatch/tempwatch/shared/tempwatch/mock"
 )
 
 // silentRedisURL returns the URL of a server that accepts connections and
@@ -47,6 +49,12 @@ func silentRedisURL(t *testing.T) string {
 	return "redis://" + l.Addr().String() + "/0"
 }
 
+// epochCutoffs is a next store whose every user (or session) counts from
+// the epoch: live.
+var epochCutoffs = &mock.TokenCutoffs{TokensValidAfterFn: func(context.Context, string) (time.Time, error) {
+	return time.UnixMicro(0), nil
+}}
+
 // noLatest is a database of record with no readings.
 type noLatest struct{}
 
@@ -66,19 +74,20 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 	t.Cleanup(func() { _ = rc.Close() })
 	ctx := context.Background()
 
+	cutoffs := redis.NewTokenCutoffs(rc, epochCutoffs)
 	start := time.Now()
-	_, err = redis.NewRevocations(rc).AnyRevoked(ctx, "jti")
+	_, err = cutoffs.TokensValidAfter(ctx, "u1")
 	elapsed := time.Since(start)
-	require.Error(t, err, "the revocation list hands its failure to the caller")
+	require.NoError(t, err, "the cutoff comes from the next store")
 	assert.GreaterOrEqual(t, elapsed, timeout)
-	assert.Less(t, elapsed, timeout*9/5, "one bounded attempt")
+	assert.Less(t, elapsed, timeout*9/5, "one bounded attempt (the fill after it skips Redis)")
 	// A caller's own deadline, when sooner, ends the call too (the driver
 	// would otherwise wait out its read timeout); a caller that gave up is
 	// not counted as a Redis failure.
 	short, cancel := context.WithTimeout(ctx, timeout/5)
 	defer cancel()
 	start = time.Now()
-	require.Error(t, redis.NewRevocations(rc).Revoke(short, "jti", time.Minute))
+	cutoffs.PublishGone(short, "u1")
 	assert.Less(t, time.Since(start), timeout/2, "the caller's deadline bounds the call")
 
 	start = time.Now()
@@ -97,8 +106,8 @@ func TestTimeoutBoundsEveryCall(t *testing.T) {
 	// The short call's network deadline may fire a hair before its context
 	// reports done, so whether it counts is a race; TestCallerGivingUpIsNoRedisFailure
 	// checks a caller that gave up is not counted.
-	delete(degraded, "revoked.add")
-	assert.Equal(t, map[string]int64{"revoked.check": 1, "latest.get": 1, "limit.check": 1, "limit.reset": 1}, degraded)
+	delete(degraded, "cutoff.set")
+	assert.Equal(t, map[string]int64{"cutoff.get": 1, "cutoff.fill": 1, "latest.get": 1, "limit.check": 1, "limit.reset": 1}, degraded)
 }
 
 // TestCallerGivingUpIsNoRedisFailure: a request whose context ended is not
@@ -142,26 +151,8 @@ func TestLimiterCountsFailuresInAWindow(t *testing.T) {
 	assert.Empty(t, rc.Degraded())
 }
 
-func TestRevocationsLastAtLeastASecond(t *testing.T) {
-	t.Parallel()
-	rdb, prefix := redistest.MustClient(t)
-	l := redis.NewRevocations(redis.New(rdb, redis.Options{Prefix: prefix}))
-	ctx := context.Background()
-	start := time.Now()
-	require.NoError(t, l.Revoke(ctx, "jti-1", time.Millisecond))
-	ttl, err := rdb.PTTL(ctx, prefix+"revoked:jti-1").Result()
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, ttl, time.Second-time.Since(start)-time.Millisecond, "listed for a second, not a millisecond (PTTL rounds down)")
-	revoked, err := l.AnyRevoked(ctx, "other", "jti-1")
-	require.NoError(t, err)
-	assert.True(t, revoked)
-	revoked, err = l.AnyRevoked(ctx, "other")
-	require.NoError(t, err)
-	assert.False(t, revoked)
-}
-
 // TestWithoutRedis: every family answers as on a miss and counts the
-// operation, except the revocation list, which returns the failure.
+// operation.
 func TestWithoutRedis(t *testing.T) {
 	t.Parallel()
 	rc, err := redis.Open(redistest.DeadURL(t), redis.Options{})
@@ -174,17 +165,14 @@ func TestWithoutRedis(t *testing.T) {
 	l.Hit(ctx, "acct", time.Minute)
 	assert.Zero(t, l.Blocked(ctx, "acct", 1))
 	l.Reset(ctx, "acct")
-	rl := redis.NewRevocations(rc)
-	assert.Error(t, rl.Revoke(ctx, "jti", time.Minute))
-	_, err = rl.AnyRevoked(ctx, "jti")
-	assert.Error(t, err)
+	redis.NewSessionStates(rc, epochCutoffs).PublishGone(ctx, "sess-1")
 	c := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}})
 	c.OfferLatest(ctx, tempwatch.Reading{SensorID: "s1", MeasuredAt: time.Now()})
 	c.InvalidateSensor(ctx, "s1")
 	c.InvalidateAggregates(ctx, "s1")
 	redis.NewSensorCaches(rc, noLatest{}).ForgetDevices(ctx, "s1")
 	assert.Equal(t, map[string]int64{
-		"limit.hit": 1, "limit.check": 1, "limit.reset": 1, "revoked.add": 1, "revoked.check": 1,
+		"limit.hit": 1, "limit.check": 1, "limit.reset": 1, "session.set": 1,
 		"latest.offer": 1, "sensor.invalidate": 1, "aggregates.invalidate": 1, "device.forget": 1,
 	}, rc.Degraded())
 }
@@ -202,19 +190,20 @@ func TestRefusedRedisCostsNoTimeout(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	ctx := context.Background()
-	rl, l := redis.NewRevocations(rc), redis.NewLimiter(rc)
+	l := redis.NewLimiter(rc)
+	checks := redis.NewTokenChecks(redis.NewTokenCutoffs(rc, epochCutoffs), redis.NewSessionStates(rc, epochCutoffs))
 	c := redis.NewCache(rc, redis.CacheOptions{Store: noLatest{}})
 	for range 5 { // connections in the pool, to be broken by the kill
-		_, err := rl.AnyRevoked(ctx, "jti")
-		require.NoError(t, err)
+		require.NoError(t, rc.Ping(ctx))
 	}
 	srv.Kill()
 
 	var slowest time.Duration
-	for range 20 {
+	for i := range 20 {
 		start := time.Now()
-		_, err := rl.AnyRevoked(ctx, "jti")
-		assert.Error(t, err)
+		id := strconv.Itoa(i) // not in memory: every check asks Redis
+		st := checks.CheckToken(ctx, "u"+id, "sess-"+id)
+		assert.Equal(t, tempwatch.TokenStatus{ValidAfter: time.UnixMicro(0)}, st, "from the next store")
 		l.Hit(ctx, "acct", time.Minute)
 		assert.Zero(t, l.Blocked(ctx, "acct", 1))
 		l.Reset(ctx, "acct")
@@ -224,11 +213,8 @@ func TestRefusedRedisCostsNoTimeout(t *testing.T) {
 		slowest = max(slowest, time.Since(start))
 	}
 	assert.Less(t, slowest, timeout/10, "six operations against a refused Redis, the slowest round")
-	assert.Positive(t, rc.Degraded()["revoked.check"])
+	assert.Positive(t, rc.Degraded()["token.check"])
 
 	srv.Restart()
-	require.Eventually(t, func() bool {
-		_, err := rl.AnyRevoked(ctx, "jti")
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "the client reconnects once Redis is back")
+	require.Eventually(t, func() bool { return rc.Ping(ctx) == nil }, 10*time.Second, 20*time.Millisecond, "the client reconnects once Redis is back")
 }

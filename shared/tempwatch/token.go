@@ -58,19 +58,6 @@ func HashRefreshSecret(secret string) []byte {
 	return h[:]
 }
 
-// RevocationList holds the ids of revoked access tokens and sessions until
-// the tokens they cover would have expired anyway. Unlike the caches, it
-// returns its failures: whether to accept a token that could not be checked,
-// or what to do about a revocation that could not be written, is the
-// caller's decision.
-type RevocationList interface {
-	// Revoke marks id revoked for ttl.
-	Revoke(ctx context.Context, id string, ttl time.Duration) error
-	// AnyRevoked reports whether any of ids is revoked; an error means the
-	// list could not be read.
-	AnyRevoked(ctx context.Context, ids ...string) (bool, error)
-}
-
 // Limiter counts failures (such as failed password checks) per key in fixed
 // windows. It never fails its caller: when its counters cannot be reached it
 // reports nobody blocked and counts nothing, since locking every user out
@@ -101,18 +88,18 @@ type TokenCutoffs interface {
 }
 
 // TokenStatus is what a token check learns about one token from the stores:
-// its user's cutoff, as TokenCutoffs answers, and whether the token or its
-// session is revoked, as RevocationList answers.
+// its user's cutoff and its session's state, each as a TokenCutoffs answers
+// (for sessions: a live one's tokens count from the epoch; an ended one,
+// logged out or its refresh token reused, is ENOTFOUND).
 type TokenStatus struct {
 	ValidAfter time.Time
-	CutoffErr  error // TokensValidAfter's error: ENOTFOUND for a deleted user, else unreadable
-	Revoked    bool
-	RevokedErr error // AnyRevoked's error: the list could not be read
+	CutoffErr  error // the user's: ENOTFOUND for a deleted user, else unreadable
+	SessionErr error // the session's: ENOTFOUND for an ended session, else unreadable
 }
 
-// TokenChecker answers TokenCutoffs' and RevocationList's questions about
-// one token at once, so a store that holds both asks its server once.
+// TokenChecker answers both questions about one token at once, so a store
+// that holds both asks its server once.
 type TokenChecker interface {
-	// CheckToken returns user userID's cutoff and whether any of ids is revoked.
-	CheckToken(ctx context.Context, userID string, ids ...string) TokenStatus
+	// CheckToken returns user userID's cutoff and session sessionID's state.
+	CheckToken(ctx context.Context, userID, sessionID string) TokenStatus
 }

@@ -21,10 +21,10 @@ import (
 )
 
 // With Redis down, login (with or without a device token), me, refresh and
-// password change keep working (the rate limiter and the revocation check
-// degrade open, logged; the token
-// cutoffs are read from PostgreSQL), and logout and password change still
-// revoke the refresh tokens, which live in PostgreSQL.
+// password change keep working (the rate limiter degrades open, logged; the
+// token cutoffs and session states are read from PostgreSQL), and logout and
+// password change still end the sessions, which live in PostgreSQL: the
+// logged-out access token is refused.
 func TestRedisDownDegradesOpen(t *testing.T) {
 	t.Parallel()
 	db := pgtest.MustDB(t)
@@ -46,6 +46,8 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, e.do(t, "POST", "/auth/logout", access, "").status)
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`).status,
 		"refresh tokens are revoked in PostgreSQL even without Redis")
+	assert.Equal(t, http.StatusUnauthorized, e.do(t, "GET", "/auth/me", access, "").status,
+		"the logged-out access token is refused without Redis")
 
 	// A password change goes through too, and ends the refresh tokens.
 	access, refresh = e.tokens(t, "ops@example.com", password)
@@ -54,7 +56,7 @@ func TestRedisDownDegradesOpen(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.do(t, "POST", "/auth/refresh", "", refreshBody(refresh)).status)
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/auth/me", res.body["access_token"].(string), "").status)
 	// Each way auth uses Redis was tried and counted as degraded.
-	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "revoked.check", "revoked.add", "cutoff.get", "cutoff.set"} {
+	for _, op := range []string{"limit.check", "limit.hit", "limit.reset", "token.check", "session.set", "cutoff.set"} {
 		assert.Positive(t, rc.Degraded()[op], op)
 	}
 }

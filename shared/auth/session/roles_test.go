@@ -1,6 +1,6 @@
 package session_test
 
-// Fast tier: the /auth routes over fake user, token, revocation and limiter
+// Fast tier: the /auth routes over fake user, token and limiter
 // stores, no server.
 
 import (
@@ -35,18 +35,15 @@ var passwordHash = sync.OnceValue(func() string {
 
 // sessionWorld is the fakes behind one /auth handler: the users (each
 // caller of tn, and loginEmail, a viewer of A), a refresh token of family
-// "fam-1" of that viewer, and what the revocation list and the limiter
-// were asked.
+// "fam-1" of that viewer, and what the limiter was asked.
 type sessionWorld struct {
-	users       *mock.UserStore
-	tokens      *mock.RefreshTokenStore
-	revocations *mock.RevocationList
-	limiter     *mock.Limiter
+	users   *mock.UserStore
+	tokens  *mock.RefreshTokenStore
+	limiter *mock.Limiter
 
-	mu      sync.Mutex
-	revoked []string // ids revoked, in order
-	hits    []string // limiter keys counted
-	resets  []string // limiter keys reset
+	mu     sync.Mutex
+	hits   []string // limiter keys counted
+	resets []string // limiter keys reset
 }
 
 const loginEmail = "viewer@a.test"
@@ -93,15 +90,6 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 			return nil
 		},
 	}
-	sw.revocations = &mock.RevocationList{
-		RevokeFn: func(_ context.Context, id string, _ time.Duration) error {
-			w.Add("Revoke")
-			sw.mu.Lock()
-			defer sw.mu.Unlock()
-			sw.revoked = append(sw.revoked, id)
-			return nil
-		},
-	}
 	sw.limiter = &mock.Limiter{
 		BlockedFn: func(context.Context, string, int) time.Duration { return 0 },
 		HitFn: func(_ context.Context, key string, _ time.Duration) {
@@ -123,13 +111,13 @@ func newSessionWorld(tn apitest.Tenants, w *apitest.Writes) *sessionWorld {
 var acceptAudit = &mock.AuditLog{RecordAuditFn: func(context.Context, *tempwatch.AuditEvent) error { return nil }}
 
 func (sw *sessionWorld) handler(jwt auth.JWTConfig, log *slog.Logger) http.Handler {
-	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
+	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt,
 		Limiter: sw.limiter, Audit: acceptAudit, Log: log})
 }
 
 // handlerOver is handler with another limiter.
 func (sw *sessionWorld) handlerOver(l tempwatch.Limiter, jwt auth.JWTConfig, log *slog.Logger) http.Handler {
-	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt, Revocations: sw.revocations,
+	return session.NewHandler(session.Deps{Users: sw.users, Tokens: sw.tokens, JWT: jwt,
 		Limiter: l, Audit: acceptAudit, Log: log})
 }
 
@@ -215,29 +203,8 @@ func TestLimiterDownDegradesOpenFast(t *testing.T) {
 	assert.Contains(t, logs.String(), "op=limit.check")
 }
 
-// TestRefreshReuseEndsTheSessionFast: a refresh token presented twice ends
-// its session's live access tokens too, for as long as they could live.
-func TestRefreshReuseEndsTheSessionFast(t *testing.T) {
-	t.Parallel()
-	sw := newSessionWorld(apitest.NewTenants(), &apitest.Writes{})
-	var ttls []time.Duration
-	revoke := sw.revocations.RevokeFn
-	sw.revocations.RevokeFn = func(ctx context.Context, id string, ttl time.Duration) error {
-		ttls = append(ttls, ttl)
-		return revoke(ctx, id, ttl)
-	}
-	sw.tokens.RotateRefreshTokenFn = func(context.Context, []byte, *tempwatch.RefreshToken) (tempwatch.RefreshToken, error) {
-		return tempwatch.RefreshToken{FamilyID: "fam-1", UserID: "u-1"}, tempwatch.ErrRefreshReused
-	}
-	jwt := apitest.MustJWT(t)
-	resp := apitest.Do(t, sw.handler(jwt, apitest.Logger(t)), nil, "POST", "/auth/refresh", `{"refresh_token":"used"}`)
-	assert.Equal(t, http.StatusUnauthorized, resp.Status, string(resp.Body))
-	assert.Equal(t, []string{"fam-1"}, sw.revoked)
-	assert.Equal(t, []time.Duration{jwt.AccessTTL + time.Minute}, ttls)
-}
-
-// TestLogoutEndsTheSessionFast: logout revokes the session's refresh tokens
-// and lists the session and the presented token as revoked.
+// TestLogoutEndsTheSessionFast: logout revokes the session's refresh tokens,
+// which ends its access tokens too (the store writes that through: redis.TokenCutoffs.RefreshTokens).
 func TestLogoutEndsTheSessionFast(t *testing.T) {
 	t.Parallel()
 	tn := apitest.NewTenants()
@@ -250,12 +217,8 @@ func TestLogoutEndsTheSessionFast(t *testing.T) {
 	jwt := apitest.MustJWT(t)
 	tok, err := auth.NewIssuer(jwt).Issue(tn.ViewerA, "fam-7")
 	require.NoError(t, err)
-	p, err := auth.NewVerifier(jwt).Verify(tok.Token)
-	require.NoError(t, err)
-
 	h := app.Middleware(apitest.Logger(t), auth.NewVerifier(jwt), sw.handler(jwt, apitest.Logger(t)))
 	resp := apitest.DoToken(t, h, tok.Token, "POST", "/auth/logout", "")
 	require.Equal(t, http.StatusNoContent, resp.Status, string(resp.Body))
 	assert.Equal(t, []string{tn.ViewerA.UserID + "/fam-7"}, families)
-	assert.Equal(t, []string{"fam-7", p.TokenID}, sw.revoked)
 }

@@ -39,12 +39,15 @@ var DefaultLimits = Limits{PerAccount: 5, PerAddress: 20, PerDevice: 5, Window: 
 
 // Deps is what the /auth handler needs.
 type Deps struct {
-	Users       tempwatch.UserStore
-	Tokens      tempwatch.RefreshTokenStore
-	JWT         auth.JWTConfig
-	Revocations tempwatch.RevocationList
-	Limiter     tempwatch.Limiter
-	Limits      Limits // zero: DefaultLimits
+	Users tempwatch.UserStore
+	// Tokens keeps the refresh tokens, the record of every session; its
+	// RevokeRefreshFamily (logout) and a reused token's rotation end the
+	// session's access tokens too (redis.TokenCutoffs.RefreshTokens writes
+	// that through to the token checks' caches).
+	Tokens  tempwatch.RefreshTokenStore
+	JWT     auth.JWTConfig
+	Limiter tempwatch.Limiter
+	Limits  Limits // zero: DefaultLimits
 	// Audit records logins (and failed ones), logouts and revoked sessions;
 	// password changes are recorded by Users in their own transaction.
 	Audit tempwatch.AuditLog
@@ -299,11 +302,8 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	next := &tempwatch.RefreshToken{Hash: hash, ExpiresAt: time.Now().Add(h.JWT.RefreshTTL)}
 	old, err := h.Tokens.RotateRefreshToken(ctx, tempwatch.HashRefreshSecret(req.RefreshToken), next)
 	if errors.Is(err, tempwatch.ErrRefreshReused) {
-		// The family is revoked in PostgreSQL; also end its live access tokens.
+		// The family is revoked, which ends its access tokens too.
 		h.Log.WarnContext(ctx, "refresh token reused; session revoked", "user_id", old.UserID, "session_id", old.FamilyID)
-		if rerr := h.Revocations.Revoke(ctx, old.FamilyID, h.sessionRevocationTTL()); rerr != nil {
-			h.Log.ErrorContext(ctx, "cannot revoke access tokens of reused session", "error", rerr)
-		}
 		h.recordReuse(ctx, old)
 	}
 	if err != nil {
@@ -339,8 +339,8 @@ func (h *Handler) respondTokens(w http.ResponseWriter, u *tempwatch.User, family
 	return nil
 }
 
-// handleLogout ends the caller's session: its refresh tokens (PostgreSQL), the
-// presented access token and any other access token of the session (Redis).
+// handleLogout ends the caller's session: its refresh tokens are revoked, and
+// with them every access token the session issued, this one included.
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	p, err := tempwatch.Caller(r.Context())
 	if err != nil {
@@ -357,26 +357,8 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	h.revokeAccessTokens(ctx, p)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// revokeAccessTokens lists in Redis the caller's access token and its
-// session, so every access token the session issued is refused from now on.
-// If Redis is down those tokens live until they expire (at most
-// JWT_ACCESS_TTL; the refresh tokens are revoked in PostgreSQL regardless);
-// the failure is logged.
-func (h *Handler) revokeAccessTokens(ctx context.Context, p tempwatch.Principal) {
-	if p.SessionID != "" {
-		if err := h.Revocations.Revoke(ctx, p.SessionID, h.sessionRevocationTTL()); err != nil {
-			h.Log.ErrorContext(ctx, "cannot revoke session access tokens", "error", err)
-			return
-		}
-	}
-	if err := h.Revocations.Revoke(ctx, p.TokenID, time.Until(p.ExpiresAt)); err != nil {
-		h.Log.ErrorContext(ctx, "cannot revoke access token", "error", err)
-	}
 }
 
 type passwordRequest struct {
@@ -463,7 +445,3 @@ func (h *Handler) handleMe(w http.ResponseWriter, r *http.Request) error {
 	httpapi.JSON(w, http.StatusOK, u)
 	return nil
 }
-
-// sessionRevocationTTL is how long a revoked session must stay listed: until
-// the last access token it issued has expired, verifier leeway included.
-func (h *Handler) sessionRevocationTTL() time.Duration { return h.JWT.AccessTTL + time.Minute }

@@ -46,25 +46,24 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 }
 
 // newEnvOver serves the /auth routes over db and rc as app.Auth wires them:
-// the token check asks the users' cutoffs, which the handler's changes write
-// through.
+// the token check asks the users' cutoffs and the sessions' states, which
+// the handler's changes write through.
 func newEnvOver(t *testing.T, db *pgxpool.Pool, rc *redis.Client, limits session.Limits) *env {
 	t.Helper()
 	cfg := apitest.MustJWT(t)
 	e := &env{users: postgres.NewUserStore(db), audit: postgres.NewAuditLog(db), jwt: cfg}
 	cutoffs := redis.NewTokenCutoffs(rc, e.users)
-	revocations := redis.NewRevocations(rc)
+	sessions := redis.NewSessionStates(rc, postgres.NewSessionStates(db))
 	h := session.NewHandler(session.Deps{
-		Users:       cutoffs.Users(e.users),
-		Tokens:      postgres.NewRefreshTokenStore(db),
-		JWT:         cfg,
-		Revocations: revocations,
-		Limiter:     redis.NewLimiter(rc),
-		Limits:      limits,
-		Audit:       e.audit,
-		Log:         apitest.Discard(),
+		Users:   cutoffs.Users(e.users),
+		Tokens:  sessions.RefreshTokens(postgres.NewRefreshTokenStore(db)),
+		JWT:     cfg,
+		Limiter: redis.NewLimiter(rc),
+		Limits:  limits,
+		Audit:   e.audit,
+		Log:     apitest.Discard(),
 	})
-	v := auth.NewVerifier(cfg).WithCutoffs(cutoffs).WithRevocations(revocations)
+	v := auth.NewVerifier(cfg).WithChecker(redis.NewTokenChecks(cutoffs, sessions))
 	e.srv = httptest.NewServer(openapitest.Handler(t, app.Middleware(apitest.Discard(), v, h)))
 	t.Cleanup(e.srv.Close)
 	return e

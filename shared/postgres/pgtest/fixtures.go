@@ -35,3 +35,17 @@ func MustSensor(tb testing.TB, db *pgxpool.Pool, clientID, deviceID, deviceKey s
 	}
 	return id
 }
+
+// MustSession opens a session of user userID as a login does (a refresh
+// token of a new family, live for a day) and returns its id, for an access
+// token that a check of the session's state accepts.
+func MustSession(tb testing.TB, db *pgxpool.Pool, userID string) string {
+	tb.Helper()
+	_, hash := tempwatch.NewRefreshSecret()
+	var id string
+	if err := db.QueryRow(context.Background(), `INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
+		VALUES (gen_random_uuid(), $1, $2, now() + interval '1 day') RETURNING family_id`, userID, hash).Scan(&id); err != nil {
+		tb.Fatalf("pgtest.MustSession(%q): %v", userID, err)
+	}
+	return id
+}

@@ -9,7 +9,6 @@ import (
 
 var (
 	_ tempwatch.RefreshTokenStore = (*RefreshTokenStore)(nil)
-	_ tempwatch.RevocationList    = (*RevocationList)(nil)
 	_ tempwatch.Limiter           = (*Limiter)(nil)
 	_ tempwatch.TokenCutoffs      = (*TokenCutoffs)(nil)
 	_ tempwatch.TokenChecker      = (*TokenChecker)(nil)
@@ -35,22 +34,6 @@ func (s *RefreshTokenStore) RotateRefreshToken(ctx context.Context, oldHash []by
 // RevokeRefreshFamily calls RevokeRefreshFamilyFn.
 func (s *RefreshTokenStore) RevokeRefreshFamily(ctx context.Context, userID, familyID string) error {
 	return s.RevokeRefreshFamilyFn(ctx, userID, familyID)
-}
-
-// RevocationList is a fake tempwatch.RevocationList.
-type RevocationList struct {
-	RevokeFn     func(ctx context.Context, id string, ttl time.Duration) error
-	AnyRevokedFn func(ctx context.Context, ids ...string) (bool, error)
-}
-
-// Revoke calls RevokeFn.
-func (l *RevocationList) Revoke(ctx context.Context, id string, ttl time.Duration) error {
-	return l.RevokeFn(ctx, id, ttl)
-}
-
-// AnyRevoked calls AnyRevokedFn.
-func (l *RevocationList) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
-	return l.AnyRevokedFn(ctx, ids...)
 }
 
 // Limiter is a fake tempwatch.Limiter.
@@ -87,10 +70,10 @@ func (c *TokenCutoffs) TokensValidAfter(ctx context.Context, userID string) (tim
 
 // TokenChecker is a fake tempwatch.TokenChecker.
 type TokenChecker struct {
-	CheckTokenFn func(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus
+	CheckTokenFn func(ctx context.Context, userID, sessionID string) tempwatch.TokenStatus
 }
 
 // CheckToken calls CheckTokenFn.
-func (c *TokenChecker) CheckToken(ctx context.Context, userID string, ids ...string) tempwatch.TokenStatus {
-	return c.CheckTokenFn(ctx, userID, ids...)
+func (c *TokenChecker) CheckToken(ctx context.Context, userID, sessionID string) tempwatch.TokenStatus {
+	return c.CheckTokenFn(ctx, userID, sessionID)
 }

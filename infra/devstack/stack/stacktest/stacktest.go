@@ -11,6 +11,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -48,8 +49,9 @@ func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer)
 
 // MustAdminToken creates an admin in the stack's database (dbURL, migrated
 // by the stack) and returns an access token for them, signed with
-// signingKeys (JWT_SIGNING_KEYS) as the auth function would: the functions
-// refuse a token whose user does not exist.
+// signingKeys (JWT_SIGNING_KEYS) as the auth function would, in a session
+// of theirs: the functions refuse a token whose user or session does not
+// exist.
 func MustAdminToken(tb testing.TB, dbURL, signingKeys string) string {
 	tb.Helper()
 	ctx := context.Background()
@@ -62,7 +64,7 @@ func MustAdminToken(tb testing.TB, dbURL, signingKeys string) string {
 	r := config.NewReader(config.MapEnv(map[string]string{"JWT_SIGNING_KEYS": signingKeys}))
 	cfg := auth.LoadJWTSigner(r)
 	require.NoError(tb, r.Err())
-	tok, err := auth.NewIssuer(cfg).Issue(u.Principal(), "")
+	tok, err := auth.NewIssuer(cfg).Issue(u.Principal(), pgtest.MustSession(tb, db, u.ID))
 	require.NoError(tb, err)
 	return tok.Token
 }
