@@ -91,7 +91,7 @@ func conflictField(e *pgconn.PgError) string {
 	case "clients_slug_key":
 		return "slug is taken"
 	case "users_client_email":
-		return "email is taken by another user of this client"
+		return "email is taken by another user of the same client (or, for an admin, another admin)"
 	case "sensors_client_id_device_id_key":
 		return "device_id is taken for this client"
 	default:

@@ -78,9 +78,13 @@ func (s *UserStore) FindUserByID(ctx context.Context, id string) (*tempwatch.Use
 // FindUserByLogin returns the user with email (case-insensitively) of the
 // client with slug client, or of no client when client is "".
 func (s *UserStore) FindUserByLogin(ctx context.Context, client, email string) (*tempwatch.User, error) {
+	// Spelled as users_client_email's expression so the index serves it; an
+	// unknown slug is NULL, which matches no one (and no admin).
 	rows, _ := s.db.Query(ctx, `SELECT `+userColumns+` FROM users
-		WHERE lower(email) = lower($2)
-		  AND coalesce((SELECT slug FROM clients WHERE clients.id = users.client_id), '') = $1`, client, email)
+		WHERE coalesce(client_id, '00000000-0000-0000-0000-000000000000'::uuid) =
+			CASE WHEN $1 = '' THEN '00000000-0000-0000-0000-000000000000'::uuid
+			     ELSE (SELECT id FROM clients WHERE slug = $1) END
+		  AND lower(email) = lower($2)`, client, email)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	return u, translate(err, "User")
 }

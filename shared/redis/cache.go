@@ -335,6 +335,20 @@ func countCache(ctx context.Context, cache, result string, n int) {
 	metrics.Add(ctx, metrics.CacheRequests, float64(n), metrics.Function(), cache, result)
 }
 
+// lookups are what one shared lookup found, counted by every caller that
+// shared it (each asked the cache): its value, and its hits, misses and
+// reads answered without Redis.
+type lookups struct {
+	v                      any
+	hits, misses, degraded int
+}
+
+func (l lookups) count(ctx context.Context, cache string) {
+	countCache(ctx, cache, "hit", l.hits)
+	countCache(ctx, cache, "miss", l.misses)
+	countCache(ctx, cache, "degraded", l.degraded)
+}
+
 // LatestReadings returns the latest reading (newest measured_at) of each of
 // sensorIDs that has one, from process memory (when enabled), Redis, or
 // PostgreSQL, in that order. Concurrent calls for the same sensors share one
@@ -354,10 +368,12 @@ func (c *Cache) LatestReadings(ctx context.Context, sensorIDs []string) (map[str
 	v, err, _ := c.flights.Do("latest:"+strings.Join(missing, ","), func() (any, error) {
 		return c.loadLatest(ctx, missing)
 	})
+	l := v.(lookups)
+	l.count(ctx, "latest")
 	if err != nil {
 		return nil, err
 	}
-	for id, r := range v.(map[string]tempwatch.Reading) {
+	for id, r := range l.v.(map[string]tempwatch.Reading) {
 		out[id] = r
 		c.offerLocal(r)
 	}
@@ -366,8 +382,9 @@ func (c *Cache) LatestReadings(ctx context.Context, sensorIDs []string) (map[str
 
 // loadLatest reads ids from Redis, and the misses from PostgreSQL, filling
 // Redis with what the versions read before the query still allow.
-func (c *Cache) loadLatest(ctx context.Context, ids []string) (map[string]tempwatch.Reading, error) {
+func (c *Cache) loadLatest(ctx context.Context, ids []string) (lookups, error) {
 	res := make(map[string]tempwatch.Reading, len(ids))
+	l := lookups{v: res}
 	versions := map[string]string{}
 	missing := ids
 	cached, ok := c.readLatest(ctx, ids)
@@ -381,17 +398,16 @@ func (c *Cache) loadLatest(ctx context.Context, ids []string) (map[string]tempwa
 				versions[id] = cached[i].version
 			}
 		}
-		countCache(ctx, "latest", "hit", len(res))
-		countCache(ctx, "latest", "miss", len(missing))
+		l.hits, l.misses = len(res), len(missing)
 	} else {
-		countCache(ctx, "latest", "degraded", len(ids))
+		l.degraded = len(ids)
 	}
 	if len(missing) == 0 {
-		return res, nil
+		return l, nil
 	}
 	rs, err := c.opt.Store.LatestReadings(ctx, missing)
 	if err != nil {
-		return nil, err
+		return l, err
 	}
 	// Without the versions (Redis did not answer) nothing may be filled.
 	if ok {
@@ -400,7 +416,7 @@ func (c *Cache) loadLatest(ctx context.Context, ids []string) (map[string]tempwa
 	for id, r := range rs {
 		res[id] = r
 	}
-	return res, nil
+	return l, nil
 }
 
 func (c *Cache) fromLocal(ids []string, out map[string]tempwatch.Reading) []string {
@@ -443,31 +459,34 @@ func (c *Cache) Latest(ctx context.Context, sensorID string) (tempwatch.Reading,
 func (c *Cache) Aggregate(ctx context.Context, kind, params string, sensorIDs []string, load func(context.Context) ([]byte, error)) ([]byte, error) {
 	v, err, _ := c.flights.Do("agg:"+kind+":"+params+":"+strings.Join(sensorIDs, ","), func() (any, error) {
 		key, b, hit, ok := c.aggregateGet(ctx, kind, params, sensorIDs)
+		var l lookups
 		switch {
 		case hit:
-			countCache(ctx, "aggregate", "hit", 1)
-			return b, nil
+			return lookups{v: b, hits: 1}, nil
 		case ok:
-			countCache(ctx, "aggregate", "miss", 1)
+			l.misses = 1
 		default:
-			countCache(ctx, "aggregate", "degraded", 1)
+			l.degraded = 1
 		}
 		b, err := load(ctx)
 		if err != nil {
-			return nil, err
+			return l, err
 		}
+		l.v = b
 		// Without the versions (Redis did not answer) there is no key to fill.
 		if ok {
 			_ = c.c.do(context.WithoutCancel(ctx), opAggregateFill, func(ctx context.Context, rdb *goredis.Client) error {
 				return rdb.Set(ctx, key, b, c.opt.AggregateTTL).Err()
 			})
 		}
-		return b, nil
+		return l, nil
 	})
+	l := v.(lookups)
+	l.count(ctx, "aggregate")
 	if err != nil {
 		return nil, err
 	}
-	return v.([]byte), nil
+	return l.v.([]byte), nil
 }
 
 // aggregateGet returns the key of the query under the sensors' current

@@ -219,16 +219,19 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	var loads, asking atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for range callers {
+	sets := make([]*metrics.Set, callers) // each caller's invocation
+	for i := range callers {
+		sets[i] = metrics.NewSet()
+		ctx := metrics.WithSet(context.Background(), sets[i])
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			v, err := c.Latest(context.Background(), f.sensor)
+			v, err := c.Latest(ctx, f.sensor)
 			assert.NoError(t, err)
 			assert.Equal(t, 7.0, v.Value)
 			asking.Add(1)
-			b, err := c.Aggregate(context.Background(), "test", "p", []string{f.sensor}, func(context.Context) ([]byte, error) {
+			b, err := c.Aggregate(ctx, "test", "p", []string{f.sensor}, func(context.Context) ([]byte, error) {
 				loads.Add(1)
 				for asking.Load() < callers {
 					runtime.Gosched()
@@ -244,6 +247,15 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	assert.Equal(t, int64(1), f.store.calls.Load(), "latest-reading queries for 1,000 concurrent misses")
 	assert.Equal(t, int64(1), loads.Load(), "aggregate loads for 1,000 concurrent misses")
 	assert.Empty(t, rc.Degraded())
+	// Every caller asked the cache once, whether it led its flight or
+	// shared another's: each invocation counts its own lookup.
+	for _, cache := range []string{"latest", "aggregate"} {
+		var lookups float64
+		for _, set := range sets {
+			lookups += cacheCount(set, cache, "hit") + cacheCount(set, cache, "miss")
+		}
+		assert.Equal(t, float64(callers), lookups, "%s lookups counted", cache)
+	}
 }
 
 func TestAggregateKeyFollowsVersions(t *testing.T) {
