@@ -66,7 +66,7 @@ admin: ## create the first admin: make admin EMAIL=you@example.com (asks for the
 
 simulate: ## publish simulated readings for 2 client companies to make run's stack (ADMIN_EMAIL, ADMIN_PASSWORD)
 	@[ -n "$$ADMIN_EMAIL" ] && [ -n "$$ADMIN_PASSWORD" ] || { echo "usage: ADMIN_EMAIL=... ADMIN_PASSWORD=... make simulate  (an admin made with make admin)"; exit 2; }
-	cd infra && $(GO) run ./simulator -setup -api "$${API_URL:-http://127.0.0.1:3000}" -broker "$${MQTT_URL:-tcp://127.0.0.1:1884}" \
+	cd infra && $(GO) run ./simulator -api "$${API_URL:-http://127.0.0.1:3000}" -broker "$${MQTT_URL:-tcp://127.0.0.1:1884}" \
 		-clients 2 -sensors 5 -rate $${RATE:-20} -duration $${DURATION:-1m}
 
 images: ## build container images for every function, the bridge and the simulator

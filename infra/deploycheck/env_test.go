@@ -29,8 +29,8 @@ func TestCheckEnvironmentFindsProblems(t *testing.T) {
 	}{
 		{"signing keys in Globals", edit(tpl, "    Timeout: 30\n", "    Timeout: 30\n    Environment:\n      Variables:\n        JWT_SIGNING_KEYS: !Ref JwtPublicKeys\n"),
 			[]string{"template.yaml: ConsoleFunction gets JWT_SIGNING_KEYS, which functions/console does not read"}},
-		{"a connection string for the openapi function", edit(tpl, "      CodeUri: functions/openapi/\n      Environment:\n        Variables:\n",
-			"      CodeUri: functions/openapi/\n      Environment:\n        Variables:\n          DATABASE_URL: !Ref DatabaseURL\n"),
+		{"a connection string for the openapi function", edit(tpl, "      LoggingConfig: {LogGroup: !Ref OpenAPIFunctionLogGroup}\n      Environment:\n        Variables:\n",
+			"      LoggingConfig: {LogGroup: !Ref OpenAPIFunctionLogGroup}\n      Environment:\n        Variables:\n          DATABASE_URL: !Ref DatabaseURL\n"),
 			[]string{"OpenAPIFunction gets DATABASE_URL, which functions/openapi does not read"}},
 		{"a verifier without public keys", func(t *testing.T, dir string) {
 			mustEdit(t, filepath.Join(dir, tpl), func(s string) string {

@@ -29,8 +29,8 @@ const (
 
 // CheckOperations checks what the template declares for running in
 // production: reserved concurrency for ingest (at least the SQS event
-// source's maximum concurrency), a log group with a retention for every
-// function, CloudWatch alarms on ingest's errors and throttles, and the
+// source's maximum concurrency), for every function a log group of its own
+// (LoggingConfig, named by CloudFormation) with a retention, CloudWatch alarms on ingest's errors and throttles, and the
 // connection proxy parameter: with it set, every function but migrate gets
 // DATABASE_URL with the proxy as its host (evaluated, not read), without it
 // DatabaseURL as given; migrate always connects straight to the database.
@@ -70,23 +70,27 @@ func CheckOperations(root string) []error {
 		}
 	}
 
-	// Log groups.
-	logged := map[string]bool{}
-	for _, lg := range byType["AWS::Logs::LogGroup"] {
-		p := sam.Get(lg, "Properties")
-		name := sam.Get(p, "LogGroupName")
-		if name == nil || name.Tag != "!Sub" || !strings.HasPrefix(name.Value, "/aws/lambda/${") {
+	// Log groups: each function logs to its own group, which CloudFormation
+	// names. A group declared as /aws/lambda/<function> fails the update of
+	// a stack whose functions already ran (Lambda created that group).
+	for _, id := range functions {
+		want := id + "LogGroup"
+		ref := sam.Get(sam.Get(sam.Get(sam.Get(resources, id), "Properties"), "LoggingConfig"), "LogGroup")
+		if ref == nil || ref.Tag != "!Ref" || ref.Value != want {
+			fail("%s has no LoggingConfig: {LogGroup: !Ref %s}", id, want)
 			continue
 		}
-		id := strings.TrimSuffix(strings.TrimPrefix(name.Value, "/aws/lambda/${"), "}")
-		if sam.Get(p, "RetentionInDays") == nil {
-			fail("the log group of %s has no RetentionInDays: it keeps logs forever", id)
+		lg := sam.Get(resources, want)
+		if sam.Scalar(sam.Get(lg, "Type")) != "AWS::Logs::LogGroup" {
+			fail("%s is not an AWS::Logs::LogGroup", want)
+			continue
 		}
-		logged[id] = true
-	}
-	for _, id := range functions {
-		if !logged[id] {
-			fail("%s has no AWS::Logs::LogGroup named !Sub \"/aws/lambda/${%s}\" with a RetentionInDays", id, id)
+		p := sam.Get(lg, "Properties")
+		if sam.Get(p, "RetentionInDays") == nil {
+			fail("%s (the log group of %s) has no RetentionInDays: it keeps logs forever", want, id)
+		}
+		if sam.Get(p, "LogGroupName") != nil {
+			fail("%s sets LogGroupName: let CloudFormation name it (a name Lambda already created fails the update)", want)
 		}
 	}
 

@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,13 +20,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tempwatch/tempwatch/bridge/bridge"
-	"github.com/tempwatch/tempwatch/bridge/invoker"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
 // TestDashboardAgainstDevstack runs a devstack (the functions of
@@ -55,24 +51,25 @@ func TestDashboardAgainstDevstack(t *testing.T) {
 
 	dbURL := pgtest.MustSchemaURL(t)
 	// A Redis of the test's own, which the second part stops.
-	redisSrv := startRedis(t)
+	redisSrv := redistest.MustServer(t)
 	jwtKeys, _ := auth.NewKeyPair("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": "redis://" + redisSrv.addr + "/0",
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.URL(),
 		"JWT_SIGNING_KEYS": jwtKeys, "LOG_LEVEL": "warn"}
 	if v := os.Getenv("MONGODB_URL"); v != "" {
 		env["MONGODB_URL"] = v
 	}
 	// The functions the load drives (building the others only costs time).
-	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1, Env: env, MetricsAddr: "127.0.0.1:0",
+	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1, Env: env, MetricsAddr: "127.0.0.1:0", Bridge: true,
 		Only: []string{"auth", "clients", "sensors", "measurements", "readings", "statistics", "ingest", "archive", "users", "openapi"}})
-	bridgeAddr := startBridge(t, s)
+	bridgeMetrics, err := url.Parse(s.BridgeMetricsURL())
+	require.NoError(t, err)
 
 	alertsPath, err := filepath.Abs("alerts.yml")
 	require.NoError(t, err)
 	fnMetrics, err := url.Parse(s.MetricsURL())
 	require.NoError(t, err)
 	jobs := []scrapeJob{
-		{Name: "bridge", Targets: []string{bridgeAddr}},
+		{Name: "bridge", Targets: []string{bridgeMetrics.Host}},
 		{Name: "functions", Targets: []string{fnMetrics.Host}, Path: fnMetrics.Path},
 	}
 	prom := startPrometheus(t, prometheusConfig(jobs, []string{alertsPath}))
@@ -100,17 +97,12 @@ func TestDashboardAgainstDevstack(t *testing.T) {
 		}
 	}
 	require.Empty(t, failed, "panel queries that failed against the devstack's metrics")
-	// The main panel this dashboard replaced: rate drops the names, so the
-	// bridge's counters collide. This Prometheus says so, as any does.
-	_, err = prom.query(context.Background(), `sum by (__name__) (rate({job="bridge", __name__=~".+_total"}[1m]))`)
-	require.ErrorContains(t, err, "same labelset", "the former main panel's query")
-
 	checkRules(t, prom, rules)
 
 	// Redis stopped: the degraded series appear, the panels that show them
 	// show more than their zeros, and TempwatchRedisDegraded goes pending.
 	load.redisDown.Store(true)
-	redisSrv.stop()
+	redisSrv.Kill()
 	for _, sig := range []string{`tempwatch_cache_requests_total{result="degraded"}`, `tempwatch_redis_degraded_total`} {
 		waitData(t, prom, fmt.Sprintf("sum(rate(%s[1m])) > 0", sig))
 	}
@@ -136,68 +128,6 @@ func TestDashboardAgainstDevstack(t *testing.T) {
 		}
 		return errors.New("not active")
 	})
-}
-
-// redisServer is a redis-server process of the test's own.
-type redisServer struct {
-	addr string
-	stop func()
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	require.NoError(t, err, "redis-server (Debian's redis-server package) is needed")
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	require.NoError(t, cmd.Start())
-	var once sync.Once
-	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
-	t.Cleanup(stop)
-	waitFor(t, 10*time.Second, "redis-server listening on "+addr, func(ctx context.Context) error {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err
-	})
-	return &redisServer{addr: addr, stop: stop}
-}
-
-// startBridge runs the bridge in this process against the stack's broker
-// and Invoke API, as devstack does, and returns its metrics address.
-func startBridge(t *testing.T, s *stack.Stack) string {
-	t.Helper()
-	cred := s.BridgeCredential()
-	env := map[string]string{"MQTT_URL": s.MQTTURL(), "MQTT_CLIENT_ID": cred.ClientIDPrefix + "-monitoring",
-		"MQTT_USERNAME": cred.Username, "MQTT_PASSWORD": cred.Password, "LAMBDA_ENDPOINT": s.InvokeURL(),
-		"INGEST_FUNCTION_NAME": "ingest", "METRICS_ADDR": "127.0.0.1:0"}
-	cfg, err := bridge.Load(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	ctx := context.Background()
-	inv, err := invoker.New(ctx, invoker.Config{Function: cfg.Function, Endpoint: cfg.LambdaEndpoint, Region: cfg.Region,
-		MaxConns: cfg.Workers()}, func(string) string { return "" })
-	require.NoError(t, err)
-	logs := &stack.LogBuffer{}
-	b := bridge.New(cfg, inv.Invoke, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("bridge: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("bridge log:\n%s", logs.String())
-		}
-	})
-	waitCtx, c := context.WithTimeout(ctx, 30*time.Second)
-	defer c()
-	addr, err := b.MetricsAddr(waitCtx)
-	require.NoError(t, err, "bridge serving /metrics (it does once subscribed)\n%s", logs.String())
-	return addr
 }
 
 // waitForScrapes waits until every target is up and Prometheus holds several

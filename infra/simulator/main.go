@@ -1,6 +1,6 @@
 // Command simulator publishes realistic temperature readings of several
 // client companies' sensors to the MQTT broker (QoS 1), each sensor over a
-// connection of its own with its device credentials. -setup creates those
+// connection of its own with its device credentials. It creates those
 // clients and sensors through the REST API first, or gives existing
 // sensors new keys. Every setting has an environment variable (compose
 // sets them; sim.Config lists them); a flag wins over it.

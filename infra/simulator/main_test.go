@@ -46,7 +46,7 @@ func TestRunFromEnvironmentAgainstDevstack(t *testing.T) {
 
 	simEnv := map[string]string{
 		"MQTT_URL": s.MQTTURL(), "API_URL": s.APIURL(), "ADMIN_EMAIL": email, "ADMIN_PASSWORD": password,
-		"SIMULATOR_SETUP": "true", "SIMULATOR_CLIENTS": "2", "SIMULATOR_SENSORS": "3", "SIMULATOR_RATE": "30",
+		"SIMULATOR_CLIENTS": "2", "SIMULATOR_SENSORS": "3", "SIMULATOR_RATE": "30",
 		"SIMULATOR_DURATION": "1s", "SIMULATOR_MALFORMED": "0", "SIMULATOR_DUPLICATES": "0",
 	}
 	cfg, err := sim.LoadConfig(nil, func(k string) string { return simEnv[k] }, io.Discard)

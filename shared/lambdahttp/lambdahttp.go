@@ -122,19 +122,23 @@ func proxy(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) 
 // base path mapping, nothing on a custom domain mapped at its root. The
 // event's path is the resource path; requestContext.path is the one the
 // caller sent, so the base is their difference. An event without
-// requestContext.path (another emulator) falls back to the stage.
+// requestContext.path (another emulator) falls back to the stage. A base
+// that is not a path ("/", or one starting with "//" or no "/") is none:
+// put in front of /sensors/x it would make a protocol-relative Location.
 func basePath(req events.APIGatewayProxyRequest) string {
-	full := req.RequestContext.Path
+	full, base := req.RequestContext.Path, ""
 	switch {
 	case full == "":
 		if st := req.RequestContext.Stage; st != "" && st != "$default" {
-			return "/" + st
+			base = "/" + st
 		}
-		return ""
 	case strings.HasSuffix(full, req.Path):
-		return strings.TrimSuffix(full, req.Path)
+		base = strings.TrimSuffix(full, req.Path)
 	}
-	return ""
+	if !strings.HasPrefix(base, "/") || strings.HasPrefix(base, "//") {
+		return ""
+	}
+	return strings.TrimSuffix(base, "/")
 }
 
 // withBasePath puts base in front of each Location that is an absolute

@@ -45,6 +45,13 @@ func TestLocationBehindAStage(t *testing.T) {
 		{"custom domain at its root", func(ev map[string]any) { ctxOf(ev)["path"] = "/sensors" }, "", "/sensors/s-1"},
 		{"custom domain base path", func(ev map[string]any) { ctxOf(ev)["path"] = "/api/sensors" }, "", "/api/sensors/s-1"},
 		{"no requestContext.path: the stage", func(ev map[string]any) { delete(ctxOf(ev), "path") }, "", "/v1/sensors/s-1"},
+		{"a base of / is none", func(ev map[string]any) { ctxOf(ev)["path"] = "//sensors" }, "", "/sensors/s-1"},
+		{"a protocol-relative base is refused", func(ev map[string]any) { ctxOf(ev)["path"] = "//evil.example/sensors" }, "", "/sensors/s-1"},
+		{"a base without a leading / is refused", func(ev map[string]any) { ctxOf(ev)["path"] = "evil.example/sensors" }, "", "/sensors/s-1"},
+		{"a stage that is not a path segment is refused", func(ev map[string]any) {
+			delete(ctxOf(ev), "path")
+			ctxOf(ev)["stage"] = "/evil.example"
+		}, "", "/sensors/s-1"},
 		{"an absolute URL is kept", nil, "absolute", "https://example.com/elsewhere"},
 		{"a protocol-relative URL is kept", nil, "protocol-relative", "//example.com/elsewhere"},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,13 @@ func (s *Stack) startBridge(ctx context.Context) error {
 	if err := goBuild(ctx, s.cfg.Root, bin, "the MQTT bridge", "./bridge"); err != nil {
 		return err
 	}
+	// A port of 0 is picked here, once, so that the bridge answers at the
+	// same address after a restart (BridgeMetricsURL).
+	addr, err := fixedPort(s.cfg.BridgeMetricsAddr)
+	if err != nil {
+		return fmt.Errorf("bridge metrics address: %w", err)
+	}
+	s.bridgeMetricsURL = "http://" + addr
 	cred := s.BridgeCredential()
 	env := append(os.Environ(),
 		"MQTT_URL="+s.MQTTURL(),
@@ -36,7 +44,7 @@ func (s *Stack) startBridge(ctx context.Context) error {
 		"MQTT_USERNAME="+cred.Username, "MQTT_PASSWORD="+cred.Password,
 		"LAMBDA_ENDPOINT="+s.InvokeURL(),
 		"INGEST_FUNCTION_NAME=ingest",
-		"METRICS_ADDR="+s.cfg.BridgeMetricsAddr,
+		"METRICS_ADDR="+addr,
 		// The Invoke API of devstack checks no signature, but the AWS SDK
 		// insists on credentials.
 		"AWS_ACCESS_KEY_ID=devstack", "AWS_SECRET_ACCESS_KEY=devstack",
@@ -48,6 +56,19 @@ func (s *Stack) startBridge(ctx context.Context) error {
 	}
 	s.bridge = sup
 	return nil
+}
+
+// fixedPort is addr with a free port in place of port 0.
+func fixedPort(addr string) (string, error) {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port != "0" {
+		return addr, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // runBridge starts one bridge process. Its stop sends SIGTERM (the bridge

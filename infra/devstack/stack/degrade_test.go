@@ -21,6 +21,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -127,7 +128,7 @@ func TestRedisDownCostsLittle(t *testing.T) {
 		rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 		require.Eventually(t, func() bool {
 			routes[ingest].send()
-			return rdb.Exists(ctx, "tw:sensor:"+sensorID+":latest").Val() == 1
+			return rdb.Exists(ctx, redis.DefaultPrefix+"sensor:"+sensorID+":latest").Val() == 1
 		}, 30*time.Second, 50*time.Millisecond, "the functions find the restarted Redis")
 		_ = rdb.Close()
 		back = measure("restarted")
@@ -170,7 +171,7 @@ func bearer(token string) http.Header { return http.Header{"Authorization": {"Be
 
 func jsonType() http.Header { return http.Header{"Content-Type": {"application/json"}} }
 
-// mustLoginUser creates a viewer with a real password hash in the stack's
+// mustLoginUser creates an admin with a real password hash in the stack's
 // database and returns their credentials.
 func mustLoginUser(t *testing.T, dbURL string) (email, password string) {
 	t.Helper()

@@ -96,8 +96,10 @@ type Stack struct {
 	// supervised are the servers devstack restarts when they die, by name.
 	supervised map[string]*supervisor
 	bridge     *supervisor // nil when the bridge is off
-	tmpDir     string
-	closeOne   sync.Once
+	// bridgeMetricsURL is where the bridge serves /healthz and /metrics.
+	bridgeMetricsURL string
+	tmpDir           string
+	closeOne         sync.Once
 }
 
 // Start builds and runs the functions and serves the APIs. It returns once
@@ -516,6 +518,10 @@ func (s *Stack) MongoDBURL() string { return s.env["MONGODB_URL"] }
 
 // DatabaseURL is the PostgreSQL database the functions were given.
 func (s *Stack) DatabaseURL() string { return s.env["DATABASE_URL"] }
+
+// BridgeMetricsURL is where the bridge serves /healthz and /metrics, e.g.
+// http://127.0.0.1:41234 (no path); empty when the bridge is off.
+func (s *Stack) BridgeMetricsURL() string { return s.bridgeMetricsURL }
 
 // BridgeRunning reports whether the stack runs the MQTT bridge.
 func (s *Stack) BridgeRunning() bool { return s.bridge != nil }

@@ -2,8 +2,11 @@ package stack_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"regexp"
 	"testing"
 	"time"
 
@@ -41,7 +44,7 @@ func TestSupervisedServersComeBack(t *testing.T) {
 	require.NoError(t, err)
 
 	answers := map[string]func() bool{
-		"bridge":               func() bool { return true }, // a process: its restart is the sign
+		"bridge":               func() bool { return bridgeConnected(s.BridgeMetricsURL()) },
 		"embedded MQTT broker": func() bool { return dials(hostOf(t, s.MQTTURL())) },
 		"embedded FerretDB":    func() bool { return db.Client().Ping(ctx, nil) == nil },
 	}
@@ -62,6 +65,29 @@ func TestSupervisedServersComeBack(t *testing.T) {
 	n, err := mustMongo(t, s2.MongoDBURL()).Collection("kept").CountDocuments(ctx, bson.D{{Key: "_id", Value: "across runs"}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n, "the next stack finds what the last one stored")
+}
+
+// bridgeConnected reports whether the bridge at base answers /healthz and
+// says it is connected to the broker again.
+func bridgeConnected(base string) bool {
+	if get(base+"/healthz") == "" {
+		return false
+	}
+	return regexp.MustCompile(`(?m)^tempwatch_bridge_broker_connected 1$`).MatchString(get(base + "/metrics"))
+}
+
+// get is the body of a 200 answer to url, else "".
+func get(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(b)
 }
 
 func mustMongo(t *testing.T, uri string) *mongo.Database {

@@ -171,15 +171,23 @@ func (g *Gateway) logger() *slog.Logger {
 // API's execute-api address serves them behind it, so the Location headers
 // the functions write (the stage in front, from requestContext.path) resolve.
 func (g *Gateway) withoutStage(r *http.Request) *http.Request {
-	prefix := "/" + g.Stage
-	p := r.URL.Path
-	if g.Stage == "" || (p != prefix && !strings.HasPrefix(p, prefix+"/")) {
+	prefix, p := g.stagePrefix(), r.URL.Path
+	if prefix == "" || (p != prefix && !strings.HasPrefix(p, prefix+"/")) {
 		return r
 	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = cmp.Or(strings.TrimPrefix(p, prefix), "/")
 	r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
 	return r2
+}
+
+// stagePrefix is what the caller's path holds in front of the resource path:
+// "/" and the stage, or nothing without a stage.
+func (g *Gateway) stagePrefix() string {
+	if g.Stage == "" {
+		return ""
+	}
+	return "/" + g.Stage
 }
 
 // event builds the REST API (v1) proxy event, as API Gateway's AWS_PROXY
@@ -223,7 +231,7 @@ func (g *Gateway) event(r *http.Request, resource string, params map[string]stri
 			Stage:            g.Stage,
 			RequestID:        requestID(),
 			HTTPMethod:       r.Method,
-			Path:             "/" + g.Stage + r.URL.EscapedPath(),
+			Path:             g.stagePrefix() + r.URL.EscapedPath(),
 			APIID:            "local",
 			Protocol:         r.Proto,
 			RequestTimeEpoch: time.Now().UnixMilli(),

@@ -158,6 +158,29 @@ func TestGatewayServesBehindTheStage(t *testing.T) {
 	assert.Equal(t, 404, resp.StatusCode, "only the stage as a whole segment")
 }
 
+// TestGatewayWithoutAStage: with no stage (a custom domain at its root),
+// requestContext.path is the path as sent, never //clients/abc, which a
+// function would make a protocol-relative Location of.
+func TestGatewayWithoutAStage(t *testing.T) {
+	var got events.APIGatewayProxyRequest
+	rie := fakeRIE(t, func(ev events.APIGatewayProxyRequest) (int, http.Header, string) {
+		got = ev
+		out, _ := json.Marshal(events.APIGatewayProxyResponse{StatusCode: 200})
+		return 200, nil, string(out)
+	})
+	gw := newGateway(rie.URL)
+	gw.Stage = ""
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/clients/abc")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "/clients/abc", got.Path)
+	assert.Equal(t, "/clients/abc", got.RequestContext.Path)
+	assert.Empty(t, got.RequestContext.Stage)
+}
+
 func TestGatewayBodies(t *testing.T) {
 	var got events.APIGatewayProxyRequest
 	rie := fakeRIE(t, func(ev events.APIGatewayProxyRequest) (int, http.Header, string) {

@@ -37,7 +37,8 @@ func (p *InvokeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release, err := p.Limit.Acquire(r.Context(), name)
 		switch {
 		case errors.Is(err, ErrQueueFull):
-			// Lambda's own throttling answer, which the SDK retries.
+			// Lambda's own throttling answer. The bridge turns the SDK's
+			// retries off (aws.NopRetryer); its delivery backoff retries.
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, http.StatusTooManyRequests, "unavailable",
 				fmt.Sprintf("The function is busy: %d invocations already wait for it; retry shortly.", p.Limit.Queue), nil)

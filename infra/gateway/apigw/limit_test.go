@@ -176,5 +176,5 @@ func TestInvokeProxyQueuesAndForwards(t *testing.T) {
 	defer release()
 	resp = post("ingest")
 	_ = resp.Body.Close()
-	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "queue full: Lambda's throttle answer, which the SDK retries")
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "queue full: Lambda's throttle answer, which the bridge's delivery backoff retries")
 }

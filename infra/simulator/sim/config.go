@@ -19,7 +19,6 @@ type Config struct {
 	Token      string        // -token, ADMIN_TOKEN: an admin's bearer token; else log in
 	Email      string        // -admin-email, ADMIN_EMAIL
 	Password   string        // ADMIN_PASSWORD only: flags show in ps
-	Setup      bool          // -setup, SIMULATOR_SETUP
 	Clients    int           // -clients, SIMULATOR_CLIENTS
 	Sensors    int           // -sensors, SIMULATOR_SENSORS: per client
 	Rate       float64       // -rate, SIMULATOR_RATE: messages per second, all sensors
@@ -51,7 +50,6 @@ func LoadConfig(args []string, getenv config.Getenv, usage io.Writer) (Config, e
 		Token:      getenv("ADMIN_TOKEN"),
 		Email:      r.String("ADMIN_EMAIL", "admin@tempwatch.local"),
 		Password:   getenv("ADMIN_PASSWORD"),
-		Setup:      r.Bool("SIMULATOR_SETUP", false),
 		Clients:    r.Int("SIMULATOR_CLIENTS", 2, 1, 1000),
 		Sensors:    r.Int("SIMULATOR_SENSORS", 5, 1, 10000),
 		Rate:       float("SIMULATOR_RATE", 50),
@@ -73,10 +71,9 @@ func LoadConfig(args []string, getenv config.Getenv, usage io.Writer) (Config, e
 	fs.Float64Var(&c.Malformed, "malformed", c.Malformed, "share of malformed messages [0,1] (env SIMULATOR_MALFORMED)")
 	fs.Float64Var(&c.Duplicates, "duplicates", c.Duplicates, "share of messages sent twice [0,1] (env SIMULATOR_DUPLICATES)")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed: sensor offsets and noise (env SIMULATOR_SEED)")
-	fs.BoolVar(&c.Setup, "setup", c.Setup, "create the clients and sensors through the API and get their device keys, required (env SIMULATOR_SETUP)")
-	fs.StringVar(&c.APIURL, "api", c.APIURL, "REST API base URL for -setup (env API_URL)")
-	fs.StringVar(&c.Token, "token", c.Token, "admin bearer token for -setup (env ADMIN_TOKEN); else log in as -admin-email with ADMIN_PASSWORD")
-	fs.StringVar(&c.Email, "admin-email", c.Email, "admin login for -setup (env ADMIN_EMAIL)")
+	fs.StringVar(&c.APIURL, "api", c.APIURL, "REST API base URL the clients, sensors and device keys are created through (env API_URL)")
+	fs.StringVar(&c.Token, "token", c.Token, "admin bearer token for the API (env ADMIN_TOKEN); else log in as -admin-email with ADMIN_PASSWORD")
+	fs.StringVar(&c.Email, "admin-email", c.Email, "admin login for the API (env ADMIN_EMAIL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -88,7 +85,8 @@ func LoadConfig(args []string, getenv config.Getenv, usage io.Writer) (Config, e
 
 func (c Config) validate() error {
 	var errs []error
-	if c.Rate <= 0 || c.Rate > 1e6 {
+	// Written so that NaN fails too: every comparison with NaN is false.
+	if !(c.Rate > 0 && c.Rate <= 1e6) {
 		errs = append(errs, fmt.Errorf("rate (-rate, SIMULATOR_RATE) %g must be in (0, 1e6]", c.Rate))
 	}
 	if c.Clients < 1 || c.Clients > 1000 {
@@ -97,19 +95,22 @@ func (c Config) validate() error {
 	if c.Sensors < 1 || c.Sensors > 10000 {
 		errs = append(errs, fmt.Errorf("sensors (-sensors, SIMULATOR_SENSORS) %d must be in [1, 10000]", c.Sensors))
 	}
-	if c.Malformed < 0 || c.Malformed > 1 {
+	if !share(c.Malformed) {
 		errs = append(errs, fmt.Errorf("malformed share (-malformed, SIMULATOR_MALFORMED) %g must be in [0, 1]", c.Malformed))
 	}
-	if c.Duplicates < 0 || c.Duplicates > 1 {
+	if !share(c.Duplicates) {
 		errs = append(errs, fmt.Errorf("duplicate share (-duplicates, SIMULATOR_DUPLICATES) %g must be in [0, 1]", c.Duplicates))
 	}
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("duration (-duration, SIMULATOR_DURATION) %s must not be negative", c.Duration))
 	}
-	if !c.Setup {
-		errs = append(errs, errors.New("setup (-setup, SIMULATOR_SETUP=true) is required: devices log in to the broker with the keys the API hands out"))
-	} else if c.Token == "" && c.Password == "" {
-		errs = append(errs, fmt.Errorf("setup needs an admin: ADMIN_TOKEN, or ADMIN_PASSWORD for %s", c.Email))
+	// Devices log in to the broker with the keys the API hands out, so the
+	// simulator always creates its fleet through the API, as an admin.
+	if c.Token == "" && c.Password == "" {
+		errs = append(errs, fmt.Errorf("creating the clients and sensors needs an admin: ADMIN_TOKEN, or ADMIN_PASSWORD for %s", c.Email))
 	}
 	return errors.Join(errs...)
 }
+
+// share reports whether f is a share in [0, 1] (NaN is not).
+func share(f float64) bool { return f >= 0 && f <= 1 }
