@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -12,10 +11,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
-	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
 // TestSimulateAgainstDevstack is `make run` then `make simulate`: devstack's
@@ -24,13 +20,8 @@ import (
 // each in with the key it was given. A second setup (sensors existing)
 // rotates the keys, and the new keys work.
 func TestSimulateAgainstDevstack(t *testing.T) {
-	dbURL := pgtest.MustSchemaURL(t)
-	_, prefix := redistest.MustClient(t)
-	jwtKeys, _ := auth.NewKeyPair("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "JWT_SIGNING_KEYS": jwtKeys}
-	if v := os.Getenv("MONGODB_URL"); v != "" {
-		env["MONGODB_URL"] = v
-	}
+	env := stacktest.Env(t)
+	dbURL, jwtKeys := env["DATABASE_URL"], env["JWT_SIGNING_KEYS"]
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1,
 		Only: []string{"clients", "sensors", "ingest"}, Env: env, Bridge: true})
 	ctx := context.Background()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,8 +14,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -26,13 +23,8 @@ import (
 // creates its clients and sensors through the API, and publishes with each
 // sensor's key at its rate. A second run finds them and rotates the keys.
 func TestRunFromEnvironmentAgainstDevstack(t *testing.T) {
-	dbURL := pgtest.MustSchemaURL(t)
-	_, prefix := redistest.MustClient(t)
-	jwtKeys, _ := auth.NewKeyPair("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "JWT_SIGNING_KEYS": jwtKeys}
-	if v := os.Getenv("MONGODB_URL"); v != "" {
-		env["MONGODB_URL"] = v
-	}
+	env := stacktest.Env(t)
+	dbURL := env["DATABASE_URL"]
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../..", Instances: 1, Only: []string{"auth", "clients", "sensors"}, Env: env})
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, dbURL)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +17,15 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
-	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 )
 
 // TestClientsEndToEnd runs the real clients function from the repository's
 // template.yaml behind the emulated gateway, with an embedded MQTT broker
 // and (unless MONGODB_URL is set) an embedded FerretDB.
 func TestClientsEndToEnd(t *testing.T) {
-	jwtKeys, _ := auth.NewKeyPair("e2e")
-	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(t), "LOG_LEVEL": "debug", "JWT_SIGNING_KEYS": jwtKeys}
-	if v := os.Getenv("MONGODB_URL"); v != "" {
-		env["MONGODB_URL"] = v
-	}
+	env := stacktest.Env(t)
+	env["LOG_LEVEL"] = "debug"
+	jwtKeys := env["JWT_SIGNING_KEYS"]
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../../..", Instances: 2, Only: []string{"clients"}, Env: env})
 
 	t.Run("embedded servers", func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/simulator/sim"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/postgres"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -42,12 +40,10 @@ const ingestBatch = 50
 // Redis up plus 50 ms, and ingest to keep its rate within 20%.
 func TestRedisDownCostsLittle(t *testing.T) {
 	srv := redistest.MustServer(t)
-	dbURL := pgtest.MustSchemaURL(t)
-	jwtKeys, _ := auth.NewKeyPair("dev")
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": srv.URL(), "JWT_SIGNING_KEYS": jwtKeys}
-	if v := os.Getenv("MONGODB_URL"); v != "" {
-		env["MONGODB_URL"] = v
-	}
+	env := stacktest.Env(t)
+	env["REDIS_URL"] = srv.URL() // the private one, to kill
+	delete(env, "REDIS_PREFIX")
+	dbURL, jwtKeys := env["DATABASE_URL"], env["JWT_SIGNING_KEYS"]
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../../..", Instances: 1,
 		Only: []string{"auth", "clients", "sensors", "readings", "ingest"}, Env: env})
 	ctx := context.Background()

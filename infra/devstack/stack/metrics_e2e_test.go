@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
 	"github.com/tempwatch/tempwatch/shared/auth"
 	"github.com/tempwatch/tempwatch/shared/metrics/promtooltest"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -29,12 +27,8 @@ import (
 // and values the requests made, across instances; promtool accepts the
 // exposition.
 func TestMetricsEndToEnd(t *testing.T) {
-	jwtKeys, _ := auth.NewKeyPair("metrics")
-	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(t), "JWT_SIGNING_KEYS": jwtKeys,
-		"REDIS_PREFIX": "metrics-e2e-" + auth.NewID() + ":"}
-	if v := os.Getenv("MONGODB_URL"); v != "" {
-		env["MONGODB_URL"] = v
-	}
+	env := stacktest.Env(t)
+	jwtKeys := env["JWT_SIGNING_KEYS"]
 	s, _ := stacktest.MustStart(t, stack.Config{Root: "../../..", Instances: 2, Only: []string{"clients", "sensors", "ingest"}, Env: env})
 	require.Regexp(t, `^http://127\.0\.0\.1:\d+/metrics$`, s.MetricsURL())
 	api := s.APIURL()

@@ -18,9 +18,6 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/devstack/stack"
 	"github.com/tempwatch/tempwatch/infra/devstack/stack/stacktest"
-	"github.com/tempwatch/tempwatch/shared/auth"
-	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
-	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 )
 
 // TestSupervisedServersComeBack: devstack restarts the bridge, the embedded
@@ -28,12 +25,11 @@ import (
 // each answers again where the functions were told it is. The embedded
 // FerretDB keeps its data in FerretDir across stacks.
 func TestSupervisedServersComeBack(t *testing.T) {
-	dbURL := pgtest.MustSchemaURL(t)
-	_, prefix := redistest.MustClient(t)
-	keys, _ := auth.NewKeyPair("dev")
+	env := stacktest.Env(t)
+	delete(env, "MONGODB_URL") // the embedded FerretDB is one of the supervised servers
 	ferretDir := t.TempDir()
 	cfg := stack.Config{Root: "../../..", Instances: 1, Only: []string{"ingest"}, Bridge: true, FerretDir: ferretDir,
-		Env: map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redistest.URL(), "REDIS_PREFIX": prefix, "JWT_SIGNING_KEYS": keys}}
+		Env: env}
 	s, logs := stacktest.MustStart(t, cfg)
 	require.True(t, s.BridgeRunning())
 	ctx := context.Background()

@@ -96,8 +96,8 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
-	done := make(chan struct{})
-	tcp := listeners.NewNet("tcp", connectDeadline{Listener: ln, closed: done, once: new(sync.Once)})
+	done, doneOnce := make(chan struct{}), new(sync.Once)
+	tcp := listeners.NewNet("tcp", connectDeadline{Listener: ln, closed: done, once: doneOnce})
 	if err := srv.AddListener(tcp); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
@@ -107,7 +107,15 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
 	var once sync.Once
-	stop := func() { once.Do(func() { _ = srv.Close() }) }
+	// Close ends done itself: mochi may leave its accept loop on a closed
+	// flag without calling Accept again, so the listener cannot be relied
+	// on to report it.
+	stop := func() {
+		once.Do(func() {
+			_ = srv.Close()
+			doneOnce.Do(func() { close(done) })
+		})
+	}
 	return &Server{url: "tcp://" + tcp.Address(), done: done, close: stop}, nil
 }
 

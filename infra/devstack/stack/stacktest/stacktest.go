@@ -3,6 +3,7 @@ package stacktest
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -45,6 +47,21 @@ func MustStart(tb testing.TB, cfg stack.Config) (*stack.Stack, *stack.LogBuffer)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { s.Close() })
 	return s, logs
+}
+
+// Env is a test stack's environment: a PostgreSQL schema and a Redis key
+// prefix of the test's own, a fresh token key, and MONGODB_URL when the
+// test run names one (make test's FerretDB; else devstack embeds one).
+func Env(tb testing.TB) map[string]string {
+	tb.Helper()
+	signing, _ := auth.NewKeyPair("test")
+	_, prefix := redistest.MustClient(tb)
+	env := map[string]string{"DATABASE_URL": pgtest.MustSchemaURL(tb), "REDIS_URL": redistest.URL(),
+		"REDIS_PREFIX": prefix, "JWT_SIGNING_KEYS": signing}
+	if v := os.Getenv("MONGODB_URL"); v != "" {
+		env["MONGODB_URL"] = v
+	}
+	return env
 }
 
 // MustAdminToken creates an admin in the stack's database (dbURL, migrated
