@@ -287,6 +287,11 @@ func (s *Service) process(ctx context.Context, items []*item, device *tempwatch.
 // label values; those to retry are no outcome yet.
 func countOutcomes(ctx context.Context, items []*item) {
 	set := metrics.From(ctx)
+	if set == nil {
+		return
+	}
+	type outcome struct{ client, status, reason string }
+	n := map[outcome]float64{} // a batch has few outcomes: one Add each
 	for _, it := range items {
 		if it.status != StatusStored && it.status != StatusDuplicate && it.status != StatusRejected {
 			continue
@@ -299,7 +304,10 @@ func countOutcomes(ctx context.Context, items []*item) {
 		if it.status == StatusRejected {
 			reason = it.class
 		}
-		set.Add(metrics.IngestReadings, 1, client, it.status, reason)
+		n[outcome{client, it.status, reason}]++
+	}
+	for o, c := range n {
+		set.Add(metrics.IngestReadings, c, o.client, o.status, o.reason)
 	}
 }
 

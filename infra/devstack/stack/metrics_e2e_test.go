@@ -91,15 +91,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 	var text []byte
 	// Each instance writes its EMF line before it answers; devstack reads
 	// the line from the instance's output, which may come just after.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	assert.Eventually(t, func() bool {
 		text = scrape(t, s.MetricsURL())
 		got = parseExposition(t, text)
-		if matches(got, want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling the condition, with the deadline above
-	}
+		return matches(got, want)
+	}, 10*time.Second, 50*time.Millisecond, "the scrape shows every invocation")
 	for k, v := range want {
 		assert.Equal(t, v, got[k], k)
 	}
