@@ -16,18 +16,29 @@ import (
 // thresholds are in degrees Celsius, as stored readings are; Unit is what the
 // device reports in (ingest converts).
 type Sensor struct {
-	ID        string    `json:"id"`
-	ClientID  string    `json:"client_id"`
-	DeviceID  string    `json:"device_id"`
-	Name      string    `json:"name"`
-	Location  string    `json:"location"`
-	Unit      string    `json:"unit"`
-	MinValue  float64   `json:"min_value"`
-	MaxValue  float64   `json:"max_value"`
-	AlertLow  *float64  `json:"alert_low"`
-	AlertHigh *float64  `json:"alert_high"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string   `json:"id"`
+	ClientID  string   `json:"client_id"`
+	DeviceID  string   `json:"device_id"`
+	Name      string   `json:"name"`
+	Location  string   `json:"location"`
+	Unit      string   `json:"unit"`
+	MinValue  float64  `json:"min_value"`
+	MaxValue  float64  `json:"max_value"`
+	AlertLow  *float64 `json:"alert_low"`
+	AlertHigh *float64 `json:"alert_high"`
+	// AlarmDelaySeconds is how long a reading must stay beyond a limit
+	// before the excursion is an alarm; AlarmHysteresis how far (degrees
+	// Celsius) back inside it must come to clear; SilenceAfterSeconds how
+	// long without a reading makes the sensor silent.
+	AlarmDelaySeconds   int64   `json:"alarm_delay_seconds"`
+	AlarmHysteresis     float64 `json:"alarm_hysteresis"`
+	SilenceAfterSeconds int64   `json:"silence_after_seconds"`
+	// LastMeasuredAt and LastReceivedAt are the newest reading's measured
+	// time and when it was stored; nil before the first reading.
+	LastMeasuredAt *time.Time `json:"last_measured_at"`
+	LastReceivedAt *time.Time `json:"last_received_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
 // Sensor defaults: the physical range a sensor gets when none is given.
