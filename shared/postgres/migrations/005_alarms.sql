@@ -80,3 +80,30 @@ CREATE TABLE alarm_events (
 );
 CREATE INDEX alarm_events_client ON alarm_events (client_id, id);
 CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id);
+
+-- utc_rfc3339 renders t as JSON's time in UTC, whatever the session's zone.
+CREATE FUNCTION utc_rfc3339(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+-- alarm_json is an alarm as the API shows it (tempwatch.Alarm's JSON), for
+-- alarm_events bodies written in SQL by every writer alike. A silence's
+-- duration runs to now while it lasts.
+CREATE FUNCTION alarm_json(a alarms) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', a.id, 'sensor_id', a.sensor_id, 'client_id', a.client_id,
+        'kind', a.kind, 'state', a.state,
+        'started_at', utc_rfc3339(a.started_at),
+        'opened_at', utc_rfc3339(coalesce(a.opened_at, a.started_at)),
+        'last_at', utc_rfc3339(a.last_at),
+        'cleared_at', utc_rfc3339(a.cleared_at),
+        'peak', a.peak,
+        'duration_seconds', extract(epoch FROM coalesce(a.cleared_at,
+            CASE WHEN a.kind = 'silent' THEN greatest(now(), a.last_at) ELSE a.last_at END) - a.started_at)::float8,
+        'acknowledgement', CASE WHEN a.acknowledged_at IS NULL THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object(
+            'user_id', a.acknowledged_by, 'at', utc_rfc3339(a.acknowledged_at), 'comment', a.ack_comment)) END,
+        'created_at', utc_rfc3339(a.created_at),
+        'updated_at', utc_rfc3339(a.updated_at))
+$$;
