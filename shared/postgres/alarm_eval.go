@@ -520,3 +520,55 @@ WITH seen AS (
 )
 INSERT INTO alarm_events (alarm_id, client_id, type, body)
 SELECT (cleared.a).id, (cleared.a).client_id, 'alarm.cleared', alarm_json(cleared.a) FROM cleared`
+
+// reevaluateSensor re-evaluates the alarms of the sensor (locked by tx)
+// around a correction of its readings at times, and keeps its newest
+// measured time an upper bound of its readings' (a correction may add a
+// newer one; one that took the newest away leaves a later bound, which
+// only sends the next batch down evaluation's slower path).
+//
+// After a change of the sensor's rule (ruleChanged) it re-evaluates the
+// present under the new rule: the window around its live excursions and
+// its newest reading (back to the last reading settled under the new rule).
+// Alarms over before that keep the rule they were raised under: a
+// settings change does not rewrite the record.
+func reevaluateSensor(ctx context.Context, tx pgx.Tx, sensorID string, ruleChanged bool, times ...time.Time) error {
+	var st alarmState
+	b := &pgx.Batch{}
+	queueAlarmState(b, []string{sensorID}, &st)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	s := st.sensors[sensorID]
+	c := &sensorChange{ruleChanged: ruleChanged}
+	for _, t := range times {
+		c.add(t)
+	}
+	if ruleChanged {
+		if s == nil || s.lastMeasured == nil {
+			return nil // no reading yet
+		}
+		c.add(*s.lastMeasured)
+		for _, kind := range excursionKinds {
+			for _, a := range st.live[sensorID+"/"+kind] {
+				c.add(a.exc.Start)
+			}
+		}
+	}
+	plan, err := evaluateAlarms(ctx, tx, &st, map[string]*sensorChange{sensorID: c})
+	if err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	plan.queue(b)
+	if len(times) > 0 {
+		b.Queue(`UPDATE sensors SET last_measured_at = greatest(last_measured_at, $2) WHERE id = $1`, sensorID, c.to)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write alarms: %w", err)
+	}
+	return nil
+}

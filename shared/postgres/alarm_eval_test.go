@@ -350,3 +350,33 @@ func TestAlarmWithdrawnAndSilenceCleared(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"alarm.opened cleared", "alarm.cleared cleared", "alarm.cleared cleared", "alarm.withdrawn withdrawn"}, events)
 }
+
+// A rule change re-evaluates the live excursion under the new rule and
+// leaves alarms that are over as they were raised.
+func TestAlarmRuleChange(t *testing.T) {
+	db := pgtest.MustDB(t)
+	store := postgres.NewReadingStore(db)
+	ctx := t.Context()
+	client := pgtest.MustClient(t, db, "rule", "")
+	s := mustAlarmSensor(t, db, client, "r", tempwatch.ExcursionRule{High: fptr(8)})
+	var rs []tempwatch.Reading
+	for m, v := range []float64{5, 9, 5, 6, 7, 7.5} {
+		rs = append(rs, tempwatch.Reading{SensorID: s.id, MeasuredAt: alarmMinute(m), Value: v})
+	}
+	_, err := store.WriteReadings(ctx, rs)
+	require.NoError(t, err)
+	require.Equal(t, "[high cleared 08:01..08:01 cleared 08:02 opened 08:01 peak 9]", fmt.Sprint(readAlarms(t, db, s.id)))
+
+	_, err = db.Exec(ctx, `UPDATE sensors SET alert_high = 5.5 WHERE id = $1`, s.id)
+	require.NoError(t, err)
+	require.NoError(t, postgres.ReevaluateRule(ctx, db, s.id))
+	assert.Equal(t, "[high cleared 08:01..08:01 cleared 08:02 opened 08:01 peak 9 high open 08:03..08:05 cleared 00:00 opened 08:03 peak 7.5]",
+		fmt.Sprint(readAlarms(t, db, s.id)), "above 5.5 since 08:03 (the last settled reading is 08:02); the past alarm as it was")
+
+	_, err = db.Exec(ctx, `UPDATE sensors SET alert_high = NULL WHERE id = $1`, s.id)
+	require.NoError(t, err)
+	require.NoError(t, postgres.ReevaluateRule(ctx, db, s.id))
+	var state string
+	require.NoError(t, db.QueryRow(ctx, `SELECT state FROM alarms WHERE sensor_id = $1 AND started_at = $2`, s.id, alarmMinute(3)).Scan(&state))
+	assert.Equal(t, tempwatch.AlarmWithdrawn, state, "the limit is gone: the open alarm with it")
+}

@@ -89,35 +89,6 @@ func lockSensor(ctx context.Context, tx pgx.Tx, id string) (*tempwatch.Sensor, e
 	return s, translate(err, "Sensor")
 }
 
-// reevaluateSensor re-evaluates the alarms of the sensor (locked by tx)
-// around a correction of its readings at times, and keeps its newest
-// measured time an upper bound of its readings' (a correction may add a
-// newer one; one that took the newest away leaves a later bound, which
-// only sends the next batch down evaluation's slower path).
-func reevaluateSensor(ctx context.Context, tx pgx.Tx, sensorID string, times ...time.Time) error {
-	var st alarmState
-	b := &pgx.Batch{}
-	queueAlarmState(b, []string{sensorID}, &st)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return err
-	}
-	c := &sensorChange{}
-	for _, t := range times {
-		c.add(t)
-	}
-	plan, err := evaluateAlarms(ctx, tx, &st, map[string]*sensorChange{sensorID: c})
-	if err != nil {
-		return err
-	}
-	b = &pgx.Batch{}
-	plan.queue(b)
-	b.Queue(`UPDATE sensors SET last_measured_at = greatest(last_measured_at, $2) WHERE id = $1`, sensorID, c.to)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write alarms: %w", err)
-	}
-	return nil
-}
-
 // recomputeRollups rebuilds the sensor's buckets holding each of times.
 func recomputeRollups(ctx context.Context, tx pgx.Tx, sensorID string, times ...time.Time) error {
 	_, err := tx.Exec(ctx, `SELECT recompute_rollup($1, b)
@@ -151,7 +122,7 @@ func (s *ReadingStore) CreateReading(ctx context.Context, m *tempwatch.Reading) 
 		if err := recomputeRollups(ctx, tx, m.SensorID, m.MeasuredAt); err != nil {
 			return err
 		}
-		return reevaluateSensor(ctx, tx, m.SensorID, m.MeasuredAt)
+		return reevaluateSensor(ctx, tx, m.SensorID, false, m.MeasuredAt)
 	})
 }
 
@@ -226,7 +197,7 @@ func (s *ReadingStore) UpdateReading(ctx context.Context, id string, upd tempwat
 		if err := recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt); err != nil {
 			return err
 		}
-		return reevaluateSensor(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt)
+		return reevaluateSensor(ctx, tx, cur.SensorID, false, cur.MeasuredAt, out.MeasuredAt)
 	})
 	if err != nil {
 		return nil, err
@@ -271,7 +242,7 @@ func (s *ReadingStore) DeleteReading(ctx context.Context, id string) (*tempwatch
 		if err := recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt); err != nil {
 			return err
 		}
-		return reevaluateSensor(ctx, tx, cur.SensorID, cur.MeasuredAt)
+		return reevaluateSensor(ctx, tx, cur.SensorID, false, cur.MeasuredAt)
 	})
 	if err != nil {
 		return nil, err
