@@ -15,6 +15,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
@@ -469,21 +470,7 @@ func TestSensorStatus(t *testing.T) {
 		require.NoError(t, err)
 	}
 	alarm := func(id, kind, state string) {
-		peak := "8.5"
-		if kind == tempwatch.AlarmSilent {
-			peak = "NULL"
-		}
-		opened, cleared := "now() - interval '50 minutes'", "NULL"
-		switch state {
-		case tempwatch.AlarmPending:
-			opened = "NULL"
-		case tempwatch.AlarmCleared:
-			cleared = "now() - interval '10 minutes'"
-		}
-		_, err := env.DB.Exec(ctx, `INSERT INTO alarms (sensor_id, client_id, kind, state, started_at, last_at, opened_at, cleared_at, peak)
-			VALUES ($1, $2, $3, $4, now() - interval '1 hour', now() - interval '20 minutes', `+opened+`, `+cleared+`, `+peak+`)`,
-			id, env.ClientA, kind, state)
-		require.NoError(t, err)
+		pgtest.MustAlarm(t, env.DB, id, kind, state, time.Now().Add(-time.Hour))
 	}
 
 	unknown := sensor("unknown")
