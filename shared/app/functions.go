@@ -26,6 +26,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/statistics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/users"
+	"github.com/tempwatch/tempwatch/shared/webhooks"
 )
 
 // The composition root: one wiring function per function of template.yaml,
@@ -71,6 +72,18 @@ func Clients(e *Env) http.Handler {
 func Sensors(e *Env) http.Handler {
 	caches := redis.NewSensorCaches(e.Redis, postgres.NewReadingStore(e.DB))
 	return e.HTTP(sensors.NewHandler(postgres.NewSensorStore(e.DB), caches, e.Log))
+}
+
+// Webhooks is the webhooks function: a client's webhooks, their secrets
+// and deliveries, their URLs checked by guard.
+func Webhooks(e *Env, guard *webhooks.Guard) http.Handler {
+	return e.HTTP(webhooks.NewHandler(postgres.NewWebhookStore(e.DB), guard, e.Log))
+}
+
+// Notify is the notify function's worker: it delivers alarm events to
+// webhooks, connecting only where guard allows.
+func Notify(e *Env, guard *webhooks.Guard, opts webhooks.WorkerOptions) *webhooks.Worker {
+	return webhooks.NewWorker(postgres.NewWebhookStore(e.DB), guard, e.Log, opts)
 }
 
 // Measurements is the measurements function: readings one at a time.

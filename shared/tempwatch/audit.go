@@ -31,6 +31,7 @@ const (
 	AuditClient      = "client"
 	AuditSensor      = "sensor"
 	AuditMeasurement = "measurement"
+	AuditWebhook     = "webhook"
 )
 
 // Audited actions.
@@ -43,12 +44,12 @@ const (
 	ActionLogout         = "logout"
 	ActionSessionRevoked = "session_revoked" // a reused refresh token ended its session
 	ActionPasswordChange = "password_change" // the user's own, POST /auth/password
-	ActionKeyRotation    = "key_rotation"    // a sensor's device key replaced
+	ActionKeyRotation    = "key_rotation"    // a sensor's device key or a webhook's secret replaced
 )
 
 // AuditEntities and AuditActions list the values a filter may name.
 var (
-	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement}
+	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditWebhook}
 	AuditActions  = []string{ActionCreate, ActionUpdate, ActionDelete, ActionLogin, ActionLoginFailed,
 		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation}
 )
