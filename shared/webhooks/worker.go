@@ -138,13 +138,17 @@ func Client(rt http.RoundTripper, timeout time.Duration) *http.Client {
 	}
 }
 
-// lease is how long a round holds the deliveries it takes: longer than it
-// can take to attempt them all, so no other worker takes one while it is
-// being sent; a worker that dies leaves them to be taken after it.
-func (w *Worker) lease() time.Duration {
+// roundTime is the longest a round can take: its batch, Concurrency at a
+// time, each attempt within Timeout.
+func (w *Worker) roundTime() time.Duration {
 	rounds := (w.opts.Batch + w.opts.Concurrency - 1) / w.opts.Concurrency
-	return time.Duration(rounds+1)*w.opts.Timeout + time.Minute
+	return time.Duration(rounds) * w.opts.Timeout
 }
+
+// lease is how long a round holds the deliveries it takes: longer than the
+// round can take, so no other worker takes one while it is being sent; a
+// worker that dies leaves them to be taken after it.
+func (w *Worker) lease() time.Duration { return w.roundTime() + w.opts.Timeout + time.Minute }
 
 // RunOnce takes one batch of due deliveries and attempts each of them, at
 // most Concurrency at once, returning how many it attempted.
@@ -179,11 +183,11 @@ type Result struct {
 }
 
 // Drain runs rounds until none is due or until the next round could
-// outlast ctx's deadline (the invocation's), less than a lease before it.
+// outlast ctx's deadline (the invocation's).
 func (w *Worker) Drain(ctx context.Context) (Result, error) {
 	var res Result
 	for {
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < w.lease() {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < w.roundTime() {
 			res.More = true
 			return res, nil
 		}
