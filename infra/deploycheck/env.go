@@ -75,6 +75,8 @@ var FunctionEnv = map[string]Reads{
 	"sensors":    reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"statistics": reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"users":      reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"webhooks":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"WEBHOOK_ALLOWED_NETWORKS"}}),
+	"notify":     reads(CoreEnv, Reads{Optional: []string{"WEBHOOK_ALLOWED_NETWORKS", "WEBHOOK_TIMEOUT", "WEBHOOK_CONCURRENCY"}}),
 }
 
 // TokenKeyVariables carry the token keys: none of them may have a default in

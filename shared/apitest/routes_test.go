@@ -27,6 +27,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
+	"github.com/tempwatch/tempwatch/shared/webhooks"
 )
 
 // The callers of the tenant table, in the order of routeCase.want, then the
@@ -88,6 +89,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"OpenAPIFunction":      app.OpenAPI(log),
 		"ConsoleFunction":      app.Console(log),
 		"MqttAuthFunction":     mqttAuth,
+		"WebhooksFunction":     app.Webhooks(deployed, webhooks.NewGuard()),
 	}
 	mux := http.NewServeMux()
 	for _, r := range routes {
@@ -190,6 +192,16 @@ func (fx *fixture) auditEventA() string {
 		Entity: tempwatch.AuditClient, EntityID: fx.env.ClientA}
 	require.NoError(fx.t, postgres.NewAuditLog(fx.env.DB).RecordAudit(context.Background(), ev))
 	return ev.ID
+}
+
+// webhookA returns a new webhook of client A, with a delivery of an alarm
+// event of a new sensor of A.
+func (fx *fixture) webhookA() string {
+	hook := &tempwatch.Webhook{ClientID: fx.env.ClientA, URL: "https://hooks.example.com/" + random(),
+		Events: tempwatch.AlarmEventTypes, Enabled: true, Secret: webhooks.NewSecret()}
+	require.NoError(fx.t, postgres.NewWebhookStore(fx.env.DB).CreateWebhook(context.Background(), hook))
+	pgtest.MustAlarmEvent(fx.t, fx.env.DB, fx.env.ClientA, fx.sensorA(), tempwatch.EventAlarmOpened)
+	return hook.ID
 }
 
 // deviceA returns the MQTT username (and client id) and the device key of
@@ -382,6 +394,30 @@ var tenantTable = []routeCase{
 	{"GET /measurements/{id}/raw", func(fx *fixture) request {
 		return get("/measurements/" + fx.archivedMeasurementA() + "/raw")
 	}, [5]int{200, 200, 200, 404, 401}},
+
+	// webhooks: a webhook of A; client admins and admins only (viewers 403,
+	// as the URLs may carry tokens).
+	{"GET /webhooks", func(fx *fixture) request {
+		r := get("/webhooks?limit=500")
+		r.listed = fx.webhookA()
+		return r
+	}, [5]int{200, 200, 403, 200, 401}},
+	{"POST /webhooks", func(fx *fixture) request {
+		return request{method: "POST", path: "/webhooks", body: fmt.Sprintf(`{"client_id":%q,"url":"https://hooks.example.com/%s"}`, fx.env.ClientA, random())}
+	}, [5]int{201, 201, 403, 404, 401}},
+	{"GET /webhooks/{id}", func(fx *fixture) request { return get("/webhooks/" + fx.webhookA()) }, [5]int{200, 200, 403, 404, 401}},
+	{"PATCH /webhooks/{id}", func(fx *fixture) request {
+		return request{method: "PATCH", path: "/webhooks/" + fx.webhookA(), body: `{"enabled":false}`}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"DELETE /webhooks/{id}", func(fx *fixture) request {
+		return request{method: "DELETE", path: "/webhooks/" + fx.webhookA()}
+	}, [5]int{204, 204, 403, 404, 401}},
+	{"POST /webhooks/{id}/secret", func(fx *fixture) request {
+		return request{method: "POST", path: "/webhooks/" + fx.webhookA() + "/secret"}
+	}, [5]int{200, 200, 403, 404, 401}},
+	{"GET /webhooks/{id}/deliveries", func(fx *fixture) request {
+		return get("/webhooks/" + fx.webhookA() + "/deliveries")
+	}, [5]int{200, 200, 403, 404, 401}},
 
 	// ingest: devices only; a user's bearer token is no device credential.
 	{"POST /ingest/readings", func(fx *fixture) request {

@@ -27,6 +27,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/statistics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 	"github.com/tempwatch/tempwatch/shared/users"
+	"github.com/tempwatch/tempwatch/shared/webhooks"
 )
 
 // The composition root: one wiring function per function of template.yaml,
@@ -78,6 +79,18 @@ func Sensors(e *Env) http.Handler {
 // their acknowledgements.
 func Alarms(e *Env) http.Handler {
 	return e.HTTP(alarms.NewHandler(postgres.NewAlarmStore(e.DB), e.Log))
+}
+
+// Webhooks is the webhooks function: a client's webhooks, their secrets
+// and deliveries, their URLs checked by guard.
+func Webhooks(e *Env, guard *webhooks.Guard) http.Handler {
+	return e.HTTP(webhooks.NewHandler(postgres.NewWebhookStore(e.DB), guard, e.Log))
+}
+
+// Notify is the notify function's worker: it delivers alarm events to
+// webhooks, connecting only where guard allows.
+func Notify(e *Env, guard *webhooks.Guard, opts webhooks.WorkerOptions) *webhooks.Worker {
+	return webhooks.NewWorker(postgres.NewWebhookStore(e.DB), guard, e.Log, opts)
 }
 
 // Measurements is the measurements function: readings one at a time.

@@ -32,6 +32,7 @@ const (
 	AuditSensor      = "sensor"
 	AuditMeasurement = "measurement"
 	AuditAlarm       = "alarm"
+	AuditWebhook     = "webhook"
 )
 
 // Audited actions.
@@ -44,13 +45,13 @@ const (
 	ActionLogout         = "logout"
 	ActionSessionRevoked = "session_revoked" // a reused refresh token ended its session
 	ActionPasswordChange = "password_change" // the user's own, POST /auth/password
-	ActionKeyRotation    = "key_rotation"    // a sensor's device key replaced
+	ActionKeyRotation    = "key_rotation"    // a sensor's device key or a webhook's secret replaced
 	ActionAcknowledge    = "acknowledge"     // an alarm acknowledged, with its comment
 )
 
 // AuditEntities and AuditActions list the values a filter may name.
 var (
-	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditAlarm}
+	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditAlarm, AuditWebhook}
 	AuditActions  = []string{ActionCreate, ActionUpdate, ActionDelete, ActionLogin, ActionLoginFailed,
 		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation, ActionAcknowledge}
 )
