@@ -311,3 +311,31 @@ func TestAlarmStoreAcknowledgesOnceUnderConcurrency(t *testing.T) {
 		(SELECT count(*) FROM alarm_events WHERE alarm_id = $1::uuid)`, id).Scan(&audits, &outbox))
 	assert.Equal(t, [2]int{1, 1}, [2]int{audits, outbox})
 }
+
+// A sensor's status, in the answer of the update that changed its rule,
+// is that of its alarms as the update re-evaluated them.
+func TestSensorStatusAfterRuleChange(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	ctx := context.Background()
+	client := pgtest.MustClient(t, db, "status-rule", "")
+	id := pgtest.MustSensor(t, db, client, "d1", "k1")
+	now := time.Now().UTC().Truncate(time.Second)
+	var rs []tempwatch.Reading
+	for i, v := range []float64{5, 7, 7.5} {
+		rs = append(rs, tempwatch.Reading{SensorID: id, MeasuredAt: now.Add(time.Duration(i-3) * time.Minute), Value: v})
+	}
+	_, err := postgres.NewReadingStore(db).WriteReadings(ctx, rs)
+	require.NoError(t, err)
+	sensors := postgres.NewSensorStore(db)
+	s, err := sensors.FindSensorByID(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, tempwatch.SensorOnline, s.Status)
+
+	s, err = sensors.UpdateSensor(ctx, id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true, Value: new(6.0)}})
+	require.NoError(t, err)
+	assert.Equal(t, tempwatch.SensorInAlarm, s.Status, "a lower limit opened an alarm")
+	s, err = sensors.UpdateSensor(ctx, id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true, Value: new(20.0)}})
+	require.NoError(t, err)
+	assert.Equal(t, tempwatch.SensorOnline, s.Status, "a higher limit ended the alarm")
+}
