@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -33,6 +34,16 @@ func mustUserOf(t *testing.T, ctx context.Context, store *postgres.UserStore, cl
 	u := &tempwatch.User{Email: "u-" + clientID[:8] + "@example.test", Role: tempwatch.RoleViewer, ClientID: clientID, PasswordHash: hashA}
 	require.NoError(t, store.CreateUser(ctx, u))
 	return u.ID
+}
+
+// alarmRecords counts the audit events and the outbox events of alarm id.
+func alarmRecords(t *testing.T, db *pgxpool.Pool, id string) [2]int {
+	t.Helper()
+	var audits, outbox int
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM audit_events WHERE entity = 'alarm' AND entity_id = $1),
+			(SELECT count(*) FROM alarm_events WHERE alarm_id = $1::uuid)`, id).Scan(&audits, &outbox))
+	return [2]int{audits, outbox}
 }
 
 // An alarm row reads back as the domain's Alarm: times, peak, the time out
@@ -250,10 +261,7 @@ func TestAlarmStoreAcknowledges(t *testing.T) {
 	got, err = store.FindAlarmByID(ctx, id)
 	require.NoError(t, err)
 	assert.Equal(t, "Door was open; closed it.", got.Acknowledgement.Comment, "a refused acknowledgement changes nothing")
-	var audits, outbox int
-	require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_events WHERE entity = 'alarm' AND entity_id = $1),
-		(SELECT count(*) FROM alarm_events WHERE alarm_id = $1::uuid)`, id).Scan(&audits, &outbox))
-	assert.Equal(t, [2]int{1, 1}, [2]int{audits, outbox}, "a refused acknowledgement records no event")
+	assert.Equal(t, [2]int{1, 1}, alarmRecords(t, db, id), "a refused acknowledgement records no event")
 
 	cleared := pgtest.MustAlarm(t, db, sensor, tempwatch.AlarmLow, tempwatch.AlarmCleared, time.Now().Add(-3*time.Hour))
 	a, err = store.AcknowledgeAlarm(ctx, cleared, user, "")
@@ -306,8 +314,33 @@ func TestAlarmStoreAcknowledgesOnceUnderConcurrency(t *testing.T) {
 		count[c]++
 	}
 	assert.Equal(t, map[string]int{"ok": 1, tempwatch.ECONFLICT: n - 1}, count)
-	var audits, outbox int
-	require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_events WHERE entity = 'alarm' AND entity_id = $1),
-		(SELECT count(*) FROM alarm_events WHERE alarm_id = $1::uuid)`, id).Scan(&audits, &outbox))
-	assert.Equal(t, [2]int{1, 1}, [2]int{audits, outbox})
+	assert.Equal(t, [2]int{1, 1}, alarmRecords(t, db, id), "one audit event and one outbox event")
+}
+
+// A sensor's status, in the answer of the update that changed its rule,
+// is that of its alarms as the update re-evaluated them.
+func TestSensorStatusAfterRuleChange(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	ctx := context.Background()
+	client := pgtest.MustClient(t, db, "status-rule", "")
+	id := pgtest.MustSensor(t, db, client, "d1", "k1")
+	now := time.Now().UTC().Truncate(time.Second)
+	var rs []tempwatch.Reading
+	for i, v := range []float64{5, 7, 7.5} {
+		rs = append(rs, tempwatch.Reading{SensorID: id, MeasuredAt: now.Add(time.Duration(i-3) * time.Minute), Value: v})
+	}
+	_, err := postgres.NewReadingStore(db).WriteReadings(ctx, rs)
+	require.NoError(t, err)
+	sensors := postgres.NewSensorStore(db)
+	s, err := sensors.FindSensorByID(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, tempwatch.SensorOnline, s.Status)
+
+	s, err = sensors.UpdateSensor(ctx, id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true, Value: new(6.0)}})
+	require.NoError(t, err)
+	assert.Equal(t, tempwatch.SensorInAlarm, s.Status, "a lower limit opened an alarm")
+	s, err = sensors.UpdateSensor(ctx, id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true, Value: new(20.0)}})
+	require.NoError(t, err)
+	assert.Equal(t, tempwatch.SensorOnline, s.Status, "a higher limit ended the alarm")
 }

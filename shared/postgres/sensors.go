@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -155,6 +156,10 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 		if alarmRuleChanged(cur, out) {
 			if err := reevaluateSensor(ctx, tx, id, true); err != nil {
 				return err
+			}
+			// The status the UPDATE returned predates the re-evaluation.
+			if err := tx.QueryRow(ctx, `SELECT `+sensorStatus+` FROM sensors WHERE id = $1`, id).Scan(&out.Status); err != nil {
+				return fmt.Errorf("sensor status: %w", err)
 			}
 		}
 		return recordAudit(ctx, tx, sensorEvent(tempwatch.ActionUpdate, cur, out))
