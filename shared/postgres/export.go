@@ -71,11 +71,12 @@ func (s *ReadingStore) EachReading(ctx context.Context, sensorID string, from, t
 	}
 	defer rows.Close()
 	var (
-		at time.Time
-		v  float64
+		at  time.Time
+		v   float64
+		dst = []any{&at, &v} // one slice for every row: no garbage per row
 	)
 	for rows.Next() {
-		if err := rows.Scan(&at, &v); err != nil {
+		if err := rows.Scan(dst...); err != nil {
 			return fmt.Errorf("export readings: %w", err)
 		}
 		if err := fn(at, v); err != nil {
