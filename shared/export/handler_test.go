@@ -35,7 +35,7 @@ type env struct {
 	callers map[string]tempwatch.Principal
 }
 
-func newEnv(t *testing.T, wrap func(tempwatch.ReadingExport) tempwatch.ReadingExport) *env {
+func newEnv(t testing.TB, wrap func(tempwatch.ReadingExport) tempwatch.ReadingExport) *env {
 	t.Helper()
 	db := pgtest.MustDB(t)
 	e := &env{db: db, store: postgres.NewReadingStore(db), callers: map[string]tempwatch.Principal{}}
@@ -58,7 +58,7 @@ func newEnv(t *testing.T, wrap func(tempwatch.ReadingExport) tempwatch.ReadingEx
 
 // client adds a client with a viewer and a client admin named
 // slug+"-viewer" and slug+"-cadmin".
-func (e *env) client(t *testing.T, slug, tz string) string {
+func (e *env) client(t testing.TB, slug, tz string) string {
 	t.Helper()
 	id := pgtest.MustClient(t, e.db, slug, tz)
 	e.callers[slug+"-viewer"] = tempwatch.Principal{UserID: "u-" + slug + "-v", ClientID: id, Role: tempwatch.RoleViewer}
@@ -66,7 +66,7 @@ func (e *env) client(t *testing.T, slug, tz string) string {
 	return id
 }
 
-func (e *env) sensor(t *testing.T, clientID, deviceID, name string) string {
+func (e *env) sensor(t testing.TB, clientID, deviceID, name string) string {
 	t.Helper()
 	id := pgtest.MustSensor(t, e.db, clientID, deviceID, "key-"+deviceID+"-0123456789abcdef")
 	_, err := e.db.Exec(context.Background(), `UPDATE sensors SET name = $2 WHERE id = $1`, id, name)
@@ -76,7 +76,7 @@ func (e *env) sensor(t *testing.T, clientID, deviceID, name string) string {
 
 // readings stores (measured_at, value) pairs through the measurements
 // service, which keeps the rollups the daily statistics read.
-func (e *env) readings(t *testing.T, sensorID string, rs ...any) {
+func (e *env) readings(t testing.TB, sensorID string, rs ...any) {
 	t.Helper()
 	for i := 0; i < len(rs); i += 2 {
 		r := tempwatch.Reading{SensorID: sensorID, MeasuredAt: mustTime(t, rs[i].(string)), Value: rs[i+1].(float64)}
@@ -86,7 +86,7 @@ func (e *env) readings(t *testing.T, sensorID string, rs ...any) {
 
 // bulk inserts n readings of sensorID every 10 s from start, straight into
 // readings (no rollups: for the readings export only).
-func (e *env) bulk(t *testing.T, sensorID string, start time.Time, n int) {
+func (e *env) bulk(t testing.TB, sensorID string, start time.Time, n int) {
 	t.Helper()
 	_, err := e.db.Exec(context.Background(), `INSERT INTO readings (sensor_id, value, measured_at)
 		SELECT $1, round((4 + 3 * sin(i / 500.0))::numeric, 2)::float8, $2::timestamptz + i * interval '10 seconds'
@@ -94,7 +94,7 @@ func (e *env) bulk(t *testing.T, sensorID string, start time.Time, n int) {
 	require.NoError(t, err)
 }
 
-func (e *env) get(t *testing.T, caller, path string, q url.Values) *http.Response {
+func (e *env) get(t testing.TB, caller, path string, q url.Values) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path+"?"+q.Encode(), nil)
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func (e *env) get(t *testing.T, caller, path string, q url.Values) *http.Respons
 }
 
 // getCSV exports and parses the answer back with encoding/csv.
-func (e *env) getCSV(t *testing.T, caller, path string, q url.Values) (*http.Response, [][]string) {
+func (e *env) getCSV(t testing.TB, caller, path string, q url.Values) (*http.Response, [][]string) {
 	t.Helper()
 	resp := e.get(t, caller, path, q)
 	body, err := io.ReadAll(resp.Body)
@@ -118,7 +118,7 @@ func (e *env) getCSV(t *testing.T, caller, path string, q url.Values) (*http.Res
 	return resp, recs
 }
 
-func mustTime(t *testing.T, s string) time.Time {
+func mustTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339, s)
 	require.NoError(t, err)
