@@ -196,7 +196,10 @@ func (h *Handler) writeDaily(ctx context.Context, cw *csvWriter, sub tempwatch.E
 	last := req.to.AddDate(0, 0, -1)
 	var days []tempwatch.DailyAverage
 	for start := req.from; !start.After(last); start = start.AddDate(0, 0, window) {
-		f.From, f.To = start, minTime(start.AddDate(0, 0, window-1), last)
+		f.From, f.To = start, start.AddDate(0, 0, window-1)
+		if last.Before(f.To) {
+			f.To = last
+		}
 		f.BeforeDay, f.BeforeSensor = time.Time{}, ""
 		days = days[:0]
 		for {
@@ -237,13 +240,6 @@ func (h *Handler) writeDaily(ctx context.Context, cw *csvWriter, sub tempwatch.E
 		}
 	}
 	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // parseRequest reads data, tz, from and to. from and to are dates

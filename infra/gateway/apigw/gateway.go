@@ -58,36 +58,23 @@ type HTTPInvoker struct {
 
 // Invoke POSTs payload to the function's invocations endpoint.
 func (h HTTPInvoker) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
-	url := strings.TrimSuffix(h.URL(function), "/") + InvokePath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	resp, err := h.post(ctx, function, payload)
 	if err != nil {
-		return nil, fmt.Errorf("invoke %s: %w", function, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := h.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("invoke %s: %w", function, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 2*MaxBodyBytes))
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: read response: %w", function, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
-	}
-	if resp.Header.Get("X-Amz-Function-Error") != "" {
-		return nil, fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
+	if err := invokeError(function, resp, body); err != nil {
+		return nil, err
 	}
 	return body, nil
 }
 
-// InvokeStream POSTs payload and returns the answer's body as it comes.
-func (h HTTPInvoker) InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error) {
+// post sends one invocation.
+func (h HTTPInvoker) post(ctx context.Context, function string, payload []byte) (*http.Response, error) {
 	url := strings.TrimSuffix(h.URL(function), "/") + InvokePath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
@@ -102,13 +89,31 @@ func (h HTTPInvoker) InvokeStream(ctx context.Context, function string, payload 
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: %w", function, err)
 	}
+	return resp, nil
+}
+
+// invokeError is what an Invoke API answer that is not the function's
+// answer says: another status, or a function error.
+func invokeError(function string, resp *http.Response, body []byte) error {
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
+	}
+	if resp.Header.Get("X-Amz-Function-Error") != "" {
+		return fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
+	}
+	return nil
+}
+
+// InvokeStream POSTs payload and returns the answer's body as it comes.
+func (h HTTPInvoker) InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error) {
+	resp, err := h.post(ctx, function, payload)
+	if err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if resp.StatusCode == http.StatusOK {
-			return nil, fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
-		}
-		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
+		return nil, invokeError(function, resp, body)
 	}
 	return resp.Body, nil
 }
@@ -191,12 +196,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := g.Invoker.Invoke(ctx, route.Function, payload)
 	if err != nil {
-		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
-			return
-		}
-		writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
+		g.invokeFailed(w, r, route, err)
 		return
 	}
 	var resp events.APIGatewayProxyResponse
@@ -206,6 +206,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// invokeFailed answers an invocation that failed: 504 when it ran out of
+// time, 502 otherwise.
+func (g *Gateway) invokeFailed(w http.ResponseWriter, r *http.Request, route sam.Route, err error) {
+	g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
+		return
+	}
+	writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
 }
 
 // maxPrelude bounds a streamed answer's status and headers.
@@ -225,12 +236,7 @@ func (g *Gateway) stream(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	body, err := si.InvokeStream(ctx, route.Function, payload)
 	if err != nil {
-		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
-			return
-		}
-		writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
+		g.invokeFailed(w, r, route, err)
 		return
 	}
 	defer body.Close()
