@@ -73,6 +73,7 @@ var FunctionEnv = map[string]Reads{
 	"openapi":    reads(MetricsEnv, Reads{Optional: []string{"LOG_LEVEL"}}),
 	"readings":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"LATEST_LOCAL_TTL"}}),
 	"sensors":    reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"export":     reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"statistics": reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"users":      reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"webhooks":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"WEBHOOK_ALLOWED_NETWORKS"}}),

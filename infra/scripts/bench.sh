@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
 # run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
-# deadletters, deviceauth, tokencheck, metrics, alarms, or all (default). The read-path data set (10 sensors x 1
+# deadletters, deviceauth, tokencheck, metrics, alarms, export, or all (default). The read-path data set (10 sensors x 1
 # year at 1 reading/10 s, about 31.5 M rows) is built once in the database
 # tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
@@ -38,6 +38,10 @@ fi
 if [[ $what == all || $what == metrics ]]; then
 	echo "== request metrics per request (recorded, written as the invocation's EMF line) vs the same handler without"
 	go test -run '^$' -bench BenchmarkWrapMetrics -benchtime 50000x -count 5 ./shared/httpapi/
+fi
+if [[ $what == all || $what == export ]]; then
+	echo "== CSV export of a sensor-year (3.15 M readings, built in a schema of its own) over HTTP vs PostgreSQL's COPY ... TO STDOUT WITH CSV of the same rows"
+	go test -run '^$' -bench BenchmarkExportSensorYear -benchtime 1x -timeout 30m ./shared/export/ 2>&1 | grep -E 'export bench|rows/s'
 fi
 if [[ $what == all || $what == tokencheck ]]; then
 	echo "== token check per request (user cutoff in memory, Redis, PostgreSQL) vs the signature and claims check alone"

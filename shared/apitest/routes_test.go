@@ -84,6 +84,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"MeasurementsFunction": app.Measurements(deployed),
 		"ReadingsFunction":     app.Readings(deployed, 0),
 		"StatisticsFunction":   app.Statistics(deployed),
+		"ExportFunction":       app.Export(deployed),
 		"IngestFunction":       ingestAPI,
 		"ArchiveFunction":      app.Archive(deployed, archiveStore, tempwatch.DefaultDeadLetterTTL),
 		"OpenAPIFunction":      app.OpenAPI(log),
@@ -315,6 +316,10 @@ var tenantTable = []routeCase{
 		fx.sensorA()
 		return get("/clients/" + fx.env.ClientA + "/daily-averages")
 	}, [5]int{200, 200, 200, 404, 401}},
+	{"GET /clients/{id}/export.csv", func(fx *fixture) request {
+		fx.sensorA()
+		return get("/clients/" + fx.env.ClientA + "/export.csv?from=2026-01-01&to=2026-01-02")
+	}, [5]int{200, 200, 200, 404, 401}},
 
 	// sensors: a sensor of A is the resource.
 	{"GET /sensors", func(fx *fixture) request {
@@ -343,6 +348,9 @@ var tenantTable = []routeCase{
 	}, [5]int{200, 200, 200, 404, 401}},
 	{"GET /sensors/{id}/daily-averages", func(fx *fixture) request {
 		return get("/sensors/" + fx.sensorA() + "/daily-averages")
+	}, [5]int{200, 200, 200, 404, 401}},
+	{"GET /sensors/{id}/export.csv", func(fx *fixture) request {
+		return get("/sensors/" + fx.sensorA() + "/export.csv?data=daily&from=2026-01-01&to=2026-01-02")
 	}, [5]int{200, 200, 200, 404, 401}},
 
 	// alarms: an open alarm of a sensor of A; viewers acknowledge too.

@@ -14,6 +14,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/console"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/emqx"
+	"github.com/tempwatch/tempwatch/shared/export"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/measurements"
@@ -110,6 +111,12 @@ func Readings(e *Env, localTTL time.Duration) http.Handler {
 func Statistics(e *Env) http.Handler {
 	store := postgres.NewReadingStore(e.DB)
 	return e.HTTP(statistics.NewHandler(store, redis.NewCache(e.Redis, redis.CacheOptions{Store: store}), e.Log))
+}
+
+// Export is the export function: readings and daily statistics as CSV,
+// streamed (lambdahttp.StartStreaming).
+func Export(e *Env) http.Handler {
+	return e.HTTP(export.NewHandler(postgres.NewReadingStore(e.DB), e.Log))
 }
 
 // Archive is the archive function's HTTP side over store: dead letters and

@@ -40,7 +40,12 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			if p == http.ErrAbortHandler { //nolint:errorlint // net/http's sentinel, compared as net/http does
+				// A streamed answer cut off on purpose: net/http drops the
+				// connection instead of ending the response as if whole.
+				defer panic(p)
+			} else if p != nil {
 				log.ErrorContext(r.Context(), "panic", "panic", p)
 				Error(rec, r, log, tempwatch.Errorf(tempwatch.EINTERNAL, "panic: %v", p))
 			}
@@ -70,6 +75,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the writer's Flush, for the
+// answers that stream.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // access is what the access log line and the request metrics learn while
 // the request is served.

@@ -25,6 +25,26 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) (ou
 	return r.payload, r.funcErr, nil
 }
 
+// InvokeStream runs one invocation whose answer the function streams, and
+// returns that answer as it comes (InvokeWithResponseStream). A function
+// that answers whole, or fails, is an error.
+func (s *Stack) InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error) {
+	p := s.pools[function]
+	if p == nil {
+		return nil, fmt.Errorf("invoke %s: %w", function, ErrNoFunction)
+	}
+	r, err := p.invokeStream(ctx, payload)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("invoke %s: %w", function, err)
+	case r.stream != nil:
+		return r.stream, nil
+	case r.funcErr:
+		return nil, fmt.Errorf("invoke %s: %w: %s", function, apigw.ErrFunction, r.payload)
+	}
+	return nil, fmt.Errorf("invoke %s: %w: the route streams, and the function answered whole", function, apigw.ErrFunction)
+}
+
 // ErrNoFunction is returned for a function the stack does not run.
 var ErrNoFunction = fmt.Errorf("function not found")
 
@@ -41,6 +61,12 @@ func (g gatewayInvoker) Invoke(ctx context.Context, function string, payload []b
 	}
 	return out, nil
 }
+
+func (g gatewayInvoker) InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error) {
+	return g.s.InvokeStream(ctx, function, payload)
+}
+
+var _ apigw.StreamInvoker = gatewayInvoker{}
 
 // handleInvoke serves the Lambda Invoke API as aws-sdk-go-v2 calls it.
 func (s *Stack) handleInvoke(w http.ResponseWriter, r *http.Request) {

@@ -39,10 +39,13 @@ func errorJSON(typ, msg string) []byte {
 }
 
 // result is the outcome of one invocation: a response payload, or a
-// function error payload when funcErr is set.
+// function error payload when funcErr is set, or a streamed answer.
 type result struct {
 	payload []byte
 	funcErr bool
+	// stream, for an invocation that takes one, is the function's answer
+	// as it posts it (a streamed response); the caller reads and closes it.
+	stream io.ReadCloser
 }
 
 type invocation struct {
@@ -50,6 +53,40 @@ type invocation struct {
 	payload []byte
 	done    chan result // buffered 1; written once through finish
 	once    sync.Once
+	// streaming: the caller takes a streamed answer as it comes, as
+	// InvokeWithResponseStream does, instead of a payload.
+	streaming bool
+	// abandoned is closed when the caller stopped waiting for the result.
+	abandoned chan struct{}
+}
+
+// streamContentType is what a function posts a streamed answer as
+// (aws-lambda-go, for a handler that returns a reader of this type).
+const streamContentType = "application/vnd.awslambda.http-integration-response"
+
+// streamBody is a streamed answer on its way from the function's POST to
+// the invocation's caller. At the end of the body, an error the runtime
+// reported in its trailer (the function failed mid-stream) is the
+// reader's error, so the caller cuts its answer off.
+type streamBody struct {
+	r    *http.Request
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.r.Body.Read(p)
+	if err == io.EOF {
+		if typ := b.r.Trailer.Get("Lambda-Runtime-Function-Error-Type"); typ != "" {
+			return n, fmt.Errorf("the function failed mid-stream: %s", typ)
+		}
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
 }
 
 func (inv *invocation) finish(r result) bool {
@@ -75,16 +112,26 @@ type pool struct {
 
 // invoke queues payload for the function and waits for its result.
 func (p *pool) invoke(ctx context.Context, payload []byte) (result, error) {
-	inv := &invocation{id: newID(), payload: payload, done: make(chan result, 1)}
+	return p.run(ctx, &invocation{id: newID(), payload: payload, done: make(chan result, 1), abandoned: make(chan struct{})})
+}
+
+// invokeStream is invoke for a caller that takes a streamed answer.
+func (p *pool) invokeStream(ctx context.Context, payload []byte) (result, error) {
+	return p.run(ctx, &invocation{id: newID(), payload: payload, done: make(chan result, 1), streaming: true, abandoned: make(chan struct{})})
+}
+
+func (p *pool) run(ctx context.Context, inv *invocation) (result, error) {
 	select {
 	case p.queue <- inv:
 	case <-ctx.Done():
+		close(inv.abandoned)
 		return result{}, ctx.Err()
 	}
 	select {
 	case r := <-inv.done:
 		return r, nil
 	case <-ctx.Done():
+		close(inv.abandoned)
 		return result{}, ctx.Err()
 	}
 }
@@ -296,6 +343,10 @@ func (in *instance) take(id string) *invocation {
 }
 
 func (in *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Content-Type") == streamContentType {
+		in.handleStream(w, r)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
 	if err != nil {
 		http.Error(w, "read body", http.StatusBadRequest)
@@ -312,6 +363,40 @@ func (in *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv.finish(result{payload: body})
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write([]byte(`{"status":"OK"}`))
+}
+
+// handleStream hands a streamed answer to a caller that takes one, and
+// answers the function once the caller is done with it; what the caller
+// left unread is read and dropped, so the function finishes as it would on
+// Lambda. A caller that takes a payload gets the stream's bytes, up to
+// Lambda's synchronous limit.
+func (in *instance) handleStream(w http.ResponseWriter, r *http.Request) {
+	inv := in.take(r.PathValue("id"))
+	if inv == nil {
+		writeRuntimeError(w, http.StatusBadRequest, "InvalidRequestID", "unknown or already answered request id")
+		return
+	}
+	body := &streamBody{r: r, done: make(chan struct{})}
+	if !inv.streaming {
+		b, err := io.ReadAll(io.LimitReader(body, maxPayload+1))
+		switch {
+		case err != nil:
+			inv.finish(result{payload: errorJSON("Runtime.StreamError", err.Error()), funcErr: true})
+		case len(b) > maxPayload:
+			inv.finish(result{payload: errorJSON("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload size (6291556 bytes)."), funcErr: true})
+		default:
+			inv.finish(result{payload: b})
+		}
+	} else if inv.finish(result{stream: body}) {
+		select {
+		case <-body.done:
+		case <-inv.abandoned:
+		case <-r.Context().Done():
+		}
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write([]byte(`{"status":"OK"}`))
 }

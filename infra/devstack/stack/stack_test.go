@@ -1,10 +1,12 @@
 package stack_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -330,4 +332,46 @@ func mustField(tb testing.TB, body []byte, key string) json.RawMessage {
 	var m map[string]json.RawMessage
 	require.NoError(tb, json.Unmarshal(body, &m), string(body))
 	return m[key]
+}
+
+// TestGatewayStreams: a route whose integration streams passes the
+// function's answer on as the function writes it: the first line arrives
+// while the function waits (on the test's listener) to write the second;
+// a stream the function fails mid-way cuts the caller's response off.
+func TestGatewayStreams(t *testing.T) {
+	s, _ := MustStartFixture(t, 1, nil)
+	for _, fail := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		url := s.APIURL() + "/stream?gate=" + ln.Addr().String()
+		if fail {
+			url += "&fail=1"
+		}
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "text/plain", resp.Header.Get("Content-Type"))
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, "first\n", line, "the first line arrives before the function may write the second")
+		conn, err := ln.Accept()
+		require.NoError(t, err)
+		_, err = conn.Write([]byte{1})
+		require.NoError(t, err)
+		rest, err := io.ReadAll(br)
+		conn.Close()
+		if fail {
+			assert.Error(t, err, "a failed stream is cut off, not ended as if whole")
+			assert.Empty(t, string(rest))
+		} else {
+			require.NoError(t, err)
+			assert.Equal(t, "second\n", string(rest))
+		}
+	}
+	// The instance took its next event: the stream's invocation ended.
+	resp, _ := do(t, "GET", s.APIURL()+"/items", nil, nil)
+	assert.Equal(t, 201, resp.StatusCode)
 }

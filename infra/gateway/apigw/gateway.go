@@ -1,6 +1,7 @@
 package apigw
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -20,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tempwatch/tempwatch/infra/gateway/sam"
 )
 
 // InvokePath is the Lambda Invoke API path the runtime interface emulator
@@ -38,6 +41,15 @@ type Invoker interface {
 	Invoke(ctx context.Context, function string, payload []byte) ([]byte, error)
 }
 
+// StreamInvoker is an Invoker that also hands over a function's answer as
+// the function writes it, for the routes whose integration streams
+// (sam.Route.Stream): the prelude (status and headers as JSON, then eight
+// zero bytes) and then the body.
+type StreamInvoker interface {
+	Invoker
+	InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error)
+}
+
 // HTTPInvoker invokes functions over the Lambda Invoke API at URL(function).
 type HTTPInvoker struct {
 	URL    func(function string) string // base URL, e.g. http://clients:8080
@@ -46,6 +58,23 @@ type HTTPInvoker struct {
 
 // Invoke POSTs payload to the function's invocations endpoint.
 func (h HTTPInvoker) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	resp, err := h.post(ctx, function, payload)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 2*MaxBodyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: read response: %w", function, err)
+	}
+	if err := invokeError(function, resp, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// post sends one invocation.
+func (h HTTPInvoker) post(ctx context.Context, function string, payload []byte) (*http.Response, error) {
 	url := strings.TrimSuffix(h.URL(function), "/") + InvokePath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
@@ -60,18 +89,33 @@ func (h HTTPInvoker) Invoke(ctx context.Context, function string, payload []byte
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: %w", function, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 2*MaxBodyBytes))
-	if err != nil {
-		return nil, fmt.Errorf("invoke %s: read response: %w", function, err)
-	}
+	return resp, nil
+}
+
+// invokeError is what an Invoke API answer that is not the function's
+// answer says: another status, or a function error.
+func invokeError(function string, resp *http.Response, body []byte) error {
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
+		return fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, truncate(body))
 	}
 	if resp.Header.Get("X-Amz-Function-Error") != "" {
-		return nil, fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
+		return fmt.Errorf("invoke %s: %w: %s", function, ErrFunction, truncate(body))
 	}
-	return body, nil
+	return nil
+}
+
+// InvokeStream POSTs payload and returns the answer's body as it comes.
+func (h HTTPInvoker) InvokeStream(ctx context.Context, function string, payload []byte) (io.ReadCloser, error) {
+	resp, err := h.post(ctx, function, payload)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, invokeError(function, resp, body)
+	}
+	return resp.Body, nil
 }
 
 // Gateway is the http.Handler that stands in for a REST API stage.
@@ -81,6 +125,9 @@ type Gateway struct {
 	Stage   string // request context stage, e.g. v1
 	Log     *slog.Logger
 	Timeout time.Duration // per invocation; 0 means 29s, API Gateway's limit
+	// StreamTimeout bounds a streamed route's invocation instead; 0 means
+	// 15 minutes, Lambda's longest run.
+	StreamTimeout time.Duration
 	// Limit, if set, holds each function to the invocations its container
 	// takes at once; the time an invocation waits counts in Timeout.
 	Limit *Limiter
@@ -122,6 +169,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if timeout == 0 {
 		timeout = 29 * time.Second
 	}
+	if route.Stream {
+		timeout = cmp.Or(g.StreamTimeout, 15*time.Minute)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	if g.Limit != nil {
@@ -140,14 +190,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if route.Stream {
+		g.stream(ctx, w, r, route, payload)
+		return
+	}
 	out, err := g.Invoker.Invoke(ctx, route.Function, payload)
 	if err != nil {
-		g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
-			return
-		}
-		writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
+		g.invokeFailed(w, r, route, err)
 		return
 	}
 	var resp events.APIGatewayProxyResponse
@@ -157,6 +206,111 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// invokeFailed answers an invocation that failed: 504 when it ran out of
+// time, 502 otherwise.
+func (g *Gateway) invokeFailed(w http.ResponseWriter, r *http.Request, route sam.Route, err error) {
+	g.logger().ErrorContext(r.Context(), "invoke failed", "function", route.Function, "route", route.String(), "err", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeProblem(w, http.StatusGatewayTimeout, "unavailable", "The function did not answer in time.", nil)
+		return
+	}
+	writeProblem(w, http.StatusBadGateway, "unavailable", "The function failed or could not be reached.", nil)
+}
+
+// maxPrelude bounds a streamed answer's status and headers.
+const maxPrelude = 64 << 10
+
+// stream invokes a streamed route's function and passes its answer on as
+// it comes: the prelude's status and headers, then each piece of the body,
+// flushed. A stream that breaks after the status is sent cuts the
+// response off (http.ErrAbortHandler), as API Gateway drops the
+// connection, so the caller never takes a part for the whole.
+// ctx is the invocation's: r's, bounded by the route's timeout.
+func (g *Gateway) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, route sam.Route, payload []byte) {
+	si, ok := g.Invoker.(StreamInvoker)
+	if !ok {
+		writeProblem(w, http.StatusBadGateway, "unavailable", "The route streams, and this gateway cannot invoke a function that way.", nil)
+		return
+	}
+	body, err := si.InvokeStream(ctx, route.Function, payload)
+	if err != nil {
+		g.invokeFailed(w, r, route, err)
+		return
+	}
+	defer body.Close()
+	br := bufio.NewReaderSize(body, 32<<10)
+	var meta struct {
+		StatusCode        int                 `json:"statusCode"`
+		Headers           map[string]string   `json:"headers"`
+		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+		Cookies           []string            `json:"cookies"`
+	}
+	prelude, err := readPrelude(br)
+	if err == nil {
+		err = json.Unmarshal(prelude, &meta)
+	}
+	if err != nil || meta.StatusCode == 0 {
+		g.logger().ErrorContext(r.Context(), "malformed streamed response", "function", route.Function, "err", err, "prelude", truncate(prelude))
+		writeProblem(w, http.StatusBadGateway, "unavailable", "The function returned a malformed response.", nil)
+		return
+	}
+	for k, vs := range meta.MultiValueHeaders {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for k, v := range meta.Headers {
+		w.Header().Set(k, v)
+	}
+	for _, c := range meta.Cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(meta.StatusCode)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the caller left; closing body tells the function
+			}
+			_ = rc.Flush()
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			g.logger().ErrorContext(r.Context(), "streamed response broke off", "function", route.Function, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// readPrelude reads up to and past the eight zero bytes that end a
+// streamed answer's prelude, and returns what came before them.
+func readPrelude(br *bufio.Reader) ([]byte, error) {
+	var prelude []byte
+	zeros := 0
+	for zeros < 8 {
+		c, err := br.ReadByte()
+		if err != nil {
+			return prelude, fmt.Errorf("read the prelude: %w", err)
+		}
+		if c == 0 {
+			zeros++
+			continue
+		}
+		for ; zeros > 0; zeros-- {
+			prelude = append(prelude, 0)
+		}
+		if prelude = append(prelude, c); len(prelude) > maxPrelude {
+			return prelude, errors.New("the prelude exceeds 64 KiB")
+		}
+	}
+	return prelude, nil
 }
 
 func (g *Gateway) logger() *slog.Logger {

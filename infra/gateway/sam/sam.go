@@ -66,6 +66,10 @@ type Route struct {
 	Path     string // e.g. /clients/{id}
 	Function string // Function.Name
 	Event    string // event name in the template
+	// Stream is set when the integration streams the function's answer
+	// (ResponseTransferMode: STREAM): the function writes a prelude and
+	// then the body as it goes, and the gateway passes it on as it comes.
+	Stream bool
 }
 
 // String renders the route as "METHOD PATH FUNCTION".
@@ -243,6 +247,7 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 				Path:     Scalar(Get(p, "Path")),
 				Function: fn.Name,
 				Event:    name,
+				Stream:   strings.EqualFold(Scalar(Get(p, "ResponseTransferMode")), "STREAM"),
 			}
 			if !strings.HasPrefix(route.Path, "/") {
 				return fn, fmt.Errorf("event %s: Path %q must start with /", name, route.Path)

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"strconv"
 	"time"
@@ -49,6 +51,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		ms, _ := strconv.Atoi(ev.QueryStringParameters["ms"])
 		// Ignores ctx on purpose: a stuck function is what the timeout is for.
 		time.Sleep(time.Duration(ms) * time.Millisecond)
+	case "/stream":
+		return stream(ev.QueryStringParameters["gate"], ev.QueryStringParameters["fail"] != ""), nil
 	case "/crash":
 		os.Exit(3)
 	case "/fail":
@@ -88,6 +92,30 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		MultiValueHeaders: map[string][]string{"Set-Cookie": {"a=1", "b=2"}},
 		Body:              string(b),
 	}, nil
+}
+
+// stream answers as a streamed route's function does: a first line, then,
+// once the test's listener at gate has taken a connection and sent a byte
+// on it, a second line, or with fail a failure of the stream.
+func stream(gate string, fail bool) *events.LambdaFunctionURLStreamingResponse {
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, "first\n")
+		conn, err := net.Dial("tcp", gate)
+		if err != nil {
+			_ = pw.CloseWithError(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = conn.Read(make([]byte, 1))
+		if fail {
+			_ = pw.CloseWithError(errors.New("fixture stream failure"))
+			return
+		}
+		_, _ = io.WriteString(pw, "second\n")
+		_ = pw.Close()
+	}()
+	return &events.LambdaFunctionURLStreamingResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: pr}
 }
 
 func main() {
