@@ -55,3 +55,19 @@ need_prometheus() {
 		"${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
 	fi
 }
+
+# need_chromium installs Debian's chromium package when /usr/bin/chromium
+# (or CHROMIUM) is missing: the console's browser test (infra/console)
+# drives it with playwright-core; without a browser it fails under CI=true
+# and is skipped elsewhere, so make test installs one first.
+need_chromium() {
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return 0
+	echo "installing Debian's chromium package (for the console's browser test)"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	if ! { "${sudo[@]}" apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }; then
+		echo "could not install Debian's chromium package: the console's browser test needs it" >&2
+		exit 1
+	fi
+}
