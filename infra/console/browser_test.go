@@ -40,16 +40,19 @@ const alertHigh = 8.0
 
 // driverConfig is the BROWSER_TEST the driver script reads.
 type driverConfig struct {
-	URL        string  `json:"url"`
-	Chromium   string  `json:"chromium"`
-	Client     string  `json:"client"`
-	ClientName string  `json:"clientName"`
-	Email      string  `json:"email"`
-	Password   string  `json:"password"`
-	SensorName string  `json:"sensorName"`
-	AlertHigh  float64 `json:"alertHigh"`
-	Alarms     bool    `json:"alarms"`
-	Exports    bool    `json:"exports"`
+	URL        string `json:"url"`
+	Chromium   string `json:"chromium"`
+	Client     string `json:"client"`
+	ClientName string `json:"clientName"`
+	Email      string `json:"email"`
+	Password   string `json:"password"`
+	// ViewerEmail is a viewer of the same client, with ViewerPassword.
+	ViewerEmail    string  `json:"viewerEmail"`
+	ViewerPassword string  `json:"viewerPassword"`
+	SensorName     string  `json:"sensorName"`
+	AlertHigh      float64 `json:"alertHigh"`
+	Alarms         bool    `json:"alarms"`
+	Exports        bool    `json:"exports"`
 }
 
 // TestConsoleInABrowser: a client admin logs in through the page (no nav
@@ -69,7 +72,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, err, "playwright-core is missing: make tools (npm ci in shared/console) installs it")
 
 	env := stacktest.Env(t)
+	started := time.Now()
 	s, _ := stacktest.MustStart(t, stack.Config{Root: root, Instances: 1, Only: functions, Bridge: true, Env: env})
+	t.Logf("devstack up in %s", time.Since(started).Round(time.Millisecond))
 	admin := api{t: t, base: s.APIURL(), token: stacktest.MustAdminToken(t, env["DATABASE_URL"], env["JWT_SIGNING_KEYS"])}
 
 	slug := "browser-" + strings.ToLower(auth.NewID()[:8])
@@ -87,9 +92,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	email := "ops-" + strings.ToLower(auth.NewID()[:8]) + "@browser.test"
 	admin.mustDo("POST", "/users", map[string]any{"email": email, "name": "Ops", "role": tempwatch.RoleClientAdmin,
 		"client_id": client.ID, "password": password}, http.StatusCreated, nil)
+	viewer := "viewer-" + strings.ToLower(auth.NewID()[:8]) + "@browser.test"
+	admin.mustDo("POST", "/users", map[string]any{"email": viewer, "name": "Viewer", "role": tempwatch.RoleViewer,
+		"client_id": client.ID, "password": password}, http.StatusCreated, nil)
 
 	cfg := driverConfig{URL: s.APIURL() + "/console", Chromium: chromium, Client: slug, ClientName: client.Name,
-		Email: email, Password: password, SensorName: sensor.Name, AlertHigh: alertHigh}
+		Email: email, Password: password, ViewerEmail: viewer, ViewerPassword: password, SensorName: sensor.Name,
+		AlertHigh: alertHigh}
 	device := tempwatch.DeviceRef{ClientSlug: slug, DeviceID: "cr-1"}
 	runDriver(t, node, cfg, map[string]func(){
 		"publish": func() { mustPublish(t, s.MQTTURL(), device, sensor.DeviceKey) },
@@ -133,7 +142,9 @@ func runDriver(t *testing.T, node string, cfg driverConfig, on map[string]func()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	started := time.Now()
 	require.NoError(t, cmd.Start())
+	defer func() { t.Logf("browser test ran for %s", time.Since(started).Round(time.Millisecond)) }()
 
 	var steps, unanswered []string
 	sc := bufio.NewScanner(stdout)
@@ -166,6 +177,7 @@ func runDriver(t *testing.T, node string, cfg driverConfig, on map[string]func()
 	require.Empty(t, unanswered, "the driver asked for what the test does not do")
 	require.NotEmpty(t, steps)
 	require.Equal(t, "log out: the nav is hidden again", steps[len(steps)-1], "the driver ran to its last step")
+	require.Contains(t, steps, "log in through the page")
 }
 
 // mustPublish publishes readings above alertHigh as the device, over MQTT

@@ -69,3 +69,13 @@ test('layout lifts the pen over a gap in the readings', () => {
   const l = layout({ points, from: t0, to: t0 + 330 * minute, low: null, high: null, periods: [], zone: 'UTC' });
   assert.equal(l.path.split(' ').filter((m) => m.startsWith('M')).length, 2);
 });
+
+test('layout fits the width it is given, with fewer time labels when narrow', () => {
+  const narrow = layout({ points: [{ t: t0, v: 1 }, { t: t0 + 60 * minute, v: 2 }], from: t0, to: t0 + 60 * minute, low: null, high: null,
+    periods: [], zone: 'UTC', width: 340 });
+  assert.equal(narrow.width, 340);
+  assert.equal(narrow.xTicks.length, 4);
+  assert.equal(narrow.xTicks.at(-1).x, narrow.plot.right);
+  assert.ok(narrow.plot.right <= 340);
+  assert.equal(layout({ points: [], from: t0, to: t0 + 1, low: null, high: null, periods: [], zone: 'UTC', width: 10 }).width, 320);
+});

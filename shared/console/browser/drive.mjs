@@ -23,8 +23,10 @@ import { chromium } from 'playwright-core';
  * @property {string} chromium the browser binary
  * @property {string} client the client's slug (the login's company)
  * @property {string} clientName
- * @property {string} email
+ * @property {string} email a client admin's
  * @property {string} password
+ * @property {string} viewerEmail a viewer's, of the same client
+ * @property {string} viewerPassword
  * @property {string} sensorName
  * @property {number} alertHigh the sensor's high limit
  * @property {boolean} alarms run the steps that need the alarms API and alarms opening at
@@ -43,8 +45,26 @@ const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const problems = [];
 let step = 'start';
 
-/** @param {string} name */
-function begin(name) {
+/** @type {import('playwright-core').Page | null} */
+let current = null;
+let shots = 0;
+
+/**
+ * With BROWSER_TEST_SCREENSHOTS set, saves the page as the step left it
+ * there (to look at the layout a phone gets).
+ */
+async function shoot() {
+  const dir = process.env.BROWSER_TEST_SCREENSHOTS;
+  if (!dir || !current) return;
+  await current.screenshot({ path: join(dir, `${String(++shots).padStart(2, '0')}-${step.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
+}
+
+/**
+ * Starts a step, the last one's screenshot taken (shoot).
+ * @param {string} name
+ */
+async function begin(name) {
+  await shoot();
   step = name;
   console.log(`@@ step ${name}`);
 }
@@ -93,18 +113,19 @@ async function main() {
       });
     });
     const page = await context.newPage();
+    current = page;
     page.on('console', (m) => {
       if (m.type() === 'error') report(`console error: ${m.text()}`);
     });
     page.on('pageerror', (e) => report(`uncaught: ${e.message}`));
 
-    begin('logged out: the login page, no nav');
+    await begin('logged out: the login page, no nav');
     await page.goto(cfg.url);
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
     if (await page.locator('#nav').isVisible()) fail('the nav shows while logged out');
     await noHorizontalOverflow(page);
 
-    begin('the CSP check sees a violation');
+    await begin('the CSP check sees a violation');
     // An inline style the CSP refuses, set by the page's context: the
     // checks below would miss real violations if this one went unseen.
     await page.evaluate(() => {
@@ -116,18 +137,13 @@ async function main() {
     await reported((p) => p.includes('CSP violation: style-src'), 'the probe\'s inline style to be reported');
     problems.length = 0;
 
-    begin('log in through the page');
-    await page.getByLabel('Company').fill(cfg.client);
-    await page.getByLabel('Email').fill(cfg.email);
-    await page.getByLabel('Password').fill(cfg.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.locator('#who').filter({ hasText: cfg.email }).waitFor();
-    if (!(await page.locator('#nav').isVisible())) fail('no nav after logging in');
+    await begin('log in through the page');
+    await logIn(page, cfg.email, cfg.password);
     await page.getByRole('heading', { name: 'Clients' }).waitFor();
     await noHorizontalOverflow(page);
     checkProblems(page);
 
-    begin('the client\'s sensors, with status and last seen');
+    await begin('the client\'s sensors, with status and last seen');
     await page.getByRole('link', { name: cfg.clientName }).click();
     const sensorRow = page.locator('tr', { has: page.getByRole('link', { name: cfg.sensorName }) });
     await sensorRow.waitFor();
@@ -136,13 +152,13 @@ async function main() {
     checkProblems(page);
 
     if (cfg.alarms) {
-      begin('alarms: none before the readings');
+      await begin('alarms: none before the readings');
       await page.getByRole('link', { name: 'Alarms', exact: true }).click();
       await page.getByRole('heading', { name: 'Alarms' }).waitFor();
       await page.getByText('No alarms.').waitFor();
       await noHorizontalOverflow(page);
 
-      begin('readings above the high limit open an alarm');
+      await begin('readings above the high limit open an alarm');
       console.log('@@ publish');
       await answer('published');
       const alarmRow = page.locator('tr.alarm-open', { hasText: cfg.sensorName });
@@ -161,7 +177,7 @@ async function main() {
       await noHorizontalOverflow(page);
       checkProblems(page);
 
-      begin('acknowledge the alarm with a comment');
+      await begin('acknowledge the alarm with a comment');
       await alarmRow.getByLabel('Comment').fill('Door closed, goods checked');
       await alarmRow.getByRole('button', { name: 'Acknowledge' }).click();
       await alarmRow.getByText('Acknowledged by you').waitFor();
@@ -169,12 +185,12 @@ async function main() {
       if (!(await alarmRow.getByText('Europe/Berlin').count())) fail('the acknowledgement\'s time names no zone');
       checkProblems(page);
 
-      begin('the sensor is in alarm in the client\'s list');
+      await begin('the sensor is in alarm in the client\'s list');
       await page.getByRole('link', { name: 'Clients', exact: true }).click();
       await page.getByRole('link', { name: cfg.clientName }).click();
       await sensorRow.locator('.badge', { hasText: 'in alarm' }).waitFor();
 
-      begin('the sensor\'s chart, with its limit and alarm periods');
+      await begin('the sensor\'s chart, with its limit and alarm periods');
       await page.getByRole('link', { name: cfg.sensorName }).click();
       await page.getByRole('heading', { name: cfg.sensorName }).waitFor();
       const chart = page.locator('svg.chart');
@@ -188,7 +204,7 @@ async function main() {
     }
 
     if (cfg.alarms && cfg.exports) {
-      begin('export the chart\'s readings as CSV');
+      await begin('export the chart\'s readings as CSV');
       const [download] = await Promise.all([
         page.waitForEvent('download'),
         page.getByRole('button', { name: 'Export CSV' }).click(),
@@ -204,17 +220,54 @@ async function main() {
       checkProblems(page);
     }
 
-    begin('log out: the nav is hidden again');
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Log in' }).waitFor();
-    if (await page.locator('#nav').isVisible()) fail('the nav shows after logging out');
+    if (cfg.alarms) {
+      await begin('log out; a viewer sees the alarm settings read-only');
+      await logOut(page);
+      await logIn(page, cfg.viewerEmail, cfg.viewerPassword);
+      await page.getByRole('link', { name: cfg.clientName }).click();
+      await page.getByRole('link', { name: cfg.sensorName }).click();
+      await page.locator('dl.settings').waitFor();
+      if (await page.getByRole('button', { name: 'Save settings' }).count()) fail('a viewer is offered to save the alarm settings');
+      await page.locator('svg.chart').waitFor();
+      await noHorizontalOverflow(page);
+      checkProblems(page);
+    }
+
+    await begin('log out: the nav is hidden again');
+    await logOut(page);
     await noHorizontalOverflow(page);
     checkProblems(page);
+    await shoot();
     console.log('@@ done');
   } finally {
     await browser.close();
     await rm(downloads, { recursive: true, force: true });
   }
+}
+
+/**
+ * Logs in through the login form as email.
+ * @param {import('playwright-core').Page} page
+ * @param {string} email
+ * @param {string} password
+ */
+async function logIn(page, email, password) {
+  await page.getByLabel('Company').fill(cfg.client);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#who').filter({ hasText: email }).waitFor();
+  if (!(await page.locator('#nav').isVisible())) fail('no nav after logging in');
+}
+
+/**
+ * Logs out with the header's button: the login page shows, the nav does not.
+ * @param {import('playwright-core').Page} page
+ */
+async function logOut(page) {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Log in' }).waitFor();
+  if (await page.locator('#nav').isVisible()) fail('the nav shows after logging out');
 }
 
 /** @type {(() => void)[]} */

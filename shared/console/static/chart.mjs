@@ -28,7 +28,10 @@
  * @property {number} shown how many readings the path draws (after thinning)
  */
 
-/** The chart's box in SVG user units; the page scales it to its width. */
+/**
+ * The chart's default box in SVG user units; the page scales it to its
+ * width, and asks for the width it has so that text keeps its size.
+ */
 export const chartSize = { width: 800, height: 300 };
 
 const margin = { left: 56, right: 12, top: 12, bottom: 36 };
@@ -98,10 +101,12 @@ export function thin(points, from, to, columns) {
  * @param {Period[]} input.periods
  * @param {string} input.zone an IANA time zone
  * @param {string} [input.locale]
+ * @param {number} [input.width] the box's width (default chartSize's; at least 320)
  * @returns {Layout}
  */
-export function layout({ points, from, to, low, high, periods, zone, locale }) {
-  const { width, height } = chartSize;
+export function layout({ points, from, to, low, high, periods, zone, locale, width = chartSize.width }) {
+  width = Math.max(320, Math.round(width));
+  const { height } = chartSize;
   const plot = { left: margin.left, top: margin.top, right: width - margin.right, bottom: height - margin.bottom };
   if (!(to > from)) to = from + 1;
   const inRange = points.filter((p) => p.t >= from && p.t <= to && Number.isFinite(p.v)).sort((a, b) => a.t - b.t);
@@ -163,7 +168,7 @@ export function layout({ points, from, to, low, high, periods, zone, locale }) {
     : { timeZone: zone, month: 'short', day: 'numeric' });
   /** @type {XTick[]} */
   const xTicks = [];
-  const n = 5;
+  const n = width < 600 ? 3 : 5; // labels of a narrow chart would overlap
   for (let i = 0; i <= n; i++) {
     const t = from + (span * i) / n;
     xTicks.push({ x: r(x(t)), label: f.format(new Date(t)) });

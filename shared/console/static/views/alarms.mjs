@@ -6,6 +6,7 @@
 import { chainPages } from '../api.mjs';
 import { form, h, invalid, link, pagedList, time } from '../dom.mjs';
 import { formatDuration, formatTemp } from '../format.mjs';
+import { can } from '../roles.mjs';
 
 /**
  * An alarm as GET /alarms returns it (shared/tempwatch's Alarm).
@@ -48,13 +49,15 @@ export function describeKind(kind) {
 }
 
 /**
- * The names of the users the caller may list, by id (empty when the caller
- * may not list users: a viewer sees ids, and "you" for themselves).
- * @param {import('../api.mjs').Api} api
+ * The names of the users the caller may list, by id; empty for a viewer,
+ * who may not list users (and is not asked, so no refused call shows in
+ * the browser's console): they see ids, and "you" for themselves.
+ * @param {import('../api.mjs').SignedIn} signedIn
  * @returns {Promise<Map<string, string>>}
  */
-export async function loadUserNames(api) {
+export async function loadUserNames({ session: { api }, me }) {
   const names = new Map();
+  if (!can(me.role, 'manageUsers')) return names;
   try {
     /** @type {import('../api.mjs').Page<import('../api.mjs').User>} */
     const us = await api('GET', '/users', { query: { limit: 500 } });
@@ -139,7 +142,7 @@ export async function viewAlarms(signedIn) {
   /** @type {[import('../api.mjs').Page<import('./sensor.mjs').Sensor>, Map<string, string>]} */
   const [sensors, userNames] = await Promise.all([
     api('GET', '/sensors', { query: { limit: 500 } }),
-    loadUserNames(api),
+    loadUserNames(signedIn),
   ]);
   const sensorNames = new Map(sensors.items.map((s) => [s.id, s.name]));
   /** @type {AlarmFilter} */

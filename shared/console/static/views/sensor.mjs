@@ -5,7 +5,7 @@
 // daily averages; and the status badge, the device-key panel and the rotate
 // button, which the client's sensor list shows too.
 
-import { chartSvg, layout } from '../chart.mjs';
+import { chartSize, chartSvg, layout } from '../chart.mjs';
 import { displayZone, downloadButton, form, h, invalid, link, messageOf, pagedList, time } from '../dom.mjs';
 import { defaultRange, formatDuration, formatTemp, isoDate } from '../format.mjs';
 import { can } from '../roles.mjs';
@@ -116,7 +116,7 @@ export async function viewSensor(signedIn, id) {
     if (err) throw err;
   }, { inline: true });
 
-  const userNames = await loadUserNames(api);
+  const userNames = await loadUserNames(signedIn);
   const alarms = alarmList(signedIn, { filter: () => ({ sensor_id: id }), sensorNames: new Map([[s.id, s.name]]), userNames,
     showSensor: false });
 
@@ -225,6 +225,10 @@ function chartCard(api, sensor) {
     const l = layout({
       points: got.map((r) => ({ t: Date.parse(r.measured_at), v: r.value })),
       from: from.getTime(), to: to.getTime(), low: s.alert_low, high: s.alert_high, periods, zone: displayZone,
+      // The box as wide as the card has room for (before the first draw the
+      // card is not on the page yet: the window's width less the margins),
+      // so the labels keep their size on a phone.
+      width: Math.min(chartSize.width, area.clientWidth || document.documentElement.clientWidth - 64),
     });
     area.replaceChildren(chartSvg(l, `Readings of ${s.name}`, displayZone));
     info.replaceChildren(`${got.length} readings from `, time(from.toISOString()), ' to ', time(to.toISOString()),
