@@ -471,16 +471,16 @@ func (p *alarmPlan) queue(b *pgx.Batch) {
 	}
 }
 
-// alarmColumns are rows as the arrays the writes unnest.
-type alarmColumns struct {
+// alarmWriteArrays are rows as the arrays the writes unnest.
+type alarmWriteArrays struct {
 	ids, sensors, clients, kinds, states []string
 	starts, lasts                        []time.Time
 	opened, cleared                      []*time.Time
 	peaks                                []float64
 }
 
-func alarmArrays(rows []alarmRow) alarmColumns {
-	var a alarmColumns
+func alarmArrays(rows []alarmRow) alarmWriteArrays {
+	var a alarmWriteArrays
 	for _, r := range rows {
 		var cleared *time.Time
 		if !r.exc.Open() {

@@ -351,8 +351,8 @@ func TestAlarmWithdrawnAndSilenceCleared(t *testing.T) {
 	assert.Equal(t, []string{"alarm.opened cleared", "alarm.cleared cleared", "alarm.cleared cleared", "alarm.withdrawn withdrawn"}, events)
 }
 
-// A rule change re-evaluates the live excursion under the new rule and
-// leaves alarms that are over as they were raised.
+// A sensor update that changes its rule re-evaluates the present under
+// the new rule and leaves alarms that are over as they were raised.
 func TestAlarmRuleChange(t *testing.T) {
 	db := pgtest.MustDB(t)
 	store := postgres.NewReadingStore(db)
@@ -367,15 +367,14 @@ func TestAlarmRuleChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "[high cleared 08:01..08:01 cleared 08:02 opened 08:01 peak 9]", fmt.Sprint(readAlarms(t, db, s.id)))
 
-	_, err = db.Exec(ctx, `UPDATE sensors SET alert_high = 5.5 WHERE id = $1`, s.id)
+	sensors := postgres.NewSensorStore(db)
+	_, err = sensors.UpdateSensor(ctx, s.id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true, Value: fptr(5.5)}})
 	require.NoError(t, err)
-	require.NoError(t, postgres.ReevaluateRule(ctx, db, s.id))
 	assert.Equal(t, "[high cleared 08:01..08:01 cleared 08:02 opened 08:01 peak 9 high open 08:03..08:05 cleared 00:00 opened 08:03 peak 7.5]",
 		fmt.Sprint(readAlarms(t, db, s.id)), "above 5.5 since 08:03 (the last settled reading is 08:02); the past alarm as it was")
 
-	_, err = db.Exec(ctx, `UPDATE sensors SET alert_high = NULL WHERE id = $1`, s.id)
+	_, err = sensors.UpdateSensor(ctx, s.id, tempwatch.SensorUpdate{AlertHigh: tempwatch.NullFloat{Set: true}})
 	require.NoError(t, err)
-	require.NoError(t, postgres.ReevaluateRule(ctx, db, s.id))
 	var state string
 	require.NoError(t, db.QueryRow(ctx, `SELECT state FROM alarms WHERE sensor_id = $1 AND started_at = $2`, s.id, alarmMinute(3)).Scan(&state))
 	assert.Equal(t, tempwatch.AlarmWithdrawn, state, "the limit is gone: the open alarm with it")

@@ -24,9 +24,11 @@ func NewAlarmStore(db *pgxpool.Pool) *AlarmStore { return &AlarmStore{db: db} }
 
 // alarmColumns are an alarms row as scanAlarm reads it: every statement
 // that returns alarms (reads, and the RETURNING of writes) selects these.
-// A withdrawn alarm may never have opened; it shows its start then.
+// A withdrawn alarm may never have opened; it shows its start then. A
+// silence lasts until now while it is open.
 const alarmColumns = `id, sensor_id, client_id, kind, state, started_at, coalesce(opened_at, started_at), last_at,
-	cleared_at, peak, extract(epoch FROM coalesce(cleared_at, last_at) - started_at)::float8,
+	cleared_at, peak, extract(epoch FROM coalesce(cleared_at,
+		CASE WHEN kind = 'silent' THEN greatest(now(), last_at) ELSE last_at END) - started_at)::float8,
 	coalesce(acknowledged_by::text, ''), acknowledged_at, ack_comment, created_at, updated_at`
 
 // scanAlarm reads a row of alarmColumns.

@@ -152,12 +152,25 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 		if out, err = pgx.CollectExactlyOneRow(rows, scanSensor); err != nil {
 			return translate(err, "Sensor")
 		}
+		if alarmRuleChanged(cur, out) {
+			if err := reevaluateSensor(ctx, tx, id, true); err != nil {
+				return err
+			}
+		}
 		return recordAudit(ctx, tx, sensorEvent(tempwatch.ActionUpdate, cur, out))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// alarmRuleChanged reports whether an update changed what alarms are
+// evaluated by.
+func alarmRuleChanged(a, b *tempwatch.Sensor) bool {
+	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return !eq(a.AlertLow, b.AlertLow) || !eq(a.AlertHigh, b.AlertHigh) ||
+		a.AlarmDelaySeconds != b.AlarmDelaySeconds || a.AlarmHysteresis != b.AlarmHysteresis
 }
 
 // seconds is the interval of the whole seconds in parameter p.
