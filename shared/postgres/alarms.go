@@ -103,10 +103,12 @@ func (s *AlarmStore) FindAlarmByID(ctx context.Context, id string) (*tempwatch.A
 
 // AcknowledgeAlarm records userID's acknowledgement of alarm id with
 // comment, its audit event and its alarm.acknowledged event, in one
-// transaction. The alarm's row is locked first (FOR NO KEY UPDATE, as the
-// evaluator locks it), so of two acknowledgements at once one waits and
-// then finds the alarm acknowledged (ECONFLICT), and an evaluation that
-// clears the alarm meanwhile keeps the acknowledgement.
+// transaction. The alarm's row is the only row it locks, first, so of two
+// acknowledgements at once one waits and then finds the alarm acknowledged
+// (ECONFLICT), and an evaluation that changes the alarm meanwhile is
+// ordered before or after it, never lost. FOR NO KEY UPDATE, not FOR
+// UPDATE: the key never changes, and the outbox row's foreign key needs
+// only a KEY SHARE lock on it.
 func (s *AlarmStore) AcknowledgeAlarm(ctx context.Context, id, userID, comment string) (*tempwatch.Alarm, error) {
 	if err := tempwatch.ValidateAckComment(comment); err != nil {
 		return nil, err
