@@ -45,9 +45,11 @@ const (
 // and their ratio. "full" is the function as deployed: the MongoDB
 // (FerretDB) archive, its PostgreSQL outbox (drained alongside, empty) and
 // the Redis latest cache; "postgres" leaves MongoDB out; "mongo-down" has
-// MongoDB down, every raw payload going to the outbox.
+// MongoDB down, every raw payload going to the outbox; "limits" is
+// "postgres" with every sensor's readings crossing its alert limits, so
+// the time beyond them is kept in every batch (migration 007).
 func BenchmarkIngestBatch(b *testing.B) {
-	for _, variant := range []string{"postgres", "full", "mongo-down"} {
+	for _, variant := range []string{"postgres", "limits", "full", "mongo-down"} {
 		b.Run(variant, func(b *testing.B) {
 			benchIngest(b, variant)
 		})
@@ -64,6 +66,10 @@ func benchIngest(b *testing.B, variant string) {
 		dev := fmt.Sprintf("bench-%02d", i)
 		sensorIDs[i] = pgtest.MustSensor(b, e.db, client, dev, "key-"+dev)
 		topics[i] = topic("bench", dev)
+	}
+	if variant == "limits" {
+		_, err := e.db.Exec(ctx, `UPDATE sensors SET alert_low = 17, alert_high = 23 WHERE id = ANY($1)`, sensorIDs)
+		require.NoError(b, err)
 	}
 	var archive tempwatch.PayloadArchive = noArchive{}
 	var cfg ingest.Config

@@ -52,8 +52,9 @@ WITH input AS (
 	ON CONFLICT (sensor_id, measured_at) DO NOTHING
 	RETURNING id, sensor_id, value, measured_at, created_at
 ), rollup AS (
-	INSERT INTO reading_rollups AS r (sensor_id, bucket_start, count, sum, min, max, first_at, last_at)
-	SELECT sensor_id, rollup_bucket(measured_at), count(*), sum(value), min(value), max(value), min(measured_at), max(measured_at)
+	INSERT INTO reading_rollups AS r (sensor_id, bucket_start, count, sum, min, max, first_at, last_at, mkt_sum)
+	SELECT sensor_id, rollup_bucket(measured_at), count(*), sum(value), min(value), max(value), min(measured_at), max(measured_at),
+		sum(mkt_term(value))
 	FROM ins GROUP BY 1, 2 ORDER BY 1, 2
 	ON CONFLICT (sensor_id, bucket_start) DO UPDATE SET
 		count = r.count + excluded.count,
@@ -61,7 +62,8 @@ WITH input AS (
 		min = least(r.min, excluded.min),
 		max = greatest(r.max, excluded.max),
 		first_at = least(r.first_at, excluded.first_at),
-		last_at = greatest(r.last_at, excluded.last_at)
+		last_at = greatest(r.last_at, excluded.last_at),
+		mkt_sum = r.mkt_sum + excluded.mkt_sum
 )
 SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
 

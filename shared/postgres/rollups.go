@@ -15,42 +15,58 @@ import (
 // The daily-averages queries. Days kept in reading_rollups_daily are read
 // as they are; days of any other zone are grouped from the 15-minute
 // reading_rollups by local date, exact for every zone since local midnights
-// fall on 15-minute boundaries. Parameters: $1 the zone, $2 the sensor (or
-// client) id, $3 and $4 the first and last local date, then for a client's
-// days the page cursor ($5 day and $6 sensor; NULL on the first page), and
-// the row limit last.
+// fall on 15-minute boundaries. Time beyond the limits is read alike, from
+// limit_rollups_daily or grouped from limit_rollups (migration 007), and
+// joined to its day (d) with the sensor (s) whose limits say whether it is
+// null. Parameters: $1 the zone, $2 the sensor (or client) id, $3 and $4
+// the first and last local date, then for a client's days the page cursor
+// ($5 day and $6 sensor; NULL on the first page), and the row limit last.
 const (
-	dailyKeptOfSensor = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
-		FROM reading_rollups_daily
-		WHERE sensor_id = $2::uuid AND timezone = $1 AND day BETWEEN $3::date AND $4::date
-		ORDER BY day DESC LIMIT $5`
-	dailyKeptOfClient = `SELECT sensor_id, day::text AS day_text, sum / count, min, max, count, first_at, last_at
-		FROM reading_rollups_daily
-		WHERE sensor_id IN (SELECT id FROM sensors WHERE client_id = $2::uuid)
-		  AND timezone = $1 AND day BETWEEN $3::date AND $4::date
-		  AND ($5::date IS NULL OR day < $5::date OR (day = $5::date AND sensor_id > $6::uuid))
-		ORDER BY day DESC, sensor_id LIMIT $7`
-	dailyGroupedOfSensor = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
+	dailyColumns = `d.sensor_id, d.day::text AS day_text, d.avg, d.min, d.max, d.count, d.first_at, d.last_at,
+		mkt_celsius(d.mkt_sum, d.count),
+		CASE WHEN s.alert_high IS NOT NULL THEN coalesce(l.above_us, 0)::float8 / 60000000 END,
+		CASE WHEN s.alert_low IS NOT NULL THEN coalesce(l.below_us, 0)::float8 / 60000000 END`
+	dailyKeptFrom = `FROM (SELECT sensor_id, timezone, day, sum / count AS avg, min, max, count, first_at, last_at, mkt_sum
+			FROM reading_rollups_daily) d
+		JOIN sensors s ON s.id = d.sensor_id
+		LEFT JOIN limit_rollups_daily l ON l.sensor_id = d.sensor_id AND l.timezone = d.timezone AND l.day = d.day`
+	dailyKeptOfSensor = `SELECT ` + dailyColumns + ` ` + dailyKeptFrom + `
+		WHERE d.sensor_id = $2::uuid AND d.timezone = $1 AND d.day BETWEEN $3::date AND $4::date
+		ORDER BY d.day DESC LIMIT $5`
+	dailyKeptOfClient = `SELECT ` + dailyColumns + ` ` + dailyKeptFrom + `
+		WHERE d.sensor_id IN (SELECT id FROM sensors WHERE client_id = $2::uuid)
+		  AND d.timezone = $1 AND d.day BETWEEN $3::date AND $4::date
+		  AND ($5::date IS NULL OR d.day < $5::date OR (d.day = $5::date AND d.sensor_id > $6::uuid))
+		ORDER BY d.day DESC, d.sensor_id LIMIT $7`
+	// dailyGrouped groups the days of the sensors matched by the
+	// condition on sensor_id it is given.
+	dailyGrouped = `SELECT ` + dailyColumns + ` FROM (
 			SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg,
-				min(min) AS min, max(max) AS max, sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
+				min(min) AS min, max(max) AS max, sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at,
+				mkt_sum_known(array_agg(mkt_sum)) AS mkt_sum
 			FROM reading_rollups
-			WHERE sensor_id = $2::uuid
+			WHERE sensor_id %[1]s
 			  AND bucket_start >= ($3::date::timestamp AT TIME ZONE $1)
 			  AND bucket_start < (($4::date + 1)::timestamp AT TIME ZONE $1)
 			GROUP BY 1, 2) d
-		ORDER BY day DESC LIMIT $5`
+		JOIN sensors s ON s.id = d.sensor_id
+		LEFT JOIN (
+			SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(above_us) AS above_us, sum(below_us) AS below_us
+			FROM limit_rollups
+			WHERE sensor_id %[1]s
+			  AND bucket_start >= ($3::date::timestamp AT TIME ZONE $1)
+			  AND bucket_start < (($4::date + 1)::timestamp AT TIME ZONE $1)
+			GROUP BY 1, 2) l ON l.sensor_id = d.sensor_id AND l.day = d.day`
+)
+
+var (
+	dailyGroupedOfSensor = fmt.Sprintf(dailyGrouped, `= $2::uuid`) + `
+		ORDER BY d.day DESC LIMIT $5`
 	// An array, not IN (subquery): the planner then range-scans each
 	// sensor's rows instead of hash-joining a scan of the whole table.
-	dailyGroupedOfClient = `SELECT sensor_id, day::text AS day_text, avg, min, max, count, first_at, last_at FROM (
-			SELECT sensor_id, (bucket_start AT TIME ZONE $1)::date AS day, sum(sum) / sum(count) AS avg,
-				min(min) AS min, max(max) AS max, sum(count)::bigint AS count, min(first_at) AS first_at, max(last_at) AS last_at
-			FROM reading_rollups
-			WHERE sensor_id = ANY (ARRAY(SELECT id FROM sensors WHERE client_id = $2::uuid))
-			  AND bucket_start >= ($3::date::timestamp AT TIME ZONE $1)
-			  AND bucket_start < (($4::date + 1)::timestamp AT TIME ZONE $1)
-			GROUP BY 1, 2) d
-		WHERE $5::date IS NULL OR day < $5::date OR (day = $5::date AND sensor_id > $6::uuid)
-		ORDER BY day DESC, sensor_id LIMIT $7`
+	dailyGroupedOfClient = fmt.Sprintf(dailyGrouped, `= ANY (ARRAY(SELECT id FROM sensors WHERE client_id = $2::uuid))`) + `
+		WHERE $5::date IS NULL OR d.day < $5::date OR (d.day = $5::date AND d.sensor_id > $6::uuid)
+		ORDER BY d.day DESC, d.sensor_id LIMIT $7`
 )
 
 // DailyAverages returns up to f.Limit+1 local days (newest first; for a
@@ -137,7 +153,7 @@ func (s *ReadingStore) collectDays(ctx context.Context, q string, args []any) ([
 	rows, _ := s.db.Query(ctx, q, args...)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.DailyAverage, error) {
 		var d tempwatch.DailyAverage
-		err := row.Scan(&d.SensorID, &d.Day, &d.Avg, &d.Min, &d.Max, &d.Count, &d.FirstAt, &d.LastAt)
+		err := row.Scan(&d.SensorID, &d.Day, &d.Avg, &d.Min, &d.Max, &d.Count, &d.FirstAt, &d.LastAt, &d.MKT, &d.MinutesAbove, &d.MinutesBelow)
 		return d, err
 	})
 	if err != nil {

@@ -101,7 +101,8 @@ func withKey(s *tempwatch.Sensor, ref tempwatch.DeviceRef, key string) WithKey {
 }
 
 // invalidate drops the cached device lookups of a sensor after a committed
-// change (and, when deleted, its cached readings).
+// change (and, when deleted or its limits changed, its cached readings and
+// aggregates).
 func (h *Handler) invalidate(r *http.Request, sensorID string, deleted bool) {
 	h.caches.ForgetDevices(r.Context(), sensorID)
 	if deleted {
@@ -244,9 +245,17 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.invalidate(r, before.ID, false)
+	// Limits and the silence threshold decide the daily statistics' time
+	// beyond the limits, which the database has just recomputed.
+	limitsChanged := !sameFloat(before.AlertLow, s.AlertLow) || !sameFloat(before.AlertHigh, s.AlertHigh) ||
+		before.SilenceAfterSeconds != s.SilenceAfterSeconds
+	h.invalidate(r, before.ID, limitsChanged)
 	httpapi.JSON(w, http.StatusOK, s)
 	return nil
+}
+
+func sameFloat(a, b *float64) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) error {

@@ -47,6 +47,15 @@ type DailyAverage struct {
 	Count    int64     `json:"count"`
 	FirstAt  time.Time `json:"first_measured_at"`
 	LastAt   time.Time `json:"last_measured_at"`
+	// MKT is the day's mean kinetic temperature (USP <1079>) over its
+	// readings, in degrees Celsius; nil when unknown.
+	MKT *float64 `json:"mkt"`
+	// MinutesAbove and MinutesBelow are the minutes of the day the sensor
+	// held a value above its alert_high or below its alert_low: each
+	// reading holds until the sensor's next one, at most its silence_after.
+	// nil when the sensor has no such limit.
+	MinutesAbove *float64 `json:"minutes_above"`
+	MinutesBelow *float64 `json:"minutes_below"`
 }
 
 // DailyAverageFilter selects local days From..To (inclusive, YYYY-MM-DD) in
