@@ -9,8 +9,10 @@ FUNCTIONS := $(notdir $(patsubst %/main.go,%,$(wildcard functions/*/main.go)))
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tempwatch?sslmode=disable
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := $(shell $(GO) env GOPATH)/bin/golangci-lint-$(GOLANGCI_VERSION)
-# The admin console's type checker, pinned in its package-lock.json.
-CONSOLE_TSC := shared/console/node_modules/.bin/tsc
+# The admin console's node modules, pinned in its package-lock.json: its type
+# checker (tsc) and the browser test's driver (playwright-core). npm ci
+# writes this file last.
+CONSOLE_NODE_MODULES := shared/console/node_modules/.package-lock.json
 
 .PHONY: help build test test-unit lint bench run migrate images up down admin simulate clean tools compose-env keys
 
@@ -24,7 +26,7 @@ build: ## build every function's static bootstrap into .bin/functions/<name>/ an
 	done
 	@if [ -d bridge ]; then echo "build bridge"; CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/bridge ./bridge; fi
 
-test: ## run every test with the race detector against the real services (starts FerretDB if needed)
+test: $(CONSOLE_NODE_MODULES) ## run every test with the race detector against the real services (starts FerretDB if needed)
 	@infra/scripts/test.sh
 
 test-unit: ## the fast tier: every test that needs no service (go test -short), both modules and the console script
@@ -42,14 +44,14 @@ lint: tools ## gofmt, go vet and golangci-lint on both modules; tsc on the admin
 	cd infra && $(GOLANGCI) run --allow-parallel-runners ./...
 	cd shared/console && node_modules/.bin/tsc --noEmit -p .
 
-tools: $(GOLANGCI) $(CONSOLE_TSC)
+tools: $(GOLANGCI) $(CONSOLE_NODE_MODULES)
 $(GOLANGCI):
 	@echo "installing golangci-lint $(GOLANGCI_VERSION) (first time only, takes a few minutes)"
 	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) \
 		&& mkdir -p $(dir $(GOLANGCI)) && mv $$tmp/golangci-lint $(GOLANGCI) && rm -rf $$tmp
-$(CONSOLE_TSC): shared/console/package-lock.json
-	@command -v npm >/dev/null || { echo "lint: npm not found: type-checking the admin console's modules needs Node.js 20+ with npm"; exit 1; }
-	@echo "installing TypeScript for the admin console's type check (npm ci in shared/console; again when its package-lock.json changes)"
+$(CONSOLE_NODE_MODULES): shared/console/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the admin console's type check and browser test need Node.js 20+ with npm"; exit 1; }
+	@echo "installing TypeScript and playwright-core for the admin console (npm ci in shared/console; again when its package-lock.json changes)"
 	cd shared/console && npm ci --no-audit --no-fund
 	@touch $@
 

@@ -33,6 +33,20 @@ start_ferretdb() { # repo root
 	export MONGODB_URL="mongodb://127.0.0.1:$port/"
 }
 
+# apt_install PACKAGE WHY installs Debian's PACKAGE with apt-get (through
+# sudo unless root, left in the array sudo for the caller's own commands),
+# or exits saying what needed it.
+apt_install() {
+	echo "installing Debian's $1 package ($2)"
+	sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	if ! { "${sudo[@]}" apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1"; }; then
+		echo "could not install Debian's $1 package ($2)" >&2
+		exit 1
+	fi
+}
+
 # need_prometheus installs Debian's prometheus package when prometheus or
 # promtool is missing: the metrics tests run `promtool check metrics`, the
 # monitoring tests (infra/monitoring) promtool and a real Prometheus; they
@@ -41,17 +55,19 @@ start_ferretdb() { # repo root
 # their own instance on a spare port.
 need_prometheus() {
 	command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
-	echo "installing Debian's prometheus package (prometheus and promtool, for the monitoring tests)"
-	local sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	if ! { "${sudo[@]}" apt-get update -qq &&
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }; then
-		echo "could not install Debian's prometheus package: the monitoring tests need prometheus and promtool" >&2
-		exit 1
-	fi
+	apt_install prometheus "prometheus and promtool, for the monitoring tests"
 	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 		"${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
 	elif [ -x /etc/init.d/prometheus ]; then
 		"${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
 	fi
+}
+
+# need_chromium installs Debian's chromium package when /usr/bin/chromium
+# (or CHROMIUM) is missing: the console's browser test (infra/console)
+# drives it with playwright-core; without a browser it fails under CI=true
+# and is skipped elsewhere, so make test installs one first.
+need_chromium() {
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return 0
+	apt_install chromium "for the console's browser test"
 }

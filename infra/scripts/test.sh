@@ -6,7 +6,10 @@
 #                  MongoDB is FerretDB, started here when MONGODB_URL is not set.
 #                  A missing service fails the tests that need it.
 #                  Installs Debian's prometheus package when prometheus or
-#                  promtool is missing (the monitoring tests run both).
+#                  promtool is missing (the monitoring tests run both), and
+#                  Debian's chromium when it is missing (the console's
+#                  browser test, infra/console, drives it with playwright-core
+#                  from shared/console's npm ci, which make test runs first).
 #   test.sh unit   the fast tier (make test-unit): go test -short, under which
 #                  the service helpers (pgtest, redistest, mongotest,
 #                  mosquittotest, stacktest) skip their tests, so nothing here
@@ -97,6 +100,7 @@ if [ "$tier" = all ]; then
 	say "checking PostgreSQL, Redis and Mosquitto"
 	check_services
 	need_prometheus
+	need_chromium
 	start_ferretdb "$PWD"
 else
 	say "fast tier: go test -short; tests that need PostgreSQL, Redis, Mosquitto or MongoDB are skipped"

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { apiBase, fillRoute, buildURL, describeProblem, ApiError, CursorPager, createApi } from './static/api.mjs';
+import { apiBase, fillRoute, buildURL, describeProblem, ApiError, CursorPager, createApi, chainPages, filenameOf } from './static/api.mjs';
 
 test('apiBase is the directory of the page (the API Gateway stage)', () => {
   assert.equal(apiBase('http://127.0.0.1:3000/console'), 'http://127.0.0.1:3000/');
@@ -275,4 +275,72 @@ test('logout revokes on the server and forgets the tokens even when the call fai
   await assert.rejects(session.logout());
   assert.deepEqual(calls.map((c) => `${c.key} ${c.auth}`), ['POST /v1/auth/logout Bearer access-1']);
   assert.ok(!session.signedIn);
+});
+
+test('filenameOf reads Content-Disposition and keeps only a file name', () => {
+  const cases = [
+    ['attachment; filename="Cold_room_2026-01-01_2026-02-01.csv"', 'Cold_room_2026-01-01_2026-02-01.csv'],
+    ['attachment; filename=plain.csv', 'plain.csv'],
+    ["attachment; filename=\"fallback.csv\"; filename*=UTF-8''K%C3%BChlraum.csv", 'Kühlraum.csv'],
+    ['attachment; filename="a \\"quoted\\" name.csv"', 'a "quoted" name.csv'],
+    ['attachment; filename="../../etc/passwd"', 'passwd'],
+    ['attachment; filename="..\\\\evil.csv"', 'evil.csv'],
+    ['attachment; filename=".."', 'export.csv'],
+    ["attachment; filename*=UTF-8''%E0%A4%A", 'export.csv'],
+    ['attachment', 'export.csv'],
+    [null, 'export.csv'],
+  ];
+  for (const [header, want] of cases) assert.equal(filenameOf(header, 'export.csv'), want, `filenameOf(${header})`);
+});
+
+/** A list of n items served in pages, as the API serves one, recording each request. */
+function listOf(name, n, seen) {
+  const items = Array.from({ length: n }, (_, i) => `${name}${i}`);
+  return async (cursor, limit) => {
+    seen.push(`${name}:${cursor}:${limit}`);
+    const start = cursor ? Number(cursor) : 0;
+    const end = Math.min(start + limit, n);
+    return end < n ? { items: items.slice(start, end), has_more: true, next_cursor: String(end) } : { items: items.slice(start, end), has_more: false };
+  };
+}
+
+test('chainPages shows each list after the one before, filling pages across them', async () => {
+  const seen = [];
+  const load = chainPages([listOf('open', 3, seen), listOf('cleared', 0, seen), listOf('withdrawn', 6, seen)], 4);
+  const p = new CursorPager();
+  const shown = [];
+  for (;;) {
+    const page = await load(p.cursor);
+    shown.push(page.items);
+    p.loaded(page);
+    if (!p.forward()) break;
+  }
+  assert.deepEqual(shown, [['open0', 'open1', 'open2', 'withdrawn0'], ['withdrawn1', 'withdrawn2', 'withdrawn3', 'withdrawn4'], ['withdrawn5']]);
+  assert.deepEqual(seen.slice(0, 3), ['open::4', 'cleared::1', 'withdrawn::1'], 'a page asks each list for what it still lacks');
+
+  seen.length = 0;
+  assert.deepEqual((await load('2.3')).items, ['withdrawn3', 'withdrawn4', 'withdrawn5']);
+  assert.deepEqual(seen, ['withdrawn:3:4']);
+  assert.deepEqual((await load('9.3')).items, ['open0', 'open1', 'open2', 'withdrawn0'], 'an unknown cursor starts over');
+
+  const exact = chainPages([listOf('a', 2, []), listOf('b', 1, [])], 2);
+  const first = await exact('');
+  assert.deepEqual(first, { items: ['a0', 'a1'], has_more: true, next_cursor: '1.' });
+  assert.deepEqual(await exact(first.next_cursor), { items: ['b0'], has_more: false });
+  assert.deepEqual(await chainPages([listOf('a', 2, [])], 2)(''), { items: ['a0', 'a1'], has_more: false });
+});
+
+test('a file call resolves to the bytes and the name; its failure is a problem', async () => {
+  const { session, calls } = await signedIn({
+    'GET /v1/sensors/s1/export.csv': (c) => c.url.searchParams.get('tz') === 'bad'
+      ? json(400, { title: 'Bad Request', detail: 'Invalid input.', errors: { tz: 'must be an IANA time zone' } })
+      : new Response('measured_at,value_c\n', { status: 200, headers: { 'Content-Type': 'text/csv; charset=utf-8',
+        'Content-Disposition': 'attachment; filename="Cold_room.csv"' } }),
+  });
+  const file = await session.api('GET', '/sensors/{id}/export.csv', { params: { id: 's1' }, query: { tz: 'UTC' }, file: true });
+  assert.equal(file.filename, 'Cold_room.csv');
+  assert.equal(await file.blob.text(), 'measured_at,value_c\n');
+  assert.equal(calls[0].auth, 'Bearer access-1', 'the export needs the bearer token');
+  await assert.rejects(session.api('GET', '/sensors/{id}/export.csv', { params: { id: 's1' }, query: { tz: 'bad' }, file: true }),
+    (err) => err.status === 400 && err.fields.tz === 'must be an IANA time zone');
 });

@@ -11,7 +11,8 @@ import { fieldsOf, invalid, messageOf } from './static/dom.mjs';
 import { viewClient } from './static/views/client.mjs';
 import { viewClients } from './static/views/clients.mjs';
 import { viewDeadLetters } from './static/views/dead-letters.mjs';
-import { viewSensor } from './static/views/sensor.mjs';
+import { limitsBody, viewSensor } from './static/views/sensor.mjs';
+import { viewAlarms } from './static/views/alarms.mjs';
 import { viewUsers } from './static/views/users.mjs';
 import { viewAccount } from './static/views/account.mjs';
 
@@ -19,7 +20,7 @@ const staticDir = new URL('./static/', import.meta.url);
 const modules = readdirSync(staticDir, { recursive: true }).filter((f) => f.endsWith('.mjs')).sort();
 
 test('the layout: an entry module, the API client, the DOM helpers and one module per view', () => {
-  for (const want of ['console.mjs', 'api.mjs', 'dom.mjs', 'views/clients.mjs', 'views/sensor.mjs', 'views/login.mjs']) {
+  for (const want of ['console.mjs', 'api.mjs', 'dom.mjs', 'views/clients.mjs', 'views/sensor.mjs', 'views/login.mjs', 'views/alarms.mjs', 'chart.mjs']) {
     assert.ok(modules.includes(want), `static/${want} is missing (found ${modules.join(', ')})`);
   }
 });
@@ -33,6 +34,7 @@ for (const name of modules) {
 
 test('route: each hash to its view, with the params as they stand in the hash', () => {
   const cases = [
+    ['#/alarms', viewAlarms, []],
     ['#/clients', viewClients, []],
     ['#/clients/c-1', viewClient, ['c-1']],
     ['#/sensors/a%2Fb', viewSensor, ['a%2Fb']],
@@ -46,7 +48,7 @@ test('route: each hash to its view, with the params as they stand in the hash', 
     assert.equal(got[0], view, `route(${hash}) is ${got[0].name}, want ${view.name}`);
     assert.deepEqual(got[1], params, `route(${hash}) params`);
   }
-  for (const hash of ['', '#', '#/', '#/clients/', '#/clients/a/b', '#/sensors', '#/nope', '#/users/u-1', '#/clientsx']) {
+  for (const hash of ['', '#', '#/', '#/clients/', '#/clients/a/b', '#/sensors', '#/nope', '#/users/u-1', '#/clientsx', '#/alarms/a-1']) {
     assert.equal(route(hash), null, `route(${JSON.stringify(hash)})`);
   }
 });
@@ -66,4 +68,16 @@ test('fieldsOf and messageOf read what forms show of an ApiError, invalid() and 
   assert.deepEqual(fieldsOf('a string'), {});
   assert.equal(messageOf('a string'), '');
   assert.deepEqual(fieldsOf(null), {});
+});
+
+test('limitsBody: numbers, null for an empty limit, and the bad fields named', () => {
+  assert.deepEqual(limitsBody({ alert_low: '', alert_high: '8', alarm_delay_seconds: '300', alarm_hysteresis: '0.5', silence_after_seconds: '900' }),
+    { alert_low: null, alert_high: 8, alarm_delay_seconds: 300, alarm_hysteresis: 0.5, silence_after_seconds: 900 });
+  assert.throws(() => limitsBody({ alert_low: 'cold', alert_high: '8', alarm_delay_seconds: '1.5', alarm_hysteresis: '-1', silence_after_seconds: '' }),
+    (err) => {
+      assert.deepEqual(Object.keys(fieldsOf(err)).sort(), ['alarm_delay_seconds', 'alarm_hysteresis', 'alert_low', 'silence_after_seconds']);
+      return true;
+    });
+  assert.throws(() => limitsBody({ alert_low: '9', alert_high: '8', alarm_delay_seconds: '0', alarm_hysteresis: '0', silence_after_seconds: '60' }),
+    (err) => fieldsOf(err).alert_low === 'must be below the high limit');
 });

@@ -25,6 +25,13 @@
  * @property {Record<string, unknown>} [query] query parameters; empty values are left out
  * @property {unknown} [body] sent as JSON
  * @property {boolean} [auth] send the access token (default true)
+ * @property {boolean} [file] the answer is a file (a CSV export): the call
+ *   resolves to a Download instead of decoded JSON
+ */
+
+/**
+ * A file the API sent: its bytes and the name its Content-Disposition gives.
+ * @typedef {{ blob: Blob, filename: string }} Download
  */
 
 /**
@@ -196,6 +203,71 @@ export class CursorPager {
 }
 
 /**
+ * The file name a Content-Disposition header gives (RFC 6266: filename*
+ * before filename), reduced to its last path segment; fallback when it
+ * gives none.
+ * @param {string | null} header
+ * @param {string} fallback
+ */
+export function filenameOf(header, fallback) {
+  if (!header) return fallback;
+  let name = '';
+  const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
+  if (extended) {
+    try {
+      name = decodeURIComponent(extended[1].trim());
+    } catch {
+      name = '';
+    }
+  }
+  if (!name) {
+    const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/.exec(header);
+    if (plain) name = plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2];
+  }
+  name = name.split(/[/\\]/).pop()?.trim() ?? '';
+  return name && name !== '.' && name !== '..' ? name : fallback;
+}
+
+/**
+ * One list of chainPages: the page at cursor, of at most limit items.
+ * @template T
+ * @typedef {(cursor: string, limit: number) => Promise<Page<T>>} PageSource
+ */
+
+/**
+ * chainPages shows several lists as one, each after the other (all the open
+ * alarms, then the cleared ones): a page is filled from the next list when
+ * one ends. Its cursors are "<list>.<that list's cursor>"; an unknown one
+ * starts at the beginning.
+ * @template T
+ * @param {PageSource<T>[]} sources
+ * @param {number} limit items per page
+ * @returns {(cursor: string) => Promise<Page<T>>}
+ */
+export function chainPages(sources, limit) {
+  return async (cursor) => {
+    const m = /^(\d+)\.(.*)$/.exec(cursor);
+    let i = m && Number(m[1]) < sources.length ? Number(m[1]) : 0;
+    let inner = m && Number(m[1]) < sources.length ? m[2] : '';
+    /** @type {T[]} */
+    const items = [];
+    while (i < sources.length) {
+      const page = await sources[i](inner, limit - items.length);
+      items.push(...page.items);
+      if (page.has_more && page.next_cursor) {
+        inner = page.next_cursor;
+        if (items.length >= limit) return { items, has_more: true, next_cursor: `${i}.${inner}` };
+        continue; // a short page with more after it: read on in the same list
+      }
+      i++;
+      inner = '';
+      if (items.length >= limit) return i < sources.length ? { items, has_more: true, next_cursor: `${i}.` } : { items, has_more: false };
+    }
+    return { items, has_more: false };
+  };
+}
+
+/**
  * An API client holding one session's tokens in memory. fetchFn is the
  * browser's fetch (tests pass their own); onSignedOut(reason) is called
  * when the session ends without a logout (refresh refused).
@@ -236,9 +308,9 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
    * @returns {Promise<any>}
    */
   async function call(method, route, opts, retried) {
-    const { params, query, body, auth = true } = opts;
+    const { params, query, body, auth = true, file = false } = opts;
     /** @type {Record<string, string>} */
-    const headers = { Accept: 'application/json, application/problem+json' };
+    const headers = { Accept: file ? '*/*' : 'application/json, application/problem+json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const sent = tokens;
     if (auth) {
@@ -263,6 +335,9 @@ export function createApi({ base, fetchFn, onSignedOut = () => {} }) {
         clear();
         onSignedOut('Your session has ended. Please log in again.');
       }
+    }
+    if (file && resp.ok) {
+      return { blob: await resp.blob(), filename: filenameOf(resp.headers.get('Content-Disposition'), 'export.csv') };
     }
     const data = await readBody(resp);
     if (!resp.ok) throw new ApiError(resp.status, data, resp.headers.get('Retry-After'));

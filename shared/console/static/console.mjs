@@ -7,6 +7,7 @@
 import { apiBase, createApi } from './api.mjs';
 import { errorBox, fill, h } from './dom.mjs';
 import { viewAccount } from './views/account.mjs';
+import { viewAlarms } from './views/alarms.mjs';
 import { viewClient } from './views/client.mjs';
 import { viewClients } from './views/clients.mjs';
 import { viewDeadLetters } from './views/dead-letters.mjs';
@@ -23,6 +24,7 @@ import { viewUsers } from './views/users.mjs';
 
 /** @type {[RegExp, View][]} */
 const routes = [
+  [/^#\/alarms$/, viewAlarms],
   [/^#\/clients$/, viewClients],
   [/^#\/clients\/([^/]+)$/, viewClient],
   [/^#\/sensors\/([^/]+)$/, viewSensor],

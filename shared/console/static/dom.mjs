@@ -6,6 +6,7 @@
 // check every module for the markup and storage APIs this rules out).
 
 import { CursorPager } from './api.mjs';
+import { browserZone, formatTime } from './format.mjs';
 
 /**
  * What h() and the views accept as a child: nodes, text, and false, null or
@@ -64,17 +65,22 @@ export function fill(el, children) {
   el.replaceChildren(...present(children.flat()));
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+/**
+ * The zone every time on the page is shown in: the browser's, named next to
+ * each time (formatTime).
+ */
+export const displayZone = browserZone();
 
 /**
- * A timestamp in the reader's locale, with the API's value as its title.
+ * A timestamp in the reader's locale and displayZone, labelled with the
+ * zone, with the API's value as its title.
  * @param {string | null | undefined} iso
  * @returns {HTMLTimeElement | string}
  */
 export function time(iso) {
   if (!iso) return '–';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : h('time', { datetime: iso, title: iso }, timeFormat.format(d));
+  return Number.isNaN(d.getTime()) ? String(iso) : h('time', { datetime: iso, title: iso }, formatTime(d, displayZone));
 }
 
 /**
@@ -86,6 +92,50 @@ export function link(hash, text) {
 }
 
 /**
+ * Saves a file the API sent (a CSV export) as the browser saves downloads.
+ * The export routes need the bearer token, so a plain link cannot fetch
+ * them: the file is fetched first, then handed over as a blob: URL.
+ * @param {import('./api.mjs').Download} file
+ */
+export function saveDownload(file) {
+  const url = URL.createObjectURL(file.blob);
+  const a = h('a', { href: url, download: file.filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The browser has taken the blob when click() returns, but some start
+  // reading it only after this task: revoking waits for the next one.
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
+/**
+ * A button that fetches a file and saves it (saveDownload), saying which
+ * file it saved or why it could not.
+ * @param {string} text
+ * @param {() => Promise<import('./api.mjs').Download>} fetchFile
+ */
+export function downloadButton(text, fetchFile) {
+  const said = h('span', { class: 'notice', role: 'status' });
+  const err = h('span', { class: 'field-error', role: 'alert' });
+  const b = h('button', { type: 'button', class: 'secondary' }, text);
+  b.addEventListener('click', async () => {
+    said.replaceChildren();
+    err.replaceChildren();
+    b.disabled = true;
+    try {
+      const file = await fetchFile();
+      saveDownload(file);
+      said.textContent = `Saved ${file.filename}.`;
+    } catch (e) {
+      err.textContent = messageOf(e);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return h('span', { class: 'row-actions' }, b, said, err);
+}
+
+/**
  * A table of rows under headings, or the empty text when there are none.
  * @param {string[]} headings
  * @param {Node[]} rows
@@ -93,7 +143,9 @@ export function link(hash, text) {
  */
 export function table(headings, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-  return h('table', {}, h('thead', {}, h('tr', {}, headings.map((t) => h('th', {}, t)))), h('tbody', {}, rows));
+  // The table scrolls inside its box: a wide table never widens the page (a phone's included).
+  return h('div', { class: 'table-scroll' },
+    h('table', {}, h('thead', {}, h('tr', {}, headings.map((t) => h('th', {}, t)))), h('tbody', {}, rows)));
 }
 
 /**
