@@ -33,7 +33,7 @@ import (
 const root = "../.."
 
 // functions are the ones the console calls, and ingest behind the bridge.
-var functions = []string{"auth", "users", "clients", "sensors", "readings", "statistics", "ingest", "alarms", "console"}
+var functions = []string{"auth", "users", "clients", "sensors", "readings", "statistics", "ingest", "alarms", "export", "console"}
 
 // alertHigh is the test sensor's high limit; published readings go above it.
 const alertHigh = 8.0
@@ -98,7 +98,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	cfg := driverConfig{URL: s.APIURL() + "/console", Chromium: chromium, Client: slug, ClientName: client.Name,
 		Email: email, Password: password, ViewerEmail: viewer, ViewerPassword: password, SensorName: sensor.Name,
-		AlertHigh: alertHigh, Alarms: true}
+		AlertHigh: alertHigh, Alarms: true, Exports: true}
 	device := tempwatch.DeviceRef{ClientSlug: slug, DeviceID: "cr-1"}
 	runDriver(t, node, cfg, map[string]func(){
 		"publish": func() { mustPublish(t, s.MQTTURL(), device, sensor.DeviceKey) },

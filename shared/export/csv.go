@@ -55,6 +55,15 @@ func (c *csvWriter) float(f float64) {
 	c.row = strconv.AppendFloat(c.row, f, 'f', -1, 64)
 }
 
+// optFloat appends *f, or an empty cell for nil (not known, no limit).
+func (c *csvWriter) optFloat(f *float64) {
+	if f == nil {
+		c.sep()
+		return
+	}
+	c.float(*f)
+}
+
 // int appends an integer.
 func (c *csvWriter) int(n int64) {
 	c.sep()

@@ -166,6 +166,9 @@ var dailyColumns = []dailyColumn{
 	{"count", func(c *csvWriter, d *tempwatch.DailyAverage, _ *time.Location) { c.int(d.Count) }},
 	{"first_measured_at", func(c *csvWriter, d *tempwatch.DailyAverage, loc *time.Location) { c.time(d.FirstAt, loc) }},
 	{"last_measured_at", func(c *csvWriter, d *tempwatch.DailyAverage, loc *time.Location) { c.time(d.LastAt, loc) }},
+	{"mkt_c", func(c *csvWriter, d *tempwatch.DailyAverage, _ *time.Location) { c.optFloat(d.MKT) }},
+	{"minutes_above", func(c *csvWriter, d *tempwatch.DailyAverage, _ *time.Location) { c.optFloat(d.MinutesAbove) }},
+	{"minutes_below", func(c *csvWriter, d *tempwatch.DailyAverage, _ *time.Location) { c.optFloat(d.MinutesBelow) }},
 }
 
 // writeDaily writes the days oldest first (the statistics query pages

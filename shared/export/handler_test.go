@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,14 @@ func TestDaily(t *testing.T) {
 	e.readings(t, s2, "2026-03-30T10:00:00Z", -1.0)
 
 	_, recs := e.getCSV(t, "acme-viewer", "/sensors/"+s1+"/export.csv", query("data", "daily", "from", "2026-03-29", "to", "2026-03-31"))
+	// The limit columns: a day's MKT lies within its range and is exact
+	// for one reading; minutes are empty without limits.
+	assert.Equal(t, []string{"mkt_c", "minutes_above", "minutes_below"}, recs[0][7:])
+	mkt, err := strconv.ParseFloat(recs[1][7], 64)
+	require.NoError(t, err)
+	assert.True(t, mkt > 3 && mkt < 4, "MKT of 2 and 4 °C: %v", mkt)
+	assert.Equal(t, []string{"6.5", "", ""}, recs[2][7:])
+	recs = dropLimitColumns(recs)
 	assert.Equal(t, [][]string{
 		{"day", "avg_c", "min_c", "max_c", "count", "first_measured_at", "last_measured_at"},
 		{"2026-03-29", "3", "2", "4", "2", "2026-03-29T00:00:00+01:00", "2026-03-29T23:00:00+02:00"},
@@ -251,6 +260,7 @@ func TestDaily(t *testing.T) {
 	}, recs)
 
 	resp, recs := e.getCSV(t, "acme-viewer", "/clients/"+c+"/export.csv", query("data", "daily", "from", "2026-03-29", "to", "2026-03-31", "tz", "UTC"))
+	recs = dropLimitColumns(recs)
 	assert.Equal(t, `attachment; filename="acme_daily_2026-03-29_2026-03-31.csv"`, resp.Header.Get("Content-Disposition"))
 	first, second := s1, s2
 	if second < first {
@@ -266,6 +276,15 @@ func TestDaily(t *testing.T) {
 		{s1, "d-1", "One", "2026-03-29", "4", "4", "4", "1", "2026-03-29T21:00:00Z", "2026-03-29T21:00:00Z"},
 		rows[first], rows[second],
 	}, recs)
+}
+
+// dropLimitColumns drops each record's last three cells (MKT and the
+// minutes beyond the limits), checked on their own.
+func dropLimitColumns(recs [][]string) [][]string {
+	for i, r := range recs {
+		recs[i] = r[:len(r)-3]
+	}
+	return recs
 }
 
 // TestDailyColumnsCoverStatistics: every field the statistics API returns
