@@ -31,6 +31,7 @@ const (
 	AuditClient      = "client"
 	AuditSensor      = "sensor"
 	AuditMeasurement = "measurement"
+	AuditAlarm       = "alarm"
 	AuditWebhook     = "webhook"
 )
 
@@ -45,13 +46,14 @@ const (
 	ActionSessionRevoked = "session_revoked" // a reused refresh token ended its session
 	ActionPasswordChange = "password_change" // the user's own, POST /auth/password
 	ActionKeyRotation    = "key_rotation"    // a sensor's device key or a webhook's secret replaced
+	ActionAcknowledge    = "acknowledge"     // an alarm acknowledged, with its comment
 )
 
 // AuditEntities and AuditActions list the values a filter may name.
 var (
-	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditWebhook}
+	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditAlarm, AuditWebhook}
 	AuditActions  = []string{ActionCreate, ActionUpdate, ActionDelete, ActionLogin, ActionLoginFailed,
-		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation}
+		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation, ActionAcknowledge}
 )
 
 // AuditFilter selects audit events for a list; empty fields select all.
