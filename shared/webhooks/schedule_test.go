@@ -50,7 +50,9 @@ func (q *emptyQueue) TakeDueDeliveries(context.Context, time.Time, int, time.Dur
 	return nil, nil
 }
 
-func (q *emptyQueue) RecordDeliveryAttempt(context.Context, tempwatch.DeliveryOutcome) error { return nil }
+func (q *emptyQueue) RecordDeliveryAttempt(context.Context, tempwatch.DeliveryOutcome) error {
+	return nil
+}
 
 func TestHandleEvent(t *testing.T) {
 	q := &emptyQueue{}
