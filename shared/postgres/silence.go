@@ -13,14 +13,27 @@ import (
 var _ tempwatch.SilenceSweep = (*SilenceStore)(nil)
 
 // SilenceStore opens silent alarms: the scheduled silence sweep's store.
-type SilenceStore struct{ db *pgxpool.Pool }
+type SilenceStore struct {
+	db    *pgxpool.Pool
+	chunk int // sensors per statement: silenceChunk, fewer in tests
+}
 
 // NewSilenceStore returns a SilenceStore over db.
-func NewSilenceStore(db *pgxpool.Pool) *SilenceStore { return &SilenceStore{db: db} }
+func NewSilenceStore(db *pgxpool.Pool) *SilenceStore {
+	return &SilenceStore{db: db, chunk: silenceChunk}
+}
 
-// openSilentAlarmsSQL opens every due silence and writes its alarm.opened
-// event in one statement, so an alarm is never without its event and a
-// sweep is one round trip however many sensors it covers.
+// silenceChunk bounds the sensors one statement of the sweep locks and
+// opens: a mass silence (a site's network down) is opened in short
+// transactions, so no batch of readings waits on a sensor lock for longer
+// than one chunk takes.
+const silenceChunk = 2000
+
+// openSilentAlarmsSQL opens the due silences among the next $3 sensors by
+// id after $2, and writes each one's alarm.opened event, in one statement:
+// an alarm is never without its event. It returns how many sensors it
+// locked as due, the last one's id (the next chunk's start) and how many
+// alarms it opened.
 //
 // Due: heard from at least once (a sensor never heard from has no last
 // receipt to be silent since), last receipt plus its own threshold at or
@@ -41,6 +54,7 @@ func NewSilenceStore(db *pgxpool.Pool) *SilenceStore { return &SilenceStore{db: 
 //     it, provided ingest reads live silences after it holds the lock
 //     (a statement that starts after the lock is granted), not from a
 //     snapshot taken before.
+//
 // Two sweeps at once split the due sensors between them (each skips what
 // the other locked), and ON CONFLICT DO NOTHING is the backstop for any
 // unique index of alarms: a silence that some other writer opened first,
@@ -50,30 +64,45 @@ var openSilentAlarmsSQL = `
 WITH due AS (
 	SELECT s.id, s.client_id, s.last_received_at, s.last_received_at + s.silence_after AS opened_at
 	FROM sensors s
-	WHERE s.last_received_at IS NOT NULL
+	WHERE s.id > $2::uuid
+	  AND s.last_received_at IS NOT NULL
 	  AND s.last_received_at + s.silence_after <= $1::timestamptz
 	  AND NOT EXISTS (
 		SELECT 1 FROM alarms a
 		WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.state IN ('pending', 'open'))
 	ORDER BY s.id
+	LIMIT $3
 	FOR NO KEY UPDATE OF s SKIP LOCKED
 ), opened AS (
 	INSERT INTO alarms (sensor_id, client_id, kind, state, started_at, last_at, opened_at)
 	SELECT id, client_id, 'silent', 'open', last_received_at, last_received_at, opened_at FROM due ORDER BY id
 	ON CONFLICT DO NOTHING
 	RETURNING *
+), events AS (
+	INSERT INTO alarm_events (alarm_id, client_id, type, body)
+	SELECT opened.id, opened.client_id, 'alarm.opened', ` + alarmBodySQL("opened") + ` FROM opened
+	RETURNING 1
 )
-INSERT INTO alarm_events (alarm_id, client_id, type, body)
-SELECT opened.id, opened.client_id, 'alarm.opened', ` + alarmBodySQL("opened") + ` FROM opened`
+SELECT (SELECT count(*) FROM due), (SELECT max(id::text) FROM due), (SELECT count(*) FROM events)`
 
-// OpenSilentAlarms opens the silences due at now (see openSilentAlarmsSQL)
-// and returns how many it opened.
+// OpenSilentAlarms opens the silences due at now (see openSilentAlarmsSQL),
+// chunk by chunk in id order, and returns how many it opened. A failure
+// keeps the chunks already committed: their alarms are real, and the next
+// sweep goes on from there.
 func (s *SilenceStore) OpenSilentAlarms(ctx context.Context, now time.Time) (int, error) {
-	tag, err := s.db.Exec(ctx, openSilentAlarmsSQL, now)
-	if err != nil {
-		return 0, fmt.Errorf("open silent alarms: %w", err)
+	opened, after := 0, "00000000-0000-0000-0000-000000000000"
+	for {
+		var due, n int
+		var last *string
+		if err := s.db.QueryRow(ctx, openSilentAlarmsSQL, now, after, s.chunk).Scan(&due, &last, &n); err != nil {
+			return opened, fmt.Errorf("open silent alarms: %w", err)
+		}
+		opened += n
+		if due < s.chunk || last == nil {
+			return opened, nil
+		}
+		after = *last
 	}
-	return int(tag.RowsAffected()), nil
 }
 
 // alarmBodySQL is the jsonb of alarm row r as tempwatch.Alarm marshals it
@@ -106,5 +135,8 @@ func alarmBodySQL(r string) string {
 // session's TimeZone does not matter, and a body compares equal to the API's
 // answer byte for byte in every value.
 func jsonTimeSQL(t string) string {
-	return `(regexp_replace(to_char((` + t + `) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '\.?0+$', '') || 'Z')`
+	// The inner rtrim stops at the fraction's point, which to_char always
+	// writes: whole seconds' zeros are never reached. rtrim, not a regular
+	// expression: a mass silence renders hundreds of thousands of times.
+	return `(rtrim(rtrim(to_char((` + t + `) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`
 }

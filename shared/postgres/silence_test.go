@@ -84,6 +84,7 @@ func TestOpenSilentAlarms(t *testing.T) {
 	db := pgtest.MustDB(t)
 	ctx := context.Background()
 	store := postgres.NewSilenceStore(db)
+	store.SetChunk(2) // several statements, each sensor in one
 	acme := pgtest.MustClient(t, db, "acme", "")
 	other := pgtest.MustClient(t, db, "other", "")
 
@@ -249,6 +250,7 @@ func TestOpenSilentAlarmsConcurrently(t *testing.T) {
 	db := pgtest.MustDB(t)
 	ctx := context.Background()
 	store := postgres.NewSilenceStore(db)
+	store.SetChunk(7)
 	client := pgtest.MustClient(t, db, "acme", "")
 	const sensors = 50
 	_, err := db.Exec(ctx, `INSERT INTO sensors (client_id, device_id, name, device_key_hash, last_received_at)

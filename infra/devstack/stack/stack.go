@@ -65,6 +65,10 @@ type Config struct {
 	// MetricsAddr serves every function's metrics, all instances merged, at
 	// /metrics; default 127.0.0.1:9464 ("127.0.0.1:0" picks a port).
 	MetricsAddr string
+	// ScheduleEvery, when set, runs every Schedule event of the template at
+	// this interval instead of its rate (tests: a minute's sweep every
+	// 200 ms); 0 runs each at its own rate.
+	ScheduleEvery time.Duration
 }
 
 const (
@@ -81,6 +85,10 @@ type Stack struct {
 	env   map[string]string
 	pools map[string]*pool // by Name and by LogicalID
 	fns   []sam.Function   // the functions served, each by a pool
+	// schedules are the served functions' Schedule events, run by
+	// scheduler once the stack is up.
+	schedules []schedule
+	scheduler *scheduler
 	steps []sam.Function   // the deploy steps, run once before the others
 	// declared holds every variable some function of the template lists:
 	// functionEnv gives such a variable only to the functions that list it.
@@ -131,6 +139,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.schedules, err = schedulesOf(s.fns, cfg.ScheduleEvery); err != nil {
+		return nil, err
+	}
 	if cfg.WorkDir == "" {
 		if s.tmpDir, err = os.MkdirTemp("", "tempwatch-devstack-"); err != nil {
 			return nil, err
@@ -161,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := s.serve(); err != nil {
 		return nil, err
 	}
+	s.startSchedules()
 	if cfg.Bridge {
 		if err := s.startBridge(ctx); err != nil {
 			return nil, err
@@ -529,6 +541,23 @@ func (s *Stack) BridgeRunning() bool { return s.bridge != nil }
 // Functions lists the running functions.
 func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
 
+// Schedules lists the Schedule events the stack runs, each with the
+// interval it runs at.
+func (s *Stack) Schedules() []ScheduleRun {
+	out := make([]ScheduleRun, len(s.schedules))
+	for i, sch := range s.schedules {
+		out[i] = ScheduleRun{Schedule: sch.Schedule, Every: sch.every}
+	}
+	return out
+}
+
+// ScheduleRun is a Schedule event of the template and how often devstack
+// invokes it.
+type ScheduleRun struct {
+	sam.Schedule
+	Every time.Duration
+}
+
 // DeploySteps lists the functions that ran once before the others.
 func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 
@@ -536,9 +565,13 @@ func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 func (s *Stack) Close() error {
 	s.closeOne.Do(func() {
 		// The bridge first, so it flushes its open batch into the
-		// still-running functions.
+		// still-running functions; the schedules next, so nothing invokes
+		// a function that is stopping.
 		if s.bridge != nil {
 			s.bridge.Close()
+		}
+		if s.scheduler != nil {
+			s.scheduler.stop()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
