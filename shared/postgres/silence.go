@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -24,24 +26,34 @@ func NewSilenceStore(db *pgxpool.Pool) *SilenceStore {
 }
 
 // silenceChunk bounds the sensors one statement of the sweep locks and
-// opens: a mass silence (a site's network down) is opened in short
-// transactions, so no batch of readings waits on a sensor lock for longer
-// than one chunk takes.
+// opens. A mass silence (a site's network down) is then opened in
+// statements that each end well within the function's timeout and commit
+// what they opened: one statement for all could outlast the invocation,
+// be cancelled, roll back and start over at every run.
 const silenceChunk = 2000
 
-// openSilentAlarmsSQL opens the due silences among the next $3 sensors by
-// id after $2, and writes each one's alarm.opened event, in one statement:
-// an alarm is never without its event. It returns how many sensors it
-// locked as due, the last one's id (the next chunk's start) and how many
-// alarms it opened.
-//
-// Due: heard from at least once (a sensor never heard from has no last
-// receipt to be silent since), last receipt plus its own threshold at or
-// before $1, and no live silent alarm (alarms_live).
+// dueSilencesSQL finds the sensors whose silence is due at $1: heard from
+// at least once (a sensor never heard from has no last receipt to be silent
+// since), last receipt plus its own threshold at or before $1, and no live
+// silent alarm (alarms_live). It locks nothing and writes nothing: a sweep
+// that finds nothing due, every minute's usual case, is this one read.
+const dueSilencesSQL = `
+SELECT s.id FROM sensors s
+WHERE s.last_received_at IS NOT NULL
+  AND s.last_received_at + s.silence_after <= $1::timestamptz
+  AND NOT EXISTS (
+	SELECT 1 FROM alarms a
+	WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.state IN ('pending', 'open'))
+ORDER BY s.id`
+
+// openSilentAlarmsSQL opens the silences of the sensors $2 that are still
+// due at $1 (dueSilencesSQL's conditions, checked again: the list is a
+// moment old) and writes each one's alarm.opened event, in one statement,
+// so an alarm is never without its event. It returns how many it opened.
 //
 // Racing ingest. A batch locks its sensors' rows FOR NO KEY UPDATE while it
 // stores and evaluates them, moves last_received_at and clears a live
-// silent alarm. The sweep takes the same lock on the sensors it found due,
+// silent alarm. The sweep takes the same lock on the sensors it opens,
 // SKIP LOCKED:
 //   - a sensor whose batch is in flight is locked, so it is skipped; the
 //     next sweep sees its new last receipt and finds it not due;
@@ -55,54 +67,54 @@ const silenceChunk = 2000
 //     (a statement that starts after the lock is granted), not from a
 //     snapshot taken before.
 //
-// Two sweeps at once split the due sensors between them (each skips what
-// the other locked), and ON CONFLICT DO NOTHING is the backstop for any
-// unique index of alarms: a silence that some other writer opened first,
-// or one already recorded with that very start, is not opened twice nor
-// fails the sweep of every other sensor. Locks are taken in id order.
+// Two sweeps at once split the sensors between them (each skips what the
+// other locked), and ON CONFLICT DO NOTHING is the backstop for any unique
+// index of alarms: a silence that some other writer opened first, or one
+// already recorded with that very start, is not opened twice nor fails the
+// sweep of every other sensor. Locks are taken in id order.
 var openSilentAlarmsSQL = `
 WITH due AS (
 	SELECT s.id, s.client_id, s.last_received_at, s.last_received_at + s.silence_after AS opened_at
 	FROM sensors s
-	WHERE s.id > $2::uuid
+	WHERE s.id = ANY($2::uuid[])
 	  AND s.last_received_at IS NOT NULL
 	  AND s.last_received_at + s.silence_after <= $1::timestamptz
 	  AND NOT EXISTS (
 		SELECT 1 FROM alarms a
 		WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.state IN ('pending', 'open'))
 	ORDER BY s.id
-	LIMIT $3
 	FOR NO KEY UPDATE OF s SKIP LOCKED
 ), opened AS (
 	INSERT INTO alarms (sensor_id, client_id, kind, state, started_at, last_at, opened_at)
 	SELECT id, client_id, 'silent', 'open', last_received_at, last_received_at, opened_at FROM due ORDER BY id
 	ON CONFLICT DO NOTHING
 	RETURNING *
-), events AS (
-	INSERT INTO alarm_events (alarm_id, client_id, type, body)
-	SELECT opened.id, opened.client_id, 'alarm.opened', ` + alarmBodySQL("opened") + ` FROM opened
-	RETURNING 1
 )
-SELECT (SELECT count(*) FROM due), (SELECT max(id::text) FROM due), (SELECT count(*) FROM events)`
+INSERT INTO alarm_events (alarm_id, client_id, type, body)
+SELECT opened.id, opened.client_id, 'alarm.opened', ` + alarmBodySQL("opened") + ` FROM opened`
 
-// OpenSilentAlarms opens the silences due at now (see openSilentAlarmsSQL),
-// chunk by chunk in id order, and returns how many it opened. A failure
-// keeps the chunks already committed: their alarms are real, and the next
-// sweep goes on from there.
+// OpenSilentAlarms opens the silences due at now and returns how many it
+// opened: it finds the due sensors (dueSilencesSQL), then opens them a
+// chunk at a time (openSilentAlarmsSQL). A failure keeps the chunks already
+// committed: their alarms are real, and the next sweep goes on from there.
 func (s *SilenceStore) OpenSilentAlarms(ctx context.Context, now time.Time) (int, error) {
-	opened, after := 0, "00000000-0000-0000-0000-000000000000"
-	for {
-		var due, n int
-		var last *string
-		if err := s.db.QueryRow(ctx, openSilentAlarmsSQL, now, after, s.chunk).Scan(&due, &last, &n); err != nil {
+	rows, err := s.db.Query(ctx, dueSilencesSQL, now)
+	if err != nil {
+		return 0, fmt.Errorf("find due silences: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+	if err != nil {
+		return 0, fmt.Errorf("find due silences: %w", err)
+	}
+	opened := 0
+	for chunk := range slices.Chunk(due, s.chunk) {
+		tag, err := s.db.Exec(ctx, openSilentAlarmsSQL, now, chunk)
+		if err != nil {
 			return opened, fmt.Errorf("open silent alarms: %w", err)
 		}
-		opened += n
-		if due < s.chunk || last == nil {
-			return opened, nil
-		}
-		after = *last
+		opened += int(tag.RowsAffected())
 	}
+	return opened, nil
 }
 
 // alarmBodySQL is the jsonb of alarm row r as tempwatch.Alarm marshals it

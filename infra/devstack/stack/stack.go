@@ -89,7 +89,7 @@ type Stack struct {
 	// scheduler once the stack is up.
 	schedules []schedule
 	scheduler *scheduler
-	steps []sam.Function   // the deploy steps, run once before the others
+	steps     []sam.Function // the deploy steps, run once before the others
 	// declared holds every variable some function of the template lists:
 	// functionEnv gives such a variable only to the functions that list it.
 	declared map[string]bool
