@@ -30,6 +30,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/ferret"
 	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/infra/gateway/schedule"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/metrics/replay"
@@ -87,8 +88,8 @@ type Stack struct {
 	fns   []sam.Function   // the functions served, each by a pool
 	// schedules are the served functions' Schedule events, run by
 	// scheduler once the stack is up.
-	schedules []schedule
-	scheduler *scheduler
+	schedules []schedule.Run
+	scheduler *schedule.Scheduler
 	steps     []sam.Function // the deploy steps, run once before the others
 	// declared holds every variable some function of the template lists:
 	// functionEnv gives such a variable only to the functions that list it.
@@ -139,7 +140,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.schedules, err = schedulesOf(s.fns, cfg.ScheduleEvery); err != nil {
+	var schedules []sam.Schedule
+	for _, fn := range s.fns {
+		schedules = append(schedules, fn.Schedules...)
+	}
+	if s.schedules, err = schedule.Plan(schedules, cfg.ScheduleEvery); err != nil {
 		return nil, err
 	}
 	if cfg.WorkDir == "" {
@@ -543,20 +548,7 @@ func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
 
 // Schedules lists the Schedule events the stack runs, each with the
 // interval it runs at.
-func (s *Stack) Schedules() []ScheduleRun {
-	out := make([]ScheduleRun, len(s.schedules))
-	for i, sch := range s.schedules {
-		out[i] = ScheduleRun{Schedule: sch.Schedule, Every: sch.every}
-	}
-	return out
-}
-
-// ScheduleRun is a Schedule event of the template and how often devstack
-// invokes it.
-type ScheduleRun struct {
-	sam.Schedule
-	Every time.Duration
-}
+func (s *Stack) Schedules() []schedule.Run { return slices.Clone(s.schedules) }
 
 // DeploySteps lists the functions that ran once before the others.
 func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
@@ -571,7 +563,7 @@ func (s *Stack) Close() error {
 			s.bridge.Close()
 		}
 		if s.scheduler != nil {
-			s.scheduler.stop()
+			s.scheduler.Stop()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
