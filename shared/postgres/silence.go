@@ -48,8 +48,9 @@ ORDER BY s.id`
 
 // openSilentAlarmsSQL opens the silences of the sensors $2 that are still
 // due at $1 (dueSilencesSQL's conditions, checked again: the list is a
-// moment old) and writes each one's alarm.opened event, in one statement,
-// so an alarm is never without its event. It returns how many it opened.
+// moment old) and writes each one's alarm.opened event (alarm_json: the
+// alarm as the API shows it), in one statement, so an alarm is never
+// without its event. It returns how many it opened.
 //
 // Racing ingest. A batch locks its sensors' rows FOR NO KEY UPDATE while it
 // stores and evaluates them, moves last_received_at and clears a live
@@ -72,7 +73,7 @@ ORDER BY s.id`
 // index of alarms: a silence that some other writer opened first, or one
 // already recorded with that very start, is not opened twice nor fails the
 // sweep of every other sensor. Locks are taken in id order.
-var openSilentAlarmsSQL = `
+const openSilentAlarmsSQL = `
 WITH due AS (
 	SELECT s.id, s.client_id, s.last_received_at, s.last_received_at + s.silence_after AS opened_at
 	FROM sensors s
@@ -85,13 +86,13 @@ WITH due AS (
 	ORDER BY s.id
 	FOR NO KEY UPDATE OF s SKIP LOCKED
 ), opened AS (
-	INSERT INTO alarms (sensor_id, client_id, kind, state, started_at, last_at, opened_at)
+	INSERT INTO alarms AS a (sensor_id, client_id, kind, state, started_at, last_at, opened_at)
 	SELECT id, client_id, 'silent', 'open', last_received_at, last_received_at, opened_at FROM due ORDER BY id
 	ON CONFLICT DO NOTHING
-	RETURNING *
+	RETURNING a
 )
 INSERT INTO alarm_events (alarm_id, client_id, type, body)
-SELECT opened.id, opened.client_id, 'alarm.opened', ` + alarmBodySQL("opened") + ` FROM opened`
+SELECT (opened.a).id, (opened.a).client_id, 'alarm.opened', alarm_json(opened.a) FROM opened`
 
 // OpenSilentAlarms opens the silences due at now and returns how many it
 // opened: it finds the due sensors (dueSilencesSQL), then opens them a
@@ -115,40 +116,4 @@ func (s *SilenceStore) OpenSilentAlarms(ctx context.Context, now time.Time) (int
 		opened += int(tag.RowsAffected())
 	}
 	return opened, nil
-}
-
-// alarmBodySQL is the jsonb of alarm row r as tempwatch.Alarm marshals it
-// (the alarm events' body): the same keys, null where the struct holds a
-// nil pointer, user_id left out of an acknowledgement once its user is
-// gone, and times as encoding/json writes a UTC time.Time.
-func alarmBodySQL(r string) string {
-	return `jsonb_build_object(
-		'id', ` + r + `.id,
-		'sensor_id', ` + r + `.sensor_id,
-		'client_id', ` + r + `.client_id,
-		'kind', ` + r + `.kind,
-		'state', ` + r + `.state,
-		'started_at', ` + jsonTimeSQL(r+".started_at") + `,
-		'opened_at', ` + jsonTimeSQL("coalesce("+r+".opened_at, '0001-01-01 00:00:00+00')") + `,
-		'last_at', ` + jsonTimeSQL(r+".last_at") + `,
-		'cleared_at', ` + jsonTimeSQL(r+".cleared_at") + `,
-		'peak', ` + r + `.peak,
-		'duration_seconds', extract(epoch FROM coalesce(` + r + `.cleared_at, ` + r + `.last_at) - ` + r + `.started_at)::float8,
-		'acknowledgement', CASE WHEN ` + r + `.acknowledged_at IS NOT NULL THEN
-			CASE WHEN ` + r + `.acknowledged_by IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('user_id', ` + r + `.acknowledged_by) END
-			|| jsonb_build_object('at', ` + jsonTimeSQL(r+".acknowledged_at") + `, 'comment', ` + r + `.ack_comment) END,
-		'created_at', ` + jsonTimeSQL(r+".created_at") + `,
-		'updated_at', ` + jsonTimeSQL(r+".updated_at") + `)`
-}
-
-// jsonTimeSQL renders timestamptz expression t (NULL stays NULL) as
-// encoding/json renders a UTC time.Time: RFC 3339 in UTC with Z, the
-// fraction's trailing zeros dropped (all of it when whole seconds). The
-// session's TimeZone does not matter, and a body compares equal to the API's
-// answer byte for byte in every value.
-func jsonTimeSQL(t string) string {
-	// The inner rtrim stops at the fraction's point, which to_char always
-	// writes: whole seconds' zeros are never reached. rtrim, not a regular
-	// expression: a mass silence renders hundreds of thousands of times.
-	return `(rtrim(rtrim(to_char((` + t + `) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`
 }
