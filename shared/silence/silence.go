@@ -49,10 +49,11 @@ func (s *Sweeper) HandleEvent(ctx context.Context, event json.RawMessage) (any, 
 	}
 	start := s.now()
 	opened, err := s.sweep.OpenSilentAlarms(ctx, start)
+	// What a failed sweep opened before it failed is committed: count it.
+	metrics.Add(ctx, metrics.AlarmsOpened, float64(opened), tempwatch.AlarmSilent)
 	if err != nil {
 		return nil, err
 	}
-	metrics.Add(ctx, metrics.AlarmsOpened, float64(opened), tempwatch.AlarmSilent)
 	s.log.InfoContext(ctx, "silence sweep", "opened", opened, "duration", time.Since(start).String())
 	return Result{Opened: opened}, nil
 }
