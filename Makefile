@@ -32,7 +32,7 @@ test: $(CONSOLE_NODE_MODULES) ## run every test with the race detector against t
 test-unit: ## the fast tier: every test that needs no service (go test -short), both modules and the console script
 	@infra/scripts/test.sh unit
 
-bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters|deviceauth|tokencheck|metrics|alarms|export; default all)
+bench: ## benchmarks with same-run references (BENCH=readpaths|ingest|e2e|deadletters|deviceauth|tokencheck|metrics|alarms|export|silence; default all)
 	@infra/scripts/bench.sh
 
 lint: tools ## gofmt, go vet and golangci-lint on both modules; tsc on the admin console's modules

@@ -32,6 +32,8 @@ func (r Reads) has(name string) bool {
 var (
 	// CoreEnv is what app.Load reads for every function it serves.
 	CoreEnv = Reads{Required: []string{"DATABASE_URL", "REDIS_URL"}, Optional: []string{"REDIS_PREFIX", "LOG_LEVEL"}}
+	// DatabaseEnv is what app.Load reads with Needs.NoRedis.
+	DatabaseEnv = Reads{Required: []string{"DATABASE_URL"}, Optional: []string{"LOG_LEVEL"}}
 	// VerifierEnv is app.VerifiesTokens: public keys only.
 	VerifierEnv = Reads{Required: []string{"JWT_PUBLIC_KEYS"}, Optional: []string{"JWT_ISSUER", "JWT_AUDIENCE"}}
 	// SignerEnv is app.SignsTokens: the auth function's private keys.
@@ -74,6 +76,7 @@ var FunctionEnv = map[string]Reads{
 	"readings":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"LATEST_LOCAL_TTL"}}),
 	"sensors":    reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"export":     reads(CoreEnv, MetricsEnv, VerifierEnv),
+	"silence":    reads(DatabaseEnv, MetricsEnv),
 	"statistics": reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"users":      reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"webhooks":   reads(CoreEnv, MetricsEnv, VerifierEnv, Reads{Optional: []string{"WEBHOOK_ALLOWED_NETWORKS"}}),

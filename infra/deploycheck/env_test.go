@@ -86,6 +86,7 @@ func TestFunctionEnvFollowsAppLoad(t *testing.T) {
 	}
 	core, verifier, signer, mongo := deploycheck.CoreEnv, deploycheck.VerifierEnv, deploycheck.SignerEnv, deploycheck.MongoEnv
 	assert.Equal(t, all(core), readBy(app.Needs{}))
+	assert.Equal(t, all(deploycheck.DatabaseEnv), readBy(app.Needs{NoRedis: true}))
 	assert.Equal(t, all(core, verifier), readBy(app.Needs{Tokens: app.VerifiesTokens}))
 	assert.Equal(t, all(core, signer), readBy(app.Needs{Tokens: app.SignsTokens}))
 	assert.Equal(t, all(core, verifier, mongo), readBy(app.Needs{Tokens: app.VerifiesTokens, Mongo: true}))

@@ -39,6 +39,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated functions to run (folder names or logical ids); default all")
 	flag.BoolVar(&cfg.Bridge, "bridge", true, "run the MQTT bridge against the broker and the ingest function")
 	flag.StringVar(&cfg.BridgeMetricsAddr, "bridge-metrics-addr", "127.0.0.1:8081", "bridge /healthz and /metrics address")
+	flag.DurationVar(&cfg.ScheduleEvery, "schedule-every", 0, "run every Schedule event of the template at this interval instead of its rate (e.g. 10s); 0: at its rate")
 	ephemeral := flag.Bool("ephemeral", false, "keep the embedded FerretDB's data in a temporary folder removed at shutdown, not in .devstack/")
 	flag.Parse()
 	cfg.FerretDir = ferretDir(cfg.Root, *ephemeral)
@@ -66,8 +67,12 @@ func main() {
 	for _, f := range s.DeploySteps() {
 		steps = append(steps, f.Name)
 	}
-	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  Metrics:    %s (every function, all instances)\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n  Ran first:  %s\n",
-		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MetricsURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(steps, ", "))
+	var schedules []string
+	for _, r := range s.Schedules() {
+		schedules = append(schedules, r.Function+" every "+r.Every.String())
+	}
+	fmt.Printf("tempwatch devstack ready\n  API:        %s\n  Console:    %s/console\n  Invoke API: %s\n  Metrics:    %s (every function, all instances)\n  MQTT:       %s\n  MongoDB:    %s\n  PostgreSQL: %s\n  Bridge:     %s\n  Functions:  %s\n  Schedules:  %s\n  Ran first:  %s\n",
+		s.APIURL(), s.APIURL(), s.InvokeURL(), s.MetricsURL(), s.MQTTURL(), s.MongoDBURL(), s.DatabaseURL(), bridgeLine, strings.Join(names, ", "), strings.Join(schedules, ", "), strings.Join(steps, ", "))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "devstack: shutting down")
 	_ = s.Close() // the bridge first, so it flushes its open batch into the still-running functions

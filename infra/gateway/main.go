@@ -20,6 +20,9 @@
 // It also serves the Lambda Invoke API (POST /2015-03-31/functions/<name>/
 // invocations) for every function of the template, so that direct invokers
 // (the bridge) queue behind the same per-function limit as API requests.
+// And it runs the template's Schedule events on their rates, as EventBridge
+// would (package schedule), behind that limit too; a schedule it cannot
+// run (a cron()) stops its start.
 //
 // `gateway -healthcheck` probes a running gateway's health endpoint and exits
 // 0 or 1, for container healthchecks on an image without a shell.
@@ -40,6 +43,7 @@ import (
 
 	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/infra/gateway/schedule"
 )
 
 // healthPath answers the compose healthcheck; it sits outside the API's paths.
@@ -138,6 +142,20 @@ func run(log *slog.Logger) error {
 		Timeout: cfg.Timeout,
 		Limit:   limit,
 	}
+	// What EventBridge does on AWS: the template's schedules (the silence
+	// sweep, the dead-letter expiry), through the same slots as the API's
+	// invocations, since each emulator takes one at a time.
+	runs, err := schedule.Plan(tpl.Schedules(), 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		log.Info("schedule", "function", r.Function, "event", r.Event, "expression", r.Expression, "every", r.Every.String())
+	}
+	sched := schedule.Start(runs, limitedInvoker{inv: gw.Invoker, limit: limit, timeout: cfg.Timeout}, func(format string, args ...any) {
+		log.Warn(fmt.Sprintf(format, args...))
+	})
+	defer sched.Stop()
 	names := make([]string, 0, len(tpl.Functions))
 	for _, f := range tpl.Functions {
 		names = append(names, f.Name)
@@ -166,6 +184,25 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// limitedInvoker holds invocations to the function's Limiter slots, as the
+// API's and the Invoke API's are, within timeout.
+type limitedInvoker struct {
+	inv     apigw.Invoker
+	limit   *apigw.Limiter
+	timeout time.Duration
+}
+
+func (l limitedInvoker) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	release, err := l.limit.Acquire(ctx, function)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	defer release()
+	return l.inv.Invoke(ctx, function, payload)
 }
 
 // healthcheck asks the local gateway for its health path and returns the exit code.

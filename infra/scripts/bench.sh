@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
 # run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
-# deadletters, deviceauth, tokencheck, metrics, alarms, export, or all (default). The read-path data set (10 sensors x 1
+# deadletters, deviceauth, tokencheck, metrics, alarms, export, silence, or all (default). The read-path data set (10 sensors x 1
 # year at 1 reading/10 s, about 31.5 M rows) is built once in the database
 # tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
@@ -46,4 +46,8 @@ fi
 if [[ $what == all || $what == tokencheck ]]; then
 	echo "== token check per request (user cutoff in memory, Redis, PostgreSQL) vs the signature and claims check alone"
 	go test -run '^$' -bench BenchmarkTokenCheck -count 3 ./shared/app/ | grep x-ref
+fi
+if [[ $what == all || $what == silence ]]; then
+	echo "== silence sweep over 100,000 sensors (1 % and 100 % silent: the opening sweep and the next) vs a full count of the same table"
+	go test -run '^$' -bench BenchmarkSilenceSweep -benchtime 1x -v -timeout 30m ./shared/postgres/ | grep -E 'sensors=|ms|FAIL'
 fi

@@ -49,6 +49,10 @@ type Needs struct {
 	// Config reads the function's own variables; its problems are reported
 	// together with the common ones.
 	Config func(r *config.Reader)
+	// NoRedis leaves out REDIS_URL and REDIS_PREFIX (Env.Redis is nil), for
+	// a function that caches nothing and checks no token: the scheduled
+	// sweeps.
+	NoRedis bool
 }
 
 // Env is what Load opened.
@@ -56,7 +60,7 @@ type Env struct {
 	Log *slog.Logger
 	DB  *pgxpool.Pool
 	// Redis is the Redis adapter's client, on REDIS_PREFIX, reporting its
-	// failures to Log.
+	// failures to Log; nil with Needs.NoRedis.
 	Redis *redis.Client
 	JWT   auth.JWTConfig
 	// Mongo is the archive's database, when Needs.Mongo asked for it.
@@ -76,8 +80,11 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	metrics.SetFunction(name)
 	r := config.NewReader(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
-	redisURL := r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
-	redisPrefix := r.String("REDIS_PREFIX", redis.DefaultPrefix)
+	var redisURL, redisPrefix string
+	if !needs.NoRedis {
+		redisURL = r.URL("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss")
+		redisPrefix = r.String("REDIS_PREFIX", redis.DefaultPrefix)
+	}
 	e := &Env{
 		Log: logging.New(os.Stderr, r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")).With("function", name),
 	}
@@ -98,11 +105,14 @@ func Load(ctx context.Context, name string, getenv config.Getenv, needs Needs) (
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	rdb, err := redis.Open(redisURL, redis.Options{Prefix: redisPrefix, Log: e.Log})
-	if err != nil {
-		return nil, err
+	if !needs.NoRedis {
+		rdb, err := redis.Open(redisURL, redis.Options{Prefix: redisPrefix, Log: e.Log})
+		if err != nil {
+			return nil, err
+		}
+		e.Redis = rdb
 	}
-	e.Redis = rdb
+	var err error
 	if e.DB, err = postgres.Open(ctx, dbURL); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,14 @@ func StartWithEvents(h http.Handler, other EventHandler) {
 	lambda.Start(NewEventsHandler(h, other))
 }
 
+// StartEvents serves h for every event of a function that serves no HTTP
+// route (a scheduled one), with the invocation's metrics as every function
+// has them.
+func StartEvents(h EventHandler) {
+	mustServeMetrics()
+	lambda.Start(rawHandler(h))
+}
+
 // NewEventsHandler returns the runtime handler StartWithEvents runs: Dispatch
 // over the event's bytes as the runtime received them, answering what a
 // func(context.Context, json.RawMessage) (any, error) handler would. Handed

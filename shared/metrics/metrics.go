@@ -77,10 +77,13 @@ var (
 	RedisDegraded = &Def{Name: "tempwatch_redis_degraded_total", Kind: Counter, Unit: "Count",
 		Help:   "Redis operations answered without Redis (unreachable, timed out or skipped in backoff), by operation.",
 		Labels: []string{"function", "operation"}}
+	AlarmsOpened = &Def{Name: "tempwatch_alarms_opened_total", Kind: Counter, Unit: "Count",
+		Help:   "Alarms opened, by kind (high, low, silent).",
+		Labels: []string{"kind"}}
 )
 
 // Defs is every instrument, the ones a Registry knows.
-var Defs = []*Def{HTTPRequests, HTTPDuration, IngestReadings, IngestBatchDuration, CacheRequests, RedisDegraded}
+var Defs = []*Def{HTTPRequests, HTTPDuration, IngestReadings, IngestBatchDuration, CacheRequests, RedisDegraded, AlarmsOpened}
 
 func defByName(name string) *Def {
 	for _, d := range Defs {

@@ -30,6 +30,7 @@ import (
 	"github.com/tempwatch/tempwatch/infra/embedded/ferret"
 	"github.com/tempwatch/tempwatch/infra/gateway/apigw"
 	"github.com/tempwatch/tempwatch/infra/gateway/sam"
+	"github.com/tempwatch/tempwatch/infra/gateway/schedule"
 	"github.com/tempwatch/tempwatch/shared/config"
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/metrics/replay"
@@ -65,6 +66,10 @@ type Config struct {
 	// MetricsAddr serves every function's metrics, all instances merged, at
 	// /metrics; default 127.0.0.1:9464 ("127.0.0.1:0" picks a port).
 	MetricsAddr string
+	// ScheduleEvery, when set, runs every Schedule event of the template at
+	// this interval instead of its rate (tests: a minute's sweep every
+	// 200 ms); 0 runs each at its own rate.
+	ScheduleEvery time.Duration
 }
 
 const (
@@ -81,7 +86,11 @@ type Stack struct {
 	env   map[string]string
 	pools map[string]*pool // by Name and by LogicalID
 	fns   []sam.Function   // the functions served, each by a pool
-	steps []sam.Function   // the deploy steps, run once before the others
+	// schedules are the served functions' Schedule events, run by
+	// scheduler once the stack is up.
+	schedules []schedule.Run
+	scheduler *schedule.Scheduler
+	steps     []sam.Function // the deploy steps, run once before the others
 	// declared holds every variable some function of the template lists:
 	// functionEnv gives such a variable only to the functions that list it.
 	declared map[string]bool
@@ -131,6 +140,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	var schedules []sam.Schedule
+	for _, fn := range s.fns {
+		schedules = append(schedules, fn.Schedules...)
+	}
+	if s.schedules, err = schedule.Plan(schedules, cfg.ScheduleEvery); err != nil {
+		return nil, err
+	}
 	if cfg.WorkDir == "" {
 		if s.tmpDir, err = os.MkdirTemp("", "tempwatch-devstack-"); err != nil {
 			return nil, err
@@ -161,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := s.serve(); err != nil {
 		return nil, err
 	}
+	s.startSchedules()
 	if cfg.Bridge {
 		if err := s.startBridge(ctx); err != nil {
 			return nil, err
@@ -529,6 +546,10 @@ func (s *Stack) BridgeRunning() bool { return s.bridge != nil }
 // Functions lists the running functions.
 func (s *Stack) Functions() []sam.Function { return slices.Clone(s.fns) }
 
+// Schedules lists the Schedule events the stack runs, each with the
+// interval it runs at.
+func (s *Stack) Schedules() []schedule.Run { return slices.Clone(s.schedules) }
+
 // DeploySteps lists the functions that ran once before the others.
 func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 
@@ -536,9 +557,13 @@ func (s *Stack) DeploySteps() []sam.Function { return slices.Clone(s.steps) }
 func (s *Stack) Close() error {
 	s.closeOne.Do(func() {
 		// The bridge first, so it flushes its open batch into the
-		// still-running functions.
+		// still-running functions; the schedules next, so nothing invokes
+		// a function that is stopping.
 		if s.bridge != nil {
 			s.bridge.Close()
+		}
+		if s.scheduler != nil {
+			s.scheduler.Stop()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

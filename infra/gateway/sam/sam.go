@@ -7,6 +7,7 @@ package sam
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -48,7 +49,21 @@ type Function struct {
 	MemorySize int           // MB; SAM default 128
 	Env        []EnvVar      // Globals first, then the function's own
 	Routes     []Route       // sorted by Path, then Method
+	Schedules  []Schedule    // Schedule and ScheduleV2 events, by Event
 	DependsOn  []string      // the resource's DependsOn, as written
+}
+
+// Schedule is one Schedule (EventBridge rule) or ScheduleV2 (EventBridge
+// Scheduler) event: the function is invoked on Expression with Input.
+type Schedule struct {
+	Function   string // Function.Name
+	Event      string // event name in the template
+	Expression string // as written: rate(1 minute), cron(0 3 * * ? *), at(...)
+	// Input is the event's JSON as written; empty when the template gives
+	// none, and EventBridge then sends its Scheduled Event.
+	Input string
+	// Disabled is Enabled: false or State: DISABLED.
+	Disabled bool
 }
 
 // EnvVar is one environment variable of a function. Ref names the template
@@ -238,7 +253,16 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 	if events != nil && events.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(events.Content); i += 2 {
 			name, ev := events.Content[i].Value, events.Content[i+1]
-			if Scalar(Get(ev, "Type")) != "Api" {
+			switch Scalar(Get(ev, "Type")) {
+			case "Schedule", "ScheduleV2":
+				sch, err := parseSchedule(fn.Name, name, Get(ev, "Properties"))
+				if err != nil {
+					return fn, err
+				}
+				fn.Schedules = append(fn.Schedules, sch)
+				continue
+			case "Api":
+			default:
 				continue
 			}
 			p := Get(ev, "Properties")
@@ -258,6 +282,7 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 			fn.Routes = append(fn.Routes, route)
 		}
 	}
+	sort.Slice(fn.Schedules, func(i, j int) bool { return fn.Schedules[i].Event < fn.Schedules[j].Event })
 	sort.Slice(fn.Routes, func(i, j int) bool {
 		a, b := fn.Routes[i], fn.Routes[j]
 		if a.Path != b.Path {
@@ -266,6 +291,69 @@ func parseFunction(id string, props, globals *yaml.Node) (Function, error) {
 		return a.Method < b.Method
 	})
 	return fn, nil
+}
+
+// parseSchedule reads a Schedule event's Schedule (a ScheduleV2's
+// ScheduleExpression), Input and Enabled or State. The expression is kept
+// as written: whether it can be run is the runner's question (Interval).
+func parseSchedule(function, event string, p *yaml.Node) (Schedule, error) {
+	sch := Schedule{Function: function, Event: event, Input: Scalar(Get(p, "Input"))}
+	sch.Expression = Scalar(Get(p, "Schedule"))
+	if sch.Expression == "" {
+		sch.Expression = Scalar(Get(p, "ScheduleExpression"))
+	}
+	if strings.TrimSpace(sch.Expression) == "" {
+		return sch, fmt.Errorf("event %s: a schedule event needs a Schedule (ScheduleV2: ScheduleExpression)", event)
+	}
+	if Get(p, "Input") != nil && sch.Input == "" {
+		return sch, fmt.Errorf("event %s: Input must be a JSON text (a quoted string)", event)
+	}
+	sch.Disabled = Scalar(Get(p, "Enabled")) == "false" || strings.EqualFold(Scalar(Get(p, "State")), "DISABLED")
+	return sch, nil
+}
+
+// Interval is how often a rate() expression runs: rate(N unit) with N a
+// positive whole number and unit minute, hour or day (singular for 1,
+// plural otherwise, as EventBridge requires). Any other expression, a
+// cron() or an at(), is an error naming it: a runner that takes only
+// rates says which schedule it cannot run.
+func (s Schedule) Interval() (time.Duration, error) {
+	bad := func(why string) (time.Duration, error) {
+		return 0, fmt.Errorf("function %s, schedule %s: %q %s", s.Function, s.Event, s.Expression, why)
+	}
+	inner, ok := strings.CutPrefix(s.Expression, "rate(")
+	if !ok || !strings.HasSuffix(inner, ")") {
+		return bad("is not a rate(N minutes|hours|days) expression; only rates are run locally")
+	}
+	value, unit, ok := strings.Cut(strings.TrimSuffix(inner, ")"), " ")
+	n, err := strconv.Atoi(value)
+	if !ok || err != nil || n <= 0 || value != strconv.Itoa(n) {
+		return bad("needs a positive whole number: rate(N unit)")
+	}
+	units := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+	if n != 1 {
+		unit, ok = strings.CutSuffix(unit, "s")
+		if !ok {
+			return bad("needs a plural unit (minutes, hours, days) for a value other than 1")
+		}
+	}
+	d, ok := units[unit]
+	if !ok {
+		return bad("needs the unit minute(s), hour(s) or day(s), singular for 1")
+	}
+	if time.Duration(n) > math.MaxInt64/d {
+		return bad("is too long")
+	}
+	return time.Duration(n) * d, nil
+}
+
+// Schedules lists every function's schedules, in function order.
+func (t *Template) Schedules() []Schedule {
+	var all []Schedule
+	for _, f := range t.Functions {
+		all = append(all, f.Schedules...)
+	}
+	return all
 }
 
 // Get returns the value of key in mapping n (following an alias), or nil:

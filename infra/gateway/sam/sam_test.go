@@ -223,3 +223,91 @@ func TestParseCustomResources(t *testing.T) {
 	}
 	assert.Equal(t, map[string][]string{"clients": {"SchemaMigration", "SeqForm"}, "migrate": nil, "users": {"SchemaMigration"}}, deps)
 }
+
+const scheduleTemplate = `
+Resources:
+  ArchiveFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/archive/
+      Events:
+        List: {Type: Api, Properties: {Path: /dead-letters, Method: get}}
+        Expire:
+          Type: Schedule
+          Properties: {Schedule: rate(1 hour), Input: '{"task":"expire-dead-letters"}'}
+        Nightly:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: "cron(0 3 * * ? *)", State: DISABLED}
+  SilenceFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/silence/
+      Events:
+        Sweep: {Type: Schedule, Properties: {Schedule: rate(1 minute)}}
+        Off: {Type: Schedule, Properties: {Schedule: rate(5 minutes), Enabled: false}}
+`
+
+func TestParseSchedules(t *testing.T) {
+	tpl, err := sam.Parse([]byte(scheduleTemplate))
+	require.NoError(t, err)
+	assert.Equal(t, []sam.Schedule{
+		{Function: "archive", Event: "Expire", Expression: "rate(1 hour)", Input: `{"task":"expire-dead-letters"}`},
+		{Function: "archive", Event: "Nightly", Expression: "cron(0 3 * * ? *)", Disabled: true},
+		{Function: "silence", Event: "Off", Expression: "rate(5 minutes)", Disabled: true},
+		{Function: "silence", Event: "Sweep", Expression: "rate(1 minute)"},
+	}, tpl.Schedules())
+	assert.Len(t, tpl.Functions[0].Routes, 1, "a schedule is no route")
+
+	for name, yaml := range map[string]string{
+		"no expression":    "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        S: {Type: Schedule, Properties: {Input: '{}'}}\n",
+		"input not a text": "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/f/\n      Events:\n        S: {Type: Schedule, Properties: {Schedule: rate(1 minute), Input: {task: x}}}\n",
+	} {
+		_, err := sam.Parse([]byte(yaml))
+		assert.Error(t, err, name)
+	}
+}
+
+func TestScheduleInterval(t *testing.T) {
+	tests := []struct {
+		expr string
+		want time.Duration // 0: an error naming the function, the event and the expression
+	}{
+		{"rate(1 minute)", time.Minute},
+		{"rate(5 minutes)", 5 * time.Minute},
+		{"rate(1 hour)", time.Hour},
+		{"rate(12 hours)", 12 * time.Hour},
+		{"rate(1 day)", 24 * time.Hour},
+		{"rate(30 days)", 30 * 24 * time.Hour},
+		{"rate(1 minutes)", 0},
+		{"rate(2 minute)", 0},
+		{"rate(0 minutes)", 0},
+		{"rate(-1 minutes)", 0},
+		{"rate(+5 minutes)", 0},
+		{"rate(05 minutes)", 0},
+		{"rate(1.5 hours)", 0},
+		{"rate(5  minutes)", 0},
+		{"rate( 5 minutes)", 0},
+		{"rate(5 seconds)", 0},
+		{"rate(5 weeks)", 0},
+		{"rate(5)", 0},
+		{"rate(5 minutes", 0},
+		{"rate()", 0},
+		{"RATE(1 minute)", 0},
+		{"rate(99999999999999 days)", 0},
+		{"cron(0 3 * * ? *)", 0},
+		{"at(2026-03-04T12:00:00)", 0},
+		{"every minute", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			got, err := sam.Schedule{Function: "silence", Event: "Sweep", Expression: tt.expr}.Interval()
+			if tt.want == 0 {
+				require.Error(t, err, "Interval(%q) = %v, want an error", tt.expr, got)
+				assert.Contains(t, err.Error(), "function silence, schedule Sweep: \""+tt.expr+"\"")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got, "Interval(%q)", tt.expr)
+		})
+	}
+}

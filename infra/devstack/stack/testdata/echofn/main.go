@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -43,6 +44,9 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		_ = json.Unmarshal(raw, &direct)
 		if direct.Fail != "" {
 			return nil, errors.New(direct.Fail)
+		}
+		if err := record(raw); err != nil {
+			return nil, err
 		}
 		return map[string]any{"echo": raw, "pid": os.Getpid()}, nil
 	}
@@ -116,6 +120,30 @@ func stream(gate string, fail bool) *events.LambdaFunctionURLStreamingResponse {
 		_ = pw.Close()
 	}()
 	return &events.LambdaFunctionURLStreamingResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: pr}
+}
+
+// record appends a direct invocation's event, one line each, to the file
+// ECHO_EVENTS names (when it does): what the scheduler's tests read.
+func record(raw json.RawMessage) error {
+	name := os.Getenv("ECHO_EVENTS")
+	if name == "" {
+		return nil
+	}
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	var line bytes.Buffer
+	if err := json.Compact(&line, raw); err != nil {
+		line.Reset()
+		line.Write(raw)
+	}
+	line.WriteByte('\n')
+	if _, err := f.Write(line.Bytes()); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func main() {
