@@ -159,7 +159,7 @@ func TestCheckMigrateFindsProblems(t *testing.T) {
 				return regexp.MustCompile(`SchemaVersion: \d+`).ReplaceAllString(s, "SchemaVersion: 0")
 			})
 		},
-			[]string{"SchemaMigration: SchemaVersion is \"0\", but the latest migration is"}},
+			[]string{"SchemaMigration: SchemaVersion is \"0\", but the latest migration is "}},
 		{"a function that does not wait for it", edit(tpl, "  UsersFunction:\n    Type: AWS::Serverless::Function\n    DependsOn: SchemaMigration", "  UsersFunction:\n    Type: AWS::Serverless::Function"),
 			[]string{"UsersFunction does not DependOn SchemaMigration"}},
 		{"too short a timeout", edit(tpl, "Timeout: 900 #", "Timeout: 20 #"), []string{"MigrateFunction: Timeout 20s leaves no time"}},

@@ -58,6 +58,7 @@ func reads(parts ...Reads) Reads {
 // docker-compose.yml and the LocalStack deploy may give it (least privilege).
 // A new variable a main reads goes here first.
 var FunctionEnv = map[string]Reads{
+	"alarms":       reads(CoreEnv, MetricsEnv, VerifierEnv),
 	"archive":      reads(CoreEnv, MetricsEnv, VerifierEnv, MongoEnv, Reads{Optional: []string{"DEAD_LETTER_TTL"}}),
 	"auth":         reads(CoreEnv, MetricsEnv, SignerEnv),
 	"clients":      reads(CoreEnv, MetricsEnv, VerifierEnv),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks. Each reports a ratio against a reference measured in the same
 # run, plus absolute figures. BENCH selects: readpaths, ingest, e2e,
-# deadletters, deviceauth, tokencheck, metrics, or all (default). The read-path data set (10 sensors x 1
+# deadletters, deviceauth, tokencheck, metrics, alarms, or all (default). The read-path data set (10 sensors x 1
 # year at 1 reading/10 s, about 31.5 M rows) is built once in the database
 # tempwatch_bench (about 15 minutes on 2 cores) and reused by later runs.
 set -euo pipefail
@@ -18,6 +18,10 @@ fi
 if [[ $what == all || $what == ingest ]]; then
 	echo "== ingest batch (function code, in process) vs bare pgx CopyFrom of the same rows"
 	go test -run '^$' -bench BenchmarkIngestBatch -benchtime 30x -timeout 30m ./shared/ingest/
+fi
+if [[ $what == all || $what == alarms ]]; then
+	echo "== ingest write with alarm evaluation vs the same write without it (in process, same run, sensors of their own)"
+	go test -run '^$' -bench BenchmarkAlarmEvaluation -benchtime 60x ./shared/postgres/
 fi
 if [[ $what == all || $what == e2e ]]; then
 	echo "== end to end: devices publish (own credentials) -> embedded broker (mochi-mqtt, device authentication) -> bridge -> devstack -> ingest -> PostgreSQL vs bare CopyFrom and vs the broker alone"

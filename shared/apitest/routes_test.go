@@ -79,6 +79,7 @@ func newFixture(t *testing.T, routes []openapitest.Route) *fixture {
 		"UsersFunction":        app.Users(deployed),
 		"ClientsFunction":      app.Clients(deployed),
 		"SensorsFunction":      app.Sensors(deployed),
+		"AlarmsFunction":       app.Alarms(deployed),
 		"MeasurementsFunction": app.Measurements(deployed),
 		"ReadingsFunction":     app.Readings(deployed, 0),
 		"StatisticsFunction":   app.Statistics(deployed),
@@ -129,6 +130,11 @@ func (fx *fixture) sensorA() string {
 	id := pgtest.MustSensor(fx.t, fx.env.DB, fx.env.ClientA, "dev-"+random(), "key-"+random())
 	fx.readingOf(id)
 	return id
+}
+
+// alarmA returns the id of an open high alarm of a new sensor of client A.
+func (fx *fixture) alarmA() string {
+	return pgtest.MustAlarm(fx.t, fx.env.DB, fx.sensorA(), tempwatch.AlarmHigh, tempwatch.AlarmOpen, time.Now().Add(-time.Hour))
 }
 
 // measurementA returns the id of the reading of a new sensor of client A.
@@ -325,6 +331,17 @@ var tenantTable = []routeCase{
 	}, [5]int{200, 200, 200, 404, 401}},
 	{"GET /sensors/{id}/daily-averages", func(fx *fixture) request {
 		return get("/sensors/" + fx.sensorA() + "/daily-averages")
+	}, [5]int{200, 200, 200, 404, 401}},
+
+	// alarms: an open alarm of a sensor of A; viewers acknowledge too.
+	{"GET /alarms", func(fx *fixture) request {
+		r := get("/alarms?limit=500")
+		r.listed = fx.alarmA()
+		return r
+	}, [5]int{200, 200, 200, 200, 401}},
+	{"GET /alarms/{id}", func(fx *fixture) request { return get("/alarms/" + fx.alarmA()) }, [5]int{200, 200, 200, 404, 401}},
+	{"POST /alarms/{id}/ack", func(fx *fixture) request {
+		return request{method: "POST", path: "/alarms/" + fx.alarmA() + "/ack", body: `{"comment":"Checked the door."}`}
 	}, [5]int{200, 200, 200, 404, 401}},
 
 	// measurements: a reading of a sensor of A is the resource.

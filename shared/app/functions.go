@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tempwatch/tempwatch/shared/alarms"
 	"github.com/tempwatch/tempwatch/shared/archive"
 	"github.com/tempwatch/tempwatch/shared/audit"
 	"github.com/tempwatch/tempwatch/shared/auth/session"
@@ -71,6 +72,12 @@ func Clients(e *Env) http.Handler {
 func Sensors(e *Env) http.Handler {
 	caches := redis.NewSensorCaches(e.Redis, postgres.NewReadingStore(e.DB))
 	return e.HTTP(sensors.NewHandler(postgres.NewSensorStore(e.DB), caches, e.Log))
+}
+
+// Alarms is the alarms function: the alarms of excursions and silences, and
+// their acknowledgements.
+func Alarms(e *Env) http.Handler {
+	return e.HTTP(alarms.NewHandler(postgres.NewAlarmStore(e.DB), e.Log))
 }
 
 // Measurements is the measurements function: readings one at a time.

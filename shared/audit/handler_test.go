@@ -44,7 +44,7 @@ func TestListPassesFiltersAndRefusesBadOnes(t *testing.T) {
 	for _, tt := range []struct{ query, field string }{
 		{"actor_id=bob", "actor_id"},
 		{"client_id=acme", "client_id"},
-		{"entity=alarm", "entity"},
+		{"entity=reading", "entity"},
 		{"entity_id=s-1", "entity"},
 		{"action=rename", "action"},
 		{"from=yesterday", "from"},

@@ -62,7 +62,8 @@ func TestStoresRecordEveryChange(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, users.DeleteUser(ctx, u.ID))
 
-	sn := &tempwatch.Sensor{ClientID: c.ID, DeviceID: "cr-1", Name: "Cold room", Unit: "C", MinValue: -40, MaxValue: 40}
+	sn := &tempwatch.Sensor{ClientID: c.ID, DeviceID: "cr-1", Name: "Cold room", Unit: "C", MinValue: -40, MaxValue: 40,
+		SilenceAfterSeconds: tempwatch.DefaultSilenceAfterSeconds}
 	_, err = sensors.CreateSensor(ctx, sn, []byte("key hash one"))
 	require.NoError(t, err)
 	hall := "Hall B"

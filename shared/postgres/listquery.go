@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -20,6 +21,9 @@ type listQuery struct {
 	args []any
 	// numericID says ids are bigint (readings), not uuid.
 	numericID bool
+	// timeColumn is the time the list is ordered by, and the cursor's
+	// CreatedAt holds: created_at when empty (alarms: started_at).
+	timeColumn string
 }
 
 func newListQuery(selectFrom string) *listQuery {
@@ -37,6 +41,7 @@ func (q *listQuery) and(cond string) { q.sql += " AND " + cond }
 
 // collect runs the query for page p and scans up to p.Limit+1 rows.
 func collect[T any](ctx context.Context, db *pgxpool.Pool, q *listQuery, p tempwatch.PageRequest, scan pgx.RowToFunc[T], what string) ([]T, error) {
+	timeColumn := cmp.Or(q.timeColumn, "created_at")
 	if c := p.Cursor; c != nil {
 		var id any = c.ID
 		if q.numericID {
@@ -48,9 +53,9 @@ func collect[T any](ctx context.Context, db *pgxpool.Pool, q *listQuery, p tempw
 		} else if !tempwatch.IsUUID(c.ID) {
 			return nil, errForeignCursor()
 		}
-		q.and(fmt.Sprintf("(created_at, id) < (%s, %s)", q.arg(c.CreatedAt), q.arg(id)))
+		q.and(fmt.Sprintf("(%s, id) < (%s, %s)", timeColumn, q.arg(c.CreatedAt), q.arg(id)))
 	}
-	q.sql += " ORDER BY created_at DESC, id DESC LIMIT " + q.arg(p.Limit+1)
+	q.sql += " ORDER BY " + timeColumn + " DESC, id DESC LIMIT " + q.arg(p.Limit+1)
 	rows, _ := db.Query(ctx, q.sql, q.args...)
 	items, err := pgx.CollectRows(rows, scan)
 	if err != nil {

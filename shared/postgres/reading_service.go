@@ -119,7 +119,10 @@ func (s *ReadingStore) CreateReading(ctx context.Context, m *tempwatch.Reading) 
 		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionCreate, nil, m)); err != nil {
 			return err
 		}
-		return recomputeRollups(ctx, tx, m.SensorID, m.MeasuredAt)
+		if err := recomputeRollups(ctx, tx, m.SensorID, m.MeasuredAt); err != nil {
+			return err
+		}
+		return reevaluateSensor(ctx, tx, m.SensorID, false, m.MeasuredAt)
 	})
 }
 
@@ -191,7 +194,10 @@ func (s *ReadingStore) UpdateReading(ctx context.Context, id string, upd tempwat
 		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionUpdate, cur, out)); err != nil {
 			return err
 		}
-		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt)
+		if err := recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt, out.MeasuredAt); err != nil {
+			return err
+		}
+		return reevaluateSensor(ctx, tx, cur.SensorID, false, cur.MeasuredAt, out.MeasuredAt)
 	})
 	if err != nil {
 		return nil, err
@@ -233,7 +239,10 @@ func (s *ReadingStore) DeleteReading(ctx context.Context, id string) (*tempwatch
 		if err := recordAudit(ctx, tx, measurementEvent(tempwatch.ActionDelete, cur, nil)); err != nil {
 			return err
 		}
-		return recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt)
+		if err := recomputeRollups(ctx, tx, cur.SensorID, cur.MeasuredAt); err != nil {
+			return err
+		}
+		return reevaluateSensor(ctx, tx, cur.SensorID, false, cur.MeasuredAt)
 	})
 	if err != nil {
 		return nil, err

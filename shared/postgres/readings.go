@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,9 @@ var (
 type ReadingStore struct {
 	db  *pgxpool.Pool
 	now func() time.Time
+	// withoutAlarms writes batches as before alarms existed: the
+	// benchmark's reference only (export_test.go).
+	withoutAlarms bool
 }
 
 // NewReadingStore returns a ReadingStore over db.
@@ -99,10 +103,33 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		}
 		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), id, r.Value, r.MeasuredAt, r.Seq
 	}
+	sensorIDs := make([]string, 0, len(ids))
+	for id := range ids {
+		sensorIDs = append(sensorIDs, id)
+	}
 	var inserted int
 	for attempt := 0; ; attempt++ {
+		clear(results) // of a failed attempt
 		var err error
-		inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, idx, sensors, values, times, seqs)
+		if s.withoutAlarms {
+			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, idx, sensors, values, times, seqs)
+		} else {
+			err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+				// One round trip: the lock first (see alarm_eval.go), then
+				// the live excursions, then the write.
+				var st alarmState
+				b := &pgx.Batch{}
+				queueAlarmState(b, sensorIDs, &st)
+				b.Queue(writeReadingsSQL, idx, sensors, values, times, seqs).Query(func(rows pgx.Rows) error {
+					inserted, err = scanIDRows(rows, results, true)
+					return err
+				})
+				if err := tx.SendBatch(ctx, b).Close(); err != nil {
+					return err
+				}
+				return evaluateBatch(ctx, tx, &st, rs, results)
+			})
+		}
 		if err == nil {
 			break
 		}
@@ -134,17 +161,60 @@ func (s *ReadingStore) scanIDs(ctx context.Context, results []tempwatch.WriteRes
 	if err != nil {
 		return 0, err
 	}
+	return scanIDRows(rows, results, inserted)
+}
+
+// scanIDRows records each (idx, id) of rows in results.
+func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (int, error) {
 	defer rows.Close()
 	n := 0
 	var i int32
 	var id int64
 	var created time.Time
-	_, err = pgx.ForEachRow(rows, []any{&i, &id, &created}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&i, &id, &created}, func() error {
 		results[i] = tempwatch.WriteResult{ReadingID: id, CreatedAt: created, Inserted: inserted}
 		n++
 		return nil
 	})
 	return n, err
+}
+
+// evaluateBatch evaluates the alarms of the sensors the batch inserted
+// readings of, and records when each was last seen.
+func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatch.Reading, results []tempwatch.WriteResult) error {
+	changes := map[string]*sensorChange{}
+	for i, r := range results {
+		if !r.Inserted {
+			continue
+		}
+		c := changes[rs[i].SensorID]
+		if c == nil {
+			c = &sensorChange{}
+			changes[rs[i].SensorID] = c
+		}
+		c.add(rs[i].MeasuredAt)
+		c.inserted = append(c.inserted, tempwatch.Sample{At: rs[i].MeasuredAt, Value: rs[i].Value})
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(changes))
+	newest := make([]time.Time, 0, len(changes))
+	for id, c := range changes {
+		slices.SortFunc(c.inserted, func(a, b tempwatch.Sample) int { return a.At.Compare(b.At) })
+		ids, newest = append(ids, id), append(newest, c.to)
+	}
+	plan, err := evaluateAlarms(ctx, tx, st, changes)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	plan.queue(b)
+	b.Queue(markSeenSQL, ids, newest)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write alarms: %w", err)
+	}
+	return nil
 }
 
 // retryable tells a deadlock or serialization failure, which a retry of the

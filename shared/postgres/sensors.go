@@ -17,8 +17,29 @@ type SensorStore struct{ db *pgxpool.Pool }
 // NewSensorStore returns a SensorStore over db.
 func NewSensorStore(db *pgxpool.Pool) *SensorStore { return &SensorStore{db: db} }
 
+// sensorColumns are a sensor's columns as tempwatch.Sensor holds them,
+// intervals in whole seconds and its status computed (sensorStatus), so
+// every read and every write's RETURNING shows the same sensor.
 const sensorColumns = `id, client_id, device_id, name, location, unit, min_value, max_value,
-	alert_low, alert_high, created_at, updated_at`
+	alert_low, alert_high, extract(epoch FROM alarm_delay)::bigint, alarm_hysteresis,
+	extract(epoch FROM silence_after)::bigint, last_measured_at, last_received_at,
+	` + sensorStatus + ` AS status, created_at, updated_at`
+
+// sensorStatus is a sensor's tempwatch status, the most urgent first: a
+// live high or low alarm; an open silent alarm, or no batch for longer than
+// the threshold (before the sweep has opened its alarm); a batch within
+// it; none ever. The alarm lookups are probes of the partial index
+// alarms_live, in the statement that reads the sensor, so lists pay no
+// round trip per sensor.
+const sensorStatus = `CASE
+		WHEN EXISTS (SELECT 1 FROM alarms a WHERE a.sensor_id = sensors.id AND a.state = 'open' AND a.kind <> 'silent')
+			THEN 'in_alarm'
+		WHEN EXISTS (SELECT 1 FROM alarms a WHERE a.sensor_id = sensors.id AND a.state = 'open' AND a.kind = 'silent')
+			OR sensors.last_received_at + sensors.silence_after < now()
+			THEN 'silent'
+		WHEN sensors.last_received_at IS NOT NULL THEN 'online'
+		ELSE 'unknown'
+	END`
 
 func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
 	var s tempwatch.Sensor
@@ -28,7 +49,8 @@ func scanSensor(row pgx.CollectableRow) (*tempwatch.Sensor, error) {
 
 func sensorFields(s *tempwatch.Sensor) []any {
 	return []any{&s.ID, &s.ClientID, &s.DeviceID, &s.Name, &s.Location, &s.Unit, &s.MinValue, &s.MaxValue,
-		&s.AlertLow, &s.AlertHigh, &s.CreatedAt, &s.UpdatedAt}
+		&s.AlertLow, &s.AlertHigh, &s.AlarmDelaySeconds, &s.AlarmHysteresis, &s.SilenceAfterSeconds,
+		&s.LastMeasuredAt, &s.LastReceivedAt, &s.Status, &s.CreatedAt, &s.UpdatedAt}
 }
 
 // withDeviceRef wraps a write that returns sensorColumns (a data-modifying
@@ -60,9 +82,11 @@ func (s *SensorStore) CreateSensor(ctx context.Context, sn *tempwatch.Sensor, ke
 	var ref tempwatch.DeviceRef
 	err := audited(ctx, s.db, func(tx pgx.Tx) (*tempwatch.AuditEvent, error) {
 		rows, _ := tx.Query(ctx, withDeviceRef(`INSERT INTO sensors
-				(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sensorColumns),
-			sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash)
+				(client_id, device_id, name, location, unit, min_value, max_value, alert_low, alert_high, device_key_hash,
+				alarm_delay, alarm_hysteresis, silence_after)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, `+seconds("$11")+`, $12, `+seconds("$13")+`) RETURNING `+sensorColumns),
+			sn.ClientID, sn.DeviceID, sn.Name, sn.Location, sn.Unit, sn.MinValue, sn.MaxValue, sn.AlertLow, sn.AlertHigh, keyHash,
+			sn.AlarmDelaySeconds, sn.AlarmHysteresis, sn.SilenceAfterSeconds)
 		created, r, err := scanSensorRef(rows)
 		if err != nil {
 			return nil, err
@@ -95,6 +119,9 @@ func (s *SensorStore) FindSensors(ctx context.Context, f tempwatch.SensorFilter)
 	if f.Name != "" {
 		q.and(`name ILIKE '%' || ` + q.arg(escapeLike(f.Name)) + ` || '%'`)
 	}
+	if f.Status != "" {
+		q.and(sensorStatus + ` = ` + q.arg(f.Status))
+	}
 	return collect(ctx, s.db, q, f.Page, scanSensor, "sensors")
 }
 
@@ -117,11 +144,18 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 			return err
 		}
 		rows, _ = tx.Query(ctx, `UPDATE sensors SET device_id = $2, name = $3, location = $4, unit = $5,
-				min_value = $6, max_value = $7, alert_low = $8, alert_high = $9, updated_at = now()
+				min_value = $6, max_value = $7, alert_low = $8, alert_high = $9,
+				alarm_delay = `+seconds("$10")+`, alarm_hysteresis = $11, silence_after = `+seconds("$12")+`, updated_at = now()
 			WHERE id = $1 RETURNING `+sensorColumns,
-			id, next.DeviceID, next.Name, next.Location, next.Unit, next.MinValue, next.MaxValue, next.AlertLow, next.AlertHigh)
+			id, next.DeviceID, next.Name, next.Location, next.Unit, next.MinValue, next.MaxValue, next.AlertLow, next.AlertHigh,
+			next.AlarmDelaySeconds, next.AlarmHysteresis, next.SilenceAfterSeconds)
 		if out, err = pgx.CollectExactlyOneRow(rows, scanSensor); err != nil {
 			return translate(err, "Sensor")
+		}
+		if alarmRuleChanged(cur, out) {
+			if err := reevaluateSensor(ctx, tx, id, true); err != nil {
+				return err
+			}
 		}
 		return recordAudit(ctx, tx, sensorEvent(tempwatch.ActionUpdate, cur, out))
 	})
@@ -130,6 +164,17 @@ func (s *SensorStore) UpdateSensor(ctx context.Context, id string, upd tempwatch
 	}
 	return out, nil
 }
+
+// alarmRuleChanged reports whether an update changed what alarms are
+// evaluated by.
+func alarmRuleChanged(a, b *tempwatch.Sensor) bool {
+	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return !eq(a.AlertLow, b.AlertLow) || !eq(a.AlertHigh, b.AlertHigh) ||
+		a.AlarmDelaySeconds != b.AlarmDelaySeconds || a.AlarmHysteresis != b.AlarmHysteresis
+}
+
+// seconds is the interval of the whole seconds in parameter p.
+func seconds(p string) string { return `make_interval(secs => ` + p + `::bigint)` }
 
 // DeleteSensor removes the sensor and, by cascade, its readings and rollups.
 func (s *SensorStore) DeleteSensor(ctx context.Context, id string) error {

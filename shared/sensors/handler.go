@@ -6,6 +6,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/tempwatch/tempwatch/shared/deviceauth"
 	"github.com/tempwatch/tempwatch/shared/httpapi"
@@ -118,6 +120,10 @@ type createRequest struct {
 	MaxValue  *float64 `json:"max_value"`
 	AlertLow  *float64 `json:"alert_low"`
 	AlertHigh *float64 `json:"alert_high"`
+
+	AlarmDelaySeconds   int64   `json:"alarm_delay_seconds"`
+	AlarmHysteresis     float64 `json:"alarm_hysteresis"`
+	SilenceAfterSeconds *int64  `json:"silence_after_seconds"`
 }
 
 func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
@@ -139,7 +145,11 @@ func (h *Handler) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	s := &tempwatch.Sensor{ClientID: req.ClientID, DeviceID: req.DeviceID, Name: req.Name, Location: req.Location,
 		Unit: req.Unit, MinValue: tempwatch.DefaultSensorMin, MaxValue: tempwatch.DefaultSensorMax,
-		AlertLow: req.AlertLow, AlertHigh: req.AlertHigh}
+		AlertLow: req.AlertLow, AlertHigh: req.AlertHigh, AlarmDelaySeconds: req.AlarmDelaySeconds,
+		AlarmHysteresis: req.AlarmHysteresis, SilenceAfterSeconds: tempwatch.DefaultSilenceAfterSeconds}
+	if req.SilenceAfterSeconds != nil {
+		s.SilenceAfterSeconds = *req.SilenceAfterSeconds
+	}
 	if s.Unit == "" {
 		s.Unit = tempwatch.DefaultSensorUnit
 	}
@@ -196,9 +206,12 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := tempwatch.SensorFilter{ClientID: q.Get("client_id"), Name: q.Get("name"), Page: page}
+	f := tempwatch.SensorFilter{ClientID: q.Get("client_id"), Name: q.Get("name"), Status: q.Get("status"), Page: page}
 	if f.ClientID != "" && !tempwatch.IsUUID(f.ClientID) {
 		return tempwatch.Invalid("client_id", "must be a client id (UUID)")
+	}
+	if f.Status != "" && !slices.Contains(tempwatch.SensorStatuses, f.Status) {
+		return tempwatch.Invalid("status", "must be one of "+strings.Join(tempwatch.SensorStatuses, ", "))
 	}
 	var ok bool
 	if f.ClientID, ok = tempwatch.ListScope(p, f.ClientID); !ok {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,6 +15,7 @@ import (
 	"github.com/tempwatch/tempwatch/shared/httpapi"
 	"github.com/tempwatch/tempwatch/shared/ingest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/redis"
 	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/sensors"
@@ -182,6 +184,19 @@ func TestSensorValidation(t *testing.T) {
 		{"patch min above stored max", "PATCH", "/sensors/" + id, `{"min_value":60}`, 400, []string{"max_value"}},
 		{"patch empty name", "PATCH", "/sensors/" + id, `{"name":""}`, 400, []string{"name"}},
 		{"patch threshold not a number", "PATCH", "/sensors/" + id, `{"alert_low":"x"}`, 400, []string{"alert_low"}},
+		{"negative delay", "POST", "/sensors", `{"device_id":"x","name":"x","alarm_delay_seconds":-1}`, 400, []string{"alarm_delay_seconds"}},
+		{"fractional delay", "POST", "/sensors", `{"device_id":"x","name":"x","alarm_delay_seconds":1.5}`, 400, []string{"alarm_delay_seconds"}},
+		{"huge delay", "POST", "/sensors", `{"device_id":"x","name":"x","alarm_delay_seconds":1e30}`, 400, []string{"alarm_delay_seconds"}},
+		{"hysteresis over 100", "POST", "/sensors", `{"device_id":"x","name":"x","alarm_hysteresis":101}`, 400, []string{"alarm_hysteresis"}},
+		{"hysteresis not a number", "POST", "/sensors", `{"device_id":"x","name":"x","alarm_hysteresis":"wide"}`, 400, []string{"alarm_hysteresis"}},
+		{"silence too short", "POST", "/sensors", `{"device_id":"x","name":"x","silence_after_seconds":59}`, 400, []string{"silence_after_seconds"}},
+		{"silence zero", "POST", "/sensors", `{"device_id":"x","name":"x","silence_after_seconds":0}`, 400, []string{"silence_after_seconds"}},
+		{"last seen is read-only", "POST", "/sensors", `{"device_id":"x","name":"x","last_received_at":"2026-01-01T00:00:00Z"}`, 400, []string{"last_received_at"}},
+		{"status is read-only", "PATCH", "/sensors/" + id, `{"status":"online"}`, 400, []string{"status"}},
+		{"patch delay over a week", "PATCH", "/sensors/" + id, `{"alarm_delay_seconds":604801}`, 400, []string{"alarm_delay_seconds"}},
+		{"patch negative hysteresis", "PATCH", "/sensors/" + id, `{"alarm_hysteresis":-0.5}`, 400, []string{"alarm_hysteresis"}},
+		{"patch silence over 30 days", "PATCH", "/sensors/" + id, `{"silence_after_seconds":2592001}`, 400, []string{"silence_after_seconds"}},
+		{"bad status filter", "GET", "/sensors?status=broken", ``, 400, []string{"status"}},
 		{"malformed id", "GET", "/sensors/42", ``, 404, nil},
 		{"limit too large", "GET", "/sensors?limit=501", ``, 400, []string{"limit"}},
 		{"bad client filter", "GET", "/sensors?client_id=nope", ``, 400, []string{"client_id"}},
@@ -384,4 +399,138 @@ func TestSensorsShowTheirLatestReading(t *testing.T) {
 	require.NotNil(t, byID[withData])
 	assert.Equal(t, 4.25, byID[withData].Value)
 	assert.Nil(t, byID[empty])
+}
+
+// The alarm settings are created with their defaults or the values given,
+// changed by PATCH alone, and shown with the last-seen times on every read.
+func TestSensorAlarmSettings(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"defaults","name":"d"}`)
+	require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
+	got := resp.JSON(t)
+	assert.Equal(t, 0.0, got["alarm_delay_seconds"])
+	assert.Equal(t, 0.0, got["alarm_hysteresis"])
+	assert.Equal(t, 900.0, got["silence_after_seconds"], "silent after 15 minutes by default")
+	assert.Nil(t, got["last_measured_at"])
+	assert.Nil(t, got["last_received_at"])
+	assert.Equal(t, tempwatch.SensorUnknown, got["status"], "a sensor that never sent is unknown")
+
+	resp = apitest.Do(t, h, &env.AdminA, "POST", "/sensors",
+		`{"device_id":"set","name":"s","alarm_delay_seconds":600,"alarm_hysteresis":0.5,"silence_after_seconds":3600}`)
+	require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
+	id := resp.JSON(t)["id"].(string)
+	var delay, silence float64
+	require.NoError(t, env.DB.QueryRow(context.Background(), `SELECT extract(epoch FROM alarm_delay), extract(epoch FROM silence_after)
+		FROM sensors WHERE id = $1`, id).Scan(&delay, &silence))
+	assert.Equal(t, 600.0, delay, "alarm_delay is the interval of the seconds given")
+	assert.Equal(t, 3600.0, silence)
+
+	resp = apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+id, `{"alarm_hysteresis":1.25}`)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	got = resp.JSON(t)
+	assert.Equal(t, 1.25, got["alarm_hysteresis"])
+	assert.Equal(t, 600.0, got["alarm_delay_seconds"], "PATCH leaves unset settings alone")
+	assert.Equal(t, 3600.0, got["silence_after_seconds"])
+
+	resp = apitest.Do(t, h, &env.Admin, "PATCH", "/sensors/"+id, `{"alarm_delay_seconds":0,"silence_after_seconds":60}`)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	got = resp.JSON(t)
+	assert.Equal(t, 0.0, got["alarm_delay_seconds"])
+	assert.Equal(t, 60.0, got["silence_after_seconds"])
+
+	resp = apitest.Do(t, h, &env.ViewerA, "PATCH", "/sensors/"+id, `{"alarm_delay_seconds":60}`)
+	assert.Equal(t, http.StatusForbidden, resp.Status, "a viewer may not change the alarm settings")
+	resp = apitest.Do(t, h, &env.AdminB, "PATCH", "/sensors/"+id, `{"alarm_delay_seconds":60}`)
+	assert.Equal(t, http.StatusNotFound, resp.Status, "another client's admin does not see the sensor")
+
+	measured := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	_, err := env.DB.Exec(context.Background(), `UPDATE sensors SET last_measured_at = $2, last_received_at = now() WHERE id = $1`, id, measured)
+	require.NoError(t, err)
+	got = apitest.Do(t, h, &env.ViewerA, "GET", "/sensors/"+id, "").JSON(t)
+	assert.Equal(t, measured.Format(time.RFC3339), got["last_measured_at"])
+	assert.NotNil(t, got["last_received_at"])
+	assert.Equal(t, 0.0, got["alarm_delay_seconds"], "a refused PATCH changes nothing")
+}
+
+// Each sensor's status is computed where it is read, on GET and in lists,
+// and the list filters on it.
+func TestSensorStatus(t *testing.T) {
+	t.Parallel()
+	env, h := newHandler(t)
+	ctx := context.Background()
+	sensor := func(dev string) string {
+		resp := apitest.Do(t, h, &env.AdminA, "POST", "/sensors", `{"device_id":"`+dev+`","name":"`+dev+`"}`)
+		require.Equal(t, http.StatusCreated, resp.Status, string(resp.Body))
+		return resp.JSON(t)["id"].(string)
+	}
+	received := func(id, ago string) {
+		_, err := env.DB.Exec(ctx, `UPDATE sensors SET last_measured_at = now() - $2::interval,
+			last_received_at = now() - $2::interval WHERE id = $1`, id, ago)
+		require.NoError(t, err)
+	}
+	alarm := func(id, kind, state string) {
+		pgtest.MustAlarm(t, env.DB, id, kind, state, time.Now().Add(-time.Hour))
+	}
+
+	unknown := sensor("unknown")
+	online := sensor("online")
+	received(online, "1 minute")
+	late := sensor("late")
+	received(late, "16 minutes")
+	silenced := sensor("silenced")
+	received(silenced, "1 minute") // the sweep's alarm stands until the next batch clears it
+	alarm(silenced, tempwatch.AlarmSilent, tempwatch.AlarmOpen)
+	high := sensor("high")
+	received(high, "1 minute")
+	alarm(high, tempwatch.AlarmHigh, tempwatch.AlarmOpen)
+	silentHigh := sensor("silent-and-high")
+	received(silentHigh, "1 hour")
+	alarm(silentHigh, tempwatch.AlarmLow, tempwatch.AlarmOpen)
+	pending := sensor("pending")
+	received(pending, "1 minute")
+	alarm(pending, tempwatch.AlarmHigh, tempwatch.AlarmPending)
+	cleared := sensor("cleared")
+	received(cleared, "1 minute")
+	alarm(cleared, tempwatch.AlarmHigh, tempwatch.AlarmCleared)
+
+	want := map[string]string{
+		unknown: tempwatch.SensorUnknown, online: tempwatch.SensorOnline, late: tempwatch.SensorSilent,
+		silenced: tempwatch.SensorSilent, high: tempwatch.SensorInAlarm, silentHigh: tempwatch.SensorInAlarm,
+		pending: tempwatch.SensorOnline, cleared: tempwatch.SensorOnline,
+	}
+	var page struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"items"`
+	}
+	apitest.Do(t, h, &env.ViewerA, "GET", "/sensors?limit=500", "").Decode(t, &page)
+	require.Len(t, page.Items, len(want))
+	for _, s := range page.Items {
+		assert.Equal(t, want[s.ID], s.Status, "listed status of sensor %s", s.ID)
+		assert.Equal(t, want[s.ID], apitest.Do(t, h, &env.ViewerA, "GET", "/sensors/"+s.ID, "").JSON(t)["status"],
+			"GET status of sensor %s", s.ID)
+	}
+	for _, status := range tempwatch.SensorStatuses {
+		apitest.Do(t, h, &env.ViewerA, "GET", "/sensors?status="+status, "").Decode(t, &page)
+		var ids []string
+		for _, s := range page.Items {
+			assert.Equal(t, status, s.Status, "?status=%s", status)
+			ids = append(ids, s.ID)
+		}
+		var wantIDs []string
+		for id, st := range want {
+			if st == status {
+				wantIDs = append(wantIDs, id)
+			}
+		}
+		assert.ElementsMatch(t, wantIDs, ids, "?status=%s lists exactly the sensors of that status", status)
+	}
+	apitest.Do(t, h, &env.AdminB, "GET", "/sensors?status=in_alarm", "").Decode(t, &page)
+	assert.Empty(t, page.Items, "the status filter keeps to the caller's client")
+
+	resp := apitest.Do(t, h, &env.AdminA, "PATCH", "/sensors/"+high, `{"name":"renamed"}`)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	assert.Equal(t, tempwatch.SensorInAlarm, resp.JSON(t)["status"], "a write's answer carries the status too")
 }

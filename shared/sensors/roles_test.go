@@ -37,7 +37,8 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 	byID := map[string]*tempwatch.Sensor{}
 	for id, client := range map[string]string{a: tn.ClientA, b: tn.ClientB} {
 		byID[id] = &tempwatch.Sensor{ID: id, ClientID: client, DeviceID: "dev-" + id[:8], Name: "Fridge", Unit: "C",
-			MinValue: -100, MaxValue: 200, CreatedAt: now, UpdatedAt: now}
+			MinValue: -100, MaxValue: 200, SilenceAfterSeconds: tempwatch.DefaultSilenceAfterSeconds,
+			Status: tempwatch.SensorUnknown, CreatedAt: now, UpdatedAt: now}
 	}
 	find := func(id string) (*tempwatch.Sensor, error) {
 		if s, ok := byID[id]; ok {
@@ -55,7 +56,7 @@ func fakeSensors(tn apitest.Tenants, a, b string, w *apitest.Writes) *mock.Senso
 	return &mock.SensorService{
 		CreateSensorFn: func(_ context.Context, s *tempwatch.Sensor, _ []byte) (tempwatch.DeviceRef, error) {
 			w.Add("CreateSensor")
-			s.ID, s.CreatedAt, s.UpdatedAt = auth.NewID(), now, now
+			s.ID, s.Status, s.CreatedAt, s.UpdatedAt = auth.NewID(), tempwatch.SensorUnknown, now, now
 			return ref(s), nil
 		},
 		FindSensorByIDFn: func(_ context.Context, id string) (*tempwatch.Sensor, error) { return find(id) },

@@ -31,6 +31,7 @@ const (
 	AuditClient      = "client"
 	AuditSensor      = "sensor"
 	AuditMeasurement = "measurement"
+	AuditAlarm       = "alarm"
 )
 
 // Audited actions.
@@ -44,13 +45,14 @@ const (
 	ActionSessionRevoked = "session_revoked" // a reused refresh token ended its session
 	ActionPasswordChange = "password_change" // the user's own, POST /auth/password
 	ActionKeyRotation    = "key_rotation"    // a sensor's device key replaced
+	ActionAcknowledge    = "acknowledge"     // an alarm acknowledged, with its comment
 )
 
 // AuditEntities and AuditActions list the values a filter may name.
 var (
-	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement}
+	AuditEntities = []string{AuditUser, AuditClient, AuditSensor, AuditMeasurement, AuditAlarm}
 	AuditActions  = []string{ActionCreate, ActionUpdate, ActionDelete, ActionLogin, ActionLoginFailed,
-		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation}
+		ActionLogout, ActionSessionRevoked, ActionPasswordChange, ActionKeyRotation, ActionAcknowledge}
 )
 
 // AuditFilter selects audit events for a list; empty fields select all.

@@ -6,7 +6,8 @@ import (
 )
 
 // Excursions are a sensor's spells out of its limits, evaluated on measured
-// time, the groundwork of alarms (issue 13; not yet wired into ingest).
+// time: the alarms of high and low kind (storage keeps them: see
+// postgres' alarm evaluation).
 //
 // A reading's value holds until the sensor's next reading. For each kind,
 // high and low, a sensor is inside or in an excursion:
@@ -83,12 +84,13 @@ func (r ExcursionRule) kinds() []string {
 	return ks
 }
 
-// beyond reports whether v starts (or extends) an excursion of kind.
+// beyond reports whether v starts (or extends) an excursion of kind; never
+// for a kind without a limit.
 func (r ExcursionRule) beyond(kind string, v float64) bool {
 	if kind == ExcursionHigh {
-		return v > *r.High
+		return r.High != nil && v > *r.High
 	}
-	return v < *r.Low
+	return r.Low != nil && v < *r.Low
 }
 
 // Settled reports whether v clears any excursion of kind and starts none, so

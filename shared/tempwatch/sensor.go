@@ -37,8 +37,11 @@ type Sensor struct {
 	// time and when it was stored; nil before the first reading.
 	LastMeasuredAt *time.Time `json:"last_measured_at"`
 	LastReceivedAt *time.Time `json:"last_received_at"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	// Status is computed when the sensor is read (SensorInAlarm,
+	// SensorSilent, SensorOnline or SensorUnknown), never stored.
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Sensor defaults: the physical range a sensor gets when none is given.
@@ -47,6 +50,29 @@ const (
 	DefaultSensorMax  = 200.0
 	DefaultSensorUnit = "C"
 )
+
+// Alarm settings: their defaults and bounds, as migration 005's checks
+// hold them.
+const (
+	DefaultSilenceAfterSeconds = 15 * 60
+	MinSilenceAfterSeconds     = 60
+	MaxSilenceAfterSeconds     = 30 * 24 * 60 * 60
+	MaxAlarmDelaySeconds       = 7 * 24 * 60 * 60
+	MaxAlarmHysteresis         = 100.0
+)
+
+// Sensor statuses, from the most to the least urgent: a live high or low
+// alarm; an open silent alarm or no reading for longer than the silence
+// threshold; a reading within it; no reading ever.
+const (
+	SensorInAlarm = "in_alarm"
+	SensorSilent  = "silent"
+	SensorOnline  = "online"
+	SensorUnknown = "unknown"
+)
+
+// SensorStatuses lists the values a sensor's status takes.
+var SensorStatuses = []string{SensorInAlarm, SensorSilent, SensorOnline, SensorUnknown}
 
 // NullFloat is a PATCH field that can be left alone (absent), cleared (null)
 // or set (a number).
@@ -81,6 +107,10 @@ type SensorUpdate struct {
 	MaxValue  *float64  `json:"max_value"`
 	AlertLow  NullFloat `json:"alert_low"`
 	AlertHigh NullFloat `json:"alert_high"`
+
+	AlarmDelaySeconds   *int64   `json:"alarm_delay_seconds"`
+	AlarmHysteresis     *float64 `json:"alarm_hysteresis"`
+	SilenceAfterSeconds *int64   `json:"silence_after_seconds"`
 }
 
 // Apply returns s with the fields u sets changed.
@@ -106,6 +136,15 @@ func (u SensorUpdate) Apply(s Sensor) Sensor {
 	if u.AlertHigh.Set {
 		s.AlertHigh = u.AlertHigh.Value
 	}
+	if u.AlarmDelaySeconds != nil {
+		s.AlarmDelaySeconds = *u.AlarmDelaySeconds
+	}
+	if u.AlarmHysteresis != nil {
+		s.AlarmHysteresis = *u.AlarmHysteresis
+	}
+	if u.SilenceAfterSeconds != nil {
+		s.SilenceAfterSeconds = *u.SilenceAfterSeconds
+	}
 	return s
 }
 
@@ -115,7 +154,9 @@ type SensorFilter struct {
 	ClientID string
 	// Name matches sensors whose name contains it, case-insensitively.
 	Name string
-	Page PageRequest
+	// Status, when set, keeps the sensors of that status (SensorStatuses).
+	Status string
+	Page   PageRequest
 }
 
 // SensorService stores sensors. Device keys reach it only as hashes. The
@@ -181,6 +222,15 @@ func (s *Sensor) Validate() error {
 	highOK := s.AlertHigh == nil || finite("alert_high", *s.AlertHigh)
 	if lowOK && highOK && s.AlertLow != nil && s.AlertHigh != nil && *s.AlertLow >= *s.AlertHigh {
 		v.Add("alert_high", "must be greater than alert_low")
+	}
+	if s.AlarmDelaySeconds < 0 || s.AlarmDelaySeconds > MaxAlarmDelaySeconds {
+		v.Add("alarm_delay_seconds", fmt.Sprintf("must be between 0 and %d", MaxAlarmDelaySeconds))
+	}
+	if h := s.AlarmHysteresis; math.IsNaN(h) || h < 0 || h > MaxAlarmHysteresis {
+		v.Add("alarm_hysteresis", fmt.Sprintf("must be a number between 0 and %g", MaxAlarmHysteresis))
+	}
+	if n := s.SilenceAfterSeconds; n < MinSilenceAfterSeconds || n > MaxSilenceAfterSeconds {
+		v.Add("silence_after_seconds", fmt.Sprintf("must be between %d and %d", MinSilenceAfterSeconds, MaxSilenceAfterSeconds))
 	}
 	return v.Err()
 }

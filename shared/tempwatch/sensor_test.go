@@ -19,7 +19,7 @@ func ptr(f float64) *float64 { return &f }
 func TestSensorValidate(t *testing.T) {
 	valid := func() tempwatch.Sensor {
 		return tempwatch.Sensor{ClientID: "6f1c1f1e-0000-4000-8000-000000000001", DeviceID: "dev-1", Name: "n",
-			Unit: "C", MinValue: -100, MaxValue: 200}
+			Unit: "C", MinValue: -100, MaxValue: 200, SilenceAfterSeconds: tempwatch.DefaultSilenceAfterSeconds}
 	}
 	tests := []struct {
 		name       string
@@ -35,6 +35,23 @@ func TestSensorValidate(t *testing.T) {
 		{"thresholds reversed", func(s *tempwatch.Sensor) { s.AlertLow, s.AlertHigh = ptr(9), ptr(3) }, []string{"alert_high"}},
 		{"one threshold", func(s *tempwatch.Sensor) { s.AlertHigh = ptr(3) }, nil},
 		{"infinite threshold", func(s *tempwatch.Sensor) { s.AlertLow = ptr(math.Inf(-1)) }, []string{"alert_low"}},
+		{"alarm settings at their bounds", func(s *tempwatch.Sensor) {
+			s.AlarmDelaySeconds, s.AlarmHysteresis, s.SilenceAfterSeconds = 604800, 100, 60
+		}, nil},
+		{"alarm settings at their other bounds", func(s *tempwatch.Sensor) {
+			s.AlarmDelaySeconds, s.AlarmHysteresis, s.SilenceAfterSeconds = 0, 0, 2592000
+		}, nil},
+		{"negative delay", func(s *tempwatch.Sensor) { s.AlarmDelaySeconds = -1 }, []string{"alarm_delay_seconds"}},
+		{"delay over a week", func(s *tempwatch.Sensor) { s.AlarmDelaySeconds = 604801 }, []string{"alarm_delay_seconds"}},
+		{"negative hysteresis", func(s *tempwatch.Sensor) { s.AlarmHysteresis = -0.1 }, []string{"alarm_hysteresis"}},
+		{"hysteresis over 100", func(s *tempwatch.Sensor) { s.AlarmHysteresis = 100.5 }, []string{"alarm_hysteresis"}},
+		{"NaN hysteresis", func(s *tempwatch.Sensor) { s.AlarmHysteresis = math.NaN() }, []string{"alarm_hysteresis"}},
+		{"infinite hysteresis", func(s *tempwatch.Sensor) { s.AlarmHysteresis = math.Inf(1) }, []string{"alarm_hysteresis"}},
+		{"silence under a minute", func(s *tempwatch.Sensor) { s.SilenceAfterSeconds = 59 }, []string{"silence_after_seconds"}},
+		{"silence over 30 days", func(s *tempwatch.Sensor) { s.SilenceAfterSeconds = 2592001 }, []string{"silence_after_seconds"}},
+		{"every alarm setting wrong", func(s *tempwatch.Sensor) {
+			s.AlarmDelaySeconds, s.AlarmHysteresis, s.SilenceAfterSeconds = -5, -5, 0
+		}, []string{"alarm_delay_seconds", "alarm_hysteresis", "silence_after_seconds"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

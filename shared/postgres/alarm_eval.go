@@ -1,0 +1,574 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// Alarm evaluation keeps the alarms table equal to the excursions
+// (tempwatch.ExcursionRule) of each sensor's stored readings, inside the
+// transaction that changed the readings, so any function instance can
+// continue where another stopped.
+//
+// Lock order: a writer locks the sensors it evaluates (FOR NO KEY UPDATE,
+// in id order) before it touches their readings, rollups or alarms. Ingest
+// batches, corrections and rule changes of one sensor are so serialised,
+// and each sees the alarms the one before committed (READ COMMITTED takes a
+// new snapshot per statement, after the lock was granted). The lock does
+// not block the FOR KEY SHARE of the readings' foreign key check.
+//
+// A batch whose readings of a sensor are all newer than its newest stored
+// reading (last_measured_at: the usual case) continues the live excursion
+// of each kind from the batch alone; no reading is read back. Any other
+// change (a late reading, a correction, a deletion) re-evaluates a window
+// per kind, reading only that window: from the start of the stored
+// excursion around the change's first time (the sensor is inside just
+// before an excursion starts) or else the last reading before it that is
+// settled for the kind, to the first settled reading after the change's
+// last time (inside again, whatever came before).
+//
+// Stored excursions of the window are then matched to the evaluated ones in
+// time order: an evaluated excursion takes the id of the earliest stored
+// one it overlaps (a split keeps the id on its first part, a merge the
+// earliest's). A stored one left over is deleted while pending (nobody was
+// told of it) and withdrawn otherwise: its notifications and its
+// acknowledgement are a record. So is an alarm that no longer lasts its
+// delay. Pending excursions are stored, so the fast path can continue
+// them; no API shows them.
+
+// excursionKinds are the kinds evaluation keeps, in the order it writes them.
+var excursionKinds = []string{tempwatch.ExcursionHigh, tempwatch.ExcursionLow}
+
+// alarmSensor is what evaluation needs of a locked sensor.
+type alarmSensor struct {
+	id, clientID string
+	rule         tempwatch.ExcursionRule
+	lastMeasured *time.Time // before this change; nil before the first reading
+}
+
+func (s *alarmSensor) hasLimits() bool { return s.rule.High != nil || s.rule.Low != nil }
+
+// settledBound is the threshold of Settled for kind as SQL compares it:
+// high settles at value <= bound, low at value >= bound.
+func (s *alarmSensor) settledBound(kind string) float64 {
+	if kind == tempwatch.ExcursionHigh {
+		if s.rule.High == nil {
+			return math.Inf(1)
+		}
+		return *s.rule.High - s.rule.Hysteresis
+	}
+	if s.rule.Low == nil {
+		return math.Inf(-1)
+	}
+	return *s.rule.Low + s.rule.Hysteresis
+}
+
+// sensorChange is what changed in one sensor's readings: the measured times
+// touched, from and to, and for an ingest batch the readings it inserted,
+// by time; or, for a rule change, the span to evaluate under the new rule.
+type sensorChange struct {
+	from, to    time.Time
+	inserted    []tempwatch.Sample
+	ruleChanged bool
+}
+
+// add widens c to hold t.
+func (c *sensorChange) add(t time.Time) {
+	if c.from.IsZero() || t.Before(c.from) {
+		c.from = t
+	}
+	if t.After(c.to) {
+		c.to = t
+	}
+}
+
+// lockAlarmSensorsSQL locks the sensors in id order and reads their rules.
+const lockAlarmSensorsSQL = `
+SELECT id, client_id, alert_low, alert_high, (extract(epoch FROM alarm_delay) * 1000000)::bigint,
+	alarm_hysteresis, last_measured_at
+FROM sensors WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`
+
+// alarmState is what evaluation reads of the sensors it locked: their
+// rules and their live excursions, by sensor id and kind.
+type alarmState struct {
+	sensors map[string]*alarmSensor
+	live    map[string][]storedAlarm
+}
+
+// queueAlarmState queues on b the lock of the sensors ids (see the top of
+// this file) and the read of their live excursions, which fill st when b's
+// results are read.
+func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
+	st.sensors, st.live = make(map[string]*alarmSensor, len(ids)), map[string][]storedAlarm{}
+	b.Queue(lockAlarmSensorsSQL, ids).Query(func(rows pgx.Rows) error {
+		sensors, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*alarmSensor, error) {
+			var s alarmSensor
+			var delayMicros int64
+			err := row.Scan(&s.id, &s.clientID, &s.rule.Low, &s.rule.High, &delayMicros, &s.rule.Hysteresis, &s.lastMeasured)
+			s.rule.Delay = time.Duration(delayMicros) * time.Microsecond
+			return &s, err
+		})
+		for _, s := range sensors {
+			st.sensors[s.id] = s
+		}
+		if err != nil {
+			return fmt.Errorf("lock sensors: %w", err)
+		}
+		return nil
+	})
+	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
+		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			a, sensorID, err := scanStoredAlarm(rows)
+			if err != nil {
+				return fmt.Errorf("read live excursions: %w", err)
+			}
+			st.live[sensorID+"/"+a.exc.Kind] = append(st.live[sensorID+"/"+a.exc.Kind], a)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read live excursions: %w", err)
+		}
+		return nil
+	})
+}
+
+// storedAlarm is an alarms row of kind high or low.
+type storedAlarm struct {
+	id, state string
+	exc       tempwatch.Excursion
+	opened    *time.Time
+	ack       *tempwatch.Acknowledgement
+	created   time.Time
+}
+
+const storedAlarmColumns = `id, sensor_id, kind, state, started_at, last_at, cleared_at, peak, opened_at,
+	created_at, acknowledged_at, coalesce(acknowledged_by::text, ''), ack_comment`
+
+func scanStoredAlarm(row pgx.CollectableRow) (storedAlarm, string, error) {
+	var a storedAlarm
+	var sensorID, ackBy, ackComment string
+	var cleared, ackAt *time.Time
+	var peak *float64
+	err := row.Scan(&a.id, &sensorID, &a.exc.Kind, &a.state, &a.exc.Start, &a.exc.Last, &cleared, &peak, &a.opened,
+		&a.created, &ackAt, &ackBy, &ackComment)
+	if cleared != nil {
+		a.exc.Cleared = *cleared
+	}
+	if peak != nil {
+		a.exc.Peak = *peak
+	}
+	if ackAt != nil {
+		a.ack = &tempwatch.Acknowledgement{UserID: ackBy, At: *ackAt, Comment: ackComment}
+	}
+	return a, sensorID, err
+}
+
+// evaluateAlarms plans the writes that bring the alarms of the sensors of
+// st up to date with changes (by sensor id). Only a change that is not an
+// in-order batch reads anything.
+func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[string]*sensorChange) (*alarmPlan, error) {
+	plan := &alarmPlan{now: time.Now().UTC().Truncate(time.Microsecond)}
+	ids := make([]string, 0, len(changes))
+	for id := range changes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // a stable write order
+	for _, id := range ids {
+		s, c := st.sensors[id], changes[id]
+		switch {
+		case s == nil:
+		case c.inserted != nil && (s.lastMeasured == nil || c.from.After(*s.lastMeasured)):
+			if !s.hasLimits() {
+				continue
+			}
+			for _, kind := range excursionKinds {
+				stored := st.live[id+"/"+kind]
+				var open *tempwatch.Excursion
+				if len(stored) > 0 {
+					open = &stored[0].exc
+				}
+				plan.reconcile(s, stored, continueExcursion(s.rule, kind, open, c.inserted))
+			}
+		case s.hasLimits() || c.ruleChanged:
+			if err := plan.reevaluate(ctx, tx, s, c.from, c.to); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return plan, nil
+}
+
+// continueExcursion evaluates kind over samples (by time, all after the
+// excursion under way, open, if any) and returns the excursions from open
+// on: those that cleared, then the one under way after the last sample.
+func continueExcursion(rule tempwatch.ExcursionRule, kind string, open *tempwatch.Excursion, samples []tempwatch.Sample) []tempwatch.Excursion {
+	var out []tempwatch.Excursion
+	var cleared *tempwatch.Excursion
+	for _, s := range samples {
+		if open, cleared = rule.Step(kind, open, s); cleared != nil {
+			out = append(out, *cleared)
+		}
+	}
+	if open != nil {
+		out = append(out, *open)
+	}
+	return out
+}
+
+// windowSQL bounds the re-evaluation of one kind around a change from $3
+// to $4 (see the top of this file): lo, the start of the stored excursion
+// holding $3 or else the last reading before $3 settled for the kind (NULL:
+// the beginning), and hi, the first settled reading after $4 (NULL: the
+// end). $5 is the settled bound and $6 whether the kind is high.
+const windowSQL = `
+SELECT coalesce(
+		(SELECT min(started_at) FROM alarms WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
+			AND started_at <= $3 AND (cleared_at IS NULL OR cleared_at >= $3)),
+		(SELECT max(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at < $3
+			AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)),
+	(SELECT min(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at > $4
+		AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)`
+
+// reevaluate plans the re-evaluation of s's excursions around a change of
+// its readings between from and to (inclusive).
+func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time) error {
+	type window struct{ lo, hi *time.Time }
+	var windows [2]window
+	var lo, hi *time.Time // the union of the windows; nil: unbounded
+	for i, kind := range excursionKinds {
+		w := &windows[i]
+		bound := s.settledBound(kind)
+		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh).Scan(&w.lo, &w.hi); err != nil {
+			return fmt.Errorf("find the re-evaluation window: %w", err)
+		}
+		if i == 0 || (lo != nil && (w.lo == nil || w.lo.Before(*lo))) {
+			lo = w.lo
+		}
+		if i == 0 || (hi != nil && (w.hi == nil || w.hi.After(*hi))) {
+			hi = w.hi
+		}
+	}
+	rows, _ := tx.Query(ctx, `SELECT measured_at, value FROM readings
+		WHERE sensor_id = $1 AND ($2::timestamptz IS NULL OR measured_at >= $2) AND ($3::timestamptz IS NULL OR measured_at <= $3)
+		ORDER BY measured_at`, s.id, lo, hi)
+	samples, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.Sample, error) {
+		var x tempwatch.Sample
+		return x, row.Scan(&x.At, &x.Value)
+	})
+	if err != nil {
+		return fmt.Errorf("read the re-evaluation window: %w", err)
+	}
+	for i, kind := range excursionKinds {
+		w := windows[i]
+		rows, _ := tx.Query(ctx, `SELECT `+storedAlarmColumns+` FROM alarms
+			WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
+			AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at <= $4)
+			ORDER BY started_at`, s.id, kind, w.lo, w.hi)
+		stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedAlarm, error) {
+			a, _, err := scanStoredAlarm(row)
+			return a, err
+		})
+		if err != nil {
+			return fmt.Errorf("read stored excursions: %w", err)
+		}
+		in := samples
+		if w.lo != nil {
+			in = in[sortSearchTime(in, *w.lo):]
+		}
+		if w.hi != nil {
+			in = in[:sortSearchTime(in, w.hi.Add(time.Microsecond))]
+		}
+		p.reconcile(s, stored, continueExcursion(s.rule, kind, nil, in))
+	}
+	return nil
+}
+
+// sortSearchTime is the index of the first sample at or after t.
+func sortSearchTime(samples []tempwatch.Sample, t time.Time) int {
+	i, _ := slices.BinarySearchFunc(samples, t, func(s tempwatch.Sample, t time.Time) int { return s.At.Compare(t) })
+	return i
+}
+
+// alarmPlan is the writes that make the alarms table match an evaluation,
+// made at now.
+type alarmPlan struct {
+	now                time.Time
+	deletes, withdraws []string
+	updates, inserts   []alarmRow
+	events             []alarmEvent
+}
+
+// alarmRow is an alarm as evaluation writes it.
+type alarmRow struct {
+	id, sensorID, clientID, state string
+	exc                           tempwatch.Excursion
+	opened                        *time.Time
+	ack                           *tempwatch.Acknowledgement
+	created                       time.Time
+}
+
+// alarm is r as the API shows it, updated at now.
+func (r alarmRow) alarm(now time.Time) tempwatch.Alarm {
+	a := tempwatch.Alarm{ID: r.id, SensorID: r.sensorID, ClientID: r.clientID, Kind: r.exc.Kind, State: r.state,
+		StartedAt: r.exc.Start, OpenedAt: r.exc.Start, LastAt: r.exc.Last, Peak: &r.exc.Peak,
+		DurationSeconds: r.exc.Duration().Seconds(), Acknowledgement: r.ack, CreatedAt: r.created, UpdatedAt: now}
+	if r.opened != nil {
+		a.OpenedAt = *r.opened
+	}
+	if !r.exc.Open() {
+		a.ClearedAt = &r.exc.Cleared
+	}
+	return a
+}
+
+// alarmEvent is an alarm_events row: what happened to the alarm, and the
+// alarm after it.
+type alarmEvent struct {
+	clientID, typ string
+	alarm         tempwatch.Alarm
+}
+
+func (p *alarmPlan) event(typ string, r alarmRow) {
+	p.events = append(p.events, alarmEvent{r.clientID, typ, r.alarm(p.now)})
+}
+
+// reconcile plans the writes that replace stored (the sensor's stored
+// excursions of one kind in the evaluated window, by start) with evaluated
+// (the excursions of that window, by start).
+func (p *alarmPlan) reconcile(s *alarmSensor, stored []storedAlarm, evaluated []tempwatch.Excursion) {
+	taken := make([]bool, len(stored))
+	for _, e := range evaluated {
+		isAlarm := e.IsAlarm(s.rule.Delay)
+		if !isAlarm && !e.Open() {
+			continue // over before it lasted the delay: nobody is told of it
+		}
+		row := alarmRow{sensorID: s.id, clientID: s.clientID, state: tempwatch.AlarmPending, exc: e, created: p.now}
+		if isAlarm {
+			opened := e.Start.Add(s.rule.Delay)
+			row.state, row.opened = tempwatch.AlarmOpen, &opened
+			if !e.Open() {
+				row.state = tempwatch.AlarmCleared
+			}
+		}
+		match := -1
+		for i, o := range stored {
+			// An alarm that no longer lasts its delay is not continued by
+			// what is left: it is withdrawn, and that is pending anew.
+			if !taken[i] && overlaps(o.exc, e) && (isAlarm || o.state == tempwatch.AlarmPending) {
+				match = i
+				break
+			}
+		}
+		wasAlarm, wasOpen := false, false
+		if match >= 0 {
+			taken[match] = true
+			o := stored[match]
+			row.id, row.ack, row.created = o.id, o.ack, o.created
+			wasAlarm, wasOpen = o.state != tempwatch.AlarmPending, o.state == tempwatch.AlarmOpen
+			if o.state != row.state || !sameExcursion(o.exc, e) {
+				p.updates = append(p.updates, row)
+			}
+		} else {
+			row.id = newAlarmID()
+			p.inserts = append(p.inserts, row)
+		}
+		if isAlarm && !wasOpen && (!wasAlarm || e.Open()) {
+			p.event(tempwatch.EventAlarmOpened, row)
+		}
+		if row.state == tempwatch.AlarmCleared && (wasOpen || !wasAlarm) {
+			p.event(tempwatch.EventAlarmCleared, row)
+		}
+	}
+	for i, o := range stored {
+		switch {
+		case taken[i]:
+		case o.state == tempwatch.AlarmPending:
+			p.deletes = append(p.deletes, o.id)
+		default:
+			p.withdraws = append(p.withdraws, o.id)
+			p.event(tempwatch.EventAlarmWithdrawn, alarmRow{id: o.id, sensorID: s.id, clientID: s.clientID,
+				state: tempwatch.AlarmWithdrawn, exc: o.exc, opened: o.opened, ack: o.ack, created: o.created})
+		}
+	}
+}
+
+// overlaps reports whether two excursions share time: each runs from its
+// start to its clearing reading, exclusive, or on while it lasts.
+func overlaps(a, b tempwatch.Excursion) bool {
+	return (a.Open() || b.Start.Before(a.Cleared)) && (b.Open() || a.Start.Before(b.Cleared))
+}
+
+func sameExcursion(a, b tempwatch.Excursion) bool {
+	return a.Start.Equal(b.Start) && a.Last.Equal(b.Last) && a.Cleared.Equal(b.Cleared) && a.Peak == b.Peak
+}
+
+// queue queues the plan's writes on b: deletions and withdrawals first,
+// then updates that leave a row no longer live, then the others, then
+// inserts, so the unique indexes on live excursions and on starts never
+// see two rows at once; then the events, each with its alarm's body as
+// the plan leaves it.
+func (p *alarmPlan) queue(b *pgx.Batch) {
+	if len(p.deletes) > 0 {
+		b.Queue(`DELETE FROM alarms WHERE id = ANY($1::uuid[])`, p.deletes)
+	}
+	if len(p.withdraws) > 0 {
+		b.Queue(`UPDATE alarms SET state = 'withdrawn', updated_at = $2 WHERE id = ANY($1::uuid[])`, p.withdraws, p.now)
+	}
+	live := func(r alarmRow) bool { return r.state == tempwatch.AlarmPending || r.state == tempwatch.AlarmOpen }
+	slices.SortStableFunc(p.updates, func(a, b alarmRow) int {
+		switch {
+		case live(a) == live(b):
+			return 0
+		case live(a):
+			return 1
+		}
+		return -1
+	})
+	for i := 0; i < len(p.updates); {
+		j := i + 1
+		for j < len(p.updates) && live(p.updates[j]) == live(p.updates[i]) {
+			j++
+		}
+		a := alarmArrays(p.updates[i:j])
+		b.Queue(`UPDATE alarms a SET state = u.state, started_at = u.started, last_at = u.last,
+				opened_at = u.opened, cleared_at = u.cleared, peak = u.peak, updated_at = $8
+			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::float8[])
+				AS u(id, state, started, last, opened, cleared, peak)
+			WHERE a.id = u.id`, a.ids, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+		i = j
+	}
+	if len(p.inserts) > 0 {
+		a := alarmArrays(p.inserts)
+		b.Queue(`INSERT INTO alarms (id, sensor_id, client_id, kind, state, started_at, last_at, opened_at, cleared_at, peak,
+				created_at, updated_at)
+			SELECT *, $11::timestamptz, $11::timestamptz FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+				$6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::float8[])`,
+			a.ids, a.sensors, a.clients, a.kinds, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+	}
+	if len(p.events) > 0 {
+		n := len(p.events)
+		ids, clients, types, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, e := range p.events {
+			body, err := json.Marshal(e.alarm)
+			if err != nil {
+				panic(err) // an Alarm always marshals
+			}
+			ids[i], clients[i], types[i], bodies[i] = e.alarm.ID, e.clientID, e.typ, string(body)
+		}
+		b.Queue(`INSERT INTO alarm_events (alarm_id, client_id, type, body, created_at)
+			SELECT e.id, e.client, e.type, e.body, $5
+			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS e(id, client, type, body, n)
+			ORDER BY e.n`, ids, clients, types, bodies, p.now)
+	}
+}
+
+// alarmWriteArrays are rows as the arrays the writes unnest.
+type alarmWriteArrays struct {
+	ids, sensors, clients, kinds, states []string
+	starts, lasts                        []time.Time
+	opened, cleared                      []*time.Time
+	peaks                                []float64
+}
+
+func alarmArrays(rows []alarmRow) alarmWriteArrays {
+	var a alarmWriteArrays
+	for _, r := range rows {
+		var cleared *time.Time
+		if !r.exc.Open() {
+			c := r.exc.Cleared
+			cleared = &c
+		}
+		a.ids, a.sensors, a.clients = append(a.ids, r.id), append(a.sensors, r.sensorID), append(a.clients, r.clientID)
+		a.kinds, a.states = append(a.kinds, r.exc.Kind), append(a.states, r.state)
+		a.starts, a.lasts = append(a.starts, r.exc.Start), append(a.lasts, r.exc.Last)
+		a.opened, a.cleared, a.peaks = append(a.opened, r.opened), append(a.cleared, cleared), append(a.peaks, r.exc.Peak)
+	}
+	return a
+}
+
+// newAlarmID returns a random (version 4) UUID: evaluation names new rows
+// itself, so their events are written in the same round trip.
+func newAlarmID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// markSeenSQL records the newest reading and the receipt of a batch per
+// sensor, and clears each sensor's open silence with its event.
+const markSeenSQL = `
+WITH seen AS (
+	SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, measured)
+), upd AS (
+	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
+	FROM seen WHERE s.id = seen.id
+), cleared AS (
+	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.last_at), updated_at = now()
+	FROM seen WHERE a.sensor_id = seen.id AND a.kind = 'silent' AND a.state = 'open'
+	RETURNING a
+)
+INSERT INTO alarm_events (alarm_id, client_id, type, body)
+SELECT (cleared.a).id, (cleared.a).client_id, 'alarm.cleared', alarm_json(cleared.a) FROM cleared`
+
+// reevaluateSensor re-evaluates the alarms of the sensor (locked by tx)
+// around a correction of its readings at times, and keeps its newest
+// measured time an upper bound of its readings' (a correction may add a
+// newer one; one that took the newest away leaves a later bound, which
+// only sends the next batch down evaluation's slower path).
+//
+// After a change of the sensor's rule (ruleChanged) it re-evaluates the
+// present under the new rule: the window around its live excursions and
+// its newest reading (back to the last reading settled under the new rule).
+// Alarms over before that keep the rule they were raised under: a
+// settings change does not rewrite the record.
+func reevaluateSensor(ctx context.Context, tx pgx.Tx, sensorID string, ruleChanged bool, times ...time.Time) error {
+	var st alarmState
+	b := &pgx.Batch{}
+	queueAlarmState(b, []string{sensorID}, &st)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	s := st.sensors[sensorID]
+	c := &sensorChange{ruleChanged: ruleChanged}
+	for _, t := range times {
+		c.add(t)
+	}
+	if ruleChanged {
+		if s == nil || s.lastMeasured == nil {
+			return nil // no reading yet
+		}
+		c.add(*s.lastMeasured)
+		for _, kind := range excursionKinds {
+			for _, a := range st.live[sensorID+"/"+kind] {
+				c.add(a.exc.Start)
+			}
+		}
+	}
+	plan, err := evaluateAlarms(ctx, tx, &st, map[string]*sensorChange{sensorID: c})
+	if err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	plan.queue(b)
+	if len(times) > 0 {
+		b.Queue(`UPDATE sensors SET last_measured_at = greatest(last_measured_at, $2) WHERE id = $1`, sensorID, c.to)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write alarms: %w", err)
+	}
+	return nil
+}
