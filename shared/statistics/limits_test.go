@@ -224,7 +224,7 @@ func TestLimitsAndMKTMatchBruteForce(t *testing.T) {
 				for _, r := range []url.Values{{"from": {"2018-11-01"}, "to": {"2019-02-20"}}, {"from": {"2025-03-27"}, "to": {"2025-10-29"}}} {
 					q := url.Values{"tz": {tz}, "limit": {"50"}, "from": r["from"], "to": r["to"]}
 					got := e.allDays(t, admin, "/sensors/"+o.sensor+"/daily-averages", q)
-					require.NotEmpty(t, got)
+					require.NotEmpty(t, got, "%s: sensor of %s in %s %v", stage, o.tz, tz, q)
 					assertDayStats(t, e.db, tz, got, fmt.Sprintf("%s: sensor of %s in %s", stage, o.tz, tz))
 				}
 			}
