@@ -57,7 +57,13 @@ func (h *Handler) handleSensor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := h.parseFilter(r, o.Timezone)
+	// The zone from PostgreSQL, not the owner cache's: for its seconds
+	// after a zone change the cached one is a zone whose days are gone.
+	tz, err := h.q.FindClientTimezone(r.Context(), o.ClientID)
+	if err != nil {
+		return err
+	}
+	f, err := h.parseFilter(r, tz)
 	if err != nil {
 		return err
 	}
