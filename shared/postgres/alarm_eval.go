@@ -199,7 +199,7 @@ func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[
 				plan.reconcile(s, stored, continueExcursion(s.rule, kind, open, c.inserted))
 			}
 		case s.hasLimits() || c.ruleChanged:
-			if err := plan.reevaluate(ctx, tx, s, c.from, c.to); err != nil {
+			if err := plan.reevaluate(ctx, tx, s, c.from, c.to, !c.ruleChanged); err != nil {
 				return nil, err
 			}
 		}
@@ -228,10 +228,12 @@ func continueExcursion(rule tempwatch.ExcursionRule, kind string, open *tempwatc
 // to $4 (see the top of this file): lo, the start of the stored excursion
 // holding $3 or else the last reading before $3 settled for the kind (NULL:
 // the beginning), and hi, the first settled reading after $4 (NULL: the
-// end). $5 is the settled bound and $6 whether the kind is high.
+// end). $5 is the settled bound and $6 whether the kind is high. $7 false
+// (a rule change) skips the stored excursion: it was raised under the old
+// rule, whose start says nothing of where the new rule's excursion starts.
 const windowSQL = `
 SELECT coalesce(
-		(SELECT min(started_at) FROM alarms WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
+		(SELECT min(started_at) FROM alarms WHERE $7 AND sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
 			AND started_at <= $3 AND (cleared_at IS NULL OR cleared_at >= $3)),
 		(SELECT max(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at < $3
 			AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)),
@@ -240,14 +242,14 @@ SELECT coalesce(
 
 // reevaluate plans the re-evaluation of s's excursions around a change of
 // its readings between from and to (inclusive).
-func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time) error {
+func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time, anchorOnStored bool) error {
 	type window struct{ lo, hi *time.Time }
 	var windows [2]window
 	var lo, hi *time.Time // the union of the windows; nil: unbounded
 	for i, kind := range excursionKinds {
 		w := &windows[i]
 		bound := s.settledBound(kind)
-		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh).Scan(&w.lo, &w.hi); err != nil {
+		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh, anchorOnStored).Scan(&w.lo, &w.hi); err != nil {
 			return fmt.Errorf("find the re-evaluation window: %w", err)
 		}
 		if i == 0 || (lo != nil && (w.lo == nil || w.lo.Before(*lo))) {
