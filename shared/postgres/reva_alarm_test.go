@@ -39,3 +39,57 @@ func TestRevaLowerLimitDuringLiveExcursion(t *testing.T) {
 	assert.Equal(t, fmt.Sprint(wantAlarms(newRule, readSamples(t, db, s.id))), fmt.Sprint(readAlarms(t, db, s.id)),
 		"above 6 since 08:01 (the last reading settled under the new rule is 08:00): open since 08:03")
 }
+
+// An acknowledgement that commits while a batch is evaluating the alarm (it
+// read the alarm before the ack, it updates it after) is kept in the row,
+// but the batch's alarm.cleared event body is built in Go from the stale
+// read: the outbox says "acknowledged", then "cleared, not acknowledged".
+func TestRevaClearedEventKeepsConcurrentAck(t *testing.T) {
+	db := pgtest.MustDB(t)
+	store := postgres.NewReadingStore(db)
+	ctx := t.Context()
+	client := pgtest.MustClient(t, db, "reva-ack", "")
+	s := mustAlarmSensor(t, db, client, "ra", tempwatch.ExcursionRule{High: fptr(8)})
+	_, err := store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s.id, MeasuredAt: alarmMinute(0), Value: 5},
+		{SensorID: s.id, MeasuredAt: alarmMinute(1), Value: 9},
+	})
+	require.NoError(t, err)
+	var id string
+	require.NoError(t, db.QueryRow(ctx, `SELECT id FROM alarms WHERE sensor_id = $1 AND state = 'open'`, s.id).Scan(&id))
+
+	// The acknowledgement, as AcknowledgeAlarm does it: the row locked and
+	// updated, not yet committed.
+	ack, err := db.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = ack.Rollback(ctx) }()
+	_, err = ack.Exec(ctx, `SELECT 1 FROM alarms WHERE id = $1 FOR NO KEY UPDATE`, id)
+	require.NoError(t, err)
+	_, err = ack.Exec(ctx, `UPDATE alarms SET acknowledged_at = now(), ack_comment = 'on it', updated_at = now() WHERE id = $1`, id)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s.id, MeasuredAt: alarmMinute(2), Value: 5}})
+		done <- err
+	}()
+	// Wait until the batch waits for the alarm's row lock (its UPDATE, or with
+	// the fix its read of the live excursions).
+	require.Eventually(t, func() bool {
+		var n int
+		_ = db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))`,
+			ack.Conn().PgConn().PID()).Scan(&n)
+		return n > 0
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, ack.Commit(ctx))
+	require.NoError(t, <-done)
+
+	var state, comment string
+	require.NoError(t, db.QueryRow(ctx, `SELECT state, ack_comment FROM alarms WHERE id = $1`, id).Scan(&state, &comment))
+	require.Equal(t, "cleared", state)
+	require.Equal(t, "on it", comment, "the row keeps the acknowledgement")
+	var body string
+	require.NoError(t, db.QueryRow(ctx, `SELECT coalesce(body->'acknowledgement'->>'comment', '<none>') FROM alarm_events
+		WHERE alarm_id = $1 AND type = 'alarm.cleared'`, id).Scan(&body))
+	assert.Equal(t, "on it", body, "the alarm.cleared body is the alarm as it is stored after the clear")
+}
