@@ -24,7 +24,9 @@ import (
 // batches, corrections and rule changes of one sensor are so serialised,
 // and each sees the alarms the one before committed (READ COMMITTED takes a
 // new snapshot per statement, after the lock was granted). The lock does
-// not block the FOR KEY SHARE of the readings' foreign key check.
+// not block the FOR KEY SHARE of the readings' foreign key check. The
+// alarms it reads it locks too (after the sensors), so an acknowledgement
+// that commits meanwhile is in what it reads and so in its events' bodies.
 //
 // A batch whose readings of a sensor are all newer than its newest stored
 // reading (last_measured_at: the usual case) continues the live excursion
@@ -126,7 +128,8 @@ func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
 		return nil
 	})
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
-		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'`, ids).Query(func(rows pgx.Rows) error {
+		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'
+		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			a, sensorID, err := scanStoredAlarm(rows)
 			if err != nil {
@@ -274,7 +277,7 @@ func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, f
 		rows, _ := tx.Query(ctx, `SELECT `+storedAlarmColumns+` FROM alarms
 			WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
 			AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at <= $4)
-			ORDER BY started_at`, s.id, kind, w.lo, w.hi)
+			ORDER BY started_at FOR NO KEY UPDATE`, s.id, kind, w.lo, w.hi)
 		stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedAlarm, error) {
 			a, _, err := scanStoredAlarm(row)
 			return a, err
