@@ -93,3 +93,26 @@ func TestRevaClearedEventKeepsConcurrentAck(t *testing.T) {
 		WHERE alarm_id = $1 AND type = 'alarm.cleared'`, id).Scan(&body))
 	assert.Equal(t, "on it", body, "the alarm.cleared body is the alarm as it is stored after the clear")
 }
+
+// The sweep opens a silence at last receipt + threshold by its own clock
+// (the function's); the next batch clears it at its transaction's start by
+// the database's clock. A sweep clock a little ahead (or a batch whose
+// transaction began just before the sweep locked the sensor) leaves a
+// silence cleared before it opened.
+func TestRevaSilenceClearedBeforeOpened(t *testing.T) {
+	db := pgtest.MustDB(t)
+	ctx := t.Context()
+	client := pgtest.MustClient(t, db, "reva-silence", "")
+	id := pgtest.MustSensor(t, db, client, "rs", "key-rs-0123456789abcdef")
+	var dbNow time.Time
+	require.NoError(t, db.QueryRow(ctx, `SELECT now()`).Scan(&dbNow))
+	mustHeard(t, db, id, 0, dbNow.Add(-15*time.Minute+time.Second)) // due in a second
+	n, err := postgres.NewSilenceStore(db).OpenSilentAlarms(ctx, dbNow.Add(2*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = postgres.NewReadingStore(db).WriteReadings(ctx, []tempwatch.Reading{{SensorID: id, MeasuredAt: dbNow, Value: 4}})
+	require.NoError(t, err)
+	var opened, cleared time.Time
+	require.NoError(t, db.QueryRow(ctx, `SELECT opened_at, cleared_at FROM alarms WHERE sensor_id = $1 AND kind = 'silent'`, id).Scan(&opened, &cleared))
+	assert.False(t, cleared.Before(opened), "a silence opened at %s is cleared at %s", opened, cleared)
+}
