@@ -511,7 +511,9 @@ func newAlarmID() string {
 }
 
 // markSeenSQL records the newest reading and the receipt of a batch per
-// sensor, and clears each sensor's open silence with its event.
+// sensor, and clears each sensor's open silence with its event: never
+// before it opened (the sweep opens by its own clock, which may be ahead of
+// this transaction's start).
 const markSeenSQL = `
 WITH seen AS (
 	SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, measured)
@@ -519,7 +521,7 @@ WITH seen AS (
 	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
 	FROM seen WHERE s.id = seen.id
 ), cleared AS (
-	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.last_at), updated_at = now()
+	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.opened_at, a.last_at), updated_at = now()
 	FROM seen WHERE a.sensor_id = seen.id AND a.kind = 'silent' AND a.state = 'open'
 	RETURNING a
 )
