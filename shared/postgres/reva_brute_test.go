@@ -35,7 +35,7 @@ func TestRevaAlarmsBruteForceWide(t *testing.T) {
 		}
 		s := mustAlarmSensor(t, db, client, "w"+strconv.Itoa(h), rule)
 		at := func(i int) time.Time { return alarmT0.Add(time.Duration(i) * 20 * time.Second) }
-		val := func() float64 { return float64(rng.IntN(21))*0.5 }
+		val := func() float64 { return float64(rng.IntN(21)) * 0.5 }
 		var todo []tempwatch.Reading
 		for m := range 50 {
 			if rng.IntN(5) > 0 {
