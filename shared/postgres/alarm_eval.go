@@ -24,7 +24,9 @@ import (
 // batches, corrections and rule changes of one sensor are so serialised,
 // and each sees the alarms the one before committed (READ COMMITTED takes a
 // new snapshot per statement, after the lock was granted). The lock does
-// not block the FOR KEY SHARE of the readings' foreign key check.
+// not block the FOR KEY SHARE of the readings' foreign key check. The
+// alarms it reads it locks too (after the sensors), so an acknowledgement
+// that commits meanwhile is in what it reads and so in its events' bodies.
 //
 // A batch whose readings of a sensor are all newer than its newest stored
 // reading (last_measured_at: the usual case) continues the live excursion
@@ -126,7 +128,8 @@ func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
 		return nil
 	})
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
-		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'`, ids).Query(func(rows pgx.Rows) error {
+		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'
+		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			a, sensorID, err := scanStoredAlarm(rows)
 			if err != nil {
@@ -199,7 +202,7 @@ func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[
 				plan.reconcile(s, stored, continueExcursion(s.rule, kind, open, c.inserted))
 			}
 		case s.hasLimits() || c.ruleChanged:
-			if err := plan.reevaluate(ctx, tx, s, c.from, c.to); err != nil {
+			if err := plan.reevaluate(ctx, tx, s, c.from, c.to, !c.ruleChanged); err != nil {
 				return nil, err
 			}
 		}
@@ -228,10 +231,12 @@ func continueExcursion(rule tempwatch.ExcursionRule, kind string, open *tempwatc
 // to $4 (see the top of this file): lo, the start of the stored excursion
 // holding $3 or else the last reading before $3 settled for the kind (NULL:
 // the beginning), and hi, the first settled reading after $4 (NULL: the
-// end). $5 is the settled bound and $6 whether the kind is high.
+// end). $5 is the settled bound and $6 whether the kind is high. $7 false
+// (a rule change) skips the stored excursion: it was raised under the old
+// rule, whose start says nothing of where the new rule's excursion starts.
 const windowSQL = `
 SELECT coalesce(
-		(SELECT min(started_at) FROM alarms WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
+		(SELECT min(started_at) FROM alarms WHERE $7 AND sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
 			AND started_at <= $3 AND (cleared_at IS NULL OR cleared_at >= $3)),
 		(SELECT max(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at < $3
 			AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)),
@@ -240,14 +245,14 @@ SELECT coalesce(
 
 // reevaluate plans the re-evaluation of s's excursions around a change of
 // its readings between from and to (inclusive).
-func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time) error {
+func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time, anchorOnStored bool) error {
 	type window struct{ lo, hi *time.Time }
 	var windows [2]window
 	var lo, hi *time.Time // the union of the windows; nil: unbounded
 	for i, kind := range excursionKinds {
 		w := &windows[i]
 		bound := s.settledBound(kind)
-		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh).Scan(&w.lo, &w.hi); err != nil {
+		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh, anchorOnStored).Scan(&w.lo, &w.hi); err != nil {
 			return fmt.Errorf("find the re-evaluation window: %w", err)
 		}
 		if i == 0 || (lo != nil && (w.lo == nil || w.lo.Before(*lo))) {
@@ -272,7 +277,7 @@ func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, f
 		rows, _ := tx.Query(ctx, `SELECT `+storedAlarmColumns+` FROM alarms
 			WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
 			AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at <= $4)
-			ORDER BY started_at`, s.id, kind, w.lo, w.hi)
+			ORDER BY started_at FOR NO KEY UPDATE`, s.id, kind, w.lo, w.hi)
 		stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedAlarm, error) {
 			a, _, err := scanStoredAlarm(row)
 			return a, err
@@ -506,7 +511,9 @@ func newAlarmID() string {
 }
 
 // markSeenSQL records the newest reading and the receipt of a batch per
-// sensor, and clears each sensor's open silence with its event.
+// sensor, and clears each sensor's open silence with its event: never
+// before it opened (the sweep opens by its own clock, which may be ahead of
+// this transaction's start).
 const markSeenSQL = `
 WITH seen AS (
 	SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, measured)
@@ -514,7 +521,7 @@ WITH seen AS (
 	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
 	FROM seen WHERE s.id = seen.id
 ), cleared AS (
-	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.last_at), updated_at = now()
+	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.opened_at, a.last_at), updated_at = now()
 	FROM seen WHERE a.sensor_id = seen.id AND a.kind = 'silent' AND a.state = 'open'
 	RETURNING a
 )
