@@ -19,11 +19,11 @@ import (
 // the new limit. The window is anchored at the stored excursion's start
 // (raised under the old rule), so the earlier reading is missed: the start
 // is late and, with a delay, the alarm that is due does not open.
-func TestRevaLowerLimitDuringLiveExcursion(t *testing.T) {
+func TestAlarmLowerLimitDuringLiveExcursion(t *testing.T) {
 	db := pgtest.MustDB(t)
 	store := postgres.NewReadingStore(db)
 	ctx := t.Context()
-	client := pgtest.MustClient(t, db, "reva-rule", "")
+	client := pgtest.MustClient(t, db, "alarm-rule", "")
 	s := mustAlarmSensor(t, db, client, "rl", tempwatch.ExcursionRule{High: fptr(8), Delay: 2 * time.Minute})
 	var rs []tempwatch.Reading
 	for m, v := range []float64{5, 7, 9, 9} {
@@ -44,11 +44,11 @@ func TestRevaLowerLimitDuringLiveExcursion(t *testing.T) {
 // read the alarm before the ack, it updates it after) is kept in the row,
 // but the batch's alarm.cleared event body is built in Go from the stale
 // read: the outbox says "acknowledged", then "cleared, not acknowledged".
-func TestRevaClearedEventKeepsConcurrentAck(t *testing.T) {
+func TestAlarmClearedEventKeepsConcurrentAck(t *testing.T) {
 	db := pgtest.MustDB(t)
 	store := postgres.NewReadingStore(db)
 	ctx := t.Context()
-	client := pgtest.MustClient(t, db, "reva-ack", "")
+	client := pgtest.MustClient(t, db, "alarm-ack", "")
 	s := mustAlarmSensor(t, db, client, "ra", tempwatch.ExcursionRule{High: fptr(8)})
 	_, err := store.WriteReadings(ctx, []tempwatch.Reading{
 		{SensorID: s.id, MeasuredAt: alarmMinute(0), Value: 5},
@@ -99,10 +99,10 @@ func TestRevaClearedEventKeepsConcurrentAck(t *testing.T) {
 // the database's clock. A sweep clock a little ahead (or a batch whose
 // transaction began just before the sweep locked the sensor) leaves a
 // silence cleared before it opened.
-func TestRevaSilenceClearedBeforeOpened(t *testing.T) {
+func TestAlarmSilenceClearedBeforeOpened(t *testing.T) {
 	db := pgtest.MustDB(t)
 	ctx := t.Context()
-	client := pgtest.MustClient(t, db, "reva-silence", "")
+	client := pgtest.MustClient(t, db, "alarm-silence", "")
 	id := pgtest.MustSensor(t, db, client, "rs", "key-rs-0123456789abcdef")
 	var dbNow time.Time
 	require.NoError(t, db.QueryRow(ctx, `SELECT now()`).Scan(&dbNow))

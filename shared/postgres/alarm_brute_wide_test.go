@@ -18,8 +18,8 @@ import (
 // A wider brute force than TestAlarmsMatchBruteForce: seconds apart, a
 // wide hysteresis band, longer delays, heavier reordering, and corrections
 // interleaved with batches.
-func TestRevaAlarmsBruteForceWide(t *testing.T) {
-	seed, _ := strconv.ParseUint(os.Getenv("REVA_SEED"), 10, 64)
+func TestAlarmsMatchBruteForceWide(t *testing.T) {
+	seed, _ := strconv.ParseUint(os.Getenv("ALARM_SEED"), 10, 64)
 	db := pgtest.MustDB(t)
 	store := postgres.NewReadingStore(db)
 	ctx := t.Context()
