@@ -22,6 +22,12 @@ import (
 // readings (3.16 M at one every 10 s) fits.
 const MaxDays = 366
 
+// MaxReadings caps the readings of one export: about 30 s of streaming at
+// the rate docs/benchmarks.md measured on 2 cores, so a slower Lambda still
+// ends well within its 300-s timeout. A client's year of many sensors is
+// refused up front rather than cut off after minutes of work.
+const MaxReadings = 20_000_000
+
 // dailyPage is how many days one statistics query returns.
 const dailyPage = 500
 
@@ -92,6 +98,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sub tempwatch.Ex
 	kind := ""
 	if req.daily {
 		kind = "_daily"
+	} else {
+		n, err := h.store.CountReadings(r.Context(), sub, req.from, req.to)
+		if err != nil {
+			return err
+		}
+		if n > MaxReadings {
+			return tempwatch.Invalid("to", fmt.Sprintf(
+				"the range holds about %d readings, more than the %d one export streams: export a shorter range, sensor by sensor, or data=daily",
+				n, MaxReadings))
+		}
 	}
 	name := safeName(sub.Label) + kind + "_" + req.fromName + "_" + req.toName + ".csv"
 	out := &committer{w: w, rc: http.NewResponseController(w), headers: func(hd http.Header) {

@@ -346,6 +346,71 @@ func TestBadQueries(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// countOverride is the real store with CountReadings answering n.
+type countOverride struct {
+	tempwatch.ReadingExport
+	n int64
+}
+
+func (c countOverride) CountReadings(context.Context, tempwatch.ExportSubject, time.Time, time.Time) (int64, error) {
+	return c.n, nil
+}
+
+// TestTooManyReadings: an export of more than MaxReadings readings is a 400
+// naming the range before any row is read; MaxReadings itself streams.
+func TestTooManyReadings(t *testing.T) {
+	t.Parallel()
+	over := &countOverride{n: export.MaxReadings + 1}
+	e := newEnv(t, func(s tempwatch.ReadingExport) tempwatch.ReadingExport { over.ReadingExport = s; return over })
+	c := e.client(t, "acme", "UTC")
+	s := e.sensor(t, c, "s-1", "One")
+	e.readings(t, s, "2026-06-01T00:00:00Z", 1.5)
+	q := query("from", "2026-06-01", "to", "2026-06-02")
+	resp := e.get(t, "admin", "/clients/"+c+"/export.csv", q)
+	var p struct {
+		Errors map[string]string `json:"errors"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, p.Errors["to"], "about 20000001 readings", "%v", p.Errors)
+
+	over.n = export.MaxReadings
+	_, recs := e.getCSV(t, "admin", "/sensors/"+s+"/export.csv", q)
+	assert.Len(t, recs, 2, "header and the one reading")
+	over.n = export.MaxReadings + 1
+	_, recs = e.getCSV(t, "admin", "/sensors/"+s+"/export.csv", query("from", "2026-06-01", "to", "2026-06-02", "data", "daily"))
+	assert.Len(t, recs, 2, "daily statistics are not counted: header and the day")
+}
+
+// TestCountReadings: the store's bound is the readings of the whole local
+// days the range touches, in the client's zone, of the subject's sensors.
+func TestCountReadings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.client(t, "acme", "Asia/Kolkata")
+	a, b := e.sensor(t, c, "a", "A"), e.sensor(t, c, "b", "B")
+	// Kolkata days: 06-01 holds 3 of a and 1 of b, 06-02 holds 1 of a.
+	e.readings(t, a, "2026-05-31T18:30:00Z", 1.0, "2026-06-01T00:00:00Z", 2.0, "2026-06-01T18:29:59Z", 3.0, "2026-06-01T18:30:00Z", 4.0)
+	e.readings(t, b, "2026-06-01T12:00:00Z", 5.0)
+	other := e.client(t, "beta", "Asia/Kolkata")
+	e.readings(t, e.sensor(t, other, "x", "X"), "2026-06-01T12:00:00Z", 6.0)
+	sub, err := e.store.ClientSubject(t.Context(), c)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		from, to string
+		want     int64
+	}{
+		{"2026-06-01T00:00:00Z", "2026-06-01T01:00:00Z", 4}, // one Kolkata day, whole
+		{"2026-05-31T18:30:00Z", "2026-06-01T18:30:00Z", 5}, // to's day counts: an upper bound
+		{"2026-06-01T18:30:00Z", "2026-06-03T00:00:00Z", 1}, // 06-02 only
+		{"2026-06-03T00:00:00Z", "2026-06-04T00:00:00Z", 0}, // no readings
+	} {
+		n, err := e.store.CountReadings(t.Context(), sub, mustTime(t, tc.from), mustTime(t, tc.to))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, n, "%s..%s", tc.from, tc.to)
+	}
+}
+
 // TestTenants: viewers and client admins export their own client's data;
 // another client's sensor or client is a 404, as a missing one is; no
 // caller is a 401.

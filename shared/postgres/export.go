@@ -51,6 +51,25 @@ func (s *ReadingStore) ClientSubject(ctx context.Context, clientID string) (temp
 	return sub, nil
 }
 
+// CountReadings sums the daily rollups of sub's sensors in sub's zone over
+// the local days from's to to's: an upper bound of the readings in [from,
+// to) read from one index row per sensor and day.
+func (s *ReadingStore) CountReadings(ctx context.Context, sub tempwatch.ExportSubject, from, to time.Time) (int64, error) {
+	ids := make([]string, len(sub.Sensors))
+	for i, sn := range sub.Sensors {
+		ids[i] = sn.ID
+	}
+	var n int64
+	err := s.db.QueryRow(ctx, `SELECT coalesce(sum(count), 0)::bigint FROM reading_rollups_daily
+		WHERE sensor_id = ANY($1::uuid[]) AND timezone = $2
+		  AND day >= ($3::timestamptz AT TIME ZONE $2)::date AND day <= ($4::timestamptz AT TIME ZONE $2)::date`,
+		ids, sub.Timezone, from, to).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count export readings: %w", err)
+	}
+	return n, nil
+}
+
 // EachReading streams the readings of sensorID measured in [from, to) along
 // UNIQUE (sensor_id, measured_at): one query whose rows are decoded and
 // handed to fn one at a time as pgx reads them off the connection, so

@@ -37,5 +37,9 @@ type ReadingExport interface {
 	// is held after fn returns). It stops at fn's first error, or when ctx
 	// ends, and returns that error.
 	EachReading(ctx context.Context, sensorID string, from, to time.Time, fn func(measuredAt time.Time, value float64) error) error
+	// CountReadings bounds from above how many readings the subject's
+	// sensors hold measured in [from, to): whole days of the daily
+	// rollups in the subject's zone, no reading read.
+	CountReadings(ctx context.Context, sub ExportSubject, from, to time.Time) (int64, error)
 	DailyAverages(ctx context.Context, f DailyAverageFilter) ([]DailyAverage, error)
 }

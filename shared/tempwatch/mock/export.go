@@ -15,6 +15,7 @@ type ReadingExport struct {
 	ClientSubjectFn func(ctx context.Context, clientID string) (tempwatch.ExportSubject, error)
 	EachReadingFn   func(ctx context.Context, sensorID string, from time.Time, to time.Time, fn func(measuredAt time.Time, value float64) error) error
 	DailyAveragesFn func(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error)
+	CountReadingsFn func(ctx context.Context, sub tempwatch.ExportSubject, from, to time.Time) (int64, error)
 }
 
 // SensorSubject calls SensorSubjectFn.
@@ -35,4 +36,9 @@ func (s *ReadingExport) EachReading(ctx context.Context, sensorID string, from t
 // DailyAverages calls DailyAveragesFn.
 func (s *ReadingExport) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	return s.DailyAveragesFn(ctx, f)
+}
+
+// CountReadings calls CountReadingsFn.
+func (s *ReadingExport) CountReadings(ctx context.Context, sub tempwatch.ExportSubject, from, to time.Time) (int64, error) {
+	return s.CountReadingsFn(ctx, sub, from, to)
 }
