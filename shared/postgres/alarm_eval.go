@@ -423,6 +423,20 @@ type alarmEvent struct {
 	alarm         tempwatch.Alarm
 }
 
+// opened counts the plan's alarm.opened events by kind.
+func (p *alarmPlan) opened() map[string]int {
+	var n map[string]int
+	for _, e := range p.events {
+		if e.typ == tempwatch.EventAlarmOpened {
+			if n == nil {
+				n = map[string]int{}
+			}
+			n[e.alarm.Kind]++
+		}
+	}
+	return n
+}
+
 func (p *alarmPlan) event(typ string, r alarmRow) {
 	p.events = append(p.events, alarmEvent{r.clientID, typ, r.alarm(p.now)})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
@@ -115,4 +116,35 @@ func TestAlarmSilenceClearedBeforeOpened(t *testing.T) {
 	var opened, cleared time.Time
 	require.NoError(t, db.QueryRow(ctx, `SELECT opened_at, cleared_at FROM alarms WHERE sensor_id = $1 AND kind = 'silent'`, id).Scan(&opened, &cleared))
 	assert.False(t, cleared.Before(opened), "a silence opened at %s is cleared at %s", opened, cleared)
+}
+
+// Ingest counts the alarms a batch opened, by kind, once the batch is
+// committed (tempwatch_alarms_opened_total): a redelivery opens nothing.
+func TestAlarmsOpenedAreCounted(t *testing.T) {
+	db := pgtest.MustDB(t)
+	store := postgres.NewReadingStore(db)
+	client := pgtest.MustClient(t, db, "alarm-metrics", "")
+	s := mustAlarmSensor(t, db, client, "am", tempwatch.ExcursionRule{High: fptr(8), Low: fptr(2)})
+	var rs []tempwatch.Reading
+	for m, v := range []float64{5, 9, 5, 1, 1, 5, 9} { // high, low, high
+		rs = append(rs, tempwatch.Reading{SensorID: s.id, MeasuredAt: alarmMinute(m), Value: v})
+	}
+	opened := func(set *metrics.Set) map[string]float64 {
+		got := map[string]float64{}
+		for _, x := range set.Snapshot() {
+			if x.Def == metrics.AlarmsOpened {
+				got[x.Labels[0]] += x.Sum
+			}
+		}
+		return got
+	}
+	set := metrics.NewSet()
+	_, err := store.WriteReadings(metrics.WithSet(t.Context(), set), rs)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{tempwatch.ExcursionHigh: 2, tempwatch.ExcursionLow: 1}, opened(set))
+
+	set = metrics.NewSet()
+	_, err = store.WriteReadings(metrics.WithSet(t.Context(), set), rs)
+	require.NoError(t, err)
+	assert.Empty(t, opened(set), "a redelivery opens nothing")
 }

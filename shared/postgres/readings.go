@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tempwatch/tempwatch/shared/metrics"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -108,6 +109,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		sensorIDs = append(sensorIDs, id)
 	}
 	var inserted int
+	var opened map[string]int // alarms opened by kind, counted once committed
 	for attempt := 0; ; attempt++ {
 		clear(results) // of a failed attempt
 		var err error
@@ -127,7 +129,8 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					return err
 				}
-				return evaluateBatch(ctx, tx, &st, rs, results)
+				opened, err = evaluateBatch(ctx, tx, &st, rs, results)
+				return err
 			})
 		}
 		if err == nil {
@@ -137,6 +140,9 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 			continue
 		}
 		return nil, fmt.Errorf("insert readings batch: %w", translate(err, "Reading"))
+	}
+	for kind, n := range opened {
+		metrics.Add(ctx, metrics.AlarmsOpened, float64(n), kind)
 	}
 	if inserted == len(rs) {
 		return results, nil
@@ -180,8 +186,9 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 }
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
-// readings of, and records when each was last seen.
-func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatch.Reading, results []tempwatch.WriteResult) error {
+// readings of, and records when each was last seen. It returns how many
+// alarms it opened, by kind.
+func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatch.Reading, results []tempwatch.WriteResult) (map[string]int, error) {
 	changes := map[string]*sensorChange{}
 	for i, r := range results {
 		if !r.Inserted {
@@ -196,7 +203,7 @@ func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatc
 		c.inserted = append(c.inserted, tempwatch.Sample{At: rs[i].MeasuredAt, Value: rs[i].Value})
 	}
 	if len(changes) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids := make([]string, 0, len(changes))
 	newest := make([]time.Time, 0, len(changes))
@@ -206,15 +213,15 @@ func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatc
 	}
 	plan, err := evaluateAlarms(ctx, tx, st, changes)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b := &pgx.Batch{}
 	plan.queue(b)
 	b.Queue(markSeenSQL, ids, newest)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write alarms: %w", err)
+		return nil, fmt.Errorf("write alarms: %w", err)
 	}
-	return nil
+	return plan.opened(), nil
 }
 
 // retryable tells a deadlock or serialization failure, which a retry of the
