@@ -278,9 +278,17 @@ func TestIngestSurvivesBridgeCrash(t *testing.T) {
 	t.Logf("%d of %d readings stored when the bridge was killed", mid, len(rs))
 	require.Less(t, mid, len(rs), "the crash happened mid-stream")
 
+	// The second bridge takes the session over once publishing is done:
+	// the embedded broker (mochi-mqtt v2.7.9) loses QoS 1 messages routed
+	// during a takeover (inheritClientSession clones the old client's
+	// inflight messages, then clears them, while publishes still reach the
+	// old client until the new one replaces it in the client map): about
+	// one run in two lost a 60-message publish under load. What was
+	// published while the bridge was away waits in its session, as it
+	// would at EMQX.
+	require.NoError(t, <-published)
 	second, err := w.h.StartBridgeProcess(ctx, bin, env)
 	require.NoError(t, err)
-	require.NoError(t, <-published)
 	w.waitRows(t, len(rs), 60*time.Second)
 	w.assertStored(t, rs)
 

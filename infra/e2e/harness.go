@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ type Harness struct {
 	BridgePassword string
 	logs           io.Writer
 	dir            string
+	procs          []*exec.Cmd // bridge processes, killed by Close if still running
 }
 
 // Start brings everything up.
@@ -105,6 +107,12 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 
 // Close stops everything Start started.
 func (h *Harness) Close() {
+	for _, p := range h.procs {
+		if p.ProcessState == nil { // not waited for: may still run
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}
 	if h.Stack != nil {
 		_ = h.Stack.Close()
 	}

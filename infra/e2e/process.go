@@ -42,6 +42,7 @@ func (h *Harness) StartBridgeProcess(ctx context.Context, bin string, extra map[
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	h.procs = append(h.procs, cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
