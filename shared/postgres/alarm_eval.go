@@ -24,7 +24,9 @@ import (
 // batches, corrections and rule changes of one sensor are so serialised,
 // and each sees the alarms the one before committed (READ COMMITTED takes a
 // new snapshot per statement, after the lock was granted). The lock does
-// not block the FOR KEY SHARE of the readings' foreign key check.
+// not block the FOR KEY SHARE of the readings' foreign key check. The
+// alarms it reads it locks too (after the sensors), so an acknowledgement
+// that commits meanwhile is in what it reads and so in its events' bodies.
 //
 // A batch whose readings of a sensor are all newer than its newest stored
 // reading (last_measured_at: the usual case) continues the live excursion
@@ -126,7 +128,8 @@ func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
 		return nil
 	})
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
-		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'`, ids).Query(func(rows pgx.Rows) error {
+		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'
+		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			a, sensorID, err := scanStoredAlarm(rows)
 			if err != nil {
@@ -153,13 +156,14 @@ type storedAlarm struct {
 const storedAlarmColumns = `id, sensor_id, kind, state, started_at, last_at, cleared_at, peak, opened_at,
 	created_at, acknowledged_at, coalesce(acknowledged_by::text, ''), ack_comment`
 
-func scanStoredAlarm(row pgx.CollectableRow) (storedAlarm, string, error) {
+// scanStoredAlarm scans a row of first (if any), then storedAlarmColumns.
+func scanStoredAlarm(row pgx.CollectableRow, first ...any) (storedAlarm, string, error) {
 	var a storedAlarm
 	var sensorID, ackBy, ackComment string
 	var cleared, ackAt *time.Time
 	var peak *float64
-	err := row.Scan(&a.id, &sensorID, &a.exc.Kind, &a.state, &a.exc.Start, &a.exc.Last, &cleared, &peak, &a.opened,
-		&a.created, &ackAt, &ackBy, &ackComment)
+	err := row.Scan(append(first, &a.id, &sensorID, &a.exc.Kind, &a.state, &a.exc.Start, &a.exc.Last, &cleared, &peak, &a.opened,
+		&a.created, &ackAt, &ackBy, &ackComment)...)
 	if cleared != nil {
 		a.exc.Cleared = *cleared
 	}
@@ -173,8 +177,8 @@ func scanStoredAlarm(row pgx.CollectableRow) (storedAlarm, string, error) {
 }
 
 // evaluateAlarms plans the writes that bring the alarms of the sensors of
-// st up to date with changes (by sensor id). Only a change that is not an
-// in-order batch reads anything.
+// st up to date with changes (by sensor id). Only the changes that are not
+// in-order batches read anything, all of them together (reevaluate).
 func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[string]*sensorChange) (*alarmPlan, error) {
 	plan := &alarmPlan{now: time.Now().UTC().Truncate(time.Microsecond)}
 	ids := make([]string, 0, len(changes))
@@ -182,6 +186,7 @@ func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // a stable write order
+	var again []reevaluation
 	for _, id := range ids {
 		s, c := st.sensors[id], changes[id]
 		switch {
@@ -199,9 +204,12 @@ func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[
 				plan.reconcile(s, stored, continueExcursion(s.rule, kind, open, c.inserted))
 			}
 		case s.hasLimits() || c.ruleChanged:
-			if err := plan.reevaluate(ctx, tx, s, c.from, c.to); err != nil {
-				return nil, err
-			}
+			again = append(again, reevaluation{s, c})
+		}
+	}
+	if len(again) > 0 {
+		if err := plan.reevaluate(ctx, tx, again); err != nil {
+			return nil, err
 		}
 	}
 	return plan, nil
@@ -224,70 +232,148 @@ func continueExcursion(rule tempwatch.ExcursionRule, kind string, open *tempwatc
 	return out
 }
 
-// windowSQL bounds the re-evaluation of one kind around a change from $3
-// to $4 (see the top of this file): lo, the start of the stored excursion
-// holding $3 or else the last reading before $3 settled for the kind (NULL:
-// the beginning), and hi, the first settled reading after $4 (NULL: the
-// end). $5 is the settled bound and $6 whether the kind is high.
-const windowSQL = `
-SELECT coalesce(
-		(SELECT min(started_at) FROM alarms WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
-			AND started_at <= $3 AND (cleared_at IS NULL OR cleared_at >= $3)),
-		(SELECT max(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at < $3
-			AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)),
-	(SELECT min(measured_at) FROM readings WHERE sensor_id = $1 AND measured_at > $4
-		AND CASE WHEN $6 THEN value <= $5 ELSE value >= $5 END)`
+// reevaluation is a sensor whose change evaluation cannot continue from
+// the batch alone.
+type reevaluation struct {
+	s *alarmSensor
+	c *sensorChange
+}
 
-// reevaluate plans the re-evaluation of s's excursions around a change of
-// its readings between from and to (inclusive).
-func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, s *alarmSensor, from, to time.Time) error {
+// windowsSQL bounds the re-evaluation of each (sensor, kind) w around a
+// change from w.from_at to w.to_at (see the top of this file): lo, the
+// start of the stored excursion holding from_at or else the last reading
+// before it settled for the kind (NULL: the beginning), and hi, the first
+// settled reading after to_at (NULL: the end). w.bound is the settled
+// bound and w.high whether the kind is high. A rule change (w.anchor
+// false) skips the stored excursion: it was raised under the old rule,
+// whose start says nothing of where the new rule's excursion starts.
+const windowsSQL = `
+SELECT coalesce(
+		(SELECT min(started_at) FROM alarms WHERE w.anchor AND sensor_id = w.sensor AND kind = w.kind AND state <> 'withdrawn'
+			AND started_at <= w.from_at AND (cleared_at IS NULL OR cleared_at >= w.from_at)),
+		(SELECT max(measured_at) FROM readings WHERE sensor_id = w.sensor AND measured_at < w.from_at
+			AND CASE WHEN w.high THEN value <= w.bound ELSE value >= w.bound END)),
+	(SELECT min(measured_at) FROM readings WHERE sensor_id = w.sensor AND measured_at > w.to_at
+		AND CASE WHEN w.high THEN value <= w.bound ELSE value >= w.bound END)
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[], $6::bool[], $7::bool[])
+	WITH ORDINALITY AS w(sensor, kind, from_at, to_at, bound, high, anchor, n)
+ORDER BY w.n`
+
+// windowSamplesSQL reads the readings of each sensor u.sensor from u.lo to
+// u.hi (NULL: unbounded), by sensor (u.n) and time.
+const windowSamplesSQL = `
+SELECT u.n, r.measured_at, r.value
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS u(sensor, lo, hi, n)
+CROSS JOIN LATERAL (
+	SELECT measured_at, value FROM readings
+	WHERE sensor_id = u.sensor AND measured_at >= coalesce(u.lo, '-infinity') AND measured_at <= coalesce(u.hi, 'infinity')
+) r
+ORDER BY u.n, r.measured_at`
+
+// windowAlarmsSQL reads and locks the stored excursions (withdrawn ones
+// aside) of each (sensor, kind) u that start from u.lo to u.hi, by window
+// (u.n) and start.
+const windowAlarmsSQL = `
+SELECT u.n, ` + storedAlarmColumns + `
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS u(w_sensor, w_kind, w_lo, w_hi, n)
+JOIN alarms a ON a.sensor_id = u.w_sensor AND a.kind = u.w_kind AND a.state <> 'withdrawn'
+	AND a.started_at >= coalesce(u.w_lo, '-infinity') AND a.started_at <= coalesce(u.w_hi, 'infinity')
+ORDER BY u.n, a.started_at
+FOR NO KEY UPDATE OF a`
+
+// reevaluate plans the re-evaluation of each sensor's excursions around
+// its change of readings (from and to, inclusive): the windows of every
+// sensor and kind in one statement, then their readings and stored
+// excursions in one round trip.
+func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, again []reevaluation) error {
+	n := len(again) * len(excursionKinds)
+	wSensors, wKinds, wFrom, wTo := make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+	wBounds, wHigh, wAnchor := make([]float64, 0, n), make([]bool, 0, n), make([]bool, 0, n)
+	for _, r := range again {
+		for _, kind := range excursionKinds {
+			wSensors, wKinds = append(wSensors, r.s.id), append(wKinds, kind)
+			wFrom, wTo = append(wFrom, r.c.from), append(wTo, r.c.to)
+			wBounds, wHigh = append(wBounds, r.s.settledBound(kind)), append(wHigh, kind == tempwatch.ExcursionHigh)
+			wAnchor = append(wAnchor, !r.c.ruleChanged)
+		}
+	}
 	type window struct{ lo, hi *time.Time }
-	var windows [2]window
-	var lo, hi *time.Time // the union of the windows; nil: unbounded
-	for i, kind := range excursionKinds {
-		w := &windows[i]
-		bound := s.settledBound(kind)
-		if err := tx.QueryRow(ctx, windowSQL, s.id, kind, from, to, bound, kind == tempwatch.ExcursionHigh).Scan(&w.lo, &w.hi); err != nil {
-			return fmt.Errorf("find the re-evaluation window: %w", err)
-		}
-		if i == 0 || (lo != nil && (w.lo == nil || w.lo.Before(*lo))) {
-			lo = w.lo
-		}
-		if i == 0 || (hi != nil && (w.hi == nil || w.hi.After(*hi))) {
-			hi = w.hi
+	windows := make([]window, 0, n)
+	rows, _ := tx.Query(ctx, windowsSQL, wSensors, wKinds, wFrom, wTo, wBounds, wHigh, wAnchor)
+	var w window
+	if _, err := pgx.ForEachRow(rows, []any{&w.lo, &w.hi}, func() error {
+		windows = append(windows, w)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find the re-evaluation windows: %w", err)
+	}
+	if len(windows) != n {
+		return fmt.Errorf("find the re-evaluation windows: %d of %d", len(windows), n)
+	}
+
+	// Per sensor the union of its kinds' windows (nil: unbounded).
+	sLo, sHi := make([]*time.Time, len(again)), make([]*time.Time, len(again))
+	wLo, wHi := make([]*time.Time, n), make([]*time.Time, n)
+	for i := range again {
+		for k := range excursionKinds {
+			w := windows[i*len(excursionKinds)+k]
+			wLo[i*len(excursionKinds)+k], wHi[i*len(excursionKinds)+k] = w.lo, w.hi
+			if k == 0 || (sLo[i] != nil && (w.lo == nil || w.lo.Before(*sLo[i]))) {
+				sLo[i] = w.lo
+			}
+			if k == 0 || (sHi[i] != nil && (w.hi == nil || w.hi.After(*sHi[i]))) {
+				sHi[i] = w.hi
+			}
 		}
 	}
-	rows, _ := tx.Query(ctx, `SELECT measured_at, value FROM readings
-		WHERE sensor_id = $1 AND ($2::timestamptz IS NULL OR measured_at >= $2) AND ($3::timestamptz IS NULL OR measured_at <= $3)
-		ORDER BY measured_at`, s.id, lo, hi)
-	samples, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tempwatch.Sample, error) {
+	sIDs := make([]string, len(again))
+	for i, r := range again {
+		sIDs[i] = r.s.id
+	}
+	samples := make([][]tempwatch.Sample, len(again))
+	stored := make([][]storedAlarm, n)
+	b := &pgx.Batch{}
+	b.Queue(windowSamplesSQL, sIDs, sLo, sHi).Query(func(rows pgx.Rows) error {
+		var i int
 		var x tempwatch.Sample
-		return x, row.Scan(&x.At, &x.Value)
-	})
-	if err != nil {
-		return fmt.Errorf("read the re-evaluation window: %w", err)
-	}
-	for i, kind := range excursionKinds {
-		w := windows[i]
-		rows, _ := tx.Query(ctx, `SELECT `+storedAlarmColumns+` FROM alarms
-			WHERE sensor_id = $1 AND kind = $2 AND state <> 'withdrawn'
-			AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at <= $4)
-			ORDER BY started_at`, s.id, kind, w.lo, w.hi)
-		stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedAlarm, error) {
-			a, _, err := scanStoredAlarm(row)
-			return a, err
+		_, err := pgx.ForEachRow(rows, []any{&i, &x.At, &x.Value}, func() error {
+			samples[i-1] = append(samples[i-1], x)
+			return nil
 		})
 		if err != nil {
+			return fmt.Errorf("read the re-evaluation windows: %w", err)
+		}
+		return nil
+	})
+	b.Queue(windowAlarmsSQL, wSensors, wKinds, wLo, wHi).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int
+			a, _, err := scanStoredAlarm(rows, &i)
+			if err != nil {
+				return fmt.Errorf("read stored excursions: %w", err)
+			}
+			stored[i-1] = append(stored[i-1], a)
+		}
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read stored excursions: %w", err)
 		}
-		in := samples
-		if w.lo != nil {
-			in = in[sortSearchTime(in, *w.lo):]
+		return nil
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	for i, r := range again {
+		for k, kind := range excursionKinds {
+			j := i*len(excursionKinds) + k
+			in := samples[i]
+			if wLo[j] != nil {
+				in = in[sortSearchTime(in, *wLo[j]):]
+			}
+			if wHi[j] != nil {
+				in = in[:sortSearchTime(in, wHi[j].Add(time.Microsecond))]
+			}
+			p.reconcile(r.s, stored[j], continueExcursion(r.s.rule, kind, nil, in))
 		}
-		if w.hi != nil {
-			in = in[:sortSearchTime(in, w.hi.Add(time.Microsecond))]
-		}
-		p.reconcile(s, stored, continueExcursion(s.rule, kind, nil, in))
 	}
 	return nil
 }
@@ -506,7 +592,9 @@ func newAlarmID() string {
 }
 
 // markSeenSQL records the newest reading and the receipt of a batch per
-// sensor, and clears each sensor's open silence with its event.
+// sensor, and clears each sensor's open silence with its event: never
+// before it opened (the sweep opens by its own clock, which may be ahead of
+// this transaction's start).
 const markSeenSQL = `
 WITH seen AS (
 	SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, measured)
@@ -514,7 +602,7 @@ WITH seen AS (
 	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
 	FROM seen WHERE s.id = seen.id
 ), cleared AS (
-	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.last_at), updated_at = now()
+	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.opened_at, a.last_at), updated_at = now()
 	FROM seen WHERE a.sensor_id = seen.id AND a.kind = 'silent' AND a.state = 'open'
 	RETURNING a
 )
