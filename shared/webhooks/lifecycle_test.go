@@ -1,7 +1,9 @@
 package webhooks_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -113,4 +115,18 @@ func TestWebhookDeletedDuringAttempt(t *testing.T) {
 	var n int
 	require.NoError(t, fx.db.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1`, gone.ID).Scan(&n))
 	assert.Zero(t, n, "the deleted webhook's deliveries went with it")
+}
+
+// TestRefusalIsLoggedForOperators: the address a refused webhook's host
+// resolved to, which the client does not read, is in the worker's log at
+// warn, for the operator.
+func TestRefusalIsLoggedForOperators(t *testing.T) {
+	fx := newFixture(t)
+	fx.webhook(t, "http://localhost:8080/")
+	pgtest.MustAlarmEvent(t, fx.db, fx.env.ClientA, fx.sensor, tempwatch.EventAlarmOpened)
+	var logs bytes.Buffer
+	w := fx.worker(t, webhooks.NewGuard(), slog.New(slog.NewTextHandler(&logs, nil)), nil, 0)
+	assert.Equal(t, 1, runOnce(t, w))
+	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Regexp(t, `address="?(127\.0\.0\.1|\[::1\]):8080`, logs.String())
 }
