@@ -291,6 +291,10 @@ func parseRequest(r *http.Request, clientTZ string) (request, error) {
 			return time.Time{}, "", false
 		}
 		if d, err := time.Parse(time.DateOnly, s); err == nil {
+			if !tempwatch.ValidYear(d.Year()) {
+				v.Add(name, tempwatch.YearRangeMessage)
+				return time.Time{}, "", false
+			}
 			return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, req.loc), s, true
 		}
 		if req.daily {
@@ -300,6 +304,12 @@ func parseRequest(r *http.Request, clientTZ string) (request, error) {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			v.Add(name, "must be a date YYYY-MM-DD or an RFC 3339 time such as 2026-01-01T00:00:00Z")
+			return time.Time{}, "", false
+		}
+		// The year in UTC and in the export's zone: either is a date the
+		// database stores or compares with.
+		if !tempwatch.ValidYear(t.UTC().Year()) || !tempwatch.ValidYear(t.In(req.loc).Year()) {
+			v.Add(name, tempwatch.YearRangeMessage)
 			return time.Time{}, "", false
 		}
 		return t, t.In(req.loc).Format("2006-01-02T150405Z0700"), true

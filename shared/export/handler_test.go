@@ -326,6 +326,9 @@ func TestBadQueries(t *testing.T) {
 		{"bad zone", query("from", "2026-01-01", "to", "2026-01-02", "tz", "Mars/Olympus"), "tz"},
 		{"Local is no zone", query("from", "2026-01-01", "to", "2026-01-02", "tz", "Local"), "tz"},
 		{"bad data", query("from", "2026-01-01", "to", "2026-01-02", "data", "all"), "data"},
+		{"year zero", query("from", "0000-01-01", "to", "0000-01-05", "data", "daily"), "from"},
+		{"year zero time", query("from", "0000-12-31T23:00:00Z", "to", "2026-01-02"), "from"},
+		{"year zero in the zone", query("from", "0001-01-01T00:30:00+01:00", "to", "0001-01-05", "tz", "Europe/Berlin"), "from"},
 		{"daily takes dates", query("from", "2026-01-01T00:00:00Z", "to", "2026-01-02", "data", "daily"), "from"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,9 +54,11 @@ func NewStreamingHandler(h http.Handler) func(context.Context, events.APIGateway
 		pr, pw := io.Pipe()
 		w := &streamWriter{header: http.Header{}, body: pw, started: make(chan struct{})}
 		go func() {
-			defer end()
 			err := serveStream(h, w, r)
 			w.start(http.StatusOK)
+			// The metrics go out before the body ends: the runtime ends the
+			// invocation (and may freeze the sandbox) once it reads that end.
+			end()
 			_ = pw.CloseWithError(err)
 		}()
 		<-w.started

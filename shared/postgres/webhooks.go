@@ -122,12 +122,36 @@ func (s *WebhookStore) change(ctx context.Context, id, action, update string, ar
 		if w, err = pgx.CollectExactlyOneRow(rows, scanWebhook); err != nil {
 			return nil, translate(err, "Webhook")
 		}
+		if !before.Enabled && w.Enabled {
+			if err := failStaleDeliveries(ctx, tx, id); err != nil {
+				return nil, err
+			}
+		}
 		return entityEvent(action, tempwatch.AuditWebhook, id, w.ClientID, before, w), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// DisabledError is the last error of a delivery failed because its
+// webhook was disabled for longer than its retry window.
+const DisabledError = "webhook disabled"
+
+// failStaleDeliveries fails the pending deliveries of a webhook being
+// re-enabled that are older than the retry window
+// (tempwatch.DeliveryRetryWindow): they would have failed had the webhook
+// stayed enabled, and a receiver should not get weeks-old events. Younger
+// ones are due at once and retried as usual.
+func failStaleDeliveries(ctx context.Context, tx pgx.Tx, webhookID string) error {
+	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET state = 'failed', last_error = $2
+		WHERE webhook_id = $1 AND state = 'pending' AND created_at <= now() - $3::interval`,
+		webhookID, DisabledError, tempwatch.DeliveryRetryWindow)
+	if err != nil {
+		return fmt.Errorf("fail stale webhook deliveries: %w", err)
+	}
+	return nil
 }
 
 // DeleteWebhook removes the webhook and, by cascade, its deliveries.
@@ -202,28 +226,55 @@ func (s *WebhookStore) FindWebhookDeliveries(ctx context.Context, f tempwatch.De
 	return ds, nil
 }
 
-// TakeDueDeliveries takes up to limit due pending deliveries of enabled
-// webhooks and moves their next_attempt_at to now+lease, in one short
-// transaction: FOR UPDATE SKIP LOCKED lets workers running at once take
-// different rows, and the lease keeps them from taking each other's after
-// the commit, while no transaction stays open during the sends.
-func (s *WebhookStore) TakeDueDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*tempwatch.DueDelivery, error) {
-	rows, _ := s.db.Query(ctx, `WITH due AS (
-			SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-			WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled
-			ORDER BY d.next_attempt_at
+// TakeDueDeliveries takes up to t.Limit due pending deliveries, at most
+// one per webhook, and moves their next_attempt_at to t.Now+t.Lease, in one
+// short transaction: FOR UPDATE SKIP LOCKED lets workers running at once
+// take different rows, and the lease keeps them from taking each other's
+// after the commit, while no transaction stays open during the sends.
+//
+// It starts from the enabled webhooks (those not skipped), and takes each
+// one's oldest due delivery (one probe of webhook_deliveries_due_per_webhook
+// each), so a disabled webhook's pending deliveries are never read and one
+// webhook's backlog fills at most one place. The clients take turns: every
+// client's oldest head first, then every client's second, each turn oldest
+// first, a client's turns counted on from t.Served; so a client with ten
+// webhooks gets no more of a small take than a client with one, and the
+// client served least in the run comes first.
+func (s *WebhookStore) TakeDueDeliveries(ctx context.Context, t tempwatch.DeliveryTake) ([]*tempwatch.DueDelivery, error) {
+	skip := t.SkipWebhooks
+	if skip == nil {
+		skip = []string{}
+	}
+	servedClients, served := []string{}, []int{}
+	for c, n := range t.Served {
+		servedClients, served = append(servedClients, c), append(served, n)
+	}
+	rows, _ := s.db.Query(ctx, `WITH heads AS (
+			SELECT h.id, h.next_attempt_at, coalesce(s.served, 0)
+					+ row_number() OVER (PARTITION BY w.client_id ORDER BY h.next_attempt_at, h.id) AS turn
+			FROM webhooks w CROSS JOIN LATERAL (
+				SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+				WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= $1
+				ORDER BY d.next_attempt_at
+				LIMIT 1) h
+			LEFT JOIN unnest($5::uuid[], $6::int[]) AS s (client_id, served) ON s.client_id = w.client_id
+			WHERE w.enabled AND w.id <> ALL($4::uuid[])),
+		due AS (
+			SELECT d.id FROM webhook_deliveries d JOIN heads h ON h.id = d.id
+			WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+			ORDER BY h.turn, h.next_attempt_at, h.id
 			LIMIT $2
 			FOR UPDATE OF d SKIP LOCKED),
 		taken AS (
 			UPDATE webhook_deliveries d SET next_attempt_at = $1::timestamptz + $3::interval
 			FROM due WHERE d.id = due.id
 			RETURNING d.id, d.webhook_id, d.event_id, d.attempts, d.created_at)
-		SELECT t.id, t.webhook_id, w.url, w.secret, t.attempts, t.created_at, e.id::text, e.type, e.created_at, e.body
+		SELECT t.id, t.webhook_id, w.client_id, w.url, w.secret, t.attempts, t.created_at, e.id::text, e.type, e.created_at, e.body
 		FROM taken t JOIN webhooks w ON w.id = t.webhook_id JOIN alarm_events e ON e.id = t.event_id`,
-		now, limit, lease)
+		t.Now, t.Limit, t.Lease, skip, servedClients, served)
 	due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*tempwatch.DueDelivery, error) {
 		var d tempwatch.DueDelivery
-		err := row.Scan(&d.ID, &d.WebhookID, &d.URL, &d.Secret, &d.Attempts, &d.CreatedAt,
+		err := row.Scan(&d.ID, &d.WebhookID, &d.ClientID, &d.URL, &d.Secret, &d.Attempts, &d.CreatedAt,
 			&d.Event.ID, &d.Event.Type, &d.Event.CreatedAt, &d.Event.Alarm)
 		return &d, err
 	})
@@ -236,7 +287,9 @@ func (s *WebhookStore) TakeDueDeliveries(ctx context.Context, now time.Time, lim
 // RecordDeliveryAttempt stores the attempt and settles the delivery: the
 // delivery only when no other worker has attempted it since it was taken
 // (its attempts still AttemptsBefore), the attempt in any case, as it was
-// made.
+// made. A delivery deleted meanwhile (with its webhook) is no error: there
+// is nothing left to record it in. The delivery's row is locked first, so
+// a delete waits for the record rather than failing its insert.
 func (s *WebhookStore) RecordDeliveryAttempt(ctx context.Context, o tempwatch.DeliveryOutcome) error {
 	var status *int
 	if o.Status != 0 {
@@ -247,11 +300,18 @@ func (s *WebhookStore) RecordDeliveryAttempt(ctx context.Context, o tempwatch.De
 		next = &o.NextAttemptAt
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `SELECT FROM webhook_deliveries WHERE id = $1 FOR NO KEY UPDATE`, o.DeliveryID)
+		if err != nil {
+			return fmt.Errorf("lock webhook delivery: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // deleted with its webhook during the attempt
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, started_at, duration_ms, status, error)
 			VALUES ($1, $2, $3, $4, $5)`, o.DeliveryID, o.StartedAt, o.Duration.Milliseconds(), status, o.Error); err != nil {
 			return fmt.Errorf("insert webhook attempt: %w", err)
 		}
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET
 				attempts = attempts + 1,
 				state = $3,
 				next_attempt_at = coalesce($4, next_attempt_at),

@@ -149,6 +149,10 @@ func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.Daily
 			v.Add(name, "must be a date YYYY-MM-DD")
 			return time.Time{}, false
 		}
+		if !tempwatch.ValidYear(d.Year()) {
+			v.Add(name, tempwatch.YearRangeMessage)
+			return time.Time{}, false
+		}
 		return d, true
 	}
 	from, hasFrom := date("from")
@@ -162,6 +166,9 @@ func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.Daily
 	}
 	if !hasFrom {
 		from = to.AddDate(0, 0, -(MaxDays - 1))
+		if !tempwatch.ValidYear(from.Year()) { // to early in year 1
+			from = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+		}
 	}
 	switch {
 	case to.Before(from):

@@ -104,6 +104,15 @@ func ValidTimezone(name string) bool {
 	return err == nil
 }
 
+// YearRangeMessage is the validation message of a date whose year is not
+// one ValidYear accepts.
+const YearRangeMessage = "must have a year from 0001 to 9999"
+
+// ValidYear reports whether a date of year y is one the API takes: years
+// 0001 to 9999. Go parses year 0000, which PostgreSQL refuses as a date
+// (there is no year 0 in its calendar), and the API's dates are four-digit.
+func ValidYear(y int) bool { return y >= 1 && y <= 9999 }
+
 // IsUUID reports whether s is a canonical UUID, so handlers can answer 404 for
 // ids that cannot exist without asking the database.
 func IsUUID(s string) bool { return uuidPattern.MatchString(s) }

@@ -114,6 +114,7 @@ type WebhookService interface {
 type DueDelivery struct {
 	ID        string
 	WebhookID string
+	ClientID  string
 	URL       string
 	Secret    string
 	Attempts  int // before this one
@@ -146,14 +147,34 @@ type DeliveryOutcome struct {
 	NextAttemptAt time.Time
 }
 
+// DeliveryTake is what a worker asks of TakeDueDeliveries.
+type DeliveryTake struct {
+	Now   time.Time
+	Limit int
+	Lease time.Duration
+	// SkipWebhooks are webhooks whose deliveries are not taken: the
+	// worker's with an attempt in flight, or backed off for the run.
+	SkipWebhooks []string
+	// Served is how many attempts each client (by id) has had in the
+	// worker's run: its turns come after that many of every other client's.
+	Served map[string]int
+}
+
+// DeliveryRetryWindow is how long a delivery is retried: it fails for good
+// on its first failed attempt this long or more after it was created; a
+// webhook re-enabled after this long fails what waited for it.
+const DeliveryRetryWindow = 24 * time.Hour
+
 // DeliveryQueue is what the delivery worker takes deliveries from and
 // reports them to.
 type DeliveryQueue interface {
-	// TakeDueDeliveries takes up to limit pending deliveries of enabled
-	// webhooks due at now, oldest due first, skipping those another worker
-	// holds, and leases them until now+lease: no other worker takes them
-	// before then.
-	TakeDueDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*DueDelivery, error)
+	// TakeDueDeliveries takes up to t.Limit pending deliveries due at
+	// t.Now, at most one per webhook (its oldest due), of enabled webhooks
+	// not in t.SkipWebhooks, the clients taking turns (each client's oldest
+	// due first, then each one's second..., a client's turns counted on from
+	// t.Served), skipping those another worker holds, and leases them until
+	// t.Now+t.Lease: no other worker takes them before then.
+	TakeDueDeliveries(ctx context.Context, t DeliveryTake) ([]*DueDelivery, error)
 	// RecordDeliveryAttempt stores the attempt and applies the outcome.
 	RecordDeliveryAttempt(ctx context.Context, o DeliveryOutcome) error
 }

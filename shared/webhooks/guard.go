@@ -85,14 +85,22 @@ func ParseAllowedNetworks(s string) ([]netip.Prefix, error) {
 
 // RefusedError is a connection the guard refused.
 type RefusedError struct {
-	Address string // the IP address (and port) refused
-	Reason  string
+	Address string // the IP address (and port) refused: for operators only
+	Reason  string // what kind of address it is, naming no address
 }
 
 // Error says which address was refused and why; it never holds the URL.
+// It names the address a webhook's host resolved to, so it is for the
+// operator's log: what a client reads is ClientError.
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("connection to %s refused: %s", e.Address, e.Reason)
 }
+
+// ClientError is the refusal as the webhook's client may read it (last
+// error, attempt log): the reason only. The address would let a client
+// admin read back what internal names resolve to (point a webhook at
+// db.internal, read 10.0.3.7 in the deliveries).
+func (e *RefusedError) ClientError() string { return "connection refused: " + e.Reason }
 
 // CheckURL returns an EINVALID error naming field "url" when raw is not a
 // URL a webhook may have.
@@ -126,7 +134,10 @@ func (g *Guard) urlProblem(raw string) string {
 		return "must not name an IPv6 zone"
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if reason := g.refuses(a); reason != "" {
+		if reason, embedded := g.refuses(a); reason != "" {
+			if embedded {
+				reason += " (embedded)"
+			}
 			return "must not point at a " + reason + " address (" + a.String() + ")"
 		}
 		if strings.Contains(u.Host, "[") != a.Is6() {
@@ -139,7 +150,7 @@ func (g *Guard) urlProblem(raw string) string {
 		return "must have a DNS name or an IP address in canonical form as its host"
 	}
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		if g.refuses(netip.AddrFrom4([4]byte{127, 0, 0, 1})) != "" {
+		if reason, _ := g.refuses(netip.AddrFrom4([4]byte{127, 0, 0, 1})); reason != "" {
 			return "must not point at a loopback address (localhost)"
 		}
 	}
@@ -192,31 +203,33 @@ func (g *Guard) control(network, address string, _ syscall.RawConn) error {
 	if !allowedPort(int(ap.Port())) {
 		return &RefusedError{Address: address, Reason: "port not allowed"}
 	}
-	if reason := g.refuses(ap.Addr()); reason != "" {
+	if reason, _ := g.refuses(ap.Addr()); reason != "" {
 		return &RefusedError{Address: address, Reason: reason + " address"}
 	}
 	return nil
 }
 
 // refuses returns what kind of special-purpose address a is, or "" when a
-// webhook may reach it: a public address, or one the operator allowed.
-func (g *Guard) refuses(a netip.Addr) string {
+// webhook may reach it: a public address, or one the operator allowed;
+// embedded says the kind is that of the IPv4 address a carries (NAT64,
+// 6to4). The kind names no address.
+func (g *Guard) refuses(a netip.Addr) (kind string, embedded bool) {
 	a = a.WithZone("")
 	plain := a.Unmap()
 	for _, p := range g.allowed {
 		if p.Contains(plain) || p.Contains(a) {
-			return ""
+			return "", false
 		}
 	}
 	if reason := special(plain); reason != "" {
-		return reason
+		return reason, false
 	}
 	if v4, ok := embeddedIPv4(plain); ok {
-		if reason := g.refuses(v4); reason != "" {
-			return reason + " (embedded in " + plain.String() + ")"
+		if reason, _ := g.refuses(v4); reason != "" {
+			return reason, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // special returns the kind of special-purpose address a (not IPv4-mapped)

@@ -45,7 +45,7 @@ func TestRetryDelay(t *testing.T) {
 // emptyQueue has nothing due.
 type emptyQueue struct{ taken int }
 
-func (q *emptyQueue) TakeDueDeliveries(context.Context, time.Time, int, time.Duration) ([]*tempwatch.DueDelivery, error) {
+func (q *emptyQueue) TakeDueDeliveries(context.Context, tempwatch.DeliveryTake) ([]*tempwatch.DueDelivery, error) {
 	q.taken++
 	return nil, nil
 }

@@ -368,7 +368,7 @@ func TestHangingReceiverDoesNotBlockWriters(t *testing.T) {
 	assert.Equal(t, tempwatch.DeliveryPending, state)
 	assert.Zero(t, attempts)
 
-	due, err := fx.store.TakeDueDeliveries(ctx, time.Now(), 10, time.Minute)
+	due, err := fx.store.TakeDueDeliveries(ctx, tempwatch.DeliveryTake{Now: time.Now(), Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, due, 1, "only the new delivery is due: the one in flight is leased")
 	assert.Equal(t, second, due[0].Event.ID)

@@ -2,7 +2,6 @@ package mock
 
 import (
 	"context"
-	"time"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -59,13 +58,13 @@ var _ tempwatch.DeliveryQueue = (*DeliveryQueue)(nil)
 
 // DeliveryQueue is a fake tempwatch.DeliveryQueue.
 type DeliveryQueue struct {
-	TakeDueDeliveriesFn     func(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*tempwatch.DueDelivery, error)
+	TakeDueDeliveriesFn     func(ctx context.Context, t tempwatch.DeliveryTake) ([]*tempwatch.DueDelivery, error)
 	RecordDeliveryAttemptFn func(ctx context.Context, o tempwatch.DeliveryOutcome) error
 }
 
 // TakeDueDeliveries calls TakeDueDeliveriesFn.
-func (s *DeliveryQueue) TakeDueDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*tempwatch.DueDelivery, error) {
-	return s.TakeDueDeliveriesFn(ctx, now, limit, lease)
+func (s *DeliveryQueue) TakeDueDeliveries(ctx context.Context, t tempwatch.DeliveryTake) ([]*tempwatch.DueDelivery, error) {
+	return s.TakeDueDeliveriesFn(ctx, t)
 }
 
 // RecordDeliveryAttempt calls RecordDeliveryAttemptFn.
