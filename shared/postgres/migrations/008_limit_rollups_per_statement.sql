@@ -21,6 +21,20 @@ BEGIN
         SELECT t.sensor_id, t.from_at, t.to_at, s.alert_low, s.alert_high, s.silence_after
         FROM unnest(p_sensors, p_froms, p_tos) AS t(sensor_id, from_at, to_at)
         JOIN sensors s ON s.id = t.sensor_id
+        -- A span with no time beyond a limit before or after is left alone:
+        -- none of its buckets has a limit rollup, none of its 15-minute
+        -- rollups has a value beyond a limit, nor has the reading before
+        -- it (whose hold may reach in). Most spans of a sensor inside its
+        -- range are so decided from a few rollup rows, not its readings.
+        WHERE EXISTS (SELECT 1 FROM limit_rollups l
+                      WHERE l.sensor_id = t.sensor_id AND l.bucket_start >= t.from_at AND l.bucket_start < t.to_at)
+           OR EXISTS (SELECT 1 FROM reading_rollups r
+                      WHERE r.sensor_id = t.sensor_id AND r.bucket_start >= t.from_at AND r.bucket_start < t.to_at
+                        AND (r.min < s.alert_low OR r.max > s.alert_high))
+           OR EXISTS (SELECT 1 FROM (SELECT p.value FROM readings p
+                                     WHERE p.sensor_id = t.sensor_id AND p.measured_at < t.from_at
+                                     ORDER BY p.measured_at DESC LIMIT 1) p
+                      WHERE p.value < s.alert_low OR p.value > s.alert_high)
     ), r AS (
         SELECT sp.*, x.measured_at, x.value, x.next_at
         FROM span sp CROSS JOIN LATERAL (
