@@ -64,7 +64,7 @@ func BenchmarkSilenceSweep(b *testing.B) {
 			var ref, write, opening, steady []time.Duration
 			for b.Loop() {
 				for range runs {
-					_, err := db.Exec(ctx, `TRUNCATE alarm_events, alarms`)
+					_, err := db.Exec(ctx, `TRUNCATE alarm_events, alarms CASCADE`)
 					require.NoError(b, err)
 					_, err = db.Exec(ctx, `VACUUM ANALYZE sensors`)
 					require.NoError(b, err)
@@ -81,7 +81,7 @@ func BenchmarkSilenceSweep(b *testing.B) {
 						FROM sensors WHERE last_received_at + silence_after <= $1`, now)
 					write = append(write, time.Since(start))
 					require.NoError(b, err)
-					_, err = db.Exec(ctx, `TRUNCATE alarm_events, alarms`)
+					_, err = db.Exec(ctx, `TRUNCATE alarm_events, alarms CASCADE`)
 					require.NoError(b, err)
 
 					start = time.Now()
