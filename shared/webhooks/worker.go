@@ -401,6 +401,8 @@ func transportError(err error, timeout time.Duration) failure {
 	}
 	return failure{text: err.Error()}
 }
+
+// truncate cuts an attempt's error text to maxErrorLength bytes.
 func truncate(s string) string {
 	if len(s) <= maxErrorLength {
 		return s
