@@ -104,9 +104,17 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		}
 		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), id, r.Value, r.MeasuredAt, r.Seq
 	}
-	sensorIDs := make([]string, 0, len(ids))
-	for id := range ids {
-		sensorIDs = append(sensorIDs, id)
+	// Per sensor, its first reading of the batch: appended after all it
+	// has, the limit rollups take the batch as deltas (migration 010).
+	firsts := map[string]time.Time{}
+	for _, r := range rs {
+		if f, ok := firsts[r.SensorID]; !ok || r.MeasuredAt.Before(f) {
+			firsts[r.SensorID] = r.MeasuredAt
+		}
+	}
+	sensorIDs, sensorKeys, firstTimes := make([]string, 0, len(ids)), make([][16]byte, 0, len(ids)), make([]time.Time, 0, len(ids))
+	for id, key := range ids {
+		sensorIDs, sensorKeys, firstTimes = append(sensorIDs, id), append(sensorKeys, key), append(firstTimes, firsts[id])
 	}
 	var inserted int
 	var opened map[string]int // alarms opened by kind, counted once committed
@@ -118,10 +126,12 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		} else {
 			err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 				// One round trip: the lock first (see alarm_eval.go), then
-				// the live excursions, then the write.
+				// the live excursions, then the write, its limit rollups
+				// of appended readings around it.
 				var st alarmState
 				b := &pgx.Batch{}
 				queueAlarmState(b, sensorIDs, &st)
+				appends := queueLimitAppends(b, sensorKeys, firstTimes)
 				b.Queue(writeReadingsSQL, idx, sensors, values, times, seqs).Query(func(rows pgx.Rows) error {
 					inserted, err = scanIDRows(rows, results, true)
 					return err
@@ -129,7 +139,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					return err
 				}
-				opened, err = evaluateBatch(ctx, tx, &st, rs, results)
+				opened, err = evaluateBatch(ctx, tx, &st, appends, rs, results)
 				return err
 			})
 		}
@@ -188,7 +198,8 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
 // readings of, and records when each was last seen. It returns how many
 // alarms it opened, by kind.
-func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatch.Reading, results []tempwatch.WriteResult) (map[string]int, error) {
+func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, appends map[string]limitAppend, rs []tempwatch.Reading,
+	results []tempwatch.WriteResult) (map[string]int, error) {
 	changes := map[string]*sensorChange{}
 	for i, r := range results {
 		if !r.Inserted {
@@ -217,6 +228,17 @@ func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, rs []tempwatc
 	}
 	b := &pgx.Batch{}
 	plan.queue(b)
+	if len(appends) > 0 {
+		deltas := limitDeltas{}
+		for id, a := range appends {
+			c, s := changes[id], st.sensors[id]
+			if c == nil || s == nil { // its rebuild was left to deltas: never leave it undone
+				return nil, fmt.Errorf("limit rollups: sensor %s appends nothing", id)
+			}
+			deltas.addBatch(s, a, c.inserted)
+		}
+		deltas.queue(b)
+	}
 	b.Queue(markSeenSQL, ids, newest)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("write alarms: %w", err)

@@ -313,6 +313,80 @@ func TestLimitRollupsUnderConcurrentIngest(t *testing.T) {
 	assertDayStats(t, e.db, "Europe/Berlin", got, "after concurrent ingest")
 }
 
+// TestLimitRollupsOfAppendingBatches ingests readings mostly in order, so
+// most batches of a sensor only append and take migration 010's deltas:
+// values crossing both limits, gaps shorter and longer than the silence
+// cap, holds across buckets, one-reading batches. Every fifth batch also
+// holds a late reading or a duplicate of one sensor, which sends that
+// sensor down the rebuild while the others append. The limit rollups are
+// compared with the brute force after every batch. One sensor has a low
+// limit only, one a high limit only.
+func TestLimitRollupsOfAppendingBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	c := pgtest.MustClient(t, e.db, "append", "Asia/Kolkata")
+	silences := []string{"1 minute", "15 minutes", "2 hours"}
+	var sensors []string
+	for i, silence := range silences {
+		s := pgtest.MustSensor(t, e.db, c, fmt.Sprintf("d%d", i), fmt.Sprintf("key-%d", i))
+		low, high := any(18.0), any(22.0)
+		switch i {
+		case 1:
+			high = nil // a low limit only
+		case 2:
+			low = nil // a high limit only
+		}
+		_, err := e.db.Exec(ctx, `UPDATE sensors SET alert_low = $2, alert_high = $3, silence_after = $4 WHERE id = $1`, s, low, high, silence)
+		require.NoError(t, err)
+		sensors = append(sensors, s)
+	}
+	rng := rand.New(rand.NewPCG(10, 10))
+	next := make([]time.Time, len(sensors))
+	var stored [][]tempwatch.Reading
+	for i := range sensors {
+		next[i] = time.Date(2025, 3, 30, 0, 0, 0, 0, time.UTC)
+		stored = append(stored, nil)
+	}
+	w := postgres.NewReadingStore(e.db)
+	for n := range 150 {
+		var batch []tempwatch.Reading
+		for i, s := range sensors {
+			for range rng.IntN(8) {
+				gap := time.Duration(1+rng.IntN(600)) * time.Second
+				if rng.IntN(10) == 0 {
+					gap = time.Duration(1+rng.IntN(3)) * time.Hour // silent meanwhile
+				}
+				next[i] = next[i].Add(gap + time.Duration(rng.IntN(1000))*time.Microsecond)
+				r := tempwatch.Reading{SensorID: s, MeasuredAt: next[i], Value: 20 + float64(rng.IntN(9)-4)*1.25}
+				batch = append(batch, r)
+				stored[i] = append(stored[i], r)
+			}
+		}
+		if k := rng.IntN(len(sensors)); n%5 == 4 && len(stored[k]) > 2 {
+			old := stored[k][rng.IntN(len(stored[k])-1)]
+			if n%10 == 4 {
+				old.Value += 3 // a duplicate: ignored
+			} else {
+				old.MeasuredAt = old.MeasuredAt.Add(time.Millisecond) // late, between stored readings
+			}
+			batch = append(batch, old)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		_, err := w.WriteReadings(ctx, batch)
+		require.NoError(t, err, "batch %d", n)
+		for _, s := range sensors {
+			assertLimitRollupsExact(t, e.db, s, fmt.Sprintf("after batch %d", n))
+		}
+	}
+	admin := tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}
+	got := e.allDays(t, admin, "/clients/"+c+"/daily-averages", url.Values{"limit": {"50"}, "from": {"2025-03-29"}, "to": {"2025-05-01"}})
+	require.NotEmpty(t, got)
+	assertDayStats(t, e.db, "Asia/Kolkata", got, "after appending batches")
+}
+
 // TestMKTOfConstantTemperature: the MKT of readings all at one temperature
 // is that temperature, and a sensor without limits has null minutes.
 func TestMKTOfConstantTemperature(t *testing.T) {
