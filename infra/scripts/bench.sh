@@ -20,7 +20,8 @@ if [[ $what == all || $what == ingest ]]; then
 	go test -run '^$' -bench BenchmarkIngestBatch -benchtime 30x -timeout 30m ./shared/ingest/
 fi
 if [[ $what == all || $what == alarms ]]; then
-	echo "== ingest write with alarm evaluation vs the same write without it (in process, same run, sensors of their own)"
+	echo "== ingest with alarm evaluation and limit rollups vs before both: the batch handler in process, then the write alone (same run, sensors of their own)"
+	go test -run '^$' -bench BenchmarkIngestWithAlarms -benchtime 120x ./shared/postgres/
 	go test -run '^$' -bench BenchmarkAlarmEvaluation -benchtime 60x ./shared/postgres/
 fi
 if [[ $what == all || $what == e2e ]]; then

@@ -2,14 +2,21 @@ package postgres_test
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tempwatch/tempwatch/shared/ingest"
+	"github.com/tempwatch/tempwatch/shared/mongo"
+	"github.com/tempwatch/tempwatch/shared/mongo/mongotest"
 	"github.com/tempwatch/tempwatch/shared/postgres"
 	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/redis"
+	"github.com/tempwatch/tempwatch/shared/redis/redistest"
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
 
@@ -106,4 +113,88 @@ func benchAlarmEvaluation(b *testing.B, late, storm bool) {
 	b.ReportMetric(withRate/withoutRate, "x-noeval")
 	b.Logf("%d readings each: full write %.0f/s; without evaluation %.0f/s (%.2fx); before alarms and limit rollups %.0f/s (%.2fx); %d alarms",
 		written, withRate, withoutRate, withRate/withoutRate, beforeRate, withRate/beforeRate, alarms)
+}
+
+// BenchmarkIngestWithAlarms is the issue's measure: in-process ingest (the
+// function's batch handler as deployed: device lookup, payload checks, the
+// write, the raw payloads archived in MongoDB with their outbox, the Redis
+// latest cache) with alarm evaluation and the limit rollups, against the
+// same handler writing as before alarms and limit rollups (sensors without
+// limits), alternating batch by batch in one run, each on 50 sensors of its
+// own. Batches of 1,000 one-reading messages, 20 minutes of 50 sensors,
+// each out of range ten minutes every six hours (the "in-order" data of
+// BenchmarkAlarmEvaluation).
+func BenchmarkIngestWithAlarms(b *testing.B) {
+	const sensors, perSensor = 50, 20
+	ctx := b.Context()
+	db := pgtest.MustDB(b)
+	rc, prefix := redistest.MustClient(b)
+	cache := redis.New(rc, redis.Options{Prefix: prefix})
+	archive := mongo.NewPayloadStore(mongotest.MustDatabase(b))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	service := func(w tempwatch.ReadingWriter) *ingest.Service {
+		devices := ingest.NewDeviceCache(redis.NewDeviceStore(cache, postgres.NewDeviceStore(db)), ingest.DeviceCacheOptions{})
+		return ingest.NewService(devices, w, archive, redis.NewCache(cache, redis.CacheOptions{}),
+			slog.New(slog.NewTextHandler(io.Discard, nil)),
+			ingest.Config{Outbox: postgres.NewArchiveOutbox(db), Now: func() time.Time { return now }})
+	}
+	store := postgres.NewReadingStore(db)
+	full, before := service(store), service(postgres.WithoutAlarmEvaluation(store))
+	rule := tempwatch.ExcursionRule{High: fptr(8), Low: fptr(2), Hysteresis: 0.5, Delay: 2 * time.Minute}
+	withClient, beforeClient := pgtest.MustClient(b, db, "with", ""), pgtest.MustClient(b, db, "before", "")
+	var withTopics, beforeTopics []string
+	for i := range sensors {
+		dev := fmt.Sprintf("d%02d", i)
+		mustAlarmSensor(&testing.T{}, db, withClient, dev, rule)
+		pgtest.MustSensor(b, db, beforeClient, dev, fmt.Sprintf("key-before-%02d-0123456789", i))
+		withTopics = append(withTopics, tempwatch.DeviceRef{ClientSlug: "with", DeviceID: dev}.Topic())
+		beforeTopics = append(beforeTopics, tempwatch.DeviceRef{ClientSlug: "before", DeviceID: dev}.Topic())
+	}
+	base := now.Add(-200 * 24 * time.Hour).Truncate(time.Minute)
+	batch := func(topics []string, n int) tempwatch.BatchRequest {
+		msgs := make([]tempwatch.Message, 0, sensors*perSensor)
+		for m := range perSensor {
+			for s, topic := range topics {
+				k := n*perSensor + m
+				v := 5 + math.Sin(float64(k)/50)
+				if (k+s*7)%360 < 10 {
+					v = 9.5
+				}
+				at := base.Add(time.Duration(k) * time.Minute)
+				msgs = append(msgs, tempwatch.Message{ID: fmt.Sprint(len(msgs)), Topic: topic, ReceivedAt: now,
+					Payload: fmt.Appendf(nil, `{"value":%g,"ts":%d,"seq":%d}`, v, at.UnixMilli(), k)})
+			}
+		}
+		return tempwatch.BatchRequest{Messages: msgs}
+	}
+	var withTime, beforeTime time.Duration
+	b.ResetTimer()
+	for n := range b.N {
+		sides := []struct {
+			svc    *ingest.Service
+			topics []string
+			total  *time.Duration
+		}{{before, beforeTopics, &beforeTime}, {full, withTopics, &withTime}}
+		if n%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, side := range sides {
+			req := batch(side.topics, n)
+			start := time.Now()
+			resp := side.svc.HandleBatch(ctx, req)
+			*side.total += time.Since(start)
+			require.Equal(b, len(req.Messages), resp.Accepted, "batch %d: %+v", n, resp.Rejections)
+		}
+	}
+	b.StopTimer()
+	var alarms int
+	require.NoError(b, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE state <> 'pending'`).Scan(&alarms))
+	require.Positive(b, alarms, "the readings opened alarms")
+	written := float64(b.N * sensors * perSensor)
+	withRate, beforeRate := written/withTime.Seconds(), written/beforeTime.Seconds()
+	b.ReportMetric(withRate, "readings/s")
+	b.ReportMetric(beforeRate, "before-readings/s")
+	b.ReportMetric(withRate/beforeRate, "x-before")
+	b.Logf("%.0f readings each: ingest with alarms and limit rollups %.0f/s; before both %.0f/s (%.2fx); %d alarms",
+		written, withRate, beforeRate, withRate/beforeRate, alarms)
 }
