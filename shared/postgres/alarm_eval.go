@@ -50,6 +50,13 @@ import (
 // excursionKinds are the kinds evaluation keeps, in the order it writes them.
 var excursionKinds = []string{tempwatch.ExcursionHigh, tempwatch.ExcursionLow}
 
+// querier is what evaluation sends its statements through: a transaction,
+// or a connection that ingest holds in one (readings.go).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // alarmSensor is what evaluation needs of a locked sensor.
 type alarmSensor struct {
 	id, clientID string
@@ -179,7 +186,7 @@ func scanStoredAlarm(row pgx.CollectableRow, first ...any) (storedAlarm, string,
 // evaluateAlarms plans the writes that bring the alarms of the sensors of
 // st up to date with changes (by sensor id). Only the changes that are not
 // in-order batches read anything, all of them together (reevaluate).
-func evaluateAlarms(ctx context.Context, tx pgx.Tx, st *alarmState, changes map[string]*sensorChange) (*alarmPlan, error) {
+func evaluateAlarms(ctx context.Context, tx querier, st *alarmState, changes map[string]*sensorChange) (*alarmPlan, error) {
 	plan := &alarmPlan{now: time.Now().UTC().Truncate(time.Microsecond)}
 	ids := make([]string, 0, len(changes))
 	for id := range changes {
@@ -285,7 +292,7 @@ FOR NO KEY UPDATE OF a`
 // its change of readings (from and to, inclusive): the windows of every
 // sensor and kind in one statement, then their readings and stored
 // excursions in one round trip.
-func (p *alarmPlan) reevaluate(ctx context.Context, tx pgx.Tx, again []reevaluation) error {
+func (p *alarmPlan) reevaluate(ctx context.Context, tx querier, again []reevaluation) error {
 	n := len(again) * len(excursionKinds)
 	wSensors, wKinds, wFrom, wTo := make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
 	wBounds, wHigh, wAnchor := make([]float64, 0, n), make([]bool, 0, n), make([]bool, 0, n)

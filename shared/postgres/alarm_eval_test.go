@@ -308,6 +308,39 @@ func TestAlarmsUnderConcurrentBatches(t *testing.T) {
 	}
 }
 
+// A batch that fails inside its transaction (here a reading of a sensor
+// that does not exist: the write's foreign key) stores none of its readings
+// and alarms, and its connection is rolled back and reused, not dropped by
+// the pool; the next batch continues the alarm and the limit rollups.
+func TestFailedBatchRollsBack(t *testing.T) {
+	db := pgtest.MustDB(t)
+	store := postgres.NewReadingStore(db)
+	client := pgtest.MustClient(t, db, "failed", "")
+	s := mustAlarmSensor(t, db, client, "f1", tempwatch.ExcursionRule{High: fptr(8)})
+	reading := func(m int, v float64) tempwatch.Reading {
+		return tempwatch.Reading{SensorID: s.id, MeasuredAt: alarmMinute(m), Value: v}
+	}
+	_, err := store.WriteReadings(t.Context(), []tempwatch.Reading{reading(0, 5), reading(1, 9)})
+	require.NoError(t, err)
+	conns := db.Stat().NewConnsCount()
+
+	_, err = store.WriteReadings(t.Context(), []tempwatch.Reading{reading(2, 9.5),
+		{SensorID: "6f1c0b1e-3a43-4a5e-9a65-4b8a3c2f9d10", MeasuredAt: alarmMinute(2), Value: 9.5}})
+	require.Equal(t, tempwatch.ENOTFOUND, tempwatch.ErrorCode(err), "%v", err)
+	var readings int
+	require.NoError(t, db.QueryRow(t.Context(), `SELECT count(*) FROM readings WHERE sensor_id = $1`, s.id).Scan(&readings))
+	require.Equal(t, 2, readings, "the failed batch stored nothing")
+	require.Equal(t, "[high open 08:01..08:01 cleared 00:00 opened 08:01 peak 9]", fmt.Sprint(readAlarms(t, db, s.id)))
+
+	_, err = store.WriteReadings(t.Context(), []tempwatch.Reading{reading(3, 9.5), reading(4, 5)})
+	require.NoError(t, err)
+	require.Equal(t, conns, db.Stat().NewConnsCount(), "the failed batch's connection went back to the pool")
+	require.Equal(t, fmt.Sprint(wantAlarms(s.rule, readSamples(t, db, s.id))), fmt.Sprint(readAlarms(t, db, s.id)))
+	var aboveUS int64
+	require.NoError(t, db.QueryRow(t.Context(), `SELECT coalesce(sum(above_us), 0) FROM limit_rollups WHERE sensor_id = $1`, s.id).Scan(&aboveUS))
+	require.Equal(t, (3 * time.Minute).Microseconds(), aboveUS, "above from minute 1 to 4")
+}
+
 // An alarm someone was told of is never deleted: when a correction takes
 // its excursion away it is withdrawn, its acknowledgement kept. A batch
 // records when the sensor was last seen and clears its silence.

@@ -124,24 +124,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		if s.withoutAlarms {
 			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, idx, sensors, values, times, seqs)
 		} else {
-			err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-				// One round trip: the lock first (see alarm_eval.go), then
-				// the live excursions, then the write, its limit rollups
-				// of appended readings around it.
-				var st alarmState
-				b := &pgx.Batch{}
-				queueAlarmState(b, sensorIDs, &st)
-				appends := queueLimitAppends(b, sensorKeys, firstTimes)
-				b.Queue(writeReadingsSQL, idx, sensors, values, times, seqs).Query(func(rows pgx.Rows) error {
-					inserted, err = scanIDRows(rows, results, true)
-					return err
-				})
-				if err := tx.SendBatch(ctx, b).Close(); err != nil {
-					return err
-				}
-				opened, err = evaluateBatch(ctx, tx, &st, appends, rs, results)
-				return err
-			})
+			inserted, opened, err = s.writeEvaluated(ctx, rs, results, sensorIDs, sensorKeys, firstTimes, idx, sensors, values, times, seqs)
 		}
 		if err == nil {
 			break
@@ -195,11 +178,55 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 	return n, err
 }
 
+// writeEvaluated writes the batch and its alarms in one transaction of two
+// round trips. BEGIN rides the first: the lock (see alarm_eval.go), the
+// live excursions, the naming of the sensors whose limit rollups take
+// deltas, the write. COMMIT rides the second: the alarm writes, the
+// deltas, the last-seen update. Only a batch with late readings reads
+// more in between (alarmPlan.reevaluate). A transaction that did not
+// commit is rolled back before the connection goes back to the pool.
+func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
+	sensorIDs []string, sensorKeys [][16]byte, firstTimes []time.Time, args ...any) (inserted int, opened map[string]int, err error) {
+	conn, err := s.db.Acquire(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Release()
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var st alarmState
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	queueAlarmState(b, sensorIDs, &st)
+	appends := queueLimitAppends(b, sensorKeys, firstTimes)
+	b.Queue(writeReadingsSQL, args...).Query(func(rows pgx.Rows) (err error) {
+		inserted, err = scanIDRows(rows, results, true)
+		return err
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, nil, err
+	}
+	b, opened, err = evaluateBatch(ctx, conn, &st, appends, rs, results)
+	if err != nil {
+		return 0, nil, err
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, nil, fmt.Errorf("write alarms: %w", err)
+	}
+	return inserted, opened, nil
+}
+
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
-// readings of, and records when each was last seen. It returns how many
-// alarms it opened, by kind.
-func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, appends map[string]limitAppend, rs []tempwatch.Reading,
-	results []tempwatch.WriteResult) (map[string]int, error) {
+// readings of and returns the batch of writes that records them, the
+// deltas of the limit rollups of appending sensors (appends) and when each
+// sensor was last seen; and how many alarms it opened, by kind.
+func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]limitAppend, rs []tempwatch.Reading,
+	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
+	b := &pgx.Batch{}
 	changes := map[string]*sensorChange{}
 	for i, r := range results {
 		if !r.Inserted {
@@ -214,7 +241,7 @@ func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, appends map[s
 		c.inserted = append(c.inserted, tempwatch.Sample{At: rs[i].MeasuredAt, Value: rs[i].Value})
 	}
 	if len(changes) == 0 {
-		return nil, nil
+		return b, nil, nil
 	}
 	ids := make([]string, 0, len(changes))
 	newest := make([]time.Time, 0, len(changes))
@@ -222,28 +249,24 @@ func evaluateBatch(ctx context.Context, tx pgx.Tx, st *alarmState, appends map[s
 		slices.SortFunc(c.inserted, func(a, b tempwatch.Sample) int { return a.At.Compare(b.At) })
 		ids, newest = append(ids, id), append(newest, c.to)
 	}
-	plan, err := evaluateAlarms(ctx, tx, st, changes)
+	plan, err := evaluateAlarms(ctx, q, st, changes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b := &pgx.Batch{}
 	plan.queue(b)
 	if len(appends) > 0 {
 		deltas := limitDeltas{}
 		for id, a := range appends {
 			c, s := changes[id], st.sensors[id]
 			if c == nil || s == nil { // its rebuild was left to deltas: never leave it undone
-				return nil, fmt.Errorf("limit rollups: sensor %s appends nothing", id)
+				return nil, nil, fmt.Errorf("limit rollups: sensor %s appends nothing", id)
 			}
 			deltas.addBatch(s, a, c.inserted)
 		}
 		deltas.queue(b)
 	}
 	b.Queue(markSeenSQL, ids, newest)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("write alarms: %w", err)
-	}
-	return plan.opened(), nil
+	return b, plan.opened(), nil
 }
 
 // retryable tells a deadlock or serialization failure, which a retry of the
