@@ -93,7 +93,13 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	// PostgreSQL to parse. Parsed once per sensor: a batch holds many
 	// readings of each.
 	ids := map[string][16]byte{}
+	// Per sensor, its first reading of the batch: appended after all it
+	// has, the limit rollups take the batch as deltas (migration 010).
+	firsts := map[string]time.Time{}
 	for i, r := range rs {
+		if f, ok := firsts[r.SensorID]; !ok || r.MeasuredAt.Before(f) {
+			firsts[r.SensorID] = r.MeasuredAt
+		}
 		id, ok := ids[r.SensorID]
 		if !ok {
 			var u pgtype.UUID
@@ -103,14 +109,6 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 			id, ids[r.SensorID] = u.Bytes, u.Bytes
 		}
 		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), id, r.Value, r.MeasuredAt, r.Seq
-	}
-	// Per sensor, its first reading of the batch: appended after all it
-	// has, the limit rollups take the batch as deltas (migration 010).
-	firsts := map[string]time.Time{}
-	for _, r := range rs {
-		if f, ok := firsts[r.SensorID]; !ok || r.MeasuredAt.Before(f) {
-			firsts[r.SensorID] = r.MeasuredAt
-		}
 	}
 	sensorIDs, sensorKeys, firstTimes := make([]string, 0, len(ids)), make([][16]byte, 0, len(ids)), make([]time.Time, 0, len(ids))
 	for id, key := range ids {
@@ -178,6 +176,10 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 	return n, err
 }
 
+// rollbackTimeout bounds the rollback of a failed batch, which must not
+// wait on a server that stopped answering.
+const rollbackTimeout = 5 * time.Second
+
 // writeEvaluated writes the batch and its alarms in one transaction of two
 // round trips. BEGIN rides the first: the lock (see alarm_eval.go), the
 // live excursions, the naming of the sensors whose limit rollups take
@@ -185,8 +187,9 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 // deltas, the last-seen update. Only a batch with late readings reads
 // more in between (alarmPlan.reevaluate). A transaction that did not
 // commit is rolled back before the connection goes back to the pool.
+// writeArgs are writeReadingsSQL's.
 func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
-	sensorIDs []string, sensorKeys [][16]byte, firstTimes []time.Time, args ...any) (inserted int, opened map[string]int, err error) {
+	sensorIDs []string, sensorKeys [][16]byte, firstTimes []time.Time, writeArgs ...any) (inserted int, opened map[string]int, err error) {
 	conn, err := s.db.Acquire(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -194,7 +197,9 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	defer conn.Release()
 	defer func() {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			_, _ = conn.Exec(rctx, "ROLLBACK") // if it fails, the pool drops the connection
 		}
 	}()
 	var st alarmState
@@ -202,7 +207,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	b.Queue("BEGIN")
 	queueAlarmState(b, sensorIDs, &st)
 	appends := queueLimitAppends(b, sensorKeys, firstTimes)
-	b.Queue(writeReadingsSQL, args...).Query(func(rows pgx.Rows) (err error) {
+	b.Queue(writeReadingsSQL, writeArgs...).Query(func(rows pgx.Rows) (err error) {
 		inserted, err = scanIDRows(rows, results, true)
 		return err
 	})
