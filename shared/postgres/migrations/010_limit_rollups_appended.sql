@@ -20,6 +20,14 @@
 -- transaction is affected; a writer that calls neither (corrections, a
 -- build before this migration, SQL by hand) gets 008's rebuild, as before.
 
+-- Every sensor is locked first (id order, as ingest locks them): a batch
+-- or a limit change of the build before, under way, commits before the
+-- rebuild at the end of this migration reads the readings, and one that
+-- starts meanwhile waits for this migration and then runs its rebuild.
+-- Ingest and limit changes so wait for as long as this migration runs:
+-- the rebuild of the sensors with a low limit only, usually few.
+SELECT FROM sensors ORDER BY id FOR NO KEY UPDATE;
+
 -- limit_rollups_appended is the sensors begin named (NULL: none).
 CREATE FUNCTION limit_rollups_appended() RETURNS uuid[]
 LANGUAGE sql STABLE AS $$
@@ -30,7 +38,9 @@ $$;
 -- limit and whose batch's first reading p_firsts[i] is after
 -- last_measured_at (or that have no reading yet), and returns each one's
 -- silence cap (the longest hold) and newest reading. The caller holds
--- their row locks, so neither changes until its transaction ends.
+-- their row locks, so neither changes until its transaction ends. A cap
+-- with days or months (set by hand: the API sets seconds) is left to the
+-- rebuild: SQL adds it by the calendar, the deltas by its length.
 CREATE FUNCTION limit_rollups_append_begin(p_sensors uuid[], p_firsts timestamptz[])
 RETURNS TABLE (sensor_id uuid, hold_us bigint, last_at timestamptz, last_value double precision)
 LANGUAGE plpgsql AS $$
@@ -40,7 +50,9 @@ BEGIN
     SELECT array_agg(s.id ORDER BY s.id) INTO ids
     FROM unnest(p_sensors, p_firsts) AS b(id, first_at) JOIN sensors s ON s.id = b.id
     WHERE (s.alert_low IS NOT NULL OR s.alert_high IS NOT NULL)
-      AND (s.last_measured_at IS NULL OR b.first_at > s.last_measured_at);
+      AND (s.last_measured_at IS NULL OR b.first_at > s.last_measured_at)
+      AND extract(month FROM s.silence_after) = 0 AND extract(day FROM s.silence_after) = 0
+      AND extract(year FROM s.silence_after) = 0;
     PERFORM set_config('tempwatch.limit_rollups_appended', coalesce(array_to_string(ids, ','), ''), true);
     RETURN QUERY
         SELECT s.id, (extract(epoch FROM s.silence_after) * 1000000)::bigint, p.measured_at, p.value
@@ -57,13 +69,19 @@ END $$;
 -- microseconds, either may be negative) to the limit rollup of sensor
 -- p_sensors[i] and bucket p_buckets[i], one row per (sensor, bucket), of
 -- the sensors begin named; drops buckets left with no time beyond a limit;
--- and forgets the names.
+-- and forgets the names. A sensor whose deltas would leave a bucket below
+-- zero had stored rows that were not exact (written by hand, or by a fault
+-- of an earlier build): its span of the deltas is rebuilt from the readings
+-- instead, with a warning in the server's log, and the batch goes on.
 CREATE FUNCTION limit_rollups_append_end(p_sensors uuid[], p_buckets timestamptz[], p_above bigint[], p_below bigint[])
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    zs uuid[];
-    zb timestamptz[];
+    zs    uuid[];
+    zb    timestamptz[];
+    bad   uuid[];
+    froms timestamptz[];
+    tos   timestamptz[];
 BEGIN
     PERFORM set_config('tempwatch.limit_rollups_appended', '', true);
     IF cardinality(p_sensors) = 0 THEN
@@ -71,8 +89,22 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(limit_rollups_lock(), hashtext(id::text))
     FROM (SELECT DISTINCT id FROM unnest(p_sensors) AS id ORDER BY 1) s;
+    SELECT array_agg(sensor_id ORDER BY sensor_id), array_agg(from_at ORDER BY sensor_id), array_agg(to_at ORDER BY sensor_id)
+    INTO bad, froms, tos
+    FROM (
+        SELECT d.sensor_id, min(d.b) AS from_at, max(d.b) + interval '15 minutes' AS to_at
+        FROM unnest(p_sensors, p_buckets, p_above, p_below) AS d(sensor_id, b, above_us, below_us)
+        LEFT JOIN limit_rollups l ON l.sensor_id = d.sensor_id AND l.bucket_start = d.b
+        GROUP BY d.sensor_id
+        HAVING bool_or(coalesce(l.above_us, 0) + d.above_us < 0 OR coalesce(l.below_us, 0) + d.below_us < 0)
+    ) x;
+    IF bad IS NOT NULL THEN
+        RAISE WARNING 'limit rollups of sensors % were not exact: their spans rebuilt from the readings', bad;
+        PERFORM recompute_limit_rollup_spans(bad, froms, tos);
+    END IF;
     WITH delta AS (
         SELECT * FROM unnest(p_sensors, p_buckets, p_above, p_below) AS d(sensor_id, b, above_us, below_us)
+        WHERE bad IS NULL OR d.sensor_id <> ALL (bad)
     ), updated AS (
         UPDATE limit_rollups l SET above_us = l.above_us + d.above_us, below_us = l.below_us + d.below_us
         FROM delta d WHERE l.sensor_id = d.sensor_id AND l.bucket_start = d.b

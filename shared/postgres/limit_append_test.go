@@ -1,0 +1,160 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/shared/postgres"
+	"github.com/tempwatch/tempwatch/shared/postgres/pgtest"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// oldBuildWrite is the build before 010's ingest of one reading: lock,
+// write (the rollup triggers rebuild), last seen.
+const oldBuildWrite = `
+WITH ins AS (
+	INSERT INTO readings (sensor_id, value, measured_at) VALUES ($1, $2, $3) RETURNING sensor_id, value, measured_at
+)
+INSERT INTO reading_rollups AS r (sensor_id, bucket_start, count, sum, min, max, first_at, last_at, mkt_sum)
+SELECT sensor_id, rollup_bucket(measured_at), 1, value, value, value, measured_at, measured_at, mkt_term(value) FROM ins
+ON CONFLICT (sensor_id, bucket_start) DO UPDATE SET count = r.count + 1, sum = r.sum + excluded.sum,
+	min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
+	first_at = least(r.first_at, excluded.first_at), last_at = greatest(r.last_at, excluded.last_at),
+	mkt_sum = r.mkt_sum + excluded.mkt_sum`
+
+// TestMigration010WaitsForTheBuildBefore: while migration 010 runs (its
+// transaction not yet committed), the previous build ingests a low-only
+// sensor. Were it to write then, its trigger would still run 008's rebuild
+// (the low-only bug: a 0/0 row) after 010's rebuild of every low-only
+// sensor had read the readings, and the new build's deltas would carry the
+// bad row on. 010 locks the sensors first: the old build's batch waits for
+// it and then runs the fixed rebuild. (Found by review; it failed before
+// the lock.)
+func TestMigration010WaitsForTheBuildBefore(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.MustSchemaURL(t)
+	db, err := pgxpool.New(ctx, u)
+	require.NoError(t, err)
+	defer db.Close()
+	ms, err := postgres.Migrations()
+	require.NoError(t, err)
+	var m010 string
+	for _, m := range ms {
+		if m.Version == 10 {
+			m010 = m.SQL
+			continue
+		}
+		if m.Version > 10 {
+			continue
+		}
+		_, err := db.Exec(ctx, m.SQL)
+		require.NoError(t, err, m.Name)
+	}
+	client := pgtest.MustClient(t, db, "race", "")
+	s := pgtest.MustSensor(t, db, client, "r1", "key-r1-0123456789abcdef")
+	_, err = db.Exec(ctx, `UPDATE sensors SET alert_low = 18, silence_after = '15 minutes' WHERE id = $1`, s)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	oldIngest := func(conn *pgxpool.Conn, at time.Time, v float64) {
+		tx, err := conn.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `SELECT FROM sensors WHERE id = $1 FOR NO KEY UPDATE`, s)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, oldBuildWrite, s, v, at)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `UPDATE sensors SET last_measured_at = greatest(last_measured_at, $2) WHERE id = $1`, s, at)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(ctx))
+	}
+	old, err := db.Acquire(ctx)
+	require.NoError(t, err)
+	defer old.Release()
+	oldIngest(old, t0, 10)
+
+	migrate, err := db.Begin(ctx) // the migrate step's transaction
+	require.NoError(t, err)
+	_, err = migrate.Exec(ctx, m010)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { // the old build, meanwhile
+		defer close(done)
+		oldIngest(old, t0.Add(20*time.Minute), 10)
+	}()
+	pid := old.Conn().PgConn().PID()
+	require.Eventually(t, func() bool { // the old build's batch waits on a lock
+		var waiting bool
+		err := db.QueryRow(ctx, `SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, migrate.Commit(ctx))
+	<-done
+
+	store := postgres.NewReadingStore(db)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(25 * time.Minute), Value: 10}})
+	require.NoError(t, err, "the new build's first appending batch after the deploy")
+	requireRollupsAsRebuilt(t, db, s)
+}
+
+// requireRollupsAsRebuilt compares the sensor's limit rollups with 010's
+// rebuild of its whole history.
+func requireRollupsAsRebuilt(t *testing.T, db *pgxpool.Pool, s string) {
+	t.Helper()
+	ctx := context.Background()
+	rows := func() string {
+		var out string
+		require.NoError(t, db.QueryRow(ctx, `SELECT coalesce(string_agg(bucket_start::text || ' ' || above_us || '/' || below_us, ', ' ORDER BY bucket_start), '')
+			FROM limit_rollups WHERE sensor_id = $1`, s).Scan(&out))
+		return out
+	}
+	got := rows()
+	_, err := db.Exec(ctx, `SELECT recompute_limit_rollups($1, '-infinity', 'infinity')`, s)
+	require.NoError(t, err)
+	require.Equal(t, rows(), got, "limit rollups (want: the rebuild's)")
+}
+
+// TestAppendWithCalendarSilence: silence_after '1 mon' passes the CHECK
+// (<= 30 days compares a month as 30 days) and SQL adds it as a calendar
+// month (Jan 31 + 1 mon is 28 days), while a delta would take its length,
+// 30 days: such a sensor is left to the rebuild. (Found by review.)
+func TestAppendWithCalendarSilence(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "month", "")
+	s := pgtest.MustSensor(t, db, client, "m1", "key-m1-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_low = 18, silence_after = '1 mon' WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC) // + 1 mon = Feb 28: 28 days
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 10}})
+	require.NoError(t, err)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(29 * 24 * time.Hour), Value: 10}})
+	require.NoError(t, err)
+	requireRollupsAsRebuilt(t, db, s)
+}
+
+// TestAppendHealsInexactRollups: stored limit rollups that are not what the
+// readings say (here a bucket's time below set to zero by hand) would take
+// a delta below zero, which the table refuses: the batch instead rebuilds
+// that sensor's span of the deltas from its readings, and goes through.
+func TestAppendHealsInexactRollups(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "heal", "")
+	s := pgtest.MustSensor(t, db, client, "h1", "key-h1-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_low = 18, alert_high = 25 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 2, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 10}}) // below, held 15 minutes
+	require.NoError(t, err)
+	tag, err := db.Exec(ctx, `UPDATE limit_rollups SET below_us = 0 WHERE sensor_id = $1 AND bucket_start = '2026-11-30T08:15:00Z'`, s)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected(), "the hold reaches the next bucket")
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(14 * time.Minute), Value: 20}})
+	require.NoError(t, err, "a batch on inexact rollups")
+	requireRollupsAsRebuilt(t, db, s)
+}
