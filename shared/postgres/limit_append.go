@@ -81,7 +81,8 @@ func (d limitDeltas) addBatch(s *alarmSensor, a limitAppend, batch []tempwatch.S
 		}
 	}
 	for i, x := range batch {
-		from, to := x.At.Truncate(time.Microsecond), x.At.Truncate(time.Microsecond).Add(a.hold)
+		from := x.At.Truncate(time.Microsecond)
+		to := from.Add(a.hold)
 		if i+1 < len(batch) {
 			if next := batch[i+1].At.Truncate(time.Microsecond); next.Before(to) {
 				to = next

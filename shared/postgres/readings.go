@@ -75,6 +75,22 @@ SELECT want.idx, r.id, r.created_at
 FROM unnest($1::int[], $2::uuid[], $3::timestamptz[]) AS want(idx, sensor_id, measured_at)
 JOIN readings r ON r.sensor_id = want.sensor_id AND r.measured_at = want.measured_at`
 
+// batchArrays are a batch as its statements take it: writeReadingsSQL's
+// arrays, an entry per reading, and the batch's sensors, an entry per
+// sensor (its id, its key, the time of its first reading).
+type batchArrays struct {
+	idx        []int32
+	sensors    [][16]byte
+	values     []float64
+	times      []time.Time
+	seqs       []*int64
+	sensorIDs  []string
+	sensorKeys [][16]byte
+	firsts     []time.Time
+}
+
+func (a *batchArrays) writeArgs() []any { return []any{a.idx, a.sensors, a.values, a.times, a.seqs} }
+
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
 // once; other errors are returned as they are, the batch unwritten.
@@ -83,36 +99,33 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	if len(rs) == 0 {
 		return results, nil
 	}
-	idx := make([]int32, len(rs))
-	sensors := make([][16]byte, len(rs))
-	values := make([]float64, len(rs))
-	times := make([]time.Time, len(rs))
-	seqs := make([]*int64, len(rs))
+	a := &batchArrays{idx: make([]int32, len(rs)), sensors: make([][16]byte, len(rs)), values: make([]float64, len(rs)),
+		times: make([]time.Time, len(rs)), seqs: make([]*int64, len(rs))}
 	// uuid[] goes in binary from [16]byte; from strings pgx would first
 	// fail a binary encoding (formatting the error), then send text for
 	// PostgreSQL to parse. Parsed once per sensor: a batch holds many
 	// readings of each.
-	ids := map[string][16]byte{}
-	// Per sensor, its first reading of the batch: appended after all it
-	// has, the limit rollups take the batch as deltas (migration 010).
-	firsts := map[string]time.Time{}
+	type batchSensor struct {
+		key   [16]byte
+		first time.Time // its first reading of the batch (limitDeltas)
+	}
+	bySensor := map[string]*batchSensor{}
 	for i, r := range rs {
-		if f, ok := firsts[r.SensorID]; !ok || r.MeasuredAt.Before(f) {
-			firsts[r.SensorID] = r.MeasuredAt
-		}
-		id, ok := ids[r.SensorID]
-		if !ok {
+		bs := bySensor[r.SensorID]
+		if bs == nil {
 			var u pgtype.UUID
 			if u.Scan(r.SensorID) != nil { // what PostgreSQL's 22P02 would have become
 				return nil, fmt.Errorf("insert readings batch: %w", tempwatch.Errorf(tempwatch.EINVALID, "Reading has an invalid value."))
 			}
-			id, ids[r.SensorID] = u.Bytes, u.Bytes
+			bs = &batchSensor{key: u.Bytes, first: r.MeasuredAt}
+			bySensor[r.SensorID] = bs
+		} else if r.MeasuredAt.Before(bs.first) {
+			bs.first = r.MeasuredAt
 		}
-		idx[i], sensors[i], values[i], times[i], seqs[i] = int32(i), id, r.Value, r.MeasuredAt, r.Seq
+		a.idx[i], a.sensors[i], a.values[i], a.times[i], a.seqs[i] = int32(i), bs.key, r.Value, r.MeasuredAt, r.Seq
 	}
-	sensorIDs, sensorKeys, firstTimes := make([]string, 0, len(ids)), make([][16]byte, 0, len(ids)), make([]time.Time, 0, len(ids))
-	for id, key := range ids {
-		sensorIDs, sensorKeys, firstTimes = append(sensorIDs, id), append(sensorKeys, key), append(firstTimes, firsts[id])
+	for id, bs := range bySensor {
+		a.sensorIDs, a.sensorKeys, a.firsts = append(a.sensorIDs, id), append(a.sensorKeys, bs.key), append(a.firsts, bs.first)
 	}
 	var inserted int
 	var opened map[string]int // alarms opened by kind, counted once committed
@@ -120,9 +133,9 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		clear(results) // of a failed attempt
 		var err error
 		if s.withoutAlarms {
-			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, idx, sensors, values, times, seqs)
+			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, a.writeArgs()...)
 		} else {
-			inserted, opened, err = s.writeEvaluated(ctx, rs, results, sensorIDs, sensorKeys, firstTimes, idx, sensors, values, times, seqs)
+			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a)
 		}
 		if err == nil {
 			break
@@ -143,7 +156,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	var dTimes []time.Time
 	for i, r := range results {
 		if !r.Inserted {
-			dIdx, dSensors, dTimes = append(dIdx, int32(i)), append(dSensors, sensors[i]), append(dTimes, times[i])
+			dIdx, dSensors, dTimes = append(dIdx, int32(i)), append(dSensors, a.sensors[i]), append(dTimes, a.times[i])
 		}
 	}
 	// The batch is stored whatever this lookup does; on error the duplicates
@@ -187,9 +200,8 @@ const rollbackTimeout = 5 * time.Second
 // deltas, the last-seen update. Only a batch with late readings reads
 // more in between (alarmPlan.reevaluate). A transaction that did not
 // commit is rolled back before the connection goes back to the pool.
-// writeArgs are writeReadingsSQL's.
 func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
-	sensorIDs []string, sensorKeys [][16]byte, firstTimes []time.Time, writeArgs ...any) (inserted int, opened map[string]int, err error) {
+	a *batchArrays) (inserted int, opened map[string]int, err error) {
 	conn, err := s.db.Acquire(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -205,9 +217,9 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	var st alarmState
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	queueAlarmState(b, sensorIDs, &st)
-	appends := queueLimitAppends(b, sensorKeys, firstTimes)
-	b.Queue(writeReadingsSQL, writeArgs...).Query(func(rows pgx.Rows) (err error) {
+	queueAlarmState(b, a.sensorIDs, &st)
+	appends := queueLimitAppends(b, a.sensorKeys, a.firsts)
+	b.Queue(writeReadingsSQL, a.writeArgs()...).Query(func(rows pgx.Rows) (err error) {
 		inserted, err = scanIDRows(rows, results, true)
 		return err
 	})
@@ -226,9 +238,9 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 }
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
-// readings of and returns the batch of writes that records them, the
-// deltas of the limit rollups of appending sensors (appends) and when each
-// sensor was last seen; and how many alarms it opened, by kind.
+// readings of. It returns the writes that record them, with the limit
+// rollups' deltas of the appending sensors (appends) and when each sensor
+// was last seen, and how many alarms it opened, by kind.
 func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]limitAppend, rs []tempwatch.Reading,
 	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
 	b := &pgx.Batch{}
