@@ -115,25 +115,41 @@ type alarmState struct {
 
 // queueAlarmState queues on b the lock of the sensors ids (see the top of
 // this file) and the read of their live excursions, which fill st when b's
-// results are read.
+// results are read. Ingest queues its own lock (queueIngestState).
 func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
-	st.sensors, st.live = make(map[string]*alarmSensor, len(ids)), map[string][]storedAlarm{}
-	b.Queue(lockAlarmSensorsSQL, ids).Query(func(rows pgx.Rows) error {
-		sensors, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*alarmSensor, error) {
-			var s alarmSensor
-			var delayMicros int64
-			err := row.Scan(&s.id, &s.clientID, &s.rule.Low, &s.rule.High, &delayMicros, &s.rule.Hysteresis, &s.lastMeasured)
-			s.rule.Delay = time.Duration(delayMicros) * time.Microsecond
-			return &s, err
-		})
-		for _, s := range sensors {
-			st.sensors[s.id] = s
-		}
-		if err != nil {
+	st.sensors = make(map[string]*alarmSensor, len(ids))
+	b.Queue(lockAlarmSensorsSQL, ids).Query(func(rows pgx.Rows) error { return st.scanSensors(rows, nil) })
+	queueLiveExcursions(b, ids, st)
+}
+
+// scanSensors adds the sensors of rows, a lock's result, to st: the
+// columns of lockAlarmSensorsSQL, then extra, which each row's call of
+// each, if any, reads.
+func (st *alarmState) scanSensors(rows pgx.Rows, each func(*alarmSensor), extra ...any) error {
+	defer rows.Close()
+	for rows.Next() {
+		s := &alarmSensor{} // anew: pgx may scan into what the pointers of the last one point to
+		var delayMicros int64
+		dest := append([]any{&s.id, &s.clientID, &s.rule.Low, &s.rule.High, &delayMicros, &s.rule.Hysteresis, &s.lastMeasured}, extra...)
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("lock sensors: %w", err)
 		}
-		return nil
-	})
+		s.rule.Delay = time.Duration(delayMicros) * time.Microsecond
+		st.sensors[s.id] = s
+		if each != nil {
+			each(s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock sensors: %w", err)
+	}
+	return nil
+}
+
+// queueLiveExcursions queues on b the read of the live excursions of the
+// sensors ids, locked before, into st.
+func queueLiveExcursions(b *pgx.Batch, ids []string, st *alarmState) {
+	st.live = map[string][]storedAlarm{}
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
 		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'
 		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {

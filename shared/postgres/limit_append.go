@@ -24,37 +24,84 @@ import (
 // epoch, so its buckets are SQL's.
 const rollupBucket = 15 * time.Minute
 
-// limitAppend is what limit_rollups_append_begin returns of a sensor whose
-// batch only appends: its silence cap and its newest reading, if any.
+// limitAppend is what the deltas need of a sensor whose batch only
+// appends: its silence cap and its newest reading, if any.
 type limitAppend struct {
 	hold time.Duration
 	last *tempwatch.Sample
 }
 
-// queueLimitAppends queues on b the naming of the sensors whose batch only
-// appends (their first reading in firsts), whose limit rollups the write's
-// triggers then leave to the deltas (limitDeltas.queue). Its result, by
-// sensor id, is filled when b's results are read.
-func queueLimitAppends(b *pgx.Batch, sensors [][16]byte, firsts []time.Time) map[string]limitAppend {
-	appends := map[string]limitAppend{}
-	b.Queue(`SELECT * FROM limit_rollups_append_begin($1, $2)`, sensors, firsts).Query(func(rows pgx.Rows) error {
-		var id string
+// lockIngestSensorsSQL is an ingest batch's lock of its sensors $1
+// (lockAlarmSensorsSQL's, its columns first), which also names, as
+// migration 010's limit_rollups_append_begin does, the sensors whose batch
+// only appends (their first readings $2): they have a limit, the batch's
+// first reading is after last_measured_at (or they have none yet), and
+// their silence cap has no days or months (set by hand: SQL adds those by
+// the calendar, the deltas by their length). Of each it returns whether it
+// appends and its cap. The naming reads the rows as locked (a batch that
+// held a lock before commits its last_measured_at first).
+const lockIngestSensorsSQL = `
+WITH locked AS MATERIALIZED (
+	SELECT id, client_id, alert_low, alert_high, alarm_delay, alarm_hysteresis, last_measured_at, silence_after
+	FROM sensors WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+), appending AS MATERIALIZED (
+	SELECT l.id FROM locked l JOIN unnest($1::uuid[], $2::timestamptz[]) AS b(id, first_at) ON b.id = l.id
+	WHERE (l.alert_low IS NOT NULL OR l.alert_high IS NOT NULL)
+	  AND (l.last_measured_at IS NULL OR b.first_at > l.last_measured_at)
+	  AND extract(month FROM l.silence_after) = 0 AND extract(day FROM l.silence_after) = 0
+	  AND extract(year FROM l.silence_after) = 0
+), named AS MATERIALIZED (
+	SELECT set_config('tempwatch.limit_rollups_appended', coalesce(string_agg(id::text, ','), ''), true) FROM appending
+)
+SELECT l.id, l.client_id, l.alert_low, l.alert_high, (extract(epoch FROM l.alarm_delay) * 1000000)::bigint,
+	l.alarm_hysteresis, l.last_measured_at, a.id IS NOT NULL, (extract(epoch FROM l.silence_after) * 1000000)::bigint
+FROM named CROSS JOIN locked l LEFT JOIN appending a ON a.id = l.id
+ORDER BY l.id`
+
+// appendingNewestSQL reads the newest reading of each sensor the lock
+// named. A statement of its own: the lock's snapshot was taken before its
+// wait, and would miss the readings of the batch it waited for.
+const appendingNewestSQL = `
+SELECT s.id, p.measured_at, p.value FROM sensors s
+CROSS JOIN LATERAL (
+	SELECT r.measured_at, r.value FROM readings r
+	WHERE r.sensor_id = s.id AND r.measured_at <= s.last_measured_at
+	ORDER BY r.measured_at DESC LIMIT 1
+) p
+WHERE s.id = ANY (limit_rollups_appended())`
+
+// queueIngestState queues on b what queueAlarmState does for the sensors
+// of batch a, its lock naming the sensors whose batch only appends, whose
+// limit rollups the write's triggers then leave to the deltas
+// (limitDeltas.queue), and the read of their newest readings. The
+// appending sensors, by id, are filled when b's results are read.
+func queueIngestState(b *pgx.Batch, a *batchArrays, st *alarmState) map[string]*limitAppend {
+	st.sensors = make(map[string]*alarmSensor, len(a.sensorIDs))
+	appends := map[string]*limitAppend{}
+	b.Queue(lockIngestSensorsSQL, a.sensorKeys, a.firsts).Query(func(rows pgx.Rows) error {
+		var appending bool
 		var holdMicros int64
-		var lastAt *time.Time
-		var lastValue *float64
-		_, err := pgx.ForEachRow(rows, []any{&id, &holdMicros, &lastAt, &lastValue}, func() error {
-			a := limitAppend{hold: time.Duration(holdMicros) * time.Microsecond}
-			if lastAt != nil {
-				a.last = &tempwatch.Sample{At: *lastAt, Value: *lastValue}
+		return st.scanSensors(rows, func(s *alarmSensor) {
+			if appending {
+				appends[s.id] = &limitAppend{hold: time.Duration(holdMicros) * time.Microsecond}
 			}
-			appends[id] = a
+		}, &appending, &holdMicros)
+	})
+	b.Queue(appendingNewestSQL).Query(func(rows pgx.Rows) error {
+		var id string
+		var last tempwatch.Sample
+		_, err := pgx.ForEachRow(rows, []any{&id, &last.At, &last.Value}, func() error {
+			if la := appends[id]; la != nil {
+				la.last = &tempwatch.Sample{At: last.At, Value: last.Value}
+			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("name appending sensors: %w", err)
+			return fmt.Errorf("read newest readings: %w", err)
 		}
 		return nil
 	})
+	queueLiveExcursions(b, a.sensorIDs, st)
 	return appends
 }
 
@@ -70,7 +117,7 @@ type limitDelta struct{ above, below int64 } // microseconds
 
 // addBatch adds what the batch of s (its readings by time, all after a.last)
 // changes in its limit rollups.
-func (d limitDeltas) addBatch(s *alarmSensor, a limitAppend, batch []tempwatch.Sample) {
+func (d limitDeltas) addBatch(s *alarmSensor, a *limitAppend, batch []tempwatch.Sample) {
 	if len(batch) == 0 {
 		return
 	}
@@ -122,7 +169,7 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 }
 
 // queue queues on b the deltas' write, which also ends the naming of the
-// appending sensors: it must follow every queueLimitAppends.
+// appending sensors: it must follow every queueIngestState.
 func (d limitDeltas) queue(b *pgx.Batch) {
 	keys := make([]limitBucket, 0, len(d))
 	for k, x := range d {

@@ -217,8 +217,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	var st alarmState
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	queueAlarmState(b, a.sensorIDs, &st)
-	appends := queueLimitAppends(b, a.sensorKeys, a.firsts)
+	appends := queueIngestState(b, a, &st)
 	b.Queue(writeReadingsSQL, a.writeArgs()...).Query(func(rows pgx.Rows) (err error) {
 		inserted, err = scanIDRows(rows, results, true)
 		return err
@@ -241,7 +240,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 // readings of. It returns the writes that record them, with the limit
 // rollups' deltas of the appending sensors (appends) and when each sensor
 // was last seen, and how many alarms it opened, by kind.
-func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]limitAppend, rs []tempwatch.Reading,
+func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]*limitAppend, rs []tempwatch.Reading,
 	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
 	b := &pgx.Batch{}
 	changes := map[string]*sensorChange{}
