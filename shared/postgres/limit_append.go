@@ -62,13 +62,13 @@ ORDER BY l.id`
 // named. A statement of its own: the lock's snapshot was taken before its
 // wait, and would miss the readings of the batch it waited for.
 const appendingNewestSQL = `
-SELECT s.id, p.measured_at, p.value FROM sensors s
+SELECT s.id, p.measured_at, p.value
+FROM unnest(limit_rollups_appended()) AS n(id) JOIN sensors s ON s.id = n.id
 CROSS JOIN LATERAL (
 	SELECT r.measured_at, r.value FROM readings r
 	WHERE r.sensor_id = s.id AND r.measured_at <= s.last_measured_at
 	ORDER BY r.measured_at DESC LIMIT 1
-) p
-WHERE s.id = ANY (limit_rollups_appended())`
+) p`
 
 // queueIngestState queues on b what queueAlarmState does for the sensors
 // of batch a, its lock naming the sensors whose batch only appends, whose

@@ -108,3 +108,52 @@ END $$;
 -- one. They are the same plan (a few index lookups per row), and planning
 -- cost twice the upsert itself.
 ALTER FUNCTION limit_rollups_days_add(uuid[], timestamptz[], bigint[], bigint[]) SET plan_cache_mode = force_generic_plan;
+
+-- 010's statement trigger of the 15-minute rollups, stopping at once when
+-- every sensor the statement changed is one begin named (an appending
+-- batch's write, the usual case): it planned its whole query over the
+-- transition table, anew at every call, only to find nothing to rebuild.
+CREATE OR REPLACE FUNCTION reading_rollups_to_limits_stmt() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    appended uuid[] := limit_rollups_appended();
+    ids      uuid[];
+    froms    timestamptz[];
+    tos      timestamptz[];
+BEGIN
+    IF appended IS NOT NULL AND NOT EXISTS (SELECT 1 FROM changed WHERE sensor_id <> ALL (appended)) THEN
+        RETURN NULL; -- the deltas keep every sensor of this statement
+    END IF;
+    PERFORM pg_advisory_xact_lock(limit_rollups_lock(), hashtext(sensor_id::text))
+    FROM (SELECT DISTINCT sensor_id FROM changed WHERE appended IS NULL OR sensor_id <> ALL (appended) ORDER BY 1) c;
+    WITH bucket AS (
+        SELECT DISTINCT c.sensor_id, c.bucket_start AS b, s.silence_after AS hold
+        FROM changed c JOIN sensors s ON s.id = c.sensor_id
+        WHERE (s.alert_low IS NOT NULL OR s.alert_high IS NOT NULL)
+          AND (appended IS NULL OR c.sensor_id <> ALL (appended))
+    ), reach AS (
+        SELECT sensor_id, b AS from_at,
+               rollup_bucket(least(
+                   (SELECT n.measured_at FROM readings n
+                    WHERE n.sensor_id = bucket.sensor_id AND n.measured_at >= b + interval '15 minutes'
+                    ORDER BY n.measured_at LIMIT 1),
+                   b + interval '15 minutes' + hold) - interval '1 microsecond') + interval '15 minutes' AS to_at
+        FROM bucket
+    ), marked AS (
+        SELECT *, CASE WHEN from_at <= max(to_at) OVER (PARTITION BY sensor_id ORDER BY from_at, to_at
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) THEN 0 ELSE 1 END AS starts
+        FROM reach
+    ), island AS (
+        SELECT *, sum(starts) OVER (PARTITION BY sensor_id ORDER BY from_at, to_at) AS n FROM marked
+    ), merged AS (
+        SELECT sensor_id, min(from_at) AS from_at, max(to_at) AS to_at FROM island GROUP BY sensor_id, n
+    )
+    SELECT array_agg(sensor_id ORDER BY sensor_id, from_at), array_agg(from_at ORDER BY sensor_id, from_at),
+           array_agg(to_at ORDER BY sensor_id, from_at)
+    INTO ids, froms, tos
+    FROM merged;
+    IF ids IS NOT NULL THEN
+        PERFORM recompute_limit_rollup_spans(ids, froms, tos);
+    END IF;
+    RETURN NULL;
+END $$;
