@@ -59,15 +59,14 @@ FROM named CROSS JOIN locked l LEFT JOIN appending a ON a.id = l.id
 ORDER BY l.id`
 
 // appendingNewestSQL reads the newest reading of each sensor the lock
-// named. A statement of its own: the lock's snapshot was taken before its
-// wait, and would miss the readings of the batch it waited for.
+// named, before the batch's write. A statement of its own: the lock's
+// snapshot was taken before its wait, and would miss the readings of the
+// batch it waited for.
 const appendingNewestSQL = `
-SELECT s.id, p.measured_at, p.value
-FROM unnest(limit_rollups_appended()) AS n(id) JOIN sensors s ON s.id = n.id
+SELECT n.id, p.measured_at, p.value
+FROM unnest(limit_rollups_appended()) AS n(id)
 CROSS JOIN LATERAL (
-	SELECT r.measured_at, r.value FROM readings r
-	WHERE r.sensor_id = s.id AND r.measured_at <= s.last_measured_at
-	ORDER BY r.measured_at DESC LIMIT 1
+	SELECT r.measured_at, r.value FROM readings r WHERE r.sensor_id = n.id ORDER BY r.measured_at DESC LIMIT 1
 ) p`
 
 // queueIngestState queues on b what queueAlarmState does for the sensors
