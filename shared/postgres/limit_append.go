@@ -25,7 +25,8 @@ import (
 const rollupBucket = 15 * time.Minute
 
 // limitAppend is what the deltas need of a sensor whose batch only
-// appends: its silence cap and its newest reading, if any.
+// appends: its silence cap and its newest reading, if that reading's
+// time beyond a limit may reach into the batch (appendingNewestSQL).
 type limitAppend struct {
 	hold time.Duration
 	last *tempwatch.Sample
@@ -59,15 +60,21 @@ FROM named CROSS JOIN locked l LEFT JOIN appending a ON a.id = l.id
 ORDER BY l.id`
 
 // appendingNewestSQL reads the newest reading of each sensor the lock
-// named, before the batch's write. A statement of its own: the lock's
-// snapshot was taken before its wait, and would miss the readings of the
-// batch it waited for.
+// named whose batch ($1, the bucket of its first reading $2) takes some of
+// that reading's hold away, before the batch's write. That hold reaches
+// into the batch's first bucket only if the reading was beyond a limit;
+// there it left time beyond the limit, so the bucket has a limit rollup.
+// A sensor whose first bucket has none needs no reading (usually most).
+// A statement of its own: the lock's snapshot was taken before its wait,
+// and would miss the readings of the batch it waited for.
 const appendingNewestSQL = `
-SELECT n.id, p.measured_at, p.value
+SELECT b.id, p.measured_at, p.value
 FROM unnest(limit_rollups_appended()) AS n(id)
+JOIN unnest($1::uuid[], $2::timestamptz[]) AS b(id, bucket) ON b.id = n.id
 CROSS JOIN LATERAL (
-	SELECT r.measured_at, r.value FROM readings r WHERE r.sensor_id = n.id ORDER BY r.measured_at DESC LIMIT 1
-) p`
+	SELECT r.measured_at, r.value FROM readings r WHERE r.sensor_id = b.id ORDER BY r.measured_at DESC LIMIT 1
+) p
+WHERE EXISTS (SELECT 1 FROM limit_rollups l WHERE l.sensor_id = b.id AND l.bucket_start = b.bucket)`
 
 // queueIngestState queues on b what queueAlarmState does for the sensors
 // of batch a, its lock naming the sensors whose batch only appends, whose
@@ -86,7 +93,11 @@ func queueIngestState(b *pgx.Batch, a *batchArrays, st *alarmState) map[string]*
 			}
 		}, &appending, &holdMicros)
 	})
-	b.Queue(appendingNewestSQL).Query(func(rows pgx.Rows) error {
+	firstBuckets := make([]time.Time, len(a.firsts))
+	for i, t := range a.firsts {
+		firstBuckets[i] = t.Truncate(rollupBucket)
+	}
+	b.Queue(appendingNewestSQL, a.sensorKeys, firstBuckets).Query(func(rows pgx.Rows) error {
 		var id string
 		var last tempwatch.Sample
 		_, err := pgx.ForEachRow(rows, []any{&id, &last.At, &last.Value}, func() error {
