@@ -110,9 +110,10 @@ END $$;
 ALTER FUNCTION limit_rollups_days_add(uuid[], timestamptz[], bigint[], bigint[]) SET plan_cache_mode = force_generic_plan;
 
 -- 010's statement trigger of the 15-minute rollups, stopping at once when
--- every sensor the statement changed is one begin named (an appending
--- batch's write, the usual case): it planned its whole query over the
--- transition table, anew at every call, only to find nothing to rebuild.
+-- no sensor the statement changed has a limit but for those begin named
+-- (an appending batch's write, or sensors without limits: the usual
+-- cases). It planned its whole query over the transition table, anew at
+-- every call, twice per batch, only to find nothing to rebuild.
 CREATE OR REPLACE FUNCTION reading_rollups_to_limits_stmt() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,8 +122,10 @@ DECLARE
     froms    timestamptz[];
     tos      timestamptz[];
 BEGIN
-    IF appended IS NOT NULL AND NOT EXISTS (SELECT 1 FROM changed WHERE sensor_id <> ALL (appended)) THEN
-        RETURN NULL; -- the deltas keep every sensor of this statement
+    IF NOT EXISTS (SELECT 1 FROM changed c JOIN sensors s ON s.id = c.sensor_id
+                   WHERE (appended IS NULL OR c.sensor_id <> ALL (appended))
+                     AND (s.alert_low IS NOT NULL OR s.alert_high IS NOT NULL)) THEN
+        RETURN NULL; -- no sensor to rebuild: without limits, or kept by the deltas
     END IF;
     PERFORM pg_advisory_xact_lock(limit_rollups_lock(), hashtext(sensor_id::text))
     FROM (SELECT DISTINCT sensor_id FROM changed WHERE appended IS NULL OR sensor_id <> ALL (appended) ORDER BY 1) c;
