@@ -179,13 +179,19 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 }
 
 // queue queues on b the deltas' write, which also ends the naming of the
-// appending sensors: it must follow every queueIngestState.
+// appending sensors: it must follow every queueIngestState. Without
+// deltas (every appending sensor inside its limits, the usual batch) it
+// queues nothing and the naming lasts to the end of the transaction, whose
+// later writes (the last-seen update, the alarms) change no rollup.
 func (d limitDeltas) queue(b *pgx.Batch) {
 	keys := make([]limitBucket, 0, len(d))
 	for k, x := range d {
 		if *x != (limitDelta{}) {
 			keys = append(keys, k)
 		}
+	}
+	if len(keys) == 0 {
+		return
 	}
 	slices.SortFunc(keys, func(a, b limitBucket) int {
 		return cmp.Or(strings.Compare(a.sensor, b.sensor), cmp.Compare(a.start, b.start))
