@@ -123,8 +123,8 @@ func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
 }
 
 // scanSensors adds the sensors of rows, a lock's result, to st: the
-// columns of lockAlarmSensorsSQL, then extra, which each row's call of
-// each, if any, reads.
+// columns of lockAlarmSensorsSQL, then those that extra scans into, which
+// each (if not nil) reads after every row.
 func (st *alarmState) scanSensors(rows pgx.Rows, each func(*alarmSensor), extra ...any) error {
 	defer rows.Close()
 	for rows.Next() {

@@ -34,7 +34,8 @@ type limitAppend struct {
 
 // lockIngestSensorsSQL is an ingest batch's lock of its sensors $1
 // (lockAlarmSensorsSQL's, its columns first), which also names, as
-// migration 010's limit_rollups_append_begin does, the sensors whose batch
+// migration 010's limit_rollups_append_begin does (this build no longer
+// calls it; the build before does, during a deploy), the sensors whose batch
 // only appends (their first readings $2): they have a limit, the batch's
 // first reading is after last_measured_at (or they have none yet), and
 // their silence cap has no days or months (set by hand: SQL adds those by
