@@ -1,4 +1,7 @@
--- The days of an appending batch's limit-rollup deltas (010) in one upsert.
+-- Three costs of an ingest batch's limit rollups, cut: the days of its
+-- deltas (010) in one upsert, below; that upsert planned once, not at every
+-- call; and the 15-minute rollups' limit trigger stopping at once when it
+-- has no sensor to rebuild (at the end).
 --
 -- 010's limit_rollups_append_end applied a batch's deltas as an UPDATE, an
 -- INSERT and, for buckets left with no time beyond a limit, a DELETE; each
