@@ -534,6 +534,28 @@ func sameExcursion(a, b tempwatch.Excursion) bool {
 	return a.Start.Equal(b.Start) && a.Last.Equal(b.Last) && a.Cleared.Equal(b.Cleared) && a.Peak == b.Peak
 }
 
+// The writes of a plan (queue).
+const (
+	deleteAlarmsSQL   = `DELETE FROM alarms WHERE id = ANY($1::uuid[])`
+	withdrawAlarmsSQL = `UPDATE alarms SET state = 'withdrawn', updated_at = $2 WHERE id = ANY($1::uuid[])`
+	updateAlarmsSQL   = `
+UPDATE alarms a SET state = u.state, started_at = u.started, last_at = u.last,
+	opened_at = u.opened, cleared_at = u.cleared, peak = u.peak, updated_at = $8
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::float8[])
+	AS u(id, state, started, last, opened, cleared, peak)
+WHERE a.id = u.id`
+	insertAlarmsSQL = `
+INSERT INTO alarms (id, sensor_id, client_id, kind, state, started_at, last_at, opened_at, cleared_at, peak,
+	created_at, updated_at)
+SELECT *, $11::timestamptz, $11::timestamptz FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+	$6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::float8[])`
+	insertEventsSQL = `
+INSERT INTO alarm_events (alarm_id, client_id, type, body, created_at)
+SELECT e.id, e.client, e.type, e.body, $5
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS e(id, client, type, body, n)
+ORDER BY e.n`
+)
+
 // queue queues the plan's writes on b: deletions and withdrawals first,
 // then updates that leave a row no longer live, then the others, then
 // inserts, so the unique indexes on live excursions and on starts never
@@ -541,10 +563,10 @@ func sameExcursion(a, b tempwatch.Excursion) bool {
 // the plan leaves it.
 func (p *alarmPlan) queue(b *pgx.Batch) {
 	if len(p.deletes) > 0 {
-		b.Queue(`DELETE FROM alarms WHERE id = ANY($1::uuid[])`, p.deletes)
+		b.Queue(deleteAlarmsSQL, p.deletes)
 	}
 	if len(p.withdraws) > 0 {
-		b.Queue(`UPDATE alarms SET state = 'withdrawn', updated_at = $2 WHERE id = ANY($1::uuid[])`, p.withdraws, p.now)
+		b.Queue(withdrawAlarmsSQL, p.withdraws, p.now)
 	}
 	live := func(r alarmRow) bool { return r.state == tempwatch.AlarmPending || r.state == tempwatch.AlarmOpen }
 	slices.SortStableFunc(p.updates, func(a, b alarmRow) int {
@@ -562,20 +584,12 @@ func (p *alarmPlan) queue(b *pgx.Batch) {
 			j++
 		}
 		a := alarmArrays(p.updates[i:j])
-		b.Queue(`UPDATE alarms a SET state = u.state, started_at = u.started, last_at = u.last,
-				opened_at = u.opened, cleared_at = u.cleared, peak = u.peak, updated_at = $8
-			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::float8[])
-				AS u(id, state, started, last, opened, cleared, peak)
-			WHERE a.id = u.id`, a.ids, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+		b.Queue(updateAlarmsSQL, a.ids, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
 		i = j
 	}
 	if len(p.inserts) > 0 {
 		a := alarmArrays(p.inserts)
-		b.Queue(`INSERT INTO alarms (id, sensor_id, client_id, kind, state, started_at, last_at, opened_at, cleared_at, peak,
-				created_at, updated_at)
-			SELECT *, $11::timestamptz, $11::timestamptz FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-				$6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::float8[])`,
-			a.ids, a.sensors, a.clients, a.kinds, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+		b.Queue(insertAlarmsSQL, a.ids, a.sensors, a.clients, a.kinds, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
 	}
 	if len(p.events) > 0 {
 		n := len(p.events)
@@ -587,10 +601,7 @@ func (p *alarmPlan) queue(b *pgx.Batch) {
 			}
 			ids[i], clients[i], types[i], bodies[i] = e.alarm.ID, e.clientID, e.typ, string(body)
 		}
-		b.Queue(`INSERT INTO alarm_events (alarm_id, client_id, type, body, created_at)
-			SELECT e.id, e.client, e.type, e.body, $5
-			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS e(id, client, type, body, n)
-			ORDER BY e.n`, ids, clients, types, bodies, p.now)
+		b.Queue(insertEventsSQL, ids, clients, types, bodies, p.now)
 	}
 }
 

@@ -42,6 +42,10 @@ type limitAppend struct {
 // the calendar, the deltas by their length). Of each it returns whether it
 // appends and its cap. The naming reads the rows as locked (a batch that
 // held a lock before commits its last_measured_at first).
+//
+// When $3 and every sensor of the batch has its readings all after its
+// newest (or none yet: onlyAppends in Go, from the same rows), it also
+// sets tempwatch.ingest_appends_only, which appendReadingsSQL checks.
 const lockIngestSensorsSQL = `
 WITH locked AS MATERIALIZED (
 	SELECT id, client_id, alert_low, alert_high, alarm_delay, alarm_hysteresis, last_measured_at, silence_after
@@ -54,10 +58,14 @@ WITH locked AS MATERIALIZED (
 	  AND extract(year FROM l.silence_after) = 0
 ), named AS MATERIALIZED (
 	SELECT set_config('tempwatch.limit_rollups_appended', coalesce(string_agg(id::text, ','), ''), true) FROM appending
+), only_appends AS MATERIALIZED (
+	SELECT set_config('tempwatch.ingest_appends_only', CASE WHEN $3 AND count(*) = cardinality($1::uuid[]) THEN 'on' ELSE '' END, true)
+	FROM locked l JOIN unnest($1::uuid[], $2::timestamptz[]) AS b(id, first_at) ON b.id = l.id
+	WHERE l.last_measured_at IS NULL OR b.first_at > l.last_measured_at
 )
 SELECT l.id, l.client_id, l.alert_low, l.alert_high, (extract(epoch FROM l.alarm_delay) * 1000000)::bigint,
 	l.alarm_hysteresis, l.last_measured_at, a.id IS NOT NULL, (extract(epoch FROM l.silence_after) * 1000000)::bigint
-FROM named CROSS JOIN locked l LEFT JOIN appending a ON a.id = l.id
+FROM named CROSS JOIN only_appends CROSS JOIN locked l LEFT JOIN appending a ON a.id = l.id
 ORDER BY l.id`
 
 // appendingNewestSQL reads the newest reading of each sensor the lock
@@ -82,10 +90,10 @@ WHERE EXISTS (SELECT 1 FROM limit_rollups l WHERE l.sensor_id = b.id AND l.bucke
 // limit rollups the write's triggers then leave to the deltas
 // (limitDeltas.queue), and the read of their newest readings. The
 // appending sensors, by id, are filled when b's results are read.
-func queueIngestState(b *pgx.Batch, a *batchArrays, st *alarmState) map[string]*limitAppend {
+func queueIngestState(b *pgx.Batch, a *batchArrays, appending bool, st *alarmState) map[string]*limitAppend {
 	st.sensors = make(map[string]*alarmSensor, len(a.sensorIDs))
 	appends := map[string]*limitAppend{}
-	b.Queue(lockIngestSensorsSQL, a.sensorKeys, a.firsts).Query(func(rows pgx.Rows) error {
+	b.Queue(lockIngestSensorsSQL, a.sensorKeys, a.firsts, appending).Query(func(rows pgx.Rows) error {
 		var appending bool
 		var holdMicros int64
 		return st.scanSensors(rows, func(s *alarmSensor) {
@@ -179,6 +187,8 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 	}
 }
 
+const appendEndSQL = `SELECT limit_rollups_append_end($1, $2, $3, $4)`
+
 // queue queues on b the deltas' write, which also ends the naming of the
 // appending sensors: it must follow every queueIngestState. Without
 // deltas (every appending sensor inside its limits, the usual batch) it
@@ -203,5 +213,5 @@ func (d limitDeltas) queue(b *pgx.Batch) {
 		sensors[i], starts[i] = k.sensor, time.UnixMicro(k.start)
 		above[i], below[i] = d[k].above, d[k].below
 	}
-	b.Queue(`SELECT limit_rollups_append_end($1, $2, $3, $4)`, sensors, starts, above, below)
+	b.Queue(appendEndSQL, sensors, starts, above, below)
 }

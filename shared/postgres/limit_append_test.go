@@ -43,12 +43,14 @@ func TestMigration010WaitsForTheBuildBefore(t *testing.T) {
 	ms, err := postgres.Migrations()
 	require.NoError(t, err)
 	var m010 string
+	var later []string // the deploy's migrations after 010
 	for _, m := range ms {
 		if m.Version == 10 {
 			m010 = m.SQL
 			continue
 		}
 		if m.Version > 10 {
+			later = append(later, m.SQL)
 			continue
 		}
 		_, err := db.Exec(ctx, m.SQL)
@@ -92,6 +94,10 @@ func TestMigration010WaitsForTheBuildBefore(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, migrate.Commit(ctx))
 	<-done
+	for _, sql := range later {
+		_, err := db.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
 
 	store := postgres.NewReadingStore(db)
 	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(25 * time.Minute), Value: 10}})
@@ -156,5 +162,45 @@ func TestAppendHealsInexactRollups(t *testing.T) {
 	require.EqualValues(t, 1, tag.RowsAffected(), "the hold reaches the next bucket")
 	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(14 * time.Minute), Value: 20}})
 	require.NoError(t, err, "a batch on inexact rollups")
+	requireRollupsAsRebuilt(t, db, s)
+}
+
+// TestAppendMeetsAStoredReading: a reading written by hand after the
+// sensor's last_measured_at (which every writer keeps but SQL by hand need
+// not) makes a batch look as if it only appended. The batch's evaluation,
+// sent behind the write on that premise, would count the batch's value
+// at that time (10, above the limit) where 5 is stored: the write fails
+// the batch before its COMMIT (ingest_appended), and ingest writes it
+// again the general way, the stored reading kept and the duplicate
+// reported as such.
+func TestAppendMeetsAStoredReading(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "byhand", "")
+	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
+	require.NoError(t, err)
+
+	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s, MeasuredAt: t0.Add(time.Minute), Value: 10},
+		{SensorID: s, MeasuredAt: t0.Add(2 * time.Minute), Value: 4},
+	})
+	require.NoError(t, err)
+	require.False(t, results[0].Inserted, "the stored reading is a duplicate")
+	require.NotZero(t, results[0].ReadingID, "linked to the stored one")
+	require.True(t, results[1].Inserted)
+	var value float64
+	require.NoError(t, db.QueryRow(ctx, `SELECT value FROM readings WHERE sensor_id = $1 AND measured_at = $2`,
+		s, t0.Add(time.Minute)).Scan(&value))
+	require.Equal(t, 5.0, value, "the stored reading kept")
+	var alarms int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1`, s).Scan(&alarms))
+	require.Zero(t, alarms, "no reading was above the limit")
 	requireRollupsAsRebuilt(t, db, s)
 }

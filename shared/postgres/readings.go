@@ -68,6 +68,19 @@ WITH input AS (
 )
 SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
 
+// appendReadingsSQL is writeReadingsSQL for ingest with alarms
+// (writeEvaluated), checking that a batch its lock found appending to
+// every sensor inserted every reading (ingest_appended, migration 012).
+const appendReadingsSQL = writeReadingsSQL + `
+WHERE ingest_appended((SELECT count(*) FROM ins), (SELECT count(*) FROM input))`
+
+// readingsConflict tells ingest_appended's error: a batch that appends
+// met a stored reading.
+func readingsConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "TWA01"
+}
+
 // existingReadingsSQL finds the stored rows of duplicates, so their raw
 // payloads can still be linked. Only run when a batch had duplicates.
 const existingReadingsSQL = `
@@ -93,7 +106,9 @@ func (a *batchArrays) writeArgs() []any { return []any{a.idx, a.sensors, a.value
 
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
-// once; other errors are returned as they are, the batch unwritten.
+// once, and a batch that only appends but met a stored reading is written
+// again the general way (writeEvaluated); other errors are returned as
+// they are, the batch unwritten.
 func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	results := make([]tempwatch.WriteResult, len(rs))
 	if len(rs) == 0 {
@@ -129,18 +144,24 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	}
 	var inserted int
 	var opened map[string]int // alarms opened by kind, counted once committed
-	for attempt := 0; ; attempt++ {
+	appending, retried := true, false
+	for {
 		clear(results) // of a failed attempt
 		var err error
 		if s.withoutAlarms {
 			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, a.writeArgs()...)
 		} else {
-			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a)
+			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a, appending)
 		}
 		if err == nil {
 			break
 		}
-		if attempt == 0 && retryable(err) {
+		if appending && readingsConflict(err) {
+			appending = false // a stored reading the sensor's newest did not tell of: SQL by hand
+			continue
+		}
+		if !retried && retryable(err) {
+			retried = true
 			continue
 		}
 		return nil, fmt.Errorf("insert readings batch: %w", translate(err, "Reading"))
@@ -193,15 +214,22 @@ func scanIDRows(rows pgx.Rows, results []tempwatch.WriteResult, inserted bool) (
 // wait on a server that stopped answering.
 const rollbackTimeout = 5 * time.Second
 
-// writeEvaluated writes the batch and its alarms in one transaction of two
-// round trips. BEGIN rides the first: the lock (see alarm_eval.go), the
-// live excursions, the naming of the sensors whose limit rollups take
-// deltas, the write. COMMIT rides the second: the alarm writes, the
-// deltas, the last-seen update. Only a batch with late readings reads
-// more in between (alarmPlan.reevaluate). A transaction that did not
-// commit is rolled back before the connection goes back to the pool.
+// writeEvaluated writes the batch and its alarms in one transaction, in
+// one pipeline: BEGIN, the lock (see alarm_eval.go), which also names the
+// sensors whose limit rollups take deltas, their newest readings and the
+// live excursions come back first, while the server goes on to the write.
+// When the batch only appends to every sensor (the usual case; appending
+// false turns this off), its evaluation needs nothing of the write: the
+// alarm writes, the deltas, the last-seen update and COMMIT follow the
+// write in the same pipeline, and the server works through them without
+// waiting for this side. Should the write then insert fewer readings than
+// the batch holds, it fails (appendReadingsSQL), and the server skips the
+// rest, COMMIT too. Any other batch reads the write's results, and late
+// readings their windows, before it sends the rest. A transaction that
+// did not commit is rolled back before the connection goes back to the
+// pool.
 func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
-	a *batchArrays) (inserted int, opened map[string]int, err error) {
+	a *batchArrays, appending bool) (inserted int, opened map[string]int, err error) {
 	conn, err := s.db.Acquire(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -215,17 +243,72 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 		}
 	}()
 	var st alarmState
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	appends := queueIngestState(b, a, &st)
-	b.Queue(writeReadingsSQL, a.writeArgs()...).Query(func(rows pgx.Rows) (err error) {
+	head := &pgx.Batch{}
+	head.Queue("BEGIN")
+	appends := queueIngestState(head, a, appending, &st)
+	write := &pgx.Batch{}
+	write.Queue(appendReadingsSQL, a.writeArgs()...).Query(func(rows pgx.Rows) (err error) {
 		inserted, err = scanIDRows(rows, results, true)
 		return err
 	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	pc := conn.Conn()
+	if err := prepare(ctx, pc, append(slices.Concat(statements(head), statements(write)), ingestTailSQL...)...); err != nil {
 		return 0, nil, err
 	}
-	b, opened, err = evaluateBatch(ctx, conn, &st, appends, rs, results)
+	pl := startPipeline(ctx, pc)
+	defer func() {
+		if cerr := pl.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	if err := pl.send(ctx, head); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.flush(); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.send(ctx, write); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.flush(); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.read(head.Len()); err != nil {
+		return 0, nil, err
+	}
+	if appending && onlyAppends(&st, a) {
+		all := make([]tempwatch.WriteResult, len(rs))
+		for i := range all {
+			all[i].Inserted = true
+		}
+		b, opened, err := evaluateBatch(ctx, noQueries{}, &st, appends, rs, all)
+		if err != nil {
+			return 0, nil, err
+		}
+		b.Queue("COMMIT")
+		switch err := pl.send(ctx, b); {
+		case err == nil:
+			if err := pl.sync(); err != nil {
+				return 0, nil, err
+			}
+			if err := pl.read(len(pl.queued)); err != nil {
+				return 0, nil, err
+			}
+			return inserted, opened, pl.close()
+		case !errors.Is(err, errNotPrepared):
+			return 0, nil, err
+		}
+	}
+	if err := pl.sync(); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.read(len(pl.queued)); err != nil {
+		return 0, nil, err
+	}
+	if err := pl.close(); err != nil {
+		return 0, nil, err
+	}
+	b, opened, err := evaluateBatch(ctx, conn, &st, appends, rs, results)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -234,6 +317,34 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 		return 0, nil, fmt.Errorf("write alarms: %w", err)
 	}
 	return inserted, opened, nil
+}
+
+// ingestTailSQL are the statements a batch that only appends may send
+// behind its write (evaluateBatch), prepared before its pipeline starts.
+var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
+	appendEndSQL, markSeenSQL, "COMMIT"}
+
+// onlyAppends tells whether every sensor of batch a is locked in st and
+// has the batch's readings all after its newest.
+func onlyAppends(st *alarmState, a *batchArrays) bool {
+	for i, id := range a.sensorIDs {
+		s := st.sensors[id]
+		if s == nil || (s.lastMeasured != nil && !a.firsts[i].After(*s.lastMeasured)) {
+			return false
+		}
+	}
+	return true
+}
+
+// noQueries is evaluation's querier where it must read nothing.
+type noQueries struct{}
+
+func (noQueries) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("evaluation read in the pipeline")
+}
+
+func (noQueries) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults {
+	panic("evaluation wrote in the pipeline")
 }
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted

@@ -1,7 +1,8 @@
 -- Three costs of an ingest batch's limit rollups, cut: the days of its
 -- deltas (010) in one upsert, below; that upsert planned once, not at every
 -- call; and the 15-minute rollups' limit trigger stopping at once when it
--- has no sensor to rebuild (at the end).
+-- has no sensor to rebuild. And the check that lets ingest send a batch's
+-- alarm writes and COMMIT behind its write (ingest_appended, at the end).
 --
 -- 010's limit_rollups_append_end applied a batch's deltas as an UPDATE, an
 -- INSERT and, for buckets left with no time beyond a limit, a DELETE; each
@@ -162,4 +163,21 @@ BEGIN
         PERFORM recompute_limit_rollup_spans(ids, froms, tos);
     END IF;
     RETURN NULL;
+END $$;
+
+-- ingest_appended is true, or raises when an ingest batch that its lock
+-- found appending to every sensor (tempwatch.ingest_appends_only, set by
+-- that lock) inserted fewer readings than it holds: a stored reading came
+-- after a sensor's last_measured_at (SQL by hand), so the batch's alarm
+-- evaluation, done before the write on that premise, went wrong. The error
+-- stops the batch before its COMMIT (it rides the same pipeline); ingest
+-- then writes the batch again the general way.
+CREATE FUNCTION ingest_appended(p_inserted bigint, p_readings bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_inserted <> p_readings AND current_setting('tempwatch.ingest_appends_only', true) = 'on' THEN
+        RAISE EXCEPTION 'an ingest batch that only appends met % stored readings', p_readings - p_inserted
+            USING ERRCODE = 'TWA01';
+    END IF;
+    RETURN true;
 END $$;
