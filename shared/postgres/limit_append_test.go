@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tempwatch/tempwatch/shared/postgres"
@@ -203,4 +204,97 @@ func TestAppendMeetsAStoredReading(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1`, s).Scan(&alarms))
 	require.Zero(t, alarms, "no reading was above the limit")
 	requireRollupsAsRebuilt(t, db, s)
+}
+
+// TestAppendMeetsOnlyStoredReadings: as TestAppendMeetsAStoredReading, but
+// every reading of the batch is already stored (by hand, after
+// last_measured_at): the write inserts none, and its check must still run.
+// (Found by review: ingest_appended in the final SELECT's WHERE was a
+// per-row join filter, never called without a row.)
+func TestAppendMeetsOnlyStoredReadings(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "byhand", "")
+	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
+	require.NoError(t, err)
+
+	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s, MeasuredAt: t0.Add(time.Minute), Value: 10},
+	})
+	require.NoError(t, err)
+	require.False(t, results[0].Inserted, "the stored reading is a duplicate")
+	require.NotZero(t, results[0].ReadingID, "linked to the stored one")
+	var alarms int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1`, s).Scan(&alarms))
+	assert.Zero(t, alarms, "no stored reading was above the limit")
+	var lastMeasured time.Time
+	require.NoError(t, db.QueryRow(ctx, `SELECT last_measured_at FROM sensors WHERE id = $1`, s).Scan(&lastMeasured))
+	assert.True(t, lastMeasured.Equal(t0), "no reading inserted: last_measured_at stays t0, got %v", lastMeasured)
+	requireRollupsAsRebuilt(t, db, s)
+}
+
+// TestAppendSubMicrosecondFirst: the batch's first reading is 500ns after
+// the sensor's newest, the same time at the microseconds PostgreSQL keeps:
+// a duplicate, which Go and the lock must both see. (Found by review: Go
+// compared nanoseconds, took the batch for appending, and committed an
+// evaluation that counted the duplicate.)
+func TestAppendSubMicrosecondFirst(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "subus", "")
+	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
+	require.NoError(t, err)
+
+	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s, MeasuredAt: t0.Add(500 * time.Nanosecond), Value: 10},
+	})
+	require.NoError(t, err)
+	require.False(t, results[0].Inserted, "t0 at microsecond precision is stored")
+	var alarms int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1`, s).Scan(&alarms))
+	require.Zero(t, alarms, "the only stored reading (5) is inside the limit")
+}
+
+// TestIngestAfterAColumnChange: a schema change that alters what a
+// statement returns (here the type of a column the ingest lock reads) makes
+// PostgreSQL refuse the statements each connection has prepared. The batch
+// that meets it drops them and is written again; the next batches go on
+// on the same connection. (Found by review: ingest prepares its statements
+// by name, which pgx does not drop itself.)
+func TestIngestAfterAColumnChange(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.MustMigratedURL(t)
+	db, err := pgxpool.New(ctx, u+"&pool_max_conns=1")
+	require.NoError(t, err)
+	defer db.Close()
+	client := pgtest.MustClient(t, db, "alter", "")
+	s := pgtest.MustSensor(t, db, client, "a1", "key-a1-0123456789abcdef")
+	_, err = db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, `ALTER TABLE sensors ALTER COLUMN alarm_hysteresis TYPE numeric`)
+	require.NoError(t, err)
+	for i := 1; i <= 2; i++ {
+		results, err := store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(time.Duration(i) * time.Minute), Value: 9}})
+		require.NoError(t, err, "batch %d after the change", i)
+		require.True(t, results[0].Inserted)
+	}
+	var alarms int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1 AND kind = 'high'`, s).Scan(&alarms))
+	require.Equal(t, 1, alarms, "the batches after the change evaluated")
 }

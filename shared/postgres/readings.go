@@ -71,8 +71,12 @@ SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, m
 // appendReadingsSQL is writeReadingsSQL for ingest with alarms
 // (writeEvaluated), checking that a batch its lock found appending to
 // every sensor inserted every reading (ingest_appended, migration 012).
+// The check is a branch of its own, with no FROM: run once, whatever the
+// write returns (in the WHERE of the join it would run per row, so never
+// for a batch that inserted nothing).
 const appendReadingsSQL = writeReadingsSQL + `
-WHERE ingest_appended((SELECT count(*) FROM ins), (SELECT count(*) FROM input))`
+UNION ALL
+SELECT NULL, NULL, NULL WHERE NOT ingest_appended((SELECT count(*) FROM ins), (SELECT count(*) FROM input))`
 
 // readingsConflict tells ingest_appended's error: a batch that appends
 // met a stored reading.
@@ -126,16 +130,17 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	}
 	bySensor := map[string]*batchSensor{}
 	for i, r := range rs {
+		at := r.MeasuredAt.Truncate(time.Microsecond) // as PostgreSQL stores it, and compares it
 		bs := bySensor[r.SensorID]
 		if bs == nil {
 			var u pgtype.UUID
 			if u.Scan(r.SensorID) != nil { // what PostgreSQL's 22P02 would have become
 				return nil, fmt.Errorf("insert readings batch: %w", tempwatch.Errorf(tempwatch.EINVALID, "Reading has an invalid value."))
 			}
-			bs = &batchSensor{key: u.Bytes, first: r.MeasuredAt}
+			bs = &batchSensor{key: u.Bytes, first: at}
 			bySensor[r.SensorID] = bs
-		} else if r.MeasuredAt.Before(bs.first) {
-			bs.first = r.MeasuredAt
+		} else if at.Before(bs.first) {
+			bs.first = at
 		}
 		a.idx[i], a.sensors[i], a.values[i], a.times[i], a.seqs[i] = int32(i), bs.key, r.Value, r.MeasuredAt, r.Seq
 	}
@@ -236,10 +241,15 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	}
 	defer conn.Release()
 	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
 		if conn.Conn().PgConn().TxStatus() != 'I' {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-			defer cancel()
 			_, _ = conn.Exec(rctx, "ROLLBACK") // if it fails, the pool drops the connection
+		}
+		if staleStatement(err) {
+			// A migration changed what a statement prepared on this
+			// connection returns: prepared anew at the next use.
+			_ = conn.Conn().DeallocateAll(rctx)
 		}
 	}()
 	var st alarmState
@@ -397,8 +407,18 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 }
 
 // retryable tells a deadlock or serialization failure, which a retry of the
-// same statement may not meet again.
+// same statement may not meet again, and a stale prepared statement
+// (staleStatement), which writeEvaluated drops.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") || staleStatement(err)
+}
+
+// staleStatement tells PostgreSQL's refusal of a prepared statement whose
+// result type a schema change altered ("cached plan must not change
+// result type"): pgx drops its own cached statements on it, not those
+// prepared by name (pipeline.go).
+func staleStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "0A000"
 }
