@@ -107,10 +107,12 @@ SELECT id, client_id, alert_low, alert_high, (extract(epoch FROM alarm_delay) * 
 FROM sensors WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`
 
 // alarmState is what evaluation reads of the sensors it locked: their
-// rules and their live excursions, by sensor id and kind.
+// rules, their live excursions, by sensor id and kind, and which of them
+// are silent (an open silence).
 type alarmState struct {
 	sensors map[string]*alarmSensor
 	live    map[string][]storedAlarm
+	silent  map[string]bool
 }
 
 // queueAlarmState queues on b the lock of the sensors ids (see the top of
@@ -146,17 +148,23 @@ func (st *alarmState) scanSensors(rows pgx.Rows, each func(*alarmSensor), extra 
 	return nil
 }
 
-// queueLiveExcursions queues on b the read of the live excursions of the
-// sensors ids, locked before, into st.
+// queueLiveExcursions queues on b the read of the live excursions and open
+// silences of the sensors ids, locked before, into st. A statement after
+// the lock: what the sweep or a batch committed while the lock waited is
+// in its snapshot.
 func queueLiveExcursions(b *pgx.Batch, ids []string, st *alarmState) {
-	st.live = map[string][]storedAlarm{}
+	st.live, st.silent = map[string][]storedAlarm{}, map[string]bool{}
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
-		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND kind <> 'silent'
+		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND (kind <> 'silent' OR state = 'open')
 		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			a, sensorID, err := scanStoredAlarm(rows)
 			if err != nil {
 				return fmt.Errorf("read live excursions: %w", err)
+			}
+			if a.exc.Kind == tempwatch.AlarmSilent {
+				st.silent[sensorID] = true
+				continue
 			}
 			st.live[sensorID+"/"+a.exc.Kind] = append(st.live[sensorID+"/"+a.exc.Kind], a)
 		}
@@ -640,18 +648,18 @@ func newAlarmID() string {
 }
 
 // markSeenSQL records the newest reading and the receipt of a batch per
-// sensor, and clears each sensor's open silence with its event: never
-// before it opened (the sweep opens by its own clock, which may be ahead of
-// this transaction's start).
+// sensor.
 const markSeenSQL = `
-WITH seen AS (
-	SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, measured)
-), upd AS (
-	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
-	FROM seen WHERE s.id = seen.id
-), cleared AS (
+UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
+FROM unnest($1::uuid[], $2::timestamptz[]) AS seen(id, measured) WHERE s.id = seen.id`
+
+// clearSilencesSQL clears the open silence of each sensor $1 with its
+// event: never before it opened (the sweep opens by its own clock, which
+// may be ahead of this transaction's start).
+const clearSilencesSQL = `
+WITH cleared AS (
 	UPDATE alarms a SET state = 'cleared', cleared_at = greatest(now(), a.opened_at, a.last_at), updated_at = now()
-	FROM seen WHERE a.sensor_id = seen.id AND a.kind = 'silent' AND a.state = 'open'
+	WHERE a.sensor_id = ANY($1::uuid[]) AND a.kind = 'silent' AND a.state = 'open'
 	RETURNING a
 )
 INSERT INTO alarm_events (alarm_id, client_id, type, body)

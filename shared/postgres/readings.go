@@ -332,7 +332,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 // ingestTailSQL are the statements a batch that only appends may send
 // behind its write (evaluateBatch), prepared before its pipeline starts.
 var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
-	appendEndSQL, markSeenSQL, "COMMIT"}
+	appendEndSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
 
 // onlyAppends tells whether every sensor of batch a is locked in st and
 // has the batch's readings all after its newest.
@@ -359,8 +359,9 @@ func (noQueries) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults {
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
 // readings of. It returns the writes that record them, with the limit
-// rollups' deltas of the appending sensors (appends) and when each sensor
-// was last seen, and how many alarms it opened, by kind.
+// rollups' deltas of the appending sensors (appends), when each sensor was
+// last seen and the end of the silences it broke, and how many alarms it
+// opened, by kind.
 func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]*limitAppend, rs []tempwatch.Reading,
 	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
 	b := &pgx.Batch{}
@@ -382,9 +383,13 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 	}
 	ids := make([]string, 0, len(changes))
 	newest := make([]time.Time, 0, len(changes))
+	var silent []string // the sensors whose silence the batch ends
 	for id, c := range changes {
 		slices.SortFunc(c.inserted, func(a, b tempwatch.Sample) int { return a.At.Compare(b.At) })
 		ids, newest = append(ids, id), append(newest, c.to)
+		if st.silent[id] {
+			silent = append(silent, id)
+		}
 	}
 	plan, err := evaluateAlarms(ctx, q, st, changes)
 	if err != nil {
@@ -403,6 +408,9 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 		deltas.queue(b)
 	}
 	b.Queue(markSeenSQL, ids, newest)
+	if len(silent) > 0 {
+		b.Queue(clearSilencesSQL, silent)
+	}
 	return b, plan.opened(), nil
 }
 

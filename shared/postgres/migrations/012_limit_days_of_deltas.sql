@@ -165,6 +165,10 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- append_end's statements keep generic plans too: the DELETE of emptied
+-- buckets was planned anew at every call.
+ALTER FUNCTION limit_rollups_append_end(uuid[], timestamptz[], bigint[], bigint[]) SET plan_cache_mode = force_generic_plan;
+
 -- ingest_appended is true, or raises when an ingest batch that its lock
 -- found appending to every sensor (tempwatch.ingest_appends_only, set by
 -- that lock) inserted fewer readings than it holds: a stored reading came
