@@ -176,16 +176,8 @@ func TestAppendHealsInexactRollups(t *testing.T) {
 // reported as such.
 func TestAppendMeetsAStoredReading(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.MustDB(t)
-	client := pgtest.MustClient(t, db, "byhand", "")
-	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
-	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
-	require.NoError(t, err)
-	store := postgres.NewReadingStore(db)
-	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
-	require.NoError(t, err)
-	_, err = db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
+	db, store, s, t0 := mustSensorAt5(t)
+	_, err := db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
 	require.NoError(t, err)
 
 	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
@@ -213,16 +205,8 @@ func TestAppendMeetsAStoredReading(t *testing.T) {
 // per-row join filter, never called without a row.)
 func TestAppendMeetsOnlyStoredReadings(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.MustDB(t)
-	client := pgtest.MustClient(t, db, "byhand", "")
-	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
-	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
-	require.NoError(t, err)
-	store := postgres.NewReadingStore(db)
-	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
-	require.NoError(t, err)
-	_, err = db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
+	db, store, s, t0 := mustSensorAt5(t)
+	_, err := db.Exec(ctx, oldBuildWrite, s, 5.0, t0.Add(time.Minute)) // by hand: last_measured_at stays t0
 	require.NoError(t, err)
 
 	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
@@ -247,15 +231,7 @@ func TestAppendMeetsOnlyStoredReadings(t *testing.T) {
 // evaluation that counted the duplicate.)
 func TestAppendSubMicrosecondFirst(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.MustDB(t)
-	client := pgtest.MustClient(t, db, "subus", "")
-	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
-	_, err := db.Exec(ctx, `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
-	require.NoError(t, err)
-	store := postgres.NewReadingStore(db)
-	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
-	require.NoError(t, err)
+	db, store, s, t0 := mustSensorAt5(t)
 
 	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
 		{SensorID: s, MeasuredAt: t0.Add(500 * time.Nanosecond), Value: 10},
@@ -297,4 +273,20 @@ func TestIngestAfterAColumnChange(t *testing.T) {
 	var alarms int
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE sensor_id = $1 AND kind = 'high'`, s).Scan(&alarms))
 	require.Equal(t, 1, alarms, "the batches after the change evaluated")
+}
+
+// mustSensorAt5 is a sensor with a high limit of 8 and one reading, 5 at
+// t0, written by ingest.
+func mustSensorAt5(t *testing.T) (*pgxpool.Pool, *postgres.ReadingStore, string, time.Time) {
+	t.Helper()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "at5", "")
+	s := pgtest.MustSensor(t, db, client, "b1", "key-b1-0123456789abcdef")
+	_, err := db.Exec(context.Background(), `UPDATE sensors SET alert_high = 8 WHERE id = $1`, s)
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	_, err = store.WriteReadings(context.Background(), []tempwatch.Reading{{SensorID: s, MeasuredAt: t0, Value: 5}})
+	require.NoError(t, err)
+	return db, store, s, t0
 }
