@@ -331,6 +331,8 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 
 // ingestTailSQL are the statements a batch that only appends may send
 // behind its write (evaluateBatch), prepared before its pipeline starts.
+// One missing here would send such batches the general way
+// (errNotPrepared), slower but the same.
 var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
 	appendEndSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
 
