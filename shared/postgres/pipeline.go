@@ -49,9 +49,8 @@ func startPipeline(ctx context.Context, conn *pgx.Conn) *pipeline {
 	return &pipeline{conn: conn, p: conn.PgConn().StartPipeline(ctx)}
 }
 
-// send encodes b's statements and queues them to be sent. flush sends what
-// is queued, with a request that the server send its results so far.
-// It sends nothing of b unless it can send all of it.
+// send encodes b's statements and queues them to be sent (flush). It
+// queues nothing of b unless it can queue all of it.
 func (pl *pipeline) send(ctx context.Context, b *pgx.Batch) error {
 	type bound struct {
 		sd  *pgconn.StatementDescription
@@ -77,10 +76,12 @@ func (pl *pipeline) send(ctx context.Context, b *pgx.Batch) error {
 	return nil
 }
 
-func (pl *pipeline) flush() error {
-	pl.p.SendFlushRequest()
-	return pl.p.Flush()
-}
+// askResults queues a request that the server send the results of what
+// was queued before it at once, without waiting for the rest.
+func (pl *pipeline) askResults() { pl.p.SendFlushRequest() }
+
+// flush sends what is queued.
+func (pl *pipeline) flush() error { return pl.p.Flush() }
 
 // read reads the results of the next n statements sent, each through its
 // callback.

@@ -126,7 +126,7 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	// readings of each.
 	type batchSensor struct {
 		key   [16]byte
-		first time.Time // its first reading of the batch (limitDeltas)
+		first time.Time // its first reading of the batch: appending or not (lock, deltas)
 	}
 	bySensor := map[string]*batchSensor{}
 	for i, r := range rs {
@@ -262,7 +262,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 		return err
 	})
 	pc := conn.Conn()
-	if err := prepare(ctx, pc, append(slices.Concat(statements(head), statements(write)), ingestTailSQL...)...); err != nil {
+	if err := prepare(ctx, pc, slices.Concat(statements(head), statements(write), ingestTailSQL)...); err != nil {
 		return 0, nil, err
 	}
 	pl := startPipeline(ctx, pc)
@@ -274,9 +274,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	if err := pl.send(ctx, head); err != nil {
 		return 0, nil, err
 	}
-	if err := pl.flush(); err != nil {
-		return 0, nil, err
-	}
+	pl.askResults()
 	if err := pl.send(ctx, write); err != nil {
 		return 0, nil, err
 	}
@@ -286,25 +284,20 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	if err := pl.read(head.Len()); err != nil {
 		return 0, nil, err
 	}
+	committed := false // the rest sent behind the write
 	if appending && onlyAppends(&st, a) {
 		all := make([]tempwatch.WriteResult, len(rs))
 		for i := range all {
 			all[i].Inserted = true
 		}
-		b, opened, err := evaluateBatch(ctx, noQueries{}, &st, appends, rs, all)
+		b, o, err := evaluateBatch(ctx, noQueries{}, &st, appends, rs, all)
 		if err != nil {
 			return 0, nil, err
 		}
 		b.Queue("COMMIT")
 		switch err := pl.send(ctx, b); {
 		case err == nil:
-			if err := pl.sync(); err != nil {
-				return 0, nil, err
-			}
-			if err := pl.read(len(pl.queued)); err != nil {
-				return 0, nil, err
-			}
-			return inserted, opened, pl.close()
+			committed, opened = true, o
 		case !errors.Is(err, errNotPrepared):
 			return 0, nil, err
 		}
@@ -317,6 +310,9 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	}
 	if err := pl.close(); err != nil {
 		return 0, nil, err
+	}
+	if committed {
+		return inserted, opened, nil
 	}
 	b, opened, err := evaluateBatch(ctx, conn, &st, appends, rs, results)
 	if err != nil {
