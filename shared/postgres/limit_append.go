@@ -74,16 +74,21 @@ ORDER BY l.id`
 // into the batch's first bucket only if the reading was beyond a limit;
 // there it left time beyond the limit, so the bucket has a limit rollup.
 // A sensor whose first bucket has none needs no reading (usually most).
-// A statement of its own: the lock's snapshot was taken before its wait,
-// and would miss the readings of the batch it waited for.
+// The check is in the lateral subquery, whose LIMIT keeps it there: one
+// primary-key lookup per sensor (as a semi-join of its own, it was planned
+// over all of a sensor's limit rollups, a cost that grew with its
+// history). A statement of its own: the lock's snapshot was taken before
+// its wait, and would miss the readings of the batch it waited for.
 const appendingNewestSQL = `
 SELECT b.id, p.measured_at, p.value
 FROM unnest(limit_rollups_appended()) AS n(id)
 JOIN unnest($1::uuid[], $2::timestamptz[]) AS b(id, bucket) ON b.id = n.id
 CROSS JOIN LATERAL (
-	SELECT r.measured_at, r.value FROM readings r WHERE r.sensor_id = b.id ORDER BY r.measured_at DESC LIMIT 1
-) p
-WHERE EXISTS (SELECT 1 FROM limit_rollups l WHERE l.sensor_id = b.id AND l.bucket_start = b.bucket)`
+	SELECT r.measured_at, r.value FROM readings r
+	WHERE r.sensor_id = b.id
+	  AND EXISTS (SELECT 1 FROM limit_rollups l WHERE l.sensor_id = b.id AND l.bucket_start = b.bucket)
+	ORDER BY r.measured_at DESC LIMIT 1
+) p`
 
 // queueIngestState queues on b what queueAlarmState does for the sensors
 // of batch a, its lock naming the sensors whose batch only appends, whose
