@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -284,4 +285,30 @@ func TestMigrateNamesAMissingSchema(t *testing.T) {
 	_, err = postgres.Migrate(context.Background(), pool, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no schema to migrate")
+}
+
+// TestRollupBucketIsInlined checks migration 013: rollup_bucket gives the
+// buckets 001's body gave, before and after 1970 and at sub-second times,
+// and the planner inlines it (a call left in the plan is a call per row).
+func TestRollupBucketIsInlined(t *testing.T) {
+	t.Parallel()
+	db := pgtest.MustDB(t)
+	ctx := context.Background()
+	var differ, n int
+	require.NoError(t, db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE rollup_bucket(t) <> to_timestamp(floor(extract(epoch FROM t) / 900) * 900)), count(*)
+		FROM generate_series(timestamptz '1960-01-01 00:00:00.000001Z', '2040-01-01', interval '3 hours 7 minutes 13.123457 seconds') t`).
+		Scan(&differ, &n))
+	assert.Zero(t, differ, "of %d times", n)
+	assert.Greater(t, n, 200000)
+
+	var bucket time.Time
+	require.NoError(t, db.QueryRow(ctx, `SELECT rollup_bucket('1969-12-31T23:59:59.999999Z')`).Scan(&bucket))
+	assert.Equal(t, time.Date(1969, 12, 31, 23, 45, 0, 0, time.UTC), bucket.UTC())
+
+	var plan string
+	require.NoError(t, db.QueryRow(ctx, `EXPLAIN (VERBOSE, FORMAT JSON) SELECT rollup_bucket(t) FROM unnest($1::timestamptz[]) AS t`,
+		[]time.Time{time.Now()}).Scan(&plan))
+	assert.NotContains(t, plan, "rollup_bucket", "the call is inlined")
+	assert.Contains(t, plan, "to_timestamp")
 }
