@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tempwatch/tempwatch/shared/tempwatch"
 )
@@ -43,6 +45,9 @@ type limitAppend struct {
 // appends and its cap. The naming reads the rows as locked (a batch that
 // held a lock before commits its last_measured_at first).
 //
+// When $4 is false it names none: every sensor's limit rollups are then
+// rebuilt by the write's triggers (after deltas found them inexact).
+//
 // When $3 and every sensor of the batch has its readings all after its
 // newest (or none yet: onlyAppends in Go, from the same rows), it also
 // sets tempwatch.ingest_appends_only, which appendReadingsSQL checks.
@@ -52,7 +57,7 @@ WITH locked AS MATERIALIZED (
 	FROM sensors WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
 ), appending AS MATERIALIZED (
 	SELECT l.id FROM locked l JOIN unnest($1::uuid[], $2::timestamptz[]) AS b(id, first_at) ON b.id = l.id
-	WHERE (l.alert_low IS NOT NULL OR l.alert_high IS NOT NULL)
+	WHERE $4 AND (l.alert_low IS NOT NULL OR l.alert_high IS NOT NULL)
 	  AND (l.last_measured_at IS NULL OR b.first_at > l.last_measured_at)
 	  AND extract(month FROM l.silence_after) = 0 AND extract(day FROM l.silence_after) = 0
 	  AND extract(year FROM l.silence_after) = 0
@@ -95,10 +100,10 @@ CROSS JOIN LATERAL (
 // limit rollups the write's triggers then leave to the deltas
 // (limitDeltas.queue), and the read of their newest readings. The
 // appending sensors, by id, are filled when b's results are read.
-func queueIngestState(b *pgx.Batch, a *batchArrays, appending bool, st *alarmState) map[string]*limitAppend {
+func queueIngestState(b *pgx.Batch, a *batchArrays, appending, deltas bool, st *alarmState) map[string]*limitAppend {
 	st.sensors = make(map[string]*alarmSensor, len(a.sensorIDs))
 	appends := map[string]*limitAppend{}
-	b.Queue(lockIngestSensorsSQL, a.sensorKeys, a.firsts, appending).Query(func(rows pgx.Rows) error {
+	b.Queue(lockIngestSensorsSQL, a.sensorKeys, a.firsts, appending, deltas).Query(func(rows pgx.Rows) error {
 		var appending bool
 		var holdMicros int64
 		return st.scanSensors(rows, func(s *alarmSensor) {
@@ -192,13 +197,68 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 	}
 }
 
-const appendEndSQL = `SELECT limit_rollups_append_end($1, $2, $3, $4)`
+// The deltas' write (limitDeltas.queue) is two statements in a row.
+// Migration 010's limit_rollups_append_end (012's version, which the build
+// before calls during a deploy) did the same in PL/pgSQL, and checked the
+// deltas against the stored rows first: that took twice as long.
+//
+// deltasBeginSQL takes the advisory locks of the sensors $1 (every writer
+// of their limit rollups takes them: SQL by hand on readings locks no
+// sensor row), ends the naming of the appending sensors (the lock's), and
+// tells the day triggers of limit_rollups to stand aside: deltasSQL adds
+// the days itself. The setting lasts to the end of the transaction, whose
+// later writes (the last-seen update, the silences) change no rollup. So
+// does its plan_cache_mode: deltasSQL was planned anew at every call (its
+// custom plans, made for each call's arrays, looked cheaper than the
+// generic one; they are the same few index lookups per delta, and
+// planning cost as much as the statement), and the statements after it
+// keep generic plans anyway. A statement of its own: deltasSQL's snapshot must come after the locks, or
+// it could miss a rebuild committed while it waited.
+const deltasBeginSQL = `
+SELECT set_config('tempwatch.limit_rollups_appended', '', true),
+	set_config('tempwatch.limit_rollups_days_by_caller', 'on', true),
+	set_config('plan_cache_mode', 'force_generic_plan', true),
+	(SELECT count(pg_advisory_xact_lock(limit_rollups_lock(), hashtext(id::text)))
+	 FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS id ORDER BY 1) s)`
+
+// deltasSQL adds the deltas $1-$4, one per sensor and bucket, to the limit
+// rollups (a MERGE: one lookup of each bucket, which the delta empties,
+// changes or creates) and to their days. A delta that would take a bucket
+// below zero fails the table's CHECK (limitRollupsInexact): the stored rows
+// were not what the readings say, and the batch is written again, its limit
+// rollups rebuilt from the readings.
+const deltasSQL = `
+WITH delta AS (
+	SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[], $4::bigint[]) AS d(sensor_id, b, above_us, below_us)
+), days AS (
+	INSERT INTO limit_rollups_daily AS t (sensor_id, timezone, day, above_us, below_us)
+	SELECT d.sensor_id, z.tz, (d.b AT TIME ZONE z.tz)::date, sum(d.above_us), sum(d.below_us)
+	FROM delta d
+	JOIN sensors s ON s.id = d.sensor_id
+	CROSS JOIN LATERAL (SELECT timezone FROM clients WHERE id = s.client_id
+	                    UNION ALL SELECT timezone FROM rollup_zones WHERE client_id = s.client_id) z(tz)
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+	ON CONFLICT (sensor_id, timezone, day) DO UPDATE SET
+		above_us = t.above_us + excluded.above_us, below_us = t.below_us + excluded.below_us
+)
+MERGE INTO limit_rollups l
+USING delta d ON l.sensor_id = d.sensor_id AND l.bucket_start = d.b
+WHEN MATCHED AND l.above_us + d.above_us = 0 AND l.below_us + d.below_us = 0 THEN DELETE
+WHEN MATCHED THEN UPDATE SET above_us = l.above_us + d.above_us, below_us = l.below_us + d.below_us
+WHEN NOT MATCHED THEN INSERT (sensor_id, bucket_start, above_us, below_us) VALUES (d.sensor_id, d.b, d.above_us, d.below_us)`
+
+// limitRollupsInexact tells deltasSQL's refusal of a delta that would take
+// a limit rollup below zero.
+func limitRollupsInexact(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.TableName == "limit_rollups"
+}
 
 // queue queues on b the deltas' write, which also ends the naming of the
-// appending sensors: it must follow every queueIngestState. Without
-// deltas (every appending sensor inside its limits, the usual batch) it
-// queues nothing and the naming lasts to the end of the transaction, whose
-// later writes (the last-seen update, the alarms) change no rollup.
+// appending sensors: it must follow every queueIngestState, and no write
+// of limit rollups may follow it. Without deltas (every appending sensor
+// inside its limits, the usual batch) it queues nothing and the naming
+// lasts to the end of the transaction, as the deltas' setting does.
 func (d limitDeltas) queue(b *pgx.Batch) {
 	keys := make([]limitBucket, 0, len(d))
 	for k, x := range d {
@@ -218,5 +278,6 @@ func (d limitDeltas) queue(b *pgx.Batch) {
 		sensors[i], starts[i] = k.sensor, time.UnixMicro(k.start)
 		above[i], below[i] = d[k].above, d[k].below
 	}
-	b.Queue(appendEndSQL, sensors, starts, above, below)
+	b.Queue(deltasBeginSQL, sensors)
+	b.Queue(deltasSQL, sensors, starts, above, below)
 }

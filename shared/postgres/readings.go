@@ -110,8 +110,10 @@ func (a *batchArrays) writeArgs() []any { return []any{a.idx, a.sensors, a.value
 
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
-// once, and a batch that only appends but met a stored reading is written
-// again the general way (writeEvaluated); other errors are returned as
+// once; a batch that only appends but met a stored reading is written
+// again the general way (writeEvaluated), and one whose limit-rollup
+// deltas met rows they would take below zero, again with those rollups
+// rebuilt from the readings (both found after SQL by hand); other errors are returned as
 // they are, the batch unwritten.
 func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	results := make([]tempwatch.WriteResult, len(rs))
@@ -149,20 +151,24 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	}
 	var inserted int
 	var opened map[string]int // alarms opened by kind, counted once committed
-	appending, retried := true, false
+	appending, deltas, retried := true, true, false
 	for {
 		clear(results) // of a failed attempt
 		var err error
 		if s.withoutAlarms {
 			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, a.writeArgs()...)
 		} else {
-			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a, appending)
+			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a, appending, deltas)
 		}
 		if err == nil {
 			break
 		}
 		if appending && readingsConflict(err) {
 			appending = false // a stored reading the sensor's newest did not tell of: SQL by hand
+			continue
+		}
+		if deltas && limitRollupsInexact(err) {
+			deltas = false // limit rollups not what the readings say (SQL by hand): rebuilt by the write
 			continue
 		}
 		if !retried && retryable(err) {
@@ -234,7 +240,7 @@ const rollbackTimeout = 5 * time.Second
 // did not commit is rolled back before the connection goes back to the
 // pool.
 func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
-	a *batchArrays, appending bool) (inserted int, opened map[string]int, err error) {
+	a *batchArrays, appending, deltas bool) (inserted int, opened map[string]int, err error) {
 	conn, err := s.db.Acquire(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -255,7 +261,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 	var st alarmState
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
-	appends := queueIngestState(head, a, appending, &st)
+	appends := queueIngestState(head, a, appending, deltas, &st)
 	write := &pgx.Batch{}
 	write.Queue(appendReadingsSQL, a.writeArgs()...).Query(func(rows pgx.Rows) (err error) {
 		inserted, err = scanIDRows(rows, results, true)
@@ -330,7 +336,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 // One missing here would send such batches the general way
 // (errNotPrepared), slower but the same.
 var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
-	appendEndSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
+	deltasBeginSQL, deltasSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
 
 // onlyAppends tells whether every sensor of batch a is locked in st and
 // has the batch's readings all after its newest.
