@@ -120,7 +120,7 @@ type alarmState struct {
 // results are read. Ingest queues its own lock (queueIngestState).
 func queueAlarmState(b *pgx.Batch, ids []string, st *alarmState) {
 	st.sensors = make(map[string]*alarmSensor, len(ids))
-	b.Queue(lockAlarmSensorsSQL, ids).Query(func(rows pgx.Rows) error { return st.scanSensors(rows, nil) })
+	b.Queue(lockAlarmSensorsSQL, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error { return st.scanSensors(rows, nil) })
 	queueLiveExcursions(b, ids, st)
 }
 
@@ -156,7 +156,7 @@ func queueLiveExcursions(b *pgx.Batch, ids []string, st *alarmState) {
 	st.live, st.silent = map[string][]storedAlarm{}, map[string]bool{}
 	b.Queue(`SELECT `+storedAlarmColumns+` FROM alarms
 		WHERE sensor_id = ANY($1::uuid[]) AND state IN ('pending', 'open') AND (kind <> 'silent' OR state = 'open')
-		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			a, sensorID, err := scanStoredAlarm(rows)
 			if err != nil {
@@ -364,7 +364,7 @@ func (p *alarmPlan) reevaluate(ctx context.Context, tx querier, again []reevalua
 	samples := make([][]tempwatch.Sample, len(again))
 	stored := make([][]storedAlarm, n)
 	b := &pgx.Batch{}
-	b.Queue(windowSamplesSQL, sIDs, sLo, sHi).Query(func(rows pgx.Rows) error {
+	b.Queue(windowSamplesSQL, binaryUUIDs(sIDs), sLo, sHi).Query(func(rows pgx.Rows) error {
 		var i int
 		var x tempwatch.Sample
 		_, err := pgx.ForEachRow(rows, []any{&i, &x.At, &x.Value}, func() error {
@@ -376,7 +376,7 @@ func (p *alarmPlan) reevaluate(ctx context.Context, tx querier, again []reevalua
 		}
 		return nil
 	})
-	b.Queue(windowAlarmsSQL, wSensors, wKinds, wLo, wHi).Query(func(rows pgx.Rows) error {
+	b.Queue(windowAlarmsSQL, binaryUUIDs(wSensors), wKinds, wLo, wHi).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var i int
 			a, _, err := scanStoredAlarm(rows, &i)
@@ -571,10 +571,10 @@ ORDER BY e.n`
 // the plan leaves it.
 func (p *alarmPlan) queue(b *pgx.Batch) {
 	if len(p.deletes) > 0 {
-		b.Queue(deleteAlarmsSQL, p.deletes)
+		b.Queue(deleteAlarmsSQL, binaryUUIDs(p.deletes))
 	}
 	if len(p.withdraws) > 0 {
-		b.Queue(withdrawAlarmsSQL, p.withdraws, p.now)
+		b.Queue(withdrawAlarmsSQL, binaryUUIDs(p.withdraws), p.now)
 	}
 	live := func(r alarmRow) bool { return r.state == tempwatch.AlarmPending || r.state == tempwatch.AlarmOpen }
 	slices.SortStableFunc(p.updates, func(a, b alarmRow) int {
@@ -592,12 +592,12 @@ func (p *alarmPlan) queue(b *pgx.Batch) {
 			j++
 		}
 		a := alarmArrays(p.updates[i:j])
-		b.Queue(updateAlarmsSQL, a.ids, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+		b.Queue(updateAlarmsSQL, binaryUUIDs(a.ids), a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
 		i = j
 	}
 	if len(p.inserts) > 0 {
 		a := alarmArrays(p.inserts)
-		b.Queue(insertAlarmsSQL, a.ids, a.sensors, a.clients, a.kinds, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
+		b.Queue(insertAlarmsSQL, binaryUUIDs(a.ids), binaryUUIDs(a.sensors), binaryUUIDs(a.clients), a.kinds, a.states, a.starts, a.lasts, a.opened, a.cleared, a.peaks, p.now)
 	}
 	if len(p.events) > 0 {
 		n := len(p.events)
@@ -609,7 +609,7 @@ func (p *alarmPlan) queue(b *pgx.Batch) {
 			}
 			ids[i], clients[i], types[i], bodies[i] = e.alarm.ID, e.clientID, e.typ, string(body)
 		}
-		b.Queue(insertEventsSQL, ids, clients, types, bodies, p.now)
+		b.Queue(insertEventsSQL, binaryUUIDs(ids), binaryUUIDs(clients), types, bodies, p.now)
 	}
 }
 

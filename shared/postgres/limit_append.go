@@ -278,6 +278,7 @@ func (d limitDeltas) queue(b *pgx.Batch) {
 		sensors[i], starts[i] = k.sensor, time.UnixMicro(k.start)
 		above[i], below[i] = d[k].above, d[k].below
 	}
-	b.Queue(deltasBeginSQL, sensors)
-	b.Queue(deltasSQL, sensors, starts, above, below)
+	ids := binaryUUIDs(sensors)
+	b.Queue(deltasBeginSQL, ids)
+	b.Queue(deltasSQL, ids, starts, above, below)
 }

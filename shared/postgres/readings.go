@@ -108,6 +108,23 @@ type batchArrays struct {
 
 func (a *batchArrays) writeArgs() []any { return []any{a.idx, a.sensors, a.values, a.times, a.seqs} }
 
+// binaryUUIDs returns ids as a uuid[] parameter goes in binary, [16]byte
+// each. From strings pgx first fails a binary encoding, formatting the
+// error, then sends text for PostgreSQL to parse: a cost of every such
+// array of every batch's alarm statements. Should one not be a UUID, ids go
+// as they are, for PostgreSQL to refuse as before.
+func binaryUUIDs(ids []string) any {
+	keys := make([][16]byte, len(ids))
+	for i, id := range ids {
+		var u pgtype.UUID
+		if u.Scan(id) != nil {
+			return ids
+		}
+		keys[i] = u.Bytes
+	}
+	return keys
+}
+
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
 // microsecond precision). A deadlock or serialization failure is retried
 // once; a batch that only appends but met a stored reading is written
@@ -411,9 +428,9 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 		}
 		deltas.queue(b)
 	}
-	b.Queue(markSeenSQL, ids, newest)
+	b.Queue(markSeenSQL, binaryUUIDs(ids), newest)
 	if len(silent) > 0 {
-		b.Queue(clearSilencesSQL, silent)
+		b.Queue(clearSilencesSQL, binaryUUIDs(silent))
 	}
 	return b, plan.opened(), nil
 }
