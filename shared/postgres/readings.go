@@ -43,7 +43,10 @@ func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: 
 // Input rows are unique by key (the caller removes in-batch duplicates) and
 // sorted, and rollup rows are upserted in key order, so concurrent batches
 // take row locks in the same order and do not deadlock.
-const writeReadingsSQL = `
+const writeReadingsSQL = writeReadingsCTEs + `
+SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
+
+const writeReadingsCTEs = `
 WITH input AS (
 	SELECT * FROM unnest($1::int[], $2::uuid[], $3::float8[], $4::timestamptz[], $5::bigint[])
 		AS t(idx, sensor_id, value, measured_at, seq)
@@ -65,16 +68,21 @@ WITH input AS (
 		first_at = least(r.first_at, excluded.first_at),
 		last_at = greatest(r.last_at, excluded.last_at),
 		mkt_sum = r.mkt_sum + excluded.mkt_sum
-)
-SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
+)`
 
 // appendReadingsSQL is writeReadingsSQL for ingest with alarms
-// (writeEvaluated), checking that a batch its lock found appending to
-// every sensor inserted every reading (ingest_appended, migration 012).
-// The check is a branch of its own, with no FROM: run once, whatever the
-// write returns (in the WHERE of the join it would run per row, so never
-// for a batch that inserted nothing).
-const appendReadingsSQL = writeReadingsSQL + `
+// (writeEvaluated). It records when each sensor it inserted readings of
+// was last seen: its newest reading, and now as the batch's receipt (the
+// sensor rows are the lock's, so this is their only update). And it checks
+// that a batch its lock found appending to every sensor inserted every
+// reading (ingest_appended, migration 012): a branch of its own, with no
+// FROM, run once, whatever the write returns (in the WHERE of the join it
+// would run per row, so never for a batch that inserted nothing).
+const appendReadingsSQL = writeReadingsCTEs + `, seen AS (
+	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, i.newest), last_received_at = now()
+	FROM (SELECT sensor_id, max(measured_at) AS newest FROM ins GROUP BY 1) i WHERE s.id = i.sensor_id
+)
+SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)
 UNION ALL
 SELECT NULL, NULL, NULL WHERE NOT ingest_appended((SELECT count(*) FROM ins), (SELECT count(*) FROM input))`
 
@@ -248,7 +256,7 @@ const rollbackTimeout = 5 * time.Second
 // live excursions come back first, while the server goes on to the write.
 // When the batch only appends to every sensor (the usual case; appending
 // false turns this off), its evaluation needs nothing of the write: the
-// alarm writes, the deltas, the last-seen update and COMMIT follow the
+// alarm writes, the deltas, the silences it ends and COMMIT follow the
 // write in the same pipeline, and the server works through them without
 // waiting for this side. Should the write then insert fewer readings than
 // the batch holds, it fails (appendReadingsSQL), and the server skips the
@@ -353,7 +361,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 // One missing here would send such batches the general way
 // (errNotPrepared), slower but the same.
 var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
-	deltasBeginSQL, deltasSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
+	deltasBeginSQL, deltasSQL, clearSilencesSQL, "COMMIT"}
 
 // onlyAppends tells whether every sensor of batch a is locked in st and
 // has the batch's readings all after its newest.
@@ -380,9 +388,9 @@ func (noQueries) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults {
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
 // readings of. It returns the writes that record them, with the limit
-// rollups' deltas of the appending sensors (appends), when each sensor was
-// last seen and the end of the silences it broke, and how many alarms it
-// opened, by kind.
+// rollups' deltas of the appending sensors (appends) and the end of the
+// silences it broke, and how many alarms it opened, by kind (the write
+// records when each sensor was last seen).
 func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]*limitAppend, rs []tempwatch.Reading,
 	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
 	b := &pgx.Batch{}
@@ -402,12 +410,9 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 	if len(changes) == 0 {
 		return b, nil, nil
 	}
-	ids := make([]string, 0, len(changes))
-	newest := make([]time.Time, 0, len(changes))
 	var silent []string // the sensors whose silence the batch ends
 	for id, c := range changes {
 		slices.SortFunc(c.inserted, func(a, b tempwatch.Sample) int { return a.At.Compare(b.At) })
-		ids, newest = append(ids, id), append(newest, c.to)
 		if st.silent[id] {
 			silent = append(silent, id)
 		}
@@ -428,7 +433,6 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 		}
 		deltas.queue(b)
 	}
-	b.Queue(markSeenSQL, binaryUUIDs(ids), newest)
 	if len(silent) > 0 {
 		b.Queue(clearSilencesSQL, binaryUUIDs(silent))
 	}
