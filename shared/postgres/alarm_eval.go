@@ -647,6 +647,12 @@ func newAlarmID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// markSeenSQL records the newest reading and the receipt of a batch per
+// sensor.
+const markSeenSQL = `
+UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, seen.measured), last_received_at = now()
+FROM unnest($1::uuid[], $2::timestamptz[]) AS seen(id, measured) WHERE s.id = seen.id`
+
 // clearSilencesSQL clears the open silence of each sensor $1 with its
 // event: never before it opened (the sweep opens by its own clock, which
 // may be ahead of this transaction's start).

@@ -207,13 +207,13 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 // sensor row), ends the naming of the appending sensors (the lock's), and
 // tells the day triggers of limit_rollups to stand aside: deltasSQL adds
 // the days itself. The setting lasts to the end of the transaction, whose
-// later writes (the silences) change no rollup. So does its
-// plan_cache_mode: deltasSQL was planned anew at every call (its custom
-// plans, made for each call's arrays, looked cheaper than the generic one;
-// they are the same few index lookups per delta, and planning cost as much
-// as the statement), and the statements after it keep generic plans
-// anyway. A statement of its own: deltasSQL's snapshot must come after the
-// locks, or it could miss a rebuild committed while it waited.
+// later writes (the last-seen update, the silences) change no rollup. So
+// does its plan_cache_mode: deltasSQL was planned anew at every call (its
+// custom plans, made for each call's arrays, looked cheaper than the
+// generic one; they are the same few index lookups per delta, and
+// planning cost as much as the statement), and the statements after it
+// keep generic plans anyway. A statement of its own: deltasSQL's snapshot must come after the locks, or
+// it could miss a rebuild committed while it waited.
 const deltasBeginSQL = `
 SELECT set_config('tempwatch.limit_rollups_appended', '', true),
 	set_config('tempwatch.limit_rollups_days_by_caller', 'on', true),

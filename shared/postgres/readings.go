@@ -43,10 +43,7 @@ func NewReadingStore(db *pgxpool.Pool) *ReadingStore { return &ReadingStore{db: 
 // Input rows are unique by key (the caller removes in-batch duplicates) and
 // sorted, and rollup rows are upserted in key order, so concurrent batches
 // take row locks in the same order and do not deadlock.
-const writeReadingsSQL = writeReadingsCTEs + `
-SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
-
-const writeReadingsCTEs = `
+const writeReadingsSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::int[], $2::uuid[], $3::float8[], $4::timestamptz[], $5::bigint[])
 		AS t(idx, sensor_id, value, measured_at, seq)
@@ -68,21 +65,16 @@ WITH input AS (
 		first_at = least(r.first_at, excluded.first_at),
 		last_at = greatest(r.last_at, excluded.last_at),
 		mkt_sum = r.mkt_sum + excluded.mkt_sum
-)`
+)
+SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)`
 
 // appendReadingsSQL is writeReadingsSQL for ingest with alarms
-// (writeEvaluated). It records when each sensor it inserted readings of
-// was last seen: its newest reading, and now as the batch's receipt (the
-// sensor rows are the lock's, so this is their only update). And it checks
-// that a batch its lock found appending to every sensor inserted every
-// reading (ingest_appended, migration 012): a branch of its own, with no
-// FROM, run once, whatever the write returns (in the WHERE of the join it
-// would run per row, so never for a batch that inserted nothing).
-const appendReadingsSQL = writeReadingsCTEs + `, seen AS (
-	UPDATE sensors s SET last_measured_at = greatest(s.last_measured_at, i.newest), last_received_at = now()
-	FROM (SELECT sensor_id, max(measured_at) AS newest FROM ins GROUP BY 1) i WHERE s.id = i.sensor_id
-)
-SELECT input.idx, ins.id, ins.created_at FROM input JOIN ins USING (sensor_id, measured_at)
+// (writeEvaluated), checking that a batch its lock found appending to
+// every sensor inserted every reading (ingest_appended, migration 012).
+// The check is a branch of its own, with no FROM: run once, whatever the
+// write returns (in the WHERE of the join it would run per row, so never
+// for a batch that inserted nothing).
+const appendReadingsSQL = writeReadingsSQL + `
 UNION ALL
 SELECT NULL, NULL, NULL WHERE NOT ingest_appended((SELECT count(*) FROM ins), (SELECT count(*) FROM input))`
 
@@ -138,8 +130,8 @@ func binaryUUIDs(ids []string) any {
 // once; a batch that only appends but met a stored reading is written
 // again the general way (writeEvaluated), and one whose limit-rollup
 // deltas met rows they would take below zero, again with those rollups
-// rebuilt from the readings (both found after SQL by hand); other errors are returned as
-// they are, the batch unwritten.
+// rebuilt from the readings (both after SQL by hand); other errors are
+// returned as they are, the batch unwritten.
 func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	results := make([]tempwatch.WriteResult, len(rs))
 	if len(rs) == 0 {
@@ -256,7 +248,7 @@ const rollbackTimeout = 5 * time.Second
 // live excursions come back first, while the server goes on to the write.
 // When the batch only appends to every sensor (the usual case; appending
 // false turns this off), its evaluation needs nothing of the write: the
-// alarm writes, the deltas, the silences it ends and COMMIT follow the
+// alarm writes, the deltas, the last-seen update and COMMIT follow the
 // write in the same pipeline, and the server works through them without
 // waiting for this side. Should the write then insert fewer readings than
 // the batch holds, it fails (appendReadingsSQL), and the server skips the
@@ -361,7 +353,7 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 // One missing here would send such batches the general way
 // (errNotPrepared), slower but the same.
 var ingestTailSQL = []string{deleteAlarmsSQL, withdrawAlarmsSQL, updateAlarmsSQL, insertAlarmsSQL, insertEventsSQL,
-	deltasBeginSQL, deltasSQL, clearSilencesSQL, "COMMIT"}
+	deltasBeginSQL, deltasSQL, markSeenSQL, clearSilencesSQL, "COMMIT"}
 
 // onlyAppends tells whether every sensor of batch a is locked in st and
 // has the batch's readings all after its newest.
@@ -388,9 +380,9 @@ func (noQueries) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults {
 
 // evaluateBatch evaluates the alarms of the sensors the batch inserted
 // readings of. It returns the writes that record them, with the limit
-// rollups' deltas of the appending sensors (appends) and the end of the
-// silences it broke, and how many alarms it opened, by kind (the write
-// records when each sensor was last seen).
+// rollups' deltas of the appending sensors (appends), when each sensor was
+// last seen and the end of the silences it broke, and how many alarms it
+// opened, by kind.
 func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[string]*limitAppend, rs []tempwatch.Reading,
 	results []tempwatch.WriteResult) (*pgx.Batch, map[string]int, error) {
 	b := &pgx.Batch{}
@@ -410,9 +402,12 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 	if len(changes) == 0 {
 		return b, nil, nil
 	}
+	ids := make([]string, 0, len(changes))
+	newest := make([]time.Time, 0, len(changes))
 	var silent []string // the sensors whose silence the batch ends
 	for id, c := range changes {
 		slices.SortFunc(c.inserted, func(a, b tempwatch.Sample) int { return a.At.Compare(b.At) })
+		ids, newest = append(ids, id), append(newest, c.to)
 		if st.silent[id] {
 			silent = append(silent, id)
 		}
@@ -433,6 +428,7 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 		}
 		deltas.queue(b)
 	}
+	b.Queue(markSeenSQL, binaryUUIDs(ids), newest)
 	if len(silent) > 0 {
 		b.Queue(clearSilencesSQL, binaryUUIDs(silent))
 	}
