@@ -212,8 +212,9 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 // custom plans, made for each call's arrays, looked cheaper than the
 // generic one; they are the same few index lookups per delta, and
 // planning cost as much as the statement), and the statements after it
-// keep generic plans anyway. A statement of its own: deltasSQL's snapshot must come after the locks, or
-// it could miss a rebuild committed while it waited.
+// keep generic plans anyway. A statement of its own: deltasSQL's snapshot
+// must come after the locks, or it could miss a rebuild committed while it
+// waited.
 const deltasBeginSQL = `
 SELECT set_config('tempwatch.limit_rollups_appended', '', true),
 	set_config('tempwatch.limit_rollups_days_by_caller', 'on', true),
