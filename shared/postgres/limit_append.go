@@ -206,14 +206,14 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 // of their limit rollups takes them: SQL by hand on readings locks no
 // sensor row), ends the naming of the appending sensors (the lock's), and
 // tells the day triggers of limit_rollups to stand aside: deltasSQL adds
-// the days itself. The setting lasts to the end of the transaction, whose
-// later writes (the last-seen update, the silences) change no rollup. So
-// does its plan_cache_mode: deltasSQL was planned anew at every call (its
-// custom plans, made for each call's arrays, looked cheaper than the
-// generic one; they are the same few index lookups per delta, and
-// planning cost as much as the statement), and the statements after it
-// keep generic plans anyway. A statement of its own: deltasSQL's snapshot
-// must come after the locks, or it could miss a rebuild committed while it
+// the days itself. The deltas come last before COMMIT, so the setting is
+// left on to the end of the transaction (migration 012's comments, of
+// append_end, say it is on only around its own statements). So is its
+// plan_cache_mode: deltasSQL was planned anew at every call (its custom
+// plans, made for each call's arrays, looked cheaper than the generic one;
+// they are the same few index lookups per delta, and planning cost as much
+// as the statement). A statement of its own: deltasSQL's snapshot must
+// come after the locks, or it could miss a rebuild committed while it
 // waited.
 const deltasBeginSQL = `
 SELECT set_config('tempwatch.limit_rollups_appended', '', true),
@@ -256,8 +256,8 @@ func limitRollupsInexact(err error) bool {
 }
 
 // queue queues on b the deltas' write, which also ends the naming of the
-// appending sensors: it must follow every queueIngestState, and no write
-// of limit rollups may follow it. Without deltas (every appending sensor
+// appending sensors: it must follow every queueIngestState, and only
+// COMMIT may follow it. Without deltas (every appending sensor
 // inside its limits, the usual batch) it queues nothing and the naming
 // lasts to the end of the transaction, as the deltas' setting does.
 func (d limitDeltas) queue(b *pgx.Batch) {

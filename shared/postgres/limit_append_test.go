@@ -121,6 +121,20 @@ func requireRollupsAsRebuilt(t *testing.T, db *pgxpool.Pool, s string) {
 	_, err := db.Exec(ctx, `SELECT recompute_limit_rollups($1, '-infinity', 'infinity')`, s)
 	require.NoError(t, err)
 	require.Equal(t, rows(), got, "limit rollups (want: the rebuild's)")
+	// The days are the 15-minute rows' sums, in each of the client's zones.
+	days := func(sql string) string {
+		var out string
+		require.NoError(t, db.QueryRow(ctx, `SELECT coalesce(string_agg(x, ', ' ORDER BY x), '') FROM (`+sql+`) d(x)`, s).Scan(&out))
+		return out
+	}
+	require.Equal(t, days(`
+		SELECT z.tz || ' ' || (l.bucket_start AT TIME ZONE z.tz)::date || ' ' || sum(l.above_us) || '/' || sum(l.below_us)
+		FROM limit_rollups l JOIN sensors s ON s.id = l.sensor_id
+		CROSS JOIN LATERAL (SELECT timezone FROM clients WHERE id = s.client_id
+		                    UNION ALL SELECT timezone FROM rollup_zones WHERE client_id = s.client_id) z(tz)
+		WHERE l.sensor_id = $1 GROUP BY z.tz, (l.bucket_start AT TIME ZONE z.tz)::date`), days(`
+		SELECT timezone || ' ' || day || ' ' || above_us || '/' || below_us FROM limit_rollups_daily
+		WHERE sensor_id = $1 AND (above_us <> 0 OR below_us <> 0)`), "limit days (want: the sums of the rollups)")
 }
 
 // TestAppendWithCalendarSilence: silence_after '1 mon' passes the CHECK
@@ -145,8 +159,9 @@ func TestAppendWithCalendarSilence(t *testing.T) {
 
 // TestAppendHealsInexactRollups: stored limit rollups that are not what the
 // readings say (here a bucket's time below set to zero by hand) would take
-// a delta below zero, which the table refuses: the batch instead rebuilds
-// that sensor's span of the deltas from its readings, and goes through.
+// a delta below zero, which the table refuses: the batch is written again,
+// its sensors' limit rollups rebuilt from the readings by the write, and
+// goes through.
 func TestAppendHealsInexactRollups(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.MustDB(t)
@@ -164,6 +179,39 @@ func TestAppendHealsInexactRollups(t *testing.T) {
 	_, err = store.WriteReadings(ctx, []tempwatch.Reading{{SensorID: s, MeasuredAt: t0.Add(14 * time.Minute), Value: 20}})
 	require.NoError(t, err, "a batch on inexact rollups")
 	requireRollupsAsRebuilt(t, db, s)
+}
+
+// TestAppendHealsInexactRollupsTheGeneralWay: as above, in a batch that
+// does not only append (a second sensor's reading is late), so its deltas
+// go after the write's results, not in its pipeline: the refusal comes
+// from there, and both sensors come out as rebuilt.
+func TestAppendHealsInexactRollupsTheGeneralWay(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.MustDB(t)
+	client := pgtest.MustClient(t, db, "heal2", "")
+	s := pgtest.MustSensor(t, db, client, "h1", "key-h1-0123456789abcdef")
+	late := pgtest.MustSensor(t, db, client, "h2", "key-h2-0123456789abcdef")
+	_, err := db.Exec(ctx, `UPDATE sensors SET alert_low = 18, alert_high = 25 WHERE id = ANY($1::uuid[])`, []string{s, late})
+	require.NoError(t, err)
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 2, 0, 0, time.UTC)
+	_, err = store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s, MeasuredAt: t0, Value: 10}, // below, held 15 minutes
+		{SensorID: late, MeasuredAt: t0, Value: 10},
+		{SensorID: late, MeasuredAt: t0.Add(10 * time.Minute), Value: 30},
+	})
+	require.NoError(t, err)
+	tag, err := db.Exec(ctx, `UPDATE limit_rollups SET below_us = 0 WHERE sensor_id = $1 AND bucket_start = '2026-11-30T08:15:00Z'`, s)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected(), "the hold reaches the next bucket")
+	results, err := store.WriteReadings(ctx, []tempwatch.Reading{
+		{SensorID: s, MeasuredAt: t0.Add(14 * time.Minute), Value: 20},
+		{SensorID: late, MeasuredAt: t0.Add(5 * time.Minute), Value: 30}, // between its stored two
+	})
+	require.NoError(t, err, "a batch on inexact rollups")
+	require.True(t, results[0].Inserted && results[1].Inserted)
+	requireRollupsAsRebuilt(t, db, s)
+	requireRollupsAsRebuilt(t, db, late)
 }
 
 // TestAppendMeetsAStoredReading: a reading written by hand after the

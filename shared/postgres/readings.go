@@ -117,7 +117,8 @@ func binaryUUIDs(ids []string) any {
 	keys := make([][16]byte, len(ids))
 	for i, id := range ids {
 		var u pgtype.UUID
-		if u.Scan(id) != nil {
+		// pgtype skips the four separators unread: checked here.
+		if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' || u.Scan(id) != nil {
 			return ids
 		}
 		keys[i] = u.Bytes
@@ -130,8 +131,9 @@ func binaryUUIDs(ids []string) any {
 // once; a batch that only appends but met a stored reading is written
 // again the general way (writeEvaluated), and one whose limit-rollup
 // deltas met rows they would take below zero, again with those rollups
-// rebuilt from the readings (both after SQL by hand); other errors are
-// returned as they are, the batch unwritten.
+// rebuilt from the readings (both after SQL by hand; the rebuild covers
+// every sensor of the batch that has a limit); other errors are returned
+// as they are, the batch unwritten.
 func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading) ([]tempwatch.WriteResult, error) {
 	results := make([]tempwatch.WriteResult, len(rs))
 	if len(rs) == 0 {
@@ -253,9 +255,10 @@ const rollbackTimeout = 5 * time.Second
 // waiting for this side. Should the write then insert fewer readings than
 // the batch holds, it fails (appendReadingsSQL), and the server skips the
 // rest, COMMIT too. Any other batch reads the write's results, and late
-// readings their windows, before it sends the rest. A transaction that
-// did not commit is rolled back before the connection goes back to the
-// pool.
+// readings their windows, before it sends the rest. With deltas false,
+// no sensor's limit rollups take deltas: the write's triggers rebuild
+// them. A transaction that did not commit is rolled back before the
+// connection goes back to the pool.
 func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Reading, results []tempwatch.WriteResult,
 	a *batchArrays, appending, deltas bool) (inserted int, opened map[string]int, err error) {
 	conn, err := s.db.Acquire(ctx)
@@ -417,6 +420,10 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 		return nil, nil, err
 	}
 	plan.queue(b)
+	b.Queue(markSeenSQL, binaryUUIDs(ids), newest)
+	if len(silent) > 0 {
+		b.Queue(clearSilencesSQL, binaryUUIDs(silent))
+	}
 	if len(appends) > 0 {
 		deltas := limitDeltas{}
 		for id, a := range appends {
@@ -427,10 +434,6 @@ func evaluateBatch(ctx context.Context, q querier, st *alarmState, appends map[s
 			deltas.addBatch(s, a, c.inserted)
 		}
 		deltas.queue(b)
-	}
-	b.Queue(markSeenSQL, binaryUUIDs(ids), newest)
-	if len(silent) > 0 {
-		b.Queue(clearSilencesSQL, binaryUUIDs(silent))
 	}
 	return b, plan.opened(), nil
 }

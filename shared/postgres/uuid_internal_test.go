@@ -22,5 +22,7 @@ func TestBinaryUUIDs(t *testing.T) {
 
 	bad := []string{ids[0], "not-a-uuid"}
 	require.Equal(t, bad, binaryUUIDs(bad))
+	underscores := []string{"c0b0c6de_5c5f_4a4f_9a55_3b0b3c4d5e6f"} // pgtype alone would take it
+	require.Equal(t, underscores, binaryUUIDs(underscores))
 	require.Equal(t, [][16]byte{}, binaryUUIDs(nil), "an empty array, not NULL")
 }
