@@ -247,7 +247,9 @@ const rollbackTimeout = 5 * time.Second
 // writeEvaluated writes the batch and its alarms in one transaction, in
 // one pipeline: BEGIN, the lock (see alarm_eval.go), which also names the
 // sensors whose limit rollups take deltas, their newest readings and the
-// live excursions come back first, while the server goes on to the write.
+// live excursions go first, on their own, so the server works through them
+// while this side encodes the write; their results come back while the
+// server goes on to the write.
 // When the batch only appends to every sensor (the usual case; appending
 // false turns this off), its evaluation needs nothing of the write: the
 // alarm writes, the deltas, the last-seen update and COMMIT follow the
@@ -301,6 +303,9 @@ func (s *ReadingStore) writeEvaluated(ctx context.Context, rs []tempwatch.Readin
 		return 0, nil, err
 	}
 	pl.askResults()
+	if err := pl.flush(); err != nil {
+		return 0, nil, err
+	}
 	if err := pl.send(ctx, write); err != nil {
 		return 0, nil, err
 	}
