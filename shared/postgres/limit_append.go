@@ -208,17 +208,13 @@ func (d limitDeltas) addHold(s *alarmSensor, v float64, from, to time.Time, sign
 // tells the day triggers of limit_rollups to stand aside: deltasSQL adds
 // the days itself. The deltas come last before COMMIT, so the setting is
 // left on to the end of the transaction (migration 012's comments, of
-// append_end, say it is on only around its own statements). So is its
-// plan_cache_mode: deltasSQL was planned anew at every call (its custom
-// plans, made for each call's arrays, looked cheaper than the generic one;
-// they are the same few index lookups per delta, and planning cost as much
-// as the statement). A statement of its own: deltasSQL's snapshot must
-// come after the locks, or it could miss a rebuild committed while it
-// waited.
+// append_end, say it is on only around its own statements). deltasSQL is
+// planned as the rest of the batch's writes are (keyLookupPlansSQL). A
+// statement of its own: deltasSQL's snapshot must come after the locks,
+// or it could miss a rebuild committed while it waited.
 const deltasBeginSQL = `
 SELECT set_config('tempwatch.limit_rollups_appended', '', true),
 	set_config('tempwatch.limit_rollups_days_by_caller', 'on', true),
-	set_config('plan_cache_mode', 'force_generic_plan', true),
 	(SELECT count(pg_advisory_xact_lock(limit_rollups_lock(), hashtext(id::text)))
 	 FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS id ORDER BY 1) s)`
 

@@ -338,3 +338,60 @@ func mustSensorAt5(t *testing.T) (*pgxpool.Pool, *postgres.ReadingStore, string,
 	require.NoError(t, err)
 	return db, store, s, t0
 }
+
+// TestIngestWritesLookUpByKey: the writes after an ingest batch's write
+// (the alarm update, the limit-rollup deltas) find their rows by key, not
+// by a full scan of alarms or limit_rollups, even on tables that look
+// small to the planner, as every table of a new deployment does
+// (keyLookupPlansSQL). On one connection, so its statistics can be flushed
+// and read back in order; each batch continues the alarm the one before
+// opened and clears it, or opens the next, with time beyond the limit.
+func TestIngestWritesLookUpByKey(t *testing.T) {
+	ctx := context.Background()
+	cfg := pgtest.MustDB(t).Config().Copy()
+	cfg.MaxConns = 1
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	client := pgtest.MustClient(t, db, "keys", "")
+	s := mustAlarmSensor(t, db, client, "k1", tempwatch.ExcursionRule{High: fptr(8)}).id
+	store := postgres.NewReadingStore(db)
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	write := func(n int) {
+		values := []float64{10, 10, 5} // the open alarm continues, then clears
+		if n%2 == 0 {
+			values = []float64{5, 10, 10} // the next opens
+		}
+		var rs []tempwatch.Reading
+		for i, v := range values {
+			rs = append(rs, tempwatch.Reading{SensorID: s, MeasuredAt: t0.Add(time.Duration(3*n+i) * time.Minute), Value: v})
+		}
+		_, err := store.WriteReadings(ctx, rs)
+		require.NoError(t, err)
+	}
+	type counts struct{ alarmScans, alarmUpdates, rollupScans, rollupWrites int64 }
+	read := func() counts {
+		_, err := db.Exec(ctx, `SELECT pg_stat_force_next_flush()`) // the connection's counts, shared when it goes idle
+		require.NoError(t, err)
+		var c counts
+		require.NoError(t, db.QueryRow(ctx, `
+			SELECT a.seq_scan, a.n_tup_upd, l.seq_scan, l.n_tup_ins + l.n_tup_upd + l.n_tup_del
+			FROM pg_stat_user_tables a, pg_stat_user_tables l
+			WHERE a.relid = 'alarms'::regclass AND l.relid = 'limit_rollups'::regclass`).
+			Scan(&c.alarmScans, &c.alarmUpdates, &c.rollupScans, &c.rollupWrites))
+		return c
+	}
+	const warm = 16 // past the five custom plans PostgreSQL makes before it considers a generic one
+	for n := range warm {
+		write(n)
+	}
+	before := read()
+	for n := warm; n < warm+8; n++ {
+		write(n)
+	}
+	after := read()
+	require.Greater(t, after.alarmUpdates, before.alarmUpdates, "alarms updated")
+	require.Greater(t, after.rollupWrites, before.rollupWrites, "deltas written")
+	assert.Equal(t, before.alarmScans, after.alarmScans, "full scans of alarms")
+	assert.Equal(t, before.rollupScans, after.rollupScans, "full scans of limit_rollups")
+}
