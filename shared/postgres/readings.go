@@ -249,7 +249,8 @@ const rollbackTimeout = 5 * time.Second
 // sensors whose limit rollups take deltas, their newest readings and the
 // live excursions go first, on their own, so the server works through them
 // while this side encodes the write; their results come back while the
-// server goes on to the write.
+// server goes on to the write. The writes after it are planned as key
+// lookups (keyLookupPlansSQL).
 // When the batch only appends to every sensor (the usual case; appending
 // false turns this off), its evaluation needs nothing of the write: the
 // alarm writes, the deltas, the last-seen update and COMMIT follow the
@@ -365,15 +366,21 @@ var ingestTailSQL = []string{keyLookupPlansSQL, deleteAlarmsSQL, withdrawAlarmsS
 
 // keyLookupPlansSQL has the rest of an ingest transaction, the writes that
 // evaluation queues, planned as what they are: a batch's few rows looked up
-// by key (alarms by id, sensors by id, limit rollups by sensor and bucket),
-// whatever the tables' statistics say. On a table that looked small when a
-// connection first planned a statement (a new deployment, or statistics
-// not yet gathered), PostgreSQL chose a hash join over a full scan, and
-// kept that generic plan as the table grew: 0.17 ms per batch for the
-// alarm update at 1,300 alarms and 0.18 ms for the deltas at 2,100 limit
+// by key (alarms by id or by sensor and kind, sensors by id, limit rollups
+// by sensor and bucket, days by sensor, zone and day; so are the foreign
+// keys, cascades and the webhook fan-out they fire), whatever the tables'
+// statistics say. On a table that looked small when a connection first
+// planned a statement (a new deployment, or statistics not yet gathered),
+// PostgreSQL chose a hash join over a full scan, and kept that generic plan
+// as the table grew, until an ANALYZE: 0.17 ms per batch for the alarm
+// update at 1,300 alarms and 0.18 ms for the deltas at 2,100 limit
 // rollups, growing on. Generic plans throughout, made once per connection
 // (custom plans were made anew at every call, planning costing as much as
 // the statement). Transaction-local: only these writes and COMMIT follow.
+// A process that also corrects readings on the same pool
+// (reevaluateSensor) may plan the same statements first, without these
+// settings, and ingest then keeps that plan; deployed, ingest is a
+// function of its own.
 const keyLookupPlansSQL = `
 SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true),
 	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
