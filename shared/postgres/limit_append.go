@@ -253,9 +253,10 @@ func limitRollupsInexact(err error) bool {
 
 // queue queues on b the deltas' write, which also ends the naming of the
 // appending sensors: it must follow every queueIngestState and
-// keyLookupPlansSQL (its plan), and only COMMIT may follow it. Without deltas (every appending sensor inside its
-// limits, the usual batch) it queues nothing and the naming lasts to the
-// end of the transaction, as the deltas' settings do.
+// keyLookupPlansSQL (its plan), and only COMMIT may follow it. Without
+// deltas (every appending sensor inside its limits, the usual batch) it
+// queues nothing and the naming lasts to the end of the transaction, as
+// the deltas' settings do.
 func (d limitDeltas) queue(b *pgx.Batch) {
 	keys := make([]limitBucket, 0, len(d))
 	for k, x := range d {

@@ -116,14 +116,22 @@ func (a *batchArrays) writeArgs() []any { return []any{a.idx, a.sensors, a.value
 func binaryUUIDs(ids []string) any {
 	keys := make([][16]byte, len(ids))
 	for i, id := range ids {
-		var u pgtype.UUID
-		// pgtype skips the four separators unread: checked here.
-		if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' || u.Scan(id) != nil {
+		var ok bool
+		if keys[i], ok = parseUUID(id); !ok {
 			return ids
 		}
-		keys[i] = u.Bytes
 	}
 	return keys
+}
+
+// parseUUID parses id in its canonical form, as PostgreSQL's uuid takes it
+// from ingest (pgtype skips the four separators unread: checked here).
+func parseUUID(id string) ([16]byte, bool) {
+	var u pgtype.UUID
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' || u.Scan(id) != nil {
+		return [16]byte{}, false
+	}
+	return u.Bytes, true
 }
 
 // WriteReadings stores rs, which must be unique by (SensorID, MeasuredAt at
@@ -154,11 +162,11 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 		at := r.MeasuredAt.Truncate(time.Microsecond) // as PostgreSQL stores it, and compares it
 		bs := bySensor[r.SensorID]
 		if bs == nil {
-			var u pgtype.UUID
-			if u.Scan(r.SensorID) != nil { // what PostgreSQL's 22P02 would have become
+			key, ok := parseUUID(r.SensorID)
+			if !ok { // what PostgreSQL's 22P02 would have become
 				return nil, fmt.Errorf("insert readings batch: %w", tempwatch.Errorf(tempwatch.EINVALID, "Reading has an invalid value."))
 			}
-			bs = &batchSensor{key: u.Bytes, first: at}
+			bs = &batchSensor{key: key, first: at}
 			bySensor[r.SensorID] = bs
 		} else if at.Before(bs.first) {
 			bs.first = at
