@@ -164,14 +164,15 @@ async function main() {
       const alarmRow = page.locator('tr.alarm-open', { hasText: cfg.sensorName });
       // The alarm opens when ingest has stored the readings, which the
       // broker's acknowledgement does not wait for: the list is asked again
-      // (each answer awaited) until it shows the alarm.
+      // until it shows the alarm. Each load is awaited to its last row: it
+      // asks once per state, so its first answer is not the end of it, and a
+      // load still drawing would replace the row the comment is typed into.
       const deadline = Date.now() + timeout;
+      const busyList = page.locator('[aria-busy="true"]');
       while (!(await alarmRow.count())) {
         if (Date.now() > deadline) fail('no open alarm listed for the sensor');
-        await Promise.all([
-          page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('/alarms')),
-          page.getByRole('button', { name: 'Filter' }).click(),
-        ]);
+        await page.getByRole('button', { name: 'Filter' }).click();
+        await busyList.waitFor({ state: 'detached' });
       }
       await alarmRow.getByText('above the high limit').waitFor();
       await noHorizontalOverflow(page);

@@ -318,8 +318,13 @@ export function pagedList(headings, empty, load, row) {
   const next = h('button', { type: 'button', class: 'secondary' }, 'Next');
   const number = h('span', { class: 'muted' });
   const el = h('div', {}, body, h('div', { class: 'pager' }, prev, number, next));
+  let loading = 0;
 
   async function show(report = true) {
+    // Busy from the first request to the last row drawn: a list of several
+    // sources (the alarms, state by state) answers more than once per load.
+    loading++;
+    el.setAttribute('aria-busy', 'true');
     prev.disabled = next.disabled = true;
     /** @type {unknown} */
     let failed = null;
@@ -335,6 +340,7 @@ export function pagedList(headings, empty, load, row) {
     prev.disabled = !pager.hasPrevious;
     next.disabled = !pager.hasNext;
     number.textContent = `Page ${pager.number}`;
+    if (--loading === 0) el.removeAttribute('aria-busy');
     return failed;
   }
   prev.addEventListener('click', () => pager.back() && show());
