@@ -96,8 +96,8 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
-	done, doneOnce := make(chan struct{}), new(sync.Once)
-	tcp := listeners.NewNet("tcp", connectDeadline{Listener: ln, closed: done, once: doneOnce})
+	done, unread := make(chan struct{}), new(sync.WaitGroup)
+	tcp := listener{Net: listeners.NewNet("tcp", connectDeadline{Listener: ln, ended: sync.OnceFunc(func() { close(done) }), unread: unread}), srv: srv}
 	if err := srv.AddListener(tcp); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
@@ -106,38 +106,72 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
-	var once sync.Once
-	// Close ends done itself: mochi may leave its accept loop on a closed
-	// flag without calling Accept again, so the listener cannot be relied
-	// on to report it.
-	stop := func() {
-		once.Do(func() {
-			_ = srv.Close()
-			doneOnce.Do(func() { close(done) })
-		})
-	}
+	// mochi's Close counts a connection it accepts while Close waits for the
+	// connections to end (a race) and drops, unclosed, one it accepts after
+	// it marked the listener ended. So the socket is closed first, and
+	// mochi's Close runs when its accept loop has ended and each connection
+	// it accepted has been read once (it counts a connection before that).
+	stop := sync.OnceFunc(func() {
+		_ = ln.Close()
+		<-done
+		unread.Wait()
+		_ = srv.Close()
+	})
 	return &Server{url: "tcp://" + tcp.Address(), done: done, close: stop}, nil
+}
+
+// listener is mochi's TCP listener disconnecting its clients at Close from
+// one copy of the client list. mochi's own way (Clients.GetByListener)
+// takes the list's read lock twice: a client connecting or leaving in
+// between queues a write lock the second read waits behind, and Close never
+// returns (mochi-mqtt v2.7.9).
+type listener struct {
+	*listeners.Net
+	srv *mqtt.Server
+}
+
+func (l listener) Close(listeners.CloseFn) {
+	l.Net.Close(func(id string) {
+		for _, cl := range l.srv.Clients.GetAll() {
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = l.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
 }
 
 // connectDeadline gives every new connection connectTimeout to send its
 // CONNECT: mochi sets no deadline before it, so a connection that never
 // sends one would hold a descriptor and its buffers for good. mochi
 // replaces the deadline with the client's keepalive once the CONNECT is in.
+// It calls ended when Accept fails, which ends mochi's accept loop, and
+// counts in unread the connections not yet read.
 type connectDeadline struct {
 	net.Listener
-	closed chan struct{} // closed once Accept reports the listener closed
-	once   *sync.Once
+	ended  func()
+	unread *sync.WaitGroup
 }
 
 func (l connectDeadline) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		_ = c.SetDeadline(time.Now().Add(connectTimeout))
+	if err != nil {
+		l.ended()
+		return nil, err
 	}
-	if errors.Is(err, net.ErrClosed) {
-		l.once.Do(func() { close(l.closed) })
-	}
-	return c, err
+	_ = c.SetDeadline(time.Now().Add(connectTimeout))
+	l.unread.Add(1)
+	return &readCounted{Conn: c, read: sync.OnceFunc(l.unread.Done)}, nil
+}
+
+// readCounted calls read at its first Read.
+type readCounted struct {
+	net.Conn
+	read func()
+}
+
+func (c *readCounted) Read(p []byte) (int, error) {
+	c.read()
+	return c.Conn.Read(p)
 }
 
 // authHook asks the authority. mochi runs OnConnectAuthenticate before a

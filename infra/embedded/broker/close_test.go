@@ -1,0 +1,100 @@
+package broker_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tempwatch/tempwatch/infra/embedded/broker"
+	"github.com/tempwatch/tempwatch/shared/deviceauth"
+	"github.com/tempwatch/tempwatch/shared/deviceauth/deviceauthtest"
+	"github.com/tempwatch/tempwatch/shared/tempwatch"
+)
+
+// connectPacket is an MQTT 3.1.1 CONNECT with a clean session: the broker
+// adds the client when it is accepted and deletes it when it leaves.
+func connectPacket(t *testing.T, user, key string) []byte {
+	t.Helper()
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
+		ProtocolVersion: 4,
+		Connect: packets.ConnectParams{
+			ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: user,
+			UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(key),
+		},
+	}
+	var buf bytes.Buffer
+	require.NoError(t, pk.ConnectEncode(&buf))
+	return buf.Bytes()
+}
+
+// mochi's own Close reads the client list under a read lock it takes twice
+// (Clients.GetByListener calls Len inside it): a client that connects or
+// leaves in between queues a write lock the second read waits behind, and
+// Close never returns. Clients come and go here as fast as they can while
+// the broker closes, many times over.
+func TestCloseWhileClientsComeAndGo(t *testing.T) {
+	devices := map[string]tempwatch.Device{keyA1: a1, keyA2: a2, keyB1: b1}
+	auth, err := deviceauth.New(&deviceauthtest.Keys{Keys: devices}, deviceauth.Bridge{Password: bridgePass})
+	require.NoError(t, err)
+	hellos := make([][]byte, 0, len(devices))
+	for key, d := range devices {
+		hellos = append(hellos, connectPacket(t, deviceauth.Username(d.Ref()), key))
+	}
+	for round := range 100 {
+		srv, err := broker.Serve("127.0.0.1:0", auth)
+		require.NoError(t, err)
+		addr := strings.TrimPrefix(srv.URL(), "tcp://")
+		var cycles atomic.Int64
+		churning := make(chan struct{})
+		var once sync.Once
+		var wg sync.WaitGroup
+		for _, hello := range hellos {
+			wg.Go(func() {
+				for {
+					select {
+					case <-srv.Done():
+						return
+					default:
+					}
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						return
+					}
+					_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+					ack := make([]byte, 4)
+					_, werr := c.Write(hello)
+					_, rerr := io.ReadFull(c, ack)
+					_ = c.Close()
+					if werr != nil || rerr != nil {
+						continue
+					}
+					if cycles.Add(1) >= 30 {
+						once.Do(func() { close(churning) })
+					}
+				}
+			})
+		}
+		select {
+		case <-churning:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the clients did not get in (%d connections)", round, cycles.Load())
+		}
+		closed := make(chan struct{})
+		go func() { srv.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Close did not return within 10 s with clients coming and going", round)
+		}
+		wg.Wait()
+	}
+}
