@@ -82,7 +82,7 @@ func (s *AlarmStore) FindAlarms(ctx context.Context, f tempwatch.AlarmFilter) ([
 		q.and(`state = ` + q.arg(f.State))
 	}
 	if !f.From.IsZero() {
-		q.and(`started_at >= ` + q.arg(f.From))
+		q.and(`(state = 'open' OR coalesce(cleared_at, last_at) > ` + q.arg(f.From) + `)`)
 	}
 	if !f.To.IsZero() {
 		q.and(`started_at < ` + q.arg(f.To))

@@ -151,6 +151,13 @@ func TestAlarmStoreFiltersAndPages(t *testing.T) {
 		return out
 	}
 	clientOf := map[string]string{a1: clientA, a2: clientA, b1: clientB}
+	// live tells whether r is live at some time of [from, to), from
+	// MustAlarm's times: cleared 20 minutes after its start, a withdrawn
+	// one's last reading out of range 10 minutes after; an open one goes on.
+	live := func(r row, from, to time.Time) bool {
+		end := map[string]time.Duration{tempwatch.AlarmCleared: 20 * time.Minute, tempwatch.AlarmWithdrawn: 10 * time.Minute}[r.state]
+		return (to.IsZero() || r.at.Before(to)) && (from.IsZero() || r.state == tempwatch.AlarmOpen || r.at.Add(end).After(from))
+	}
 	tests := []struct {
 		name   string
 		filter tempwatch.AlarmFilter
@@ -165,12 +172,24 @@ func TestAlarmStoreFiltersAndPages(t *testing.T) {
 		{"kind silent", tempwatch.AlarmFilter{Kind: tempwatch.AlarmSilent}, func(r row) bool { return r.kind == tempwatch.AlarmSilent }},
 		{"state open", tempwatch.AlarmFilter{State: tempwatch.AlarmOpen}, func(r row) bool { return r.state == tempwatch.AlarmOpen }},
 		{"state withdrawn", tempwatch.AlarmFilter{State: tempwatch.AlarmWithdrawn}, func(r row) bool { return r.state == tempwatch.AlarmWithdrawn }},
-		{"from inclusive", tempwatch.AlarmFilter{From: base.Add(4 * time.Hour)}, func(r row) bool { return !r.at.Before(base.Add(4 * time.Hour)) }},
-		{"to exclusive", tempwatch.AlarmFilter{To: base.Add(2 * time.Hour)}, func(r row) bool { return r.at.Before(base.Add(2 * time.Hour)) }},
+		{"from: live at or after it", tempwatch.AlarmFilter{From: base.Add(4 * time.Hour)}, func(r row) bool { return live(r, base.Add(4*time.Hour), time.Time{}) }},
+		{"from: cleared after it", tempwatch.AlarmFilter{From: base.Add(3*time.Hour + 10*time.Minute)}, func(r row) bool {
+			return live(r, base.Add(3*time.Hour+10*time.Minute), time.Time{})
+		}},
+		{"from: cleared at it", tempwatch.AlarmFilter{From: base.Add(3*time.Hour + 20*time.Minute)}, func(r row) bool {
+			return live(r, base.Add(3*time.Hour+20*time.Minute), time.Time{})
+		}},
+		{"from: a withdrawn one's last reading", tempwatch.AlarmFilter{From: base.Add(8*time.Hour + 5*time.Minute)}, func(r row) bool {
+			return live(r, base.Add(8*time.Hour+5*time.Minute), time.Time{})
+		}},
+		{"to exclusive", tempwatch.AlarmFilter{To: base.Add(2 * time.Hour)}, func(r row) bool { return live(r, time.Time{}, base.Add(2*time.Hour)) }},
+		{"a window after an open one started", tempwatch.AlarmFilter{From: base.Add(9 * time.Hour), To: base.Add(10 * time.Hour)}, func(r row) bool {
+			return live(r, base.Add(9*time.Hour), base.Add(10*time.Hour))
+		}},
 		{"A's open highs in a window", tempwatch.AlarmFilter{ClientID: clientA, Kind: tempwatch.AlarmHigh, State: tempwatch.AlarmOpen,
 			From: base.Add(time.Hour), To: base.Add(6 * time.Hour)}, func(r row) bool {
 			return clientOf[r.sensor] == clientA && r.kind == tempwatch.AlarmHigh && r.state == tempwatch.AlarmOpen &&
-				!r.at.Before(base.Add(time.Hour)) && r.at.Before(base.Add(6*time.Hour))
+				live(r, base.Add(time.Hour), base.Add(6*time.Hour))
 		}},
 		{"malformed client", tempwatch.AlarmFilter{ClientID: "nope"}, func(row) bool { return false }},
 		{"malformed sensor", tempwatch.AlarmFilter{SensorID: "nope"}, func(row) bool { return false }},

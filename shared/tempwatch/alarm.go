@@ -85,7 +85,10 @@ type AlarmFilter struct {
 	SensorID string
 	Kind     string
 	State    string
-	From, To time.Time // on StartedAt; From inclusive, To exclusive; zero for no bound
+	// From and To select the alarms live at some time of [From, To): started
+	// before To, and open or cleared after From. A withdrawn alarm that never
+	// cleared ends at its last reading out of range. Zero for no bound.
+	From, To time.Time
 	Page     PageRequest
 }
 

@@ -215,7 +215,8 @@ function chartCard(api, sensor) {
       cursor = page.next_cursor;
     }
     /** @type {import('../api.mjs').Page<import('./alarms.mjs').Alarm>} */
-    const alarms = await api('GET', '/alarms', { query: { sensor_id: s.id, to: to.toISOString(), limit: 100 } });
+    // The alarms live in the range: those that started before it and cleared in it too.
+    const alarms = await api('GET', '/alarms', { query: { sensor_id: s.id, from: from.toISOString(), to: to.toISOString(), limit: 100 } });
     const nowMs = Date.now();
     const periods = alarms.items.filter((a) => a.state !== 'withdrawn').map((a) => ({
       from: Date.parse(a.started_at),
