@@ -50,6 +50,7 @@ func NewHandler(store tempwatch.ReadingExport, log *slog.Logger) http.Handler {
 type request struct {
 	daily    bool
 	loc      *time.Location
+	dh       float64   // the MKT's ΔH in kJ/mol; 0 for the default
 	from, to time.Time // [from, to); local midnights for daily
 	// fromName and toName are from and to as they go in the file name.
 	fromName, toName string
@@ -205,7 +206,7 @@ func (h *Handler) writeDaily(ctx context.Context, cw *csvWriter, sub tempwatch.E
 	for _, s := range sub.Sensors {
 		sensors[s.ID] = s
 	}
-	f := tempwatch.DailyAverageFilter{Timezone: req.loc.String(), ClientTimezone: sub.Timezone, Limit: dailyPage}
+	f := tempwatch.DailyAverageFilter{Timezone: req.loc.String(), ClientTimezone: sub.Timezone, Limit: dailyPage, MKTDeltaH: req.dh}
 	if perSensor {
 		f.ClientID = sub.ClientID
 	} else {
@@ -261,7 +262,7 @@ func (h *Handler) writeDaily(ctx context.Context, cw *csvWriter, sub tempwatch.E
 	return nil
 }
 
-// parseRequest reads data, tz, from and to. from and to are dates
+// parseRequest reads data, tz, mkt_delta_h, from and to. from and to are dates
 // (YYYY-MM-DD, local midnight in tz) or RFC 3339 instants; to is exclusive
 // and at most MaxDays after from. Daily statistics take dates only.
 func parseRequest(r *http.Request, clientTZ string) (request, error) {
@@ -313,6 +314,10 @@ func parseRequest(r *http.Request, clientTZ string) (request, error) {
 			return time.Time{}, "", false
 		}
 		return t, t.In(req.loc).Format("2006-01-02T150405Z0700"), true
+	}
+	req.dh = tempwatch.ParseMKTDeltaH(q.Get("mkt_delta_h"), v)
+	if !req.daily && q.Has("mkt_delta_h") {
+		v.Add("mkt_delta_h", "applies to the daily statistics only (data=daily)")
 	}
 	from, fromName, okFrom := instant("from")
 	to, toName, okTo := instant("to")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -252,6 +253,15 @@ func TestDaily(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, mkt > 3 && mkt < 4, "MKT of 2 and 4 °C: %v", mkt)
 	assert.Equal(t, []string{"6.5", "", ""}, recs[2][7:])
+	// Under another ΔH, by the definition.
+	_, other := e.getCSV(t, "acme-viewer", "/sensors/"+s1+"/export.csv",
+		query("data", "daily", "from", "2026-03-29", "to", "2026-03-31", "mkt_delta_h", "40"))
+	const dHOverR = 40000 / 8.3144598
+	wantMKT := dHOverR/-math.Log((math.Exp(-dHOverR/275.15)+math.Exp(-dHOverR/277.15))/2) - 273.15
+	mkt40, err := strconv.ParseFloat(other[1][7], 64)
+	require.NoError(t, err)
+	assert.InDelta(t, wantMKT, mkt40, 1e-9, "MKT of 2 and 4 °C under ΔH 40 kJ/mol")
+	assert.Greater(t, mkt-mkt40, 1e-4, "a smaller ΔH weighs the warm reading less")
 	recs = dropLimitColumns(recs)
 	assert.Equal(t, [][]string{
 		{"day", "avg_c", "min_c", "max_c", "count", "first_measured_at", "last_measured_at"},
@@ -330,6 +340,8 @@ func TestBadQueries(t *testing.T) {
 		{"year zero time", query("from", "0000-12-31T23:00:00Z", "to", "2026-01-02"), "from"},
 		{"year zero in the zone", query("from", "0001-01-01T00:30:00+01:00", "to", "0001-01-05", "tz", "Europe/Berlin"), "from"},
 		{"daily takes dates", query("from", "2026-01-01T00:00:00Z", "to", "2026-01-02", "data", "daily"), "from"},
+		{"bad ΔH", query("from", "2026-01-01", "to", "2026-01-02", "data", "daily", "mkt_delta_h", "301"), "mkt_delta_h"},
+		{"ΔH of readings", query("from", "2026-01-01", "to", "2026-01-02", "mkt_delta_h", "60"), "mkt_delta_h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, path := range []string{"/sensors/" + s + "/export.csv", "/clients/" + c + "/export.csv"} {

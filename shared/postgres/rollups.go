@@ -69,12 +69,56 @@ var (
 		ORDER BY d.day DESC, d.sensor_id LIMIT $7`
 )
 
+// mktOfDaysSQL is the MKT of each sensor's local day ($1, $2, in zone $4)
+// from its readings, under the ΔH whose ΔH/R in kelvin is $3: the rollups
+// keep the terms of the default ΔH only. The temperature is clamped as
+// mkt_term clamps it, the exponent to what float8 holds.
+const mktOfDaysSQL = `
+SELECT d.sensor_id::text, d.day::text,
+	$3::float8 / ($3::float8 / 273.15 - ln(avg(exp(least(greatest($3::float8 / 273.15 - $3::float8 / greatest(r.value + 273.15, 20), -700), 700))))) - 273.15
+FROM unnest($1::uuid[], $2::date[]) AS d(sensor_id, day)
+JOIN readings r ON r.sensor_id = d.sensor_id
+	AND r.measured_at >= (d.day::timestamp AT TIME ZONE $4) AND r.measured_at < ((d.day + 1)::timestamp AT TIME ZONE $4)
+GROUP BY 1, 2`
+
+// gasConstant is R in J/(mol·K), as mkt_dh_over_r has it (migration 007).
+const gasConstant = 8.3144598
+
 // DailyAverages returns up to f.Limit+1 local days (newest first; for a
 // client, sensors in id order within a day) of f.SensorID or of every sensor
 // of f.ClientID. Days in the client's own zone, and in up to
 // max_rollup_zones() other zones it has been asked in, are kept in
-// reading_rollups_daily; other zones are grouped from reading_rollups.
+// reading_rollups_daily; other zones are grouped from reading_rollups. The
+// MKT under another ΔH than the default is computed from the page's
+// readings.
 func (s *ReadingStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
+	out, err := s.dailyAverages(ctx, f)
+	if err != nil || f.MKTDeltaH == 0 || len(out) == 0 {
+		return out, err
+	}
+	sensors, days := make([]string, len(out)), make([]string, len(out))
+	at := make(map[[2]string]*tempwatch.DailyAverage, len(out))
+	for i := range out {
+		d := &out[i]
+		sensors[i], days[i], d.MKT = d.SensorID, d.Day, nil
+		at[[2]string{d.SensorID, d.Day}] = d
+	}
+	rows, _ := s.db.Query(ctx, mktOfDaysSQL, sensors, days, f.MKTDeltaH*1000/gasConstant, f.Timezone)
+	var sensor, day string
+	var mkt float64
+	_, err = pgx.ForEachRow(rows, []any{&sensor, &day, &mkt}, func() error {
+		if d := at[[2]string{sensor, day}]; d != nil {
+			d.MKT = new(mkt)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daily averages: mkt: %w", err)
+	}
+	return out, nil
+}
+
+func (s *ReadingStore) dailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	from, to := f.From, f.To
 	var beforeDay, beforeSensor any // NULL: the first page
 	if !f.BeforeDay.IsZero() {

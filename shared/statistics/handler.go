@@ -101,8 +101,8 @@ func (h *Handler) handleClient(w http.ResponseWriter, r *http.Request) error {
 // serve answers from the cache, keyed by the filter and the versions of
 // sensorIDs, or from PostgreSQL.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f tempwatch.DailyAverageFilter, sensorIDs []string) {
-	params := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%d", f.SensorID, f.ClientID, f.Timezone, f.ClientTimezone,
-		f.From.Format(time.DateOnly), f.To.Format(time.DateOnly), f.BeforeDay.Format(time.DateOnly), f.BeforeSensor, f.Limit)
+	params := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%d|%g", f.SensorID, f.ClientID, f.Timezone, f.ClientTimezone,
+		f.From.Format(time.DateOnly), f.To.Format(time.DateOnly), f.BeforeDay.Format(time.DateOnly), f.BeforeSensor, f.Limit, f.MKTDeltaH)
 	body, err := h.cache.Aggregate(r.Context(), kind, params, sensorIDs, func(ctx context.Context) ([]byte, error) {
 		days, err := h.q.DailyAverages(ctx, f)
 		if err != nil {
@@ -123,7 +123,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f t
 	httpapi.ServeJSON(w, r, body)
 }
 
-// parseFilter reads from, to, tz, limit and cursor. tz defaults to the
+// parseFilter reads from, to, tz, mkt_delta_h, limit and cursor. tz defaults to the
 // client's zone; to to today there, from to MaxDays-1 days before to.
 func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.DailyAverageFilter, error) {
 	v := tempwatch.Validation{}
@@ -177,6 +177,7 @@ func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.Daily
 		v.Add("from", fmt.Sprintf("range must span at most %d days", MaxDays))
 	}
 	f.From, f.To = from, to
+	f.MKTDeltaH = tempwatch.ParseMKTDeltaH(q.Get("mkt_delta_h"), v)
 	if c := page.Cursor; c != nil {
 		f.BeforeDay = c.CreatedAt.UTC()
 		f.BeforeSensor = c.ID

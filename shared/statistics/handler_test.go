@@ -406,6 +406,10 @@ func TestDailyAveragesBadInput(t *testing.T) {
 		{"range too long", url.Values{"from": {"2023-01-01"}, "to": {"2025-01-01"}}, "from"},
 		{"bad limit", url.Values{"limit": {"0"}}, "limit"},
 		{"bad cursor", url.Values{"cursor": {"nope"}}, "cursor"},
+		{"ΔH not a number", url.Values{"mkt_delta_h": {"83,144"}}, "mkt_delta_h"},
+		{"ΔH too small", url.Values{"mkt_delta_h": {"19.99"}}, "mkt_delta_h"},
+		{"ΔH too large", url.Values{"mkt_delta_h": {"1e400"}}, "mkt_delta_h"},
+		{"ΔH NaN", url.Values{"mkt_delta_h": {"NaN"}}, "mkt_delta_h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

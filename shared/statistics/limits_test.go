@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -407,4 +409,85 @@ func TestMKTOfConstantTemperature(t *testing.T) {
 	assert.InDelta(t, 7.25, *got[0].MKT, 1e-9)
 	assert.Nil(t, got[0].MinutesAbove)
 	assert.Nil(t, got[0].MinutesBelow)
+}
+
+// bruteMKT is each local day's MKT in loc of the sensor's readings under
+// ΔH dh (kJ/mol), by the definition.
+func bruteMKT(t *testing.T, db *pgxpool.Pool, sensor string, loc *time.Location, dh float64) map[string]float64 {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT value, measured_at FROM readings WHERE sensor_id = $1`, sensor)
+	require.NoError(t, err)
+	dHOverR := dh * 1000 / 8.3144598
+	terms, n := map[string]float64{}, map[string]int{}
+	var v float64
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&v, &at}, func() error {
+		day := at.In(loc).Format(time.DateOnly)
+		terms[day] += math.Exp(-dHOverR / (v + 273.15))
+		n[day]++
+		return nil
+	})
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for day, s := range terms {
+		out[day] = dHOverR/-math.Log(s/float64(n[day])) - 273.15
+	}
+	return out
+}
+
+// TestMKTUnderAnotherDeltaH: the days' MKT under a ΔH the rollups do not
+// keep, for a sensor and a client, in the client's zone and in others
+// (kept and grouped days alike), matches the brute force; the default
+// asked for by name is the kept figure.
+func TestMKTUnderAnotherDeltaH(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rng := rand.New(rand.NewPCG(7, 83))
+	c := pgtest.MustClient(t, e.db, "dh", "Asia/Kolkata")
+	var sensors []string
+	for i := range 2 {
+		s := pgtest.MustSensor(t, e.db, c, fmt.Sprintf("d%d", i), fmt.Sprintf("dh-key-%d", i))
+		ingest(t, e.db, genReadings(rng, s), rng)
+		sensors = append(sensors, s)
+	}
+	admin := tempwatch.Principal{UserID: "u", Role: tempwatch.RoleAdmin}
+	window := url.Values{"from": {"2025-03-27"}, "to": {"2025-10-29"}, "limit": {"3"}}
+	with := func(tz, dh string) url.Values {
+		q := url.Values{"tz": {tz}}
+		for k, v := range window {
+			q[k] = v
+		}
+		if dh != "" {
+			q.Set("mkt_delta_h", dh)
+		}
+		return q
+	}
+	for _, tz := range []string{"Asia/Kolkata", "America/Sao_Paulo", "Pacific/Chatham"} {
+		loc, err := time.LoadLocation(tz)
+		require.NoError(t, err)
+		kept := e.allDays(t, admin, "/clients/"+c+"/daily-averages", with(tz, ""))
+		require.NotEmpty(t, kept)
+		assert.Equal(t, kept, e.allDays(t, admin, "/clients/"+c+"/daily-averages", with(tz, "83.144")), "the default by name in %s", tz)
+		for _, dh := range []float64{20, 61.5, 300} {
+			want := map[string]map[string]float64{}
+			for _, s := range sensors {
+				want[s] = bruteMKT(t, e.db, s, loc, dh)
+			}
+			q := with(tz, strconv.FormatFloat(dh, 'g', -1, 64))
+			client := e.allDays(t, admin, "/clients/"+c+"/daily-averages", q)
+			require.Len(t, client, len(kept), "the same days in %s under ΔH %g", tz, dh)
+			sensor := e.allDays(t, admin, "/sensors/"+sensors[1]+"/daily-averages", q)
+			require.NotEmpty(t, sensor)
+			for _, d := range append(client, sensor...) {
+				if assert.NotNil(t, d.MKT, "mkt of %s on %s in %s under ΔH %g", d.SensorID, d.Day, tz, dh) {
+					assert.InDelta(t, want[d.SensorID][d.Day], *d.MKT, 1e-9, "mkt of %s on %s in %s under ΔH %g", d.SensorID, d.Day, tz, dh)
+				}
+			}
+			// What else a day says does not depend on ΔH.
+			for i := range client {
+				client[i].MKT = kept[i].MKT
+			}
+			assert.Equal(t, kept, client, "in %s under ΔH %g", tz, dh)
+		}
+	}
 }

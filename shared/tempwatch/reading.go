@@ -2,6 +2,8 @@ package tempwatch
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -48,7 +50,7 @@ type DailyAverage struct {
 	FirstAt  time.Time `json:"first_measured_at"`
 	LastAt   time.Time `json:"last_measured_at"`
 	// MKT is the day's mean kinetic temperature (USP <1079>) over its
-	// readings, in degrees Celsius; nil when unknown.
+	// readings, in degrees Celsius, under the filter's ΔH; nil when unknown.
 	MKT *float64 `json:"mkt"`
 	// MinutesAbove and MinutesBelow are the minutes of the day the sensor
 	// held a value above its alert_high or below its alert_low: each
@@ -74,6 +76,38 @@ type DailyAverageFilter struct {
 	BeforeDay      time.Time
 	BeforeSensor   string
 	Limit          int
+	// MKTDeltaH is the ΔH of the days' MKT in kJ/mol: 0 for
+	// DefaultMKTDeltaH, the one the rollups keep.
+	MKTDeltaH float64
+}
+
+// DefaultMKTDeltaH is the mean kinetic temperature's ΔH (heat of
+// activation) in kJ/mol that USP <1079> gives and the rollups keep; the
+// daily statistics compute another from the readings.
+const DefaultMKTDeltaH = 83.144
+
+// MinMKTDeltaH and MaxMKTDeltaH bound the ΔH a request may ask for: the
+// values published for drug products lie well inside.
+const (
+	MinMKTDeltaH = 20.0
+	MaxMKTDeltaH = 300.0
+)
+
+// ParseMKTDeltaH reads the mkt_delta_h parameter s (kJ/mol; "" for the
+// default), recording a problem in v. It returns 0 for the default.
+func ParseMKTDeltaH(s string, v Validation) float64 {
+	if s == "" {
+		return 0
+	}
+	dh, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(dh >= MinMKTDeltaH && dh <= MaxMKTDeltaH) {
+		v.Add("mkt_delta_h", fmt.Sprintf("must be a heat of activation in kJ/mol from %g to %g (default %g)", MinMKTDeltaH, MaxMKTDeltaH, DefaultMKTDeltaH))
+		return 0
+	}
+	if dh == DefaultMKTDeltaH {
+		return 0
+	}
+	return dh
 }
 
 // ReadingQuery is the read side of readings: pages, latest, daily averages.
