@@ -206,18 +206,17 @@ async function main() {
 
     if (cfg.alarms && cfg.exports) {
       await begin('export the chart\'s readings as CSV');
-      const [download] = await Promise.all([
-        page.waitForEvent('download'),
-        page.getByRole('button', { name: 'Export CSV' }).click(),
-      ]);
-      const saved = join(downloads, download.suggestedFilename());
-      await download.saveAs(saved);
-      const csv = await readFile(saved, 'utf8');
-      const rows = csv.trim().split(/\r?\n/);
+      const { name, rows } = await download(page, downloads, 'Export CSV');
       if (!rows[0].startsWith('measured_at')) fail(`the export's header is ${JSON.stringify(rows[0])}`);
       if (rows.length < 4) fail(`the export has ${rows.length - 1} readings, want the 3 published`);
-      if (!download.suggestedFilename().endsWith('.csv')) fail(`the download is named ${download.suggestedFilename()}`);
-      await page.getByText(`Saved ${download.suggestedFilename()}.`).waitFor();
+      if (!name.endsWith('.csv')) fail(`the download is named ${name}`);
+      await page.getByText(`Saved ${name}.`).waitFor();
+      checkProblems(page);
+
+      await begin('export the chart\'s days as daily statistics');
+      const { rows: days } = await download(page, downloads, 'Export daily statistics');
+      if (!days[0].startsWith('day,') || !days[0].includes(',mkt_c,')) fail(`the daily export's header is ${JSON.stringify(days[0])}`);
+      if (days.length < 2) fail('the daily export has no day, want the day of the published readings');
       checkProblems(page);
     }
 
@@ -252,6 +251,23 @@ async function main() {
  * @param {string} email
  * @param {string} password
  */
+/**
+ * Clicks the button that downloads a CSV file and reads the file saved in dir.
+ * @param {import('playwright-core').Page} page
+ * @param {string} dir
+ * @param {string} button the button's name
+ * @returns {Promise<{ name: string, rows: string[] }>} the file's suggested name and its lines
+ */
+async function download(page, dir, button) {
+  const [d] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: button }).click(),
+  ]);
+  const saved = join(dir, d.suggestedFilename());
+  await d.saveAs(saved);
+  return { name: d.suggestedFilename(), rows: (await readFile(saved, 'utf8')).trim().split(/\r?\n/) };
+}
+
 async function logIn(page, email, password) {
   await page.getByLabel('Company').fill(cfg.client);
   await page.getByLabel('Email').fill(email);

@@ -7,7 +7,7 @@
 
 import { chartSize, chartSvg, layout } from '../chart.mjs';
 import { displayZone, downloadButton, form, h, invalid, link, messageOf, pagedList, time } from '../dom.mjs';
-import { defaultRange, formatDuration, formatTemp, isoDate } from '../format.mjs';
+import { defaultRange, formatDuration, formatTemp, isoDate, nextDay } from '../format.mjs';
 import { can } from '../roles.mjs';
 import { alarmList, loadUserNames } from './alarms.mjs';
 
@@ -190,6 +190,13 @@ function chartCard(api, sensor) {
       params: { id: s.id }, query: { from: from.toISOString(), to: to.toISOString(), tz: displayZone }, file: true,
     });
   });
+  // The daily statistics of the days the chart's range touches.
+  const exportDailyButton = downloadButton('Export daily statistics', () => {
+    const s = sensor();
+    return api('GET', '/sensors/{id}/export.csv', {
+      params: { id: s.id }, query: { data: 'daily', from: isoDate(from), to: nextDay(isoDate(to)), tz: displayZone }, file: true,
+    });
+  });
 
   async function redraw() {
     if (preset !== 'custom') {
@@ -239,7 +246,8 @@ function chartCard(api, sensor) {
 
   const el = h('section', { class: 'card' }, h('h2', {}, 'Chart'), f.el, area, info,
     h('p', { class: 'muted' }, 'Lines: the alert limits. Shaded: alarm periods (red above the high limit, blue below the low, grey silent).'),
-    h('p', { class: 'row-actions' }, exportButton, h('span', { class: 'muted' }, `the chart's range, times in ${displayZone}`)));
+    h('p', { class: 'row-actions' }, exportButton, exportDailyButton,
+      h('span', { class: 'muted' }, `the chart's range, times and days in ${displayZone}`)));
   return { el, redraw };
 }
 
