@@ -29,9 +29,10 @@ var (
 type ReadingStore struct {
 	db  *pgxpool.Pool
 	now func() time.Time
-	// withoutAlarms writes batches as before alarms existed: the
+	// referenceSQL, when set, writes batches with this statement alone, as
+	// before alarms and the rollups' limit and MKT columns existed: the
 	// benchmark's reference only (export_test.go).
-	withoutAlarms bool
+	referenceSQL string
 }
 
 // NewReadingStore returns a ReadingStore over db.
@@ -182,8 +183,8 @@ func (s *ReadingStore) WriteReadings(ctx context.Context, rs []tempwatch.Reading
 	for {
 		clear(results) // of a failed attempt
 		var err error
-		if s.withoutAlarms {
-			inserted, err = s.scanIDs(ctx, results, true, writeReadingsSQL, a.writeArgs()...)
+		if s.referenceSQL != "" {
+			inserted, err = s.scanIDs(ctx, results, true, s.referenceSQL, a.writeArgs()...)
 		} else {
 			inserted, opened, err = s.writeEvaluated(ctx, rs, results, a, appending, deltas)
 		}
