@@ -316,7 +316,7 @@ func parseRequest(r *http.Request, clientTZ string) (request, error) {
 		return t, t.In(req.loc).Format("2006-01-02T150405Z0700"), true
 	}
 	req.dh = tempwatch.ParseMKTDeltaH(q.Get("mkt_delta_h"), v)
-	if !req.daily && q.Has("mkt_delta_h") {
+	if !req.daily && q.Get("mkt_delta_h") != "" {
 		v.Add("mkt_delta_h", "applies to the daily statistics only (data=daily)")
 	}
 	from, fromName, okFrom := instant("from")

@@ -82,7 +82,8 @@ func (s *AlarmStore) FindAlarms(ctx context.Context, f tempwatch.AlarmFilter) ([
 		q.and(`state = ` + q.arg(f.State))
 	}
 	if !f.From.IsZero() {
-		q.and(`(state = 'open' OR coalesce(cleared_at, last_at) > ` + q.arg(f.From) + `)`)
+		from := q.arg(f.From)
+		q.and(`(state = 'open' OR started_at >= ` + from + ` OR cleared_at > ` + from + ` OR (cleared_at IS NULL AND last_at >= ` + from + `))`)
 	}
 	if !f.To.IsZero() {
 		q.and(`started_at < ` + q.arg(f.To))

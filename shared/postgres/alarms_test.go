@@ -152,11 +152,21 @@ func TestAlarmStoreFiltersAndPages(t *testing.T) {
 	}
 	clientOf := map[string]string{a1: clientA, a2: clientA, b1: clientB}
 	// live tells whether r is live at some time of [from, to), from
-	// MustAlarm's times: cleared 20 minutes after its start, a withdrawn
-	// one's last reading out of range 10 minutes after; an open one goes on.
+	// MustAlarm's times: cleared 20 minutes after its start (not live then),
+	// a withdrawn one's last reading out of range 10 minutes after (live
+	// then); an open one goes on.
 	live := func(r row, from, to time.Time) bool {
-		end := map[string]time.Duration{tempwatch.AlarmCleared: 20 * time.Minute, tempwatch.AlarmWithdrawn: 10 * time.Minute}[r.state]
-		return (to.IsZero() || r.at.Before(to)) && (from.IsZero() || r.state == tempwatch.AlarmOpen || r.at.Add(end).After(from))
+		if !to.IsZero() && !r.at.Before(to) {
+			return false
+		}
+		switch {
+		case from.IsZero() || r.state == tempwatch.AlarmOpen || !r.at.Before(from):
+			return true
+		case r.state == tempwatch.AlarmWithdrawn:
+			return !r.at.Add(10 * time.Minute).Before(from)
+		default:
+			return r.at.Add(20 * time.Minute).After(from)
+		}
 	}
 	tests := []struct {
 		name   string
@@ -182,6 +192,10 @@ func TestAlarmStoreFiltersAndPages(t *testing.T) {
 		{"from: a withdrawn one's last reading", tempwatch.AlarmFilter{From: base.Add(8*time.Hour + 5*time.Minute)}, func(r row) bool {
 			return live(r, base.Add(8*time.Hour+5*time.Minute), time.Time{})
 		}},
+		{"from: at a withdrawn one's last reading", tempwatch.AlarmFilter{From: base.Add(8*time.Hour + 10*time.Minute)}, func(r row) bool {
+			return live(r, base.Add(8*time.Hour+10*time.Minute), time.Time{})
+		}},
+		{"from: at a start", tempwatch.AlarmFilter{From: base.Add(2 * time.Hour)}, func(r row) bool { return live(r, base.Add(2*time.Hour), time.Time{}) }},
 		{"to exclusive", tempwatch.AlarmFilter{To: base.Add(2 * time.Hour)}, func(r row) bool { return live(r, time.Time{}, base.Add(2*time.Hour)) }},
 		{"a window after an open one started", tempwatch.AlarmFilter{From: base.Add(9 * time.Hour), To: base.Add(10 * time.Hour)}, func(r row) bool {
 			return live(r, base.Add(9*time.Hour), base.Add(10*time.Hour))

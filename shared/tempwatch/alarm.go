@@ -86,8 +86,9 @@ type AlarmFilter struct {
 	Kind     string
 	State    string
 	// From and To select the alarms live at some time of [From, To): started
-	// before To, and open or cleared after From. A withdrawn alarm that never
-	// cleared ends at its last reading out of range. Zero for no bound.
+	// before To, and open, started at or after From, or cleared after it. A
+	// withdrawn alarm that never cleared is live up to its last reading out
+	// of range, inclusive. Zero for no bound.
 	From, To time.Time
 	Page     PageRequest
 }

@@ -246,12 +246,6 @@ async function main() {
 }
 
 /**
- * Logs in through the login form as email.
- * @param {import('playwright-core').Page} page
- * @param {string} email
- * @param {string} password
- */
-/**
  * Clicks the button that downloads a CSV file and reads the file saved in dir.
  * @param {import('playwright-core').Page} page
  * @param {string} dir
@@ -268,6 +262,12 @@ async function download(page, dir, button) {
   return { name: d.suggestedFilename(), rows: (await readFile(saved, 'utf8')).trim().split(/\r?\n/) };
 }
 
+/**
+ * Logs in through the login form as email.
+ * @param {import('playwright-core').Page} page
+ * @param {string} email
+ * @param {string} password
+ */
 async function logIn(page, email, password) {
   await page.getByLabel('Company').fill(cfg.client);
   await page.getByLabel('Email').fill(email);

@@ -190,11 +190,13 @@ function chartCard(api, sensor) {
       params: { id: s.id }, query: { from: from.toISOString(), to: to.toISOString(), tz: displayZone }, file: true,
     });
   });
-  // The daily statistics of the days the chart's range touches.
+  // The daily statistics of the days the chart's range touches (its end
+  // is exclusive: a range ending at midnight takes no day after it).
   const exportDailyButton = downloadButton('Export daily statistics', () => {
     const s = sensor();
+    const last = isoDate(new Date(to.getTime() - 1));
     return api('GET', '/sensors/{id}/export.csv', {
-      params: { id: s.id }, query: { data: 'daily', from: isoDate(from), to: nextDay(isoDate(to)), tz: displayZone }, file: true,
+      params: { id: s.id }, query: { data: 'daily', from: isoDate(from), to: nextDay(last), tz: displayZone }, file: true,
     });
   });
 
