@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +100,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sub tempwatch.Ex
 	kind := ""
 	if req.daily {
 		kind = "_daily"
+		if req.dh != 0 { // the file says which MKT it holds: daily_mkt-dh-60 for 60 kJ/mol
+			kind += "_mkt-dh-" + strconv.FormatFloat(req.dh, 'f', -1, 64)
+		}
 	} else {
 		n, err := h.store.CountReadings(r.Context(), sub, req.from, req.to)
 		if err != nil {

@@ -254,8 +254,10 @@ func TestDaily(t *testing.T) {
 	assert.True(t, mkt > 3 && mkt < 4, "MKT of 2 and 4 °C: %v", mkt)
 	assert.Equal(t, []string{"6.5", "", ""}, recs[2][7:])
 	// Under another ΔH, by the definition.
-	_, other := e.getCSV(t, "acme-viewer", "/sensors/"+s1+"/export.csv",
+	resp40, other := e.getCSV(t, "acme-viewer", "/sensors/"+s1+"/export.csv",
 		query("data", "daily", "from", "2026-03-29", "to", "2026-03-31", "mkt_delta_h", "40"))
+	assert.Equal(t, `attachment; filename="d-1_daily_mkt-dh-40_2026-03-29_2026-03-31.csv"`, resp40.Header.Get("Content-Disposition"),
+		"the file names the ΔH of its MKT")
 	const dHOverR = 40000 / 8.3144598
 	wantMKT := dHOverR/-math.Log((math.Exp(-dHOverR/275.15)+math.Exp(-dHOverR/277.15))/2) - 273.15
 	mkt40, err := strconv.ParseFloat(other[1][7], 64)

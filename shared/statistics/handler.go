@@ -3,6 +3,7 @@
 package statistics
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,11 +44,13 @@ func NewHandler(q tempwatch.ReadingQuery, c AggregateCache, log *slog.Logger) ht
 	return rt
 }
 
-// response is a page of days with the zone they were cut in.
+// response is a page of days with the zone they were cut in and the ΔH
+// of their MKT.
 type response struct {
-	Timezone string `json:"timezone"`
-	From     string `json:"from"`
-	To       string `json:"to"`
+	Timezone  string  `json:"timezone"`
+	From      string  `json:"from"`
+	To        string  `json:"to"`
+	MKTDeltaH float64 `json:"mkt_delta_h"`
 	httpapi.Page[tempwatch.DailyAverage]
 }
 
@@ -110,6 +113,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f t
 		}
 		return json.Marshal(response{
 			Timezone: f.Timezone, From: f.From.Format(time.DateOnly), To: f.To.Format(time.DateOnly),
+			MKTDeltaH: cmp.Or(f.MKTDeltaH, tempwatch.DefaultMKTDeltaH),
 			Page: httpapi.NewPage(days, f.Limit, func(d tempwatch.DailyAverage) tempwatch.Cursor {
 				day, _ := time.Parse(time.DateOnly, d.Day)
 				return tempwatch.Cursor{CreatedAt: day, ID: d.SensorID}

@@ -2,9 +2,11 @@ package statistics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -461,6 +463,16 @@ func TestMKTUnderAnotherDeltaH(t *testing.T) {
 			q.Set("mkt_delta_h", dh)
 		}
 		return q
+	}
+	// The page says which ΔH its MKT is of.
+	for dh, want := range map[string]float64{"": 83.144, "61.5": 61.5} {
+		w := e.get(t, &admin, "/sensors/"+sensors[0]+"/daily-averages", with("UTC", dh))
+		require.Equal(t, http.StatusOK, w.Code, w.Body)
+		var page struct {
+			MKTDeltaH float64 `json:"mkt_delta_h"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &page))
+		assert.Equal(t, want, page.MKTDeltaH, "mkt_delta_h=%q", dh)
 	}
 	for _, tz := range []string{"Asia/Kolkata", "America/Sao_Paulo", "Pacific/Chatham"} {
 		loc, err := time.LoadLocation(tz)
