@@ -96,8 +96,9 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
-	done, unread := make(chan struct{}), new(sync.WaitGroup)
-	tcp := listener{Net: listeners.NewNet("tcp", connectDeadline{Listener: ln, ended: sync.OnceFunc(func() { close(done) }), unread: unread}), srv: srv}
+	done, unread, open := make(chan struct{}), new(sync.WaitGroup), &openConns{m: map[*readCounted]struct{}{}}
+	accept := connectDeadline{Listener: ln, ended: sync.OnceFunc(func() { close(done) }), unread: unread, open: open}
+	tcp := listener{Net: listeners.NewNet("tcp", accept), srv: srv, open: open}
 	if err := srv.AddListener(tcp); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
@@ -124,10 +125,13 @@ func Serve(addr string, auth *deviceauth.Authority) (*Server, error) {
 // one copy of the client list. mochi's own way (Clients.GetByListener)
 // takes the list's read lock twice: a client connecting or leaving in
 // between queues a write lock the second read waits behind, and Close never
-// returns (mochi-mqtt v2.7.9).
+// returns (mochi-mqtt v2.7.9). A connection whose CONNECT is still being
+// authenticated is on no list yet: its socket is closed, or once let in it
+// would hold mochi's Close until it left (never, with keepalive 0).
 type listener struct {
 	*listeners.Net
-	srv *mqtt.Server
+	srv  *mqtt.Server
+	open *openConns
 }
 
 func (l listener) Close(listeners.CloseFn) {
@@ -137,19 +141,51 @@ func (l listener) Close(listeners.CloseFn) {
 				_ = l.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
 			}
 		}
+		l.open.closeAll()
 	})
+}
+
+// openConns are the connections accepted and not yet closed.
+type openConns struct {
+	mu sync.Mutex
+	m  map[*readCounted]struct{}
+}
+
+func (o *openConns) add(c *readCounted) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.m[c] = struct{}{}
+}
+
+func (o *openConns) remove(c *readCounted) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, c)
+}
+
+func (o *openConns) closeAll() {
+	o.mu.Lock()
+	all := make([]*readCounted, 0, len(o.m))
+	for c := range o.m {
+		all = append(all, c)
+	}
+	o.mu.Unlock()
+	for _, c := range all {
+		_ = c.Close()
+	}
 }
 
 // connectDeadline gives every new connection connectTimeout to send its
 // CONNECT: mochi sets no deadline before it, so a connection that never
 // sends one would hold a descriptor and its buffers for good. mochi
 // replaces the deadline with the client's keepalive once the CONNECT is in.
-// It calls ended when Accept fails, which ends mochi's accept loop, and
-// counts in unread the connections not yet read.
+// It calls ended when Accept fails, which ends mochi's accept loop, counts
+// in unread the connections not yet read, and keeps the open ones in open.
 type connectDeadline struct {
 	net.Listener
 	ended  func()
 	unread *sync.WaitGroup
+	open   *openConns
 }
 
 func (l connectDeadline) Accept() (net.Conn, error) {
@@ -160,18 +196,26 @@ func (l connectDeadline) Accept() (net.Conn, error) {
 	}
 	_ = c.SetDeadline(time.Now().Add(connectTimeout))
 	l.unread.Add(1)
-	return &readCounted{Conn: c, read: sync.OnceFunc(l.unread.Done)}, nil
+	rc := &readCounted{Conn: c, read: sync.OnceFunc(l.unread.Done), open: l.open}
+	l.open.add(rc)
+	return rc, nil
 }
 
-// readCounted calls read at its first Read.
+// readCounted calls read at its first Read and leaves open when closed.
 type readCounted struct {
 	net.Conn
 	read func()
+	open *openConns
 }
 
 func (c *readCounted) Read(p []byte) (int, error) {
 	c.read()
 	return c.Conn.Read(p)
+}
+
+func (c *readCounted) Close() error {
+	c.open.remove(c)
+	return c.Conn.Close()
 }
 
 // authHook asks the authority. mochi runs OnConnectAuthenticate before a
