@@ -90,7 +90,8 @@ const gasConstant = 8.3144598
 // max_rollup_zones() other zones it has been asked in, are kept in
 // reading_rollups_daily; other zones are grouped from reading_rollups. The
 // MKT under another ΔH than the default is computed from the page's
-// readings.
+// readings, by a statement of its own: a batch written between the two can
+// be in a day's MKT and not yet in its count.
 func (s *ReadingStore) DailyAverages(ctx context.Context, f tempwatch.DailyAverageFilter) ([]tempwatch.DailyAverage, error) {
 	out, err := s.dailyAverages(ctx, f)
 	if err != nil || f.MKTDeltaH == 0 || len(out) == 0 {
