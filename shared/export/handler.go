@@ -266,9 +266,10 @@ func (h *Handler) writeDaily(ctx context.Context, cw *csvWriter, sub tempwatch.E
 	return nil
 }
 
-// parseRequest reads data, tz, mkt_delta_h, from and to. from and to are dates
-// (YYYY-MM-DD, local midnight in tz) or RFC 3339 instants; to is exclusive
-// and at most MaxDays after from. Daily statistics take dates only.
+// parseRequest reads data, tz, mkt_delta_h, from and to. from and to are
+// dates (YYYY-MM-DD, local midnight in tz) or RFC 3339 instants; to is
+// exclusive and at most MaxDays after from. Daily statistics take dates
+// only, and only they take mkt_delta_h.
 func parseRequest(r *http.Request, clientTZ string) (request, error) {
 	q := r.URL.Query()
 	v := tempwatch.Validation{}

@@ -127,8 +127,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, kind string, f t
 	httpapi.ServeJSON(w, r, body)
 }
 
-// parseFilter reads from, to, tz, mkt_delta_h, limit and cursor. tz defaults to the
-// client's zone; to to today there, from to MaxDays-1 days before to.
+// parseFilter reads from, to, tz, mkt_delta_h, limit and cursor. tz
+// defaults to the client's zone; to to today there, from to MaxDays-1 days
+// before to.
 func (h *Handler) parseFilter(r *http.Request, clientTZ string) (tempwatch.DailyAverageFilter, error) {
 	v := tempwatch.Validation{}
 	page, err := httpapi.ParsePage(r)

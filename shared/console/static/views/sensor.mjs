@@ -224,7 +224,7 @@ function chartCard(api, sensor) {
       cursor = page.next_cursor;
     }
     /** @type {import('../api.mjs').Page<import('./alarms.mjs').Alarm>} */
-    // The alarms live in the range: those that started before it and cleared in it too.
+    // The alarms live in the range, those that started before it included.
     const alarms = await api('GET', '/alarms', { query: { sensor_id: s.id, from: from.toISOString(), to: to.toISOString(), limit: 100 } });
     const nowMs = Date.now();
     const periods = alarms.items.filter((a) => a.state !== 'withdrawn').map((a) => ({
